@@ -1,0 +1,75 @@
+// A client's policy: the plain spec from the config, compiled into a fast immutable matcher.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/decision.h"
+#include "policy/key_extract.h"
+#include "policy/result.h"
+
+namespace kw::policy {
+
+// What conf/ hands over, field for field as CONTRACT.md section 2 names them.
+struct ClientSpec {
+  std::string name;
+  std::vector<std::string> commands;         // Redis ACL rules: +@cat -@cat +cmd -cmd +cmd|sub
+  std::vector<std::string> keys;             // globs, read + write
+  std::vector<std::string> read_keys;        // globs, read only
+  std::vector<std::string> write_keys;       // globs, write only
+  std::vector<std::string> channels;         // channel globs
+  std::vector<std::string> consumer_groups;  // group-name globs
+  std::vector<std::string> scripts;          // lowercase hex SHA-1s, or "*"
+  std::vector<std::string> functions;        // function names, or "*"
+};
+
+// Who is asking, for {sub} templates. sub is empty when the credential carries none.
+struct Identity {
+  std::string_view sub;
+};
+
+// Per-connection scratch reused across evaluations (no allocation on the hot path).
+struct EvalScratch {
+  Extraction extraction;
+  std::string expanded;                  // template expansion buffer
+  std::vector<std::string> rewritten;    // SCAN rewrite output (owned bytes)
+};
+
+// Result of evaluate(): the decision plus, for SCAN by key-restricted clients, the argv to
+// forward instead of the original (MATCH added or replaced so nothing outside the patterns
+// comes back). `rewritten` views into scratch.rewritten and is empty when argv goes as is.
+struct Evaluation {
+  Decision decision;
+  std::vector<std::string_view> rewritten;
+};
+
+class ClientPolicy {
+ public:
+  // Validates and compiles; errors name the field and element index ("keys[2]: ...").
+  static Result<std::shared_ptr<const ClientPolicy>> compile(const ClientSpec& spec);
+
+  const std::string& name() const;
+  bool usesTemplates() const;  // some pattern contains {sub}
+
+  // The decision for one command. Pure: no I/O, no clock.
+  Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const;
+
+  ~ClientPolicy();
+  ClientPolicy(const ClientPolicy&) = delete;
+  ClientPolicy& operator=(const ClientPolicy&) = delete;
+
+  struct Impl;
+
+ private:
+  explicit ClientPolicy(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+using ClientPolicyConstSharedPtr = std::shared_ptr<const ClientPolicy>;
+
+// `sub` must match ^[A-Za-z0-9._@-]{1,128}$ to be bound into templates.
+bool isValidSub(std::string_view sub);
+
+}  // namespace kw::policy

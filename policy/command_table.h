@@ -1,0 +1,56 @@
+// The Redis command table (generated from a real redis-server plus a reviewed overlay).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace kw::policy {
+
+// Redis 7 ACL categories (ACL CAT) plus the module categories Upstash adds.
+enum class Category : uint8_t {
+  Keyspace, Read, Write, Set, SortedSet, List, Hash, String, Bitmap, HyperLogLog, Geo, Stream,
+  PubSub, Admin, Fast, Slow, Blocking, Dangerous, Connection, Transaction, Scripting, Json, Search,
+  kCount
+};
+using CategorySet = uint32_t;  // bit (1u << Category)
+
+constexpr CategorySet categoryBit(Category c) { return CategorySet{1} << static_cast<unsigned>(c); }
+
+// Security traits keyward needs beyond Redis metadata (from the overlay; see policy/commands/).
+enum CommandTrait : uint32_t {
+  kTraitNone = 0,
+  kKeyspaceWide = 1u << 0,     // touches the whole keyspace: needs keys: ["*"]
+  kScanLike = 1u << 1,         // SCAN: allowed to key-restricted clients only via MATCH rewrite
+  kDbSwitch = 1u << 2,         // SELECT / MOVE / SWAPDB / COPY ... DB: only database 0
+  kConnectionState = 1u << 3,  // changes connection state: never forwarded
+  kScript = 1u << 4,           // EVAL*, EVALSHA*, SCRIPT LOAD: SHA-1 must be in `scripts`
+  kFunction = 1u << 5,         // FCALL, FCALL_RO: name must be in `functions`
+  kReturnsData = 1u << 6,      // returns user data although its key spec lacks `access` (B12)
+  kChannels = 1u << 7,         // names pub/sub channels (see Extraction::channels)
+  kGroups = 1u << 8,           // names consumer groups (see Extraction::groups)
+  kUnsupported = 1u << 9,      // never allowed through keyward (blocking over REST, replication..)
+  kContainer = 1u << 10,       // has subcommands; the container alone is never executable
+};
+
+struct CommandInfo {
+  uint16_t id;               // dense index: bit position in a client's command bitset
+  std::string_view name;     // lowercase; subcommands as "parent|sub"
+  int16_t arity;             // Redis arity, counting the name (and for subcommands the parent):
+                             // n > 0 exactly n, n < 0 at least -n
+  CategorySet categories;
+  uint32_t traits;           // CommandTrait bits
+  uint16_t parent;           // id of the container for subcommands, else == id
+};
+
+// Every executable unit (plain commands and subcommands; containers too, flagged kContainer).
+std::span<const CommandInfo> allCommands();
+
+// Case-insensitive lookup of a top-level command, or of "container|sub". nullptr when unknown.
+const CommandInfo* findCommand(std::string_view name);
+const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub);
+
+// Parses "read", "@read", "READ" -> Category. false when unknown.
+bool categoryFromName(std::string_view name, Category& out);
+
+}  // namespace kw::policy

@@ -1,0 +1,59 @@
+// Decision: the value every policy check returns (a denial is data, not an error).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kw::policy {
+
+struct CommandInfo;
+
+enum class Verdict : uint8_t { Allow, Deny };
+
+// Why a command was allowed or denied. Each reason maps to one HTTP status / counter in proxy/.
+enum class Reason : uint8_t {
+  Ok,
+  EmptyCommand,        // argv is empty
+  TooLarge,            // argv count or an argument exceeds a hard bound
+  UnknownCommand,      // not in the command table
+  UnknownSubcommand,   // container command with a missing or unknown subcommand
+  ArityError,          // wrong number of arguments for the command
+  SyntaxError,         // arguments could not be parsed well enough to find every key
+  CommandDenied,       // the client's `commands` rules do not grant it
+  KeyDenied,           // a key does not match a pattern with the needed access
+  ChannelDenied,       // a pub/sub channel or pattern is outside `channels`
+  GroupDenied,         // a consumer group is outside `consumer_groups`
+  ScriptDenied,        // script SHA-1 not in `scripts`
+  FunctionDenied,      // function name not in `functions`
+  KeyspaceWideDenied,  // KEYS, RANDOMKEY, DBSIZE, FLUSH*, ... without keys: ["*"]
+  ScanDenied,          // SCAN MATCH outside the client's patterns
+  OtherDatabase,       // SELECT != 0, MOVE, SWAPDB, COPY ... DB
+  ConnectionState,     // AUTH, HELLO, RESET, QUIT, CLIENT REPLY, MULTI/EXEC as single commands...
+  SortPatternDenied,   // SORT BY pattern / GET without unrestricted read
+  TemplateUnbound,     // a {sub} pattern was reached without a valid sub
+};
+
+struct [[nodiscard]] Decision {
+  Verdict verdict = Verdict::Deny;
+  Reason reason = Reason::EmptyCommand;
+  int32_t arg_index = -1;                 // argv position at fault, -1 when none
+  const CommandInfo* command = nullptr;   // resolved (sub)command, when known
+
+  bool allowed() const { return verdict == Verdict::Allow; }
+
+  static Decision allow(const CommandInfo* cmd) { return {Verdict::Allow, Reason::Ok, -1, cmd}; }
+  static Decision deny(Reason r, int32_t idx = -1, const CommandInfo* cmd = nullptr) {
+    return {Verdict::Deny, r, idx, cmd};
+  }
+};
+
+// Stable snake_case name of a reason, for logs and metrics labels.
+std::string_view reasonName(Reason r);
+
+// The client-facing error text, e.g. "NOPERM this user has no permissions to run the 'flushall'
+// command". `command_name` is the name the client sent when the command is unknown. Never
+// contains key, channel or argument bytes, so it is also safe to log.
+std::string denialMessage(const Decision& d, std::string_view command_name);
+
+}  // namespace kw::policy
