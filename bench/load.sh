@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
+# policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
+# Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
+#   bench/load.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10} rounds=${2:-3} conns=${3:-50}
+need=()
+for p in wrk webdis redis-server openssl; do command -v "$p" >/dev/null || need+=("$p"); done
+if ((${#need[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk webdis redis-server openssl >/dev/null
+fi
+bin=$(bash scripts/build-release.sh | tail -1)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!); wait_port "$rport"
+redis-cli -p "$rport" set bench:k hello >/dev/null
+
+# webdis: one worker thread, like keyward's single event loop.
+wport=$(free_port)
+cat >"$work/webdis.json" <<JSON
+{"redis_host":"127.0.0.1","redis_port":$rport,"http_host":"127.0.0.1","http_port":$wport,
+ "threads":${WEBDIS_THREADS:-1},"pool_size":8,"daemonize":false,"verbosity":0,"logfile":"$work/webdis.log"}
+JSON
+webdis "$work/webdis.json" & pids+=($!); wait_port "$wport"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+read -r key hash < <("$bin" token new --client bench | tr '\n' ' ')
+start_keyward() {  # $1 = plain|tls
+  local port tls=""; port=$(free_port)
+  [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
+  cat >"$work/kw-$1.yaml" <<YAML
+listen:
+  address: "127.0.0.1:$port"
+$tls
+upstream:
+  url: "redis://127.0.0.1:$rport"
+  connections: 8
+clients:
+  - name: bench
+    api_keys: ["$hash"]
+    commands: ["+@read", "+set", "+del", "-@dangerous"]
+    keys: ["bench:*"]
+    read_keys: ["public:*"]
+    channels: ["bench:*"]
+YAML
+  "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
+  wait_port "$port"; echo "$port"
+}
+kplain=$(start_keyward plain)
+ktls=$(start_keyward tls)
+
+run() {  # name url [header]
+  local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")
+  local rps p99
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
+  echo "$1 $rps $p99"
+}
+: >"$work/results"
+for r in $(seq "$rounds"); do
+  run webdis "http://127.0.0.1:$wport/GET/bench:k" >>"$work/results"
+  run keyward-plain "http://127.0.0.1:$kplain/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
+  run keyward-tls "https://127.0.0.1:$ktls/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
+done
+echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
+python3 - "$work/results" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+med = {}
+for name in dict.fromkeys(r[0] for r in rows):
+    rps = statistics.median(float(r[1]) for r in rows if r[0] == name)
+    p99 = [r[2] for r in rows if r[0] == name]
+    med[name] = rps
+    print(f"  {name:14s} {rps:10.0f} req/s   p99 per round: {' '.join(p99)}")
+for n in ("keyward-plain", "keyward-tls"):
+    print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
+PY
