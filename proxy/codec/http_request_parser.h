@@ -101,7 +101,8 @@ class HttpRequestParser {
   ParseStatus finishHead();
   ParseStatus feedBody(const char* data, size_t len, size_t* consumed);
   ParseStatus feedChunked(const char* data, size_t len, size_t* consumed);
-  bool takeLine(const char* data, size_t len, size_t* used, uint32_t max_line, bool* too_long);
+  enum class LineResult : uint8_t { Partial, Done, Bad, TooLong };
+  LineResult takeLine(const char* data, size_t len, size_t* used, uint32_t max_line);
 
   HttpParserLimits limits_;
   ParseStatus status_ = ParseStatus::NeedMore;
@@ -110,6 +111,8 @@ class HttpRequestParser {
 
   std::string head_;  // raw head bytes (header names lower-cased in place); views point here
   size_t scan_from_ = 0;
+  size_t leading_empty_lines_ = 0;
+  bool request_line_seen_ = false;
   std::vector<HttpHeader> headers_;
 
   HttpMethod method_ = HttpMethod::Other;

@@ -54,7 +54,8 @@ class RestRequest {
   RestRoute route() const { return route_; }
   bool pathStyle() const { return path_style_; }  // Command given as /{cmd}/{arg}...
 
-  // Command: 1; Pipeline / MultiExec: one per element (>= 1); Subscribe / PSubscribe: 0.
+  // Command: 1; Pipeline / MultiExec: one per element (>= 1); Subscribe / PSubscribe: 1, the
+  // argv {"subscribe" | "psubscribe", channel} (so the policy can check the channel).
   size_t commandCount() const { return offsets_.empty() ? 0 : offsets_.size() - 1; }
   // argv of command i (never empty; argv[0] is the command name as sent, any case).
   Argv command(size_t i) const {
