@@ -1,0 +1,455 @@
+// One Redis connection over libevent (TCP or verified TLS): connect, AUTH/SELECT, framed replies.
+#include "proxy/redis_connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "proxy/tls_client.h"
+
+namespace kw::proxy {
+
+int httpStatus(UpstreamErrorKind kind) {
+  switch (kind) {
+    case UpstreamErrorKind::Timeout:
+      return 504;
+    case UpstreamErrorKind::Overloaded:
+      return 503;
+    case UpstreamErrorKind::Rejected:
+      return 400;
+    case UpstreamErrorKind::Unreachable:
+    case UpstreamErrorKind::Protocol:
+    case UpstreamErrorKind::Closed:
+    case UpstreamErrorKind::Auth:
+      return 502;
+  }
+  return 502;
+}
+
+std::string_view toString(UpstreamErrorKind kind) {
+  switch (kind) {
+    case UpstreamErrorKind::Unreachable:
+      return "unreachable";
+    case UpstreamErrorKind::Timeout:
+      return "timeout";
+    case UpstreamErrorKind::Protocol:
+      return "protocol";
+    case UpstreamErrorKind::Closed:
+      return "closed";
+    case UpstreamErrorKind::Overloaded:
+      return "overloaded";
+    case UpstreamErrorKind::Auth:
+      return "auth";
+    case UpstreamErrorKind::Rejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Parses a RESP length/integer line body: optional '-', 1..19 digits.
+bool parseInt(std::string_view s, int64_t& out) {
+  bool neg = false;
+  if (!s.empty() && s.front() == '-') {
+    neg = true;
+    s.remove_prefix(1);
+  }
+  if (s.empty() || s.size() > 18) {
+    return false;
+  }
+  int64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    v = v * 10 + (c - '0');
+  }
+  out = neg ? -v : v;
+  return true;
+}
+
+// Appends one RESP bulk string.
+void appendBulk(std::string& out, std::string_view arg) {
+  out += '$';
+  out += std::to_string(arg.size());
+  out += "\r\n";
+  out.append(arg);
+  out += "\r\n";
+}
+
+}  // namespace
+
+RespFramer::Status RespFramer::fail(std::string why) {
+  error_ = std::move(why);
+  return Status::Invalid;
+}
+
+void RespFramer::reset() {
+  offset_ = 0;
+  pending_.clear();
+}
+
+RespFramer::Status RespFramer::scan(std::string_view data, size_t& length) {
+  while (true) {
+    if (offset_ >= data.size()) {
+      return Status::NeedMore;
+    }
+    const size_t window = std::min<size_t>(data.size() - offset_, limits_->max_line_bytes + 3);
+    const void* nl_ptr = std::memchr(data.data() + offset_, '\n', window);
+    if (nl_ptr == nullptr) {
+      if (window > limits_->max_line_bytes + 2) {
+        return fail("RESP line too long");
+      }
+      return Status::NeedMore;
+    }
+    const auto nl = static_cast<size_t>(static_cast<const char*>(nl_ptr) - data.data());
+    if (nl < offset_ + 2 || data[nl - 1] != '\r') {
+      return fail("RESP line not terminated by CRLF");
+    }
+    const char type = data[offset_];
+    const std::string_view line = data.substr(offset_ + 1, nl - 1 - (offset_ + 1));
+    size_t next = nl + 1;
+    int64_t n = 0;
+    switch (type) {
+      case '+':
+      case '-':
+        break;
+      case ':':
+        if (!parseInt(line, n)) {
+          return fail("bad RESP integer");
+        }
+        break;
+      case '$':
+        if (!parseInt(line, n) || n < -1 ||
+            static_cast<uint64_t>(std::max<int64_t>(n, 0)) > limits_->max_bulk_bytes) {
+          return fail("bad or oversized RESP bulk length");
+        }
+        if (n >= 0) {
+          const size_t end = next + static_cast<size_t>(n) + 2;
+          if (end > limits_->max_reply_bytes) {
+            return fail("RESP reply over the size limit");
+          }
+          if (data.size() < end) {
+            return Status::NeedMore;  // re-reads only this short header next time
+          }
+          if (data[end - 2] != '\r' || data[end - 1] != '\n') {
+            return fail("RESP bulk not terminated by CRLF");
+          }
+          next = end;
+        }
+        break;
+      case '*':
+        if (!parseInt(line, n) || n < -1 ||
+            (n > 0 && static_cast<uint64_t>(n) > limits_->max_elements)) {
+          return fail("bad or oversized RESP array length");
+        }
+        if (n > 0) {
+          if (pending_.size() >= limits_->max_depth) {
+            return fail("RESP reply nested too deeply");
+          }
+          pending_.push_back(static_cast<uint64_t>(n));
+          offset_ = next;
+          continue;  // the array completes with its last element
+        }
+        break;
+      default:
+        return fail("unexpected RESP type byte");
+    }
+    offset_ = next;
+    if (offset_ > limits_->max_reply_bytes) {
+      return fail("RESP reply over the size limit");
+    }
+    while (!pending_.empty() && --pending_.back() == 0) {
+      pending_.pop_back();
+    }
+    if (pending_.empty()) {
+      length = offset_;
+      return Status::Complete;
+    }
+  }
+}
+
+std::shared_ptr<RedisConnection> RedisConnection::create(
+    event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
+    Milliseconds connect_timeout, const RespLimits& limits, Handler* handler) {
+  return std::shared_ptr<RedisConnection>(
+      new RedisConnection(base, endpoint, tls_ctx, connect_timeout, limits, handler));
+}
+
+RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint,
+                                 ssl_ctx_st* tls_ctx, Milliseconds connect_timeout,
+                                 const RespLimits& limits, Handler* handler)
+    : base_(base),
+      endpoint_(endpoint),
+      connect_timeout_(connect_timeout),
+      limits_(limits),
+      handler_(handler),
+      connect_timer_(base,
+                     [this] {
+                       fail({UpstreamErrorKind::Unreachable, "upstream connect timed out"});
+                     }),
+      start_timer_(base, [this] { doStart(); }),
+      resume_timer_(base, [this] { processInput(); }),
+      framer_(&limits_) {
+  if (tls_ctx != nullptr && SSL_CTX_up_ref(tls_ctx) == 1) {
+    tls_ctx_.reset(tls_ctx);
+  }
+}
+
+RedisConnection::~RedisConnection() { close(); }
+
+void RedisConnection::start() {
+  if (state_ != State::Idle) {
+    return;
+  }
+  state_ = State::Connecting;
+  start_timer_.arm(Milliseconds(0));
+}
+
+void RedisConnection::doStart() {
+  auto keep = shared_from_this();
+  connect_timer_.arm(connect_timeout_);
+  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+  if (endpoint_.tls) {
+    if (!tls_ctx_) {
+      fail({UpstreamErrorKind::Unreachable, "no TLS context for rediss://"});
+      return;
+    }
+    auto ssl = makeClientSsl(tls_ctx_.get(), endpoint_.host);
+    if (!ssl) {
+      fail({UpstreamErrorKind::Unreachable, ssl.error().message});
+      return;
+    }
+    bev_.reset(bufferevent_openssl_socket_new(base_, -1, ssl->release(), BUFFEREVENT_SSL_CONNECTING,
+                                              opts));
+    if (bev_) {
+      bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+    }
+  } else {
+    bev_.reset(bufferevent_socket_new(base_, -1, opts));
+  }
+  if (!bev_) {
+    fail({UpstreamErrorKind::Unreachable, "cannot create the upstream connection"});
+    return;
+  }
+  bufferevent_setcb(bev_.get(), &RedisConnection::onReadCb, nullptr, &RedisConnection::onEventCb,
+                    this);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  // Blocking name resolution (no evdns base): only when a pooled connection is opened.
+  if (bufferevent_socket_connect_hostname(bev_.get(), nullptr, AF_UNSPEC, endpoint_.host.c_str(),
+                                          endpoint_.port) != 0 &&
+      state_ == State::Connecting) {
+    const int dns = bufferevent_socket_get_dns_error(bev_.get());
+    std::string why = "cannot connect to upstream " + endpoint_.host;
+    if (dns != 0) {
+      why += ": ";
+      why += evutil_gai_strerror(dns);
+    }
+    fail({UpstreamErrorKind::Unreachable, why});
+  }
+}
+
+void RedisConnection::onConnected() {
+  const evutil_socket_t fd = bufferevent_getfd(bev_.get());
+  if (fd >= 0) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  std::string hello;
+  if (!endpoint_.password.empty()) {
+    hello += endpoint_.user.empty() ? "*2\r\n" : "*3\r\n";
+    appendBulk(hello, "AUTH");
+    if (!endpoint_.user.empty()) {
+      appendBulk(hello, endpoint_.user);
+    }
+    appendBulk(hello, endpoint_.password);
+    ++handshake_replies_;
+  }
+  if (endpoint_.db != 0) {
+    hello += "*2\r\n";
+    appendBulk(hello, "SELECT");
+    appendBulk(hello, std::to_string(endpoint_.db));
+    ++handshake_replies_;
+  }
+  if (handshake_replies_ == 0) {
+    state_ = State::Ready;
+    connect_timer_.cancel();
+    handler_->onReady(*this);
+    return;
+  }
+  state_ = State::Handshaking;
+  bufferevent_write(bev_.get(), hello.data(), hello.size());
+  OPENSSL_cleanse(hello.data(), hello.size());
+}
+
+void RedisConnection::handleHandshakeReply(std::string_view raw) {
+  --handshake_replies_;
+  if (raw.empty() || raw.front() != '+') {
+    std::string detail(raw.substr(0, std::min<size_t>(raw.size(), 200)));
+    while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) {
+      detail.pop_back();
+    }
+    if (!detail.empty() && detail.front() == '-') {
+      detail.erase(0, 1);
+    } else {
+      detail = "unexpected reply";
+    }
+    fail({UpstreamErrorKind::Auth, "upstream rejected AUTH/SELECT: " + detail});
+    return;
+  }
+  if (handshake_replies_ == 0) {
+    state_ = State::Ready;
+    connect_timer_.cancel();
+    handler_->onReady(*this);
+  }
+}
+
+void RedisConnection::write(std::string_view bytes) {
+  if (state_ == State::Ready && bev_) {
+    bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+  }
+}
+
+void RedisConnection::close() {
+  handler_ = nullptr;
+  state_ = State::Closed;
+  connect_timer_.cancel();
+  start_timer_.cancel();
+  resume_timer_.cancel();
+  bev_.reset();
+}
+
+void RedisConnection::pauseReading() {
+  paused_ = true;
+  resume_timer_.cancel();
+  if (bev_) {
+    bufferevent_disable(bev_.get(), EV_READ);
+  }
+}
+
+void RedisConnection::resumeReading() {
+  if (!paused_) {
+    return;
+  }
+  paused_ = false;
+  if (bev_ && state_ != State::Closed) {
+    bufferevent_enable(bev_.get(), EV_READ);
+    resume_timer_.arm(Milliseconds(0));  // deliver what is buffered, outside the caller's frame
+  }
+}
+
+void RedisConnection::fail(const UpstreamError& error) {
+  Handler* h = handler_;
+  close();
+  if (h != nullptr) {
+    h->onClosed(*this, error);
+  }
+}
+
+void RedisConnection::processInput() {
+  if (processing_) {
+    return;
+  }
+  auto keep = shared_from_this();
+  processing_ = true;
+  while (!paused_ && state_ != State::Closed && handler_ != nullptr) {
+    size_t len = 0;
+    const std::string_view rest = std::string_view(in_).substr(in_pos_);
+    const RespFramer::Status st = framer_.scan(rest, len);
+    if (st == RespFramer::Status::NeedMore) {
+      break;
+    }
+    if (st == RespFramer::Status::Invalid) {
+      processing_ = false;
+      fail({UpstreamErrorKind::Protocol, "upstream sent invalid RESP: " + framer_.error()});
+      return;
+    }
+    const std::string_view raw = rest.substr(0, len);
+    in_pos_ += len;
+    framer_.reset();
+    if (state_ == State::Handshaking) {
+      handleHandshakeReply(raw);
+    } else if (state_ == State::Ready) {
+      handler_->onReply(*this, raw);
+    } else {
+      processing_ = false;
+      fail({UpstreamErrorKind::Protocol, "upstream sent data before the handshake"});
+      return;
+    }
+  }
+  processing_ = false;
+  if (in_pos_ > 0) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+}
+
+void RedisConnection::onReadCb(bufferevent* bev, void* arg) noexcept {
+  auto* self = static_cast<RedisConnection*>(arg);
+  evbuffer* input = bufferevent_get_input(bev);
+  const size_t n = evbuffer_get_length(input);
+  if (n > 0) {
+    const size_t old = self->in_.size();
+    self->in_.resize(old + n);
+    const int got = evbuffer_remove(input, self->in_.data() + old, n);
+    self->in_.resize(old + static_cast<size_t>(std::max(got, 0)));
+  }
+  self->processInput();
+}
+
+void RedisConnection::onEventCb(bufferevent* bev, short what, void* arg) noexcept {
+  auto* self = static_cast<RedisConnection*>(arg);
+  auto keep = self->shared_from_this();
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    self->onConnected();
+    return;
+  }
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0) {
+    return;
+  }
+  const bool before_ready = self->state_ != State::Ready;
+  std::string why;
+  if (self->endpoint_.tls && before_ready) {
+    unsigned long err = 0;
+    for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
+         e = bufferevent_get_openssl_error(bev)) {
+      err = e;
+    }
+    SSL* ssl = bufferevent_openssl_get_ssl(bev);
+    const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (err != 0 || verify != X509_V_OK) {
+      why = describeTlsError(err, verify);
+    }
+  }
+  if (why.empty()) {
+    const int dns = bufferevent_socket_get_dns_error(bev);
+    const int sock = EVUTIL_SOCKET_ERROR();
+    if (dns != 0) {
+      why = std::string("cannot resolve upstream host: ") + evutil_gai_strerror(dns);
+    } else if ((what & BEV_EVENT_EOF) != 0) {
+      why = "upstream closed the connection";
+    } else {
+      why = std::string("upstream connection error: ") + evutil_socket_error_to_string(sock);
+    }
+  }
+  ERR_clear_error();
+  if (before_ready) {
+    self->fail({UpstreamErrorKind::Unreachable, why});
+  } else {
+    self->fail({UpstreamErrorKind::Closed, why});
+  }
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,142 @@
+// RedisConnection: one TCP or TLS connection to Redis that connects, authenticates, writes
+// bytes and frames the replies (validated RESP2, bounded).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/event_loop.h"
+
+namespace kw::proxy {
+
+enum class UpstreamErrorKind : uint8_t {
+  Unreachable,  // connect / TLS / DNS failed, or the connection died before the request was sent
+  Timeout,      // no complete reply within the timeout (the connection is then closed)
+  Protocol,     // the upstream sent malformed RESP or a reply over the configured limits
+  Closed,       // the connection closed after the request was (possibly) written: outcome unknown
+  Overloaded,   // the wait queue (or the subscription limit) is full
+  Auth,         // the upstream rejected AUTH or SELECT (wrong password, bad db)
+  Rejected,     // refused before sending: empty command, or one that would desynchronise a pooled
+                // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
+};
+
+// HTTP status for an upstream failure: Timeout 504, Overloaded 503, Rejected 400, others 502.
+[[nodiscard]] int httpStatus(UpstreamErrorKind kind);
+[[nodiscard]] std::string_view toString(UpstreamErrorKind kind);
+
+struct UpstreamError {
+  UpstreamErrorKind kind = UpstreamErrorKind::Unreachable;
+  std::string message;  // operator-facing detail (never contains the password)
+};
+
+// Where and how to connect. `password` is secret: never logged, never in an error message.
+struct RedisEndpoint {
+  std::string host;  // DNS name or IP literal (no brackets)
+  uint16_t port = 6379;
+  bool tls = false;
+  std::string user;      // AUTH <user> <password> when set, AUTH <password> otherwise
+  std::string password;  // empty: no AUTH
+  uint32_t db = 0;       // SELECT when non-zero
+};
+
+// Bounds on what the upstream may send in one reply.
+struct RespLimits {
+  uint64_t max_reply_bytes = uint64_t{512} << 20;
+  uint64_t max_bulk_bytes = uint64_t{512} << 20;
+  uint64_t max_elements = uint64_t{1} << 26;  // per array
+  uint32_t max_depth = 64;
+  uint32_t max_line_bytes = 1 << 20;  // simple string / error / integer lines
+};
+
+// Incremental RESP2 framer: finds where each complete reply ends without re-scanning bytes it
+// has already seen. Pure; exposed for tests.
+class RespFramer {
+ public:
+  enum class Status : uint8_t { NeedMore, Complete, Invalid };
+  explicit RespFramer(const RespLimits* limits) : limits_(limits) {}
+  // Scans data (whose first byte starts the current reply and which only grows between calls
+  // until Complete). On Complete, `length` is the reply's size; then call reset() for the next.
+  [[nodiscard]] Status scan(std::string_view data, size_t& length);
+  void reset();
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  Status fail(std::string why);
+  const RespLimits* limits_;       // owned by the caller; outlives the framer
+  size_t offset_ = 0;              // bytes of the current reply already accepted
+  std::vector<uint64_t> pending_;  // remaining elements per open array
+  std::string error_;
+};
+
+// One connection. Reports to a Handler; the owner holds it in a shared_ptr and may drop it from
+// inside any Handler callback (the connection keeps itself alive until its callback returns).
+// It may outlive the RedisUpstream that made it (it copies what it needs).
+class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // Connected, TLS verified, AUTH/SELECT accepted: requests may be written now.
+    virtual void onReady(RedisConnection& conn) = 0;
+    // One complete reply (not a handshake reply). `raw` is valid during the call only.
+    virtual void onReply(RedisConnection& conn, std::string_view raw) = 0;
+    // The connection is gone (never after close()). Kinds: Unreachable or Auth before onReady;
+    // Closed or Protocol after it.
+    virtual void onClosed(RedisConnection& conn, const UpstreamError& error) = 0;
+  };
+
+  enum class State : uint8_t { Idle, Connecting, Handshaking, Ready, Closed };
+
+  static std::shared_ptr<RedisConnection> create(event_base* base, const RedisEndpoint& endpoint,
+                                                 ssl_ctx_st* tls_ctx, Milliseconds connect_timeout,
+                                                 const RespLimits& limits, Handler* handler);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Starts connecting; the outcome arrives via onReady or onClosed (never inside start()).
+  void start();
+  // Queues bytes for writing (Ready state only).
+  void write(std::string_view bytes);
+  // Closes at once; no Handler call follows.
+  void close();
+  // Stop / restart reading and delivering replies (backpressure).
+  void pauseReading();
+  void resumeReading();
+
+  [[nodiscard]] State state() const { return state_; }
+
+ private:
+  RedisConnection(event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
+                  Milliseconds connect_timeout, const RespLimits& limits, Handler* handler);
+  static void onReadCb(bufferevent* bev, void* arg) noexcept;
+  static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
+  void doStart();
+  void onConnected();
+  void processInput();
+  void handleHandshakeReply(std::string_view raw);
+  void fail(const UpstreamError& error);
+
+  event_base* base_;
+  RedisEndpoint endpoint_;
+  SslCtxPtr tls_ctx_;  // a reference of its own (SSL_CTX_up_ref)
+  Milliseconds connect_timeout_;
+  RespLimits limits_;
+  Handler* handler_;
+  State state_ = State::Idle;
+  BufferEventPtr bev_;
+  Timer connect_timer_;
+  Timer start_timer_;
+  Timer resume_timer_;
+  RespFramer framer_;
+  std::string in_;     // bytes read and not yet delivered
+  size_t in_pos_ = 0;  // start of the first undelivered reply in in_
+  uint32_t handshake_replies_ = 0;
+  bool paused_ = false;
+  bool processing_ = false;
+};
+
+}  // namespace kw::proxy

@@ -1,0 +1,591 @@
+// Pooled, pipelined Redis upstream: FIFO queue, per-request deadlines, cancellation, no retries.
+#include "proxy/redis_upstream.h"
+
+#include <openssl/crypto.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "proxy/redis_subscription.h"
+#include "proxy/tls_client.h"
+
+namespace kw::proxy {
+
+namespace detail {
+
+struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
+  enum class Stage : uint8_t { Queued, InFlight, Done };
+  RedisUpstream::Impl* owner = nullptr;  // null once the upstream is gone
+  Stage stage = Stage::Queued;
+  std::string wire;  // RESP bytes; freed once written
+  uint32_t expected = 0;
+  uint32_t received = 0;
+  ReplyCallback callback;
+  std::optional<Timer> deadline;
+  std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
+  std::unique_ptr<std::string> bytes;
+  std::vector<std::pair<size_t, size_t>> spans;
+  void* conn = nullptr;  // the PooledConn carrying it while InFlight
+};
+
+struct ResponseBuilder {
+  // Turns the collected bytes into replies; false when a reply does not parse.
+  static bool build(PendingRequest& req, UpstreamResponse& out, std::string& /*error*/) {
+    out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<std::string>();
+    out.replies_.resize(req.spans.size());
+    const std::string_view all(*out.bytes_);
+    for (size_t i = 0; i < req.spans.size(); ++i) {
+      const std::string_view raw = all.substr(req.spans[i].first, req.spans[i].second);
+      out.replies_[i].raw = raw;
+    }
+    return true;
+  }
+};
+
+}  // namespace detail
+
+using detail::PendingRequest;
+using Stage = PendingRequest::Stage;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Commands whose replies or side effects would desynchronise a shared, pipelined connection.
+bool unsafeOnPool(policy::Argv argv) {
+  static constexpr std::string_view kUnsafe[] = {
+      "subscribe",    "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
+      "sunsubscribe", "monitor",    "sync",       "psync",       "replconf",
+      "multi",        "exec",       "discard",    "watch",       "unwatch",
+      "select",       "auth",       "hello",      "reset",       "quit"};
+  for (const std::string_view name : kUnsafe) {
+    if (iequals(argv[0], name)) {
+      return true;
+    }
+  }
+  return argv.size() >= 2 && iequals(argv[0], "client") && iequals(argv[1], "reply");
+}
+
+void appendCommand(std::string& out, policy::Argv argv) {
+  out += '*';
+  out += std::to_string(argv.size());
+  out += "\r\n";
+  for (const std::string_view arg : argv) {
+    out += '$';
+    out += std::to_string(arg.size());
+    out += "\r\n";
+    out.append(arg);
+    out += "\r\n";
+  }
+}
+
+int fromHex(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+bool percentDecode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) {
+      return false;
+    }
+    const int hi = fromHex(in[i + 1]);
+    const int lo = fromHex(in[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<RedisEndpoint> parseRedisUrl(std::string_view url) {
+  RedisEndpoint ep;
+  const auto bad = [](std::string why) {
+    return makeError(ErrorCode::Config, "upstream url: " + std::move(why));
+  };
+  if (url.starts_with("redis://")) {
+    url.remove_prefix(8);
+  } else if (url.starts_with("rediss://")) {
+    url.remove_prefix(9);
+    ep.tls = true;
+  } else {
+    return bad("must start with redis:// or rediss://");
+  }
+  if (url.find_first_of("?#") != std::string_view::npos) {
+    return bad("query strings and fragments are not supported");
+  }
+  const size_t at = url.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view userinfo = url.substr(0, at);
+    url.remove_prefix(at + 1);
+    const size_t colon = userinfo.find(':');
+    const std::string_view user = userinfo.substr(0, colon);
+    if (!percentDecode(user, ep.user)) {
+      return bad("bad percent-encoding in the user name");
+    }
+    if (colon != std::string_view::npos &&
+        !percentDecode(userinfo.substr(colon + 1), ep.password)) {
+      return bad("bad percent-encoding in the password");
+    }
+  }
+  const size_t slash = url.find('/');
+  std::string_view hostport = url.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    const std::string_view db = url.substr(slash + 1);
+    if (!db.empty()) {
+      uint64_t v = 0;
+      for (const char c : db) {
+        if (c < '0' || c > '9' || v > 214748364) {
+          return bad("db must be a number");
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (v > 2147483647) {
+        return bad("db out of range");
+      }
+      ep.db = static_cast<uint32_t>(v);
+    }
+  }
+  std::string_view port;
+  if (hostport.starts_with('[')) {
+    const size_t close = hostport.find(']');
+    if (close == std::string_view::npos) {
+      return bad("unterminated IPv6 literal");
+    }
+    ep.host = std::string(hostport.substr(1, close - 1));
+    hostport.remove_prefix(close + 1);
+    if (!hostport.empty() && !hostport.starts_with(':')) {
+      return bad("junk after the IPv6 literal");
+    }
+    port = hostport.empty() ? std::string_view() : hostport.substr(1);
+  } else {
+    const size_t colon = hostport.rfind(':');
+    ep.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = hostport.substr(colon + 1);
+      if (port.empty()) {
+        return bad("empty port");
+      }
+    }
+  }
+  if (ep.host.empty()) {
+    return bad("missing host");
+  }
+  if (!port.empty()) {
+    uint32_t v = 0;
+    for (const char c : port) {
+      if (c < '0' || c > '9' || v > 6553) {
+        return bad("bad port");
+      }
+      v = v * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (v == 0 || v > 65535) {
+      return bad("port out of range");
+    }
+    ep.port = static_cast<uint16_t>(v);
+  }
+  return ep;
+}
+
+// ---- RequestHandle -------------------------------------------------------------------------
+
+struct RedisUpstream::Impl {
+  struct PooledConn final : RedisConnection::Handler {
+    Impl* owner = nullptr;
+    std::shared_ptr<RedisConnection> conn;
+    std::deque<std::shared_ptr<PendingRequest>> inflight;
+    bool ready = false;
+    ~PooledConn() override {
+      if (conn) {
+        conn->close();
+      }
+    }
+    void onReady(RedisConnection& /*c*/) override { owner->onReady(this); }
+    void onReply(RedisConnection& /*c*/, std::string_view raw) override {
+      owner->onReply(this, raw);
+    }
+    void onClosed(RedisConnection& /*c*/, const UpstreamError& e) override {
+      owner->onConnClosed(this, e);  // destroys *this: nothing may follow
+    }
+  };
+
+  event_base* base = nullptr;
+  RedisUpstreamOptions options;
+  RedisEndpoint endpoint;
+  RespLimits limits;
+  SslCtxPtr tls_ctx;
+  std::vector<std::unique_ptr<PooledConn>> conns;
+  std::deque<std::shared_ptr<PendingRequest>> queue;
+  std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
+  uint32_t queued_live = 0;
+  std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
+
+  ~Impl() {
+    for (auto& r : deferred) {
+      r->owner = nullptr;
+      r->deadline.reset();
+    }
+    for (auto& r : queue) {
+      r->owner = nullptr;
+      r->deadline.reset();
+    }
+    for (auto& c : conns) {
+      for (auto& r : c->inflight) {
+        r->owner = nullptr;
+        r->deadline.reset();
+      }
+    }
+  }
+
+  RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
+                       std::optional<UpstreamError> error) {
+    auto req = std::make_shared<PendingRequest>();
+    req->owner = this;
+    req->wire = std::move(wire);
+    req->expected = expected;
+    req->callback = std::move(cb);
+    PendingRequest* raw = req.get();
+    req->deadline.emplace(base, [raw] {
+      if (raw->owner != nullptr) {
+        raw->owner->onDeadline(raw);
+      }
+    });
+    if (!error && queued_live >= options.max_queue) {
+      error = UpstreamError{UpstreamErrorKind::Overloaded, "upstream request queue is full"};
+    }
+    if (error) {
+      req->stage = Stage::Done;
+      req->deferred_error = std::move(error);
+      req->deadline->arm(Milliseconds(0));
+      deferred.push_back(req);  // kept alive until the timer delivers the error
+      return RequestHandle(req);
+    }
+    req->deadline->arm(options.timeout);
+    queue.push_back(req);
+    ++queued_live;
+    dispatch();
+    return RequestHandle(req);
+  }
+
+  void finish(const std::shared_ptr<PendingRequest>& req, UpstreamResult&& result) {
+    req->stage = Stage::Done;
+    req->deadline.reset();
+    req->conn = nullptr;
+    ReplyCallback cb = std::move(req->callback);
+    req->callback = nullptr;
+    if (cb) {
+      cb(std::move(result));
+    }
+  }
+
+  void onDeadline(PendingRequest* raw) {
+    std::shared_ptr<PendingRequest> req = raw->shared_from_this();
+    switch (req->stage) {
+      case Stage::Done: {
+        auto it = std::find(deferred.begin(), deferred.end(), req);
+        if (it != deferred.end()) {
+          deferred.erase(it);
+        }
+        if (req->deferred_error) {
+          UpstreamError e = std::move(*req->deferred_error);
+          req->deferred_error.reset();
+          finish(req, std::move(e));
+        }
+        return;
+      }
+      case Stage::Queued:
+        --queued_live;  // dispatch() drops the Done entry from the queue
+        finish(req, UpstreamError{UpstreamErrorKind::Timeout,
+                                  "no upstream connection became free within the timeout"});
+        return;
+      case Stage::InFlight:
+        closeConn(static_cast<PooledConn*>(req->conn),
+                  {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout"});
+        return;
+    }
+  }
+
+  void openConnection() {
+    auto pc = std::make_unique<PooledConn>();
+    pc->owner = this;
+    pc->conn =
+        RedisConnection::create(base, endpoint, tls_ctx.get(), options.timeout, limits, pc.get());
+    pc->conn->start();
+    conns.push_back(std::move(pc));
+  }
+
+  void dispatch() {
+    while (!queue.empty()) {
+      const std::shared_ptr<PendingRequest>& front = queue.front();
+      if (front->stage != Stage::Queued) {
+        queue.pop_front();  // cancelled or timed out while waiting
+        continue;
+      }
+      PooledConn* best = nullptr;
+      uint32_t opening = 0;
+      for (auto& c : conns) {
+        if (!c->ready) {
+          ++opening;
+        } else if (c->inflight.size() < options.max_pipeline_depth &&
+                   (best == nullptr || c->inflight.size() < best->inflight.size())) {
+          best = c.get();
+        }
+      }
+      if ((best == nullptr || !best->inflight.empty()) && conns.size() < options.connections &&
+          opening < queued_live) {
+        openConnection();
+      }
+      if (best == nullptr) {
+        return;
+      }
+      std::shared_ptr<PendingRequest> req = std::move(queue.front());
+      queue.pop_front();
+      --queued_live;
+      req->stage = Stage::InFlight;
+      req->conn = best;
+      best->conn->write(req->wire);
+      std::string().swap(req->wire);
+      best->inflight.push_back(std::move(req));
+    }
+  }
+
+  void onReady(PooledConn* pc) {
+    pc->ready = true;
+    dispatch();
+  }
+
+  void onReply(PooledConn* pc, std::string_view raw) {
+    if (pc->inflight.empty()) {
+      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
+      return;
+    }
+    std::shared_ptr<PendingRequest> req = pc->inflight.front();
+    if (req->callback) {  // a cancelled request's replies are read and dropped
+      if (!req->bytes) {
+        req->bytes = std::make_unique<std::string>();
+      }
+      if (req->bytes->size() + raw.size() > options.max_reply_bytes) {
+        closeConn(pc, {UpstreamErrorKind::Protocol, "upstream reply over the size limit"});
+        return;
+      }
+      req->spans.emplace_back(req->bytes->size(), raw.size());
+      req->bytes->append(raw);
+    }
+    if (++req->received < req->expected) {
+      return;
+    }
+    pc->inflight.pop_front();
+    if (!req->callback) {
+      finish(req, UpstreamError{});
+    } else {
+      UpstreamResponse response;
+      std::string error;
+      if (detail::ResponseBuilder::build(*req, response, error)) {
+        finish(req, std::move(response));
+      } else {
+        finish(req, UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error});
+      }
+    }
+    dispatch();
+  }
+
+  // Closes a connection and fails what it carried (the caller's UpstreamError kind).
+  void closeConn(PooledConn* pc, const UpstreamError& error) { onConnClosed(pc, error); }
+
+  void onConnClosed(PooledConn* pc, const UpstreamError& error) {
+    const bool was_ready = pc->ready;
+    std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
+    auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
+    std::unique_ptr<PooledConn> dying;
+    if (it != conns.end()) {
+      dying = std::move(*it);
+      conns.erase(it);
+    }
+    dying.reset();  // closes the socket; its RedisConnection lives until its callback returns
+    for (auto& r : failed) {
+      finish(r, UpstreamError(error));
+    }
+    const bool any_ready =
+        std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
+    if (!was_ready && !any_ready) {
+      // The upstream cannot be reached now: fail the waiting requests fast (never written).
+      std::deque<std::shared_ptr<PendingRequest>> waiting = std::move(queue);
+      queue.clear();
+      for (auto& r : waiting) {
+        if (r->stage == Stage::Queued) {
+          --queued_live;
+          finish(r, UpstreamError(error));
+        }
+      }
+    }
+    dispatch();
+  }
+};
+
+RequestHandle& RequestHandle::operator=(RequestHandle&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    req_ = std::move(other.req_);
+  }
+  return *this;
+}
+
+void RequestHandle::cancel() {
+  const std::shared_ptr<PendingRequest> req = req_.lock();
+  req_.reset();
+  if (!req) {
+    return;
+  }
+  req->callback = nullptr;  // releases the captures now
+  if (req->stage == Stage::Queued) {
+    req->stage = Stage::Done;  // never written: dispatch drops it
+    req->deadline.reset();
+    if (req->owner != nullptr) {
+      --req->owner->queued_live;
+    }
+  } else if (req->stage == Stage::Done) {
+    req->deferred_error.reset();
+  }
+  // InFlight: keep the slot (and its deadline) so the replies are read and dropped in order.
+}
+
+bool RequestHandle::pending() const {
+  const std::shared_ptr<PendingRequest> req = req_.lock();
+  return req && req->callback != nullptr;
+}
+
+// ---- RedisUpstream -------------------------------------------------------------------------
+
+RedisUpstream::RedisUpstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RedisUpstream::~RedisUpstream() = default;
+
+Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
+                                                             RedisUpstreamOptions options) {
+  auto endpoint = parseRedisUrl(options.url);
+  if (!endpoint) {
+    return endpoint.error();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->base = base;
+  if (!options.password.empty()) {
+    endpoint->password = options.password;
+  }
+  OPENSSL_cleanse(options.password.data(), options.password.size());
+  options.password.clear();
+  options.connections = std::clamp<uint32_t>(options.connections, 1, 1024);
+  options.max_pipeline_depth = std::max<uint32_t>(options.max_pipeline_depth, 1);
+  if (options.timeout.count() <= 0) {
+    options.timeout = Milliseconds(5000);
+  }
+  impl->limits.max_reply_bytes = options.max_reply_bytes;
+  impl->limits.max_bulk_bytes = std::min(impl->limits.max_bulk_bytes, options.max_reply_bytes);
+  if (endpoint->tls) {
+    auto ctx = makeClientTlsContext(options.ca_file);
+    if (!ctx) {
+      return ctx.error();
+    }
+    impl->tls_ctx = std::move(*ctx);
+  }
+  impl->endpoint = std::move(*endpoint);
+  impl->options = std::move(options);
+  return std::unique_ptr<RedisUpstream>(new RedisUpstream(std::move(impl)));
+}
+
+RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands,
+                                     ReplyCallback callback) {
+  std::string wire;
+  std::optional<UpstreamError> error;
+  for (const policy::Argv argv : commands) {
+    if (argv.empty() || unsafeOnPool(argv)) {
+      error = UpstreamError{UpstreamErrorKind::Rejected,
+                            argv.empty() ? std::string("empty command")
+                                         : "command not allowed on a pooled connection: " +
+                                               std::string(argv[0].substr(0, 64))};
+      break;
+    }
+    appendCommand(wire, argv);
+  }
+  if (commands.empty()) {
+    error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
+  }
+  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
+                       std::move(error));
+}
+
+RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> commands,
+                                                ReplyCallback callback) {
+  std::string wire = "*1\r\n$5\r\nMULTI\r\n";
+  std::optional<UpstreamError> error;
+  for (const policy::Argv argv : commands) {
+    if (argv.empty() || unsafeOnPool(argv)) {
+      error = UpstreamError{UpstreamErrorKind::Rejected,
+                            argv.empty() ? std::string("empty command")
+                                         : "command not allowed in a transaction: " +
+                                               std::string(argv[0].substr(0, 64))};
+      break;
+    }
+    appendCommand(wire, argv);
+  }
+  wire += "*1\r\n$4\r\nEXEC\r\n";
+  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
+                       std::move(callback), std::move(error));
+}
+
+RequestHandle RedisUpstream::ping(ReplyCallback callback) {
+  return impl_->submit("*1\r\n$4\r\nPING\r\n", 1, std::move(callback), std::nullopt);
+}
+
+SubscriptionPtr RedisUpstream::subscribe(bool pattern, std::string_view channel,
+                                         SubscriptionEventCallback on_event,
+                                         SubscriptionCloseCallback on_close) {
+  std::optional<UpstreamError> error;
+  if (*impl_->live_subscriptions >= impl_->options.max_subscriptions) {
+    error = UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"};
+  }
+  SubscriptionSetup setup{impl_->base,   impl_->endpoint,        impl_->tls_ctx.get(),
+                          impl_->limits, impl_->options.timeout, impl_->live_subscriptions};
+  return makeRedisSubscription(setup, pattern, channel, std::move(on_event), std::move(on_close),
+                               std::move(error));
+}
+
+UpstreamStats RedisUpstream::stats() const {
+  UpstreamStats s;
+  s.connections = static_cast<uint32_t>(impl_->conns.size());
+  for (auto& c : impl_->conns) {
+    s.in_flight += static_cast<uint32_t>(c->inflight.size());
+  }
+  s.queued = impl_->queued_live;
+  s.subscriptions = *impl_->live_subscriptions;
+  return s;
+}
+
+std::string RedisUpstream::describe() const {
+  const RedisEndpoint& ep = impl_->endpoint;
+  const bool v6 = ep.host.find(':') != std::string::npos;
+  return std::string(ep.tls ? "rediss://" : "redis://") + (v6 ? "[" : "") + ep.host +
+         (v6 ? "]" : "") + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,167 @@
+// RedisUpstream: pooled, pipelined Redis-protocol client (redis:// or rediss://) on one event loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "policy/key_extract.h"
+#include "policy/result.h"
+#include "proxy/event_loop.h"
+#include "proxy/redis_connection.h"
+
+namespace kw::proxy {
+
+namespace detail {
+struct PendingRequest;
+struct ResponseBuilder;
+}  // namespace detail
+
+// One complete, framed and validated RESP2 reply: its exact bytes (resp2 passthrough, or input to
+// the codec's RESP reader). A parsed `RespValue value` member will be added here, additively,
+// once proxy/codec/resp_reader.h exists.
+struct UpstreamReply {
+  std::string_view raw;
+};
+
+// The replies to one execute()/executeTransaction()/ping(), in order. Owns the bytes that every
+// `raw` points into; the views stay valid while this object lives, moves included.
+class UpstreamResponse {
+ public:
+  UpstreamResponse() = default;
+  [[nodiscard]] std::span<const UpstreamReply> replies() const { return replies_; }
+  [[nodiscard]] size_t size() const { return replies_.size(); }
+  [[nodiscard]] const UpstreamReply& operator[](size_t i) const { return replies_[i]; }
+  // executeTransaction(): replies() = MULTI's reply, one reply per queued command (+QUEUED or
+  // the error that makes EXEC abort), then EXEC's reply, which execReply() returns: an array of
+  // the N results, or an error (EXECABORT ...).
+  [[nodiscard]] const UpstreamReply& execReply() const { return replies_.back(); }
+  [[nodiscard]] uint64_t bytes() const { return bytes_ ? bytes_->size() : 0; }
+
+ private:
+  friend struct detail::ResponseBuilder;
+  std::unique_ptr<std::string> bytes_;  // heap-pinned: string_views survive moves
+  std::vector<UpstreamReply> replies_;
+};
+
+// Either the response or the failure. has_value()/value()/error() like kw::Result.
+class UpstreamResult {
+ public:
+  UpstreamResult(UpstreamResponse r) : v_(std::move(r)) {}  // NOLINT(google-explicit-constructor)
+  UpstreamResult(UpstreamError e) : v_(std::move(e)) {}     // NOLINT(google-explicit-constructor)
+  [[nodiscard]] bool has_value() const { return v_.index() == 0; }
+  explicit operator bool() const { return has_value(); }
+  [[nodiscard]] UpstreamResponse& value() { return std::get<0>(v_); }
+  [[nodiscard]] const UpstreamResponse& value() const { return std::get<0>(v_); }
+  [[nodiscard]] const UpstreamError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<UpstreamResponse, UpstreamError> v_;
+};
+
+using ReplyCallback = std::function<void(UpstreamResult&&)>;
+
+// Ticket for one request. Destroying it (or cancel()) guarantees the callback never runs and
+// releases the callback's captures at once; a request already written still has its reply
+// read and discarded, so the connection stays in sync. Movable, not copyable.
+class [[nodiscard]] RequestHandle {
+ public:
+  RequestHandle() = default;
+  explicit RequestHandle(std::weak_ptr<detail::PendingRequest> req) : req_(std::move(req)) {}
+  ~RequestHandle() { cancel(); }
+  RequestHandle(RequestHandle&&) noexcept = default;
+  RequestHandle& operator=(RequestHandle&& other) noexcept;
+  RequestHandle(const RequestHandle&) = delete;
+  RequestHandle& operator=(const RequestHandle&) = delete;
+
+  void cancel();
+  // True until the callback has run or the request was cancelled.
+  [[nodiscard]] bool pending() const;
+
+ private:
+  std::weak_ptr<detail::PendingRequest> req_;
+};
+
+class RedisConnection;
+
+// A dedicated SUBSCRIBE/PSUBSCRIBE connection. Destroying it or close() tears the upstream
+// connection down; neither callback runs afterwards. pause()/resume() stop and restart reading
+// from Redis (backpressure while the HTTP client's output buffer is full).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  virtual void close() = 0;
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+};
+using SubscriptionPtr = std::unique_ptr<Subscription>;
+
+// Each push reply: the subscribe confirmation, then every message/pmessage array.
+using SubscriptionEventCallback = std::function<void(const UpstreamReply&)>;
+// The subscription ended by itself (connect/AUTH failure, upstream closed, protocol error).
+using SubscriptionCloseCallback = std::function<void(const UpstreamError&)>;
+
+struct RedisUpstreamOptions {
+  std::string url;                    // redis://[[user]:password@]host[:port][/db] or rediss://...
+  std::string password;               // from upstream.token_env; overrides the URL's; never logged
+  std::string ca_file;                // rediss:// trust anchors; empty = system CA store
+  Milliseconds timeout{5000};         // per request (queue wait included), and per connect
+  uint32_t connections = 8;           // pooled command connections (subscriptions not included)
+  uint32_t max_pipeline_depth = 32;   // requests in flight on one connection
+  uint32_t max_queue = 10000;         // requests waiting for a connection; then Overloaded
+  uint32_t max_subscriptions = 1024;  // dedicated subscription connections
+  uint64_t max_reply_bytes = uint64_t{512} << 20;  // per request (all its replies)
+};
+
+// Parses redis://[[user]:password@]host[:port][/db] or rediss://... (IPv6 as [::1]; user and
+// password percent-decoded; port default 6379; db 0..2147483647; no query string).
+[[nodiscard]] Result<RedisEndpoint> parseRedisUrl(std::string_view url);
+
+struct UpstreamStats {
+  uint32_t connections = 0;  // open (or opening) pooled connections
+  uint32_t in_flight = 0;    // requests written and awaiting replies
+  uint32_t queued = 0;       // requests waiting for a connection
+  uint32_t subscriptions = 0;
+};
+
+// Connects lazily (up to `connections`), sends AUTH (when a password is set) and SELECT (when the
+// URL names a db other than 0) before any request. Nothing is ever retried once it may have
+// been written. Callbacks always run from the event loop, never inside execute()/subscribe(),
+// and must not destroy the RedisUpstream; destroying it drops pending callbacks unrun.
+class RedisUpstream {
+ public:
+  static Result<std::unique_ptr<RedisUpstream>> create(event_base* base,
+                                                       RedisUpstreamOptions options);
+  ~RedisUpstream();
+  RedisUpstream(const RedisUpstream&) = delete;
+  RedisUpstream& operator=(const RedisUpstream&) = delete;
+
+  // Sends the commands as one RESP pipeline on one connection; the callback gets one reply per
+  // command (Redis errors are replies, not failures). The argv bytes are copied before return.
+  RequestHandle execute(std::span<const policy::Argv> commands, ReplyCallback callback);
+  // MULTI, the commands, EXEC, written at once on one connection (see UpstreamResponse).
+  RequestHandle executeTransaction(std::span<const policy::Argv> commands, ReplyCallback callback);
+  // PING on the pool, for /readyz.
+  RequestHandle ping(ReplyCallback callback);
+
+  // SUBSCRIBE (or PSUBSCRIBE when `pattern`) to one channel on a dedicated connection.
+  SubscriptionPtr subscribe(bool pattern, std::string_view channel,
+                            SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close);
+
+  [[nodiscard]] UpstreamStats stats() const;
+  // "host:port" (and "tls"), for logs: never the password.
+  [[nodiscard]] std::string describe() const;
+
+  struct Impl;
+
+ private:
+  explicit RedisUpstream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kw::proxy

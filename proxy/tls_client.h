@@ -1,0 +1,26 @@
+// Client-side TLS for upstream connections: verified SSL_CTX, per-connection SSL with SNI.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "policy/result.h"
+#include "proxy/event_loop.h"
+
+namespace kw::proxy {
+
+// A client SSL_CTX that verifies the peer (TLS 1.2+). Trust anchors: `ca_file` (PEM) when
+// non-empty, otherwise the system CA store.
+[[nodiscard]] Result<SslCtxPtr> makeClientTlsContext(const std::string& ca_file);
+
+// A client SSL for one connection to `host`: the certificate must match `host` (DNS name, or
+// IP SAN when `host` is an IP literal); SNI is sent for DNS names only (RFC 6066).
+[[nodiscard]] Result<SslPtr> makeClientSsl(ssl_ctx_st* ctx, const std::string& host);
+
+// The last OpenSSL error (and verify result) as text, for logs and UpstreamError messages.
+[[nodiscard]] std::string describeTlsError(unsigned long err, long verify_result);
+
+// True when `host` is an IPv4 or IPv6 literal (without brackets).
+[[nodiscard]] bool isIpLiteral(std::string_view host);
+
+}  // namespace kw::proxy
