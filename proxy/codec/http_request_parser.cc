@@ -461,6 +461,9 @@ ParseStatus HttpRequestParser::feedChunked(const char* data, size_t len, size_t*
         }
         if (!validFieldValue(line_)) return fail(400, "ERR bad trailer field");
         trailer_bytes_ += static_cast<uint32_t>(line_.size() + 2);
+        if (trailer_bytes_ > limits_.max_trailer_bytes) {
+          return fail(431, "ERR request trailer fields too large");
+        }
         line_.clear();
         break;
       }

@@ -244,12 +244,14 @@ Status decodeQuery(std::string_view query, bool append_args, const RestOptions& 
       }
       std::string_view raw =
           eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-      if (!options.allow_query_token) {
-        b.setQueryToken(QueryToken::Disallowed, {});  // the value is never decoded or kept
-        continue;
-      }
       std::optional<size_t> tlen = percentDecode(raw, b.cursor(), PlusMode::Space);
       if (!tlen) return badRequest("ERR invalid percent-encoding in URL");
+      if (!options.allow_query_token) {
+        // Flagged for a 401; the decoded secret is wiped and its bytes left unreserved.
+        std::memset(b.cursor(), 0, *tlen);
+        b.setQueryToken(QueryToken::Disallowed, {});
+        continue;
+      }
       b.setQueryToken(QueryToken::Present, std::string_view(b.cursor(), *tlen));
       KW_TRY(b.reserve(*tlen));
       continue;
