@@ -64,6 +64,7 @@ describe("400 malformed requests (ERR), nothing executed", () => {
   };
   for (const [name, body] of Object.entries(bad)) {
     test(`POST / ${name}`, async () => {
+      await rt.call("DEL", "app:t");
       const res = await refused(() => post(body));
       expectError(res, 400, "ERR");
     });
@@ -87,6 +88,7 @@ describe("400 malformed requests (ERR), nothing executed", () => {
   for (const route of ["/pipeline", "/multi-exec"]) {
     for (const [name, body] of Object.entries(badBatches)) {
       test(`POST ${route} ${name}`, async () => {
+        await rt.call("DEL", "app:t");
         const res = await refused(() => post(body, { path: route }));
         expectError(res, 400, "ERR");
         assert.equal(await rt.call("EXISTS", "app:t"), 0);

@@ -110,7 +110,7 @@ export class RespClient {
     if (v instanceof RedisError) throw v;
     return toStr(v);
   }
-  // INFO commandstats as {name: calls+rejected_calls+failed_calls}.
+  // INFO commandstats as {name: calls + rejected_calls}.
   async commandStats() {
     const text = await this.call("INFO", "commandstats");
     const out = {};
@@ -118,7 +118,8 @@ export class RespClient {
       const m = /^cmdstat_([^:]+):(.*)$/.exec(line);
       if (!m) continue;
       const f = Object.fromEntries(m[2].split(",").map((kv) => kv.split("=")));
-      out[m[1]] = Number(f.calls || 0) + Number(f.rejected_calls || 0) + Number(f.failed_calls || 0);
+      // failed_calls are already part of calls; rejected_calls (ACL, arity, OOM) are not.
+      out[m[1]] = Number(f.calls || 0) + Number(f.rejected_calls || 0);
     }
     return out;
   }
