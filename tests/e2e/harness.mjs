@@ -124,6 +124,9 @@ export function defaultClients() {
     },
     streamer: { commands: ["+@stream"], keys: ["events:*"], consumer_groups: ["workers"] },
     suffix: { commands: ["+get", "+set"], keys: ["*:pub"] },
+    iplocked: { commands: ["+get"], keys: ["app:*"], allow_ips: ["10.0.0.0/8", "2001:db8::/32"] },
+    browser: { commands: ["+get", "+set"], keys: ["app:*"], allow_origins: ["https://app.example.com"] },
+    limited: { commands: ["+get"], keys: ["app:*"], limits: { rate: "1/s", burst: 2 } },
   };
 }
 

@@ -1,0 +1,98 @@
+// HTTP-level suite for the access rows of CONTRACT.md §5 beyond credentials: source-IP and
+// browser-Origin allow-lists (403), CORS preflight, and rate limits (429 with its headers).
+import { after, before, describe, test } from "node:test";
+import { assert } from "./counted_assert.mjs";
+import { measure, startStack } from "./harness.mjs";
+import { request } from "./http.mjs";
+
+let stack;
+let rt;
+let port;
+
+before(async () => {
+  stack = await startStack();
+  rt = stack.redis;
+  port = stack.port;
+});
+after(async () => {
+  await stack?.stop();
+});
+
+function expectError(res, status, prefix) {
+  assert.equal(res.status, status, `status ${res.status} body ${res.text.slice(0, 300)}`);
+  assert.ok(res.json && typeof res.json.error === "string", `error body is not JSON: ${res.text.slice(0, 300)}`);
+  assert.ok(res.json.error.startsWith(prefix), `error ${JSON.stringify(res.json.error)} lacks ${prefix}`);
+}
+
+async function refused(fn) {
+  const [res, delta] = await measure(rt, fn);
+  assert.deepEqual(delta, {}, "a refused request executed commands on redis");
+  return res;
+}
+
+describe("403 source IP and Origin", () => {
+  test("client whose allow_ips exclude 127.0.0.1 is refused", async () => {
+    await rt.call("SET", "app:ip", "v");
+    const res = await refused(() => request(port, { body: ["GET", "app:ip"], key: stack.keys.iplocked }));
+    expectError(res, 403, "NOPERM");
+    assert.ok(!res.text.includes("\"v\""));
+  });
+
+  test("Origin not in allow_origins is refused; allowed Origin works", async () => {
+    await rt.call("SET", "app:o", "v");
+    let res = await refused(() => request(port, { body: ["GET", "app:o"], key: stack.keys.browser,
+                                                  headers: { origin: "https://evil.example" } }));
+    expectError(res, 403, "NOPERM");
+    assert.equal(res.headers["access-control-allow-origin"], undefined);
+    res = await refused(() => request(port, { body: ["GET", "app:o"], key: stack.keys.reader,
+                                              headers: { origin: "https://app.example.com" } }));
+    expectError(res, 403, "NOPERM");
+    res = await request(port, { body: ["GET", "app:o"], key: stack.keys.browser,
+                                headers: { origin: "https://app.example.com" } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { result: "v" });
+    assert.equal(res.headers["access-control-allow-origin"], "https://app.example.com");
+    assert.match(res.headers["access-control-expose-headers"] ?? "", /upstash-sync-token/i);
+  });
+
+  test("CORS preflight: allowed Origin gets the allow headers, others get none", async () => {
+    const pre = (origin) => request(port, { method: "OPTIONS", path: "/pipeline", headers: {
+      origin, "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization,content-type,upstash-encoding,upstash-sync-token" } });
+    const ok = await pre("https://app.example.com");
+    assert.ok(ok.status >= 200 && ok.status < 300, `preflight status ${ok.status}`);
+    assert.equal(ok.headers["access-control-allow-origin"], "https://app.example.com");
+    const allowed = (ok.headers["access-control-allow-headers"] ?? "").toLowerCase();
+    for (const h of ["authorization", "content-type", "upstash-encoding", "upstash-sync-token"]) {
+      assert.ok(allowed.includes(h), `preflight does not allow ${h}: ${allowed}`);
+    }
+    assert.match(ok.headers["access-control-allow-methods"] ?? "", /POST/i);
+    assert.match(ok.headers["access-control-expose-headers"] ?? "", /upstash-sync-token/i);
+    const bad = await pre("https://evil.example");
+    for (const h of Object.keys(bad.headers)) assert.ok(!h.startsWith("access-control-"), `CORS header ${h} for evil`);
+  });
+});
+
+describe("429 rate limits", () => {
+  test("over rate+burst: 429 ERR with Retry-After and RateLimit headers; nothing sent", async () => {
+    await rt.call("SET", "app:rl", "v");
+    const [results, delta] = await measure(rt, async () => {
+      const out = [];
+      for (let i = 0; i < 6; i++) out.push(await request(port, { body: ["GET", "app:rl"], key: stack.keys.limited }));
+      return out;
+    });
+    const ok = results.filter((r) => r.status === 200);
+    const limited = results.filter((r) => r.status === 429);
+    assert.ok(ok.length >= 2, `burst 2 should let 2 through, got ${ok.length}`);
+    assert.ok(ok.length <= 3, `rate 1/s burst 2 let ${ok.length} of 6 through`);
+    assert.equal(ok.length + limited.length, 6);
+    assert.equal(delta.get ?? 0, ok.length, "a rate-limited request reached redis");
+    const r = limited[0];
+    expectError(r, 429, "ERR");
+    assert.ok(Number(r.headers["retry-after"]) >= 0, `Retry-After ${r.headers["retry-after"]}`);
+    assert.ok(r.headers["ratelimit-policy"], "no RateLimit-Policy header");
+    assert.ok(r.headers["ratelimit"], "no RateLimit header");
+    const other = await request(port, { body: ["GET", "app:rl"], key: stack.keys.reader });
+    assert.equal(other.status, 200, "one client's limit throttled another client");
+  });
+});
