@@ -284,7 +284,7 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
 
 // Housekeeping commands a gateway may send on its own (connection setup, health checks) and the
 // ground-truth client's own INFO; everything else counts as "executed".
-const HOUSEKEEPING = /^(info|ping|auth|hello|select|echo|client\|.*|command\|.*|command|readonly)$/;
+const HOUSEKEEPING = /^(info|ping|auth|hello|select|echo|quit|reset|client\|.*|command\|.*|command|readonly)$/;
 
 export function executedDelta(before, after) {
   const delta = {};
