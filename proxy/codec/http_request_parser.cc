@@ -207,6 +207,9 @@ ParseStatus HttpRequestParser::feedHead(const char* data, size_t len, size_t* co
       i = 0;
       continue;
     }
+    if (!request_line_seen_ && lf > maxRequestLineBytes()) {
+      return fail(414, "ERR request URI too long");
+    }
     request_line_seen_ = true;
     if (lf >= 3 && head_[lf - 2] == '\n' && head_[lf - 3] == '\r') {
       const size_t end = lf + 1;
@@ -218,14 +221,18 @@ ParseStatus HttpRequestParser::feedHead(const char* data, size_t len, size_t* co
   }
   scan_from_ = head_.size();
   *consumed = take;
-  if (!request_line_seen_ &&
-      head_.size() > static_cast<size_t>(limits_.max_target_bytes) + kMaxMethodBytes + 16) {
+  if (!request_line_seen_ && head_.size() > maxRequestLineBytes()) {
     return fail(414, "ERR request URI too long");
   }
   if (head_.size() >= limits_.max_header_bytes) {
     return fail(431, "ERR request header fields too large");
   }
   return ParseStatus::NeedMore;
+}
+
+// Longest request line that can still be valid: method SP target SP "HTTP/1.1" CR.
+size_t HttpRequestParser::maxRequestLineBytes() const {
+  return kMaxMethodBytes + 1 + static_cast<size_t>(limits_.max_target_bytes) + 1 + 8 + 1;
 }
 
 ParseStatus HttpRequestParser::parseHead() {
