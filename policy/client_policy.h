@@ -8,6 +8,7 @@
 
 #include "policy/decision.h"
 #include "policy/key_extract.h"
+#include "policy/key_pattern.h"
 #include "policy/result.h"
 
 namespace kw::policy {
@@ -33,13 +34,16 @@ struct Identity {
 // Per-connection scratch reused across evaluations (no allocation on the hot path).
 struct EvalScratch {
   Extraction extraction;
-  std::string expanded;                  // template expansion buffer
-  std::vector<std::string> rewritten;    // SCAN rewrite output (owned bytes)
+  std::string expanded;                // template expansion buffer
+  std::vector<std::string> rewritten;  // SCAN rewrite output (owned bytes)
+  PatternScratch patterns;             // general-glob templates
 };
 
 // Result of evaluate(): the decision plus, for SCAN by key-restricted clients, the argv to
-// forward instead of the original (MATCH added or replaced so nothing outside the patterns
-// comes back). `rewritten` views into scratch.rewritten and is empty when argv goes as is.
+// forward instead of the original (MATCH added so nothing outside the patterns comes back, or
+// duplicate MATCH options collapsed to the one Redis would use). `rewritten` is empty when argv
+// goes as is; otherwise its elements view the caller's argv, static text and
+// scratch.rewritten, so it is valid while both argv and scratch are untouched.
 struct Evaluation {
   Decision decision;
   std::vector<std::string_view> rewritten;
@@ -53,8 +57,11 @@ class ClientPolicy {
   const std::string& name() const;
   bool usesTemplates() const;  // some pattern contains {sub}
 
-  // The decision for one command. Pure: no I/O, no clock.
-  Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const;
+  // The decision for one command. Pure: no I/O, no clock. Order of checks (the first failure is
+  // the reason): extract() errors; unsupported / connection-state; the command bit; other
+  // databases; SCAN MATCH or keyspace-wide access; scripts and functions; keys; SORT BY/GET;
+  // channels; consumer groups.
+  [[nodiscard]] Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const;
 
   ~ClientPolicy();
   ClientPolicy(const ClientPolicy&) = delete;

@@ -1,0 +1,340 @@
+// Compiles a client's spec and decides, command by command, what it may run (CONTRACT.md 3).
+#include "policy/client_policy.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+#include "policy/command_rules.h"
+#include "policy/glob.h"
+#include "policy/scan_rewrite.h"
+
+namespace kw::policy {
+
+namespace {
+
+constexpr size_t kMaxListEntries = 4096;
+constexpr size_t kMaxFunctionName = 256;
+constexpr std::string_view kKeyspacePrefixes[] = {"__keyspace@", "__keyevent@"};
+
+bool isHex40(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowerString(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lowerAscii(c);
+  return out;
+}
+
+// One of the two strings is a prefix of the other.
+bool prefixCompatible(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  return a.substr(0, n) == b.substr(0, n);
+}
+
+// Could this channel (or channel pattern) name a keyspace-notification channel? Those carry
+// the key names of every tenant (B10). For a pattern only its literal head is known, so any
+// pattern whose head does not rule the prefixes out is treated as reaching them.
+bool mayBeKeyspaceChannel(std::string_view ch, bool pattern) {
+  if (pattern) {
+    size_t lit = 0;
+    while (lit < ch.size() && !isGlobMeta(ch[lit])) ++lit;
+    const std::string_view head = ch.substr(0, lit);
+    for (std::string_view p : kKeyspacePrefixes) {
+      // A head shorter than the prefix and compatible with it may be followed by a glob
+      // reaching it; a longer compatible head starts with it.
+      if (prefixCompatible(head, p) && (head.size() >= p.size() || lit < ch.size())) return true;
+    }
+    return false;
+  }
+  for (std::string_view p : kKeyspacePrefixes) {
+    if (ch.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
+void sha1Hex(std::string_view body, std::string& out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  out.clear();
+  if (EVP_Digest(body.data(), body.size(), md, &len, EVP_sha1(), nullptr) != 1) return;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+}
+
+Status addPatterns(KeyPatternSet& set, const std::vector<std::string>& list, uint8_t access,
+                   std::string_view field) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = std::string(field) + "[" + std::to_string(i) + "]";
+    auto st = set.add(list[i], access, where);
+    if (!st) return st.error();
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+struct ClientPolicy::Impl {
+  std::string name;
+  CommandRules rules;
+  KeyPatternSet keys;  // keys (RW) + read_keys (R) + write_keys (W)
+  KeyPatternSet channels;
+  KeyPatternSet groups;
+  std::vector<std::string> scripts;  // sorted lowercase hex
+  bool scripts_all = false;
+  std::vector<std::string> functions;  // sorted
+  bool functions_all = false;
+  bool uses_templates = false;
+
+  Decision decide(Argv argv, const Identity& id, EvalScratch& scratch, Evaluation& ev) const;
+  Decision checkScripts(Argv argv, const Extraction& ex, EvalScratch& scratch) const;
+  Decision checkChannels(Argv argv, const Extraction& ex, const Identity& id,
+                         EvalScratch& scratch) const;
+};
+
+namespace {
+
+Decision denyWith(KeyPatternSet::Check c, Reason r, uint32_t arg, const CommandInfo* cmd) {
+  return Decision::deny(c == KeyPatternSet::Check::TemplateUnbound ? Reason::TemplateUnbound : r,
+                        static_cast<int32_t>(arg), cmd);
+}
+
+// Access a keyspace-wide command needs on "*": read when it returns data, write when it writes.
+uint8_t keyspaceNeed(const CommandInfo& cmd) {
+  uint8_t need = kAccessNone;
+  if ((cmd.categories & categoryBit(Category::Read)) || (cmd.traits & kReturnsData)) {
+    need |= kAccessRead;
+  }
+  if (cmd.categories & categoryBit(Category::Write)) need |= kAccessWrite;
+  return need;
+}
+
+}  // namespace
+
+Decision ClientPolicy::Impl::checkScripts(Argv argv, const Extraction& ex,
+                                          EvalScratch& scratch) const {
+  const CommandInfo* cmd = ex.command;
+  const bool wants_script =
+      (cmd->traits & kScript) != 0 || ex.script == ScriptRef::Body || ex.script == ScriptRef::Sha;
+  const bool wants_function = (cmd->traits & kFunction) != 0 || ex.script == ScriptRef::Function;
+  const int32_t at = ex.script_arg;
+  const bool have_arg = at >= 0 && static_cast<size_t>(at) < argv.size();
+  if (wants_script && !scripts_all) {
+    if (!have_arg || ex.script == ScriptRef::Function || ex.script == ScriptRef::None) {
+      return Decision::deny(Reason::ScriptDenied, at, cmd);  // fail closed
+    }
+    const std::string_view arg = argv[static_cast<size_t>(at)];
+    if (ex.script == ScriptRef::Body) {
+      sha1Hex(arg, scratch.expanded);
+    } else {
+      if (!isHex40(arg)) return Decision::deny(Reason::ScriptDenied, at, cmd);
+      scratch.expanded.assign(arg);
+      for (char& c : scratch.expanded) c = lowerAscii(c);
+    }
+    if (!std::binary_search(scripts.begin(), scripts.end(), scratch.expanded)) {
+      return Decision::deny(Reason::ScriptDenied, at, cmd);
+    }
+  }
+  if (wants_function && !functions_all) {
+    if (!have_arg || ex.script != ScriptRef::Function) {
+      return Decision::deny(Reason::FunctionDenied, at, cmd);
+    }
+    const std::string_view arg = argv[static_cast<size_t>(at)];
+    if (!std::binary_search(functions.begin(), functions.end(), arg)) {
+      return Decision::deny(Reason::FunctionDenied, at, cmd);
+    }
+  }
+  return Decision::allow(cmd);
+}
+
+Decision ClientPolicy::Impl::checkChannels(Argv argv, const Extraction& ex, const Identity& id,
+                                           EvalScratch& scratch) const {
+  const CommandInfo* cmd = ex.command;
+  if (channels.allAccess() != 0) return Decision::allow(cmd);  // channels: ["*"]
+  for (const ChannelRef& ref : ex.channels) {
+    const std::string_view ch = argv[ref.arg];
+    if (mayBeKeyspaceChannel(ch, ref.pattern)) {
+      return Decision::deny(Reason::ChannelDenied, static_cast<int32_t>(ref.arg), cmd);
+    }
+    if (!ref.pattern) {
+      const auto c = channels.check(ch, kAccessNone, id.sub, scratch.patterns);
+      if (c != KeyPatternSet::Check::Granted)
+        return denyWith(c, Reason::ChannelDenied, ref.arg, cmd);
+      continue;
+    }
+    // PSUBSCRIBE: the pattern must be one of ours or lie inside one by literal prefix (B10).
+    bool ok = false;
+    bool unbound = false;
+    const bool sub_ok = !channels.hasTemplates() || isValidSub(id.sub);
+    for (const KeyPattern& p : channels.patterns()) {
+      if (p.isTemplate() && !sub_ok) {
+        unbound = true;
+        continue;
+      }
+      if (p.contains(ch, id.sub, scratch.patterns)) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) {
+      return Decision::deny(unbound ? Reason::TemplateUnbound : Reason::ChannelDenied,
+                            static_cast<int32_t>(ref.arg), cmd);
+    }
+  }
+  return Decision::allow(cmd);
+}
+
+Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& scratch,
+                                    Evaluation& ev) const {
+  const Extraction& ex = scratch.extraction;
+  const CommandInfo* cmd = ex.command;
+  if (cmd == nullptr) return Decision::deny(Reason::UnknownCommand, 0);
+  const uint32_t traits = cmd->traits;
+  if (traits & kUnsupported) return Decision::deny(Reason::CommandDenied, 0, cmd);
+  if (traits & kConnectionState) return Decision::deny(Reason::ConnectionState, 0, cmd);
+  if (traits & kContainer) return Decision::deny(Reason::UnknownSubcommand, 1, cmd);
+  if (!rules.allows(cmd->id)) return Decision::deny(Reason::CommandDenied, 0, cmd);
+
+  if (traits & kDbSwitch) {
+    // Only database 0 exists for keyward (Upstash accepts only SELECT 0; B9).
+    const bool moves = cmd->name == "move" || cmd->name == "swapdb";
+    if (moves || (ex.db_arg < 0 && cmd->name != "copy")) {
+      return Decision::deny(Reason::OtherDatabase, ex.db_arg >= 0 ? ex.db_arg : 0, cmd);
+    }
+    if (ex.db_arg >= 0 &&
+        (static_cast<size_t>(ex.db_arg) >= argv.size() || argv[ex.db_arg] != "0")) {
+      return Decision::deny(Reason::OtherDatabase, ex.db_arg, cmd);
+    }
+  }
+
+  if (traits & kScanLike) {
+    const Decision d = checkScan(argv, keys, id.sub, scratch, ev.rewritten);
+    if (!d.allowed()) return Decision::deny(d.reason, d.arg_index, cmd);
+  } else if (traits & kKeyspaceWide) {
+    const uint8_t need = keyspaceNeed(*cmd);
+    const uint8_t have = keys.allAccess();
+    if (have == 0 || (have & need) != need) {
+      return Decision::deny(Reason::KeyspaceWideDenied, 0, cmd);
+    }
+  }
+
+  if ((traits & (kScript | kFunction)) || ex.script != ScriptRef::None) {
+    const Decision d = checkScripts(argv, ex, scratch);
+    if (!d.allowed()) return d;
+  }
+
+  const uint8_t all = keys.allAccess();
+  const uint8_t extra = (traits & kReturnsData) ? kAccessRead : kAccessNone;
+  for (const KeyRef& k : ex.keys) {
+    const uint8_t need = k.access | extra;
+    if (all != 0 && (all & need) == need) continue;
+    const auto c = keys.check(argv[k.arg], need, id.sub, scratch.patterns);
+    if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::KeyDenied, k.arg, cmd);
+  }
+
+  if (ex.sort_reads_external && (all & kAccessRead) == 0) {
+    return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
+  }
+
+  if (!ex.channels.empty()) {
+    const Decision d = checkChannels(argv, ex, id, scratch);
+    if (!d.allowed()) return d;
+  }
+
+  if (!ex.groups.empty() && groups.allAccess() == 0) {
+    for (uint32_t g : ex.groups) {
+      const auto c = groups.check(argv[g], kAccessNone, id.sub, scratch.patterns);
+      if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::GroupDenied, g, cmd);
+    }
+  }
+  return Decision::allow(cmd);
+}
+
+Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSpec& spec) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = spec.name;
+  auto rules = CommandRules::compile(spec.commands, "commands");
+  if (!rules) return rules.error();
+  impl->rules = std::move(*rules);
+
+  struct Field {
+    const std::vector<std::string>* list;
+    KeyPatternSet* set;
+    uint8_t access;
+    const char* name;
+  };
+  const Field fields[] = {
+      {&spec.keys, &impl->keys, kAccessReadWrite, "keys"},
+      {&spec.read_keys, &impl->keys, kAccessRead, "read_keys"},
+      {&spec.write_keys, &impl->keys, kAccessWrite, "write_keys"},
+      {&spec.channels, &impl->channels, kAccessReadWrite, "channels"},
+      {&spec.consumer_groups, &impl->groups, kAccessReadWrite, "consumer_groups"},
+  };
+  for (const Field& f : fields) {
+    auto st = addPatterns(*f.set, *f.list, f.access, f.name);
+    if (!st) return st.error();
+  }
+  impl->uses_templates =
+      impl->keys.hasTemplates() || impl->channels.hasTemplates() || impl->groups.hasTemplates();
+
+  if (spec.scripts.size() > kMaxListEntries || spec.functions.size() > kMaxListEntries) {
+    return makeError(ErrorCode::Config, "scripts/functions: more than " +
+                                            std::to_string(kMaxListEntries) + " entries");
+  }
+  for (size_t i = 0; i < spec.scripts.size(); ++i) {
+    const std::string& s = spec.scripts[i];
+    if (s == "*") {
+      impl->scripts_all = true;
+    } else if (isHex40(s)) {
+      impl->scripts.push_back(lowerString(s));
+    } else {
+      return makeError(ErrorCode::Config, "scripts[" + std::to_string(i) +
+                                              "]: expected a 40-hex-digit SHA-1 or \"*\"");
+    }
+  }
+  for (size_t i = 0; i < spec.functions.size(); ++i) {
+    const std::string& f = spec.functions[i];
+    if (f == "*") {
+      impl->functions_all = true;
+    } else if (!f.empty() && f.size() <= kMaxFunctionName) {
+      impl->functions.push_back(f);
+    } else {
+      return makeError(ErrorCode::Config, "functions[" + std::to_string(i) +
+                                              "]: expected a function name (1-256 bytes) or \"*\"");
+    }
+  }
+  std::sort(impl->scripts.begin(), impl->scripts.end());
+  std::sort(impl->functions.begin(), impl->functions.end());
+  return std::shared_ptr<const ClientPolicy>(new ClientPolicy(std::move(impl)));
+}
+
+ClientPolicy::ClientPolicy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClientPolicy::~ClientPolicy() = default;
+
+const std::string& ClientPolicy::name() const { return impl_->name; }
+bool ClientPolicy::usesTemplates() const { return impl_->uses_templates; }
+
+Evaluation ClientPolicy::evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const {
+  Evaluation ev;
+  Extraction& ex = scratch.extraction;
+  ex.clear();
+  Decision d = extract(argv, ex);
+  if (!d.allowed()) {
+    if (d.command == nullptr) d.command = ex.command;
+    ev.decision = d;
+    return ev;
+  }
+  ev.decision = impl_->decide(argv, id, scratch, ev);
+  if (!ev.decision.allowed()) ev.rewritten.clear();
+  return ev;
+}
+
+}  // namespace kw::policy

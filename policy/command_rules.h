@@ -1,0 +1,46 @@
+// A client's `commands` rules (Redis ACL syntax) compiled into a bitset over command ids.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/result.h"
+
+namespace kw::policy {
+
+inline constexpr size_t kMaxCommandRules = 4096;
+
+// Rules apply left to right, as ACL SETUSER does:
+//   +@cat / -@cat      every executable unit (command or subcommand) in the category;
+//                      +@all / allcommands and -@all / nocommands too.
+//   +cmd / -cmd        one command; for a container (CONFIG, CLIENT, ...) all its subcommands.
+//   +cmd|sub / -cmd|sub one real subcommand.
+// keyward differs from Redis in one way (CONTRACT.md section 3): a @dangerous unit is granted only
+// when named one by one. So `+@all` or `+@keyspace` never grant FLUSHALL or KEYS, and `+@dangerous`
+// is rejected as a rule that could grant nothing. For containers we take the safe reading:
+// `+config` grants CONFIG's non-dangerous subcommands only (CONFIG HELP); each dangerous one needs
+// its own `+config|set`. `-` rules remove dangerous units like any other.
+// Names are case-insensitive. Unknown commands, subcommands and categories, Redis's legacy
+// first-argument rules (`+select|0`), and `cmd|sub|arg` are errors, so a typo cannot silently
+// grant less (or more) than intended.
+class CommandRules {
+ public:
+  // `field` names the config field in errors: "commands[3]: unknown command 'gett'".
+  static Result<CommandRules> compile(std::span<const std::string> rules,
+                                      std::string_view field = "commands");
+
+  bool allows(uint16_t id) const {
+    const size_t w = id >> 6;
+    return w < bits_.size() && ((bits_[w] >> (id & 63)) & 1) != 0;
+  }
+  size_t grantedCount() const;
+
+ private:
+  void set(uint16_t id, bool on);
+  std::vector<uint64_t> bits_;
+};
+
+}  // namespace kw::policy

@@ -1,0 +1,88 @@
+// Checks or adds SCAN's MATCH so a key-restricted client sees only keys inside its patterns.
+#include "policy/scan_rewrite.h"
+
+namespace kw::policy {
+
+namespace {
+
+constexpr std::string_view kMatch = "MATCH";
+
+bool equalsIgnoreCase(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, EvalScratch& scratch,
+                   std::vector<std::string_view>& rewritten) {
+  rewritten.clear();
+  int32_t match_idx = -1;
+  size_t match_count = 0;
+  for (size_t i = 2; i < argv.size(); i += 2) {
+    if (i + 1 >= argv.size()) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
+    const std::string_view opt = argv[i];
+    if (equalsIgnoreCase(opt, "match")) {
+      match_idx = static_cast<int32_t>(i + 1);
+      ++match_count;
+    } else if (!equalsIgnoreCase(opt, "count") && !equalsIgnoreCase(opt, "type")) {
+      return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
+    }
+  }
+  if (keys.allAccess() & kAccessRead) return Decision::allow(nullptr);
+
+  const bool sub_ok = !keys.hasTemplates() || isValidSub(sub);
+  if (match_idx >= 0) {
+    const std::string_view m = argv[static_cast<size_t>(match_idx)];
+    bool unbound = false;
+    bool ok = false;
+    for (const KeyPattern& p : keys.patterns()) {
+      if ((p.access() & kAccessRead) == 0) continue;
+      if (p.isTemplate() && !sub_ok) {
+        unbound = true;
+        continue;
+      }
+      if (p.contains(m, sub, scratch.patterns)) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok)
+      return Decision::deny(unbound ? Reason::TemplateUnbound : Reason::ScanDenied, match_idx);
+    if (match_count > 1) {
+      rewritten.assign(argv.begin(), argv.begin() + 2);
+      for (size_t i = 2; i + 1 < argv.size(); i += 2) {
+        if (equalsIgnoreCase(argv[i], "match") && static_cast<int32_t>(i + 1) != match_idx) {
+          continue;
+        }
+        rewritten.push_back(argv[i]);
+        rewritten.push_back(argv[i + 1]);
+      }
+    }
+    return Decision::allow(nullptr);
+  }
+
+  const KeyPattern* only = nullptr;
+  size_t readable = 0;
+  for (const KeyPattern& p : keys.patterns()) {
+    if (p.access() & kAccessRead) {
+      only = &p;
+      ++readable;
+    }
+  }
+  if (readable != 1) return Decision::deny(Reason::ScanDenied, -1);
+  if (only->isTemplate() && !sub_ok) return Decision::deny(Reason::TemplateUnbound, -1);
+  scratch.rewritten.resize(1);
+  only->expand(sub, scratch.rewritten[0]);
+  rewritten.assign(argv.begin(), argv.end());
+  rewritten.push_back(kMatch);
+  rewritten.push_back(scratch.rewritten[0]);
+  return Decision::allow(nullptr);
+}
+
+}  // namespace kw::policy

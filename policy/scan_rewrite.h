@@ -1,0 +1,27 @@
+// SCAN for key-restricted clients: check the effective MATCH, or add one (B3).
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "policy/client_policy.h"
+#include "policy/key_pattern.h"
+
+namespace kw::policy {
+
+// Rules (CONTRACT.md 3, "Keyspace-wide commands"):
+// - options are parsed like scanGenericCommand: pairs of MATCH / COUNT / TYPE in any case, any
+//   order, repeated; the LAST MATCH wins. A dangling or unknown option is a SyntaxError.
+// - a client with read on "*" runs SCAN as sent.
+// - otherwise the effective MATCH must lie inside one readable pattern (KeyPattern::contains:
+//   the same glob text, or the pattern's literal prefix L then `*` and MATCH starting with the
+//   bytes of L with no glob metacharacter among them). When the client sent several MATCH
+//   options, the argv is rewritten to keep only the effective one, so an upstream that took the
+//   first would still see only the checked pattern.
+// - without MATCH: with exactly one readable pattern, `MATCH <pattern>` ({sub} bound) is
+//   appended; with none or several, ScanDenied (the client must say which one).
+// COUNT and TYPE pass unchanged. `rewritten` stays empty when argv goes as is.
+[[nodiscard]] Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub,
+                                 EvalScratch& scratch, std::vector<std::string_view>& rewritten);
+
+}  // namespace kw::policy
