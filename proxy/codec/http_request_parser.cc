@@ -12,30 +12,28 @@ constexpr size_t kMaxLeadingEmptyLines = 4;
 constexpr size_t kInitialBodyReserve = 256 * 1024;
 
 // RFC 9110 tchar.
-constexpr bool isTchar(unsigned char c) {
+constexpr bool isTcharSlow(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
+
+struct CharTables {
+  bool tchar[256] = {};
+  char lower[256] = {};
+  bool field_value[256] = {};  // HTAB, SP, VCHAR, obs-text
+  constexpr CharTables() {
+    for (int c = 0; c < 256; ++c) {
+      const auto u = static_cast<unsigned char>(c);
+      tchar[c] = isTcharSlow(u);
+      lower[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? (c | 0x20) : c);
+      field_value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+    }
+  }
+};
+constexpr CharTables kChars;
+
+constexpr bool isTchar(unsigned char c) { return kChars.tchar[c]; }
 
 constexpr char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
@@ -55,10 +53,9 @@ std::string_view trimOws(std::string_view s) {
 
 // field-value bytes: HTAB, SP, VCHAR, obs-text. No NUL, CR, LF, other CTLs or DEL.
 bool validFieldValue(std::string_view v) {
-  for (unsigned char c : v) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
+  bool ok = true;
+  for (unsigned char c : v) ok &= kChars.field_value[c];
+  return ok;
 }
 
 HttpMethod methodFromToken(std::string_view m) {
@@ -287,17 +284,20 @@ ParseStatus HttpRequestParser::parseHeaderLine(std::string_view line) {
   if (line.front() == ' ' || line.front() == '\t') {
     return fail(400, "ERR bad request: obsolete header line folding");
   }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return fail(400, "ERR bad header line");
-  for (size_t i = 0; i < colon; ++i) {
-    if (!isTchar(static_cast<unsigned char>(line[i]))) return fail(400, "ERR bad header name");
+  // The line lives in head_, which no longer changes: lower-case the name in place while
+  // checking it is a token.
+  char* name = head_.data() + (line.data() - head_.data());
+  size_t colon = 0;
+  while (colon < line.size() && isTchar(static_cast<unsigned char>(name[colon]))) {
+    name[colon] = kChars.lower[static_cast<unsigned char>(name[colon])];
+    ++colon;
+  }
+  if (colon == 0 || colon == line.size() || line[colon] != ':') {
+    return fail(400, "ERR bad header line");
   }
   std::string_view value = trimOws(line.substr(colon + 1));
   if (!validFieldValue(value)) return fail(400, "ERR bad header value");
   if (headers_.size() >= limits_.max_header_count) return fail(431, "ERR too many header fields");
-  // The line lives in head_, which no longer changes: lower-case the name in place.
-  char* name = head_.data() + (line.data() - head_.data());
-  for (size_t i = 0; i < colon; ++i) name[i] = toLower(name[i]);
   headers_.push_back(HttpHeader{std::string_view(name, colon), value});
   return ParseStatus::NeedMore;
 }
@@ -307,6 +307,9 @@ ParseStatus HttpRequestParser::finishHead() {
   bool conn_close = false, conn_keep_alive = false;
   uint64_t cl = 0;
   for (const HttpHeader& h : headers_) {
+    // Cheap pre-filter: only these five names (lengths 4, 6, 10, 14, 17) matter here.
+    const size_t n = h.name.size();
+    if (n != 4 && n != 6 && n != 10 && n != 14 && n != 17) continue;
     if (h.name == "content-length") {
       if (seen_cl) return fail(400, "ERR bad request: duplicate Content-Length");
       seen_cl = true;
