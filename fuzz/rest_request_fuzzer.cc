@@ -1,9 +1,12 @@
 // Fuzzes decodeRestRequest: no crash, every argv view inside the request's storage, sane shapes.
+#include <simdjson.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "proxy/codec/rest_request.h"
 
@@ -71,6 +74,71 @@ void check(Result<RestRequest>& res, HttpMethod method, const RestOptions& opt) 
   if (r.queryToken()) KW_FUZZ_CHECK(inside(r, *r.queryToken()));
 }
 
+// Cross-checks the On Demand decoding of JSON routes against simdjson's DOM parser (a
+// different, fully validating implementation): both must agree on accept/reject, and on every
+// string and boolean argument.
+void differential(const Result<RestRequest>& res, bool pipeline, std::string_view body,
+                  const RestOptions& opt) {
+  static simdjson::dom::parser dom;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element root;
+  simdjson::error_code err = dom.parse(padded).get(root);
+  if (err == simdjson::NUMBER_ERROR) return;  // e.g. 1e400: we forward the text, DOM wants a double
+  bool expect_ok = !err;
+  std::vector<simdjson::dom::array> commands;
+  simdjson::dom::array top;
+  if (expect_ok && root.get_array().get(top)) expect_ok = false;
+  if (expect_ok) {
+    if (!pipeline) {
+      commands.push_back(top);
+    } else {
+      for (simdjson::dom::element e : top) {
+        simdjson::dom::array a;
+        if (e.get_array().get(a)) {
+          expect_ok = false;
+          break;
+        }
+        commands.push_back(a);
+      }
+    }
+  }
+  size_t total = 0;
+  if (expect_ok && commands.empty()) expect_ok = false;
+  if (expect_ok && commands.size() > opt.max_commands) return;  // 413 vs 400 ordering: skip
+  for (size_t i = 0; expect_ok && i < commands.size(); ++i) {
+    size_t n = 0;
+    for (simdjson::dom::element e : commands[i]) {
+      ++n;
+      auto t = e.type();
+      if (t == simdjson::dom::element_type::ARRAY || t == simdjson::dom::element_type::OBJECT ||
+          t == simdjson::dom::element_type::NULL_VALUE) {
+        expect_ok = false;
+      }
+    }
+    if (n == 0) expect_ok = false;
+    if (n > opt.max_args) return;
+    total += n;
+  }
+  if (total > opt.max_total_args) return;
+  KW_FUZZ_CHECK(res.has_value() == expect_ok);
+  if (!expect_ok) return;
+  const RestRequest& r = res.value();
+  KW_FUZZ_CHECK(r.commandCount() == commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Argv argv = r.command(i);
+    size_t j = 0;
+    for (simdjson::dom::element e : commands[i]) {
+      KW_FUZZ_CHECK(j < argv.size());
+      std::string_view s;
+      bool b = false;
+      if (!e.get_string().get(s)) KW_FUZZ_CHECK(argv[j] == s);
+      if (!e.get_bool().get(b)) KW_FUZZ_CHECK(argv[j] == (b ? "true" : "false"));
+      ++j;
+    }
+    KW_FUZZ_CHECK(j == argv.size());
+  }
+}
+
 }  // namespace
 
 // Input: byte 0 picks method and options; then the target up to the first '\n'; the rest is
@@ -94,6 +162,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     opt.max_total_args = 12;
   }
   Result<RestRequest> res = decodeRestRequest(method, target, body, opt);
+  if (method == HttpMethod::Post &&
+      (target == "/" || target == "/pipeline" || target == "/multi-exec")) {
+    differential(res, target != "/", body, opt);
+  }
   check(res, method, opt);
   // The header helpers take arbitrary bytes too.
   std::optional<std::string_view> tok = bearerToken(target);
