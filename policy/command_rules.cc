@@ -18,8 +18,19 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Units granted only when named one by one, like @dangerous ones: @dangerous itself, plus the
+// commands CONTRACT.md section 3 names because they change state shared by every client
+// (Redis files them under @write/@scripting, not @dangerous).
 bool isDangerous(const CommandInfo& c) {
-  return (c.categories & categoryBit(Category::Dangerous)) != 0;
+  if ((c.categories & categoryBit(Category::Dangerous)) != 0) return true;
+  static constexpr std::string_view kNamedOnly[] = {
+      "script|flush",    "script|kill",    "function|load",
+      "function|delete", "function|flush", "function|restore",
+  };
+  for (std::string_view n : kNamedOnly) {
+    if (c.name == n) return true;
+  }
+  return false;
 }
 
 bool isSubcommand(const CommandInfo& c) { return c.parent != c.id; }

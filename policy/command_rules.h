@@ -22,7 +22,8 @@ inline constexpr size_t kMaxCommandRules = 4096;
 // when named one by one. So `+@all` or `+@keyspace` never grant FLUSHALL or KEYS, and `+@dangerous`
 // is rejected as a rule that could grant nothing. For containers we take the safe reading:
 // `+config` grants CONFIG's non-dangerous subcommands only (CONFIG HELP); each dangerous one needs
-// its own `+config|set`. `-` rules remove dangerous units like any other.
+// its own `+config|set`. `-` rules remove dangerous units like any other. SCRIPT FLUSH/KILL and
+// FUNCTION LOAD/DELETE/FLUSH/RESTORE (shared state, CONTRACT.md 3) are treated as @dangerous.
 // Names are case-insensitive. Unknown commands, subcommands and categories, Redis's legacy
 // first-argument rules (`+select|0`), and `cmd|sub|arg` are errors, so a typo cannot silently
 // grant less (or more) than intended.
