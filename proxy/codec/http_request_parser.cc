@@ -185,6 +185,20 @@ ParseStatus HttpRequestParser::feed(const char* data, size_t len, size_t* consum
 }
 
 ParseStatus HttpRequestParser::feedHead(const char* data, size_t len, size_t* consumed) {
+  // Dropping leading empty lines frees buffer room, so one pass may not take all it can.
+  size_t total = 0;
+  while (true) {
+    size_t used = 0;
+    ParseStatus st = feedHeadOnce(data + total, len - total, &used);
+    total += used;
+    if (st != ParseStatus::NeedMore || total == len || used == 0) {
+      *consumed = total;
+      return st;
+    }
+  }
+}
+
+ParseStatus HttpRequestParser::feedHeadOnce(const char* data, size_t len, size_t* consumed) {
   const size_t old = head_.size();
   const size_t room = limits_.max_header_bytes > old ? limits_.max_header_bytes - old : 0;
   const size_t take = std::min(len, room);

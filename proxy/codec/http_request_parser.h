@@ -95,6 +95,7 @@ class HttpRequestParser {
 
   ParseStatus fail(uint16_t http_status, std::string_view message);
   ParseStatus feedHead(const char* data, size_t len, size_t* consumed);
+  ParseStatus feedHeadOnce(const char* data, size_t len, size_t* consumed);
   ParseStatus parseHead();
   size_t maxRequestLineBytes() const;
   ParseStatus parseRequestLine(std::string_view line);

@@ -583,5 +583,25 @@ TEST(HttpRequestParser, ViewsStableAfterBodyArrives) {
   EXPECT_EQ(t, "/set/k");
 }
 
+TEST(HttpRequestParser, LeadingEmptyLinesWithFullBufferConsumeEverything) {
+  // Regression (fuzzer): dropping leading CRLFs from a full head buffer must not stop the
+  // parser from taking the rest of what it was offered.
+  HttpParserLimits lim;
+  lim.max_header_bytes = 64;
+  HttpRequestParser p(lim);
+  std::string req = "\r\nGET /x HTTP/1.1\r\nA: " + std::string(50, 'a') + "\r\n\r\n";
+  size_t used = 0;
+  ParseStatus st = p.feed(req, &used);
+  EXPECT_TRUE(st == ParseStatus::Error || used == req.size());
+  EXPECT_EQ(st, ParseStatus::Error);
+  EXPECT_EQ(p.errorStatus(), 431);
+  HttpRequestParser q(lim);
+  std::string ok = "\r\n\r\n\r\n\r\nGET /x HTTP/1.1\r\nA: " + std::string(36, 'a') + "\r\n\r\n";
+  ASSERT_LE(ok.size() - 8, 64u);
+  ASSERT_GT(ok.size(), 64u);
+  EXPECT_EQ(q.feed(ok, &used), ParseStatus::Complete);
+  EXPECT_EQ(used, ok.size());
+}
+
 }  // namespace
 }  // namespace kw::proxy::codec
