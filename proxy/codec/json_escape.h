@@ -1,0 +1,18 @@
+// JSON string output for bytes from Redis: escaping plus invalid-UTF-8 repair.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace kw::proxy::codec {
+
+// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+[[nodiscard]] bool isValidUtf8(std::string_view s);
+
+// Appends `s` as a quoted JSON string. Escapes '"', '\\' and every byte < 0x20 (\b \f \n \r \t,
+// else \u00XX); DEL and non-ASCII pass through as UTF-8. Each maximal ill-formed subsequence
+// (Unicode §3.9 / WHATWG "maximal subpart" practice, as JavaScript's TextDecoder does) is
+// replaced by one U+FFFD, so the output is always valid JSON and valid UTF-8.
+void appendJsonString(std::string& out, std::string_view s);
+
+}  // namespace kw::proxy::codec
