@@ -317,13 +317,13 @@ ParseStatus HttpRequestParser::parseHeaderLine(std::string_view line) {
 }
 
 ParseStatus HttpRequestParser::finishHead() {
-  bool seen_cl = false, seen_te = false, seen_host = false;
+  bool seen_cl = false, seen_te = false, seen_host = false, seen_auth = false;
   bool conn_close = false, conn_keep_alive = false;
   uint64_t cl = 0;
   for (const HttpHeader& h : headers_) {
-    // Cheap pre-filter: only these five names (lengths 4, 6, 10, 14, 17) matter here.
+    // Cheap pre-filter: only these six names (lengths 4, 6, 10, 13, 14, 17) matter here.
     const size_t n = h.name.size();
-    if (n != 4 && n != 6 && n != 10 && n != 14 && n != 17) continue;
+    if (n != 4 && n != 6 && n != 10 && n != 13 && n != 14 && n != 17) continue;
     if (h.name == "content-length") {
       if (seen_cl) return fail(400, "ERR bad request: duplicate Content-Length");
       seen_cl = true;
@@ -338,6 +338,10 @@ ParseStatus HttpRequestParser::finishHead() {
       if (!equalsIgnoreCase(h.value, "chunked")) {
         return fail(501, "ERR unsupported transfer coding");
       }
+    } else if (h.name == "authorization") {
+      // One credential per request: two would let different layers read different ones.
+      if (seen_auth) return fail(400, "ERR bad request: duplicate Authorization");
+      seen_auth = true;
     } else if (h.name == "host") {
       if (seen_host) return fail(400, "ERR bad request: duplicate Host");
       seen_host = true;

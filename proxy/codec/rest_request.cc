@@ -236,6 +236,7 @@ Status decodeQuery(std::string_view query, bool append_args, const RestOptions& 
     std::string_view key = pair.substr(0, eq);
     if (key.empty()) return badRequest("ERR empty query parameter name");
     // Decode the key in place at the cursor; commit it only if it is an argument.
+    if (pair.size() > b.room()) return makeError(ErrorCode::Internal, "ERR internal error");
     std::optional<size_t> klen = percentDecode(key, b.cursor(), PlusMode::Space);
     if (!klen) return badRequest("ERR invalid percent-encoding in URL");
     if (std::string_view(b.cursor(), *klen) == "_token") {

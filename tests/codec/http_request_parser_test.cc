@@ -541,6 +541,11 @@ TEST(HttpRequestParser, EmptyFeed) {
   EXPECT_EQ(p.feed("", 0, &used), ParseStatus::NeedMore);
 }
 
+TEST(HttpRequestParser, DuplicateAuthorizationRejected) {
+  EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nauthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"),
+            400);
+}
+
 TEST(HttpRequestParser, DuplicateHostRejectedMissingHostAccepted) {
   EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
   EXPECT_EQ(parseOnce("GET / HTTP/1.1\r\n\r\n"), ParseStatus::Complete);
