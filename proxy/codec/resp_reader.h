@@ -118,6 +118,7 @@ class RespReader {
   std::string buf_;
   size_t pos_ = 0;            // start of the current (incomplete) reply in buf_
   size_t scan_ = 0;           // bytes of the current reply already validated
+  size_t hint_ = 0;           // bytes of the pending header line known to hold no CR
   uint64_t elements_ = 0;     // values seen in the current reply
   std::vector<Frame> stack_;  // open arrays of the current reply
   std::string error_;
