@@ -1,0 +1,69 @@
+// An immutable, validated config with compiled client policies and an API-key index.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "conf/config.h"
+#include "policy/client_policy.h"
+#include "policy/jwt.h"
+#include "policy/result.h"
+
+namespace kw::conf {
+
+struct ClientEntry {
+  const ClientConfig* config = nullptr;  // points into Snapshot::config.clients
+  policy::ClientPolicyConstSharedPtr policy;
+  size_t index = 0;  // position in config.clients
+};
+
+class Snapshot {
+ public:
+  const Config& config() const { return config_; }
+  const std::vector<ClientEntry>& clients() const { return clients_; }
+
+  // SHA-256 of the presented key, looked up by digest and confirmed with CRYPTO_memcmp.
+  // nullptr when no client holds the key.
+  const ClientEntry* findClientByApiKey(std::string_view presented_key) const;
+  const ClientEntry* findClientByName(std::string_view name) const;
+
+  // Signing keys loaded from signing.keys (PEM files read, HS256 secrets wrapped), in order;
+  // the first one signs. Empty when no keys are configured.
+  const std::vector<policy::JwtKeyConstSharedPtr>& jwtKeys() const { return jwt_keys_; }
+  const policy::JwtRules& jwtRules() const { return jwt_rules_; }
+
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  friend Result<std::shared_ptr<const Snapshot>> buildSnapshot(Config config);
+  friend Result<std::shared_ptr<const Snapshot>> buildSnapshotWithoutKeys(Config config);
+  explicit Snapshot(Config config) : config_(std::move(config)) {}
+
+  Config config_;
+  std::vector<ClientEntry> clients_;
+  struct DigestHash {
+    size_t operator()(const Sha256Digest& d) const;
+  };
+  std::unordered_map<Sha256Digest, size_t, DigestHash> by_key_digest_;  // -> clients_ index
+  std::unordered_map<std::string_view, size_t> by_name_;                // views into config_
+  std::vector<policy::JwtKeyConstSharedPtr> jwt_keys_;
+  policy::JwtRules jwt_rules_;
+};
+using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
+
+// Compiles every client policy and loads the signing keys (reads their PEM files). Errors are
+// "FILE:LINE:COL: message" lines (client policy errors at the client's entry).
+Result<SnapshotConstSharedPtr> buildSnapshot(Config config);
+// Same, without reading signing key files (jwtKeys() empty); for tests and tools.
+Result<SnapshotConstSharedPtr> buildSnapshotWithoutKeys(Config config);
+
+// The revocation list: one jti per line; blank lines and lines starting with '#' ignored.
+// A missing file is an empty list. Bounded (1,000,000 entries, 64 MiB).
+Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path);
+
+}  // namespace kw::conf
