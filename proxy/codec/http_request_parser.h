@@ -46,7 +46,9 @@ struct HttpHeader {
 //                   remaining bytes (possibly none yet) until Complete.
 //   Complete     -> serve; then reset() and feed the unconsumed remainder (next request).
 // HeadComplete is reported only when a body follows (Content-Length > 0 or chunked); a request
-// without body goes straight to Complete. Headers are available in both states.
+// without body goes straight to Complete. Headers are available in both states. feed() stops
+// right after the head when it reports HeadComplete (body bytes in the same buffer are left
+// for the next call); NeedMore always consumes everything it was given.
 // All views returned stay valid until reset() or destruction (body(): once Complete).
 class HttpRequestParser {
  public:
