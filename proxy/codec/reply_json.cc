@@ -174,6 +174,27 @@ int appendMultiExecJson(std::string& out, const RespValue& exec_reply, ReplyEnco
   return 502;
 }
 
+int appendTransactionJson(std::string& out, std::span<const RespValue> replies, ReplyEncoding enc) {
+  if (replies.size() < 2) {
+    appendJsonError(out, "ERR unexpected EXEC reply");
+    return 502;
+  }
+  if (replies.front().isError()) {
+    appendJsonError(out, replies.front().str);
+    return 400;
+  }
+  const RespValue& exec = replies.back();
+  if (exec.isError() && exec.str.starts_with("EXECABORT")) {
+    for (const RespValue& queued : replies.subspan(1, replies.size() - 2)) {
+      if (queued.isError()) {
+        appendJsonError(out, queued.str);
+        return 400;
+      }
+    }
+  }
+  return appendMultiExecJson(out, exec, enc);
+}
+
 void appendResp2Passthrough(std::string& out, std::string_view raw_reply) { out.append(raw_reply); }
 
 void appendResp2Error(std::string& out, std::string_view message) {

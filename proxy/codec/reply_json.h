@@ -76,6 +76,15 @@ struct InlineError {
 [[nodiscard]] int appendMultiExecJson(std::string& out, const RespValue& exec_reply,
                                       ReplyEncoding enc);
 
+// /multi-exec body from all the replies of appendTransaction()'s bytes: MULTI's reply, one reply
+// per queued command, then EXEC's. Like appendMultiExecJson on EXEC's reply, except that an
+// aborted transaction reports the first queue-time error (e.g. "ERR wrong number of arguments
+// for 'get' command", the Upstash style "ERR ..." for a discarded transaction) instead of the
+// generic EXECABORT text, and an error on MULTI itself is reported as is. Fewer than 2
+// replies: {"error":"ERR unexpected EXEC reply"} with 502.
+[[nodiscard]] int appendTransactionJson(std::string& out, std::span<const RespValue> replies,
+                                        ReplyEncoding enc);
+
 // Upstash-Response-Format: resp2. Single command: the reply's raw bytes, verbatim (use
 // RespReply::raw() or appendReply()). Pipeline: the raw replies concatenated, with a keyward
 // error as "-<message>\r\n" (CR/LF in the message replaced by spaces).

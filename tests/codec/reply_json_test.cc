@@ -279,6 +279,35 @@ TEST(ReplyJson, MultiExec) {
   EXPECT_EQ(out, "[]");
 }
 
+TEST(ReplyJson, TransactionReportsFirstQueueTimeError) {
+  std::string out;
+  const std::vector<V> ok = {V::status("OK"), V::status("QUEUED"), V::status("QUEUED"),
+                             V::array({V::status("OK"), V::integerValue(2)})};
+  EXPECT_EQ(appendTransactionJson(out, ok, kB64), 200);
+  EXPECT_EQ(out, R"([{"result":"OK"},{"result":2}])");
+  out.clear();
+  const std::vector<V> aborted = {
+      V::status("OK"), V::status("QUEUED"),
+      V::error("ERR wrong number of arguments for 'get' command"),
+      V::error("ERR unknown command 'nope'"),
+      V::error("EXECABORT Transaction discarded because of previous errors.")};
+  EXPECT_EQ(appendTransactionJson(out, aborted, kPlain), 400);
+  EXPECT_EQ(out, R"({"error":"ERR wrong number of arguments for 'get' command"})");
+  out.clear();
+  const std::vector<V> multi_failed = {V::error("ERR MULTI calls can not be nested"),
+                                       V::status("QUEUED"), V::array({})};
+  EXPECT_EQ(appendTransactionJson(out, multi_failed, kPlain), 400);
+  EXPECT_EQ(out, R"({"error":"ERR MULTI calls can not be nested"})");
+  out.clear();
+  const std::vector<V> abort_without_cause = {
+      V::status("OK"), V::error("EXECABORT Transaction discarded because of previous errors.")};
+  EXPECT_EQ(appendTransactionJson(out, abort_without_cause, kPlain), 400);
+  EXPECT_EQ(out, R"({"error":"EXECABORT Transaction discarded because of previous errors."})");
+  out.clear();
+  EXPECT_EQ(appendTransactionJson(out, std::vector<V>{V::status("OK")}, kPlain), 502);
+  valid(out);
+}
+
 TEST(ReplyJson, JsonErrorEscapesEverything) {
   EXPECT_EQ(jsonError("NOPERM x"), R"({"error":"NOPERM x"})");
   EXPECT_EQ(valid(jsonError("a\"b\\c\x01\xff")), "{\"error\":\"a\\\"b\\\\c\\u0001\xEF\xBF\xBD\"}");

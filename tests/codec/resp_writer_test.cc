@@ -252,6 +252,11 @@ TEST_F(LiveRedis, TransactionFraming) {
   out.clear();
   EXPECT_EQ(appendMultiExecJson(out, replies[3].value(), ReplyEncoding::Base64), 400);
   EXPECT_EQ(out, R"({"error":"EXECABORT Transaction discarded because of previous errors."})");
+  std::vector<RespValue> all;
+  for (const auto& r : replies) all.push_back(r.value());
+  out.clear();
+  EXPECT_EQ(appendTransactionJson(out, all, ReplyEncoding::Plain), 400);
+  EXPECT_EQ(out, R"({"error":"ERR wrong number of arguments for 'get' command"})");
 }
 
 TEST_F(LiveRedis, BinaryValueRoundTripsByteExact) {
