@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/client_policy.h"
@@ -91,6 +92,7 @@ struct SigningKeyConfig {
   std::string private_key_file;  // EdDSA, absolute; optional (only to mint)
   std::string public_key_file;   // EdDSA, absolute; required for EdDSA
   std::string secret;            // HS256 (from secret_env / secret_file). SECRET.
+  std::string location;          // "FILE:LINE:COL" of the key's entry
 };
 
 struct SigningConfig {
@@ -137,6 +139,9 @@ struct ClientConfig {
   std::vector<std::string> allow_origins;    // empty = no browser use
   LimitsConfig limits;
   std::string location;  // "FILE:LINE:COL" of the client's entry, for later errors
+  // "FILE:LINE:COL" of each list element, keyed "commands[3]", "keys[0]", ... (for mapping
+  // ClientPolicy::compile errors back to the file).
+  std::vector<std::pair<std::string, std::string>> element_locations;
 };
 
 struct Config {
@@ -150,6 +155,9 @@ struct Config {
   BudgetConfig budget;
   AuditConfig audit;
   std::vector<ClientConfig> clients;
+  // "FILE:LINE:COL" of every file-path field that was set, keyed by its dotted name
+  // ("listen.tls.cert_file", "signing.revoked_file", ...), for `keyward check`.
+  std::vector<std::pair<std::string, std::string>> path_locations;
 };
 
 // Value parsers (also used by the CLI, e.g. `--ttl 15m`). Messages name no secret.

@@ -1,0 +1,28 @@
+// Internal to conf/: YamlNode tree -> Config with per-field validation and FILE:LINE:COL errors.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/config.h"
+#include "conf/loader.h"
+#include "conf/yaml_tree.h"
+
+namespace kw::conf {
+
+inline constexpr size_t kMaxErrors = 100;
+
+// Appends every error found to `errors`; `out` is complete only when none was added.
+void readConfig(const YamlNode& root, const std::string& source, const std::string& base_dir,
+                const EnvLookup& env, Config& out, std::vector<std::string>& errors);
+
+// Text / file -> Config, returning all errors (empty = valid). Implemented in loader.cc.
+std::vector<std::string> loadInto(std::string_view text, const std::string& source_name,
+                                  const std::string& base_dir, const EnvLookup& env, Config& cfg);
+std::vector<std::string> loadFileInto(const std::string& path, const EnvLookup& env, Config& cfg);
+
+// Reads a secret file (bounded by kMaxSecretFileBytes); `why` explains a failure.
+bool readSecretFile(const std::string& path, std::string& out, std::string& why);
+
+}  // namespace kw::conf

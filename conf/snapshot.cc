@@ -1,0 +1,185 @@
+// Builds the immutable Snapshot: compiled client policies, API-key index, signing keys.
+#include "conf/snapshot.h"
+
+#include <openssl/crypto.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "conf/schema.h"
+#include "policy/credentials.h"
+
+namespace kw::conf {
+namespace {
+
+constexpr size_t kMaxPresentedKeyBytes = 4096;
+constexpr size_t kMaxRevokedEntries = 1000000;
+constexpr size_t kMaxRevokedBytes = 64 * 1024 * 1024;
+
+// Maps a ClientPolicy::compile error ("keys[2]: ...") to the element's FILE:LINE:COL.
+std::string locateCompileError(const ClientConfig& c, size_t index, const std::string& message) {
+  const size_t colon = message.find(": ");
+  const std::string prefix = colon == std::string::npos ? "" : message.substr(0, colon);
+  std::string where = c.location;
+  std::string field = "clients[" + std::to_string(index) + "]";
+  for (const auto& [key, loc] : c.element_locations) {
+    if (key == prefix) {
+      where = loc;
+      field += ".";
+      field += message.substr(0, colon);
+      return where + ": " + field + ": " + message.substr(colon + 2);
+    }
+  }
+  return where + ": " + field + ": " + message;
+}
+
+std::string keyWhere(const Config& config, const SigningKeyConfig& key) {
+  return key.location.empty() ? config.source + ":1:1" : key.location;
+}
+
+Result<policy::JwtKeyConstSharedPtr> loadSigningKey(const Config& config,
+                                                    const SigningKeyConfig& key, size_t index) {
+  const std::string where =
+      keyWhere(config, key) + ": signing.keys[" + std::to_string(index) + "]: ";
+  switch (key.alg) {
+    case policy::JwtAlg::HS256: {
+      auto k = policy::JwtKey::fromSecret(key.id, key.secret);
+      if (!k) return makeError(ErrorCode::Config, where + k.error().message);
+      return k;
+    }
+    case policy::JwtAlg::EdDSA: {
+      const bool is_private = !key.private_key_file.empty();
+      const std::string& path = is_private ? key.private_key_file : key.public_key_file;
+      std::string pem;
+      std::string why;
+      if (!readSecretFile(path, pem, why)) {
+        return makeError(ErrorCode::Config, where + "cannot read " + path + ": " + why);
+      }
+      auto k = policy::JwtKey::fromPem(key.id, pem, is_private);
+      OPENSSL_cleanse(pem.data(), pem.size());
+      if (!k) return makeError(ErrorCode::Config, where + path + ": " + k.error().message);
+      return k;
+    }
+  }
+  return makeError(ErrorCode::Internal, where + "unknown algorithm");
+}
+
+Result<SnapshotConstSharedPtr> build(std::shared_ptr<Snapshot> snap,
+                                     std::vector<ClientEntry>& clients,
+                                     std::vector<policy::JwtKeyConstSharedPtr>& keys) {
+  const Config& config = snap->config();
+  std::string errors;
+  auto add = [&errors](const std::string& e) {
+    if (!errors.empty()) errors += '\n';
+    errors += e;
+  };
+  clients.reserve(config.clients.size());
+  for (size_t i = 0; i < config.clients.size(); ++i) {
+    const ClientConfig& c = config.clients[i];
+    auto compiled = policy::ClientPolicy::compile(c.spec);
+    if (!compiled) {
+      add(locateCompileError(c, i, compiled.error().message));
+      continue;
+    }
+    clients.push_back(ClientEntry{&c, std::move(*compiled), i});
+  }
+  for (size_t i = 0; i < config.signing.keys.size(); ++i) {
+    auto k = loadSigningKey(config, config.signing.keys[i], i);
+    if (!k) {
+      add(k.error().message);
+      continue;
+    }
+    keys.push_back(std::move(*k));
+  }
+  if (!errors.empty()) return makeError(ErrorCode::Config, errors);
+  return SnapshotConstSharedPtr(std::move(snap));
+}
+
+}  // namespace
+
+size_t Snapshot::DigestHash::operator()(const Sha256Digest& d) const {
+  size_t h = 0;
+  std::memcpy(&h, d.data(), sizeof(h));  // a SHA-256 prefix is already uniformly distributed
+  return h;
+}
+
+const ClientEntry* Snapshot::findClientByApiKey(std::string_view presented_key) const {
+  if (presented_key.empty() || presented_key.size() > kMaxPresentedKeyBytes) return nullptr;
+  const policy::Sha256 digest = policy::sha256(presented_key);
+  auto it = by_key_digest_.find(digest);
+  if (it == by_key_digest_.end()) return nullptr;
+  if (CRYPTO_memcmp(it->first.data(), digest.data(), digest.size()) != 0) return nullptr;
+  return &clients_[it->second];
+}
+
+const ClientEntry* Snapshot::findClientByName(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &clients_[it->second];
+}
+
+Result<SnapshotConstSharedPtr> buildSnapshot(Config config) {
+  std::shared_ptr<Snapshot> snap(new Snapshot(std::move(config)));
+  auto r = build(snap, snap->clients_, snap->jwt_keys_);
+  if (!r) return r;
+  std::string errors;
+  for (size_t i = 0; i < snap->clients_.size(); ++i) {
+    const ClientEntry& e = snap->clients_[i];
+    if (!snap->by_name_.emplace(e.config->spec.name, i).second) {
+      errors += e.config->location + ": duplicate client name\n";
+    }
+    for (const Sha256Digest& d : e.config->api_key_hashes) {
+      if (!snap->by_key_digest_.emplace(d, i).second) {
+        errors += e.config->location + ": an API key is used by two clients\n";
+      }
+    }
+  }
+  if (!errors.empty()) {
+    errors.pop_back();
+    return makeError(ErrorCode::Config, errors);
+  }
+  const SigningConfig& s = snap->config_.signing;
+  snap->jwt_rules_.issuer = s.issuer;
+  snap->jwt_rules_.audience = s.audience;
+  snap->jwt_rules_.max_ttl_s = s.max_ttl.count() / 1000;
+  snap->jwt_rules_.leeway_s = s.leeway.count() / 1000;
+  return SnapshotConstSharedPtr(std::move(snap));
+}
+
+Result<SnapshotConstSharedPtr> buildSnapshotWithoutKeys(Config config) {
+  config.signing.keys.clear();
+  return buildSnapshot(std::move(config));
+}
+
+Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path) {
+  std::unordered_set<std::string> out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return out;
+    return makeError(ErrorCode::Io, path + ": cannot read: " + std::strerror(errno));
+  }
+  std::string line;
+  size_t bytes = 0;
+  while (std::getline(in, line)) {
+    bytes += line.size() + 1;
+    if (bytes > kMaxRevokedBytes) {
+      return makeError(ErrorCode::TooLarge,
+                       path + ": larger than " + std::to_string(kMaxRevokedBytes) + " bytes");
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.pop_back();
+    }
+    size_t start = 0;
+    while (start < line.size() && (line[start] == ' ' || line[start] == '\t')) ++start;
+    if (start == line.size() || line[start] == '#') continue;
+    out.insert(line.substr(start));
+    if (out.size() > kMaxRevokedEntries) {
+      return makeError(ErrorCode::TooLarge,
+                       path + ": more than " + std::to_string(kMaxRevokedEntries) + " entries");
+    }
+  }
+  if (in.bad()) return makeError(ErrorCode::Io, path + ": read error");
+  return out;
+}
+
+}  // namespace kw::conf
