@@ -31,6 +31,7 @@ enum CommandTrait : uint32_t {
   kGroups = 1u << 8,           // names consumer groups (see Extraction::groups)
   kUnsupported = 1u << 9,      // never allowed through keyward (blocking over REST, replication..)
   kContainer = 1u << 10,       // has subcommands; the container alone is never executable
+  kSubscribe = 1u << 11,       // enters subscriber mode: only through the SSE routes
 };
 
 struct CommandInfo {
