@@ -23,6 +23,7 @@ namespace kw::conf {
 namespace {
 
 constexpr size_t kMaxYamlNodes = 1000000;
+constexpr size_t kMaxAliasNodes = 100000;  // nodes added by expanding aliases (billion laughs)
 
 // Thrown by the event handler to stop yaml-cpp; caught in parseYaml.
 struct TreeLimit {
@@ -58,6 +59,11 @@ class TreeBuilder : public YAML::EventHandler {
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto it = anchors_.find(anchor);
     if (it == anchors_.end()) throw TreeLimit{toMark(mark), "unknown alias"};
+    alias_nodes_ += it->second.second;
+    if (alias_nodes_ > kMaxAliasNodes) {
+      throw TreeLimit{toMark(mark), "document too large (aliases expand to more than " +
+                                        std::to_string(kMaxAliasNodes) + " nodes)"};
+    }
     count(toMark(mark), it->second.second);
     YamlNode copy = it->second.first;
     copy.mark = toMark(mark);
@@ -148,6 +154,7 @@ class TreeBuilder : public YAML::EventHandler {
   YamlNode root_;
   YamlMark doc_mark_;
   size_t nodes_ = 0;
+  size_t alias_nodes_ = 0;
   std::unordered_map<YAML::anchor_t, std::pair<YamlNode, size_t>> anchors_;
 };
 

@@ -75,9 +75,12 @@ void MapReader::finish() {
   for (size_t i = 0; i < node_.entries.size(); ++i) {
     if (used_[i]) continue;
     std::string allowed;
-    for (std::string_view k : known_) {
-      if (allowed.find(std::string(k) + ",") != std::string::npos) continue;
-      allowed.append(k).append(", ");
+    for (size_t k = 0; k < known_.size(); ++k) {
+      if (std::find(known_.begin(), known_.begin() + static_cast<std::ptrdiff_t>(k), known_[k]) !=
+          known_.begin() + static_cast<std::ptrdiff_t>(k)) {
+        continue;  // asked for twice
+      }
+      allowed.append(known_[k]).append(", ");
     }
     if (allowed.size() >= 2) allowed.resize(allowed.size() - 2);
     ctx_.error(node_.entries[i].first.mark, field_,

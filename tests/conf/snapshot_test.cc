@@ -1,0 +1,199 @@
+// Tests for Snapshot: API-key lookup, name lookup, compile errors mapped to FILE:LINE:COL,
+// signing keys, the revocation list.
+#include "conf/snapshot.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "conf_test_util.h"
+#include "policy/credentials.h"
+
+namespace kw::conf {
+namespace {
+
+using testing::defaultEnv;
+using testing::fakeEnv;
+using testing::load;
+using testing::TempDir;
+
+const std::string kKeyA = "kw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const std::string kKeyB = "kw_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
+const std::string kKeyB2 = "kw_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCA";
+
+std::string twoClients(const std::string& a_extra = "") {
+  return "listen:\n  address: \":1\"\nupstream:\n  url: redis://127.0.0.1:6379\nclients:\n"
+         "  - name: alpha\n    api_keys: [\"sha256:" +
+         policy::sha256Hex(kKeyA) +
+         "\"]\n"
+         "    commands: [\"+get\"]\n    keys: [\"a:*\"]\n" +
+         a_extra + "  - name: beta\n    api_keys: [\"sha256:" + policy::sha256Hex(kKeyB) +
+         "\", \"sha256:" + policy::sha256Hex(kKeyB2) +
+         "\"]\n    commands: [\"+set\"]\n    keys: [\"b:*\"]\n";
+}
+
+SnapshotConstSharedPtr snapshotOf(const std::string& text, const EnvLookup& env = defaultEnv(),
+                                  const std::string& dir = "/etc/keyward") {
+  auto cfg = load(text, env, dir);
+  EXPECT_TRUE(cfg.has_value()) << cfg.error().message;
+  if (!cfg) return nullptr;
+  auto snap = buildSnapshot(std::move(*cfg));
+  EXPECT_TRUE(snap.has_value()) << snap.error().message;
+  return snap ? *snap : nullptr;
+}
+
+TEST(SnapshotTest, ApiKeyLookup) {
+  auto snap = snapshotOf(twoClients());
+  ASSERT_NE(snap, nullptr);
+  const ClientEntry* a = snap->findClientByApiKey(kKeyA);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->config->spec.name, "alpha");
+  EXPECT_EQ(a->policy->name(), "alpha");
+  EXPECT_EQ(a->index, 0u);
+  // Both of beta's keys find beta, not alpha.
+  ASSERT_NE(snap->findClientByApiKey(kKeyB), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(kKeyB)->config->spec.name, "beta");
+  EXPECT_EQ(snap->findClientByApiKey(kKeyB2)->config->spec.name, "beta");
+}
+
+TEST(SnapshotTest, WrongKeysFindNothing) {
+  auto snap = snapshotOf(twoClients());
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(""), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(kKeyA.substr(0, kKeyA.size() - 1)), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(kKeyA + "A"), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey("sha256:" + policy::sha256Hex(kKeyA)), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(policy::sha256Hex(kKeyA)), nullptr);
+  EXPECT_EQ(snap->findClientByApiKey(std::string(100000, 'k')), nullptr);
+}
+
+TEST(SnapshotTest, FindClientByName) {
+  auto snap = snapshotOf(twoClients());
+  ASSERT_NE(snap, nullptr);
+  ASSERT_NE(snap->findClientByName("beta"), nullptr);
+  EXPECT_EQ(snap->findClientByName("beta")->index, 1u);
+  EXPECT_EQ(snap->findClientByName("gamma"), nullptr);
+  EXPECT_EQ(snap->findClientByName("Alpha"), nullptr);
+  EXPECT_EQ(snap->clients().size(), 2u);
+}
+
+TEST(SnapshotTest, CompiledPoliciesDecide) {
+  auto snap = snapshotOf(twoClients());
+  ASSERT_NE(snap, nullptr);
+  policy::EvalScratch scratch;
+  std::vector<std::string_view> get_a = {"GET", "a:1"};
+  std::vector<std::string_view> get_b = {"GET", "b:1"};
+  const auto& alpha = *snap->findClientByName("alpha")->policy;
+  EXPECT_TRUE(alpha.evaluate(get_a, {}, scratch).decision.allowed());
+  EXPECT_FALSE(alpha.evaluate(get_b, {}, scratch).decision.allowed());
+}
+
+TEST(SnapshotTest, CompileErrorsPointAtTheElement) {
+  std::string text = twoClients();
+  text.replace(text.find("[\"+get\"]"), 8, "[\"+get\", \"+nosuchcmd\"]");
+  auto cfg = load(text);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  auto snap = buildSnapshot(std::move(*cfg));
+  ASSERT_FALSE(snap.has_value());
+  const std::string& msg = snap.error().message;
+  EXPECT_EQ(msg.rfind("kw.yaml:8:24: clients[0].commands[1]: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("nosuchcmd"), std::string::npos) << msg;
+}
+
+TEST(SnapshotTest, PatternErrorPointsAtThePattern) {
+  auto cfg = load(twoClients("    read_keys: [\"ok:*\", \"\"]\n"));
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  auto snap = buildSnapshot(std::move(*cfg));
+  ASSERT_FALSE(snap.has_value());
+  EXPECT_EQ(snap.error().message.rfind("kw.yaml:10:25: clients[0].read_keys[1]: ", 0), 0u)
+      << snap.error().message;
+}
+
+TEST(SnapshotTest, DuplicateKeyInHandBuiltConfigIsRefused) {
+  auto cfg = load(twoClients());
+  ASSERT_TRUE(cfg.has_value());
+  cfg->clients[1].api_key_hashes.push_back(cfg->clients[0].api_key_hashes[0]);
+  auto snap = buildSnapshot(std::move(*cfg));
+  ASSERT_FALSE(snap.has_value());
+  EXPECT_NE(snap.error().message.find("used by two clients"), std::string::npos);
+}
+
+std::string pemOf(EVP_PKEY* key, bool is_private) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (is_private) {
+    PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  } else {
+    PEM_write_bio_PUBKEY(bio, key);
+  }
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  return out;
+}
+
+TEST(SnapshotTest, SigningKeysLoad) {
+  TempDir dir;
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(key, nullptr);
+  dir.write("keys/a.pem", pemOf(key, true));
+  dir.write("keys/b.pub.pem", pemOf(key, false));
+  EVP_PKEY_free(key);
+  auto env = fakeEnv({{"HS", std::string(48, 'h')}});
+  auto snap =
+      snapshotOf(twoClients() +
+                     "signing:\n  issuer: iss\n  audience: aud\n  max_ttl: 2h\n  leeway: 5s\n"
+                     "  keys:\n    - id: a\n      alg: EdDSA\n      private_key_file: keys/a.pem\n"
+                     "    - id: b\n      alg: EdDSA\n      public_key_file: keys/b.pub.pem\n"
+                     "    - id: c\n      alg: HS256\n      secret_env: HS\n",
+                 env, dir.path());
+  ASSERT_NE(snap, nullptr);
+  ASSERT_EQ(snap->jwtKeys().size(), 3u);
+  EXPECT_EQ(snap->jwtKeys()[0]->id(), "a");
+  EXPECT_TRUE(snap->jwtKeys()[0]->canSign());
+  EXPECT_FALSE(snap->jwtKeys()[1]->canSign());
+  EXPECT_EQ(snap->jwtKeys()[2]->alg(), policy::JwtAlg::HS256);
+  EXPECT_EQ(snap->jwtRules().issuer, "iss");
+  EXPECT_EQ(snap->jwtRules().audience, "aud");
+  EXPECT_EQ(snap->jwtRules().max_ttl_s, 7200);
+  EXPECT_EQ(snap->jwtRules().leeway_s, 5);
+}
+
+TEST(SnapshotTest, SigningKeyErrorsNameTheKeyEntry) {
+  TempDir dir;
+  dir.write("junk.pem", "not a key\n");
+  auto cfg = load(twoClients() +
+                      "signing:\n  keys:\n    - id: a\n      alg: EdDSA\n"
+                      "      public_key_file: junk.pem\n"
+                      "    - id: b\n      alg: EdDSA\n      public_key_file: gone.pem\n",
+                  defaultEnv(), dir.path());
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  auto without = buildSnapshotWithoutKeys(*cfg);
+  ASSERT_TRUE(without.has_value()) << without.error().message;
+  EXPECT_TRUE((*without)->jwtKeys().empty());
+  auto snap = buildSnapshot(std::move(*cfg));
+  ASSERT_FALSE(snap.has_value());
+  const std::string& msg = snap.error().message;
+  EXPECT_NE(
+      msg.find("kw.yaml:16:7: signing.keys[0]: " + dir.path() + "/junk.pem: key a: not a PEM"),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("kw.yaml:19:7: signing.keys[1]: cannot read " + dir.path() + "/gone.pem"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(RevokedFileTest, ParsesAndBounds) {
+  TempDir dir;
+  const std::string path = dir.write("revoked.txt", "# revoked\n\njti-1\n  jti-2  \r\njti-1\n");
+  auto list = loadRevokedFile(path);
+  ASSERT_TRUE(list.has_value());
+  EXPECT_EQ(list->size(), 2u);
+  EXPECT_EQ(list->count("jti-2"), 1u);
+  auto missing = loadRevokedFile(dir.path() + "/none.txt");
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_TRUE(missing->empty());
+}
+
+}  // namespace
+}  // namespace kw::conf
