@@ -1,4 +1,5 @@
 // Fuzzes RESP reply reading and JSON/SSE encoding: chunking-independent, valid JSON, bounded.
+#include <hiredis/hiredis.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -113,9 +114,63 @@ void checkReply(simdjson::dom::parser& parser, const RespReply& reply,
     KW_FUZZ_CHECK(sse.starts_with("data: ") && sse.ends_with("\n\n"));
     KW_FUZZ_CHECK(sse.find('\n') == sse.size() - 2);  // one line per event
     KW_FUZZ_CHECK(sse.find('\r') == std::string::npos);
+    // MultiLine: the same event as SSE-standard lines, each one starting with "data: ".
+    std::string lines;
+    KW_FUZZ_CHECK(appendSseEvent(lines, v, SseNewlines::MultiLine).has_value());
+    KW_FUZZ_CHECK(lines.ends_with("\n\n") && lines.find('\r') == std::string::npos);
+    std::string_view rest(lines.data(), lines.size() - 1);
+    while (!rest.empty()) {
+      KW_FUZZ_CHECK(rest.starts_with("data: "));
+      rest.remove_prefix(rest.find('\n') + 1);
+    }
   } else {
     KW_FUZZ_CHECK(sse.empty());
   }
+}
+
+// hiredis is the reference: every reply we accept, it reads identically (our reader is the
+// stricter one: it validates integers and lengths that hiredis takes on trust).
+bool sameAsHiredis(const RespValue& v, const redisReply* h) {
+  switch (v.type) {
+    case RespType::Status:
+    case RespType::Error:
+    case RespType::Bulk: {
+      const int want = v.type == RespType::Status  ? REDIS_REPLY_STATUS
+                       : v.type == RespType::Error ? REDIS_REPLY_ERROR
+                                                   : REDIS_REPLY_STRING;
+      return h->type == want && std::string_view(h->str, h->len) == v.str;
+    }
+    case RespType::Integer:
+      return h->type == REDIS_REPLY_INTEGER && h->integer == v.integer;
+    case RespType::Null:
+    case RespType::NullArray:
+      return h->type == REDIS_REPLY_NIL;
+    case RespType::Array:
+      if (h->type != REDIS_REPLY_ARRAY || h->elements != v.elements.size()) return false;
+      for (size_t i = 0; i < h->elements; ++i) {
+        if (!sameAsHiredis(v.elements[i], h->element[i])) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+void crossCheckHiredis(std::string_view stream, const std::vector<RespReply>& replies) {
+  redisReader* reader = redisReaderCreate();
+  KW_FUZZ_CHECK(reader != nullptr);
+  KW_FUZZ_CHECK(redisReaderFeed(reader, stream.data(), stream.size()) == REDIS_OK);
+  for (const RespReply& r : replies) {
+    uint32_t depth = 0;
+    countValues(r.value(), 0, depth);
+    if (depth > 6) break;  // hiredis 0.14 refuses nesting deeper than 7
+    void* out = nullptr;
+    KW_FUZZ_CHECK(redisReaderGetReply(reader, &out) == REDIS_OK);
+    KW_FUZZ_CHECK(out != nullptr);
+    const bool same_value = sameAsHiredis(r.value(), static_cast<redisReply*>(out));
+    freeReplyObject(out);
+    KW_FUZZ_CHECK(same_value);
+  }
+  redisReaderFree(reader);
 }
 
 }  // namespace
@@ -164,6 +219,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   KW_FUZZ_CHECK(got == replies.size());
   KW_FUZZ_CHECK(cst == st || stream.empty());
   if (st == RespReader::Status::NeedMore) KW_FUZZ_CHECK(whole.buffered() == chunked.buffered());
+
+  if (!lim.accept_resp3) crossCheckHiredis(stream, replies);
 
   size_t consumed = 0;
   for (const RespReply& r : replies) {

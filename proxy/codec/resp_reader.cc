@@ -48,20 +48,33 @@ bool isResp3Type(char c) {
   }
 }
 
+// Canonical decimal as Redis writes it (and hiredis's string2ll accepts): "0", or an optional
+// '-' then a non-zero digit and more digits; no '+', no leading zeros, no "-0".
+bool canonicalDecimal(std::string_view s) {
+  const bool negative = !s.empty() && s[0] == '-';
+  if (negative) s.remove_prefix(1);
+  if (s.empty() || s.size() > 20) return false;
+  if (s[0] == '0') return s.size() == 1 && !negative;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 bool parseInt64(std::string_view s, int64_t& v) {
-  if (s.empty()) return false;
+  if (!canonicalDecimal(s)) return false;
   const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-// Non-negative decimal (digits only), or -1 (null). Returns false when malformed.
+// Non-negative canonical decimal, or -1 (null). Returns false when malformed.
 bool parseLength(std::string_view s, bool& is_null, uint64_t& v) {
   is_null = false;
   if (s == "-1") {
     is_null = true;
     return true;
   }
-  if (s.empty() || s.size() > 20 || s[0] < '0' || s[0] > '9') return false;
+  if (s.empty() || s[0] == '-' || !canonicalDecimal(s)) return false;
   const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }

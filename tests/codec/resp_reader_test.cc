@@ -90,6 +90,13 @@ TEST(RespReader, IntegerExtremes) {
   parseFails(": 1\r\n");
   parseFails(":1.5\r\n");
   parseFails(":12a\r\n");
+  // Only the canonical form Redis writes (hiredis's string2ll agrees).
+  parseFails(":007\r\n");
+  parseFails(":-0\r\n");
+  parseFails(":-012\r\n");
+  parseFails("$03\r\nfoo\r\n");
+  parseFails("*01\r\n:1\r\n");
+  parseFails("$-01\r\n");
 }
 
 TEST(RespReader, BulkStrings) {
