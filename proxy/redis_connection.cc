@@ -198,6 +198,7 @@ RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint
       handler_(handler),
       connect_timer_(base,
                      [this] {
+                       auto keep = shared_from_this();
                        fail({UpstreamErrorKind::Unreachable, "upstream connect timed out"});
                      }),
       start_timer_(base, [this] { doStart(); }),

@@ -1,0 +1,142 @@
+// RespFramer (incremental RESP2 framing, limits) and parseRedisUrl, without any server.
+#include "proxy/redis_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proxy/redis_upstream.h"
+
+namespace kw::proxy {
+namespace {
+
+// Feeds `wire` one byte at a time; returns the framed replies (or "INVALID").
+std::vector<std::string> frameBytewise(const std::string& wire, const RespLimits& limits = {}) {
+  RespFramer framer(&limits);
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t end = 1; end <= wire.size(); ++end) {
+    size_t len = 0;
+    for (;;) {
+      const auto st = framer.scan(std::string_view(wire).substr(start, end - start), len);
+      if (st == RespFramer::Status::Invalid) {
+        out.emplace_back("INVALID");
+        return out;
+      }
+      if (st == RespFramer::Status::NeedMore) {
+        break;
+      }
+      out.push_back(wire.substr(start, len));
+      start += len;
+      framer.reset();
+    }
+  }
+  if (start != wire.size()) {
+    out.emplace_back("INCOMPLETE");
+  }
+  return out;
+}
+
+TEST(RespFramer, FramesEveryTypeByteByByte) {
+  const std::vector<std::string> replies = {"+OK\r\n",
+                                            "-ERR bad\r\n",
+                                            ":-42\r\n",
+                                            "$0\r\n\r\n",
+                                            "$-1\r\n",
+                                            "*-1\r\n",
+                                            "*0\r\n",
+                                            "$5\r\na\r\nbc\r\n",
+                                            "*2\r\n$1\r\na\r\n*2\r\n:1\r\n*0\r\n",
+                                            "*3\r\n$7\r\nmessage\r\n$4\r\nchat\r\n$2\r\nhi\r\n"};
+  std::string wire;
+  for (const auto& r : replies) {
+    wire += r;
+  }
+  EXPECT_EQ(frameBytewise(wire), replies);
+}
+
+TEST(RespFramer, RejectsMalformedInput) {
+  for (const std::string bad : {"?x\r\n", "+OK\n", ":12a\r\n", "$-2\r\n", "$3\r\nabcd\r\n",
+                                "*-5\r\n", ":\r\n", "$99999999999999999999\r\n"}) {
+    const auto out = frameBytewise(bad);
+    ASSERT_FALSE(out.empty()) << bad;
+    EXPECT_EQ(out.back(), "INVALID") << bad;
+  }
+}
+
+TEST(RespFramer, EnforcesLimits) {
+  RespLimits limits;
+  limits.max_depth = 2;
+  EXPECT_EQ(frameBytewise("*1\r\n*1\r\n:1\r\n", limits).back(), "*1\r\n*1\r\n:1\r\n");
+  EXPECT_EQ(frameBytewise("*1\r\n*1\r\n*1\r\n:1\r\n", limits).back(), "INVALID");
+  limits = {};
+  limits.max_bulk_bytes = 4;
+  EXPECT_EQ(frameBytewise("$5\r\nabcde\r\n", limits).back(), "INVALID");
+  limits = {};
+  limits.max_reply_bytes = 16;
+  EXPECT_EQ(frameBytewise("*3\r\n$3\r\nabc\r\n$3\r\nabc\r\n$3\r\nabc\r\n", limits).back(),
+            "INVALID");
+  limits = {};
+  limits.max_elements = 2;
+  EXPECT_EQ(frameBytewise("*3\r\n:1\r\n:2\r\n:3\r\n", limits).back(), "INVALID");
+  limits = {};
+  limits.max_line_bytes = 8;
+  EXPECT_EQ(frameBytewise("-" + std::string(20, 'e') + "\r\n", limits).back(), "INVALID");
+  // A bulk header announcing more than the reply limit fails before the bytes arrive.
+  limits = {};
+  limits.max_reply_bytes = 100;
+  RespFramer framer(&limits);
+  size_t len = 0;
+  EXPECT_EQ(framer.scan("$1000\r\n", len), RespFramer::Status::Invalid);
+}
+
+TEST(ParseRedisUrl, AcceptsTheDocumentedForms) {
+  auto a = parseRedisUrl("redis://127.0.0.1:6380");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 6380);
+  EXPECT_FALSE(a->tls);
+  EXPECT_EQ(a->db, 0u);
+  EXPECT_TRUE(a->password.empty());
+
+  auto b = parseRedisUrl("rediss://default:p%40ss%3Aw@eu1-x.upstash.io/3");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->host, "eu1-x.upstash.io");
+  EXPECT_EQ(b->port, 6379);
+  EXPECT_EQ(b->user, "default");
+  EXPECT_EQ(b->password, "p@ss:w");
+  EXPECT_EQ(b->db, 3u);
+
+  auto c = parseRedisUrl("redis://:pw@[::1]:7000/");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->host, "::1");
+  EXPECT_EQ(c->port, 7000);
+  EXPECT_EQ(c->user, "");
+  EXPECT_EQ(c->password, "pw");
+}
+
+TEST(ParseRedisUrl, RejectsBadForms) {
+  for (const char* bad : {"http://h:1", "redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
+                          "redis://h:", "redis://h/x", "redis://h/99999999999", "redis://h?db=1",
+                          "redis://[::1", "redis://%zz@h", "redis://[::1]x"}) {
+    EXPECT_FALSE(parseRedisUrl(bad).has_value()) << bad;
+  }
+  auto err = parseRedisUrl("redis://user:secretpw@h:x");
+  ASSERT_FALSE(err.has_value());
+  EXPECT_EQ(err.error().message.find("secretpw"), std::string::npos);
+}
+
+TEST(UpstreamErrorKind, MapsToHttpStatus) {
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Unreachable), 502);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Timeout), 504);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Protocol), 502);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Closed), 502);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Overloaded), 503);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Auth), 502);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::Rejected), 400);
+  EXPECT_EQ(toString(UpstreamErrorKind::Timeout), "timeout");
+}
+
+}  // namespace
+}  // namespace kw::proxy

@@ -1,0 +1,378 @@
+// RedisUpstream against real redis-server processes: pipelines, transactions, AUTH, TLS,
+// failures, timeouts, cancellation, pub/sub and large values.
+#include "proxy/redis_upstream.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "redis_test_support.h"
+
+namespace kw::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HangingServer;
+using testing::LoopRunner;
+using testing::RedisServer;
+using testing::TempDir;
+
+using Cmd = std::vector<std::string_view>;
+
+std::unique_ptr<RedisUpstream> makeUpstream(event_base* base, const std::string& url,
+                                            RedisUpstreamOptions opts = {}) {
+  opts.url = url;
+  auto up = RedisUpstream::create(base, std::move(opts));
+  EXPECT_TRUE(up.has_value()) << (up ? "" : up.error().message);
+  return up ? std::move(*up) : nullptr;
+}
+
+// Runs commands (or a transaction) and waits for the outcome.
+std::optional<UpstreamResult> run(LoopRunner& loop, RedisUpstream& up, const std::vector<Cmd>& cmds,
+                                  bool transaction = false,
+                                  std::chrono::milliseconds limit = 10000ms) {
+  std::vector<policy::Argv> argvs(cmds.begin(), cmds.end());
+  std::optional<UpstreamResult> out;
+  auto cb = [&out](UpstreamResult&& r) { out.emplace(std::move(r)); };
+  RequestHandle h = transaction ? up.executeTransaction(argvs, cb) : up.execute(argvs, cb);
+  EXPECT_FALSE(out.has_value()) << "callback ran inside execute()";
+  loop.runUntil([&] { return out.has_value(); }, limit);
+  return out;
+}
+
+std::string rawOf(const UpstreamResult& r, size_t i = 0) {
+  if (!r.has_value()) {
+    return "error: " + r.error().message;
+  }
+  return std::string(r.value()[i].raw);
+}
+
+class RedisUpstreamTest : public ::testing::Test {
+ protected:
+  LoopRunner loop_;
+};
+
+TEST_F(RedisUpstreamTest, SingleCommandAndPing) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  ASSERT_TRUE(up);
+  auto set = run(loop_, *up, {{"SET", "k", "v"}});
+  ASSERT_TRUE(set && set->has_value());
+  EXPECT_EQ(rawOf(*set), "+OK\r\n");
+  auto get = run(loop_, *up, {{"GET", "k"}});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(rawOf(*get), "$1\r\nv\r\n");
+  auto err = run(loop_, *up, {{"GET"}});
+  ASSERT_TRUE(err && err->has_value()) << "a Redis error is a reply, not a failure";
+  EXPECT_EQ(rawOf(*err).substr(0, 4), "-ERR");
+
+  std::optional<UpstreamResult> pong;
+  RequestHandle h = up->ping([&](UpstreamResult&& r) { pong.emplace(std::move(r)); });
+  ASSERT_TRUE(loop_.runUntil([&] { return pong.has_value(); }));
+  EXPECT_EQ(rawOf(*pong), "+PONG\r\n");
+  EXPECT_FALSE(h.pending());
+  EXPECT_EQ(up->describe(), "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0");
+}
+
+TEST_F(RedisUpstreamTest, ThousandCommandPipelineInOrder) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  std::vector<std::string> storage;
+  storage.reserve(1000);
+  std::vector<Cmd> cmds;
+  for (int i = 0; i < 1000; ++i) {
+    storage.push_back(std::to_string(i));
+    // SET replies +OK; INCRBY replies count up 1..500.
+    cmds.push_back(i % 2 == 0 ? Cmd{"SET", "p:k", storage.back()} : Cmd{"INCRBY", "counter", "1"});
+  }
+  auto res = run(loop_, *up, cmds);
+  ASSERT_TRUE(res && res->has_value()) << rawOf(*res);
+  ASSERT_EQ(res->value().size(), 1000u);
+  for (size_t i = 0; i < 1000; ++i) {
+    const std::string want = i % 2 == 0 ? "+OK\r\n" : ":" + std::to_string(i / 2 + 1) + "\r\n";
+    ASSERT_EQ(rawOf(*res, i), want) << "reply " << i;
+  }
+}
+
+TEST_F(RedisUpstreamTest, ManyConcurrentRequestsShareThePool) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 3;
+  opts.max_pipeline_depth = 4;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  std::vector<std::string> keys;
+  std::vector<std::string> incs;
+  for (int i = 0; i < 200; ++i) {
+    keys.push_back("c" + std::to_string(i));
+    incs.push_back(std::to_string(i));
+  }
+  std::vector<RequestHandle> handles;
+  std::vector<std::string> got(200);
+  int done = 0;
+  for (int i = 0; i < 200; ++i) {
+    const Cmd cmd{"INCRBY", keys[i], incs[i]};
+    const policy::Argv argv(cmd);
+    handles.push_back(up->execute({&argv, 1}, [&, i](UpstreamResult&& r) {
+      got[i] = rawOf(r);
+      ++done;
+    }));
+  }
+  EXPECT_LE(up->stats().connections, 3u);
+  ASSERT_TRUE(loop_.runUntil([&] { return done == 200; }));
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(got[i], ":" + std::to_string(i) + "\r\n");
+  }
+  EXPECT_EQ(up->stats().in_flight, 0u);
+  EXPECT_EQ(up->stats().queued, 0u);
+}
+
+TEST_F(RedisUpstreamTest, TransactionAndExecAbort) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  auto tx = run(loop_, *up, {{"SET", "t", "1"}, {"INCR", "t"}, {"GET", "t"}}, true);
+  ASSERT_TRUE(tx && tx->has_value()) << rawOf(*tx);
+  ASSERT_EQ(tx->value().size(), 5u);
+  EXPECT_EQ(rawOf(*tx, 0), "+OK\r\n");
+  EXPECT_EQ(rawOf(*tx, 1), "+QUEUED\r\n");
+  EXPECT_EQ(std::string(tx->value().execReply().raw), "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+
+  auto abort = run(loop_, *up, {{"SET", "t", "9"}, {"NOSUCHCOMMAND", "x"}}, true);
+  ASSERT_TRUE(abort && abort->has_value());
+  EXPECT_EQ(rawOf(*abort, 2).substr(0, 4), "-ERR");
+  EXPECT_EQ(std::string(abort->value().execReply().raw).substr(0, 10), "-EXECABORT");
+  auto get = run(loop_, *up, {{"GET", "t"}});
+  EXPECT_EQ(rawOf(*get), "$1\r\n2\r\n") << "the aborted transaction must not have run";
+}
+
+TEST_F(RedisUpstreamTest, RejectsCommandsThatWouldDesyncThePool) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  for (const Cmd& bad : {Cmd{"subscribe", "x"}, Cmd{"MULTI"}, Cmd{"select", "1"},
+                         Cmd{"CLIENT", "REPLY", "OFF"}, Cmd{}}) {
+    auto res = run(loop_, *up, {{"PING"}, bad});
+    ASSERT_TRUE(res);
+    ASSERT_FALSE(res->has_value());
+    EXPECT_EQ(res->error().kind, UpstreamErrorKind::Rejected);
+    EXPECT_EQ(httpStatus(res->error().kind), 400);
+  }
+  auto tx = run(loop_, *up, {{"WATCH", "x"}}, true);
+  ASSERT_TRUE(tx && !tx->has_value());
+  EXPECT_EQ(tx->error().kind, UpstreamErrorKind::Rejected);
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
+}
+
+TEST_F(RedisUpstreamTest, AuthWithRequirepass) {
+  RedisServer redis({"--requirepass", "s3cret"});
+  RedisUpstreamOptions good;
+  good.password = "s3cret";
+  auto up = makeUpstream(loop_.base(), redis.url(), good);
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
+
+  RedisUpstreamOptions bad;
+  bad.password = "wrong";
+  auto up_bad = makeUpstream(loop_.base(), redis.url(), bad);
+  auto res = run(loop_, *up_bad, {{"PING"}});
+  ASSERT_TRUE(res && !res->has_value());
+  EXPECT_EQ(res->error().kind, UpstreamErrorKind::Auth);
+  EXPECT_EQ(res->error().message.find("wrong"), std::string::npos) << "password leaked";
+  EXPECT_NE(res->error().message.find("WRONGPASS"), std::string::npos) << res->error().message;
+
+  auto up_url = makeUpstream(loop_.base(),
+                             "redis://:s3cret@127.0.0.1:" + std::to_string(redis.port()) + "/2");
+  EXPECT_EQ(rawOf(*run(loop_, *up_url, {{"SET", "in2", "x"}})), "+OK\r\n");
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"EXISTS", "in2"}})), ":0\r\n") << "db 2 was not selected";
+
+  auto up_none = makeUpstream(loop_.base(), redis.url());
+  EXPECT_EQ(rawOf(*run(loop_, *up_none, {{"PING"}})).substr(0, 7), "-NOAUTH");
+}
+
+TEST_F(RedisUpstreamTest, TlsVerificationSuccessWrongCaAndWrongHost) {
+  TempDir dir;
+  testing::makeCert(dir, "ca", "server", "DNS:localhost,IP:127.0.0.1");
+  testing::makeCert(dir, "ca", "other", "DNS:wrong.example");
+  testing::makeCert(dir, "ca2", "unused", "DNS:localhost");
+  const auto tlsArgs = [&](const std::string& name) {
+    return std::vector<std::string>{"--tls-cert-file",    dir.file(name + ".crt"),
+                                    "--tls-key-file",     dir.file(name + ".key"),
+                                    "--tls-ca-cert-file", dir.file("ca.crt"),
+                                    "--tls-auth-clients", "no"};
+  };
+  RedisServer redis(tlsArgs("server"), 0, true);
+  RedisServer wrong_host(tlsArgs("other"), 0, true);
+
+  RedisUpstreamOptions opts;
+  opts.ca_file = dir.file("ca.crt");
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    auto up = makeUpstream(loop_.base(), redis.url(host), opts);
+    EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n") << host;
+  }
+  auto check_fails = [&](const std::string& url, const RedisUpstreamOptions& o) {
+    auto up = makeUpstream(loop_.base(), url, o);
+    auto res = run(loop_, *up, {{"PING"}});
+    ASSERT_TRUE(res && !res->has_value()) << url;
+    EXPECT_EQ(res->error().kind, UpstreamErrorKind::Unreachable);
+    EXPECT_NE(res->error().message.find("certificate verify failed"), std::string::npos)
+        << res->error().message;
+  };
+  RedisUpstreamOptions wrong_ca;
+  wrong_ca.ca_file = dir.file("ca2.crt");
+  check_fails(redis.url(), wrong_ca);
+  check_fails(wrong_host.url("localhost"), opts);
+  check_fails(wrong_host.url("127.0.0.1"), opts);
+  RedisUpstreamOptions system_store;  // a private CA is not in the system store
+  check_fails(redis.url("localhost"), system_store);
+
+  RedisUpstreamOptions missing;
+  missing.url = redis.url();
+  missing.ca_file = dir.file("nope.crt");
+  EXPECT_FALSE(RedisUpstream::create(loop_.base(), missing).has_value());
+}
+
+TEST_F(RedisUpstreamTest, RedisKilledMidRequestThenRestarted) {
+  auto redis = std::make_unique<RedisServer>();
+  const uint16_t port = redis->port();
+  auto up = makeUpstream(loop_.base(), redis->url());
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
+
+  std::optional<UpstreamResult> blocked;
+  const Cmd blpop{"BLPOP", "nothing", "5"};
+  const policy::Argv argv(blpop);
+  RequestHandle h =
+      up->execute({&argv, 1}, [&](UpstreamResult&& r) { blocked.emplace(std::move(r)); });
+  loop_.runFor(100ms);
+  EXPECT_FALSE(blocked.has_value());
+  redis->stop(SIGKILL);
+  ASSERT_TRUE(loop_.runUntil([&] { return blocked.has_value(); }));
+  ASSERT_FALSE(blocked->has_value());
+  EXPECT_EQ(blocked->error().kind, UpstreamErrorKind::Closed);
+
+  auto down = run(loop_, *up, {{"PING"}});
+  ASSERT_TRUE(down && !down->has_value());
+  EXPECT_EQ(down->error().kind, UpstreamErrorKind::Unreachable);
+  EXPECT_EQ(httpStatus(down->error().kind), 502);
+
+  redis = std::make_unique<RedisServer>(std::vector<std::string>{}, port);
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
+}
+
+TEST_F(RedisUpstreamTest, TimeoutAgainstHangingServer) {
+  HangingServer hang;
+  RedisUpstreamOptions opts;
+  opts.timeout = 300ms;
+  auto up = makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<UpstreamResult> a;
+  std::optional<UpstreamResult> b;
+  const Cmd ping{"PING"};
+  const policy::Argv argv(ping);
+  RequestHandle ha = up->execute({&argv, 1}, [&](UpstreamResult&& r) { a.emplace(std::move(r)); });
+  RequestHandle hb = up->execute({&argv, 1}, [&](UpstreamResult&& r) { b.emplace(std::move(r)); });
+  ASSERT_TRUE(loop_.runUntil([&] { return a && b; }, 5000ms));
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(elapsed, 290ms);
+  EXPECT_LT(elapsed, 2000ms);
+  ASSERT_FALSE(a->has_value());
+  EXPECT_EQ(a->error().kind, UpstreamErrorKind::Timeout);
+  EXPECT_EQ(httpStatus(a->error().kind), 504);
+  EXPECT_EQ(b->error().kind, UpstreamErrorKind::Timeout);
+  EXPECT_EQ(up->stats().in_flight, 0u);
+
+  // With a password the handshake never completes: a connect timeout is Unreachable.
+  opts.password = "pw";
+  auto up_auth =
+      makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
+  auto res = run(loop_, *up_auth, {{"PING"}}, false, 5000ms);
+  ASSERT_TRUE(res && !res->has_value());
+  EXPECT_TRUE(res->error().kind == UpstreamErrorKind::Unreachable ||
+              res->error().kind == UpstreamErrorKind::Timeout);
+}
+
+TEST_F(RedisUpstreamTest, CancelledRequestNeverCallsBackAndPoolStaysInSync) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "sync", "yes"}})), "+OK\r\n");
+
+  bool called = false;
+  const Cmd blpop{"BLPOP", "nothing", "0.3"};
+  const policy::Argv blpop_argv(blpop);
+  {
+    RequestHandle h = up->execute({&blpop_argv, 1}, [&](UpstreamResult&&) { called = true; });
+    loop_.runFor(50ms);
+    EXPECT_TRUE(h.pending());
+    h.cancel();
+    EXPECT_FALSE(h.pending());
+  }
+  // Queued behind the cancelled one on the only connection: must get its own reply.
+  auto get = run(loop_, *up, {{"GET", "sync"}});
+  EXPECT_EQ(rawOf(*get), "$3\r\nyes\r\n");
+  EXPECT_FALSE(called);
+
+  // Dropping the handle cancels too, also for a request that is only queued.
+  opts.max_pipeline_depth = 1;
+  auto up1 = makeUpstream(loop_.base(), redis.url(), opts);
+  bool first = false;
+  bool second = false;
+  RequestHandle h1 = up1->execute({&blpop_argv, 1}, [&](UpstreamResult&&) { first = true; });
+  {
+    RequestHandle h2 = up1->execute({&blpop_argv, 1}, [&](UpstreamResult&&) { second = true; });
+    EXPECT_EQ(up1->stats().queued, 2u);  // both wait for the (lazily opened) connection
+  }
+  EXPECT_EQ(up1->stats().queued, 1u);
+  ASSERT_TRUE(loop_.runUntil([&] { return first; }));
+  loop_.runFor(100ms);
+  EXPECT_FALSE(second);
+}
+
+TEST_F(RedisUpstreamTest, QueueOverflowIsOverloaded) {
+  HangingServer hang;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  opts.max_pipeline_depth = 1;
+  opts.max_queue = 2;
+  opts.timeout = 500ms;
+  auto up = makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
+  std::vector<std::optional<UpstreamResult>> out(4);
+  std::vector<RequestHandle> hs;
+  const Cmd ping{"PING"};
+  const policy::Argv argv(ping);
+  for (size_t i = 0; i < 4; ++i) {
+    hs.push_back(
+        up->execute({&argv, 1}, [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); }));
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return out[2] && out[3]; }, 300ms));
+  EXPECT_EQ(out[2]->error().kind, UpstreamErrorKind::Overloaded);
+  EXPECT_EQ(httpStatus(out[3]->error().kind), 503);
+  ASSERT_TRUE(loop_.runUntil([&] { return out[0] && out[1]; }, 3000ms));
+  EXPECT_EQ(out[0]->error().kind, UpstreamErrorKind::Timeout);
+  EXPECT_EQ(out[1]->error().kind, UpstreamErrorKind::Timeout);
+}
+
+TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  std::string big(5 * 1024 * 1024, '\0');
+  for (size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>((i * 131 + 7) & 0xff);
+  }
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"SET", "big", big}})), "+OK\r\n");
+  auto get = run(loop_, *up, {{"GET", "big"}, {"STRLEN", "big"}});
+  ASSERT_TRUE(get && get->has_value());
+  const std::string want = "$" + std::to_string(big.size()) + "\r\n" + big + "\r\n";
+  EXPECT_TRUE(rawOf(*get, 0) == want);
+  EXPECT_EQ(rawOf(*get, 1), ":5242880\r\n");
+
+  RedisUpstreamOptions small;
+  small.max_reply_bytes = 1 << 20;
+  auto up_small = makeUpstream(loop_.base(), redis.url(), small);
+  auto over = run(loop_, *up_small, {{"GET", "big"}});
+  ASSERT_TRUE(over && !over->has_value());
+  EXPECT_EQ(over->error().kind, UpstreamErrorKind::Protocol);
+  EXPECT_EQ(rawOf(*run(loop_, *up_small, {{"STRLEN", "big"}})), ":5242880\r\n");
+}
+
+}  // namespace
+}  // namespace kw::proxy
