@@ -40,7 +40,7 @@ class Checker {
     return cfg_.source + ":1:1";
   }
   void fail(std::string_view field, const std::string& message) {
-    errors_.push_back(where(field) + ": " + std::string(field) + ": " + message);
+    errors_.push_back(where(field) + ": " + std::string(field) + ": " + oneLine(message));
   }
 
   // Reads a file named by `field`; false (with an error) when missing, unreadable or too big.
@@ -61,12 +61,8 @@ class Checker {
     }
     if (content == nullptr) return true;
     std::string why;
-    if (!readSecretFile(path, *content, why) && why.find("larger") == std::string::npos) {
+    if (!readRegularFile(path, kMaxPemBytes, *content, why)) {
       fail(field, "cannot read " + path + ": " + why);
-      return false;
-    }
-    if (content->size() > kMaxPemBytes) {
-      fail(field, path + " is too large");
       return false;
     }
     return true;

@@ -1,6 +1,9 @@
 // The yaml-cpp boundary: YAML text -> YamlNode tree (exceptions caught here), and the loaders.
 #include "conf/loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
@@ -17,6 +20,7 @@
 #include <unordered_set>
 
 #include "conf/schema.h"
+#include "conf/schema_util.h"
 #include "conf/yaml_tree.h"
 
 namespace kw::conf {
@@ -129,7 +133,11 @@ class TreeBuilder : public YAML::EventHandler {
 
   void complete(YamlNode n, YAML::anchor_t anchor, bool counted = false) {
     if (!counted) count(n.mark, 1);
-    if (anchor != 0) anchors_[anchor] = {n, subtreeSize(n)};
+    if (anchor != 0) {
+      const size_t size = subtreeSize(n);
+      count(n.mark, size);  // the stored copy counts too (nested anchors would multiply memory)
+      anchors_[anchor] = {n, size};
+    }
     if (stack_.empty()) {
       root_ = std::move(n);
       return;
@@ -140,7 +148,7 @@ class TreeBuilder : public YAML::EventHandler {
     } else if (!top.has_key) {
       if (!n.isScalar()) throw TreeLimit{n.mark, "map keys must be plain strings"};
       if (!top.seen_keys.insert(n.scalar).second) {
-        throw TreeLimit{n.mark, "duplicate key \"" + n.scalar.substr(0, 64) + "\""};
+        throw TreeLimit{n.mark, "duplicate key " + quote(n.scalar)};
       }
       top.key = std::move(n);
       top.has_key = true;
@@ -220,9 +228,9 @@ YamlParse parseYaml(const std::string& text) {
     out.error = e.message;
   } catch (const YAML::Exception& e) {
     out.error_mark = toMark(e.mark);
-    out.error = "YAML syntax: " + e.msg;
+    out.error = "YAML syntax: " + oneLine(e.msg);
   } catch (const std::exception& e) {
-    out.error = std::string("YAML syntax: ") + e.what();
+    out.error = "YAML syntax: " + oneLine(e.what());
   }
   return out;
 }
@@ -293,9 +301,39 @@ Result<Config> loadConfigFile(const std::string& path) {
 }
 
 bool readSecretFile(const std::string& path, std::string& out, std::string& why) {
-  if (!readBounded(path, kMaxSecretFileBytes, out, why)) return false;
-  if (out.size() > kMaxSecretFileBytes) {
-    why = "file larger than " + std::to_string(kMaxSecretFileBytes) + " bytes";
+  return readRegularFile(path, kMaxSecretFileBytes, out, why);
+}
+
+bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why) {
+  // Regular files only, opened non-blocking: a FIFO or a device must not hang a (re)load.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    why = "not a regular file";
+    return false;
+  }
+  out.assign(limit + 1, '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  if (out.size() > limit) {
+    why = "file larger than " + std::to_string(limit) + " bytes";
     return false;
   }
   return true;

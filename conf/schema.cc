@@ -22,7 +22,7 @@ void Ctx::error(const YamlMark& m, std::string_view field, std::string_view mess
   }
   std::string line = loc(m) + ": ";
   if (!field.empty()) line.append(field).append(": ");
-  line.append(message);
+  line.append(oneLine(message));
   errors_.push_back(std::move(line));
 }
 
@@ -87,6 +87,22 @@ void MapReader::finish() {
                "unknown key " + quote(node_.entries[i].first.scalar) +
                    " (expected one of: " + allowed + ")");
   }
+}
+
+std::string oneLine(std::string_view message) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(message.size());
+  for (char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      out.append("\\x").push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
 }
 
 std::string quote(std::string_view v) {

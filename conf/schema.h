@@ -22,7 +22,12 @@ std::vector<std::string> loadInto(std::string_view text, const std::string& sour
                                   const std::string& base_dir, const EnvLookup& env, Config& cfg);
 std::vector<std::string> loadFileInto(const std::string& path, const EnvLookup& env, Config& cfg);
 
+// Escapes control bytes (newlines included) so that one error stays one line.
+std::string oneLine(std::string_view message);
+
 // Reads a secret file (bounded by kMaxSecretFileBytes); `why` explains a failure.
 bool readSecretFile(const std::string& path, std::string& out, std::string& why);
+// Reads a regular file (FIFOs and devices refused, never blocks on open) of at most `limit` bytes.
+bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why);
 
 }  // namespace kw::conf

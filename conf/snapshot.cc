@@ -79,7 +79,7 @@ Result<SnapshotConstSharedPtr> build(std::shared_ptr<Snapshot> snap,
     const ClientConfig& c = config.clients[i];
     auto compiled = policy::ClientPolicy::compile(c.spec);
     if (!compiled) {
-      add(locateCompileError(c, i, compiled.error().message));
+      add(oneLine(locateCompileError(c, i, compiled.error().message)));
       continue;
     }
     clients.push_back(ClientEntry{&c, std::move(*compiled), i});

@@ -229,8 +229,7 @@ Result<HostPort> parseHostPort(std::string_view text) {
     if (colon == std::string_view::npos) return configError(bad);
     hp.host = std::string(text.substr(0, colon));
     if (hp.host.find(':') != std::string::npos) {
-      return configError("IPv6 addresses need brackets: [" + std::string(text.substr(0, colon)) +
-                         "]:port");
+      return configError("IPv6 addresses need brackets: [" + hp.host + "]:port");
     }
     if (!hp.host.empty() && !isValidHostName(hp.host)) return configError(bad);
     port_text = text.substr(colon + 1);
