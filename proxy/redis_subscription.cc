@@ -15,6 +15,7 @@ class RedisSubscription final : public Subscription, public RedisConnection::Han
       : callbacks_(
             std::make_shared<Callbacks>(Callbacks{std::move(on_event), std::move(on_close)})),
         timeout_(setup.timeout),
+        reader_limits_(readerLimits(setup.limits)),
         live_count_(setup.live_count),
         confirm_timer_(setup.base,
                        [this] {
@@ -92,8 +93,12 @@ class RedisSubscription final : public Subscription, public RedisConnection::Han
       confirmed_ = true;
       confirm_timer_.cancel();
     }
-    UpstreamReply reply;
-    reply.raw = raw;
+    auto value = codec::parseReply(raw, reader_limits_);
+    if (!value) {
+      fail({UpstreamErrorKind::Protocol, "bad upstream push reply: " + value.error().message});
+      return;
+    }
+    UpstreamReply reply{std::move(*value), raw};
     const std::shared_ptr<Callbacks> cbs = callbacks_;  // survives close()/delete in the callback
     if (cbs->on_event) {
       cbs->on_event(reply);
@@ -121,6 +126,7 @@ class RedisSubscription final : public Subscription, public RedisConnection::Han
 
   std::shared_ptr<Callbacks> callbacks_;
   Milliseconds timeout_;
+  codec::RespReaderLimits reader_limits_;
   std::shared_ptr<uint32_t> live_count_;
   std::string command_;
   std::shared_ptr<RedisConnection> conn_;

@@ -32,14 +32,22 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
 };
 
 struct ResponseBuilder {
-  // Turns the collected bytes into replies; false when a reply does not parse.
-  static bool build(PendingRequest& req, UpstreamResponse& out, std::string& /*error*/) {
+  // Turns the collected bytes into parsed replies; false (and `error`) when one does not parse.
+  static bool build(PendingRequest& req, const codec::RespReaderLimits& limits,
+                    UpstreamResponse& out, std::string& error) {
     out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<std::string>();
-    out.replies_.resize(req.spans.size());
+    out.values_.reserve(req.spans.size());
+    out.raws_.reserve(req.spans.size());
     const std::string_view all(*out.bytes_);
-    for (size_t i = 0; i < req.spans.size(); ++i) {
-      const std::string_view raw = all.substr(req.spans[i].first, req.spans[i].second);
-      out.replies_[i].raw = raw;
+    for (const auto& [offset, length] : req.spans) {
+      const std::string_view raw = all.substr(offset, length);
+      auto value = codec::parseReply(raw, limits);
+      if (!value) {
+        error = value.error().message;
+        return false;
+      }
+      out.raws_.push_back(raw);
+      out.values_.push_back(std::move(*value));
     }
     return true;
   }
@@ -84,132 +92,9 @@ void appendCommand(std::string& out, policy::Argv argv) {
   }
 }
 
-int fromHex(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-bool percentDecode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) {
-      return false;
-    }
-    const int hi = fromHex(in[i + 1]);
-    const int lo = fromHex(in[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return false;
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
 }  // namespace
 
-Result<RedisEndpoint> parseRedisUrl(std::string_view url) {
-  RedisEndpoint ep;
-  const auto bad = [](std::string why) {
-    return makeError(ErrorCode::Config, "upstream url: " + std::move(why));
-  };
-  if (url.starts_with("redis://")) {
-    url.remove_prefix(8);
-  } else if (url.starts_with("rediss://")) {
-    url.remove_prefix(9);
-    ep.tls = true;
-  } else {
-    return bad("must start with redis:// or rediss://");
-  }
-  if (url.find_first_of("?#") != std::string_view::npos) {
-    return bad("query strings and fragments are not supported");
-  }
-  const size_t at = url.rfind('@');
-  if (at != std::string_view::npos) {
-    const std::string_view userinfo = url.substr(0, at);
-    url.remove_prefix(at + 1);
-    const size_t colon = userinfo.find(':');
-    const std::string_view user = userinfo.substr(0, colon);
-    if (!percentDecode(user, ep.user)) {
-      return bad("bad percent-encoding in the user name");
-    }
-    if (colon != std::string_view::npos &&
-        !percentDecode(userinfo.substr(colon + 1), ep.password)) {
-      return bad("bad percent-encoding in the password");
-    }
-  }
-  const size_t slash = url.find('/');
-  std::string_view hostport = url.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    const std::string_view db = url.substr(slash + 1);
-    if (!db.empty()) {
-      uint64_t v = 0;
-      for (const char c : db) {
-        if (c < '0' || c > '9' || v > 214748364) {
-          return bad("db must be a number");
-        }
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-      }
-      if (v > 2147483647) {
-        return bad("db out of range");
-      }
-      ep.db = static_cast<uint32_t>(v);
-    }
-  }
-  std::string_view port;
-  if (hostport.starts_with('[')) {
-    const size_t close = hostport.find(']');
-    if (close == std::string_view::npos) {
-      return bad("unterminated IPv6 literal");
-    }
-    ep.host = std::string(hostport.substr(1, close - 1));
-    hostport.remove_prefix(close + 1);
-    if (!hostport.empty() && !hostport.starts_with(':')) {
-      return bad("junk after the IPv6 literal");
-    }
-    port = hostport.empty() ? std::string_view() : hostport.substr(1);
-  } else {
-    const size_t colon = hostport.rfind(':');
-    ep.host = std::string(hostport.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port = hostport.substr(colon + 1);
-      if (port.empty()) {
-        return bad("empty port");
-      }
-    }
-  }
-  if (ep.host.empty()) {
-    return bad("missing host");
-  }
-  if (!port.empty()) {
-    uint32_t v = 0;
-    for (const char c : port) {
-      if (c < '0' || c > '9' || v > 6553) {
-        return bad("bad port");
-      }
-      v = v * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (v == 0 || v > 65535) {
-      return bad("port out of range");
-    }
-    ep.port = static_cast<uint16_t>(v);
-  }
-  return ep;
-}
-
-// ---- RequestHandle -------------------------------------------------------------------------
+// ---- the pool ------------------------------------------------------------------------------
 
 struct RedisUpstream::Impl {
   struct PooledConn final : RedisConnection::Handler {
@@ -235,6 +120,7 @@ struct RedisUpstream::Impl {
   RedisUpstreamOptions options;
   RedisEndpoint endpoint;
   RespLimits limits;
+  codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
   std::deque<std::shared_ptr<PendingRequest>> queue;
@@ -402,7 +288,7 @@ struct RedisUpstream::Impl {
     } else {
       UpstreamResponse response;
       std::string error;
-      if (detail::ResponseBuilder::build(*req, response, error)) {
+      if (detail::ResponseBuilder::build(*req, reader_limits, response, error)) {
         finish(req, std::move(response));
       } else {
         finish(req, UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error});
@@ -501,6 +387,7 @@ Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
   }
   impl->limits.max_reply_bytes = options.max_reply_bytes;
   impl->limits.max_bulk_bytes = std::min(impl->limits.max_bulk_bytes, options.max_reply_bytes);
+  impl->reader_limits = readerLimits(impl->limits);
   if (endpoint->tls) {
     auto ctx = makeClientTlsContext(options.ca_file);
     if (!ctx) {

@@ -12,8 +12,10 @@
 
 #include "policy/key_extract.h"
 #include "policy/result.h"
+#include "proxy/codec/resp_reader.h"
 #include "proxy/event_loop.h"
 #include "proxy/redis_connection.h"
+#include "proxy/redis_url.h"
 
 namespace kw::proxy {
 
@@ -22,31 +24,38 @@ struct PendingRequest;
 struct ResponseBuilder;
 }  // namespace detail
 
-// One complete, framed and validated RESP2 reply: its exact bytes (resp2 passthrough, or input to
-// the codec's RESP reader). A parsed `RespValue value` member will be added here, additively,
-// once proxy/codec/resp_reader.h exists.
+// One reply: the parsed tree (views into `raw`) and its exact RESP bytes.
 struct UpstreamReply {
+  codec::RespValue value;
   std::string_view raw;
 };
 
-// The replies to one execute()/executeTransaction()/ping(), in order. Owns the bytes that every
-// `raw` points into; the views stay valid while this object lives, moves included.
+// The replies to one execute()/executeTransaction()/ping(), in command order. Owns the bytes
+// that every value's views and every raw() point into; they stay valid while this object lives,
+// moves included.
+//   execute(): one reply per command (a Redis error is a reply, not a failure).
+//   executeTransaction(): MULTI's reply, one reply per queued command (+QUEUED, or the error
+//   that makes EXEC abort), then EXEC's reply = execValue(): an array of the N results, or an
+//   error (EXECABORT ...).
 class UpstreamResponse {
  public:
   UpstreamResponse() = default;
-  [[nodiscard]] std::span<const UpstreamReply> replies() const { return replies_; }
-  [[nodiscard]] size_t size() const { return replies_.size(); }
-  [[nodiscard]] const UpstreamReply& operator[](size_t i) const { return replies_[i]; }
-  // executeTransaction(): replies() = MULTI's reply, one reply per queued command (+QUEUED or
-  // the error that makes EXEC abort), then EXEC's reply, which execReply() returns: an array of
-  // the N results, or an error (EXECABORT ...).
-  [[nodiscard]] const UpstreamReply& execReply() const { return replies_.back(); }
-  [[nodiscard]] uint64_t bytes() const { return bytes_ ? bytes_->size() : 0; }
+  [[nodiscard]] size_t size() const { return values_.size(); }
+  [[nodiscard]] std::span<const codec::RespValue> values() const { return values_; }
+  [[nodiscard]] const codec::RespValue& value(size_t i) const { return values_[i]; }
+  [[nodiscard]] std::string_view raw(size_t i) const { return raws_[i]; }
+  // Every reply's bytes, concatenated (resp2 passthrough of a pipeline).
+  [[nodiscard]] std::string_view rawAll() const {
+    return bytes_ ? std::string_view(*bytes_) : std::string_view();
+  }
+  [[nodiscard]] const codec::RespValue& execValue() const { return values_.back(); }
+  [[nodiscard]] std::string_view execRaw() const { return raws_.back(); }
 
  private:
   friend struct detail::ResponseBuilder;
-  std::unique_ptr<std::string> bytes_;  // heap-pinned: string_views survive moves
-  std::vector<UpstreamReply> replies_;
+  std::unique_ptr<std::string> bytes_;  // heap-pinned: views survive moves
+  std::vector<codec::RespValue> values_;
+  std::vector<std::string_view> raws_;
 };
 
 // Either the response or the failure. has_value()/value()/error() like kw::Result.
@@ -117,10 +126,6 @@ struct RedisUpstreamOptions {
   uint32_t max_subscriptions = 1024;  // dedicated subscription connections
   uint64_t max_reply_bytes = uint64_t{512} << 20;  // per request (all its replies)
 };
-
-// Parses redis://[[user]:password@]host[:port][/db] or rediss://... (IPv6 as [::1]; user and
-// password percent-decoded; port default 6379; db 0..2147483647; no query string).
-[[nodiscard]] Result<RedisEndpoint> parseRedisUrl(std::string_view url);
 
 struct UpstreamStats {
   uint32_t connections = 0;  // open (or opening) pooled connections

@@ -39,7 +39,7 @@ class RedisSubscriptionTest : public ::testing::Test {
     if (!out || !out->has_value()) {
       return "error";
     }
-    return std::string(out->value()[0].raw);
+    return std::string(out->value().raw(0));
   }
 
   LoopRunner loop_;
@@ -55,7 +55,13 @@ TEST_F(RedisSubscriptionTest, SubscribeReceivesMessagesAndCloseUnsubscribes) {
   std::vector<std::string> events;
   std::optional<UpstreamError> closed;
   SubscriptionPtr sub = up_->subscribe(
-      false, "chat", [&](const UpstreamReply& r) { events.emplace_back(r.raw); },
+      false, "chat",
+      [&](const UpstreamReply& r) {
+        events.emplace_back(r.raw);
+        ASSERT_TRUE(r.value.isArray());
+        ASSERT_EQ(r.value.elements.size(), 3u);
+        EXPECT_EQ(r.value.elements[1].str, "chat");
+      },
       [&](const UpstreamError& e) { closed = e; });
   ASSERT_TRUE(loop_.runUntil([&] { return !events.empty(); }));
   EXPECT_EQ(events[0], "*3\r\n" + bulk("subscribe") + bulk("chat") + ":1\r\n");

@@ -46,7 +46,7 @@ std::string rawOf(const UpstreamResult& r, size_t i = 0) {
   if (!r.has_value()) {
     return "error: " + r.error().message;
   }
-  return std::string(r.value()[i].raw);
+  return std::string(r.value().raw(i));
 }
 
 class RedisUpstreamTest : public ::testing::Test {
@@ -94,6 +94,11 @@ TEST_F(RedisUpstreamTest, ThousandCommandPipelineInOrder) {
     const std::string want = i % 2 == 0 ? "+OK\r\n" : ":" + std::to_string(i / 2 + 1) + "\r\n";
     ASSERT_EQ(rawOf(*res, i), want) << "reply " << i;
   }
+  const auto values = res->value().values();
+  ASSERT_EQ(values.size(), 1000u);
+  EXPECT_EQ(values[0].type, codec::RespType::Status);
+  EXPECT_EQ(values[999].integer, 500);
+  EXPECT_TRUE(res->value().rawAll().starts_with("+OK\r\n:1\r\n+OK\r\n:2\r\n"));
 }
 
 TEST_F(RedisUpstreamTest, ManyConcurrentRequestsShareThePool) {
@@ -136,12 +141,20 @@ TEST_F(RedisUpstreamTest, TransactionAndExecAbort) {
   ASSERT_EQ(tx->value().size(), 5u);
   EXPECT_EQ(rawOf(*tx, 0), "+OK\r\n");
   EXPECT_EQ(rawOf(*tx, 1), "+QUEUED\r\n");
-  EXPECT_EQ(std::string(tx->value().execReply().raw), "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+  EXPECT_EQ(tx->value().execRaw(), "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+  const codec::RespValue& exec = tx->value().execValue();
+  ASSERT_TRUE(exec.isArray());
+  ASSERT_EQ(exec.elements.size(), 3u);
+  EXPECT_EQ(exec.elements[1].type, codec::RespType::Integer);
+  EXPECT_EQ(exec.elements[1].integer, 2);
+  EXPECT_EQ(exec.elements[2].str, "2");
 
   auto abort = run(loop_, *up, {{"SET", "t", "9"}, {"NOSUCHCOMMAND", "x"}}, true);
   ASSERT_TRUE(abort && abort->has_value());
   EXPECT_EQ(rawOf(*abort, 2).substr(0, 4), "-ERR");
-  EXPECT_EQ(std::string(abort->value().execReply().raw).substr(0, 10), "-EXECABORT");
+  EXPECT_EQ(abort->value().execRaw().substr(0, 10), "-EXECABORT");
+  EXPECT_TRUE(abort->value().execValue().isError());
+  EXPECT_TRUE(abort->value().execValue().str.starts_with("EXECABORT"));
   auto get = run(loop_, *up, {{"GET", "t"}});
   EXPECT_EQ(rawOf(*get), "$1\r\n2\r\n") << "the aborted transaction must not have run";
 }
@@ -363,6 +376,7 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
   ASSERT_TRUE(get && get->has_value());
   const std::string want = "$" + std::to_string(big.size()) + "\r\n" + big + "\r\n";
   EXPECT_TRUE(rawOf(*get, 0) == want);
+  EXPECT_TRUE(get->value().value(0).str == big);
   EXPECT_EQ(rawOf(*get, 1), ":5242880\r\n");
 
   RedisUpstreamOptions small;
