@@ -16,6 +16,8 @@ class RestRequestBuilder {
   RestRequestBuilder(const RestOptions& options, size_t capacity) : options_(options) {
     req_.storage_.reset(new char[capacity == 0 ? 1 : capacity]);
     req_.storage_size_ = capacity;
+    req_.args_.reserve(8);  // a typical SDK command; grows geometrically beyond
+    req_.offsets_.reserve(4);
     req_.offsets_.push_back(0);
   }
 
