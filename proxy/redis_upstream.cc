@@ -201,11 +201,16 @@ struct RedisUpstream::Impl {
         }
         return;
       }
-      case Stage::Queued:
+      case Stage::Queued: {
         --queued_live;  // dispatch() drops the Done entry from the queue
-        finish(req, UpstreamError{UpstreamErrorKind::Timeout,
-                                  "no upstream connection became free within the timeout"});
+        const bool any_ready =
+            std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
+        finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
+                                              "no upstream connection became free in time"}
+                              : UpstreamError{UpstreamErrorKind::Unreachable,
+                                              "could not connect to the upstream in time"});
         return;
+      }
       case Stage::InFlight:
         closeConn(static_cast<PooledConn*>(req->conn),
                   {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout"});
