@@ -3,6 +3,7 @@
 #include "conf/loader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "conf_test_util.h"
 
@@ -462,6 +463,81 @@ TEST(LoaderTest, QuotaStoreUrl) {
                            {"QURL", "rediss://:pw@q:6380"}}));
   ASSERT_TRUE(env.has_value()) << env.error().message;
   EXPECT_EQ(env->quota.store_url, "rediss://:pw@q:6380");
+}
+
+}  // namespace
+}  // namespace kw::conf
+
+namespace kw::conf {
+namespace {
+
+TEST(LoaderTest, ErrorsStayOnOneLine) {
+  const std::string err = testing::loadError("x: \"a\\\x1b\"\n");
+  EXPECT_EQ(err, "kw.yaml:1:8: YAML syntax: unknown escape character: \\x1b") << err;
+  EXPECT_EQ(testing::loadError("x: \"a\\\x01\"\n"),
+            "kw.yaml:1:8: YAML syntax: unknown escape character: \\x01");
+  const std::string key_err = testing::loadError(testing::minimalConfig("\"bad\\nkey\": 1\n"));
+  EXPECT_NE(key_err.find("unknown key \"bad\\x0akey\""), std::string::npos) << key_err;
+}
+
+TEST(LoaderTest, UnknownKeyListsEveryAllowedKey) {
+  const std::string err = testing::loadError(testing::minimalConfig("", "    kees: []\n"));
+  EXPECT_NE(err.find("(expected one of: name, api_keys, commands, keys, read_keys, write_keys, "
+                     "channels, consumer_groups, scripts, functions, allow_ips, allow_origins, "
+                     "limits)"),
+            std::string::npos)
+      << err;
+}
+
+TEST(LoaderTest, BlockNestingDepthIsBounded) {
+  std::string deep;
+  for (int i = 0; i < 40; ++i) deep += std::string(static_cast<size_t>(i) * 2, ' ') + "k:\n";
+  const std::string err = testing::loadError(deep);
+  EXPECT_NE(err.find("nesting deeper than 32"), std::string::npos) << err;
+}
+
+TEST(LoaderTest, PathLocationsAreRecorded) {
+  auto r = testing::load(
+      "listen:\n  address: \":1\"\n  tls:\n    cert_file: c\n    key_file: k\n"
+      "upstream:\n  url: redis://h\nclients:\n  - name: a\n");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->path_locations.size(), 2u);
+  EXPECT_EQ(r->path_locations[0],
+            (std::pair<std::string, std::string>{"listen.tls.cert_file", "kw.yaml:4:16"}));
+  EXPECT_EQ(r->path_locations[1].second, "kw.yaml:5:15");
+}
+
+TEST(LoaderTest, CollectConfigErrorsReturnsEachLine) {
+  const auto errors = collectConfigErrors("listen: 1\nupstream: 2\nclients: 3\n", "c.yaml", "/",
+                                          testing::defaultEnv());
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "c.yaml:1:9: listen: expected a map, got the scalar \"1\"");
+  EXPECT_EQ(errors[2], "c.yaml:3:10: clients: expected a list of clients, got the scalar \"3\"");
+  EXPECT_TRUE(
+      collectConfigErrors(testing::minimalConfig(), "c.yaml", "/", testing::defaultEnv()).empty());
+}
+
+TEST(LoaderTest, RelativeBaseDirIsMadeAbsolute) {
+  auto r = testing::load(testing::minimalConfig(), testing::defaultEnv(), "rel/dir");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->base_dir, (std::filesystem::current_path() / "rel/dir").lexically_normal().string());
+  EXPECT_EQ(r->quota.state_file, r->base_dir + "/quota.state");
+}
+
+TEST(LoaderTest, NonRegularSecretFileIsRefusedWithoutBlocking) {
+  testing::TempDir dir;
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string err = testing::loadError(
+      "listen:\n  address: \":1\"\nupstream:\n  url: https://x.io\n  token_file: fifo\n"
+      "clients:\n  - name: a\n",
+      testing::defaultEnv(), dir.path());
+  EXPECT_EQ(err, "kw.yaml:5:15: upstream.token_file: cannot read " + fifo + ": not a regular file");
+  const std::string dir_err = testing::loadError(
+      "listen:\n  address: \":1\"\nupstream:\n  url: https://x.io\n  token_file: .\n"
+      "clients:\n  - name: a\n",
+      testing::defaultEnv(), dir.path());
+  EXPECT_NE(dir_err.find("not a regular file"), std::string::npos) << dir_err;
 }
 
 }  // namespace
