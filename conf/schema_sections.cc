@@ -121,6 +121,7 @@ void readUpstream(Ctx& ctx, const YamlNode& n, UpstreamConfig& out) {
   }
   std::string url;
   YamlMark url_mark;
+  const bool url_literal = m.getPresent("url") != nullptr;
   const SecretRead url_read = readSecret(ctx, m, "url", true, url, url_mark);
   bool url_ok = false;
   if (url_read == SecretRead::Absent) {
@@ -129,6 +130,10 @@ void readUpstream(Ctx& ctx, const YamlNode& n, UpstreamConfig& out) {
     Status st = parseUpstreamUrl(url, out);  // keeps ca_file, timeout, connections
     if (!st) {
       ctx.error(url_mark, m.sub("url"), st.error().message);
+    } else if (url_literal && !out.token.empty()) {
+      ctx.error(url_mark, m.sub("url"),
+                "the URL carries a password, and secrets never sit in the config file; use "
+                "url_env or url_file, or token_env / token_file for the password");
     } else {
       url_ok = true;
     }
@@ -248,11 +253,16 @@ void readQuota(Ctx& ctx, const YamlNode& n, QuotaConfig& out) {
   if (state != nullptr) readPath(ctx, *state, m.sub("state_file"), out.state_file);
   std::string url;
   YamlMark where;
+  const bool literal = m.getPresent("store_url") != nullptr;
   if (readSecret(ctx, m, "store_url", true, url, where) == SecretRead::Found) {
     UpstreamConfig parsed;
     Status st = parseUpstreamUrl(url, parsed);
     if (!st || (parsed.kind != UpstreamKind::Redis && parsed.kind != UpstreamKind::Rediss)) {
       ctx.error(where, m.sub("store_url"), "expected a redis:// or rediss:// URL");
+    } else if (literal && !parsed.token.empty()) {
+      ctx.error(where, m.sub("store_url"),
+                "the URL carries a password, and secrets never sit in the config file; use "
+                "store_url_env or store_url_file");
     } else if (state != nullptr) {
       ctx.error(where, m.sub("store_url"), "replaces state_file: set only one of them");
     } else {

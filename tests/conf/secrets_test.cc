@@ -253,3 +253,29 @@ TEST(LoadFileTest, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace kw::conf
+
+namespace kw::conf {
+namespace {
+
+TEST(SecretsTest, LiteralUrlsMayNotCarryPasswords) {
+  const std::string err = testing::loadError(
+      "listen:\n  address: \":1\"\nupstream:\n  url: redis://:hunter2@r:6379\nclients:\n"
+      "  - name: a\n");
+  EXPECT_EQ(err,
+            "kw.yaml:4:8: upstream.url: the URL carries a password, and secrets never sit in the "
+            "config file; use url_env or url_file, or token_env / token_file for the password");
+  EXPECT_EQ(err.find("hunter2"), std::string::npos);
+  EXPECT_EQ(testing::loadError(testing::minimalConfig("quota:\n  store_url: redis://:pw@q\n")),
+            "kw.yaml:7:14: quota.store_url: the URL carries a password, and secrets never sit in "
+            "the config file; use store_url_env or store_url_file");
+  auto user_only = testing::load(
+      "listen:\n  address: \":1\"\nupstream:\n  url: redis://app@r:6379\n  token_env: P\n"
+      "clients:\n  - name: a\n",
+      testing::fakeEnv({{"P", "pw"}}));
+  ASSERT_TRUE(user_only.has_value()) << user_only.error().message;
+  EXPECT_EQ(user_only->upstream.username, "app");
+  EXPECT_EQ(user_only->upstream.token, "pw");
+}
+
+}  // namespace
+}  // namespace kw::conf
