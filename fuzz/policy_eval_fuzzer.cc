@@ -1,0 +1,208 @@
+// Fuzzes ClientPolicy::evaluate and checks its invariants independently of the fast paths:
+// an allowed command's every key matches (by the one-shot glob matcher, on the raw config
+// strings) a pattern granting the needed access; channels and groups likewise; a SCAN rewrite
+// adds only a readable pattern; evaluation is deterministic with a reused scratch.
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/client_policy.h"
+#include "policy/command_table.h"
+#include "policy/glob.h"
+
+namespace {
+
+using namespace kw::policy;
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+struct Compiled {
+  ClientSpec spec;
+  std::shared_ptr<const ClientPolicy> policy;
+};
+
+std::vector<Compiled>& policies() {
+  static std::vector<Compiled> all = [] {
+    std::vector<ClientSpec> specs(5);
+    specs[0].commands = {"+@all", "+sort", "+keys", "+flushall", "+config|get"};
+    specs[0].keys = {"app:*"};
+    specs[0].read_keys = {"pub:*", "*:meta"};
+    specs[0].write_keys = {"w:*"};
+    specs[0].channels = {"app:*", "news"};
+    specs[0].consumer_groups = {"g-*"};
+    specs[0].scripts = {"e0e1f9fabfc9d4800c877a703b823ac0578ff8db"};
+    specs[0].functions = {"f"};
+    specs[1].commands = {"+@read"};
+    specs[1].keys = {"*"};
+    specs[2].commands = {"+@all", "+sort"};
+    specs[2].write_keys = {"*"};
+    specs[2].read_keys = {"sess:{sub}:*"};
+    specs[2].channels = {"c:{sub}:*"};
+    specs[3].commands = {"+@all", "+config|get", "+keys", "+sort"};
+    specs[3].keys = {"a?c[0-9]*", "{sub}:*"};
+    specs[3].channels = {"*"};
+    specs[3].consumer_groups = {"*"};
+    specs[3].scripts = {"*"};
+    specs[3].functions = {"*"};
+    specs[4].commands = {"+get",        "+set",     "+mset",       "+eval", "+scan",
+                         "+xreadgroup", "+publish", "+psubscribe", "+copy", "+select"};
+    specs[4].keys = {"x", "y*"};
+    specs[4].consumer_groups = {"grp"};
+    specs[4].channels = {"ch"};
+    std::vector<Compiled> out;
+    for (auto& s : specs) {
+      auto r = ClientPolicy::compile(s);
+      if (!r) std::abort();
+      out.push_back({s, *r});
+    }
+    return out;
+  }();
+  return all;
+}
+
+// The raw config glob with {sub} bound, or nothing when the sub cannot be bound.
+bool bind(const std::string& pattern, std::string_view sub, std::string& out) {
+  out.clear();
+  size_t from = 0;
+  while (true) {
+    const size_t at = pattern.find("{sub}", from);
+    if (at == std::string::npos) break;
+    if (!isValidSub(sub)) return false;
+    out.append(pattern, from, at - from).append(sub);
+    from = at + 5;
+  }
+  out.append(pattern, from, std::string::npos);
+  return true;
+}
+
+uint8_t grantedAccess(const ClientSpec& spec, std::string_view key, std::string_view sub,
+                      bool& matched) {
+  uint8_t got = 0;
+  matched = false;
+  std::string bound;
+  const std::pair<const std::vector<std::string>*, uint8_t> lists[] = {
+      {&spec.keys, kAccessReadWrite},
+      {&spec.read_keys, kAccessRead},
+      {&spec.write_keys, kAccessWrite}};
+  for (const auto& [list, access] : lists) {
+    for (const std::string& p : *list) {
+      if (bind(p, sub, bound) && globMatch(bound, key)) {
+        matched = true;
+        got |= access;
+      }
+    }
+  }
+  return got;
+}
+
+bool anyMatch(const std::vector<std::string>& list, std::string_view s, std::string_view sub) {
+  std::string bound;
+  for (const std::string& p : list) {
+    if (bind(p, sub, bound) && globMatch(bound, s)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Input: policy byte, sub byte, then arguments separated by '\0'.
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2 || size > (1u << 16)) return 0;
+  const Compiled& c = policies()[data[0] % policies().size()];
+  static const std::string_view kSubs[] = {"", "alice", "bad sub", "x.y@z"};
+  const std::string_view sub = kSubs[data[1] % 4];
+  const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
+  std::vector<std::string_view> argv;
+  size_t from = 0;
+  while (from <= rest.size() && !rest.empty()) {
+    const size_t cut = rest.find('\0', from);
+    argv.push_back(
+        rest.substr(from, cut == std::string_view::npos ? std::string_view::npos : cut - from));
+    if (cut == std::string_view::npos) break;
+    from = cut + 1;
+  }
+  EvalScratch scratch;
+  const Identity id{sub};
+  const Evaluation ev = c.policy->evaluate(argv, id, scratch);
+  const Decision& d = ev.decision;
+  // arg_index names an argument, or the position right after the last one when a required
+  // argument (a subcommand) is missing.
+  check(d.arg_index >= -1 && d.arg_index <= static_cast<int32_t>(argv.size()));
+  const Evaluation again = c.policy->evaluate(argv, id, scratch);
+  check(again.decision.allowed() == d.allowed() && again.decision.reason == d.reason &&
+        again.decision.arg_index == d.arg_index);
+  if (!d.allowed()) {
+    check(d.reason != Reason::Ok);
+    check(ev.rewritten.empty());
+    return 0;
+  }
+  // Allowed: re-derive the grant from the raw config.
+  const Extraction& ex = scratch.extraction;
+  check(ex.command != nullptr && d.command == ex.command);
+  const uint32_t traits = ex.command->traits;
+  check((traits & (kConnectionState | kUnsupported | kContainer)) == 0);
+  for (const KeyRef& k : ex.keys) {
+    check(k.arg < argv.size());
+    uint8_t need = k.access;
+    if (traits & kReturnsData) need |= kAccessRead;
+    bool matched = false;
+    const uint8_t got = grantedAccess(c.spec, argv[k.arg], sub, matched);
+    check(matched && (got & need) == need);
+  }
+  const bool all_channels =
+      std::find(c.spec.channels.begin(), c.spec.channels.end(), "*") != c.spec.channels.end();
+  for (const ChannelRef& ch : ex.channels) {
+    if (all_channels) break;
+    if (ch.pattern) {
+      check(!c.spec.channels.empty());  // containment itself is fuzzed in glob_fuzzer
+    } else {
+      check(anyMatch(c.spec.channels, argv[ch.arg], sub));
+    }
+    check(argv[ch.arg].rfind("__keyspace@", 0) != 0 && argv[ch.arg].rfind("__keyevent@", 0) != 0);
+  }
+  for (uint32_t g : ex.groups) check(anyMatch(c.spec.consumer_groups, argv[g], sub));
+  if (!ev.rewritten.empty()) {
+    // Only SCAN is rewritten: the result carries exactly one MATCH, whose value is the client's
+    // last MATCH or, when it sent none, one of the readable patterns with {sub} bound.
+    check(ev.rewritten.size() >= 4 && ev.rewritten[0] == argv[0]);
+    auto isMatch = [](std::string_view o) {
+      return o.size() == 5 && (o[0] | 0x20) == 'm' && (o[1] | 0x20) == 'a' &&
+             (o[2] | 0x20) == 't' && (o[3] | 0x20) == 'c' && (o[4] | 0x20) == 'h';
+    };
+    std::string_view match;
+    size_t matches = 0;
+    for (size_t i = 2; i + 1 < ev.rewritten.size(); i += 2) {
+      if (isMatch(ev.rewritten[i])) {
+        match = ev.rewritten[i + 1];
+        ++matches;
+      }
+    }
+    check(matches == 1);
+    std::string_view last;
+    bool sent = false;
+    for (size_t i = 2; i + 1 < argv.size(); i += 2) {
+      if (isMatch(argv[i])) {
+        last = argv[i + 1];
+        sent = true;
+      }
+    }
+    if (sent) {
+      check(match == last);
+    } else {
+      std::string bound;
+      bool found = false;
+      for (const auto* list : {&c.spec.keys, &c.spec.read_keys}) {
+        for (const std::string& p : *list) found |= bind(p, sub, bound) && bound == match;
+      }
+      check(found);
+    }
+  }
+  return 0;
+}
