@@ -60,7 +60,9 @@ class ClientPolicy {
   // The decision for one command. Pure: no I/O, no clock. Order of checks (the first failure is
   // the reason): extract() errors; unsupported / connection-state; the command bit; other
   // databases; SCAN MATCH or keyspace-wide access; scripts and functions; keys; SORT BY/GET;
-  // channels; consumer groups.
+  // channels; consumer groups. Commands with kSubscribe (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE) are
+  // judged like any other (channels checked); forwarding them only on the SSE routes is the
+  // caller's job (look at decision.command->traits).
   [[nodiscard]] Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const;
 
   ~ClientPolicy();
