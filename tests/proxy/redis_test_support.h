@@ -37,6 +37,21 @@ inline uint16_t freePort() {
   return ntohs(a.sin_port);
 }
 
+inline std::string findOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    const size_t end = std::min(dirs.find(':', start), dirs.size());
+    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (end > start && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
 inline bool portOpen(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -94,12 +109,13 @@ class RedisServer {
       argv.push_back(a.data());
     }
     argv.push_back(nullptr);
-    ASSERT_EQ(::access("/usr/bin/redis-server", X_OK), 0) << "redis-server is required";
+    const std::string exe = findOnPath("redis-server");
+    ASSERT_FALSE(exe.empty()) << "redis-server is required on PATH for these tests";
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a test binary that was killed
-      ::execv("/usr/bin/redis-server", argv.data());
+      ::execv(exe.c_str(), argv.data());
       ::_exit(127);
     }
     for (int i = 0; i < 200 && !portOpen(port_); ++i) {
