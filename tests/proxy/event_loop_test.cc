@@ -26,14 +26,14 @@ TEST(Timer, FiresOnceAfterDelay) {
   int fired = 0;
   Timer t(base->get(), [&] { ++fired; });
   EXPECT_FALSE(t.armed());
-  t.arm(20ms);
+  t.arm(150ms);
   EXPECT_TRUE(t.armed());
   const auto t0 = std::chrono::steady_clock::now();
   runFor(base->get(), 10ms);
   EXPECT_EQ(fired, 0);
-  runFor(base->get(), 60ms);
+  runFor(base->get(), 400ms);
   EXPECT_EQ(fired, 1);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
   EXPECT_FALSE(t.armed());
   runFor(base->get(), 30ms);
   EXPECT_EQ(fired, 1);
@@ -47,9 +47,9 @@ TEST(Timer, CancelAndRearm) {
   t.cancel();
   runFor(base->get(), 40ms);
   EXPECT_EQ(fired, 0);
-  t.arm(30ms);
+  t.arm(1000ms);
   t.arm(5ms);  // re-arming replaces the pending deadline
-  runFor(base->get(), 20ms);
+  runFor(base->get(), 200ms);
   EXPECT_EQ(fired, 1);
 }
 
@@ -59,7 +59,7 @@ TEST(Timer, PeriodicAndSwitchBackToOneShot) {
   Timer t(base->get(), [&] { ++fired; });
   t.armPeriodic(5ms);
   runFor(base->get(), 60ms);
-  EXPECT_GE(fired, 4);
+  EXPECT_GE(fired, 2);
   t.arm(5ms);
   const int before = fired;
   runFor(base->get(), 40ms);

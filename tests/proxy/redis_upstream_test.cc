@@ -355,7 +355,7 @@ TEST_F(RedisUpstreamTest, QueueOverflowIsOverloaded) {
     hs.push_back(
         up->execute({&argv, 1}, [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); }));
   }
-  ASSERT_TRUE(loop_.runUntil([&] { return out[2] && out[3]; }, 300ms));
+  ASSERT_TRUE(loop_.runUntil([&] { return out[2] && out[3]; }, 2000ms));
   EXPECT_EQ(out[2]->error().kind, UpstreamErrorKind::Overloaded);
   EXPECT_EQ(httpStatus(out[3]->error().kind), 503);
   ASSERT_TRUE(loop_.runUntil([&] { return out[0] && out[1]; }, 3000ms));
