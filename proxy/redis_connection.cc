@@ -59,27 +59,6 @@ std::string_view toString(UpstreamErrorKind kind) {
 
 namespace {
 
-// Parses a RESP length/integer line body: optional '-', 1..19 digits.
-bool parseInt(std::string_view s, int64_t& out) {
-  bool neg = false;
-  if (!s.empty() && s.front() == '-') {
-    neg = true;
-    s.remove_prefix(1);
-  }
-  if (s.empty() || s.size() > 18) {
-    return false;
-  }
-  int64_t v = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    v = v * 10 + (c - '0');
-  }
-  out = neg ? -v : v;
-  return true;
-}
-
 // Appends one RESP bulk string.
 void appendBulk(std::string& out, std::string_view arg) {
   out += '$';
@@ -90,96 +69,6 @@ void appendBulk(std::string& out, std::string_view arg) {
 }
 
 }  // namespace
-
-RespFramer::Status RespFramer::fail(std::string why) {
-  error_ = std::move(why);
-  return Status::Invalid;
-}
-
-void RespFramer::reset() {
-  offset_ = 0;
-  pending_.clear();
-}
-
-RespFramer::Status RespFramer::scan(std::string_view data, size_t& length) {
-  while (true) {
-    if (offset_ >= data.size()) {
-      return Status::NeedMore;
-    }
-    const size_t window = std::min<size_t>(data.size() - offset_, limits_->max_line_bytes + 3);
-    const void* nl_ptr = std::memchr(data.data() + offset_, '\n', window);
-    if (nl_ptr == nullptr) {
-      if (window > limits_->max_line_bytes + 2) {
-        return fail("RESP line too long");
-      }
-      return Status::NeedMore;
-    }
-    const auto nl = static_cast<size_t>(static_cast<const char*>(nl_ptr) - data.data());
-    if (nl < offset_ + 2 || data[nl - 1] != '\r') {
-      return fail("RESP line not terminated by CRLF");
-    }
-    const char type = data[offset_];
-    const std::string_view line = data.substr(offset_ + 1, nl - 1 - (offset_ + 1));
-    size_t next = nl + 1;
-    int64_t n = 0;
-    switch (type) {
-      case '+':
-      case '-':
-        break;
-      case ':':
-        if (!parseInt(line, n)) {
-          return fail("bad RESP integer");
-        }
-        break;
-      case '$':
-        if (!parseInt(line, n) || n < -1 ||
-            static_cast<uint64_t>(std::max<int64_t>(n, 0)) > limits_->max_bulk_bytes) {
-          return fail("bad or oversized RESP bulk length");
-        }
-        if (n >= 0) {
-          const size_t end = next + static_cast<size_t>(n) + 2;
-          if (end > limits_->max_reply_bytes) {
-            return fail("RESP reply over the size limit");
-          }
-          if (data.size() < end) {
-            return Status::NeedMore;  // re-reads only this short header next time
-          }
-          if (data[end - 2] != '\r' || data[end - 1] != '\n') {
-            return fail("RESP bulk not terminated by CRLF");
-          }
-          next = end;
-        }
-        break;
-      case '*':
-        if (!parseInt(line, n) || n < -1 ||
-            (n > 0 && static_cast<uint64_t>(n) > limits_->max_elements)) {
-          return fail("bad or oversized RESP array length");
-        }
-        if (n > 0) {
-          if (pending_.size() >= limits_->max_depth) {
-            return fail("RESP reply nested too deeply");
-          }
-          pending_.push_back(static_cast<uint64_t>(n));
-          offset_ = next;
-          continue;  // the array completes with its last element
-        }
-        break;
-      default:
-        return fail("unexpected RESP type byte");
-    }
-    offset_ = next;
-    if (offset_ > limits_->max_reply_bytes) {
-      return fail("RESP reply over the size limit");
-    }
-    while (!pending_.empty() && --pending_.back() == 0) {
-      pending_.pop_back();
-    }
-    if (pending_.empty()) {
-      length = offset_;
-      return Status::Complete;
-    }
-  }
-}
 
 std::shared_ptr<RedisConnection> RedisConnection::create(
     event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,

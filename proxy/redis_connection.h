@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/event_loop.h"
+#include "proxy/resp_framer.h"
 
 namespace kw::proxy {
 
@@ -40,35 +41,6 @@ struct RedisEndpoint {
   std::string user;      // AUTH <user> <password> when set, AUTH <password> otherwise
   std::string password;  // empty: no AUTH
   uint32_t db = 0;       // SELECT when non-zero
-};
-
-// Bounds on what the upstream may send in one reply.
-struct RespLimits {
-  uint64_t max_reply_bytes = uint64_t{512} << 20;
-  uint64_t max_bulk_bytes = uint64_t{512} << 20;
-  uint64_t max_elements = uint64_t{1} << 26;  // per array
-  uint32_t max_depth = 64;
-  uint32_t max_line_bytes = 1 << 20;  // simple string / error / integer lines
-};
-
-// Incremental RESP2 framer: finds where each complete reply ends without re-scanning bytes it
-// has already seen. Pure; exposed for tests.
-class RespFramer {
- public:
-  enum class Status : uint8_t { NeedMore, Complete, Invalid };
-  explicit RespFramer(const RespLimits* limits) : limits_(limits) {}
-  // Scans data (whose first byte starts the current reply and which only grows between calls
-  // until Complete). On Complete, `length` is the reply's size; then call reset() for the next.
-  [[nodiscard]] Status scan(std::string_view data, size_t& length);
-  void reset();
-  [[nodiscard]] const std::string& error() const { return error_; }
-
- private:
-  Status fail(std::string why);
-  const RespLimits* limits_;       // owned by the caller; outlives the framer
-  size_t offset_ = 0;              // bytes of the current reply already accepted
-  std::vector<uint64_t> pending_;  // remaining elements per open array
-  std::string error_;
 };
 
 // One connection. Reports to a Handler; the owner holds it in a shared_ptr and may drop it from

@@ -1,0 +1,95 @@
+// Fuzzes the upstream RESP framer: chunking-independent, bounded, and in agreement with the
+// codec's RespReader on where each valid reply ends.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/codec/resp_reader.h"
+#include "proxy/resp_framer.h"
+
+namespace {
+
+[[noreturn]] void checkFailed(const char* what, int line) {
+  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
+  std::abort();
+}
+
+#define KW_FUZZ_CHECK(cond)         \
+  do {                              \
+    if (!(cond)) {                  \
+      checkFailed(#cond, __LINE__); \
+    }                               \
+  } while (0)
+
+struct Framed {
+  std::vector<size_t> lengths;
+  bool invalid = false;
+};
+
+// Frames `in` as if it arrived in `step`-byte reads (step 0 = all at once).
+Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limits) {
+  kw::proxy::RespFramer framer(&limits);
+  Framed out;
+  size_t pos = 0;
+  size_t avail = 0;
+  while (avail < in.size() && !out.invalid) {
+    avail = step == 0 ? in.size() : std::min(in.size(), avail + step);
+    for (;;) {
+      size_t len = 0;
+      const auto st = framer.scan(in.substr(pos, avail - pos), len);
+      if (st == kw::proxy::RespFramer::Status::NeedMore) {
+        break;
+      }
+      if (st == kw::proxy::RespFramer::Status::Invalid) {
+        KW_FUZZ_CHECK(!framer.error().empty());
+        out.invalid = true;
+        break;
+      }
+      KW_FUZZ_CHECK(len > 0 && pos + len <= avail);
+      KW_FUZZ_CHECK(len <= limits.max_reply_bytes);
+      out.lengths.push_back(len);
+      pos += len;
+      framer.reset();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1 || size > 8192) {
+    return 0;
+  }
+  const size_t step = 1 + data[0] % 17;
+  const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+  kw::proxy::RespLimits limits;
+  limits.max_line_bytes = 64;
+  limits.max_depth = 8;
+  limits.max_reply_bytes = 4096;
+
+  const Framed whole = frame(in, 0, limits);
+  const Framed split = frame(in, step, limits);
+  // Chunking never changes the outcome.
+  KW_FUZZ_CHECK(whole.lengths == split.lengths);
+  KW_FUZZ_CHECK(whole.invalid == split.invalid);
+
+  // Where the codec's reader also accepts a reply, both agree on its end.
+  kw::proxy::codec::RespReaderLimits rl;
+  rl.max_line_bytes = limits.max_line_bytes;
+  rl.max_depth = limits.max_depth;
+  rl.max_reply_bytes = limits.max_reply_bytes;
+  kw::proxy::codec::RespReader reader(rl);
+  reader.feed(in);
+  kw::proxy::codec::RespReply reply;
+  for (const size_t len : whole.lengths) {
+    if (reader.next(reply) != kw::proxy::codec::RespReader::Status::Reply) {
+      break;
+    }
+    KW_FUZZ_CHECK(reply.raw().size() == len);
+  }
+  return 0;
+}
