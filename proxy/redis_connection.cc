@@ -122,9 +122,10 @@ void RedisConnection::doStart() {
       fail({UpstreamErrorKind::Unreachable, ssl.error().message});
       return;
     }
-    bev_.reset(bufferevent_openssl_socket_new(base_, -1, ssl->release(), BUFFEREVENT_SSL_CONNECTING,
-                                              opts));
+    bev_.reset(
+        bufferevent_openssl_socket_new(base_, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
     if (bev_) {
+      (void)ssl->release();  // the bufferevent owns it now (BEV_OPT_CLOSE_ON_FREE)
       bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
     }
   } else {
