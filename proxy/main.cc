@@ -1,1 +1,186 @@
-int main() { return 0; }
+// keyward entry point: serve / check / token new / version (CONTRACT.md section 1).
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/api_key_gen.h"
+#include "conf/loader.h"
+#include "conf/snapshot.h"
+#include "proxy/access_log.h"
+#include "proxy/cli.h"
+#include "proxy/codec/json_escape.h"
+#include "proxy/event_loop.h"
+#include "proxy/gateway_server.h"
+#include "proxy/redis_upstream.h"
+#include "proxy/request_router.h"
+#include "proxy/server_tls.h"
+
+#ifndef KW_VERSION
+#define KW_VERSION "0.0.0"
+#endif
+#ifndef KW_BUILD_TYPE
+#define KW_BUILD_TYPE "unknown"
+#endif
+
+namespace kw::proxy {
+namespace {
+
+constexpr Milliseconds kDrainLimit{25000};
+
+int fail(std::string_view message) {
+  std::cerr << "keyward: " << message << "\n";
+  return 1;
+}
+
+int runVersion() {
+  std::cout << "keyward " << KW_VERSION << " (" << KW_BUILD_TYPE << ")\n"
+            << "OpenSSL " << OpenSSL_version(OPENSSL_VERSION) << "\n"
+            << "libevent " << event_get_version() << "\n";
+  return 0;
+}
+
+int runCheck(const std::string& path) {
+  std::vector<std::string> errors = conf::checkConfigFile(path);
+  for (const auto& e : errors) std::cout << e << "\n";
+  if (errors.empty()) std::cout << path << ": ok\n";
+  return errors.empty() ? 0 : 1;
+}
+
+int runTokenNew(const std::string& client) {
+  auto key = conf::newApiKey();
+  if (!key) return fail("cannot generate a key: " + key.error().message);
+  (void)client;
+  std::cout << key->key << "\n" << key->reference << "\n";
+  return 0;
+}
+
+Result<conf::SnapshotConstSharedPtr> loadSnapshot(const std::string& path) {
+  auto cfg = conf::loadConfigFile(path);
+  if (!cfg) return cfg.error();
+  return conf::buildSnapshot(std::move(*cfg));
+}
+
+void printListening(const GatewayServer& server) {
+  std::string line = "{\"time\":";
+  codec::appendJsonString(line, nowRfc3339());
+  line += ",\"event\":\"listening\",\"address\":";
+  codec::appendJsonString(line, server.boundAddress());
+  line += server.tls() ? ",\"tls\":true}" : ",\"tls\":false}";
+  std::cout << line << std::endl;
+}
+
+int runServe(const std::string& path) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto snap = loadSnapshot(path);
+  if (!snap) {
+    std::cerr << snap.error().message << "\n";
+    return fail("invalid configuration: " + path);
+  }
+  conf::SnapshotConstSharedPtr snapshot = std::move(*snap);
+  const conf::Config& cfg = snapshot->config();
+  if (cfg.upstream.kind == conf::UpstreamKind::RestHttps ||
+      cfg.upstream.kind == conf::UpstreamKind::RestHttp) {
+    return fail("REST upstream not implemented yet (" + cfg.upstream.display +
+                "): use a redis:// or rediss:// upstream");
+  }
+  auto base_r = makeEventBase();
+  if (!base_r) return fail(base_r.error().message);
+  EventBasePtr base = std::move(*base_r);
+
+  RedisUpstreamOptions uo;
+  uo.url = cfg.upstream.url;
+  uo.password = cfg.upstream.token;
+  uo.ca_file = cfg.upstream.ca_file;
+  uo.timeout = cfg.upstream.timeout;
+  uo.connections = cfg.upstream.connections;
+  auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
+  if (!upstream_r)
+    return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);
+  std::unique_ptr<RedisUpstream> upstream = std::move(*upstream_r);
+
+  SslCtxPtr tls_ctx;
+  if (cfg.listen.tls) {
+    auto ctx = makeServerTlsContext(*cfg.listen.tls);
+    if (!ctx) return fail(ctx.error().message);
+    tls_ctx = std::move(*ctx);
+  }
+  RequestRouter router(snapshot, upstream.get());
+  auto server_r = GatewayServer::create(base.get(), cfg.listen, router, std::move(tls_ctx));
+  if (!server_r) return fail(server_r.error().message);
+  std::unique_ptr<GatewayServer> server = std::move(*server_r);
+  logEvent("started", {{"version", KW_VERSION},
+                       {"upstream", upstream->describe()},
+                       {"clients", std::to_string(cfg.clients.size())}});
+  printListening(*server);
+
+  bool stopping = false;
+  Timer drain_deadline(base.get(), [&] {
+    logEvent("drain_timeout", {{"open_connections", std::to_string(server->connectionCount())}});
+    event_base_loopexit(base.get(), nullptr);
+  });
+  auto stop = [&](std::string_view sig) {
+    if (stopping) {
+      event_base_loopexit(base.get(), nullptr);
+      return;
+    }
+    stopping = true;
+    logEvent("stopping", {{"signal", std::string(sig)}});
+    drain_deadline.arm(kDrainLimit);
+    server->beginDrain([&] { event_base_loopexit(base.get(), nullptr); });
+  };
+  auto reload = [&] {
+    auto fresh = loadSnapshot(path);
+    if (!fresh) {
+      logEvent("reload_failed", {{"errors", fresh.error().message}});
+      return;
+    }
+    router.setSnapshot(std::move(*fresh));
+    logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())},
+                          {"note", "listen and upstream changes need a restart"}});
+  };
+  auto sigterm = SignalEvent::create(base.get(), SIGTERM, [&] { stop("SIGTERM"); });
+  auto sigint = SignalEvent::create(base.get(), SIGINT, [&] { stop("SIGINT"); });
+  auto sighup = SignalEvent::create(base.get(), SIGHUP, reload);
+  if (!sigterm || !sigint || !sighup) return fail("cannot install signal handlers");
+
+  event_base_dispatch(base.get());
+  server->closeAll();
+  server.reset();
+  upstream.reset();
+  logEvent("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace kw::proxy
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  auto cli = kw::proxy::parseCli(args);
+  if (!cli) {
+    std::cerr << "keyward: " << cli.error().message << "\n" << kw::proxy::cliUsage();
+    return 2;
+  }
+  switch (cli->command) {
+    case kw::proxy::CliCommand::Serve:
+      return kw::proxy::runServe(cli->config_path);
+    case kw::proxy::CliCommand::Check:
+      return kw::proxy::runCheck(cli->config_path);
+    case kw::proxy::CliCommand::TokenNew:
+      return kw::proxy::runTokenNew(cli->client);
+    case kw::proxy::CliCommand::Version:
+      return kw::proxy::runVersion();
+    case kw::proxy::CliCommand::Help:
+      std::cout << kw::proxy::cliUsage();
+      return 0;
+  }
+  return 2;
+}

@@ -1,0 +1,87 @@
+// Formats and writes access records and operational events as JSON lines on stdout.
+#include "proxy/access_log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "proxy/codec/json_escape.h"
+
+namespace kw::proxy {
+
+std::string nowRfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+namespace {
+
+void field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  codec::appendJsonString(out, value);
+}
+
+void emit(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+std::string formatAccessRecord(const AccessRecord& r) {
+  std::string out = "{\"time\":";
+  codec::appendJsonString(out, nowRfc3339());
+  field(out, "event", "access");
+  field(out, "method", r.method);
+  field(out, "route", r.route);
+  field(out, "client", r.client);
+  field(out, "source_ip", r.source_ip);
+  out += ",\"commands\":[";
+  size_t n = 0;
+  for (const auto& c : r.commands) {
+    if (n == 32) break;
+    if (n++ > 0) out += ',';
+    codec::appendJsonString(out, c);
+  }
+  out += "],\"command_count\":" + std::to_string(r.command_count);
+  field(out, "decision", r.decision);
+  field(out, "reason", r.reason);
+  out += ",\"status\":" + std::to_string(r.status);
+  if (r.upstream_ms >= 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", r.upstream_ms);
+    out += ",\"upstream_ms\":";
+    out += buf;
+  } else {
+    out += ",\"upstream_ms\":null";
+  }
+  out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
+  out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  out += '}';
+  return out;
+}
+
+void writeAccessRecord(const AccessRecord& r) { emit(formatAccessRecord(r)); }
+
+void logEvent(std::string_view event,
+              const std::vector<std::pair<std::string_view, std::string>>& fields) {
+  std::string out = "{\"time\":";
+  codec::appendJsonString(out, nowRfc3339());
+  field(out, "event", event);
+  for (const auto& [k, v] : fields) field(out, k, v);
+  out += '}';
+  emit(out);
+}
+
+}  // namespace kw::proxy

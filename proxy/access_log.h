@@ -1,0 +1,41 @@
+// One JSON line per request (and per operational event) on stdout; never a secret or a value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kw::proxy {
+
+struct AccessRecord {
+  std::string_view method;  // "GET", "POST", ...
+  std::string_view route;   // "command", "pipeline", ... or "" before decoding
+  std::string client;       // client name; "" when unauthenticated
+  std::string source_ip;
+  std::vector<std::string> commands;  // canonical command names (table names), never arguments
+  size_t command_count = 0;
+  std::string_view decision = "none";  // "allow", "deny", "partial", "none"
+  std::string reason;                  // reasonName() or a short cause ("auth", "bad_request")
+  int status = 0;
+  double upstream_ms = -1;  // < 0: the upstream was not contacted
+  uint64_t bytes_in = 0;    // request body bytes
+  uint64_t bytes_out = 0;   // response body bytes
+};
+
+// The record as one JSON object (no trailing newline). At most 32 command names are listed.
+std::string formatAccessRecord(const AccessRecord& r);
+
+// Writes the record as a line on stdout and flushes.
+void writeAccessRecord(const AccessRecord& r);
+
+// Operational event: {"time":...,"event":name, k: v, ...} on stdout (values are strings,
+// JSON-escaped; callers never pass secrets).
+void logEvent(std::string_view event,
+              const std::vector<std::pair<std::string_view, std::string>>& fields = {});
+
+// RFC 3339 UTC time with milliseconds, e.g. "2026-01-02T03:04:05.678Z".
+std::string nowRfc3339();
+
+}  // namespace kw::proxy

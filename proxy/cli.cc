@@ -1,0 +1,93 @@
+// Parses keyward's command line into a CliArgs (no I/O).
+#include "proxy/cli.h"
+
+#include <string>
+
+namespace kw::proxy {
+
+namespace {
+
+// Reads `--name VALUE` or `--name=VALUE` at args[i]; advances i past what it used.
+bool takeOption(const std::vector<std::string_view>& args, size_t& i, std::string_view name,
+                std::string& out, std::string& error) {
+  std::string_view a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size() || args[i + 1].empty()) {
+      error = std::string(name) + " needs a value";
+      return true;
+    }
+    out = std::string(args[i + 1]);
+    i += 2;
+    return true;
+  }
+  if (a.size() > name.size() && a.substr(0, name.size()) == name && a[name.size()] == '=') {
+    out = std::string(a.substr(name.size() + 1));
+    if (out.empty()) error = std::string(name) + " needs a value";
+    i += 1;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view cliUsage() {
+  return "usage:\n"
+         "  keyward serve --config FILE     run the gateway (also: keyward --config FILE)\n"
+         "  keyward check --config FILE     validate the config and the files it names\n"
+         "  keyward token new --client NAME print a new static API key and its sha256: line\n"
+         "  keyward version                 version, build type, library versions\n";
+}
+
+Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
+  CliArgs out;
+  size_t i = 0;
+  if (args.empty()) return Error{ErrorCode::InvalidArgument, "no command given"};
+  std::string_view first = args[0];
+  if (first == "serve") {
+    out.command = CliCommand::Serve;
+    i = 1;
+  } else if (first == "check") {
+    out.command = CliCommand::Check;
+    i = 1;
+  } else if (first == "token") {
+    if (args.size() < 2 || args[1] != "new") {
+      return Error{ErrorCode::InvalidArgument, "unknown token subcommand (expected: token new)"};
+    }
+    out.command = CliCommand::TokenNew;
+    i = 2;
+  } else if (first == "version" || first == "--version") {
+    out.command = CliCommand::Version;
+    i = 1;
+  } else if (first == "help" || first == "--help" || first == "-h") {
+    out.command = CliCommand::Help;
+    return out;
+  } else if (first.substr(0, 8) == "--config") {
+    out.command = CliCommand::Serve;
+    i = 0;
+  } else {
+    return Error{ErrorCode::InvalidArgument, "unknown command: " + std::string(first)};
+  }
+  while (i < args.size()) {
+    std::string error;
+    bool used = false;
+    if (out.command == CliCommand::Serve || out.command == CliCommand::Check) {
+      used = takeOption(args, i, "--config", out.config_path, error);
+    } else if (out.command == CliCommand::TokenNew) {
+      used = takeOption(args, i, "--client", out.client, error);
+    }
+    if (!error.empty()) return Error{ErrorCode::InvalidArgument, error};
+    if (!used)
+      return Error{ErrorCode::InvalidArgument, "unexpected argument: " + std::string(args[i])};
+  }
+  if ((out.command == CliCommand::Serve || out.command == CliCommand::Check) &&
+      out.config_path.empty()) {
+    return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
+  }
+  if (out.command == CliCommand::TokenNew && out.client.empty()) {
+    return Error{ErrorCode::InvalidArgument, "--client NAME is required"};
+  }
+  return out;
+}
+
+}  // namespace kw::proxy

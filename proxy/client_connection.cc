@@ -1,0 +1,304 @@
+// Per-connection HTTP/1.1 state machine: parse, route, respond, keep-alive, stream, time out.
+#include "proxy/client_connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <string>
+
+#include "proxy/codec/reply_json.h"
+#include "proxy/gateway_server.h"
+
+namespace kw::proxy {
+
+namespace {
+
+constexpr size_t kBusyInputLimit = 64 * 1024;     // pipelined bytes buffered while busy
+constexpr size_t kStreamHighWater = 1024 * 1024;  // pause the subscription above this
+constexpr size_t kStreamLowWater = 256 * 1024;    // resume at or below this
+constexpr size_t kStreamInputLimit = 16 * 1024;   // bytes a streaming client may send
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
+  codec::HttpParserLimits l;
+  l.max_body_bytes = listen.max_body_bytes;
+  return l;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer)
+    : server_(server),
+      bev_(std::move(bev)),
+      peer_(std::move(peer)),
+      parser_(limitsFor(server.listen())),
+      timer_(server.base(), [this] { onTimeout(); }) {}
+
+ClientConnection::~ClientConnection() {
+  pending_.cancel();
+  subscription_.reset();
+}
+
+void ClientConnection::start() {
+  bufferevent_setcb(bev_.get(), onRead, onWrite, onEvent, this);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  timer_.arm(server_.listen().header_timeout);
+}
+
+void ClientConnection::drain() {
+  draining_ = true;
+  if (state_ == State::Reading && awaiting_bytes_) {
+    closeNow();
+  } else if (state_ == State::Streaming) {
+    endStream();
+  }
+}
+
+void ClientConnection::onRead(bufferevent* /*bev*/, void* arg) {
+  static_cast<ClientConnection*>(arg)->processInput();
+}
+
+void ClientConnection::onWrite(bufferevent* bev, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+  if (self->state_ == State::Closing && pending == 0) {
+    self->closeNow();
+  } else if (self->state_ == State::Streaming && self->paused_ && pending <= kStreamLowWater) {
+    self->paused_ = false;
+    if (self->subscription_) self->subscription_->resume();
+  }
+}
+
+void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0) self->closeNow();
+}
+
+void ClientConnection::onTimeout() {
+  if (state_ == State::Reading || state_ == State::Closing) closeNow();
+}
+
+void ClientConnection::armForNextRequest() {
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  awaiting_bytes_ = evbuffer_get_length(in) == 0;
+  timer_.arm(awaiting_bytes_ ? server_.listen().idle_timeout : server_.listen().header_timeout);
+}
+
+void ClientConnection::processInput() {
+  if (in_process_ || !bev_) return;
+  in_process_ = true;
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  while (bev_ != nullptr) {
+    if (state_ == State::Busy) {
+      if (evbuffer_get_length(in) > kBusyInputLimit) bufferevent_disable(bev_.get(), EV_READ);
+      break;
+    }
+    if (state_ == State::Streaming) {
+      // The SSE client has nothing more to say; discard (bounded) what it sends.
+      if (evbuffer_get_length(in) > kStreamInputLimit) {
+        closeNow();
+        break;
+      }
+      evbuffer_drain(in, evbuffer_get_length(in));
+      break;
+    }
+    if (state_ != State::Reading) {
+      evbuffer_drain(in, evbuffer_get_length(in));
+      break;
+    }
+    size_t avail = evbuffer_get_length(in);
+    if (avail == 0) break;
+    if (awaiting_bytes_) {
+      awaiting_bytes_ = false;
+      timer_.arm(server_.listen().header_timeout);
+    }
+    evbuffer_iovec vec;
+    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
+    size_t used = 0;
+    bool was_head = parser_.headComplete();
+    codec::ParseStatus st =
+        parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used);
+    evbuffer_drain(in, used);
+    if (st == codec::ParseStatus::Error) {
+      record_.method = parser_.headComplete() ? codec::methodName(parser_.method()) : "";
+      record_.source_ip = peer_.ip;
+      record_.reason = "bad_request";
+      HttpResponse r = errorResponse(parser_.errorStatus(), parser_.errorMessage());
+      r.close = true;
+      respond(std::move(r));
+      break;
+    }
+    if (!was_head && parser_.headComplete()) {
+      // The full head arrived in time: the body gets the idle timeout to make progress.
+      timer_.arm(server_.listen().idle_timeout);
+      if (st == codec::ParseStatus::HeadComplete && parser_.expectContinue()) {
+        static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+        bufferevent_write(bev_.get(), k100.data(), k100.size());
+      }
+    }
+    if (st == codec::ParseStatus::Complete) {
+      serveRequest();
+      continue;
+    }
+    if (used == 0 && st != codec::ParseStatus::HeadComplete) break;
+  }
+  in_process_ = false;
+}
+
+void ClientConnection::serveRequest() {
+  timer_.cancel();
+  state_ = State::Busy;
+  keep_alive_ = parser_.keepAlive() && !draining_;
+  head_request_ = parser_.method() == codec::HttpMethod::Head;
+  record_ = AccessRecord{};
+  server_.router().route(parser_, peer_, *this);
+}
+
+void ClientConnection::writeHead(const HttpResponse& resp, bool with_length, bool keep_alive) {
+  std::string head = "HTTP/1.1 ";
+  head += std::to_string(resp.status);
+  head += ' ';
+  head += reasonPhrase(resp.status);
+  head += "\r\n";
+  if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
+  if (with_length) head += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n";
+  head += "upstash-sync-token: " + server_.router().nextSyncToken() + "\r\n";
+  for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
+  head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  head += "\r\n";
+  bufferevent_write(bev_.get(), head.data(), head.size());
+}
+
+void ClientConnection::finishRecord(int status, size_t bytes_out) {
+  record_.status = status;
+  record_.bytes_out = bytes_out;
+  if (record_.source_ip.empty()) record_.source_ip = peer_.ip;
+  writeAccessRecord(record_);
+}
+
+void ClientConnection::respond(HttpResponse resp) {
+  if (!bev_ || state_ == State::Closed || state_ == State::Closing) return;
+  bool keep = keep_alive_ && !resp.close && !draining_;
+  bool with_length = resp.status != 204 && resp.status != 304;
+  writeHead(resp, with_length, keep);
+  if (!head_request_ && with_length && !resp.body.empty()) {
+    bufferevent_write(bev_.get(), resp.body.data(), resp.body.size());
+  }
+  finishRecord(resp.status, resp.body.size());
+  if (!keep) {
+    closeAfterFlush();
+    return;
+  }
+  parser_.reset();
+  state_ = State::Reading;
+  bufferevent_enable(bev_.get(), EV_READ);
+  armForNextRequest();
+  if (!in_process_) processInput();
+}
+
+void ClientConnection::holdRequest(RequestHandle handle) { pending_ = std::move(handle); }
+
+void ClientConnection::holdSubscription(SubscriptionPtr sub) {
+  subscription_ = std::move(sub);
+  if (!subscription_ && state_ == State::Busy) {
+    respond(errorResponse(503, "ERR too many subscriptions"));
+  }
+}
+
+void ClientConnection::beginStream(HttpResponse head) {
+  if (!bev_ || state_ != State::Busy) return;
+  state_ = State::Streaming;
+  writeHead(head, false, false);
+  finishRecord(head.status, 0);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
+  bufferevent_enable(bev_.get(), EV_READ);
+}
+
+void ClientConnection::streamWrite(std::string_view bytes) {
+  if (!bev_ || state_ != State::Streaming) return;
+  bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+  if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
+    paused_ = true;
+    if (subscription_) subscription_->pause();
+  }
+}
+
+void ClientConnection::endStream() {
+  if (state_ != State::Streaming) return;
+  if (subscription_) subscription_->close();
+  closeAfterFlush();
+}
+
+void ClientConnection::closeAfterFlush() {
+  if (!bev_) return;
+  state_ = State::Closing;
+  bufferevent_disable(bev_.get(), EV_READ);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+    closeNow();
+    return;
+  }
+  // A client that never reads must not hold the connection forever.
+  timer_.arm(server_.listen().idle_timeout);
+}
+
+void ClientConnection::closeNow() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  timer_.cancel();
+  pending_.cancel();
+  if (subscription_) subscription_->close();
+  if (bev_) {
+    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+    bev_.reset();
+  }
+  server_.release(this);
+}
+
+}  // namespace kw::proxy

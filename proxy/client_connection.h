@@ -1,0 +1,78 @@
+// One client connection: HTTP/1.1 framing on a bufferevent, timeouts, keep-alive, SSE streams.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "conf/config.h"
+#include "policy/client_policy.h"
+#include "proxy/codec/http_request_parser.h"
+#include "proxy/event_loop.h"
+#include "proxy/request_router.h"
+
+namespace kw::proxy {
+
+class GatewayServer;
+
+// Lifecycle: created by GatewayServer on accept, start(), then it serves requests one at a time
+// (pipelined bytes wait in the input buffer) until the peer leaves, a timeout fires, an error
+// response closes it, or the server drains. It never deletes itself: it asks the server to
+// (deferred), so no callback ever runs on a freed object.
+class ClientConnection final : public Exchange {
+ public:
+  ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  void start();
+  // Server shutdown: close now when between requests, else after the current response.
+  void drain();
+  [[nodiscard]] bool closed() const { return state_ == State::Closed; }
+
+  // Exchange
+  void respond(HttpResponse resp) override;
+  void holdRequest(RequestHandle handle) override;
+  void holdSubscription(SubscriptionPtr sub) override;
+  void beginStream(HttpResponse head) override;
+  void streamWrite(std::string_view bytes) override;
+  void endStream() override;
+  AccessRecord& record() override { return record_; }
+  policy::EvalScratch& scratch() override { return scratch_; }
+
+ private:
+  enum class State : uint8_t { Reading, Busy, Streaming, Closing, Closed };
+
+  static void onRead(bufferevent* bev, void* arg);
+  static void onWrite(bufferevent* bev, void* arg);
+  static void onEvent(bufferevent* bev, short what, void* arg);
+
+  void processInput();
+  void serveRequest();
+  void writeHead(const HttpResponse& resp, bool with_length, bool keep_alive);
+  void finishRecord(int status, size_t bytes_out);
+  void closeAfterFlush();
+  void closeNow();
+  void onTimeout();
+  void armForNextRequest();
+
+  GatewayServer& server_;
+  BufferEventPtr bev_;
+  PeerInfo peer_;
+  codec::HttpRequestParser parser_;
+  State state_ = State::Reading;
+  bool in_process_ = false;
+  bool draining_ = false;
+  bool keep_alive_ = true;
+  bool head_request_ = false;   // HEAD: no body bytes
+  bool awaiting_bytes_ = true;  // between requests and nothing received yet
+  bool paused_ = false;         // SSE upstream paused for backpressure
+  Timer timer_;
+  RequestHandle pending_;
+  SubscriptionPtr subscription_;
+  AccessRecord record_;
+  policy::EvalScratch scratch_;
+};
+
+}  // namespace kw::proxy

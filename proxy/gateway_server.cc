@@ -1,0 +1,171 @@
+// Binds the client listener, accepts connections (TLS or plaintext) and tracks them to drain.
+#include "proxy/gateway_server.h"
+
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "proxy/client_connection.h"
+
+namespace kw::proxy {
+
+namespace {
+
+PeerInfo peerFrom(const sockaddr* addr) {
+  PeerInfo p;
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    p.ip16[10] = 0xff;
+    p.ip16[11] = 0xff;
+    std::memcpy(p.ip16.data() + 12, &in->sin_addr, 4);
+  } else if (addr->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    std::memcpy(p.ip16.data(), &in6->sin6_addr, 16);
+  }
+  p.ip = buf;
+  return p;
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
+                             RequestRouter& router, SslCtxPtr tls_ctx)
+    : base_(base),
+      listen_(listen),
+      router_(router),
+      tls_ctx_(std::move(tls_ctx)),
+      reaper_(base, [this] { reap(); }) {}
+
+GatewayServer::~GatewayServer() {
+  listener_.reset();
+  connections_.clear();
+  graveyard_.clear();
+}
+
+Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
+                                                             const conf::ListenConfig& listen,
+                                                             RequestRouter& router,
+                                                             SslCtxPtr tls_ctx) {
+  std::unique_ptr<GatewayServer> s(new GatewayServer(base, listen, router, std::move(tls_ctx)));
+  std::string host = listen.address.host.empty() ? "0.0.0.0" : listen.address.host;
+  evutil_addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+  evutil_addrinfo* res = nullptr;
+  std::string port = std::to_string(listen.address.port);
+  if (evutil_getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return Error{ErrorCode::Io, "cannot resolve listen address " + listen.address.text};
+  }
+  evconnlistener* l = nullptr;
+  int last_errno = 0;
+  for (evutil_addrinfo* ai = res; ai != nullptr && l == nullptr; ai = ai->ai_next) {
+    l = evconnlistener_new_bind(base, onAccept, s.get(),
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                1024, ai->ai_addr, static_cast<int>(ai->ai_addrlen));
+    if (l == nullptr) last_errno = errno;
+  }
+  evutil_freeaddrinfo(res);
+  if (l == nullptr) {
+    return Error{ErrorCode::Io,
+                 "cannot listen on " + listen.address.text + ": " + std::strerror(last_errno)};
+  }
+  s->listener_.reset(l);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(evconnlistener_get_fd(l), reinterpret_cast<sockaddr*>(&ss), &len);
+  PeerInfo bound = peerFrom(reinterpret_cast<sockaddr*>(&ss));
+  uint16_t bport = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  s->bound_ =
+      (ss.ss_family == AF_INET6 ? "[" + bound.ip + "]" : bound.ip) + ":" + std::to_string(bport);
+  return s;
+}
+
+void GatewayServer::onAccept(evconnlistener* /*l*/, int fd, sockaddr* addr, int len, void* arg) {
+  static_cast<GatewayServer*>(arg)->accept(fd, addr, len);
+}
+
+void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
+  if (draining_ || connections_.size() >= listen_.max_connections) {
+    evutil_closesocket(fd);
+    return;
+  }
+  evutil_make_socket_nonblocking(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bufferevent* bev = nullptr;
+  if (tls_ctx_) {
+    SSL* ssl = SSL_new(tls_ctx_.get());
+    if (ssl == nullptr) {
+      evutil_closesocket(fd);
+      return;
+    }
+    bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      SSL_free(ssl);
+      evutil_closesocket(fd);
+      return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      evutil_closesocket(fd);
+      return;
+    }
+  }
+  auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), peerFrom(addr));
+  ClientConnection* raw = conn.get();
+  connections_.emplace(raw, std::move(conn));
+  raw->start();
+}
+
+void GatewayServer::release(ClientConnection* conn) {
+  auto it = connections_.find(conn);
+  if (it == connections_.end()) return;
+  graveyard_.push_back(std::move(it->second));
+  connections_.erase(it);
+  reaper_.arm(Milliseconds(0));
+}
+
+void GatewayServer::reap() {
+  auto dead = std::move(graveyard_);
+  graveyard_.clear();
+  dead.clear();
+  if (draining_ && connections_.empty() && on_drained_) {
+    auto cb = std::move(on_drained_);
+    on_drained_ = nullptr;
+    cb();
+  }
+}
+
+void GatewayServer::beginDrain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  listener_.reset();
+  std::vector<ClientConnection*> all;
+  all.reserve(connections_.size());
+  for (auto& [p, c] : connections_) all.push_back(p);
+  for (ClientConnection* c : all) c->drain();
+  reaper_.arm(Milliseconds(0));
+}
+
+void GatewayServer::closeAll() {
+  connections_.clear();
+  graveyard_.clear();
+}
+
+}  // namespace kw::proxy

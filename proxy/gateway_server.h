@@ -1,0 +1,69 @@
+// The client listener: binds listen.address, accepts (TLS or plaintext), owns the connections.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conf/config.h"
+#include "policy/result.h"
+#include "proxy/event_loop.h"
+#include "proxy/request_router.h"
+
+namespace kw::proxy {
+
+class ClientConnection;
+
+class GatewayServer {
+ public:
+  // `tls_ctx` null = plaintext. The router must outlive the server.
+  static Result<std::unique_ptr<GatewayServer>> create(event_base* base,
+                                                       const conf::ListenConfig& listen,
+                                                       RequestRouter& router, SslCtxPtr tls_ctx);
+  ~GatewayServer();
+  GatewayServer(const GatewayServer&) = delete;
+  GatewayServer& operator=(const GatewayServer&) = delete;
+
+  // "host:port" actually bound (the real port when the config said :0).
+  [[nodiscard]] const std::string& boundAddress() const { return bound_; }
+  [[nodiscard]] bool tls() const { return tls_ctx_ != nullptr; }
+  [[nodiscard]] size_t connectionCount() const { return connections_.size(); }
+
+  // Stops accepting and closes idle connections; `on_drained` runs (from the loop) once the
+  // last connection is gone.
+  void beginDrain(std::function<void()> on_drained);
+  // Closes every connection at once.
+  void closeAll();
+
+  // For ClientConnection.
+  RequestRouter& router() { return router_; }
+  event_base* base() const { return base_; }
+  const conf::ListenConfig& listen() const { return listen_; }
+  void release(ClientConnection* conn);  // deferred delete
+
+ private:
+  GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
+                SslCtxPtr tls_ctx);
+  static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
+  void accept(int fd, sockaddr* addr, int len);
+  void reap();
+
+  event_base* base_;
+  conf::ListenConfig listen_;
+  RequestRouter& router_;
+  SslCtxPtr tls_ctx_;
+  ListenerPtr listener_;
+  std::string bound_;
+  std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
+  std::vector<std::unique_ptr<ClientConnection>> graveyard_;
+  Timer reaper_;
+  bool draining_ = false;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace kw::proxy

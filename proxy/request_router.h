@@ -1,0 +1,79 @@
+// Serves one parsed HTTP request: auth -> decode -> policy -> upstream -> Upstash JSON body.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "conf/snapshot.h"
+#include "policy/client_policy.h"
+#include "proxy/access_log.h"
+#include "proxy/codec/http_request_parser.h"
+#include "proxy/redis_upstream.h"
+
+namespace kw::proxy {
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  bool close = false;                                        // Connection: close after it
+};
+
+// The connection side of one request. The router calls exactly one of respond() or
+// beginStream() per request (possibly later, from an upstream callback).
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  // Sends the response and completes the request (the access record is written then).
+  virtual void respond(HttpResponse resp) = 0;
+  // Keeps the in-flight upstream request; destroyed (cancelled) if the client goes away.
+  virtual void holdRequest(RequestHandle handle) = 0;
+  // Keeps the subscription; closed when the client disconnects.
+  virtual void holdSubscription(SubscriptionPtr sub) = 0;
+  // Sends the head of an endless response (no Content-Length; the connection closes after).
+  virtual void beginStream(HttpResponse head) = 0;
+  // Appends bytes to a started stream (backpressure is the connection's business).
+  virtual void streamWrite(std::string_view bytes) = 0;
+  // Ends a started stream: flush, then close.
+  virtual void endStream() = 0;
+  virtual AccessRecord& record() = 0;
+  virtual policy::EvalScratch& scratch() = 0;
+};
+
+struct PeerInfo {
+  std::string ip;                  // textual
+  std::array<uint8_t, 16> ip16{};  // IPv4 as ::ffff:a.b.c.d
+};
+
+// Shared, long-lived state every connection routes through.
+class RequestRouter {
+ public:
+  RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream);
+
+  void setSnapshot(conf::SnapshotConstSharedPtr snapshot) { snapshot_ = std::move(snapshot); }
+  const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
+
+  // `parser` is Complete. Everything the router needs from it is copied or decoded before
+  // return; the exchange may be answered later.
+  void route(const codec::HttpRequestParser& parser, const PeerInfo& peer, Exchange& ex);
+
+  // A fresh upstash-sync-token value.
+  std::string nextSyncToken();
+
+ private:
+  conf::SnapshotConstSharedPtr snapshot_;
+  RedisUpstream* upstream_;
+  uint64_t sync_counter_ = 0;
+};
+
+// An error response: {"error": message} with `status`.
+HttpResponse errorResponse(int status, std::string_view message);
+
+}  // namespace kw::proxy
