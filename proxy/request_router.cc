@@ -1,6 +1,8 @@
 // Routes one HTTP request: credentials, REST decoding, policy, one upstream call, JSON encoding.
 #include "proxy/request_router.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <optional>
@@ -105,6 +107,79 @@ Checked check(const conf::ClientEntry& entry, codec::Argv argv, policy::EvalScra
 RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream)
     : snapshot_(std::move(snapshot)), upstream_(upstream) {}
 
+HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) const {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  auto origin = parser.header("origin");
+  if (!origin || origin->empty()) return r;
+  bool allowed = false;
+  for (const auto& c : snapshot_->config().clients) {
+    for (const auto& o : c.allow_origins) allowed = allowed || o == *origin || o == "*";
+  }
+  if (!allowed) return r;
+  r.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+  r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS");
+  std::string allow_headers =
+      "authorization, content-type, upstash-encoding, upstash-response-format, "
+      "upstash-sync-token";
+  // upstash-telemetry-* cannot be a wildcard in Allow-Headers: echo the requested ones.
+  if (auto req = parser.header("access-control-request-headers")) {
+    size_t pos = 0;
+    while (pos <= req->size()) {
+      size_t comma = req->find(',', pos);
+      std::string_view h =
+          req->substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+      while (!h.empty() && (h.front() == ' ' || h.front() == '\t')) h.remove_prefix(1);
+      while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
+      bool telemetry = h.size() > 18 && h.size() < 64;
+      for (size_t i = 0; telemetry && i < 18; ++i) {
+        telemetry = static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) ==
+                    "upstash-telemetry-"[i];
+      }
+      for (size_t i = 0; telemetry && i < h.size(); ++i) {
+        unsigned char ch = static_cast<unsigned char>(h[i]);
+        telemetry = std::isalnum(ch) || ch == '-';
+      }
+      if (telemetry) allow_headers += ", " + std::string(h);
+      if (comma == std::string_view::npos) break;
+      pos = comma + 1;
+    }
+  }
+  r.headers.emplace_back("Access-Control-Allow-Headers", std::move(allow_headers));
+  r.headers.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
+  r.headers.emplace_back("Access-Control-Max-Age", "600");
+  r.headers.emplace_back("Vary", "Origin");
+  return r;
+}
+
+bool RequestRouter::takeRateToken(const conf::ClientConfig& client, HttpResponse& limited) {
+  const conf::LimitsConfig& lim = client.limits;
+  if (lim.rate.count == 0) return true;
+  uint64_t burst = lim.burst != 0 ? lim.burst : lim.rate.count;
+  int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  auto it = buckets_.find(client.spec.name);
+  if (it == buckets_.end() || it->second.burst() != burst ||
+      it->second.rate().count != lim.rate.count ||
+      it->second.rate().period_ms != lim.rate.period_ms) {
+    it = buckets_.insert_or_assign(client.spec.name, policy::TokenBucket(lim.rate, burst, now))
+             .first;
+  }
+  if (it->second.tryTake(1, now)) return true;
+  int64_t wait_ms = it->second.msUntil(1, now);
+  int64_t retry_s = wait_ms < 0 ? 1 : (wait_ms + 999) / 1000;
+  limited = errorResponse(429, "ERR rate limit exceeded for this client");
+  limited.headers.emplace_back("Retry-After", std::to_string(retry_s));
+  uint64_t window_s = std::max<uint64_t>(1, lim.rate.period_ms / 1000);
+  limited.headers.emplace_back("RateLimit-Policy",
+                               std::to_string(lim.rate.count) + ";w=" + std::to_string(window_s));
+  limited.headers.emplace_back("RateLimit", "limit=" + std::to_string(lim.rate.count) +
+                                                ", remaining=0, reset=" + std::to_string(retry_s));
+  return false;
+}
+
 std::string RequestRouter::nextSyncToken() { return std::to_string(++sync_counter_); }
 
 void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo& peer,
@@ -119,10 +194,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
     return;
   }
   if (parser.method() == codec::HttpMethod::Options) {
-    HttpResponse r;
-    r.status = 204;
-    r.content_type.clear();
-    ex.respond(std::move(r));
+    ex.respond(preflight(parser));
     return;
   }
   Ctx ctx;
@@ -182,6 +254,16 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
     ctx.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
     ctx.headers.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
     ctx.headers.emplace_back("Vary", "Origin");
+  }
+
+  {
+    HttpResponse limited;
+    if (!takeRateToken(client, limited)) {
+      rec.reason = "rate_limited";
+      rec.decision = "deny";
+      ex.respond(withHeaders(std::move(limited), ctx));
+      return;
+    }
   }
 
   policy::EvalScratch& scratch = ex.scratch();

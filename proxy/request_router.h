@@ -7,11 +7,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "conf/snapshot.h"
 #include "policy/client_policy.h"
+#include "policy/quota.h"
 #include "proxy/access_log.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/redis_upstream.h"
@@ -68,8 +70,14 @@ class RequestRouter {
   std::string nextSyncToken();
 
  private:
+  // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
+  HttpResponse preflight(const codec::HttpRequestParser& parser) const;
+  // Per-client token bucket (limits.rate / burst); fills `limited` when refused.
+  bool takeRateToken(const conf::ClientConfig& client, HttpResponse& limited);
+
   conf::SnapshotConstSharedPtr snapshot_;
   RedisUpstream* upstream_;
+  std::unordered_map<std::string, policy::TokenBucket> buckets_;
   uint64_t sync_counter_ = 0;
 };
 
