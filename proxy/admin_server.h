@@ -1,0 +1,70 @@
+// Admin listener (CONTRACT §6): GET /healthz, /readyz, /metrics; /v1/* behind a bearer token.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "conf/config.h"
+#include "policy/result.h"
+#include "proxy/event_loop.h"
+
+namespace kw::proxy {
+
+// What the admin endpoints ask the rest of the process. Every hook is optional.
+struct AdminHooks {
+  std::function<bool()> ready;               // config loaded and upstream answering
+  std::function<bool()> draining;            // SIGTERM received: /readyz turns 503
+  std::function<std::string()> metrics;      // Prometheus text (every name keyward_*)
+  std::function<bool(std::string&)> reload;  // POST /v1/reload: true when taken; message out
+};
+
+// A small HTTP/1.1 server; one request per connection (Connection: close), bounded head and
+// body, 10 s per connection. Not for client traffic.
+class AdminServer {
+ public:
+  // `token` guards /v1/* (empty: /v1/* always 401). SECRET: compared with CRYPTO_memcmp.
+  static Result<std::unique_ptr<AdminServer>> create(event_base* base,
+                                                     const conf::HostPort& address,
+                                                     std::string token, AdminHooks hooks);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  [[nodiscard]] const std::string& boundAddress() const { return bound_; }
+  // Stops accepting (shutdown).
+  void close();
+
+  struct Response {
+    int status;
+    std::string content_type;
+    std::string body;
+  };
+  // The answer for one request (pure routing; exposed for tests).
+  [[nodiscard]] Response route(std::string_view method, std::string_view path,
+                               std::string_view authorization) const;
+
+  struct Conn;
+
+ private:
+  AdminServer(event_base* base, std::string token, AdminHooks hooks);
+  static void onAccept(evconnlistener* l, int fd, struct sockaddr* addr, int len,
+                       void* arg) noexcept;
+  void drop(Conn* c);
+
+  event_base* base_;
+  std::string token_;
+  AdminHooks hooks_;
+  ListenerPtr listener_;
+  std::string bound_;
+  std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<Conn>> dead_;
+  Timer reaper_;
+  friend struct Conn;
+};
+
+}  // namespace kw::proxy
