@@ -58,6 +58,21 @@ bool mayBeKeyspaceChannel(std::string_view ch, bool pattern) {
   return false;
 }
 
+// XINFO GROUPS k, and XINFO STREAM k FULL, list every consumer group (and consumer) of the
+// stream: the argv index that asks for it, or -1.
+int32_t groupListingArg(const CommandInfo& cmd, Argv argv) {
+  if (cmd.name == "xinfo|groups") return 1;
+  if (cmd.name != "xinfo|stream") return -1;
+  for (size_t i = 3; i < argv.size(); ++i) {
+    const std::string_view a = argv[i];
+    if (a.size() == 4 && lowerAscii(a[0]) == 'f' && lowerAscii(a[1]) == 'u' &&
+        lowerAscii(a[2]) == 'l' && lowerAscii(a[3]) == 'l') {
+      return static_cast<int32_t>(i);
+    }
+  }
+  return -1;
+}
+
 void sha1Hex(std::string_view body, std::string& out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -249,11 +264,14 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     if (!d.allowed()) return d;
   }
 
-  if (!ex.groups.empty() && groups.allAccess() == 0) {
+  if (groups.allAccess() == 0) {
     for (uint32_t g : ex.groups) {
       const auto c = groups.check(argv[g], kAccessNone, id.sub, scratch.patterns);
       if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::GroupDenied, g, cmd);
     }
+    // Listings of every group of a stream (B11, REDIS-ACL.md 2.6) need consumer_groups: ["*"].
+    const int32_t listing = groupListingArg(*cmd, argv);
+    if (listing >= 0) return Decision::deny(Reason::GroupDenied, listing, cmd);
   }
   return Decision::allow(cmd);
 }
