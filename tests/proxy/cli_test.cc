@@ -1,0 +1,94 @@
+// Tests for keyward's command-line parsing and the access-log line format.
+#include "proxy/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/access_log.h"
+
+namespace kw::proxy {
+namespace {
+
+Result<CliArgs> parse(std::vector<std::string_view> a) { return parseCli(a); }
+
+TEST(CliTest, ServeForms) {
+  auto a = parse({"serve", "--config", "k.yaml"});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->command, CliCommand::Serve);
+  EXPECT_EQ(a->config_path, "k.yaml");
+  auto b = parse({"--config", "x.yaml"});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->command, CliCommand::Serve);
+  EXPECT_EQ(b->config_path, "x.yaml");
+  auto c = parse({"serve", "--config=y.yaml"});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->config_path, "y.yaml");
+}
+
+TEST(CliTest, CheckTokenVersion) {
+  auto a = parse({"check", "--config", "k.yaml"});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->command, CliCommand::Check);
+  auto t = parse({"token", "new", "--client", "web"});
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->command, CliCommand::TokenNew);
+  EXPECT_EQ(t->client, "web");
+  auto v = parse({"version"});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->command, CliCommand::Version);
+}
+
+TEST(CliTest, Errors) {
+  EXPECT_FALSE(parse({}));
+  EXPECT_FALSE(parse({"serve"}));               // no --config
+  EXPECT_FALSE(parse({"serve", "--config"}));   // no value
+  EXPECT_FALSE(parse({"serve", "--config="}));  // empty value
+  EXPECT_FALSE(parse({"check"}));
+  EXPECT_FALSE(parse({"token", "new"}));  // no --client
+  EXPECT_FALSE(parse({"token", "mint2"}));
+  EXPECT_FALSE(parse({"frobnicate"}));
+  EXPECT_FALSE(parse({"serve", "--config", "a", "--bogus"}));
+  EXPECT_FALSE(parse({"token", "new", "--config", "a"}));  // wrong option for the command
+}
+
+TEST(AccessLogTest, RecordIsOneJsonObjectWithoutArguments) {
+  AccessRecord r;
+  r.method = "POST";
+  r.route = "pipeline";
+  r.client = "we\"b";
+  r.source_ip = "127.0.0.1";
+  r.commands = {"get", "set"};
+  r.command_count = 2;
+  r.decision = "partial";
+  r.reason = "inline_denials:1";
+  r.status = 200;
+  r.upstream_ms = 1.5;
+  r.bytes_in = 10;
+  r.bytes_out = 20;
+  std::string line = formatAccessRecord(r);
+  EXPECT_EQ(line.front(), '{');
+  EXPECT_EQ(line.back(), '}');
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_NE(line.find(R"("client":"we\"b")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("commands":["get","set"])"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("status":200)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("upstream_ms":1.500)"), std::string::npos) << line;
+  r.upstream_ms = -1;
+  EXPECT_NE(formatAccessRecord(r).find(R"("upstream_ms":null)"), std::string::npos);
+}
+
+TEST(AccessLogTest, AtMost32CommandNames) {
+  AccessRecord r;
+  for (int i = 0; i < 100; ++i) r.commands.push_back("get");
+  std::string line = formatAccessRecord(r);
+  size_t n = 0;
+  for (size_t p = line.find("\"get\""); p != std::string::npos; p = line.find("\"get\"", p + 1))
+    ++n;
+  EXPECT_EQ(n, 32u);
+}
+
+}  // namespace
+}  // namespace kw::proxy

@@ -1,0 +1,222 @@
+// In-process gateway tests: GatewayServer + ClientConnection + RequestRouter on a plaintext
+// listener in front of a real redis-server, driven by raw sockets.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <optional>
+#include <string>
+
+#include "conf/api_key_gen.h"
+#include "conf/loader.h"
+#include "conf/snapshot.h"
+#include "proxy/gateway_server.h"
+#include "proxy/redis_upstream.h"
+#include "proxy/request_router.h"
+#include "tests/proxy/redis_test_support.h"
+
+namespace kw::proxy {
+namespace {
+
+using testing::LoopRunner;
+using testing::RedisServer;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto admin = conf::newApiKey();
+    auto reader = conf::newApiKey();
+    ASSERT_TRUE(admin && reader);
+    admin_key_ = admin->key;
+    reader_key_ = reader->key;
+    std::string yaml =
+        "listen:\n  address: 127.0.0.1:0\n  header_timeout: 300ms\n"
+        "  max_body_bytes: 1000\n"
+        "upstream:\n  url: redis://127.0.0.1:" +
+        std::to_string(redis_.port()) +
+        "\nclients:\n"
+        "  - name: admin\n    api_keys: [\"" +
+        admin->reference +
+        "\"]\n    commands: [\"+@all\"]\n    keys: [\"*\"]\n    channels: [\"*\"]\n"
+        "  - name: reader\n    api_keys: [\"" +
+        reader->reference + "\"]\n    commands: [\"+@read\"]\n    keys: [\"app:*\"]\n";
+    auto cfg = conf::loadConfigText(yaml, "<test>", "/tmp",
+                                    [](std::string_view) { return std::optional<std::string>(); });
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    auto snap = conf::buildSnapshotWithoutKeys(std::move(*cfg));
+    ASSERT_TRUE(snap) << snap.error().message;
+    snapshot_ = *snap;
+    RedisUpstreamOptions uo;
+    uo.url = snapshot_->config().upstream.url;
+    auto up = RedisUpstream::create(loop_.base(), uo);
+    ASSERT_TRUE(up) << up.error().message;
+    upstream_ = std::move(*up);
+    router_ = std::make_unique<RequestRouter>(snapshot_, upstream_.get());
+    auto srv = GatewayServer::create(loop_.base(), snapshot_->config().listen, *router_, nullptr);
+    ASSERT_TRUE(srv) << srv.error().message;
+    server_ = std::move(*srv);
+    port_ = static_cast<uint16_t>(
+        std::stoi(server_->boundAddress().substr(server_->boundAddress().rfind(':') + 1)));
+  }
+
+  int connectClient() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+  }
+
+  // Sends `bytes`, then runs the loop until `responses` complete responses arrived or the
+  // peer closed. Returns everything read.
+  std::string exchange(int fd, const std::string& bytes, int responses, bool* closed = nullptr,
+                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+    EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+    std::string got;
+    bool eof = false;
+    loop_.runUntil(
+        [&] {
+          char buf[65536];
+          for (;;) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n > 0) {
+              got.append(buf, static_cast<size_t>(n));
+              continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof = true;
+            break;
+          }
+          return eof || countResponses(got) >= responses;
+        },
+        limit);
+    if (closed) *closed = eof;
+    return got;
+  }
+
+  static int countResponses(const std::string& s) {
+    int n = 0;
+    size_t pos = 0;
+    for (;;) {
+      size_t head_end = s.find("\r\n\r\n", pos);
+      if (head_end == std::string::npos) return n;
+      size_t cl = s.find("Content-Length: ", pos);
+      size_t len = 0;
+      if (cl != std::string::npos && cl < head_end) len = std::stoul(s.substr(cl + 16));
+      if (s.size() < head_end + 4 + len) return n;
+      ++n;
+      pos = head_end + 4 + len;
+    }
+  }
+
+  std::string post(const std::string& path, const std::string& body, const std::string& key) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+  std::string roundTrip(const std::string& request) {
+    int fd = connectClient();
+    std::string r = exchange(fd, request, 1);
+    ::close(fd);
+    return r;
+  }
+
+  RedisServer redis_;
+  LoopRunner loop_;
+  conf::SnapshotConstSharedPtr snapshot_;
+  std::unique_ptr<RedisUpstream> upstream_;
+  std::unique_ptr<RequestRouter> router_;
+  std::unique_ptr<GatewayServer> server_;
+  uint16_t port_ = 0;
+  std::string admin_key_;
+  std::string reader_key_;
+};
+
+TEST_F(GatewayTest, SingleCommandRoundTrip) {
+  std::string r = roundTrip(post("/", R"(["SET","app:a","v1"])", admin_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("upstash-sync-token: "), std::string::npos);
+  EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_NE(r.find(R"({"result":"OK"})"), std::string::npos) << r;
+  r = roundTrip("GET /get/app:a HTTP/1.1\r\nAuthorization: Bearer " + reader_key_ + "\r\n\r\n");
+  EXPECT_NE(r.find(R"({"result":"v1"})"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, AuthAndPolicyRefusals) {
+  std::string r = roundTrip(post("/", R"(["GET","app:a"])", "kw_nope"));
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  EXPECT_NE(r.find(R"({"error":"WRONGPASS invalid or missing auth token"})"), std::string::npos);
+  r = roundTrip(post("/", R"(["SET","app:a","x"])", reader_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << r;
+  EXPECT_NE(r.find("NOPERM"), std::string::npos);
+  r = roundTrip(post("/", R"(["FLUSHALL"])", admin_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << r;
+  r = roundTrip(post("/", R"(["SUBSCRIBE","ch"])", admin_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << "SUBSCRIBE only via the SSE routes: " << r;
+  r = roundTrip("DELETE /get/a HTTP/1.1\r\nAuthorization: Bearer " + admin_key_ + "\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 405", 0), 0u) << r;
+  r = roundTrip("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 413", 0), 0u) << r;
+  EXPECT_NE(r.find(R"({"error":"ERR)"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, PipelineSplicesDenialsAndMultiExecRefusesWhole) {
+  std::string r = roundTrip(
+      post("/pipeline", R"([["SET","app:p","1"],["FLUSHALL"],["INCR","app:p"]])", admin_key_));
+  EXPECT_NE(r.find(R"([{"result":"OK"},{"error":"NOPERM)"), std::string::npos) << r;
+  EXPECT_NE(r.find(R"({"result":2}])"), std::string::npos) << r;
+  r = roundTrip(post("/multi-exec", R"([["GET","app:p"],["INCR","app:p"]])", reader_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << r;
+  EXPECT_NE(r.find("index 1"), std::string::npos) << r;
+  r = roundTrip(post("/multi-exec", R"([["INCR","app:p"],["GET","app:p"]])", admin_key_));
+  EXPECT_NE(r.find(R"([{"result":3},{"result":"3"}])"), std::string::npos) << r;
+  // All slots denied: answered without the upstream.
+  r = roundTrip(post("/pipeline", R"([["SET","app:p","9"]])", reader_key_));
+  EXPECT_NE(r.find(R"([{"error":"NOPERM)"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, PipelinedRequestsAnsweredInOrder) {
+  int fd = connectClient();
+  std::string two = post("/", R"(["SET","app:o","first"])", admin_key_) +
+                    post("/", R"(["GET","app:o"])", admin_key_);
+  std::string r = exchange(fd, two, 2);
+  ::close(fd);
+  size_t a = r.find(R"({"result":"OK"})");
+  size_t b = r.find(R"({"result":"first"})");
+  ASSERT_NE(a, std::string::npos) << r;
+  ASSERT_NE(b, std::string::npos) << r;
+  EXPECT_LT(a, b);
+}
+
+TEST_F(GatewayTest, SlowHeadIsCutOffAfterHeaderTimeout) {
+  int fd = connectClient();
+  bool closed = false;
+  exchange(fd, "POST / HTTP/1.1\r\nHost:", 1, &closed, std::chrono::milliseconds(2000));
+  ::close(fd);
+  EXPECT_TRUE(closed) << "header_timeout 300ms did not close the connection";
+}
+
+TEST_F(GatewayTest, ParserErrorIsJsonAndCloses) {
+  int fd = connectClient();
+  bool closed = false;
+  std::string r = exchange(fd, "GET / HTTP/9.9\r\n\r\n", 5, &closed);
+  ::close(fd);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(r.find(R"({"error":"ERR)"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, DrainClosesIdleConnectionsAndStopsAccepting) {
+  int fd = connectClient();
+  std::string r = exchange(fd, post("/", R"(["PING"])", admin_key_), 1);
+  EXPECT_NE(r.find("PONG"), std::string::npos);
+  bool drained = false;
+  server_->beginDrain([&] { drained = true; });
+  EXPECT_TRUE(loop_.runUntil([&] { return drained; }, std::chrono::milliseconds(3000)));
+  EXPECT_EQ(server_->connectionCount(), 0u);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace kw::proxy
