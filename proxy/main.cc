@@ -15,6 +15,7 @@
 #include "conf/loader.h"
 #include "conf/snapshot.h"
 #include "proxy/access_log.h"
+#include "proxy/admin_server.h"
 #include "proxy/cli.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/event_loop.h"
@@ -68,13 +69,39 @@ Result<conf::SnapshotConstSharedPtr> loadSnapshot(const std::string& path) {
   return conf::buildSnapshot(std::move(*cfg));
 }
 
-void printListening(const GatewayServer& server) {
+void printListening(std::string_view address, bool tls, bool admin) {
   std::string line = "{\"time\":";
   codec::appendJsonString(line, nowRfc3339());
-  line += ",\"event\":\"listening\",\"address\":";
-  codec::appendJsonString(line, server.boundAddress());
-  line += server.tls() ? ",\"tls\":true}" : ",\"tls\":false}";
+  line += ",\"event\":\"listening\",";
+  if (admin) line += "\"listener\":\"admin\",";
+  line += "\"address\":";
+  codec::appendJsonString(line, address);
+  line += tls ? ",\"tls\":true}" : ",\"tls\":false}";
   std::cout << line << std::endl;
+}
+
+std::string metricsText(const RequestRouter& router, const GatewayServer& server,
+                        const RedisUpstream& upstream) {
+  const RequestRouter::Stats& s = router.stats();
+  UpstreamStats u = upstream.stats();
+  PrometheusText p;
+  p.counter("keyward_requests_total", "Requests answered (streams counted once)", s.requests);
+  p.sample("counter", "keyward_responses_total", "Responses by status class", "class", "2xx",
+           s.status_2xx);
+  p.sample("counter", "keyward_responses_total", "Responses by status class", "class", "4xx",
+           s.status_4xx);
+  p.sample("counter", "keyward_responses_total", "Responses by status class", "class", "5xx",
+           s.status_5xx);
+  p.counter("keyward_denied_total", "Requests with a denial (auth, policy, rate)", s.denied);
+  p.counter("keyward_rate_limited_total", "Requests refused with 429", s.rate_limited);
+  p.counter("keyward_upstream_errors_total", "Requests failed by the upstream", s.upstream_errors);
+  p.counter("keyward_sse_streams_total", "SSE streams started", s.streams);
+  p.gauge("keyward_client_connections", "Open client connections", server.connectionCount());
+  p.gauge("keyward_upstream_connections", "Open upstream connections", u.connections);
+  p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
+  p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
+  p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
+  return p.text();
 }
 
 int runServe(const std::string& path) {
@@ -119,7 +146,17 @@ int runServe(const std::string& path) {
   logEvent("started", {{"version", KW_VERSION},
                        {"upstream", upstream->describe()},
                        {"clients", std::to_string(cfg.clients.size())}});
-  printListening(*server);
+  printListening(server->boundAddress(), server->tls(), false);
+
+  // Readiness: a PING every 2 s decides whether the upstream answers.
+  bool upstream_ok = false;
+  RequestHandle ping;
+  Timer pinger(base.get(), [&] {
+    if (ping.pending()) return;
+    ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
+  });
+  pinger.armPeriodic(Milliseconds(2000));
+  ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
 
   bool stopping = false;
   Timer drain_deadline(base.get(), [&] {
@@ -134,6 +171,7 @@ int runServe(const std::string& path) {
     stopping = true;
     logEvent("stopping", {{"signal", std::string(sig)}});
     drain_deadline.arm(kDrainLimit);
+    pinger.cancel();
     server->beginDrain([&] { event_base_loopexit(base.get(), nullptr); });
   };
   auto reload = [&] {
@@ -146,12 +184,36 @@ int runServe(const std::string& path) {
     logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())},
                           {"note", "listen and upstream changes need a restart"}});
   };
+  AdminHooks hooks;
+  hooks.ready = [&] { return upstream_ok && !stopping; };
+  hooks.draining = [&] { return stopping; };
+  hooks.metrics = [&] { return metricsText(router, *server, *upstream); };
+  hooks.reload = [&](std::string& message) {
+    auto fresh = loadSnapshot(path);
+    if (!fresh) {
+      logEvent("reload_failed", {{"errors", fresh.error().message}});
+      message = fresh.error().message;
+      return false;
+    }
+    router.setSnapshot(std::move(*fresh));
+    logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())}});
+    message = "reloaded";
+    return true;
+  };
+  auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
+  if (!admin_r) return fail("admin listener: " + admin_r.error().message);
+  std::unique_ptr<AdminServer> admin = std::move(*admin_r);
+  printListening(admin->boundAddress(), false, true);
+
   auto sigterm = SignalEvent::create(base.get(), SIGTERM, [&] { stop("SIGTERM"); });
   auto sigint = SignalEvent::create(base.get(), SIGINT, [&] { stop("SIGINT"); });
   auto sighup = SignalEvent::create(base.get(), SIGHUP, reload);
   if (!sigterm || !sigint || !sighup) return fail("cannot install signal handlers");
 
   event_base_dispatch(base.get());
+  admin->close();
+  admin.reset();
+  ping.cancel();
   server->closeAll();
   server.reset();
   upstream.reset();

@@ -180,6 +180,19 @@ bool RequestRouter::takeRateToken(const conf::ClientConfig& client, HttpResponse
   return false;
 }
 
+void RequestRouter::noteResponse(const AccessRecord& rec) {
+  ++stats_.requests;
+  if (rec.status >= 200 && rec.status < 300) ++stats_.status_2xx;
+  if (rec.status >= 400 && rec.status < 500) ++stats_.status_4xx;
+  if (rec.status >= 500) ++stats_.status_5xx;
+  if (rec.decision == "deny" || rec.decision == "partial") ++stats_.denied;
+  if (rec.status == 429) ++stats_.rate_limited;
+  if (rec.reason.rfind("upstream_", 0) == 0) ++stats_.upstream_errors;
+  if ((rec.route == "subscribe" || rec.route == "psubscribe") && rec.status == 200) {
+    ++stats_.streams;
+  }
+}
+
 std::string RequestRouter::nextSyncToken() { return std::to_string(++sync_counter_); }
 
 void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo& peer,

@@ -69,6 +69,20 @@ class RequestRouter {
   // A fresh upstash-sync-token value.
   std::string nextSyncToken();
 
+  // Counters for /metrics (updated by noteResponse once per answered request or stream).
+  struct Stats {
+    uint64_t requests = 0;
+    uint64_t status_2xx = 0;
+    uint64_t status_4xx = 0;
+    uint64_t status_5xx = 0;
+    uint64_t denied = 0;        // 401/403/429 and inline pipeline denials
+    uint64_t rate_limited = 0;  // 429
+    uint64_t upstream_errors = 0;
+    uint64_t streams = 0;  // SSE streams started
+  };
+  void noteResponse(const AccessRecord& rec);
+  [[nodiscard]] const Stats& stats() const { return stats_; }
+
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
   HttpResponse preflight(const codec::HttpRequestParser& parser) const;
@@ -79,6 +93,7 @@ class RequestRouter {
   RedisUpstream* upstream_;
   std::unordered_map<std::string, policy::TokenBucket> buckets_;
   uint64_t sync_counter_ = 0;
+  Stats stats_;
 };
 
 // An error response: {"error": message} with `status`.
