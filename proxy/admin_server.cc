@@ -83,6 +83,86 @@ struct AdminServer::Conn {
   }
 };
 
+namespace {
+bool validMetricName(std::string_view name) {
+  if (name.rfind("keyward_", 0) != 0) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void appendEscaped(std::string& out, std::string_view s, bool quote) {
+  for (char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (quote && c == '"') {
+      out += "\\\"";
+    } else {
+      out += c;
+    }
+  }
+}
+}  // namespace
+
+bool PrometheusText::header(std::string_view type, std::string_view name, std::string_view help) {
+  if (!validMetricName(name)) return false;
+  if (last_family_ == name) return true;
+  last_family_ = std::string(name);
+  out_ += "# HELP ";
+  out_ += name;
+  out_ += ' ';
+  appendEscaped(out_, help, false);
+  out_ += "\n# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
+  return true;
+}
+
+PrometheusText& PrometheusText::counter(std::string_view name, std::string_view help,
+                                        uint64_t value) {
+  if (header("counter", name, help)) {
+    out_ += name;
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+  return *this;
+}
+
+PrometheusText& PrometheusText::gauge(std::string_view name, std::string_view help,
+                                      uint64_t value) {
+  if (header("gauge", name, help)) {
+    out_ += name;
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+  return *this;
+}
+
+PrometheusText& PrometheusText::sample(std::string_view type, std::string_view name,
+                                       std::string_view help, std::string_view label,
+                                       std::string_view label_value, uint64_t value) {
+  if (header(type, name, help)) {
+    out_ += name;
+    out_ += '{';
+    out_ += label;
+    out_ += "=\"";
+    appendEscaped(out_, label_value, true);
+    out_ += "\"} ";
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+  return *this;
+}
+
 AdminServer::AdminServer(event_base* base, std::string token, AdminHooks hooks)
     : base_(base),
       token_(std::move(token)),

@@ -7,13 +7,32 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "conf/config.h"
 #include "policy/result.h"
 #include "proxy/event_loop.h"
 
 namespace kw::proxy {
+
+// Builds the Prometheus text exposition (format 0.0.4). Every name must start "keyward_" (others
+// are dropped); help text has '\\' and newlines escaped. Values are unsigned counters/gauges.
+class PrometheusText {
+ public:
+  PrometheusText& counter(std::string_view name, std::string_view help, uint64_t value);
+  PrometheusText& gauge(std::string_view name, std::string_view help, uint64_t value);
+  // One labelled sample of a family already announced (or announced here on first use).
+  PrometheusText& sample(std::string_view type, std::string_view name, std::string_view help,
+                         std::string_view label, std::string_view label_value, uint64_t value);
+  [[nodiscard]] const std::string& text() const { return out_; }
+
+ private:
+  bool header(std::string_view type, std::string_view name, std::string_view help);
+  std::string out_;
+  std::string last_family_;
+};
 
 // What the admin endpoints ask the rest of the process. Every hook is optional.
 struct AdminHooks {
