@@ -432,7 +432,9 @@ describe("restricted clients get the SDK's own errors", () => {
     const w = sdk.writer;
     assert.equal(await w.set("inbox:1", "msg"), "OK");
     assert.equal(await rt.call("GET", "inbox:1"), "msg");
-    assert.equal(await w.incr("inbox:n"), 1);
+    // INCR reads the value it returns (key spec RW+access): write-only keys do not allow it.
+    await rejectsWith(w.incr("inbox:n"), /NOPERM/);
+    assert.equal(await rt.call("EXISTS", "inbox:n"), 0);
     await rejectsWith(w.get("inbox:1"), /NOPERM/);
     await rejectsWith(w.set("app:1", "x"), /NOPERM/);
     assert.equal(await rt.call("EXISTS", "app:1"), 0);
