@@ -313,13 +313,19 @@ void readConfig(const YamlNode& root, const std::string& source, const std::stri
   if (!m.valid()) return;
   for (const char* key : {"listen", "upstream", "clients"}) m.requireKey(key);
   if (const YamlNode* v = m.get("listen")) readListen(ctx, *v, out.listen);
-  if (const YamlNode* v = m.getPresent("admin")) readAdmin(ctx, *v, out.admin);
+  const YamlNode* admin = m.getPresent("admin");
+  if (admin != nullptr) readAdmin(ctx, *admin, out.admin);
   if (const YamlNode* v = m.get("upstream")) readUpstream(ctx, *v, out.upstream);
   if (const YamlNode* v = m.getPresent("signing")) readSigning(ctx, *v, out.signing);
   if (const YamlNode* v = m.getPresent("quota")) readQuota(ctx, *v, out.quota);
   if (const YamlNode* v = m.getPresent("budget")) readBudget(ctx, *v, out.budget);
   if (const YamlNode* v = m.getPresent("audit")) readAudit(ctx, *v, out.audit);
   if (const YamlNode* v = m.get("clients")) readClients(ctx, *v, out.clients);
+  const HostPort& a = out.admin.address;
+  if (a.port != 0 && a.port == out.listen.address.port && a.host == out.listen.address.host) {
+    ctx.error(admin != nullptr ? admin->mark : root.mark, "admin.address",
+              "the admin listener needs its own address (it equals listen.address)");
+  }
   m.finish();
 }
 

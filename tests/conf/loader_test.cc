@@ -542,3 +542,21 @@ TEST(LoaderTest, NonRegularSecretFileIsRefusedWithoutBlocking) {
 
 }  // namespace
 }  // namespace kw::conf
+
+namespace kw::conf {
+namespace {
+
+TEST(LoaderTest, AdminAndListenNeedDifferentAddresses) {
+  EXPECT_EQ(
+      testing::loadError("listen:\n  address: \"127.0.0.1:9091\"\nupstream:\n  url: redis://h\n"
+                         "clients:\n  - name: a\n"),
+      "kw.yaml:1:1: admin.address: the admin listener needs its own address (it equals "
+      "listen.address)");
+  auto ok = testing::load(
+      "listen:\n  address: \"127.0.0.1:0\"\nadmin:\n  address: \"127.0.0.1:0\"\n"
+      "upstream:\n  url: redis://h\nclients:\n  - name: a\n");
+  EXPECT_TRUE(ok.has_value()) << ok.error().message;
+}
+
+}  // namespace
+}  // namespace kw::conf
