@@ -599,6 +599,52 @@ describe("upstream failures", () => {
   });
 });
 
+describe("upstream timeout after a good handshake", () => {
+  test("504 when the upstream answers AUTH and then never answers a command", async () => {
+    const net = await import("node:net");
+    const sockets = [];
+    // Answers AUTH/SELECT/HELLO/CLIENT/PING with +OK (the connection handshake), nothing else.
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      s.on("error", () => {});
+      let buf = "";
+      s.on("data", (d) => {
+        buf += d.toString("latin1");
+        for (;;) {
+          const m = /^\*(\d+)\r\n/.exec(buf);
+          if (!m) return;
+          let p = m[0].length;
+          const args = [];
+          for (let i = 0; i < Number(m[1]); i++) {
+            const l = /^\$(\d+)\r\n/.exec(buf.slice(p));
+            if (!l) return;
+            const start = p + l[0].length;
+            if (buf.length < start + Number(l[1]) + 2) return;
+            args.push(buf.slice(start, start + Number(l[1])));
+            p = start + Number(l[1]) + 2;
+          }
+          buf = buf.slice(p);
+          if (/^(auth|select|hello|client|ping)$/i.test(args[0])) s.write("+OK\r\n");
+        }
+      });
+    });
+    await new Promise((r) => silent.listen(0, "127.0.0.1", r));
+    const kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${silent.address().port}`,
+                                          upstream: { timeout: "1s" } });
+    try {
+      const t0 = Date.now();
+      const res = await request(kw.port, { body: ["GET", "app:x"], key: stack.keys.admin, timeoutMs: 15000 });
+      const took = Date.now() - t0;
+      expectError(res, 504, "ERR");
+      assert.ok(took < 5000, `504 took ${took} ms with upstream.timeout 1s`);
+    } finally {
+      await kw.stop();
+      sockets.forEach((x) => x.destroy());
+      silent.close();
+    }
+  });
+});
+
 describe("logs and shutdown", () => {
   test("no secret appears in keyward's output; log lines are JSON", async () => {
     await post(["SET", "app:logged", "value-that-must-not-be-logged"]);
