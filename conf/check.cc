@@ -168,6 +168,7 @@ std::vector<std::string> checkConfigFile(const std::string& path, const EnvLooku
     std::string line;
     while (std::getline(lines, line)) errors.push_back(line);
   }
+  sortByLocation(errors, path);
   return errors;
 }
 

@@ -269,6 +269,7 @@ std::vector<std::string> loadInto(std::string_view text, const std::string& sour
   if (ec) dir = base_dir;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   readConfig(parsed.root, source_name, dir, env, cfg, errors);
+  sortByLocation(errors, source_name);
   return errors;
 }
 

@@ -89,6 +89,29 @@ void MapReader::finish() {
   }
 }
 
+void sortByLocation(std::vector<std::string>& errors, const std::string& source) {
+  auto key = [&source](const std::string& e) -> std::pair<uint64_t, uint64_t> {
+    constexpr uint64_t kLast = ~0ULL;
+    if (e.compare(0, source.size(), source) != 0 || e.size() <= source.size() ||
+        e[source.size()] != ':') {
+      return {kLast, kLast};
+    }
+    uint64_t line = 0;
+    uint64_t col = 0;
+    size_t i = source.size() + 1;
+    for (; i < e.size() && e[i] >= '0' && e[i] <= '9' && line < 1000000000; ++i) {
+      line = line * 10 + static_cast<uint64_t>(e[i] - '0');
+    }
+    if (i >= e.size() || e[i] != ':') return {kLast, kLast};
+    for (++i; i < e.size() && e[i] >= '0' && e[i] <= '9' && col < 1000000000; ++i) {
+      col = col * 10 + static_cast<uint64_t>(e[i] - '0');
+    }
+    return {line, col};
+  };
+  std::stable_sort(errors.begin(), errors.end(),
+                   [&key](const std::string& a, const std::string& b) { return key(a) < key(b); });
+}
+
 std::string oneLine(std::string_view message) {
   static const char kHex[] = "0123456789abcdef";
   std::string out;

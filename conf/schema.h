@@ -22,6 +22,10 @@ std::vector<std::string> loadInto(std::string_view text, const std::string& sour
                                   const std::string& base_dir, const EnvLookup& env, Config& cfg);
 std::vector<std::string> loadFileInto(const std::string& path, const EnvLookup& env, Config& cfg);
 
+// Orders "SOURCE:LINE:COL: ..." lines by line and column (stable; other lines keep their place
+// relative to each other, after the located ones).
+void sortByLocation(std::vector<std::string>& errors, const std::string& source);
+
 // Escapes control bytes (newlines included) so that one error stays one line.
 std::string oneLine(std::string_view message);
 

@@ -140,11 +140,13 @@ TEST_F(CheckTest, SigningKeyFileProblems) {
       "    - id: k2\n      alg: EdDSA\n      private_key_file: keys/sign.pem\n"
       "      public_key_file: keys/bad.pub\n"));
   ASSERT_EQ(errors.size(), 2u);
+  // In file order.
   EXPECT_NE(
-      errors[0].find("signing.keys[1].public_key_file: " + dir_.path() + "/keys/bad.pub: key k2"),
+      errors[0].find(":10:7: signing.keys[0]: cannot read " + dir_.path() + "/keys/missing.pub"),
       std::string::npos)
       << errors[0];
-  EXPECT_NE(errors[1].find("signing.keys[0]: cannot read " + dir_.path() + "/keys/missing.pub"),
+  EXPECT_NE(errors[1].find(":16:24: signing.keys[1].public_key_file: " + dir_.path() +
+                           "/keys/bad.pub: key k2"),
             std::string::npos)
       << errors[1];
 }

@@ -560,3 +560,19 @@ TEST(LoaderTest, AdminAndListenNeedDifferentAddresses) {
 
 }  // namespace
 }  // namespace kw::conf
+
+namespace kw::conf {
+namespace {
+
+TEST(LoaderTest, ErrorsAreInFileOrder) {
+  const auto errors = collectConfigErrors(
+      "clients:\n  - name: a\n    bogus: 1\nlisten:\n  address: x\nupstream:\n  url: ftp://h\n",
+      "o.yaml", "/", testing::defaultEnv());
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].rfind("o.yaml:3:5: clients[0]: unknown key", 0), 0u) << errors[0];
+  EXPECT_EQ(errors[1].rfind("o.yaml:5:12: listen.address:", 0), 0u) << errors[1];
+  EXPECT_EQ(errors[2].rfind("o.yaml:7:8: upstream.url:", 0), 0u) << errors[2];
+}
+
+}  // namespace
+}  // namespace kw::conf
