@@ -78,16 +78,32 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every child this process started dies with it (also when a test run is killed).
+const children = new Set();
+function track(proc) {
+  children.add(proc);
+  proc.once("exit", () => children.delete(proc));
+  return proc;
+}
+process.on("exit", () => {
+  for (const p of children) {
+    try { p.kill("SIGKILL"); } catch { /* already gone */ }
+  }
+});
+for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+  process.once(sig, () => process.exit(1));
+}
+
 async function startRedis(dir) {
   requireTool("redis-server");
   const password = crypto.randomBytes(18).toString("hex");
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const proc = spawn("redis-server", [
+    const proc = track(spawn("redis-server", [
       "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
       "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
       "--logfile", path.join(dir, `redis-${port}.log`),
-    ], { stdio: "ignore" });
+    ], { stdio: "ignore" }));
     let exited = false;
     proc.once("exit", () => { exited = true; });
     for (let i = 0; i < 100 && !exited; i++) {
@@ -161,9 +177,9 @@ export async function spawnKeyward(dir, config, env) {
   const id = ++instanceSeq;
   const cfgPath = path.join(dir, `keyward-${id}.yaml`);
   fs.writeFileSync(cfgPath, toYaml(config));
-  const proc = spawn(bin, ["serve", "--config", cfgPath], {
+  const proc = track(spawn(bin, ["serve", "--config", cfgPath], {
     cwd: dir, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
-  });
+  }));
   const kw = { proc, cfgPath, stdout: "", stderr: "", events: [], exitCode: undefined };
   proc.stderr.on("data", (d) => { kw.stderr += d; });
   const exited = new Promise((resolve) => {

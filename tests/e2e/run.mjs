@@ -58,6 +58,12 @@ delete env.UPSTASH_DISABLE_TELEMETRY;
 
 const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...files],
                     { cwd: here, env, stdio: "inherit" });
+for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+  process.once(sig, () => {
+    child.kill("SIGTERM");
+    setTimeout(() => process.exit(1), 2000).unref();
+  });
+}
 const code = await new Promise((resolve) => child.once("exit", (c2, sig) => resolve(sig ? 1 : c2)));
 
 let total = 0;
