@@ -583,16 +583,17 @@ describe("upstream failures", () => {
     const sockets = [];
     const hang = net.createServer((s) => { sockets.push(s); s.on("error", () => {}); });
     await new Promise((r) => hang.listen(0, "127.0.0.1", r));
-    const kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${hang.address().port}`,
-                                          upstream: { timeout: "1s" } });
+    let kw;
     try {
+      kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${hang.address().port}`,
+                                      upstream: { timeout: "1s" } });
       const t0 = Date.now();
       const res = await request(kw.port, { body: ["GET", "app:x"], key: stack.keys.admin, timeoutMs: 15000 });
       const took = Date.now() - t0;
       expectError(res, 504, "ERR");
       assert.ok(took < 5000, `504 took ${took} ms with upstream.timeout 1s`);
     } finally {
-      await kw.stop();
+      await kw?.stop();
       sockets.forEach((s) => s.destroy());
       hang.close();
     }
@@ -629,16 +630,17 @@ describe("upstream timeout after a good handshake", () => {
       });
     });
     await new Promise((r) => silent.listen(0, "127.0.0.1", r));
-    const kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${silent.address().port}`,
-                                          upstream: { timeout: "1s" } });
+    let kw;
     try {
+      kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${silent.address().port}`,
+                                      upstream: { timeout: "1s" } });
       const t0 = Date.now();
       const res = await request(kw.port, { body: ["GET", "app:x"], key: stack.keys.admin, timeoutMs: 15000 });
       const took = Date.now() - t0;
       expectError(res, 504, "ERR");
       assert.ok(took < 5000, `504 took ${took} ms with upstream.timeout 1s`);
     } finally {
-      await kw.stop();
+      await kw?.stop();
       sockets.forEach((x) => x.destroy());
       silent.close();
     }

@@ -99,8 +99,13 @@ export class RespClient {
   }
   // Raw reply (Buffers for bulk strings; RedisError for errors, not thrown).
   callRaw(...args) {
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      // A dead redis-server must fail the test, not hang it.
+      const timer = setTimeout(() => reject(new Error(`redis-server did not answer ${args[0]} in 15 s`)), 15000);
+      this.waiters.push((v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
       this.sock.write(encode(args));
     });
   }

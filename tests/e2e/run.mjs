@@ -56,7 +56,8 @@ const env = {
 delete env.NODE_TLS_REJECT_UNAUTHORIZED;
 delete env.UPSTASH_DISABLE_TELEMETRY;
 
-const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...files],
+const child = spawn(process.execPath, ["--test", "--test-reporter=spec", "--test-timeout=90000",
+                                             "--test-force-exit", ...files],
                     { cwd: here, env, stdio: "inherit" });
 for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
   process.once(sig, () => {
