@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Quick start (README #1): build keyward, start a local redis-server, make demo keys and a dev
 # certificate, and run keyward in the foreground. Idempotent; Ctrl-C stops keyward and redis.
+# Knobs (for tests): KEYWARD_BIN=path skips the build, KW_RUN_DIR=dir replaces .run/,
+# KW_SKIP_DEPS=1 skips scripts/deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-run="$root/.run"
+run="${KW_RUN_DIR:-$root/.run}"
+cacert=".run/ca.crt"
+[ -n "${KW_RUN_DIR:-}" ] && cacert="$run/ca.crt"
 
-if [ "$(id -u)" = 0 ]; then
+if [ -n "${KW_SKIP_DEPS:-}" ]; then
+  :
+elif [ "$(id -u)" = 0 ]; then
   bash scripts/deps.sh
 else
   echo "run.sh: not root, skipping scripts/deps.sh (run it once as root on a fresh machine)" >&2
@@ -16,7 +22,6 @@ for tool in cmake ninja clang++-14 openssl redis-server python3 curl; do
 done
 
 # 1. Release build (jemalloc) into build/release.
-#    KEYWARD_BIN=path/to/keyward skips the build (e.g. a debug binary).
 if [ -n "${KEYWARD_BIN:-}" ]; then
   kw="$KEYWARD_BIN"
 else
@@ -123,9 +128,9 @@ keyward quick start
   browser-demo:  ${browser_key[0]}
 
 Try (in another terminal):
-  curl --cacert .run/ca.crt -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/set/demo:hello/world
-  curl --cacert .run/ca.crt -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/get/demo:hello
-  curl --cacert .run/ca.crt -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/flushall   # 403 NOPERM
+  curl --cacert $cacert -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/set/demo:hello/world
+  curl --cacert $cacert -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/get/demo:hello
+  curl --cacert $cacert -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/flushall   # 403 NOPERM
   curl http://127.0.0.1:$admin_port/metrics
 
 Ctrl-C stops keyward and redis-server.
