@@ -88,7 +88,13 @@ RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint
       connect_timer_(base,
                      [this] {
                        auto keep = shared_from_this();
-                       fail({UpstreamErrorKind::Unreachable, "upstream connect timed out"});
+                       // Connected but AUTH/SELECT unanswered: the upstream is there but
+                       // silent, which is a timeout (504), not unreachable (502).
+                       fail(state_ == State::Handshaking
+                                ? UpstreamError{UpstreamErrorKind::Timeout,
+                                                "upstream did not answer the handshake in time"}
+                                : UpstreamError{UpstreamErrorKind::Unreachable,
+                                                "upstream connect timed out"});
                      }),
       start_timer_(base, [this] { doStart(); }),
       resume_timer_(base, [this] { processInput(); }),

@@ -203,8 +203,12 @@ struct RedisUpstream::Impl {
       }
       case Stage::Queued: {
         --queued_live;  // dispatch() drops the Done entry from the queue
-        const bool any_ready =
-            std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
+        // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
+        // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
+        const bool any_ready = std::any_of(conns.begin(), conns.end(), [](auto& c) {
+          return c->ready ||
+                 (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
+        });
         finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
                                               "no upstream connection became free in time"}
                               : UpstreamError{UpstreamErrorKind::Unreachable,

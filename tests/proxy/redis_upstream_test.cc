@@ -292,13 +292,14 @@ TEST_F(RedisUpstreamTest, TimeoutAgainstHangingServer) {
   EXPECT_EQ(b->error().kind, UpstreamErrorKind::Timeout);
   EXPECT_EQ(up->stats().in_flight, 0u);
 
-  // With a password the handshake never completes: a connect timeout is Unreachable.
+  // With a password the handshake never completes: the TCP connect succeeded, so the silent
+  // upstream is a timeout (504, e2e "upstream accepts and never answers"), not unreachable.
   opts.password = "pw";
   auto up_auth =
       makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
   auto res = run(loop_, *up_auth, {{"PING"}}, false, 5000ms);
   ASSERT_TRUE(res && !res->has_value());
-  EXPECT_EQ(res->error().kind, UpstreamErrorKind::Unreachable) << res->error().message;
+  EXPECT_EQ(res->error().kind, UpstreamErrorKind::Timeout) << res->error().message;
 }
 
 TEST_F(RedisUpstreamTest, CancelledRequestNeverCallsBackAndPoolStaysInSync) {
