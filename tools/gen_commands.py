@@ -136,6 +136,10 @@ def units(dump, overlay):
         if "categories_add" in ov:
             u["categories"] = sorted(set(u["categories"]) | set(ov["categories_add"]))
     for u in out.values():
+        # A container refused as a whole (CLUSTER, MODULE) refuses every subcommand too.
+        if u["parent"] and "unsupported" in out[u["parent"]]["traits"]:
+            u["traits"].add("unsupported")
+    for u in out.values():
         bad = [t for t in u["traits"] if t not in TRAITS]
         if bad or u["parser"] not in PARSERS:
             sys.exit(f"{u['name']}: unknown trait {bad} or parser {u['parser']}")

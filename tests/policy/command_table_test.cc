@@ -1,0 +1,225 @@
+// Command table: lookups, overlay traits, and the rule that no command reaches the generic
+// key-spec engine when its specs are incomplete (every such command has a parser or is refused).
+#include "policy/command_table.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "policy/command_meta.h"
+#include "policy/key_extract.h"
+
+namespace kw::policy {
+namespace {
+
+const CommandInfo& cmd(std::string_view name) {
+  const size_t bar = name.find('|');
+  const CommandInfo* c = findCommand(name.substr(0, bar));
+  if (c && bar != std::string_view::npos) c = findSubcommand(*c, name.substr(bar + 1));
+  EXPECT_NE(c, nullptr) << name;
+  static const CommandInfo none{};
+  return c ? *c : none;
+}
+
+TEST(CommandTable, LookupIsCaseInsensitiveAndExact) {
+  EXPECT_EQ(findCommand("GET"), findCommand("get"));
+  EXPECT_EQ(findCommand("gEt"), findCommand("get"));
+  EXPECT_EQ(findCommand("get")->name, "get");
+  EXPECT_EQ(findCommand("ge"), nullptr);
+  EXPECT_EQ(findCommand("gett"), nullptr);
+  EXPECT_EQ(findCommand(""), nullptr);
+  EXPECT_EQ(findCommand(std::string("get\0", 4)), nullptr);
+  EXPECT_EQ(findCommand("config|get"), nullptr);  // subcommands are not wire names
+  EXPECT_EQ(findCommand(std::string(65, 'a')), nullptr);
+  EXPECT_EQ(findCommand(std::string(100000, 'z')), nullptr);
+  EXPECT_EQ(findCommand("JSON.GET"), findCommand("json.get"));
+  const CommandInfo* config = findCommand("CONFIG");
+  ASSERT_NE(config, nullptr);
+  EXPECT_TRUE(config->traits & kContainer);
+  EXPECT_EQ(findSubcommand(*config, "GeT"), findSubcommand(*config, "get"));
+  EXPECT_EQ(findSubcommand(*config, "get")->name, "config|get");
+  EXPECT_EQ(findSubcommand(*config, "get")->parent, config->id);
+  EXPECT_EQ(findSubcommand(*config, ""), nullptr);
+  EXPECT_EQ(findSubcommand(*config, "get|x"), nullptr);
+  EXPECT_EQ(findSubcommand(*config, "nope"), nullptr);
+  EXPECT_EQ(findSubcommand(*findCommand("get"), "x"), nullptr);  // not a container
+  // A subcommand of another container is not found through this one.
+  EXPECT_EQ(findSubcommand(*config, "encoding"), nullptr);
+}
+
+TEST(CommandTable, DenseIdsSortedNamesAndParents) {
+  const auto all = allCommands();
+  ASSERT_GT(all.size(), 400u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, i);
+    if (i > 0) EXPECT_LT(all[i - 1].name, all[i].name);
+    EXPECT_LT(all[i].parent, all.size());
+    EXPECT_NE(all[i].arity, 0) << all[i].name;
+    for (char c : all[i].name) EXPECT_FALSE(c >= 'A' && c <= 'Z') << all[i].name;
+    const bool sub = all[i].name.find('|') != std::string_view::npos;
+    EXPECT_EQ(sub, all[i].parent != all[i].id) << all[i].name;
+  }
+}
+
+TEST(CommandTable, CategoriesFromRedisAndOverlay) {
+  Category c;
+  for (const char* n :
+       {"keyspace",   "read",        "write",     "set",         "sortedset", "list",
+        "hash",       "string",      "bitmap",    "hyperloglog", "geo",       "stream",
+        "pubsub",     "admin",       "fast",      "slow",        "blocking",  "dangerous",
+        "connection", "transaction", "scripting", "json",        "search"}) {
+    EXPECT_TRUE(categoryFromName(n, c)) << n;
+    EXPECT_TRUE(categoryFromName(std::string("@") + n, c)) << n;
+  }
+  EXPECT_TRUE(categoryFromName("@READ", c));
+  EXPECT_EQ(c, Category::Read);
+  EXPECT_FALSE(categoryFromName("all", c));  // @all is a rule keyword, not a category
+  EXPECT_FALSE(categoryFromName("", c));
+  EXPECT_FALSE(categoryFromName("@", c));
+  EXPECT_TRUE(cmd("get").categories & categoryBit(Category::Read));
+  EXPECT_TRUE(cmd("get").categories & categoryBit(Category::String));
+  EXPECT_TRUE(cmd("keys").categories & categoryBit(Category::Dangerous));
+  EXPECT_TRUE(cmd("sort").categories & categoryBit(Category::Dangerous));
+  EXPECT_FALSE(cmd("scan").categories & categoryBit(Category::Dangerous));
+  EXPECT_TRUE(cmd("json.get").categories & categoryBit(Category::Json));
+  EXPECT_TRUE(cmd("search.query").categories & categoryBit(Category::Search));
+  EXPECT_TRUE(cmd("acl|gentoken").categories & categoryBit(Category::Dangerous));
+  EXPECT_TRUE(cmd("acl|resttoken").categories & categoryBit(Category::Admin));
+  EXPECT_TRUE(cmd("hexpire").categories & categoryBit(Category::Hash));
+  EXPECT_TRUE(cmd("xackdel").categories & categoryBit(Category::Stream));
+  // Containers carry no categories of their own that matter; subcommands do.
+  EXPECT_TRUE(cmd("client|kill").categories & categoryBit(Category::Dangerous));
+  EXPECT_FALSE(cmd("client|setname").categories & categoryBit(Category::Dangerous));
+}
+
+TEST(CommandTable, SecurityTraits) {
+  for (const char* n : {"keys",
+                        "scan",
+                        "randomkey",
+                        "dbsize",
+                        "flushdb",
+                        "flushall",
+                        "swapdb",
+                        "info",
+                        "monitor",
+                        "debug",
+                        "memory|stats",
+                        "memory|doctor",
+                        "memory|purge",
+                        "memory|malloc-stats",
+                        "slowlog|get",
+                        "client|list",
+                        "client|info",
+                        "client|tracking",
+                        "pubsub|channels",
+                        "pubsub|numsub",
+                        "pubsub|numpat",
+                        "latency|latest",
+                        "config|get",
+                        "config|set",
+                        "wait",
+                        "search.query",
+                        "search.create",
+                        "search.aggregate",
+                        "search.listindexes",
+                        "function|flush",
+                        "script|flush"}) {
+    EXPECT_TRUE(cmd(n).traits & kKeyspaceWide) << n;
+  }
+  EXPECT_TRUE(cmd("scan").traits & kScanLike);
+  for (const char* n : {"select", "move", "swapdb", "copy"})
+    EXPECT_TRUE(cmd(n).traits & kDbSwitch) << n;
+  for (const char* n :
+       {"auth", "hello", "reset", "quit", "client|reply", "client|setname", "client|tracking",
+        "client|no-evict", "client|no-touch", "multi", "exec", "watch", "unwatch", "discard"}) {
+    EXPECT_TRUE(cmd(n).traits & kConnectionState) << n;
+  }
+  for (const char* n : {"eval", "eval_ro", "evalsha", "evalsha_ro", "script|load"})
+    EXPECT_TRUE(cmd(n).traits & kScript) << n;
+  for (const char* n : {"fcall", "fcall_ro"}) EXPECT_TRUE(cmd(n).traits & kFunction) << n;
+  for (const char* n : {"publish", "spublish", "subscribe", "ssubscribe", "psubscribe"})
+    EXPECT_TRUE(cmd(n).traits & kChannels) << n;
+  for (const char* n : {"subscribe", "ssubscribe", "psubscribe"})
+    EXPECT_TRUE(cmd(n).traits & kSubscribe) << n;
+  EXPECT_FALSE(cmd("publish").traits & kSubscribe);
+  for (const char* n : {"xack", "xclaim", "xautoclaim", "xpending", "xgroup|create", "xgroup|setid",
+                        "xgroup|destroy", "xgroup|createconsumer", "xgroup|delconsumer",
+                        "xinfo|consumers", "xreadgroup", "xackdel"}) {
+    EXPECT_TRUE(cmd(n).traits & kGroups) << n;
+  }
+  EXPECT_TRUE(cmd("xautoclaim").traits & kReturnsData);
+  for (const char* n :
+       {"blpop",     "brpop",    "brpoplpush",   "blmove",        "blmpop",      "bzpopmin",
+        "bzpopmax",  "bzmpop",   "sync",         "psync",         "replconf",    "monitor",
+        "shutdown",  "failover", "cluster|info", "cluster|nodes", "module|load", "module|list",
+        "replicaof", "slaveof",  "save",         "bgsave"}) {
+    EXPECT_TRUE(cmd(n).traits & kUnsupported) << n;
+  }
+  for (const char* n : {"config", "client", "object", "xgroup", "xinfo", "cluster", "acl"})
+    EXPECT_TRUE(cmd(n).traits & kContainer) << n;
+  for (const char* n : {"get", "set", "hset", "xadd", "json.set", "hexpire", "zadd", "xclaim"})
+    EXPECT_EQ(cmd(n).traits & (kKeyspaceWide | kUnsupported | kConnectionState | kReturnsData), 0u)
+        << n;
+}
+
+// REDIS-ACL.md 2.2/5.3: every movablekeys, incomplete, variable_flags or unknown-spec command
+// either has a dedicated parser or is refused as a whole. These are the 7.0.15 members.
+TEST(CommandTable, IncompleteSpecsNeverReachTheGenericEngine) {
+  for (const CommandInfo& c : allCommands()) {
+    const CommandMeta& m = commandMeta(c);
+    bool unknown = false;
+    for (const KeySpec& s : keySpecs(c)) {
+      unknown |= s.begin == BeginSearch::Unknown || s.find == FindKeys::Unknown;
+    }
+    if (unknown) {
+      EXPECT_TRUE(m.parser != KeyParser::Specs || (c.traits & kUnsupported)) << c.name;
+    }
+  }
+  // Spec-complete movablekeys (numkeys-driven): the generic keynum engine is exact for them.
+  const std::vector<std::string_view> keynum = {"lmpop",  "sintercard", "zdiff",       "zdiffstore",
+                                                "zinter", "zintercard", "zinterstore", "zmpop",
+                                                "zunion", "zunionstore"};
+  for (auto n : keynum) {
+    bool has_keynum = false;
+    for (const KeySpec& s : keySpecs(cmd(n))) has_keynum |= s.find == FindKeys::Keynum;
+    EXPECT_TRUE(has_keynum) << n;
+  }
+  const std::vector<std::string_view> need_parser = {
+      "eval",     "eval_ro",    "evalsha", "evalsha_ro", "fcall",
+      "fcall_ro", "sort",       "sort_ro", "georadius",  "georadiusbymember",
+      "xread",    "xreadgroup", "migrate", "set",        "bitfield"};
+  for (auto n : need_parser) EXPECT_NE(commandMeta(cmd(n)).parser, KeyParser::Specs) << n;
+  for (auto n : {"blmpop", "bzmpop"}) EXPECT_TRUE(cmd(n).traits & kUnsupported) << n;
+}
+
+// Every executable unit with keys extracts from a minimal argv without touching argv[0].
+TEST(CommandTable, EveryUnitExtractsWithinBounds) {
+  size_t units = 0;
+  for (const CommandInfo& c : allCommands()) {
+    if (c.traits & kContainer) continue;
+    std::vector<std::string_view> argv;
+    const size_t bar = c.name.find('|');
+    argv.push_back(c.name.substr(0, bar));
+    if (bar != std::string_view::npos) argv.push_back(c.name.substr(bar + 1));
+    const size_t n = c.arity > 0 ? static_cast<size_t>(c.arity) : static_cast<size_t>(-c.arity);
+    while (argv.size() < n) argv.push_back("1");
+    Extraction ex;
+    const Decision d = extract(argv, ex);
+    EXPECT_NE(d.reason, Reason::UnknownCommand) << c.name;
+    EXPECT_NE(d.reason, Reason::UnknownSubcommand) << c.name;
+    EXPECT_NE(d.reason, Reason::ArityError) << c.name;
+    if (d.allowed()) {
+      ++units;
+      EXPECT_EQ(ex.command, &c);
+      for (const KeyRef& k : ex.keys) {
+        EXPECT_GE(k.arg, 1u) << c.name;
+        EXPECT_LT(k.arg, argv.size()) << c.name;
+      }
+    }
+  }
+  EXPECT_GT(units, 300u);
+}
+
+}  // namespace
+}  // namespace kw::policy
