@@ -17,7 +17,7 @@
 namespace kw::conf {
 namespace {
 
-constexpr size_t kMaxPemBytes = 1024 * 1024;
+constexpr size_t kMaxPemBytes = size_t{1024} * 1024;
 
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }

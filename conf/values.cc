@@ -101,11 +101,11 @@ Result<Duration> parseDuration(std::string_view text) {
   } else if (unit == "s") {
     ms_per_unit = 1000;
   } else if (unit == "m") {
-    ms_per_unit = 60 * 1000;
+    ms_per_unit = 60ULL * 1000;
   } else if (unit == "h") {
-    ms_per_unit = 3600 * 1000;
+    ms_per_unit = 3600ULL * 1000;
   } else if (unit == "d") {
-    ms_per_unit = 24 * 3600 * 1000;
+    ms_per_unit = 24ULL * 3600 * 1000;
   } else {
     return configError(unit.empty()
                            ? "duration " + quoted(text) + " has no unit (ms, s, m, h, d)"
@@ -132,11 +132,11 @@ Result<policy::Rate> parseRate(std::string_view text) {
   if (per == "s") {
     period_ms = 1000;
   } else if (per == "m") {
-    period_ms = 60 * 1000;
+    period_ms = 60ULL * 1000;
   } else if (per == "h") {
-    period_ms = 3600 * 1000;
+    period_ms = 3600ULL * 1000;
   } else if (per == "d") {
-    period_ms = 24 * 3600 * 1000;
+    period_ms = 24ULL * 3600 * 1000;
   } else {
     auto d = parseDuration(per);
     if (!d) return configError(bad);
