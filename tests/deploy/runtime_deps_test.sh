@@ -7,7 +7,9 @@ list=${2:?}
 mapfile -t wanted < <(grep -v '^#' "$list" | sed '/^$/d')
 missing=0
 while read -r lib; do
-  pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1) || true
+  # usrmerge: dpkg may know the library under /lib rather than /usr/lib.
+  pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "${lib#/usr}" 2>/dev/null) || true
+  pkg=$(head -1 <<<"$pkg" | cut -d: -f1)
   [ -n "$pkg" ] || { echo "FAIL: no Debian package owns $lib"; missing=1; continue; }
   case "$pkg" in libc6|libgcc-s1|libstdc++6) continue ;; esac  # in every Debian base image
   printf '%s\n' "${wanted[@]}" | grep -qx "$pkg" || { echo "FAIL: $lib ($pkg) not in $list"; missing=1; }
