@@ -43,7 +43,7 @@ int fail(std::string_view message) {
 
 int runVersion() {
   std::cout << "keyward " << KW_VERSION << " (" << KW_BUILD_TYPE << ")\n"
-            << "OpenSSL " << OpenSSL_version(OPENSSL_VERSION) << "\n"
+            << OpenSSL_version(OPENSSL_VERSION) << "\n"
             << "libevent " << event_get_version() << "\n";
   return 0;
 }
