@@ -1,14 +1,6 @@
 // The real keyward binary's stdout/stderr never carry a token, the upstream password, a value or a
 // key name, and every request leaves exactly one access record with its status (CONTRACT §7).
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,132 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/proxy/binary_test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-
-// One request on a fresh connection (Connection: close); the whole response.
-std::string roundTrip(int port, const std::string& raw) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    ::close(fd);
-    return "connect failed";
-  }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  (void)::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
-std::string post(int port, const std::string& path, const std::string& auth,
-                 const std::string& body) {
-  std::string r = "POST " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
-  if (!auth.empty()) r += "Authorization: Bearer " + auth + "\r\n";
-  r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-       "\r\n\r\n" + body;
-  return roundTrip(port, r);
-}
-
-int statusOf(const std::string& response) {
-  if (response.rfind("HTTP/1.1 ", 0) != 0) return -1;
-  return std::stoi(response.substr(9, 3));
-}
-
-// A child process in its own group with stdout/stderr into pipes.
-struct Child {
-  pid_t pid = -1;
-  int out = -1;
-  int err = -1;
-  std::string out_text, err_text;
-
-  void spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-    int o[2], e[2];
-    if (::pipe(o) != 0 || ::pipe(e) != 0) return;
-    pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      ::dup2(o[1], 1);
-      ::dup2(e[1], 2);
-      for (int fd : {o[0], o[1], e[0], e[1]}) ::close(fd);
-      for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(o[1]);
-    ::close(e[1]);
-    out = o[0];
-    err = e[0];
-    ::fcntl(out, F_SETFL, O_NONBLOCK);
-    ::fcntl(err, F_SETFL, O_NONBLOCK);
-  }
-  void pump(int timeout_ms) {
-    pollfd p[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
-    ::poll(p, 2, timeout_ms);
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(out, buf, sizeof(buf))) > 0) out_text.append(buf, static_cast<size_t>(n));
-    while ((n = ::read(err, buf, sizeof(buf))) > 0) err_text.append(buf, static_cast<size_t>(n));
-  }
-  bool waitFor(const std::regex& re, std::smatch& m, std::chrono::seconds limit) {
-    auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      pump(50);
-      if (std::regex_search(out_text, m, re)) return true;
-    }
-    return false;
-  }
-  // SIGTERM, then reap (SIGKILL after 30 s).
-  int stop() {
-    if (pid <= 0) return -1;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      pump(50);
-      if (Clock::now() > deadline) {
-        ::kill(-pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        break;
-      }
-    }
-    pump(0);
-    pid = -1;
-    return status;
-  }
-  ~Child() {
-    if (pid > 0) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (out >= 0) ::close(out);
-    if (err >= 0) ::close(err);
-  }
-};
+using namespace kw::testing;  // NOLINT(google-build-using-namespace)
 
 TEST(LogSecrets, AccessRecordsCarryNoTokenPasswordValueOrKeyName) {
   std::string keyward = std::string(KW_BINARY_DIR) + "/proxy/keyward";
