@@ -46,6 +46,7 @@ std::string formatAccessRecord(const AccessRecord& r) {
   field(out, "method", r.method);
   field(out, "route", r.route);
   field(out, "client", r.client);
+  if (!r.sub.empty()) field(out, "sub", r.sub);
   field(out, "source_ip", r.source_ip);
   out += ",\"commands\":[";
   size_t n = 0;

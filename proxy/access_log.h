@@ -13,6 +13,7 @@ struct AccessRecord {
   std::string_view method;  // "GET", "POST", ...
   std::string_view route;   // "command", "pipeline", ... or "" before decoding
   std::string client;       // client name; "" when unauthenticated
+  std::string sub;          // JWT sub claim ("" for static keys)
   std::string source_ip;
   std::vector<std::string> commands;  // canonical command names (table names), never arguments
   size_t command_count = 0;

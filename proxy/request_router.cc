@@ -9,6 +9,7 @@
 
 #include "policy/command_table.h"
 #include "policy/decision.h"
+#include "policy/jwt.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/codec/sse.h"
@@ -62,11 +63,11 @@ struct Checked {
   policy::Reason reason = policy::Reason::Ok;
 };
 
-Checked check(const conf::ClientEntry& entry, codec::Argv argv, policy::EvalScratch& scratch,
-              std::deque<std::string>& owned, std::deque<std::vector<std::string_view>>& views,
-              policy::Argv& forward) {
+Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
+              policy::EvalScratch& scratch, std::deque<std::string>& owned,
+              std::deque<std::vector<std::string_view>>& views, policy::Argv& forward) {
   Checked c;
-  policy::Evaluation ev = entry.policy->evaluate(argv, policy::Identity{}, scratch);
+  policy::Evaluation ev = entry.policy->evaluate(argv, id, scratch);
   const policy::Decision& d = ev.decision;
   c.reason = d.reason;
   c.name = d.command ? std::string(d.command->name) : std::string("?");
@@ -105,7 +106,24 @@ Checked check(const conf::ClientEntry& entry, codec::Argv argv, policy::EvalScra
 }  // namespace
 
 RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream)
-    : snapshot_(std::move(snapshot)), upstream_(upstream) {}
+    : upstream_(upstream) {
+  setSnapshot(std::move(snapshot));
+}
+
+void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
+  snapshot_ = std::move(snapshot);
+  const std::string& file = snapshot_->config().signing.revoked_file;
+  if (file.empty()) {
+    revoked_.reset();
+    return;
+  }
+  auto list = conf::loadRevokedFile(file);
+  if (list) {
+    revoked_ = std::make_shared<const std::unordered_set<std::string>>(std::move(*list));
+  } else {
+    logEvent("revoked_file_unreadable", {{"error", list.error().message}});
+  }
+}
 
 HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) const {
   HttpResponse r;
@@ -236,19 +254,36 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
 
   // Credentials.
   std::optional<std::string_view> token = codec::bearerToken(parser.header("authorization"));
+  std::string jwt_sub;  // the JWT's sub claim (empty for static keys)
   const conf::ClientEntry* entry = nullptr;
   if (req.queryTokenState() != codec::QueryToken::Disallowed) {
     if (!token && req.queryToken()) token = req.queryToken();
     if (token) entry = ctx.snapshot->findClientByApiKey(*token);
+    if (entry == nullptr && token && token->find('.') != std::string_view::npos &&
+        !ctx.snapshot->jwtKeys().empty()) {
+      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      auto claims = policy::verifyJwt(*token, ctx.snapshot->jwtKeys(), ctx.snapshot->jwtRules(),
+                                      now_s, revoked_.get());
+      if (claims) {
+        entry = ctx.snapshot->findClientByName(claims->client);
+        jwt_sub = std::move(claims->sub);
+      } else {
+        rec.reason = "auth_jwt";
+      }
+    }
   }
   if (entry == nullptr) {
-    rec.reason = "auth";
+    if (rec.reason.empty()) rec.reason = "auth";
     rec.decision = "deny";
     ex.respond(errorResponse(401, kWrongPass));
     return;
   }
   const conf::ClientConfig& client = *entry->config;
   rec.client = client.spec.name;
+  rec.sub = jwt_sub;
+  const policy::Identity identity{jwt_sub};
   if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, peer.ip16)) {
     rec.reason = "source_ip";
     rec.decision = "deny";
@@ -291,7 +326,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   switch (req.route()) {
     case codec::RestRoute::Command: {
       policy::Argv fwd;
-      Checked c = check(*entry, req.command(0), scratch, owned, views, fwd);
+      Checked c = check(*entry, identity, req.command(0), scratch, owned, views, fwd);
       note(c);
       if (!c.allowed) {
         rec.decision = "deny";
@@ -326,7 +361,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       std::vector<size_t> denied_at;
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(*entry, req.command(i), scratch, owned, views, f);
+        Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
         note(c);
         if (c.allowed) {
           fwd.push_back(f);
@@ -376,7 +411,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       std::vector<policy::Argv> fwd;
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(*entry, req.command(i), scratch, owned, views, f);
+        Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
         note(c);
         if (!c.allowed) {
           rec.decision = "deny";
@@ -410,7 +445,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
     case codec::RestRoute::Subscribe:
     case codec::RestRoute::PSubscribe: {
       codec::Argv argv = req.command(0);
-      policy::Evaluation ev = entry->policy->evaluate(argv, policy::Identity{}, scratch);
+      policy::Evaluation ev = entry->policy->evaluate(argv, identity, scratch);
       rec.commands.push_back(ev.decision.command ? std::string(ev.decision.command->name) : "?");
       if (!ev.decision.allowed()) {
         rec.decision = "deny";

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -59,7 +60,8 @@ class RequestRouter {
  public:
   RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream);
 
-  void setSnapshot(conf::SnapshotConstSharedPtr snapshot) { snapshot_ = std::move(snapshot); }
+  // Also reloads signing.revoked_file (kept as before when it cannot be read).
+  void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
 
   // `parser` is Complete. Everything the router needs from it is copied or decoded before
@@ -92,6 +94,7 @@ class RequestRouter {
   conf::SnapshotConstSharedPtr snapshot_;
   RedisUpstream* upstream_;
   std::unordered_map<std::string, policy::TokenBucket> buckets_;
+  std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   uint64_t sync_counter_ = 0;
   Stats stats_;
 };

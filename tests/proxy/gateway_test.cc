@@ -9,6 +9,7 @@
 #include "conf/api_key_gen.h"
 #include "conf/loader.h"
 #include "conf/snapshot.h"
+#include "policy/jwt.h"
 #include "proxy/gateway_server.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_router.h"
@@ -38,11 +39,18 @@ class GatewayTest : public ::testing::Test {
         admin->reference +
         "\"]\n    commands: [\"+@all\"]\n    keys: [\"*\"]\n    channels: [\"*\"]\n"
         "  - name: reader\n    api_keys: [\"" +
-        reader->reference + "\"]\n    commands: [\"+@read\"]\n    keys: [\"app:*\"]\n";
-    auto cfg = conf::loadConfigText(yaml, "<test>", "/tmp",
-                                    [](std::string_view) { return std::optional<std::string>(); });
+        reader->reference +
+        "\"]\n    commands: [\"+@read\"]\n    keys: [\"app:*\"]\n"
+        "  - name: tenant\n    commands: [\"+get\", \"+set\"]\n"
+        "    keys: [\"user:{sub}:*\"]\n"
+        "signing:\n  keys:\n    - id: k1\n      alg: HS256\n"
+        "      secret_env: KW_TEST_HS\n";
+    auto cfg = conf::loadConfigText(yaml, "<test>", "/tmp", [](std::string_view name) {
+      return name == "KW_TEST_HS" ? std::optional<std::string>(std::string(48, 's'))
+                                  : std::optional<std::string>();
+    });
     ASSERT_TRUE(cfg) << cfg.error().message;
-    auto snap = conf::buildSnapshotWithoutKeys(std::move(*cfg));
+    auto snap = conf::buildSnapshot(std::move(*cfg));
     ASSERT_TRUE(snap) << snap.error().message;
     snapshot_ = *snap;
     RedisUpstreamOptions uo;
@@ -175,6 +183,32 @@ TEST_F(GatewayTest, PipelineSplicesDenialsAndMultiExecRefusesWhole) {
   // All slots denied: answered without the upstream.
   r = roundTrip(post("/pipeline", R"([["SET","app:p","9"]])", reader_key_));
   EXPECT_NE(r.find(R"([{"error":"NOPERM)"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, JwtBindsSubIntoKeyTemplates) {
+  ASSERT_FALSE(snapshot_->jwtKeys().empty());
+  policy::JwtClaims claims;
+  claims.client = "tenant";
+  claims.sub = "alice";
+  claims.iat = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  claims.exp = claims.iat + 300;
+  auto token = policy::signJwt(*snapshot_->jwtKeys()[0], claims, snapshot_->jwtRules());
+  ASSERT_TRUE(token) << token.error().message;
+  std::string r = roundTrip(post("/", R"(["SET","user:alice:x","1"])", *token));
+  EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+  r = roundTrip(post("/", R"(["SET","user:bob:x","1"])", *token));
+  EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << r;
+  std::string tampered = *token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  r = roundTrip(post("/", R"(["SET","user:alice:x","1"])", tampered));
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  claims.exp = claims.iat - 100;  // expired
+  auto old = policy::signJwt(*snapshot_->jwtKeys()[0], claims, snapshot_->jwtRules());
+  ASSERT_TRUE(old);
+  r = roundTrip(post("/", R"(["GET","user:alice:x"])", *old));
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
 }
 
 TEST_F(GatewayTest, PipelinedRequestsAnsweredInOrder) {
