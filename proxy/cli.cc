@@ -36,6 +36,8 @@ std::string_view cliUsage() {
          "  keyward serve --config FILE     run the gateway (also: keyward --config FILE)\n"
          "  keyward check --config FILE     validate the config and the files it names\n"
          "  keyward token new --client NAME print a new static API key and its sha256: line\n"
+         "  keyward token mint --config FILE --client NAME [--sub ID] [--ttl 15m] [--jti ID]\n"
+         "                                  print one signed JWT for the client\n"
          "  keyward version                 version, build type, library versions\n";
 }
 
@@ -51,10 +53,11 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
     out.command = CliCommand::Check;
     i = 1;
   } else if (first == "token") {
-    if (args.size() < 2 || args[1] != "new") {
-      return Error{ErrorCode::InvalidArgument, "unknown token subcommand (expected: token new)"};
+    if (args.size() < 2 || (args[1] != "new" && args[1] != "mint")) {
+      return Error{ErrorCode::InvalidArgument,
+                   "unknown token subcommand (expected: token new, token mint)"};
     }
-    out.command = CliCommand::TokenNew;
+    out.command = args[1] == "new" ? CliCommand::TokenNew : CliCommand::TokenMint;
     i = 2;
   } else if (first == "version" || first == "--version") {
     out.command = CliCommand::Version;
@@ -75,16 +78,24 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
       used = takeOption(args, i, "--config", out.config_path, error);
     } else if (out.command == CliCommand::TokenNew) {
       used = takeOption(args, i, "--client", out.client, error);
+    } else if (out.command == CliCommand::TokenMint) {
+      used = takeOption(args, i, "--config", out.config_path, error) ||
+             takeOption(args, i, "--client", out.client, error) ||
+             takeOption(args, i, "--sub", out.sub, error) ||
+             takeOption(args, i, "--ttl", out.ttl, error) ||
+             takeOption(args, i, "--jti", out.jti, error);
     }
     if (!error.empty()) return Error{ErrorCode::InvalidArgument, error};
     if (!used)
       return Error{ErrorCode::InvalidArgument, "unexpected argument: " + std::string(args[i])};
   }
-  if ((out.command == CliCommand::Serve || out.command == CliCommand::Check) &&
+  if ((out.command == CliCommand::Serve || out.command == CliCommand::Check ||
+       out.command == CliCommand::TokenMint) &&
       out.config_path.empty()) {
     return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
   }
-  if (out.command == CliCommand::TokenNew && out.client.empty()) {
+  if ((out.command == CliCommand::TokenNew || out.command == CliCommand::TokenMint) &&
+      out.client.empty()) {
     return Error{ErrorCode::InvalidArgument, "--client NAME is required"};
   }
   return out;

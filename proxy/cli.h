@@ -9,16 +9,21 @@
 
 namespace kw::proxy {
 
-enum class CliCommand : uint8_t { Serve, Check, TokenNew, Version, Help };
+enum class CliCommand : uint8_t { Serve, Check, TokenNew, TokenMint, Version, Help };
 
 struct CliArgs {
   CliCommand command = CliCommand::Help;
   std::string config_path;  // serve, check
-  std::string client;       // token new
+  std::string client;       // token new / mint
+  std::string sub;          // token mint (optional)
+  std::string ttl;          // token mint (optional duration text, default 15m)
+  std::string jti;          // token mint (optional)
 };
 
 // Parses argv[1..]: `serve --config F`, `--config F`, `check --config F`,
-// `token new --client NAME`, `version`, `help`. `--config=F` is accepted too.
+// `token new --client NAME`,
+// `token mint --config F --client NAME [--sub ID] [--ttl 15m] [--jti ID]`, `version`, `help`.
+// `--config=F` is accepted too.
 [[nodiscard]] Result<CliArgs> parseCli(const std::vector<std::string_view>& args);
 
 // One-paragraph usage text.

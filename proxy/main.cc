@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "conf/api_key_gen.h"
 #include "conf/loader.h"
 #include "conf/snapshot.h"
+#include "policy/jwt.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_server.h"
 #include "proxy/cli.h"
@@ -67,6 +69,44 @@ Result<conf::SnapshotConstSharedPtr> loadSnapshot(const std::string& path) {
   auto cfg = conf::loadConfigFile(path);
   if (!cfg) return cfg.error();
   return conf::buildSnapshot(std::move(*cfg));
+}
+
+int runTokenMint(const CliArgs& a) {
+  auto snap = loadSnapshot(a.config_path);
+  if (!snap) {
+    std::cerr << snap.error().message << "\n";
+    return fail("invalid configuration: " + a.config_path);
+  }
+  const conf::Snapshot& s = **snap;
+  if (s.findClientByName(a.client) == nullptr) return fail("no client named " + a.client);
+  if (s.jwtKeys().empty()) return fail("signing.keys is empty: no key to sign with");
+  const policy::JwtKey& key = *s.jwtKeys().front();
+  if (!key.canSign()) {
+    return fail("signing key " + key.id() + " cannot sign (EdDSA needs private_key_file)");
+  }
+  if (!a.sub.empty() && !policy::isValidSub(a.sub)) {
+    return fail("--sub must match [A-Za-z0-9._@-]{1,128}");
+  }
+  int64_t ttl_s = 15 * 60;
+  if (!a.ttl.empty()) {
+    auto d = conf::parseDuration(a.ttl);
+    if (!d) return fail("--ttl: " + d.error().message);
+    ttl_s = d->count() / 1000;
+  }
+  if (ttl_s <= 0) return fail("--ttl must be at least 1s");
+  if (ttl_s > s.jwtRules().max_ttl_s) return fail("--ttl exceeds signing.max_ttl");
+  policy::JwtClaims claims;
+  claims.client = a.client;
+  claims.sub = a.sub;
+  claims.jti = a.jti;
+  claims.iat = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  claims.exp = claims.iat + ttl_s;
+  auto token = policy::signJwt(key, claims, s.jwtRules());
+  if (!token) return fail("cannot sign: " + token.error().message);
+  std::cout << *token << "\n";
+  return 0;
 }
 
 void printListening(std::string_view address, bool tls, bool admin) {
@@ -238,6 +278,8 @@ int main(int argc, char** argv) {
       return kw::proxy::runCheck(cli->config_path);
     case kw::proxy::CliCommand::TokenNew:
       return kw::proxy::runTokenNew(cli->client);
+    case kw::proxy::CliCommand::TokenMint:
+      return kw::proxy::runTokenMint(*cli);
     case kw::proxy::CliCommand::Version:
       return kw::proxy::runVersion();
     case kw::proxy::CliCommand::Help:

@@ -41,6 +41,21 @@ TEST(CliTest, CheckTokenVersion) {
   EXPECT_EQ(v->command, CliCommand::Version);
 }
 
+TEST(CliTest, TokenMint) {
+  auto m = parse({"token", "mint", "--config", "k.yaml", "--client", "web", "--sub", "u1", "--ttl",
+                  "5m", "--jti", "j1"});
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->command, CliCommand::TokenMint);
+  EXPECT_EQ(m->config_path, "k.yaml");
+  EXPECT_EQ(m->client, "web");
+  EXPECT_EQ(m->sub, "u1");
+  EXPECT_EQ(m->ttl, "5m");
+  EXPECT_EQ(m->jti, "j1");
+  EXPECT_FALSE(parse({"token", "mint", "--client", "web"}));             // no --config
+  EXPECT_FALSE(parse({"token", "mint", "--config", "k.yaml"}));          // no --client
+  EXPECT_FALSE(parse({"token", "new", "--client", "a", "--sub", "x"}));  // mint-only option
+}
+
 TEST(CliTest, Errors) {
   EXPECT_FALSE(parse({}));
   EXPECT_FALSE(parse({"serve"}));               // no --config
