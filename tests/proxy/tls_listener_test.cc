@@ -103,4 +103,26 @@ TEST_F(TlsListener, MinVersion13RefusesTls12) {
   EXPECT_NE(v13.find("New, TLSv1.3,"), std::string::npos) << v13;
 }
 
+TEST_F(TlsListener, ClientCaFileRequiresAVerifiedClientCertificate) {
+  std::string d = "'" + certs_ + "'";
+  run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=client "
+      "-keyout " +
+      d + "/client.key -out " + d + "/client.csr");
+  run("printf 'extendedKeyUsage=clientAuth\\n' > " + d + "/cext");
+  run("openssl x509 -req -in " + d + "/client.csr -CA " + d + "/ca.crt -CAkey " + d +
+      "/ca.key -CAcreateserial -days 2 -extfile " + d + "/cext -out " + d + "/client.crt");
+  ASSERT_TRUE(std::filesystem::exists(certs_ + "/client.crt"));
+  Stack s;
+  std::string block = tlsBlock("1.2") + "    client_ca_file: " + certs_ + "/ca.crt\n";
+  ASSERT_TRUE(s.start(kClients, block)) << s.kw.out_text << s.kw.err_text;
+  std::string base = "curl -s -w ' %{http_code}' --cacert " + d +
+                     "/ca.crt -H 'Authorization: Bearer " + s.key +
+                     "' https://localhost:" + std::to_string(s.port) + "/set/app:mtls/v";
+  std::string without = run(base);
+  EXPECT_EQ(without.find("200"), std::string::npos) << without;
+  EXPECT_EQ(s.redisCli("EXISTS app:mtls"), "0\n");
+  std::string with = run(base + " --cert " + d + "/client.crt --key " + d + "/client.key");
+  EXPECT_EQ(with, "{\"result\":\"OK\"} 200");
+}
+
 }  // namespace
