@@ -220,7 +220,7 @@ Decision extract(Argv argv, Extraction& out) {
   if (!cmd) return Decision::deny(Reason::UnknownCommand, 0);
   if (cmd->traits & kContainer) {
     const CommandInfo* sub = argv.size() > 1 ? findSubcommand(*cmd, argv[1]) : nullptr;
-    if (!sub) return Decision::deny(Reason::UnknownSubcommand, 1, cmd);
+    if (!sub) return Decision::deny(Reason::UnknownSubcommand, argv.size() > 1 ? 1 : 0, cmd);
     cmd = sub;
   }
   out.command = cmd;

@@ -102,7 +102,7 @@ Decision xread(Argv argv, const CommandInfo& cmd, Extraction& out, bool group) {
   }
   if (streams_at == 0 || (group && !have_group)) return syntax(cmd, 0);
   const size_t rest = argc - streams_at;
-  if (rest == 0 || rest % 2 != 0) return syntax(cmd, streams_at);
+  if (rest == 0 || rest % 2 != 0) return syntax(cmd, streams_at - 1);  // the STREAMS token
   // XREADGROUP moves entries into the group's pending list: it reads and writes the stream.
   const uint8_t access = group ? kAccessReadWrite : kAccessRead;
   for (size_t k = 0; k < rest / 2; ++k) out.keys.push_back({u32(streams_at + k), access});

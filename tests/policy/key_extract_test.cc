@@ -149,6 +149,164 @@ INSTANTIATE_TEST_SUITE_P(
         // Bad input.
         Case{{}, Reason::EmptyCommand, ""}, Case{{""}, Reason::UnknownCommand, ""}));
 
+// Dedicated parsers, one group per parser: last-wins options, keys spelled like keywords (B2),
+// keys away from argv[1] (B1), and the bounds every count is checked against.
+INSTANTIATE_TEST_SUITE_P(
+    DedicatedParsers, ExtractTable,
+    ::testing::Values(
+        // SORT / SORT_RO (sort.c): every STORE is a write key; keyword-named keys stay keys.
+        Case{{"sort", "l", "BY", "x", "STORE", "a", "STORE", "b"}, Reason::Ok, "1:r 5:w 7:w"},
+        Case{{"SORT", "STORE", "store", "STORE"}, Reason::Ok, "1:r 3:w"},
+        Case{{"sort", "l", "LIMIT", "0"}, Reason::SyntaxError, ""},
+        Case{{"sort", "l", "get"}, Reason::SyntaxError, ""},
+        Case{{"sort", "l", "by"}, Reason::SyntaxError, ""},
+        Case{{"sort", "l", "LiMiT", "0", "1", "StOrE", "d", "aLpHa"}, Reason::Ok, "1:r 6:w"},
+        Case{{"sort_ro", "l", "by", "nosort", "limit", "0", "1"}, Reason::Ok, "1:r"},
+        Case{{"sort_ro", "STORE", "alpha"}, Reason::Ok, "1:r"},
+        // GEORADIUS / GEORADIUSBYMEMBER (geo.c georadiusGeneric): option by option.
+        Case{{"GEORADIUS", "g", "0", "0", "1", "km", "STOREDIST", "a", "STORE", "b"},
+             Reason::Ok,
+             "1:r 7:w 9:w"},
+        Case{{"georadius", "g", "0", "0", "1", "km", "WITHDIST", "asc", "count", "3", "any"},
+             Reason::Ok,
+             "1:r"},
+        Case{{"georadiusbymember", "g", "STORE", "1", "km"}, Reason::Ok, "1:r"},
+        Case{{"georadiusbymember", "g", "m", "1", "km", "STORE", "STORE", "STOREDIST", "x"},
+             Reason::Ok,
+             "1:r 6:w 8:w"},
+        Case{{"georadius", "g", "0", "0", "1", "km", "bogus"}, Reason::SyntaxError, ""},
+        Case{{"georadius_ro", "g", "0", "0", "1", "km", "store", "d"}, Reason::Ok, "1:r"},
+        Case{{"geosearchstore", "d", "s", "frommember", "m", "byradius", "1", "km"},
+             Reason::Ok,
+             "1:w 2:r"},
+        // XREAD / XREADGROUP (t_stream.c): the FIRST STREAMS token ends the options.
+        Case{{"xread", "streams", "count", "streams", "0", "0"}, Reason::Ok, "2:r 3:r"},
+        Case{{"XREAD", "Count", "5", "Streams", "a", "0"}, Reason::Ok, "4:r"},
+        Case{{"xread", "count", "5", "streams"}, Reason::SyntaxError, ""},
+        Case{{"xread", "group", "g", "c", "streams", "a", "0"}, Reason::SyntaxError, ""},
+        Case{{"xread", "noack", "streams", "a", "0"}, Reason::SyntaxError, ""},
+        Case{{"xreadgroup", "group", "g", "c", "streams", "s1", "s2", ">", ">"},
+             Reason::Ok,
+             "5:rw 6:rw"},
+        Case{{"xreadgroup", "group", "g", "c", "streams", "a", "b", "c"}, Reason::SyntaxError, ""},
+        Case{{"xreadgroup", "noack", "GROUP", "g", "STREAMS", "streams", "STREAMS", "0"},
+             Reason::Ok,
+             "6:rw"},
+        // MIGRATE (migrateGetKeys with the #11253 AUTH/AUTH2 fix).
+        Case{{"migrate", "h", "1", "", "0", "5", "AUTH2", "KEYS", "KEYS", "KEYS", "a"},
+             Reason::Ok,
+             "10:rw"},
+        Case{{"migrate", "h", "1", "", "0", "5", "COPY", "REPLACE"}, Reason::Ok, "3:rw"},
+        Case{{"migrate", "h", "1", "", "0", "5", "auth"}, Reason::SyntaxError, ""},
+        Case{{"migrate", "h", "1", "", "0", "5", "auth2", "u"}, Reason::SyntaxError, ""},
+        Case{{"migrate", "h", "1", "", "0", "5", "keys"}, Reason::SyntaxError, ""},
+        Case{{"migrate", "h", "1", "", "0", "5", "keys", "KEYS", "keys"}, Reason::Ok, "7:rw 8:rw"},
+        // SET / BITFIELD (variable_flags), ZADD INCR, XCLAIM/XAUTOCLAIM (B12).
+        Case{{"set", "k", "v", "px", "5", "keepttl"}, Reason::Ok, "1:w"},
+        Case{{"SET", "k", "v", "gEt"}, Reason::Ok, "1:rw"},
+        Case{{"bitfield", "k", "overflow", "wrap", "incrby", "u8", "0", "1"}, Reason::Ok, "1:rw"},
+        Case{{"bitfield", "k"}, Reason::Ok, "1:r"},
+        Case{{"bitfield_ro", "k", "get", "u8", "0"}, Reason::Ok, "1:r"},
+        Case{{"zadd", "z", "nx", "ch", "iNcR", "1", "m"}, Reason::Ok, "1:rw"},
+        Case{{"zadd", "z", "xx", "1", "m", "2", "n"}, Reason::Ok, "1:w"},
+        Case{{"xclaim", "s", "g", "c", "0", "1-1", "justid"}, Reason::Ok, "1:w"},
+        Case{{"xclaim", "s", "g", "c", "0", "1-1", "2-2", "IDLE", "5"}, Reason::Ok, "1:rw"},
+        Case{{"xautoclaim", "s", "g", "c", "0", "0", "JUSTID"}, Reason::Ok, "1:rw"},
+        // Scripts and functions: declared keys only, numkeys canonical and in range.
+        Case{{"evalsha", "abc", "0"}, Reason::Ok, ""},
+        Case{{"fcall_ro", "f", "2", "a", "b"}, Reason::Ok, "3:r 4:r"},
+        Case{{"eval", "s", "1x", "k"}, Reason::SyntaxError, ""},
+        Case{{"eval", "s", "+1", "k"}, Reason::SyntaxError, ""},
+        Case{{"eval", "s", "4294967297", "k"}, Reason::SyntaxError, ""},
+        Case{{"eval", "s", "999999999", "k"}, Reason::SyntaxError, ""},
+        Case{{"eval", "s"}, Reason::ArityError, ""},
+        Case{{"eval", "s", "0", "not-a-key"}, Reason::Ok, ""},
+        // numkeys commands (B1): argv[1] is a count, not a key.
+        Case{{"sintercard", "2", "a"}, Reason::SyntaxError, ""},
+        Case{{"sintercard", "2", "a", "b", "LIMIT", "1"}, Reason::Ok, "2:r 3:r"},
+        Case{{"zmpop", "1", "z", "MIN"}, Reason::Ok, "2:rw"},
+        Case{{"zdiffstore", "d", "2", "a", "b"}, Reason::Ok, "1:w 3:r 4:r"},
+        Case{{"blpop", "a", "b", "0"}, Reason::Ok, "1:rw 2:rw"},
+        // Containers: key at argv[2]; groups at fixed positions.
+        Case{{"XGROUP", "CreateConsumer", "s", "g", "c"}, Reason::Ok, "2:w"},
+        Case{{"xinfo", "consumers", "s", "g"}, Reason::Ok, "2:r"},
+        Case{{"xpending", "s", "g"}, Reason::Ok, "1:r"},
+        Case{{"xackdel", "s", "g", "IDS", "1", "1-1"}, Reason::Ok, "1:w"},
+        Case{{"client", "no-touch", "on"}, Reason::Ok, ""},
+        Case{{"waitaof", "1", "0", "0"}, Reason::Ok, ""},
+        Case{{"cluster", "info"}, Reason::Ok, ""}));
+
+TEST(Extract, DedicatedParsersSideOutputs) {
+  Got g = run({"xgroup", "createconsumer", "s", "grp", "c"});
+  ASSERT_TRUE(g.d.allowed());
+  EXPECT_EQ(g.ex.groups, (std::vector<uint32_t>{3}));
+  g = run({"xautoclaim", "s", "grp", "c", "0", "0"});
+  EXPECT_EQ(g.ex.groups, (std::vector<uint32_t>{2}));
+  g = run({"xackdel", "s", "grp", "IDS", "1", "1-1"});
+  EXPECT_EQ(g.ex.groups, (std::vector<uint32_t>{2}));
+  // A group named STREAMS is a group, and the stream after the real STREAMS is the key.
+  g = run({"xreadgroup", "GROUP", "STREAMS", "c", "STREAMS", "s", ">"});
+  ASSERT_TRUE(g.d.allowed());
+  EXPECT_EQ(g.ex.groups, (std::vector<uint32_t>{2}));
+  EXPECT_EQ(keys(g.ex), "5:rw");
+  g = run({"fcall", "myfunc", "1", "k"});
+  EXPECT_EQ(g.ex.script, ScriptRef::Function);
+  EXPECT_EQ(g.ex.script_arg, 1);
+  g = run({"eval", "return 1", "0"});
+  EXPECT_EQ(g.ex.script, ScriptRef::Body);
+  EXPECT_EQ(g.ex.script_arg, 1);
+  g = run({"publish", "ch", "m"});
+  ASSERT_EQ(g.ex.channels.size(), 1u);
+  EXPECT_EQ(g.ex.channels[0].arg, 1u);
+  EXPECT_FALSE(g.ex.channels[0].pattern);
+  g = run({"spublish", "ch", "m"});
+  ASSERT_EQ(g.ex.channels.size(), 1u);
+  EXPECT_TRUE(g.ex.keys.empty());  // not_key specs are channels, not keys
+  g = run({"ssubscribe", "a", "b"});
+  ASSERT_EQ(g.ex.channels.size(), 2u);
+  EXPECT_FALSE(g.ex.channels[1].pattern);
+  g = run({"move", "k", "1"});
+  EXPECT_EQ(g.ex.db_arg, 2);
+  EXPECT_EQ(keys(g.ex), "1:rw");
+  g = run({"swapdb", "0", "1"});
+  EXPECT_EQ(g.ex.db_arg, 1);
+  g = run({"copy", "a", "b", "DB", "5", "db", "0"});
+  EXPECT_EQ(g.ex.db_arg, 6);  // last wins, as in copyCommand
+  g = run({"copy", "a", "b", "replace"});
+  EXPECT_EQ(g.ex.db_arg, -1);
+  g = run({"sort", "l", "by", "nosort", "get", "#"});
+  EXPECT_TRUE(g.ex.sort_reads_external);
+  EXPECT_EQ(g.ex.sort_external_arg, 5);
+  g = run({"sort_ro", "l", "by", "k_*"});
+  EXPECT_TRUE(g.ex.sort_reads_external);
+  g = run({"sort", "l", "by", "constant"});
+  EXPECT_FALSE(g.ex.sort_reads_external);
+  // Binary keys are raw bytes.
+  const std::string bin("a\0b\xff", 4);
+  g = run({"get", bin});
+  ASSERT_TRUE(g.d.allowed());
+  EXPECT_EQ(keys(g.ex), "1:r");
+  // Denials point inside argv.
+  g = run({"config"});
+  EXPECT_EQ(g.d.reason, Reason::UnknownSubcommand);
+  EXPECT_EQ(g.d.arg_index, 0);
+  g = run({"xread", "count", "5", "streams"});
+  EXPECT_EQ(g.d.arg_index, 3);
+}
+
+TEST(Extract, ClearKeepsCapacity) {
+  Extraction ex;
+  std::vector<std::string_view> argv = {"mget", "a", "b", "c", "d"};
+  ASSERT_TRUE(extract(argv, ex).allowed());
+  const size_t cap = ex.keys.capacity();
+  const KeyRef* data = ex.keys.data();
+  std::vector<std::string_view> get = {"get", "k"};
+  ASSERT_TRUE(extract(get, ex).allowed());
+  EXPECT_EQ(ex.keys.size(), 1u);
+  EXPECT_EQ(ex.keys.capacity(), cap);
+  EXPECT_EQ(ex.keys.data(), data);
+}
+
 TEST(Extract, GroupsChannelsScriptsAndDb) {
   Got g = run({"xack", "s", "grp", "1-1"});
   ASSERT_TRUE(g.d.allowed());
