@@ -26,13 +26,37 @@ static_assert(sortedByName(), "commands.inc must be sorted by name with dense id
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
-// Binary search on the lower-cased name; names longer than any command are unknown.
-const CommandInfo* lookupLower(std::string_view lowered) {
-  const auto* begin = std::begin(kCommandInfos);
-  const auto* end = std::end(kCommandInfos);
-  const auto* it = std::lower_bound(
-      begin, end, lowered, [](const CommandInfo& c, std::string_view n) { return c.name < n; });
-  return it != end && it->name == lowered ? it : nullptr;
+// FNV-1a over the (already lower-cased) name.
+constexpr uint32_t fnv1a(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h;
+}
+
+// Open-addressing hash table over kCommandInfos, built at compile time: a lookup is one hash,
+// usually one probe and one name comparison (the hot path of every request).
+constexpr size_t kSlots = 2048;  // power of two, > 4x the number of units
+static_assert(std::size(kCommandInfos) * 4 < kSlots);
+constexpr uint16_t kEmpty = 0xffff;
+
+constexpr std::array<uint16_t, kSlots> buildSlots() {
+  std::array<uint16_t, kSlots> slots{};
+  for (auto& s : slots) s = kEmpty;
+  for (const CommandInfo& c : kCommandInfos) {
+    size_t i = fnv1a(c.name) & (kSlots - 1);
+    while (slots[i] != kEmpty) i = (i + 1) & (kSlots - 1);
+    slots[i] = c.id;
+  }
+  return slots;
+}
+constexpr std::array<uint16_t, kSlots> kSlotTable = buildSlots();
+
+const CommandInfo* lookupLower(std::string_view lowered, uint32_t hash) {
+  for (size_t i = hash & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+    const uint16_t id = kSlotTable[i];
+    if (id == kEmpty) return nullptr;
+    if (kCommandInfos[id].name == lowered) return &kCommandInfos[id];
+  }
 }
 
 constexpr std::array<std::string_view, static_cast<size_t>(Category::kCount)> kCategoryNames = {
@@ -54,11 +78,13 @@ std::span<const KeySpec> keySpecs(const CommandInfo& cmd) {
 const CommandInfo* findCommand(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameBytes) return nullptr;
   char buf[kMaxNameBytes];
+  uint32_t h = 2166136261u;
   for (size_t i = 0; i < name.size(); ++i) {
     if (name[i] == '|') return nullptr;  // "config|get" is not a command name on the wire
     buf[i] = lower(name[i]);
+    h = (h ^ static_cast<unsigned char>(buf[i])) * 16777619u;
   }
-  const CommandInfo* c = lookupLower(std::string_view(buf, name.size()));
+  const CommandInfo* c = lookupLower(std::string_view(buf, name.size()), h);
   return c && c->parent == c->id ? c : nullptr;
 }
 
@@ -73,7 +99,8 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
     if (sub[i] == '|') return nullptr;
     buf[container.name.size() + 1 + i] = lower(sub[i]);
   }
-  const CommandInfo* c = lookupLower(std::string_view(buf, n));
+  const std::string_view full(buf, n);
+  const CommandInfo* c = lookupLower(full, fnv1a(full));
   return c && c->parent == container.id && c->id != container.id ? c : nullptr;
 }
 
