@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "proxy/access_log.h"
 #include "proxy/client_connection.h"
 
 namespace kw::proxy {
@@ -45,7 +46,10 @@ GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
       listen_(listen),
       router_(router),
       tls_ctx_(std::move(tls_ctx)),
-      reaper_(base, [this] { reap(); }) {}
+      reaper_(base, [this] { reap(); }),
+      accept_retry_(base, [this] {
+        if (listener_) evconnlistener_enable(listener_.get());
+      }) {}
 
 GatewayServer::~GatewayServer() {
   listener_.reset();
@@ -82,6 +86,7 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
                  "cannot listen on " + listen.address.text + ": " + std::strerror(last_errno)};
   }
   s->listener_.reset(l);
+  evconnlistener_set_error_cb(l, onAcceptError);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   getsockname(evconnlistener_get_fd(l), reinterpret_cast<sockaddr*>(&ss), &len);
@@ -95,6 +100,15 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
 
 void GatewayServer::onAccept(evconnlistener* /*l*/, int fd, sockaddr* addr, int len, void* arg) {
   static_cast<GatewayServer*>(arg)->accept(fd, addr, len);
+}
+
+void GatewayServer::onAcceptError(evconnlistener* l, void* arg) {
+  // Out of descriptors (or another accept failure): pause accepting briefly instead of spinning.
+  auto* self = static_cast<GatewayServer*>(arg);
+  int err = EVUTIL_SOCKET_ERROR();
+  evconnlistener_disable(l);
+  self->accept_retry_.arm(Milliseconds(100));
+  logEvent("accept_error", {{"error", evutil_socket_error_to_string(err)}});
 }
 
 void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {

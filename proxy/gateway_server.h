@@ -50,6 +50,7 @@ class GatewayServer {
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
                 SslCtxPtr tls_ctx);
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
+  static void onAcceptError(evconnlistener* l, void* arg);
   void accept(int fd, sockaddr* addr, int len);
   void reap();
 
@@ -62,6 +63,7 @@ class GatewayServer {
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;
+  Timer accept_retry_;  // re-enables the listener after EMFILE/ENFILE
   bool draining_ = false;
   std::function<void()> on_drained_;
 };

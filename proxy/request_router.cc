@@ -125,6 +125,30 @@ void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
   }
 }
 
+PeerInfo RequestRouter::clientAddress(const codec::HttpRequestParser& parser,
+                                      const PeerInfo& peer) const {
+  const std::vector<conf::Cidr>& trusted = snapshot_->config().listen.trusted_proxies;
+  if (trusted.empty() || !conf::anyContains(trusted, peer.ip16)) return peer;
+  auto xff = parser.header("x-forwarded-for");
+  if (!xff) return peer;
+  // Walk from the right: the first address not a trusted proxy is the client.
+  PeerInfo out = peer;
+  std::string_view rest = *xff;
+  for (int hops = 0; hops < 32 && !rest.empty(); ++hops) {
+    size_t comma = rest.rfind(',');
+    std::string_view item = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    auto ip = conf::parseIp(item);
+    if (!ip) break;  // garbage: keep the last trustworthy hop
+    out.ip = std::string(item);
+    out.ip16 = *ip;
+    if (!conf::anyContains(trusted, *ip)) break;
+  }
+  return out;
+}
+
 HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) const {
   HttpResponse r;
   r.status = 204;
@@ -171,31 +195,89 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
   return r;
 }
 
-bool RequestRouter::takeRateToken(const conf::ClientConfig& client, HttpResponse& limited) {
+namespace {
+
+HttpResponse tooMany(std::string_view what, int64_t retry_s, uint64_t limit, uint64_t window_s) {
+  HttpResponse r = errorResponse(429, "ERR " + std::string(what));
+  r.headers.emplace_back("Retry-After", std::to_string(retry_s));
+  r.headers.emplace_back("RateLimit-Policy",
+                         std::to_string(limit) + ";w=" + std::to_string(window_s));
+  r.headers.emplace_back("RateLimit", "limit=" + std::to_string(limit) +
+                                          ", remaining=0, reset=" + std::to_string(retry_s));
+  return r;
+}
+
+// The bucket for `key`, (re)made when the configured rate changed.
+policy::TokenBucket& bucketFor(std::unordered_map<std::string, policy::TokenBucket>& m,
+                               const std::string& key, policy::Rate rate, uint64_t burst,
+                               int64_t now) {
+  auto it = m.find(key);
+  if (it == m.end() || it->second.burst() != burst || it->second.rate().count != rate.count ||
+      it->second.rate().period_ms != rate.period_ms) {
+    it = m.insert_or_assign(key, policy::TokenBucket(rate, burst, now)).first;
+  }
+  return it->second;
+}
+
+}  // namespace
+
+bool RequestRouter::takeRateToken(const conf::ClientConfig& client, std::string_view identity,
+                                  uint64_t commands, HttpResponse& limited) {
   const conf::LimitsConfig& lim = client.limits;
-  if (lim.rate.count == 0) return true;
-  uint64_t burst = lim.burst != 0 ? lim.burst : lim.rate.count;
-  int64_t now =
+  const int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count();
-  auto it = buckets_.find(client.spec.name);
-  if (it == buckets_.end() || it->second.burst() != burst ||
-      it->second.rate().count != lim.rate.count ||
-      it->second.rate().period_ms != lim.rate.period_ms) {
-    it = buckets_.insert_or_assign(client.spec.name, policy::TokenBucket(lim.rate, burst, now))
-             .first;
+  policy::TokenBucket* client_bucket = nullptr;
+  if (lim.rate.count != 0) {
+    uint64_t burst = lim.burst != 0 ? lim.burst : lim.rate.count;
+    client_bucket = &bucketFor(buckets_, client.spec.name, lim.rate, burst, now);
+    if (!client_bucket->tryTake(1, now)) {
+      int64_t wait_ms = client_bucket->msUntil(1, now);
+      limited =
+          tooMany("rate limit exceeded for this client", wait_ms < 0 ? 1 : (wait_ms + 999) / 1000,
+                  lim.rate.count, std::max<uint64_t>(1, lim.rate.period_ms / 1000));
+      return false;
+    }
   }
-  if (it->second.tryTake(1, now)) return true;
-  int64_t wait_ms = it->second.msUntil(1, now);
-  int64_t retry_s = wait_ms < 0 ? 1 : (wait_ms + 999) / 1000;
-  limited = errorResponse(429, "ERR rate limit exceeded for this client");
-  limited.headers.emplace_back("Retry-After", std::to_string(retry_s));
-  uint64_t window_s = std::max<uint64_t>(1, lim.rate.period_ms / 1000);
-  limited.headers.emplace_back("RateLimit-Policy",
-                               std::to_string(lim.rate.count) + ";w=" + std::to_string(window_s));
-  limited.headers.emplace_back("RateLimit", "limit=" + std::to_string(lim.rate.count) +
-                                                ", remaining=0, reset=" + std::to_string(retry_s));
-  return false;
+  if (lim.per_identity_rate.count != 0) {
+    // Bounded memory: one bucket per (client, identity); forget them all past 100k identities.
+    if (identity_buckets_.size() > 100000) identity_buckets_.clear();
+    std::string key = client.spec.name;
+    key += '\0';
+    key += identity;
+    policy::TokenBucket& b =
+        bucketFor(identity_buckets_, key, lim.per_identity_rate, lim.per_identity_rate.count, now);
+    if (!b.tryTake(1, now)) {
+      if (client_bucket) client_bucket->giveBack(1);
+      int64_t wait_ms = b.msUntil(1, now);
+      limited = tooMany("rate limit exceeded for this identity",
+                        wait_ms < 0 ? 1 : (wait_ms + 999) / 1000, lim.per_identity_rate.count,
+                        std::max<uint64_t>(1, lim.per_identity_rate.period_ms / 1000));
+      return false;
+    }
+  }
+  if (lim.per_day != 0 || lim.per_month != 0) {
+    const int64_t unix_s = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    Budgets& bud = budgets_[client.spec.name];
+    if (bud.day.limit() != lim.per_day) bud.day = policy::WindowBudget(lim.per_day);
+    if (bud.month.limit() != lim.per_month) bud.month = policy::WindowBudget(lim.per_month);
+    const int64_t day = policy::utcDay(unix_s);
+    const int64_t month = policy::utcMonth(unix_s);
+    bool day_ok = lim.per_day == 0 || bud.day.tryTake(commands, day);
+    bool month_ok = day_ok && (lim.per_month == 0 || bud.month.tryTake(commands, month));
+    if (!month_ok) {
+      if (day_ok && lim.per_day != 0) bud.day.giveBack(commands);
+      if (client_bucket) client_bucket->giveBack(1);
+      limited = !day_ok ? tooMany("daily command budget exhausted for this client",
+                                  policy::secondsToNextUtcDay(unix_s), lim.per_day, 86400)
+                        : tooMany("monthly command budget exhausted for this client",
+                                  policy::secondsToNextUtcMonth(unix_s), lim.per_month, 30 * 86400);
+      return false;
+    }
+  }
+  return true;
 }
 
 void RequestRouter::noteResponse(const AccessRecord& rec) {
@@ -217,8 +299,9 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
                           Exchange& ex) {
   AccessRecord& rec = ex.record();
   rec.method = codec::methodName(parser.method());
-  rec.source_ip = peer.ip;
   rec.bytes_in = parser.body().size();
+  const PeerInfo client_ip = clientAddress(parser, peer);
+  rec.source_ip = client_ip.ip;
   if (parser.method() == codec::HttpMethod::Other) {
     rec.reason = "method_not_allowed";
     ex.respond(errorResponse(405, "ERR method not allowed"));
@@ -284,7 +367,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   rec.client = client.spec.name;
   rec.sub = jwt_sub;
   const policy::Identity identity{jwt_sub};
-  if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, peer.ip16)) {
+  if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, client_ip.ip16)) {
     rec.reason = "source_ip";
     rec.decision = "deny";
     ex.respond(errorResponse(403, "NOPERM source address not allowed for this client"));
@@ -306,7 +389,8 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
 
   {
     HttpResponse limited;
-    if (!takeRateToken(client, limited)) {
+    std::string identity_key = jwt_sub.empty() ? "ip:" + client_ip.ip : "sub:" + jwt_sub;
+    if (!takeRateToken(client, identity_key, req.commandCount(), limited)) {
       rec.reason = "rate_limited";
       rec.decision = "deny";
       ex.respond(withHeaders(std::move(limited), ctx));

@@ -88,12 +88,23 @@ class RequestRouter {
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
   HttpResponse preflight(const codec::HttpRequestParser& parser) const;
-  // Per-client token bucket (limits.rate / burst); fills `limited` when refused.
-  bool takeRateToken(const conf::ClientConfig& client, HttpResponse& limited);
+  // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
+  // right-most X-Forwarded-For hop that is not a trusted proxy.
+  PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
+  // limits: client rate/burst, per-identity rate (`identity` = ip or sub), per_day/per_month
+  // command budgets (in memory). Fills `limited` (429 + headers) when refused.
+  bool takeRateToken(const conf::ClientConfig& client, std::string_view identity, uint64_t commands,
+                     HttpResponse& limited);
 
   conf::SnapshotConstSharedPtr snapshot_;
   RedisUpstream* upstream_;
   std::unordered_map<std::string, policy::TokenBucket> buckets_;
+  std::unordered_map<std::string, policy::TokenBucket> identity_buckets_;
+  struct Budgets {
+    policy::WindowBudget day;
+    policy::WindowBudget month;
+  };
+  std::unordered_map<std::string, Budgets> budgets_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   uint64_t sync_counter_ = 0;
   Stats stats_;

@@ -26,12 +26,16 @@ class GatewayTest : public ::testing::Test {
   void SetUp() override {
     auto admin = conf::newApiKey();
     auto reader = conf::newApiKey();
-    ASSERT_TRUE(admin && reader);
+    auto budget = conf::newApiKey();
+    auto iplocked = conf::newApiKey();
+    ASSERT_TRUE(admin && reader && budget && iplocked);
+    budget_key_ = budget->key;
+    iplocked_key_ = iplocked->key;
     admin_key_ = admin->key;
     reader_key_ = reader->key;
     std::string yaml =
         "listen:\n  address: 127.0.0.1:0\n  header_timeout: 300ms\n"
-        "  max_body_bytes: 1000\n"
+        "  max_body_bytes: 1000\n  trusted_proxies: [\"127.0.0.1\"]\n"
         "upstream:\n  url: redis://127.0.0.1:" +
         std::to_string(redis_.port()) +
         "\nclients:\n"
@@ -41,6 +45,14 @@ class GatewayTest : public ::testing::Test {
         "  - name: reader\n    api_keys: [\"" +
         reader->reference +
         "\"]\n    commands: [\"+@read\"]\n    keys: [\"app:*\"]\n"
+        "  - name: budget\n    api_keys: [\"" +
+        budget->reference +
+        "\"]\n    commands: [\"+get\"]\n    keys: [\"app:*\"]\n"
+        "    limits: { per_day: 3 }\n"
+        "  - name: iplocked\n    api_keys: [\"" +
+        iplocked->reference +
+        "\"]\n    commands: [\"+get\"]\n    keys: [\"app:*\"]\n"
+        "    allow_ips: [\"10.0.0.0/8\"]\n"
         "  - name: tenant\n    commands: [\"+get\", \"+set\"]\n"
         "    keys: [\"user:{sub}:*\"]\n"
         "signing:\n  keys:\n    - id: k1\n      alg: HS256\n"
@@ -140,6 +152,8 @@ class GatewayTest : public ::testing::Test {
   uint16_t port_ = 0;
   std::string admin_key_;
   std::string reader_key_;
+  std::string budget_key_;
+  std::string iplocked_key_;
 };
 
 TEST_F(GatewayTest, SingleCommandRoundTrip) {
@@ -209,6 +223,33 @@ TEST_F(GatewayTest, JwtBindsSubIntoKeyTemplates) {
   ASSERT_TRUE(old);
   r = roundTrip(post("/", R"(["GET","user:alice:x"])", *old));
   EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+}
+
+TEST_F(GatewayTest, DailyBudgetCountsCommands) {
+  // per_day: 3 commands: a 2-command pipeline, then 1 GET, then nothing more.
+  std::string r = roundTrip(post("/pipeline", R"([["GET","app:b"],["GET","app:b"]])", budget_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+  r = roundTrip(post("/", R"(["GET","app:b"])", budget_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+  r = roundTrip(post("/", R"(["GET","app:b"])", budget_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 429", 0), 0u) << r;
+  EXPECT_NE(r.find("Retry-After: "), std::string::npos) << r;
+  EXPECT_NE(r.find("RateLimit-Policy: 3;w=86400"), std::string::npos) << r;
+}
+
+TEST_F(GatewayTest, TrustedProxyForwardsTheClientAddress) {
+  auto get = [&](const std::string& xff) {
+    return roundTrip("POST / HTTP/1.1\r\nAuthorization: Bearer " + iplocked_key_ +
+                     "\r\nX-Forwarded-For: " + xff +
+                     "\r\nContent-Length: 15\r\n\r\n[\"GET\",\"app:q\"]");
+  };
+  EXPECT_EQ(get("10.1.2.3").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(get("10.1.2.3, 127.0.0.1").rfind("HTTP/1.1 200", 0), 0u) << "trusted hops skipped";
+  EXPECT_EQ(get("192.168.1.1").rfind("HTTP/1.1 403", 0), 0u);
+  // The right-most untrusted hop counts: a client cannot prepend an allowed address.
+  EXPECT_EQ(get("10.1.2.3, 192.168.1.1").rfind("HTTP/1.1 403", 0), 0u);
+  std::string r = roundTrip(post("/", R"(["GET","app:q"])", iplocked_key_));
+  EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << "no header: the proxy's own address " << r;
 }
 
 TEST_F(GatewayTest, PipelinedRequestsAnsweredInOrder) {
