@@ -252,6 +252,67 @@ TEST_F(GatewayTest, TrustedProxyForwardsTheClientAddress) {
   EXPECT_EQ(r.rfind("HTTP/1.1 403", 0), 0u) << "no header: the proxy's own address " << r;
 }
 
+// Runs one command on the upstream directly (bypassing the gateway) and returns its raw reply.
+std::string direct(LoopRunner& loop, RedisUpstream& up, std::vector<std::string> argv) {
+  std::vector<std::string_view> views(argv.begin(), argv.end());
+  policy::Argv a(views.data(), views.size());
+  std::optional<std::string> out;
+  RequestHandle h = up.execute({&a, 1}, [&](UpstreamResult&& r) {
+    out = r ? std::string(r.value().raw(0)) : std::string("failed");
+  });
+  loop.runUntil([&] { return out.has_value(); });
+  return out.value_or("timeout");
+}
+
+TEST_F(GatewayTest, SseStreamsWithBackpressureAndTearsDownOnDisconnect) {
+  int fd = connectClient();
+  std::string head = exchange(
+      fd, "GET /subscribe/news HTTP/1.1\r\nAuthorization: Bearer " + admin_key_ + "\r\n\r\n", 0,
+      nullptr, std::chrono::milliseconds(300));
+  ASSERT_TRUE(loop_.runUntil([&] {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) head.append(buf, static_cast<size_t>(n));
+    return head.find("data: subscribe,news,1") != std::string::npos;
+  })) << head;
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos);
+  // 200 x 32 KiB published while the client does not read: the gateway pauses the upstream
+  // above its high-water mark and resumes as the client drains; nothing is lost.
+  const std::string payload(32 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(direct(loop_, *upstream_, {"PUBLISH", "news", payload}), ":1\r\n");
+  }
+  std::string got;
+  size_t messages = 0;
+  ASSERT_TRUE(loop_.runUntil(
+      [&] {
+        char buf[65536];
+        for (;;) {
+          ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          got.append(buf, static_cast<size_t>(n));
+        }
+        messages = 0;
+        for (size_t p = got.find("data: message,news,"); p != std::string::npos;
+             p = got.find("data: message,news,", p + 1)) {
+          ++messages;
+        }
+        return messages == 200 && got.size() >= 200 * payload.size();
+      },
+      std::chrono::milliseconds(15000)))
+      << messages;
+  ::close(fd);
+  EXPECT_TRUE(loop_.runUntil(
+      [&] {
+        return direct(loop_, *upstream_, {"PUBSUB", "NUMSUB", "news"}).find(":0") !=
+               std::string::npos;
+      },
+      std::chrono::milliseconds(3000)))
+      << "upstream subscription outlived the client";
+}
+
 TEST_F(GatewayTest, PipelinedRequestsAnsweredInOrder) {
   int fd = connectClient();
   std::string two = post("/", R"(["SET","app:o","first"])", admin_key_) +
