@@ -85,6 +85,7 @@ class Generator {
 
   std::vector<std::string> make(const std::vector<std::string>& prefix, simdjson::dom::array args) {
     out_ = prefix;
+    for (auto& word : out_) word = mixCase(word);  // B7: command names too
     keys_left_ = {"k:1",   "k:2",   "k:3",       "k:4",   "k:5",  "k:6",
                   "STORE", "BY",    "STREAMS",   "GET",   "KEYS", "WEIGHTS",
                   "AUTH",  "LIMIT", "STOREDIST", "GROUP", "COUNT"};
@@ -102,7 +103,8 @@ class Generator {
     std::string s(token);
     if (!coin(33)) return s;
     for (char& c : s) {
-      if (coin(50)) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const auto u = static_cast<unsigned char>(c);
+      c = static_cast<char>(coin(50) ? std::tolower(u) : std::toupper(u));
     }
     return s;
   }
