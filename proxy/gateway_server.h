@@ -37,6 +37,11 @@ class GatewayServer {
   // Stops accepting and closes idle connections; `on_drained` runs (from the loop) once the
   // last connection is gone.
   void beginDrain(std::function<void()> on_drained);
+  // New connections use `ctx` (reload of listen.tls certificates); existing ones keep theirs.
+  // Ignored for a plaintext listener.
+  void setTlsContext(SslCtxPtr ctx) {
+    if (tls_ctx_ && ctx) tls_ctx_ = std::move(ctx);
+  }
   // Closes every connection at once.
   void closeAll();
 

@@ -214,32 +214,40 @@ int runServe(const std::string& path) {
     pinger.cancel();
     server->beginDrain([&] { event_base_loopexit(base.get(), nullptr); });
   };
-  auto reload = [&] {
+  // SIGHUP and POST /v1/reload: the new config (and certificates, signing keys, revocation
+  // list) replaces the old one only when all of it is valid.
+  auto reloadNow = [&](std::string& message) {
     auto fresh = loadSnapshot(path);
     if (!fresh) {
-      logEvent("reload_failed", {{"errors", fresh.error().message}});
-      return;
+      message = fresh.error().message;
+      logEvent("reload_failed", {{"errors", message}});
+      return false;
+    }
+    const conf::Config& next = (*fresh)->config();
+    if (next.listen.tls && server->tls()) {
+      auto ctx = makeServerTlsContext(*next.listen.tls);
+      if (!ctx) {
+        message = ctx.error().message;
+        logEvent("reload_failed", {{"errors", message}});
+        return false;
+      }
+      server->setTlsContext(std::move(*ctx));
     }
     router.setSnapshot(std::move(*fresh));
+    message = "reloaded";
     logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())},
-                          {"note", "listen and upstream changes need a restart"}});
+                          {"note", "listen address and upstream changes need a restart"}});
+    return true;
+  };
+  auto reload = [&] {
+    std::string message;
+    (void)reloadNow(message);
   };
   AdminHooks hooks;
   hooks.ready = [&] { return upstream_ok && !stopping; };
   hooks.draining = [&] { return stopping; };
   hooks.metrics = [&] { return metricsText(router, *server, *upstream); };
-  hooks.reload = [&](std::string& message) {
-    auto fresh = loadSnapshot(path);
-    if (!fresh) {
-      logEvent("reload_failed", {{"errors", fresh.error().message}});
-      message = fresh.error().message;
-      return false;
-    }
-    router.setSnapshot(std::move(*fresh));
-    logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())}});
-    message = "reloaded";
-    return true;
-  };
+  hooks.reload = reloadNow;
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
   if (!admin_r) return fail("admin listener: " + admin_r.error().message);
   std::unique_ptr<AdminServer> admin = std::move(*admin_r);

@@ -9,7 +9,8 @@ namespace kw::proxy {
 
 // Loads the certificate chain and private key, sets the minimum version (1.2 or 1.3; never
 // lower), modern AEAD cipher suites only, no compression/renegotiation/tickets-by-default
-// weaknesses, and ALPN selecting http/1.1. Errors name the file, never key material.
+// weaknesses, and ALPN selecting http/1.1. With client_ca_file, clients must present a
+// certificate that chains to it (mTLS). Errors name the file, never key material.
 [[nodiscard]] Result<SslCtxPtr> makeServerTlsContext(const conf::TlsConfig& tls);
 
 }  // namespace kw::proxy

@@ -28,6 +28,26 @@ TEST(ServerTls, LoadsCertAndSetsMinimumVersion) {
   EXPECT_EQ(SSL_CTX_get_min_proto_version(ctx13->get()), TLS1_3_VERSION);
 }
 
+TEST(ServerTls, ClientCaTurnsOnMutualTls) {
+  TempDir dir;
+  makeCert(dir, "ca", "server", "DNS:localhost");
+  conf::TlsConfig tls;
+  tls.cert_file = dir.file("server.crt");
+  tls.key_file = dir.file("server.key");
+  auto plain = makeServerTlsContext(tls);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(SSL_CTX_get_verify_mode(plain->get()), SSL_VERIFY_NONE);
+  tls.client_ca_file = dir.file("ca.crt");
+  auto mtls = makeServerTlsContext(tls);
+  ASSERT_TRUE(mtls) << mtls.error().message;
+  EXPECT_EQ(SSL_CTX_get_verify_mode(mtls->get()),
+            SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+  tls.client_ca_file = dir.file("nope.crt");
+  auto bad = makeServerTlsContext(tls);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("nope.crt"), std::string::npos);
+}
+
 TEST(ServerTls, ErrorsNameTheFile) {
   TempDir dir;
   makeCert(dir, "ca", "server", "DNS:localhost");
