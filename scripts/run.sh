@@ -25,11 +25,7 @@ done
 if [ -n "${KEYWARD_BIN:-}" ]; then
   kw="$KEYWARD_BIN"
 else
-  build="$root/build/release"
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DKW_BUILD_TESTS=OFF -DKW_FUZZ_REPLAY=OFF -DKW_WITH_JEMALLOC=ON >/dev/null
-  cmake --build "$build" --target keyward -j"$(nproc)"
-  kw="$build/proxy/keyward"
+  kw="$(bash scripts/build-release.sh | tail -1)"
 fi
 "$kw" version
 
