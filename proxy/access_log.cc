@@ -56,6 +56,15 @@ std::string formatAccessRecord(const AccessRecord& r) {
     codec::appendJsonString(out, c);
   }
   out += "],\"command_count\":" + std::to_string(r.command_count);
+  out += ",\"key_count\":" + std::to_string(r.key_count);
+  if (!r.keys.empty()) {
+    out += ",\"keys\":[";
+    for (size_t i = 0; i < r.keys.size() && i < 32; ++i) {
+      if (i > 0) out += ',';
+      codec::appendJsonString(out, r.keys[i]);
+    }
+    out += ']';
+  }
   field(out, "decision", r.decision);
   field(out, "reason", r.reason);
   out += ",\"status\":" + std::to_string(r.status);

@@ -17,6 +17,8 @@ struct AccessRecord {
   std::string source_ip;
   std::vector<std::string> commands;  // canonical command names (table names), never arguments
   size_t command_count = 0;
+  size_t key_count = 0;                // keys named by the commands (as the policy extracted them)
+  std::vector<std::string> keys;       // key names: only with audit.log_keys (at most 32)
   std::string_view decision = "none";  // "allow", "deny", "partial", "none"
   std::string reason;                  // reasonName() or a short cause ("auth", "bad_request")
   int status = 0;
@@ -25,7 +27,8 @@ struct AccessRecord {
   uint64_t bytes_out = 0;   // response body bytes
 };
 
-// The record as one JSON object (no trailing newline). At most 32 command names are listed.
+// The record as one JSON object (no trailing newline). At most 32 command names are listed;
+// "keys" appears only when the record carries key names (audit.log_keys).
 std::string formatAccessRecord(const AccessRecord& r);
 
 // Writes the record as a line on stdout and flushes.

@@ -248,15 +248,24 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   std::deque<std::vector<std::string_view>> views;
   const size_t n = req.commandCount();
   rec.commands.reserve(std::min<size_t>(n, 32));
-  auto note = [&rec](const Checked& c) {
+  const bool log_keys = cfg.audit.log_keys;
+  // After each evaluation: the command name, and the keys the policy found (names only with
+  // audit.log_keys).
+  auto note = [&rec, &scratch, log_keys](const Checked& c, codec::Argv argv) {
     if (rec.commands.size() < 32) rec.commands.push_back(c.name);
+    rec.key_count += scratch.extraction.keys.size();
+    if (!log_keys) return;
+    for (const policy::KeyRef& k : scratch.extraction.keys) {
+      if (rec.keys.size() >= 32) break;
+      if (k.arg < argv.size()) rec.keys.emplace_back(argv[k.arg].substr(0, 256));
+    }
   };
 
   switch (req.route()) {
     case codec::RestRoute::Command: {
       policy::Argv fwd;
       Checked c = check(*entry, identity, req.command(0), scratch, owned, views, fwd);
-      note(c);
+      note(c, req.command(0));
       if (!c.allowed) {
         rec.decision = "deny";
         rec.reason = std::string(policy::reasonName(c.reason));
@@ -291,7 +300,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
         Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
-        note(c);
+        note(c, req.command(i));
         if (c.allowed) {
           fwd.push_back(f);
         } else {
@@ -341,7 +350,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
         Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
-        note(c);
+        note(c, req.command(i));
         if (!c.allowed) {
           rec.decision = "deny";
           rec.reason = std::string(policy::reasonName(c.reason));

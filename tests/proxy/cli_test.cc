@@ -91,8 +91,14 @@ TEST(AccessLogTest, RecordIsOneJsonObjectWithoutArguments) {
   EXPECT_NE(line.find(R"("commands":["get","set"])"), std::string::npos) << line;
   EXPECT_NE(line.find(R"("status":200)"), std::string::npos) << line;
   EXPECT_NE(line.find(R"("upstream_ms":1.500)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("key_count":0)"), std::string::npos) << line;
+  EXPECT_EQ(line.find(R"("keys")"), std::string::npos) << "key names only with audit.log_keys";
   r.upstream_ms = -1;
-  EXPECT_NE(formatAccessRecord(r).find(R"("upstream_ms":null)"), std::string::npos);
+  r.key_count = 2;
+  r.keys = {"app:a", "app:b"};
+  line = formatAccessRecord(r);
+  EXPECT_NE(line.find(R"("upstream_ms":null)"), std::string::npos);
+  EXPECT_NE(line.find(R"("key_count":2,"keys":["app:a","app:b"])"), std::string::npos) << line;
 }
 
 TEST(AccessLogTest, AtMost32CommandNames) {
