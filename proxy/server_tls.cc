@@ -89,18 +89,6 @@ Result<SslCtxPtr> makeServerTlsContext(const conf::TlsConfig& tls) {
     static const unsigned char kSessionContext[] = "keyward";
     SSL_CTX_set_session_id_context(c, kSessionContext, sizeof(kSessionContext) - 1);
   }
-  if (!tls.client_ca_file.empty()) {
-    // mTLS: every client must present a certificate chaining to client_ca_file.
-    if (SSL_CTX_load_verify_locations(c, tls.client_ca_file.c_str(), nullptr) != 1) {
-      return Error{ErrorCode::Tls,
-                   "cannot load client CA " + tls.client_ca_file + ": " + lastSslError()};
-    }
-    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
-    if (names != nullptr) SSL_CTX_set_client_CA_list(c, names);
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    static constexpr unsigned char kSidCtx[] = "keyward";
-    SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
-  }
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_alpn_select_cb(c, selectAlpn, nullptr);
   return ctx;
