@@ -35,14 +35,16 @@ webdis "$work/webdis.json" & pids+=($!); wait_port "$wport"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-read -r key hash < <("$bin" token new --client bench | tr '\n' ' ')
-start_keyward() {  # $1 = plain|tls
+{ read -r key; read -r hash; } < <("$bin" token new --client bench)
+start_keyward() {  # $1 = plain|tls; sets kport_$1 (runs in this shell so cleanup sees the pid)
   local port tls=""; port=$(free_port)
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
 $tls
+admin:
+  address: "127.0.0.1:0"
 upstream:
   url: "redis://127.0.0.1:$rport"
   connections: 8
@@ -55,10 +57,11 @@ clients:
     channels: ["bench:*"]
 YAML
   "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
-  wait_port "$port"; echo "$port"
+  wait_port "$port" || { cat "$work/kw-$1.log" >&2; exit 1; }
+  printf -v "kport_$1" '%s' "$port"
 }
-kplain=$(start_keyward plain)
-ktls=$(start_keyward tls)
+start_keyward plain; kplain=$kport_plain
+start_keyward tls; ktls=$kport_tls
 
 run() {  # name url [header]
   local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")

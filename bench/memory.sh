@@ -16,7 +16,7 @@ rport=$(free_port) kport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & pids+=($!)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-read -r _key hash < <("$bin" token new --client mem | tr '\n' ' ')
+{ read -r _key; read -r hash; } < <("$bin" token new --client mem)
 cat >"$work/kw.yaml" <<YAML
 listen:
   address: "127.0.0.1:$kport"
@@ -24,6 +24,8 @@ listen:
   max_connections: $((conns + 100))
   header_timeout: 120s
   idle_timeout: 120s
+admin:
+  address: "127.0.0.1:0"
 upstream:
   url: "redis://127.0.0.1:$rport"
 clients:

@@ -26,6 +26,9 @@ Result<EventBasePtr> makeEventBase() {
     return makeError(ErrorCode::Internal, "event_config_new failed");
   }
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  // Coalesce the add/remove of write interest that every bufferevent write causes into one
+  // epoll_ctl per fd per loop iteration (measured: fewer syscalls per proxied request).
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
   EventBasePtr base(event_base_new_with_config(cfg));
   event_config_free(cfg);
   if (!base) {
