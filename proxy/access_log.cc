@@ -82,7 +82,15 @@ std::string formatAccessRecord(const AccessRecord& r) {
   return out;
 }
 
-void writeAccessRecord(const AccessRecord& r) { emit(formatAccessRecord(r)); }
+// Access records stay in stdio's buffer (one write(2) per few KiB instead of one per request);
+// main flushes them every 100 ms and at exit, and every operational event flushes at once.
+void writeAccessRecord(const AccessRecord& r) {
+  const std::string line = formatAccessRecord(r);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+void flushLogs() { std::fflush(stdout); }
 
 void logEvent(std::string_view event,
               const std::vector<std::pair<std::string_view, std::string>>& fields) {

@@ -31,8 +31,10 @@ struct AccessRecord {
 // "keys" appears only when the record carries key names (audit.log_keys).
 std::string formatAccessRecord(const AccessRecord& r);
 
-// Writes the record as a line on stdout and flushes.
+// Writes the record as a line on stdout, buffered: flushLogs() (main calls it every 100 ms)
+// or the next operational event writes it out. A crash may lose the last 100 ms of records.
 void writeAccessRecord(const AccessRecord& r);
+void flushLogs();
 
 // Operational event: {"time":...,"event":name, k: v, ...} on stdout (values are strings,
 // JSON-escaped; callers never pass secrets).

@@ -196,6 +196,8 @@ int runServe(const std::string& path) {
     ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
   });
   pinger.armPeriodic(Milliseconds(2000));
+  Timer log_flusher(base.get(), [] { flushLogs(); });
+  log_flusher.armPeriodic(Milliseconds(100));
   ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
 
   bool stopping = false;
