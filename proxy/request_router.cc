@@ -13,6 +13,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/codec/sse.h"
+#include "proxy/credential_resolver.h"
 
 namespace kw::proxy {
 
@@ -186,20 +187,14 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   const conf::ClientEntry* entry = nullptr;
   if (req.queryTokenState() != codec::QueryToken::Disallowed) {
     if (!token && req.queryToken()) token = req.queryToken();
-    if (token) entry = ctx.snapshot->findClientByApiKey(*token);
-    if (entry == nullptr && token && token->find('.') != std::string_view::npos &&
-        !ctx.snapshot->jwtKeys().empty()) {
-      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-      auto claims = policy::verifyJwt(*token, ctx.snapshot->jwtKeys(), ctx.snapshot->jwtRules(),
-                                      now_s, revoked_.get());
-      if (claims) {
-        entry = ctx.snapshot->findClientByName(claims->client);
-        jwt_sub = std::move(claims->sub);
-      } else {
-        rec.reason = "auth_jwt";
-      }
+    if (token) {
+      const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      ResolvedCredential cred = resolveCredential(*token, *ctx.snapshot, now_s, revoked_.get());
+      entry = cred.entry;
+      jwt_sub = std::move(cred.sub);
+      if (entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
     }
   }
   if (entry == nullptr) {

@@ -1,0 +1,52 @@
+// Maps a bearer token to its client entry: static keys by digest, JWTs by signature and claims.
+#include "proxy/credential_resolver.h"
+
+#include "policy/client_policy.h"
+#include "policy/jwt.h"
+
+namespace kw::proxy {
+
+std::string_view credentialFailureReason(CredentialFailure f) {
+  switch (f) {
+    case CredentialFailure::Missing:
+    case CredentialFailure::UnknownKey:
+      return "auth";
+    case CredentialFailure::BadJwt:
+    case CredentialFailure::UnknownClient:
+      return "auth_jwt";
+  }
+  return "auth";
+}
+
+ResolvedCredential resolveCredential(std::string_view token, const conf::Snapshot& snapshot,
+                                     int64_t now_s,
+                                     const std::unordered_set<std::string>* revoked) {
+  ResolvedCredential r;
+  if (token.empty()) {
+    r.failure = CredentialFailure::Missing;
+    return r;
+  }
+  const bool static_shaped = token.substr(0, 3) == "kw_";
+  if (static_shaped || token.find('.') == std::string_view::npos) {
+    r.entry = snapshot.findClientByApiKey(token);
+    r.failure = CredentialFailure::UnknownKey;
+    return r;
+  }
+  r.is_jwt = true;
+  r.failure = CredentialFailure::BadJwt;
+  if (snapshot.jwtKeys().empty() || token.size() > policy::kMaxTokenBytes) return r;
+  auto claims = policy::verifyJwt(token, snapshot.jwtKeys(), snapshot.jwtRules(), now_s, revoked);
+  if (!claims) return r;
+  if (!claims->sub.empty() && !policy::isValidSub(claims->sub)) return r;
+  const conf::ClientEntry* entry = snapshot.findClientByName(claims->client);
+  if (entry == nullptr) {
+    r.failure = CredentialFailure::UnknownClient;
+    return r;
+  }
+  r.entry = entry;
+  r.sub = std::move(claims->sub);
+  r.jti = std::move(claims->jti);
+  return r;
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,212 @@
+// resolveCredential: static keys, EdDSA and HS256 JWTs, and every refusal answered as a failure.
+#include "proxy/credential_resolver.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "conf/api_key_gen.h"
+#include "conf/loader.h"
+#include "policy/jwt.h"
+
+namespace kw::proxy {
+namespace {
+
+constexpr int64_t kNow = 1'800'000'000;
+
+std::string pemOf(EVP_PKEY* k, bool priv) {
+  BIO* b = BIO_new(BIO_s_mem());
+  if (priv) {
+    PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
+  } else {
+    PEM_write_bio_PUBKEY(b, k);
+  }
+  char* p = nullptr;
+  const long n = BIO_get_mem_data(b, &p);
+  std::string out(p, static_cast<size_t>(n));
+  BIO_free(b);
+  return out;
+}
+
+class CredentialResolverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kw-credres-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    ASSERT_NE(k, nullptr);
+    const std::string priv = pemOf(k, true);
+    EVP_PKEY_free(k);
+    std::ofstream(dir_ + "/ed.pem") << priv;
+    auto ed = policy::JwtKey::fromPem("ed", priv, true);
+    ASSERT_TRUE(ed);
+    ed_ = *ed;
+    auto hs = policy::JwtKey::fromSecret("hs", std::string(48, 'h'));
+    ASSERT_TRUE(hs);
+    hs_ = *hs;
+    auto key = conf::newApiKey();
+    ASSERT_TRUE(key);
+    static_key_ = key->key;
+    const std::string yaml =
+        "listen:\n  address: 127.0.0.1:0\nupstream:\n  url: redis://127.0.0.1:6379\n"
+        "clients:\n"
+        "  - name: app\n    api_keys: [\"" +
+        key->reference +
+        "\"]\n    commands: [\"+get\"]\n    keys: [\"app:*\"]\n"
+        "  - name: tenant\n    commands: [\"+get\", \"+set\"]\n    keys: [\"sess:{sub}:*\"]\n"
+        "signing:\n  keys:\n"
+        "    - id: ed\n      alg: EdDSA\n      private_key_file: ed.pem\n"
+        "    - id: hs\n      alg: HS256\n      secret_env: KW_CREDRES_HS\n";
+    auto cfg = conf::loadConfigText(yaml, "<test>", dir_, [](std::string_view name) {
+      return name == "KW_CREDRES_HS" ? std::optional<std::string>(std::string(48, 'h'))
+                                     : std::optional<std::string>();
+    });
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    auto snap = conf::buildSnapshot(std::move(*cfg));
+    ASSERT_TRUE(snap) << snap.error().message;
+    snapshot_ = *snap;
+    ASSERT_EQ(snapshot_->jwtKeys().size(), 2U);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string mint(const policy::JwtKey& key, std::string client, std::string sub,
+                   std::string jti = "", int64_t exp = kNow + 600) {
+    policy::JwtClaims c;
+    c.client = std::move(client);
+    c.sub = std::move(sub);
+    c.jti = std::move(jti);
+    c.iat = kNow - 10;
+    c.exp = exp;
+    auto t = policy::signJwt(key, c, snapshot_->jwtRules());
+    EXPECT_TRUE(t) << t.error().message;
+    return t ? *t : std::string();
+  }
+
+  ResolvedCredential resolve(std::string_view token,
+                             const std::unordered_set<std::string>* revoked = nullptr) {
+    return resolveCredential(token, *snapshot_, kNow, revoked);
+  }
+
+  std::string dir_;
+  policy::JwtKeyConstSharedPtr ed_, hs_;
+  std::string static_key_;
+  conf::SnapshotConstSharedPtr snapshot_;
+};
+
+TEST_F(CredentialResolverTest, EdDsaTokenResolvesClientSubAndJti) {
+  auto r = resolve(mint(*ed_, "tenant", "u1", "j-1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "tenant");
+  EXPECT_EQ(r.sub, "u1");
+  EXPECT_EQ(r.jti, "j-1");
+  EXPECT_TRUE(r.is_jwt);
+}
+
+TEST_F(CredentialResolverTest, Hs256TokenResolves) {
+  auto r = resolve(mint(*hs_, "tenant", "alice@example.com"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "tenant");
+  EXPECT_EQ(r.sub, "alice@example.com");
+  EXPECT_TRUE(r.jti.empty());
+}
+
+TEST_F(CredentialResolverTest, SubBindsTheClientsKeyTemplate) {
+  auto r = resolve(mint(*ed_, "tenant", "u1"));
+  ASSERT_TRUE(r.ok());
+  policy::EvalScratch scratch;
+  const policy::Identity id{r.sub};
+  std::vector<std::string_view> own = {"GET", "sess:u1:cart"};
+  std::vector<std::string_view> other = {"GET", "sess:u2:cart"};
+  EXPECT_TRUE(r.entry->policy->evaluate(own, id, scratch).decision.allowed());
+  EXPECT_FALSE(r.entry->policy->evaluate(other, id, scratch).decision.allowed());
+}
+
+TEST_F(CredentialResolverTest, UnknownClientClaimIsRefused) {
+  auto r = resolve(mint(*ed_, "nobody", "u1"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::UnknownClient);
+  EXPECT_EQ(credentialFailureReason(r.failure), "auth_jwt");
+}
+
+TEST_F(CredentialResolverTest, RevokedJtiIsRefused) {
+  const std::string token = mint(*ed_, "tenant", "u1", "j-revoked");
+  std::unordered_set<std::string> revoked = {"j-other"};
+  EXPECT_TRUE(resolve(token, &revoked).ok());
+  revoked.insert("j-revoked");
+  auto r = resolve(token, &revoked);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+}
+
+TEST_F(CredentialResolverTest, ExpiredTokenIsRefused) {
+  // exp beyond the 30 s leeway in the past.
+  auto r = resolve(mint(*ed_, "tenant", "u1", "", kNow - 60));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+  // Within the leeway it still passes.
+  EXPECT_TRUE(resolve(mint(*ed_, "tenant", "u1", "", kNow - 5)).ok());
+}
+
+TEST_F(CredentialResolverTest, TokenFromAnUnconfiguredKeyIsRefused) {
+  auto other = policy::JwtKey::fromSecret("hs", std::string(48, 'x'));
+  ASSERT_TRUE(other);
+  auto r = resolve(mint(**other, "tenant", "u1"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+}
+
+TEST_F(CredentialResolverTest, StaticKeyStillWorks) {
+  auto r = resolve(static_key_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "app");
+  EXPECT_FALSE(r.is_jwt);
+  EXPECT_TRUE(r.sub.empty());
+  std::string wrong = static_key_;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  auto w = resolve(wrong);
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ(w.failure, CredentialFailure::UnknownKey);
+  EXPECT_EQ(credentialFailureReason(w.failure), "auth");
+}
+
+TEST_F(CredentialResolverTest, GarbageIsRefused) {
+  EXPECT_EQ(resolve("").failure, CredentialFailure::Missing);
+  EXPECT_FALSE(resolve("").ok());
+  EXPECT_FALSE(resolve("not-a-token").ok());
+  EXPECT_FALSE(resolve("a.b.c").ok());
+  EXPECT_EQ(resolve("a.b.c").failure, CredentialFailure::BadJwt);
+  EXPECT_FALSE(resolve("..").ok());
+  EXPECT_FALSE(resolve("kw_.x.y").ok());
+  EXPECT_FALSE(resolve(std::string(policy::kMaxTokenBytes + 1, '.')).ok());
+  // A valid token with one flipped signature byte.
+  std::string t = mint(*hs_, "tenant", "u1");
+  t.back() = t.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(resolve(t).ok());
+}
+
+TEST_F(CredentialResolverTest, NoSigningKeysMeansNoJwt) {
+  auto cfg = conf::loadConfigText(
+      "listen:\n  address: 127.0.0.1:0\nupstream:\n  url: redis://127.0.0.1:6379\nclients:\n"
+      "  - name: tenant\n    commands: [\"+get\"]\n    keys: [\"sess:{sub}:*\"]\n",
+      "<test>", dir_, [](std::string_view) { return std::optional<std::string>(); });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto snap = conf::buildSnapshot(std::move(*cfg));
+  ASSERT_TRUE(snap) << snap.error().message;
+  auto r = resolveCredential(mint(*ed_, "tenant", "u1"), **snap, kNow, nullptr);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+}
+
+}  // namespace
+}  // namespace kw::proxy
