@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "policy/base64url.h"
+
 namespace kw::policy {
 namespace {
 
@@ -12,15 +14,6 @@ constexpr char kHex[] = "0123456789abcdef";
 int lowerHexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-int base64UrlValue(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
   return -1;
 }
 
@@ -71,12 +64,9 @@ bool isWellFormedApiKey(std::string_view key) {
   if (key.size() != kApiKeyChars || key.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) {
     return false;
   }
-  const std::string_view body = key.substr(kApiKeyPrefix.size());
-  for (char c : body) {
-    if (base64UrlValue(c) < 0) return false;
-  }
-  // 43 characters carry 258 bits; the last character's low 2 bits must be zero (canonical).
-  return (base64UrlValue(body.back()) & 3) == 0;
+  // 43 characters carry 258 bits: the strict decoder also refuses stray low bits (canonical).
+  std::string bytes;
+  return base64UrlDecode(key.substr(kApiKeyPrefix.size()), bytes);
 }
 
 }  // namespace kw::policy

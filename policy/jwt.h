@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "policy/base64url.h"
 #include "policy/result.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -74,10 +75,5 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
 // Signs a token with `key` for `claims` (client, sub, jti, iat, nbf, exp as given; iss/aud from
 // `rules` when set).
 Result<std::string> signJwt(const JwtKey& key, const JwtClaims& claims, const JwtRules& rules);
-
-// base64url without padding, strict: rejects '=', characters outside the alphabet, and
-// non-canonical trailing bits.
-bool base64UrlDecode(std::string_view in, std::string& out);
-std::string base64UrlEncode(std::string_view in);
 
 }  // namespace kw::policy
