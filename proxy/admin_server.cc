@@ -67,7 +67,7 @@ struct AdminServer::Conn {
       if (st == codec::ParseStatus::Complete) {
         auto auth = c->parser.header("authorization");
         c->answer(c->server->route(codec::methodName(c->parser.method()), c->parser.path(),
-                                   auth ? *auth : std::string_view()));
+                                   auth ? *auth : std::string_view(), c->parser.body()));
         return;
       }
       if (used == 0) return;
@@ -253,7 +253,8 @@ void AdminServer::drop(Conn* c) {
 }
 
 AdminServer::Response AdminServer::route(std::string_view method, std::string_view path,
-                                         std::string_view authorization) const {
+                                         std::string_view authorization,
+                                         std::string_view request_body) const {
   auto json = [](int status, std::string body) {
     return Response{status, "application/json", std::move(body)};
   };
@@ -295,6 +296,11 @@ AdminServer::Response AdminServer::route(std::string_view method, std::string_vi
         body += "}";
       }
       return json(taken ? 200 : 400, std::move(body));
+    }
+    if (method == "POST" && hooks_.v1_post) {
+      int status = 0;
+      std::string out;
+      if (hooks_.v1_post(path, request_body, status, out)) return json(status, std::move(out));
     }
     return json(501, codec::jsonError("ERR not implemented yet"));
   }

@@ -40,6 +40,9 @@ struct AdminHooks {
   std::function<bool()> draining;            // SIGTERM received: /readyz turns 503
   std::function<std::string()> metrics;      // Prometheus text (every name keyward_*)
   std::function<bool(std::string&)> reload;  // POST /v1/reload: true when taken; message out
+  // Any other POST /v1/* (e.g. /v1/tokens): true when handled, with status and JSON body out.
+  std::function<bool(std::string_view path, std::string_view body, int& status, std::string& out)>
+      v1_post;
 };
 
 // A small HTTP/1.1 server; one request per connection (Connection: close), bounded head and
@@ -65,7 +68,8 @@ class AdminServer {
   };
   // The answer for one request (pure routing; exposed for tests).
   [[nodiscard]] Response route(std::string_view method, std::string_view path,
-                               std::string_view authorization) const;
+                               std::string_view authorization,
+                               std::string_view request_body = {}) const;
 
   struct Conn;
 

@@ -25,6 +25,7 @@
 #include "proxy/redis_upstream.h"
 #include "proxy/request_router.h"
 #include "proxy/server_tls.h"
+#include "proxy/token_admin.h"
 
 #ifndef KW_VERSION
 #define KW_VERSION "0.0.0"
@@ -250,6 +251,7 @@ int runServe(const std::string& path) {
   hooks.draining = [&] { return stopping; };
   hooks.metrics = [&] { return metricsText(router, *server, *upstream); };
   hooks.reload = reloadNow;
+  hooks.v1_post = tokenAdminHook(router);
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
   if (!admin_r) return fail("admin listener: " + admin_r.error().message);
   std::unique_ptr<AdminServer> admin = std::move(*admin_r);

@@ -1,0 +1,164 @@
+// Mints signed tokens and appends revoked jti values for the admin /v1/tokens endpoints.
+#include "proxy/token_admin.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "conf/config.h"
+#include "policy/client_policy.h"
+#include "policy/json_object.h"
+#include "policy/jwt.h"
+#include "proxy/codec/json_escape.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/request_router.h"
+
+namespace kw::proxy {
+namespace {
+
+constexpr size_t kMaxRevokedFileBytes = 64u << 20;
+
+TokenAdminResponse fail(int status, std::string_view message) {
+  return {status, codec::jsonError(message)};
+}
+
+// The string member `name`, or nullopt when absent; `bad` is set when present but not a string.
+std::optional<std::string> stringMember(const policy::JsonObject& o, std::string_view name,
+                                        bool& bad) {
+  const policy::JsonMember* m = o.find(name);
+  if (m == nullptr) return std::nullopt;
+  if (m->kind != policy::JsonMember::Kind::String) {
+    bad = true;
+    return std::nullopt;
+  }
+  return m->text;
+}
+
+bool writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool isRevocableJti(std::string_view jti) {
+  if (jti.empty() || jti.size() > 256 || jti.front() == '#') return false;
+  for (char c : jti) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
+TokenAdminResponse mintTokenRequest(const conf::Snapshot& snapshot, std::string_view body,
+                                    int64_t now_s) {
+  auto obj = policy::parseJsonObject(body);
+  if (!obj) return fail(400, "ERR body must be a JSON object");
+  bool bad = false;
+  auto client = stringMember(*obj, "client", bad);
+  auto sub = stringMember(*obj, "sub", bad);
+  auto ttl = stringMember(*obj, "ttl", bad);
+  if (bad) return fail(400, "ERR client, sub and ttl must be strings");
+  if (!client || snapshot.findClientByName(*client) == nullptr) {
+    return fail(400, "ERR client must name a configured client");
+  }
+  if (sub && !sub->empty() && !policy::isValidSub(*sub)) {
+    return fail(400, "ERR sub must match [A-Za-z0-9._@-]{1,128}");
+  }
+  int64_t ttl_s = 15 * 60;
+  if (ttl) {
+    auto d = conf::parseDuration(*ttl);
+    if (!d) return fail(400, "ERR ttl is not a duration");
+    ttl_s = d->count() / 1000;
+  }
+  if (ttl_s <= 0) return fail(400, "ERR ttl must be at least 1s");
+  if (ttl_s > snapshot.jwtRules().max_ttl_s) return fail(400, "ERR ttl exceeds signing.max_ttl");
+  if (snapshot.jwtKeys().empty() || !snapshot.jwtKeys().front()->canSign()) {
+    return fail(400, "ERR no signing key can sign");
+  }
+  unsigned char rnd[16];
+  if (RAND_bytes(rnd, sizeof(rnd)) != 1) return fail(500, "ERR no randomness");
+  policy::JwtClaims claims;
+  claims.client = *client;
+  claims.sub = sub ? *sub : std::string();
+  claims.jti =
+      policy::base64UrlEncode(std::string_view(reinterpret_cast<const char*>(rnd), sizeof(rnd)));
+  claims.iat = now_s;
+  claims.exp = now_s + ttl_s;
+  auto token = policy::signJwt(*snapshot.jwtKeys().front(), claims, snapshot.jwtRules());
+  if (!token) return fail(500, "ERR cannot sign");
+  std::string out = "{\"token\":";
+  codec::appendJsonString(out, *token);
+  out += ",\"expires_at\":" + std::to_string(claims.exp) + ",\"jti\":";
+  codec::appendJsonString(out, claims.jti);
+  out += "}";
+  return {200, std::move(out)};
+}
+
+TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::string_view body) {
+  auto obj = policy::parseJsonObject(body);
+  if (!obj) return fail(400, "ERR body must be a JSON object");
+  bool bad = false;
+  auto jti = stringMember(*obj, "jti", bad);
+  if (bad || !jti || !isRevocableJti(*jti)) {
+    return fail(400, "ERR jti must be 1-256 printable characters without spaces");
+  }
+  const std::string& file = snapshot.config().signing.revoked_file;
+  if (file.empty()) return fail(400, "ERR signing.revoked_file is not configured");
+  std::string content;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (in) {
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      content = ss.str();
+    }
+  }
+  if (content.size() > kMaxRevokedFileBytes) return fail(500, "ERR revoked_file is too large");
+  if (!content.empty() && content.back() != '\n') content += '\n';
+  content += *jti;
+  content += '\n';
+  const std::string tmp = file + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(500, "ERR cannot write revoked_file");
+  bool ok = writeAll(fd, content) && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return fail(500, "ERR cannot write revoked_file");
+  }
+  return {200, "{\"revoked\":true}"};
+}
+
+std::function<bool(std::string_view, std::string_view, int&, std::string&)> tokenAdminHook(
+    RequestRouter& router) {
+  return [&router](std::string_view path, std::string_view body, int& status, std::string& out) {
+    TokenAdminResponse r;
+    if (path == "/v1/tokens") {
+      const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      r = mintTokenRequest(*router.snapshot(), body, now_s);
+    } else if (path == "/v1/tokens/revoke") {
+      r = revokeTokenRequest(*router.snapshot(), body);
+      if (r.status == 200) router.setSnapshot(router.snapshot());
+    } else {
+      return false;
+    }
+    status = r.status;
+    out = std::move(r.body);
+    return true;
+  };
+}
+
+}  // namespace kw::proxy
