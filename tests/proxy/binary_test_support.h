@@ -34,6 +34,23 @@ inline int freePort() {
   return ntohs(sa.sin_port);
 }
 
+// True once something accepts TCP connections on 127.0.0.1:port (polled up to `limit`).
+inline bool waitForPort(int port, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+    ::close(fd);
+    if (ok) return true;
+    ::usleep(20'000);
+  }
+  return false;
+}
+
 // One request on a fresh connection (Connection: close); the whole response.
 inline std::string roundTrip(int port, const std::string& raw) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -181,6 +198,8 @@ struct Stack {
          << password << "\n";
     }
     redis.spawn({"redis-server", dir + "/redis.conf"}, {});
+    // keyward connects lazily, but the first request must not race redis-server's start.
+    if (!waitForPort(redis_port, std::chrono::seconds(20))) return false;
     Child gen;
     gen.spawn({keywardBinary(), "token", "new", "--client", "app"}, {});
     std::smatch km;
