@@ -34,25 +34,8 @@ inline int freePort() {
   return ntohs(sa.sin_port);
 }
 
-// True once something accepts TCP connections on 127.0.0.1:port (polled up to `limit`).
-inline bool waitForPort(int port, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-    ::close(fd);
-    if (ok) return true;
-    ::usleep(20'000);
-  }
-  return false;
-}
-
-// One request on a fresh connection (Connection: close); the whole response.
-inline std::string roundTrip(int port, const std::string& raw) {
+// A TCP connection to 127.0.0.1:port with a receive timeout; -1 when refused.
+inline int connectTo(int port, int recv_timeout_s = 5) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -60,10 +43,31 @@ inline std::string roundTrip(int port, const std::string& raw) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     ::close(fd);
-    return "connect failed";
+    return -1;
   }
-  timeval tv{10, 0};
+  timeval tv{recv_timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// True once something accepts TCP connections on 127.0.0.1:port (polled up to `limit`).
+inline bool waitForPort(int port, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int fd = connectTo(port);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    ::usleep(20'000);
+  }
+  return false;
+}
+
+// One request on a fresh connection (Connection: close); the whole response.
+inline std::string roundTrip(int port, const std::string& raw) {
+  const int fd = connectTo(port, 10);
+  if (fd < 0) return "connect failed";
   (void)::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[4096];

@@ -20,21 +20,6 @@ constexpr const char* kClients =
     "    keys: [\"app:*\"]\n"
     "    channels: [\"chan:*\"]\n";
 
-int connectTo(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
 // Reads from fd until `needle` shows up (or 5 s pass).
 std::string readUntil(int fd, const std::string& needle) {
   std::string got;

@@ -17,21 +17,6 @@ constexpr const char* kClients =
     "    commands: [\"+@read\", \"+@write\"]\n"
     "    keys: [\"app:*\"]\n";
 
-int connectTo(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{3, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
 std::string sendAndRead(int fd, const std::string& bytes) {
   (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   std::string got;
@@ -44,7 +29,7 @@ std::string sendAndRead(int fd, const std::string& bytes) {
 TEST(Limits, OversizedBodyIsRefusedFromItsContentLengthBeforeTheBodyIsSent) {
   Stack s;
   ASSERT_TRUE(s.start(kClients, "  max_body_bytes: 1000\n")) << s.kw.out_text << s.kw.err_text;
-  int fd = connectTo(s.port);
+  int fd = connectTo(s.port, 3);
   ASSERT_GE(fd, 0);
   auto t0 = Clock::now();
   std::string got =
@@ -82,14 +67,14 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   ASSERT_TRUE(s.start(kClients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
   const std::string get =
       "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
-  int a = connectTo(s.port);
-  int b = connectTo(s.port);
+  int a = connectTo(s.port, 3);
+  int b = connectTo(s.port, 3);
   ASSERT_GE(a, 0);
   ASSERT_GE(b, 0);
   EXPECT_EQ(statusOf(sendAndRead(a, get)), 200);
   EXPECT_EQ(statusOf(sendAndRead(b, get)), 200);
   // A third client is not served while two are open (closed, or a 503: never a 200).
-  int c = connectTo(s.port);
+  int c = connectTo(s.port, 3);
   if (c >= 0) {
     std::string got = sendAndRead(c, get);
     EXPECT_NE(statusOf(got), 200) << got;
@@ -97,7 +82,7 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   }
   ::close(a);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  int d = connectTo(s.port);
+  int d = connectTo(s.port, 3);
   ASSERT_GE(d, 0);
   EXPECT_EQ(statusOf(sendAndRead(d, get)), 200);
   ::close(d);
