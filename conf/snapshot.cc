@@ -14,8 +14,6 @@ namespace kw::conf {
 namespace {
 
 constexpr size_t kMaxPresentedKeyBytes = 4096;
-constexpr size_t kMaxRevokedEntries = 1000000;
-constexpr size_t kMaxRevokedBytes = size_t{64} * 1024 * 1024;
 
 // Maps a ClientPolicy::compile error ("keys[2]: ...") to the element's FILE:LINE:COL.
 std::string locateCompileError(const ClientConfig& c, size_t index, const std::string& message) {

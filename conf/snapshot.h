@@ -64,6 +64,10 @@ Result<SnapshotConstSharedPtr> buildSnapshotWithoutKeys(Config config);
 
 // The revocation list: one jti per line; blank lines and lines starting with '#' ignored.
 // A missing file is an empty list. Bounded (1,000,000 entries, 64 MiB).
+// Bounds of signing.revoked_file (checked by loadRevokedFile and by the admin revoke writer).
+inline constexpr size_t kMaxRevokedBytes = size_t{64} * 1024 * 1024;
+inline constexpr size_t kMaxRevokedEntries = 1000000;
+
 Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path);
 
 }  // namespace kw::conf

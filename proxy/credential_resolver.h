@@ -37,6 +37,7 @@ struct ResolvedCredential {
 // static key. Never logs or copies the token.
 [[nodiscard]] ResolvedCredential resolveCredential(std::string_view token,
                                                    const conf::Snapshot& snapshot, int64_t now_s,
-                                                   const std::unordered_set<std::string>* revoked);
+                                                   const std::unordered_set<std::string>* revoked,
+                                                   bool revocations_known = true);
 
 }  // namespace kw::proxy

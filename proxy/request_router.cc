@@ -64,6 +64,35 @@ struct Checked {
   policy::Reason reason = policy::Reason::Ok;
 };
 
+// The status of a policy denial: malformed commands are the client's error (400, "ERR"), all
+// other denials are permissions (403, "NOPERM"). Every Reason is listed (-Wswitch).
+int deniedStatus(policy::Reason r) {
+  switch (r) {
+    case policy::Reason::EmptyCommand:
+    case policy::Reason::TooLarge:
+    case policy::Reason::UnknownSubcommand:
+    case policy::Reason::ArityError:
+    case policy::Reason::SyntaxError:
+      return 400;
+    case policy::Reason::Ok:
+    case policy::Reason::UnknownCommand:
+    case policy::Reason::CommandDenied:
+    case policy::Reason::KeyDenied:
+    case policy::Reason::ChannelDenied:
+    case policy::Reason::GroupDenied:
+    case policy::Reason::ScriptDenied:
+    case policy::Reason::FunctionDenied:
+    case policy::Reason::KeyspaceWideDenied:
+    case policy::Reason::ScanDenied:
+    case policy::Reason::OtherDatabase:
+    case policy::Reason::ConnectionState:
+    case policy::Reason::SortPatternDenied:
+    case policy::Reason::TemplateUnbound:
+      return 403;
+  }
+  return 403;
+}
+
 Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
               policy::EvalScratch& scratch, std::deque<std::string>& owned,
               std::deque<std::vector<std::string_view>>& views, policy::Argv& forward) {
@@ -82,7 +111,7 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
     } else {
       c.message = policy::denialMessage(d, sent);
     }
-    c.status = c.message.rfind("NOPERM", 0) == 0 ? 403 : 400;
+    c.status = deniedStatus(d.reason);
     return c;
   }
   if (d.command && (d.command->traits & policy::kSubscribe) != 0) {
@@ -113,7 +142,12 @@ RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstrea
 
 void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
   snapshot_ = std::move(snapshot);
+  reloadRevocations();
+}
+
+void RequestRouter::reloadRevocations() {
   const std::string& file = snapshot_->config().signing.revoked_file;
+  revocations_known_ = true;
   if (file.empty()) {
     revoked_.reset();
     return;
@@ -121,9 +155,12 @@ void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
   auto list = conf::loadRevokedFile(file);
   if (list) {
     revoked_ = std::make_shared<const std::unordered_set<std::string>>(std::move(*list));
-  } else {
-    logEvent("revoked_file_unreadable", {{"error", list.error().message}});
+    return;
   }
+  // Fail closed: without the list a revoked token would pass, so every JWT is refused until
+  // a reload reads it again (static API keys keep working).
+  revocations_known_ = false;
+  logEvent("revoked_file_unreadable", {{"error", list.error().message}});
 }
 
 void RequestRouter::noteResponse(const AccessRecord& rec) {
@@ -191,7 +228,8 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-      ResolvedCredential cred = resolveCredential(*token, *ctx.snapshot, now_s, revoked_.get());
+      ResolvedCredential cred =
+          resolveCredential(*token, *ctx.snapshot, now_s, revoked_.get(), revocations_known_);
       entry = cred.entry;
       jwt_sub = std::move(cred.sub);
       if (entry == nullptr) rec.reason = credentialFailureReason(cred.failure);

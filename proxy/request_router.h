@@ -60,8 +60,10 @@ class RequestRouter {
  public:
   RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream);
 
-  // Also reloads signing.revoked_file (kept as before when it cannot be read).
+  // Also reloads signing.revoked_file.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
+  // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  void reloadRevocations();
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
 
   // `parser` is Complete. Everything the router needs from it is copied or decoded before
@@ -106,6 +108,7 @@ class RequestRouter {
   };
   std::unordered_map<std::string, Budgets> budgets_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
+  bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
   uint64_t sync_counter_ = 0;
   Stats stats_;
 };

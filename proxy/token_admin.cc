@@ -22,8 +22,6 @@
 namespace kw::proxy {
 namespace {
 
-constexpr size_t kMaxRevokedFileBytes = 64u << 20;
-
 TokenAdminResponse fail(int status, std::string_view message) {
   return {status, codec::jsonError(message)};
 }
@@ -124,7 +122,7 @@ TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::strin
       content = ss.str();
     }
   }
-  if (content.size() > kMaxRevokedFileBytes) return fail(500, "ERR revoked_file is too large");
+  if (content.size() > conf::kMaxRevokedBytes) return fail(500, "ERR revoked_file is too large");
   if (!content.empty() && content.back() != '\n') content += '\n';
   content += *jti;
   content += '\n';
@@ -151,7 +149,7 @@ std::function<bool(std::string_view, std::string_view, int&, std::string&)> toke
       r = mintTokenRequest(*router.snapshot(), body, now_s);
     } else if (path == "/v1/tokens/revoke") {
       r = revokeTokenRequest(*router.snapshot(), body);
-      if (r.status == 200) router.setSnapshot(router.snapshot());
+      if (r.status == 200) router.reloadRevocations();
     } else {
       return false;
     }

@@ -180,6 +180,15 @@ TEST_F(CredentialResolverTest, StaticKeyStillWorks) {
   EXPECT_EQ(credentialFailureReason(w.failure), "auth");
 }
 
+TEST_F(CredentialResolverTest, UnreadableRevocationListRefusesEveryJwtButNotStaticKeys) {
+  const std::string token = mint(*ed_, "tenant", "u1", "j-1");
+  ASSERT_TRUE(resolve(token).ok());
+  auto r = resolveCredential(token, *snapshot_, kNow, nullptr, /*revocations_known=*/false);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+  EXPECT_TRUE(resolveCredential(static_key_, *snapshot_, kNow, nullptr, false).ok());
+}
+
 TEST_F(CredentialResolverTest, GarbageIsRefused) {
   EXPECT_EQ(resolve("").failure, CredentialFailure::Missing);
   EXPECT_FALSE(resolve("").ok());
