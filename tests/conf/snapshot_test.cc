@@ -8,6 +8,7 @@
 
 #include "conf_test_util.h"
 #include "policy/credentials.h"
+#include "tests/support/pem.h"
 
 namespace kw::conf {
 namespace {
@@ -118,19 +119,7 @@ TEST(SnapshotTest, DuplicateKeyInHandBuiltConfigIsRefused) {
   EXPECT_NE(snap.error().message.find("used by two clients"), std::string::npos);
 }
 
-std::string pemOf(EVP_PKEY* key, bool is_private) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  if (is_private) {
-    PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-  } else {
-    PEM_write_bio_PUBKEY(bio, key);
-  }
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  return out;
-}
+using kw::testing::pemOf;
 
 TEST(SnapshotTest, SigningKeysLoad) {
   TempDir dir;

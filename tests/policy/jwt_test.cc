@@ -8,6 +8,7 @@
 #include <string>
 
 #include "policy/json_object.h"
+#include "tests/support/pem.h"
 
 namespace kw::policy {
 namespace {
@@ -15,19 +16,7 @@ namespace {
 constexpr int64_t kNow = 1'800'000'000;
 const std::string kSecret(40, 's');
 
-std::string pemOf(EVP_PKEY* k, bool priv) {
-  BIO* b = BIO_new(BIO_s_mem());
-  if (priv) {
-    PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
-  } else {
-    PEM_write_bio_PUBKEY(b, k);
-  }
-  char* p = nullptr;
-  const long n = BIO_get_mem_data(b, &p);
-  std::string out(p, static_cast<size_t>(n));
-  BIO_free(b);
-  return out;
-}
+using kw::testing::pemOf;
 
 struct Keys {
   JwtKeyConstSharedPtr ed_priv, ed_pub, other_ed_priv, hs;

@@ -15,25 +15,14 @@
 #include "conf/api_key_gen.h"
 #include "conf/loader.h"
 #include "policy/jwt.h"
+#include "tests/support/pem.h"
 
 namespace kw::proxy {
 namespace {
 
 constexpr int64_t kNow = 1'800'000'000;
 
-std::string pemOf(EVP_PKEY* k, bool priv) {
-  BIO* b = BIO_new(BIO_s_mem());
-  if (priv) {
-    PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
-  } else {
-    PEM_write_bio_PUBKEY(b, k);
-  }
-  char* p = nullptr;
-  const long n = BIO_get_mem_data(b, &p);
-  std::string out(p, static_cast<size_t>(n));
-  BIO_free(b);
-  return out;
-}
+using kw::testing::pemOf;
 
 class CredentialResolverTest : public ::testing::Test {
  protected:
