@@ -53,7 +53,9 @@ TEST(CommandTable, DenseIdsSortedNamesAndParents) {
   ASSERT_GT(all.size(), 400u);
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].id, i);
-    if (i > 0) EXPECT_LT(all[i - 1].name, all[i].name);
+    if (i > 0) {
+      EXPECT_LT(all[i - 1].name, all[i].name);
+    }
     EXPECT_LT(all[i].parent, all.size());
     EXPECT_NE(all[i].arity, 0) << all[i].name;
     for (char c : all[i].name) EXPECT_FALSE(c >= 'A' && c <= 'Z') << all[i].name;
