@@ -5,6 +5,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "proxy/codec/reply_json.h"
@@ -18,6 +20,8 @@ constexpr size_t kBusyInputLimit = 64 * 1024;     // pipelined bytes buffered wh
 constexpr size_t kStreamHighWater = 1024 * 1024;  // pause the subscription above this
 constexpr size_t kStreamLowWater = 256 * 1024;    // resume at or below this
 constexpr size_t kStreamInputLimit = 16 * 1024;   // bytes a streaming client may send
+constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
+constexpr Milliseconds kLingerTime{2000};          // and for at most this long
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
@@ -92,7 +96,7 @@ void ClientConnection::start() {
 
 void ClientConnection::drain() {
   draining_ = true;
-  if (state_ == State::Reading && awaiting_bytes_) {
+  if ((state_ == State::Reading && awaiting_bytes_) || state_ == State::Lingering) {
     closeNow();
   } else if (state_ == State::Streaming) {
     endStream();
@@ -107,7 +111,7 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
   size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
   if (self->state_ == State::Closing && pending == 0) {
-    self->closeNow();
+    self->linger();
   } else if (self->state_ == State::Streaming && self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
     if (self->subscription_) self->subscription_->resume();
@@ -120,7 +124,9 @@ void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
 }
 
 void ClientConnection::onTimeout() {
-  if (state_ == State::Reading || state_ == State::Closing) closeNow();
+  if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering) {
+    closeNow();
+  }
 }
 
 void ClientConnection::armForNextRequest() {
@@ -148,7 +154,9 @@ void ClientConnection::processInput() {
       break;
     }
     if (state_ != State::Reading) {
+      if (state_ == State::Lingering) lingered_bytes_ += evbuffer_get_length(in);
       evbuffer_drain(in, evbuffer_get_length(in));
+      if (lingered_bytes_ > kLingerBytes) closeNow();
       break;
     }
     size_t avail = evbuffer_get_length(in);
@@ -278,14 +286,28 @@ void ClientConnection::endStream() {
 void ClientConnection::closeAfterFlush() {
   if (!bev_) return;
   state_ = State::Closing;
-  bufferevent_disable(bev_.get(), EV_READ);
+  // Keep reading (and discarding) while the response flushes: unread input at close() makes
+  // the kernel reset the connection, and the client may then never see the response.
+  bufferevent_enable(bev_.get(), EV_READ);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
-    closeNow();
+    linger();
     return;
   }
   // A client that never reads must not hold the connection forever.
   timer_.arm(server_.listen().idle_timeout);
+}
+
+void ClientConnection::linger() {
+  if (!bev_ || state_ == State::Closed) return;
+  state_ = State::Lingering;
+  evutil_socket_t fd = bufferevent_getfd(bev_.get());
+  if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) {
+    closeNow();
+    return;
+  }
+  bufferevent_enable(bev_.get(), EV_READ);
+  timer_.arm(kLingerTime);
 }
 
 void ClientConnection::closeNow() {

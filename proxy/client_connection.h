@@ -42,7 +42,10 @@ class ClientConnection final : public Exchange {
   policy::EvalScratch& scratch() override { return scratch_; }
 
  private:
-  enum class State : uint8_t { Reading, Busy, Streaming, Closing, Closed };
+  // Closing: flushing the last response. Lingering: response sent and our side shut down; the
+  // client's unread bytes are read and discarded (bounded) so closing does not reset the
+  // connection before the client has read the response (RFC 9112 section 9.6).
+  enum class State : uint8_t { Reading, Busy, Streaming, Closing, Lingering, Closed };
 
   static void onRead(bufferevent* bev, void* arg);
   static void onWrite(bufferevent* bev, void* arg);
@@ -53,6 +56,7 @@ class ClientConnection final : public Exchange {
   void writeHead(const HttpResponse& resp, bool with_length, bool keep_alive);
   void finishRecord(int status, size_t bytes_out);
   void closeAfterFlush();
+  void linger();
   void closeNow();
   void onTimeout();
   void armForNextRequest();
@@ -68,6 +72,7 @@ class ClientConnection final : public Exchange {
   bool head_request_ = false;   // HEAD: no body bytes
   bool awaiting_bytes_ = true;  // between requests and nothing received yet
   bool paused_ = false;         // SSE upstream paused for backpressure
+  size_t lingered_bytes_ = 0;   // discarded while Lingering
   Timer timer_;
   RequestHandle pending_;
   SubscriptionPtr subscription_;

@@ -1,4 +1,4 @@
-// Routes one HTTP request: credentials, REST decoding, policy, one upstream call, JSON encoding.
+// Routes one HTTP request: credentials, REST decoding, access checks, policy plan, quota, dispatch.
 #include "proxy/request_router.h"
 
 #include <algorithm>
@@ -12,7 +12,6 @@
 #include "policy/jwt.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
-#include "proxy/codec/sse.h"
 #include "proxy/credential_resolver.h"
 
 namespace kw::proxy {
@@ -27,20 +26,7 @@ HttpResponse errorResponse(int status, std::string_view message) {
   return r;
 }
 
-namespace {
-
-constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
-
-// What every async step of one request needs (copied into the callbacks).
-struct Ctx {
-  conf::SnapshotConstSharedPtr snapshot;  // keeps `entry` alive
-  ReplyEncoding enc = ReplyEncoding::Plain;
-  bool resp2 = false;
-  std::vector<std::pair<std::string, std::string>> headers;  // CORS etc.
-  Clock::time_point started;
-};
-
-HttpResponse withHeaders(HttpResponse r, const Ctx& ctx) {
+HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx) {
   for (const auto& h : ctx.headers) r.headers.push_back(h);
   return r;
 }
@@ -49,11 +35,15 @@ double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-HttpResponse upstreamFailure(const UpstreamError& e, const Ctx& ctx, AccessRecord& rec) {
+HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec) {
   rec.reason = "upstream_" + std::string(toString(e.kind));
   return withHeaders(
       errorResponse(httpStatus(e.kind), "ERR upstream " + std::string(toString(e.kind))), ctx);
 }
+
+namespace {
+
+constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
 
 // One command's verdict in the gateway's terms.
 struct Checked {
@@ -94,8 +84,7 @@ int deniedStatus(policy::Reason r) {
 }
 
 Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
-              policy::EvalScratch& scratch, std::deque<std::string>& owned,
-              std::deque<std::vector<std::string_view>>& views, policy::Argv& forward) {
+              policy::EvalScratch& scratch, RequestPlan& plan, policy::Argv& forward) {
   Checked c;
   policy::Evaluation ev = entry.policy->evaluate(argv, id, scratch);
   const policy::Decision& d = ev.decision;
@@ -125,9 +114,9 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
   if (ev.rewritten.empty()) {
     forward = argv;
   } else {
-    auto& v = views.emplace_back();
+    auto& v = plan.views.emplace_back();
     v.reserve(ev.rewritten.size());
-    for (std::string_view a : ev.rewritten) v.push_back(owned.emplace_back(a));
+    for (std::string_view a : ev.rewritten) v.push_back(plan.owned.emplace_back(a));
     forward = policy::Argv(v.data(), v.size());
   }
   return c;
@@ -194,7 +183,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
     ex.respond(preflight(parser));
     return;
   }
-  Ctx ctx;
+  RouteContext ctx;
   ctx.snapshot = snapshot_;
   const conf::Config& cfg = ctx.snapshot->config();
   auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
@@ -265,23 +254,30 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
     ctx.headers.emplace_back("Vary", "Origin");
   }
 
+  RequestPlan plan;
+  if (!planRequest(req, *entry, identity, ex, ctx, plan)) return;
+
   {
     HttpResponse limited;
     std::string identity_key = jwt_sub.empty() ? "ip:" + client_ip.ip : "sub:" + jwt_sub;
-    if (!takeRateToken(client, identity_key, req.commandCount(), limited)) {
+    if (!takeRateToken(client, identity_key, plan.billed(), limited)) {
       rec.reason = "rate_limited";
       rec.decision = "deny";
       ex.respond(withHeaders(std::move(limited), ctx));
       return;
     }
   }
+  dispatchRedis(plan, ctx, ex);
+}
 
+bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
+                                const policy::Identity& identity, Exchange& ex,
+                                const RouteContext& ctx, RequestPlan& plan) {
+  AccessRecord& rec = ex.record();
   policy::EvalScratch& scratch = ex.scratch();
-  std::deque<std::string> owned;
-  std::deque<std::vector<std::string_view>> views;
   const size_t n = req.commandCount();
   rec.commands.reserve(std::min<size_t>(n, 32));
-  const bool log_keys = cfg.audit.log_keys;
+  const bool log_keys = ctx.snapshot->config().audit.log_keys;
   // After each evaluation: the command name, and the keys the policy found (names only with
   // audit.log_keys).
   auto note = [&rec, &scratch, log_keys](const Checked& c, codec::Argv argv) {
@@ -293,167 +289,74 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
       if (k.arg < argv.size()) rec.keys.emplace_back(argv[k.arg].substr(0, 256));
     }
   };
+  plan.route = req.route();
+  auto refuse = [&](const Checked& c, std::string message) {
+    rec.decision = "deny";
+    rec.reason = std::string(policy::reasonName(c.reason));
+    ex.respond(withHeaders(errorResponse(c.status, message), ctx));
+    return false;
+  };
 
   switch (req.route()) {
     case codec::RestRoute::Command: {
       policy::Argv fwd;
-      Checked c = check(*entry, identity, req.command(0), scratch, owned, views, fwd);
+      Checked c = check(entry, identity, req.command(0), scratch, plan, fwd);
       note(c, req.command(0));
-      if (!c.allowed) {
-        rec.decision = "deny";
-        rec.reason = std::string(policy::reasonName(c.reason));
-        ex.respond(withHeaders(errorResponse(c.status, c.message), ctx));
-        return;
-      }
+      if (!c.allowed) return refuse(c, c.message);
+      plan.forward.push_back(fwd);
       rec.decision = "allow";
-      ctx.started = Clock::now();
-      ex.holdRequest(upstream_->execute(
-          std::span<const policy::Argv>(&fwd, 1), [&ex, ctx](UpstreamResult&& r) {
-            AccessRecord& rc = ex.record();
-            rc.upstream_ms = msSince(ctx.started);
-            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
-            const UpstreamResponse& resp = r.value();
-            HttpResponse out;
-            if (ctx.resp2) {
-              out.content_type = "application/octet-stream";
-              codec::appendResp2Passthrough(out.body, resp.raw(0));
-              out.status = codec::httpStatusForSingle(resp.value(0));
-            } else {
-              out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
-              out.status = codec::httpStatusForSingle(resp.value(0));
-            }
-            ex.respond(withHeaders(std::move(out), ctx));
-          }));
-      return;
+      return true;
     }
     case codec::RestRoute::Pipeline: {
-      std::vector<policy::Argv> fwd;
-      std::vector<std::string> messages;
-      std::vector<size_t> denied_at;
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
+        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (c.allowed) {
-          fwd.push_back(f);
+          plan.forward.push_back(f);
         } else {
-          messages.push_back(std::move(c.message));
-          denied_at.push_back(i);
+          plan.messages.push_back(std::move(c.message));
+          plan.denied_at.push_back(i);
         }
       }
-      rec.decision = denied_at.empty() ? "allow" : fwd.empty() ? "deny" : "partial";
-      if (!denied_at.empty()) rec.reason = "inline_denials:" + std::to_string(denied_at.size());
-      auto finish = [ctx, messages = std::move(messages), denied_at = std::move(denied_at)](
-                        Exchange& e, const UpstreamResponse* resp) {
-        HttpResponse out;
-        std::span<const codec::RespValue> values;
-        if (resp) values = resp->values();
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          size_t ri = 0, di = 0;
-          for (size_t pos = 0; pos < values.size() + denied_at.size(); ++pos) {
-            if (di < denied_at.size() && denied_at[di] == pos) {
-              codec::appendResp2Error(out.body, messages[di++]);
-            } else {
-              codec::appendResp2Passthrough(out.body, resp->raw(ri++));
-            }
-          }
-        } else {
-          std::vector<codec::InlineError> errs;
-          errs.reserve(denied_at.size());
-          for (size_t k = 0; k < denied_at.size(); ++k) errs.push_back({denied_at[k], messages[k]});
-          if (!codec::appendPipelineJson(out.body, values, errs, ctx.enc)) {
-            return e.respond(withHeaders(errorResponse(500, "ERR internal error"), ctx));
-          }
-        }
-        e.respond(withHeaders(std::move(out), ctx));
-      };
-      if (fwd.empty()) return finish(ex, nullptr);
-      ctx.started = Clock::now();
-      ex.holdRequest(
-          upstream_->execute(fwd, [&ex, ctx, finish = std::move(finish)](UpstreamResult&& r) {
-            ex.record().upstream_ms = msSince(ctx.started);
-            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
-            finish(ex, &r.value());
-          }));
-      return;
+      rec.decision = plan.denied_at.empty() ? "allow" : plan.forward.empty() ? "deny" : "partial";
+      if (!plan.denied_at.empty()) {
+        rec.reason = "inline_denials:" + std::to_string(plan.denied_at.size());
+      }
+      return true;
     }
     case codec::RestRoute::MultiExec: {
-      std::vector<policy::Argv> fwd;
+      // All or nothing: one denied command rejects the transaction before anything is sent.
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(*entry, identity, req.command(i), scratch, owned, views, f);
+        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (!c.allowed) {
-          rec.decision = "deny";
-          rec.reason = std::string(policy::reasonName(c.reason));
-          ex.respond(
-              withHeaders(errorResponse(c.status, c.message + " (transaction command at index " +
-                                                      std::to_string(i) + ")"),
-                          ctx));
-          return;
+          return refuse(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
         }
-        fwd.push_back(f);
+        plan.forward.push_back(f);
       }
       rec.decision = "allow";
-      ctx.started = Clock::now();
-      ex.holdRequest(upstream_->executeTransaction(fwd, [&ex, ctx](UpstreamResult&& r) {
-        ex.record().upstream_ms = msSince(ctx.started);
-        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
-        const UpstreamResponse& resp = r.value();
-        HttpResponse out;
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          codec::appendResp2Passthrough(out.body, resp.execRaw());
-          out.status = 200;
-        } else {
-          out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
-        }
-        ex.respond(withHeaders(std::move(out), ctx));
-      }));
-      return;
+      return true;
     }
     case codec::RestRoute::Subscribe:
     case codec::RestRoute::PSubscribe: {
       codec::Argv argv = req.command(0);
-      policy::Evaluation ev = entry->policy->evaluate(argv, identity, scratch);
+      policy::Evaluation ev = entry.policy->evaluate(argv, identity, scratch);
       rec.commands.push_back(ev.decision.command ? std::string(ev.decision.command->name) : "?");
       if (!ev.decision.allowed()) {
-        rec.decision = "deny";
-        rec.reason = std::string(policy::reasonName(ev.decision.reason));
-        std::string msg = policy::denialMessage(ev.decision, argv[0]);
-        ex.respond(withHeaders(errorResponse(msg.rfind("NOPERM", 0) == 0 ? 403 : 400, msg), ctx));
-        return;
+        Checked c;
+        c.reason = ev.decision.reason;
+        c.status = deniedStatus(ev.decision.reason);
+        return refuse(c, policy::denialMessage(ev.decision, argv[0]));
       }
+      plan.forward.push_back(argv);
+      plan.channel = req.channel();
       rec.decision = "allow";
-      ctx.started = Clock::now();
-      auto started = std::make_shared<bool>(false);
-      bool pattern = req.route() == codec::RestRoute::PSubscribe;
-      ex.holdSubscription(upstream_->subscribe(
-          pattern, req.channel(),
-          [&ex, ctx, started](const UpstreamReply& reply) {
-            if (!*started) {
-              *started = true;
-              ex.record().upstream_ms = msSince(ctx.started);
-              HttpResponse head;
-              head.content_type = "text/event-stream";
-              head.headers.emplace_back("Cache-Control", "no-cache");
-              ex.beginStream(withHeaders(std::move(head), ctx));
-            }
-            std::string out;
-            if (codec::appendSseEvent(out, reply.value)) ex.streamWrite(out);
-          },
-          [&ex, ctx, started](const UpstreamError& e) {
-            if (!*started) {
-              ex.record().upstream_ms = msSince(ctx.started);
-              ex.respond(upstreamFailure(e, ctx, ex.record()));
-            } else {
-              ex.endStream();
-            }
-          }));
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 }  // namespace kw::proxy

@@ -18,6 +18,7 @@
 #include "proxy/access_log.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/redis_upstream.h"
+#include "proxy/request_plan.h"
 
 namespace kw::proxy {
 
@@ -90,6 +91,14 @@ class RequestRouter {
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
   HttpResponse preflight(const codec::HttpRequestParser& parser) const;
+  // Evaluates every command of `req` into `plan`. False when the request was refused whole
+  // (the exchange has been answered).
+  bool planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
+                   const policy::Identity& identity, Exchange& ex, const RouteContext& ctx,
+                   RequestPlan& plan);
+  // Sends the plan to the Redis upstream and answers the exchange from its replies
+  // (router_redis.cc).
+  void dispatchRedis(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
   // right-most X-Forwarded-For hop that is not a trusted proxy.
   PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;

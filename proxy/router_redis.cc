@@ -1,0 +1,129 @@
+// RequestRouter's Redis dispatcher: a RequestPlan becomes one RESP pipeline (or MULTI/EXEC, or a
+// subscription) on the Redis upstream, and its replies become the Upstash JSON (or resp2) body.
+#include <memory>
+
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/sse.h"
+#include "proxy/request_router.h"
+
+namespace kw::proxy {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The pipeline's body: upstream replies with the denied slots' errors spliced in at their
+// request positions.
+HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& denied_at,
+                          const std::vector<std::string>& messages, const UpstreamResponse* resp) {
+  HttpResponse out;
+  std::span<const codec::RespValue> values;
+  if (resp) values = resp->values();
+  if (ctx.resp2) {
+    out.content_type = "application/octet-stream";
+    size_t ri = 0, di = 0;
+    for (size_t pos = 0; pos < values.size() + denied_at.size(); ++pos) {
+      if (di < denied_at.size() && denied_at[di] == pos) {
+        codec::appendResp2Error(out.body, messages[di++]);
+      } else {
+        codec::appendResp2Passthrough(out.body, resp->raw(ri++));
+      }
+    }
+    return out;
+  }
+  std::vector<codec::InlineError> errs;
+  errs.reserve(denied_at.size());
+  for (size_t k = 0; k < denied_at.size(); ++k) errs.push_back({denied_at[k], messages[k]});
+  if (!codec::appendPipelineJson(out.body, values, errs, ctx.enc)) {
+    return errorResponse(500, "ERR internal error");
+  }
+  return out;
+}
+
+}  // namespace
+
+void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+  RouteContext ctx = base;
+  ctx.started = Clock::now();
+  switch (plan.route) {
+    case codec::RestRoute::Command: {
+      ex.holdRequest(upstream_->execute(plan.forward, [&ex, ctx](UpstreamResult&& r) {
+        AccessRecord& rc = ex.record();
+        rc.upstream_ms = msSince(ctx.started);
+        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
+        const UpstreamResponse& resp = r.value();
+        HttpResponse out;
+        if (ctx.resp2) {
+          out.content_type = "application/octet-stream";
+          codec::appendResp2Passthrough(out.body, resp.raw(0));
+        } else {
+          out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
+        }
+        out.status = codec::httpStatusForSingle(resp.value(0));
+        ex.respond(withHeaders(std::move(out), ctx));
+      }));
+      return;
+    }
+    case codec::RestRoute::Pipeline: {
+      if (plan.forward.empty()) {
+        return ex.respond(
+            withHeaders(pipelineBody(ctx, plan.denied_at, plan.messages, nullptr), ctx));
+      }
+      ex.holdRequest(upstream_->execute(
+          plan.forward,
+          [&ex, ctx, denied_at = plan.denied_at, messages = plan.messages](UpstreamResult&& r) {
+            ex.record().upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, &r.value()), ctx));
+          }));
+      return;
+    }
+    case codec::RestRoute::MultiExec: {
+      ex.holdRequest(upstream_->executeTransaction(plan.forward, [&ex, ctx](UpstreamResult&& r) {
+        ex.record().upstream_ms = msSince(ctx.started);
+        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+        const UpstreamResponse& resp = r.value();
+        HttpResponse out;
+        if (ctx.resp2) {
+          out.content_type = "application/octet-stream";
+          codec::appendResp2Passthrough(out.body, resp.execRaw());
+          out.status = 200;
+        } else {
+          out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
+        }
+        ex.respond(withHeaders(std::move(out), ctx));
+      }));
+      return;
+    }
+    case codec::RestRoute::Subscribe:
+    case codec::RestRoute::PSubscribe: {
+      auto started = std::make_shared<bool>(false);
+      const bool pattern = plan.route == codec::RestRoute::PSubscribe;
+      ex.holdSubscription(upstream_->subscribe(
+          pattern, plan.channel,
+          [&ex, ctx, started](const UpstreamReply& reply) {
+            if (!*started) {
+              *started = true;
+              ex.record().upstream_ms = msSince(ctx.started);
+              HttpResponse head;
+              head.content_type = "text/event-stream";
+              head.headers.emplace_back("Cache-Control", "no-cache");
+              ex.beginStream(withHeaders(std::move(head), ctx));
+            }
+            std::string out;
+            if (codec::appendSseEvent(out, reply.value)) ex.streamWrite(out);
+          },
+          [&ex, ctx, started](const UpstreamError& e) {
+            if (!*started) {
+              ex.record().upstream_ms = msSince(ctx.started);
+              ex.respond(upstreamFailure(e, ctx, ex.record()));
+            } else {
+              ex.endStream();
+            }
+          }));
+      return;
+    }
+  }
+}
+
+}  // namespace kw::proxy
