@@ -6,7 +6,9 @@ pkgs=(
   libevent-dev libssl-dev libre2-dev libyaml-cpp-dev libjemalloc-dev libsimdjson-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools openssl ca-certificates curl python3
+  chromium
 )
+# chromium (headless) runs the browser test through playwright-core; never `playwright install`.
 # Node.js with npm drives the @upstash/redis end-to-end suite; a nodesource nodejs already bundles npm.
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
