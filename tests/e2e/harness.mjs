@@ -180,7 +180,7 @@ export async function spawnKeyward(dir, config, env) {
   const proc = track(spawn(bin, ["serve", "--config", cfgPath], {
     cwd: dir, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
   }));
-  const kw = { proc, cfgPath, stdout: "", stderr: "", events: [], exitCode: undefined };
+  const kw = { proc, cfgPath, config, stdout: "", stderr: "", events: [], exitCode: undefined };
   proc.stderr.on("data", (d) => { kw.stderr += d; });
   const exited = new Promise((resolve) => {
     proc.once("exit", (code, signal) => {
@@ -222,7 +222,8 @@ export async function spawnKeyward(dir, config, env) {
   const m = /^(.*):(\d+)$/.exec(ev.address);
   if (!m) throw new Error(`unexpected listening address ${JSON.stringify(ev.address)}`);
   kw.port = Number(m[2]);
-  kw.url = `https://127.0.0.1:${kw.port}`;
+  kw.url = `${config.listen.tls ? "https" : "http"}://127.0.0.1:${kw.port}`;
+  kw.adminPort = Number(/:(\d+)$/.exec(config.admin.address)[1]);
   kw.stop = async (signal = "SIGTERM", graceMs = 8000) => {
     if (kw.exitCode !== undefined || kw.exitSignal) return;
     proc.kill(signal);
@@ -234,7 +235,8 @@ export async function spawnKeyward(dir, config, env) {
 }
 
 // Base keyward config for a stack; `over` merges into listen/upstream (shallow).
-export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort }) {
+// `signing` (optional) is the CONTRACT §4 signing section, paths absolute.
+export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing }) {
   return {
     listen: {
       address: "127.0.0.1:0",
@@ -244,12 +246,13 @@ export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, admi
     admin: { address: `127.0.0.1:${adminPort}`, token_env: "KW_E2E_ADMIN_TOKEN" },
     upstream: { url_env: "KW_E2E_UPSTREAM_URL", token_env: "KW_E2E_UPSTREAM_TOKEN", timeout: "5s",
                 ...upstream },
+    signing,
     clients,
   };
 }
 
 // A whole stack: redis + keyward with the default clients. Call stop() when done.
-export async function startStack({ listen = {}, upstream = {}, extraClients = {} } = {}) {
+export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing } = {}) {
   const c = certs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-e2e-"));
   const redis = await startRedis(dir);
@@ -267,7 +270,8 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL.
     async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {} } = {}) {
       const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
-                               upstream: { ...upstream, ...u }, adminPort: await freePort() });
+                               upstream: { ...upstream, ...u }, adminPort: await freePort(),
+                               signing });
       const kw = await spawnKeyward(dir, cfg, {
         KW_E2E_UPSTREAM_URL: upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
         KW_E2E_UPSTREAM_TOKEN: redis.password,
@@ -296,6 +300,25 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
   stack.url = stack.keyward.url;
   stack.port = stack.keyward.port;
   return stack;
+}
+
+// Rewrites a running keyward's config file (`mutate` edits kw.config in place).
+export function rewriteConfig(kw, mutate) {
+  mutate(kw.config);
+  fs.writeFileSync(kw.cfgPath + ".tmp", toYaml(kw.config));
+  fs.renameSync(kw.cfgPath + ".tmp", kw.cfgPath);
+}
+
+// One request to keyward's admin listener (plain HTTP on 127.0.0.1) with the stack's admin token.
+export async function adminCall(stack, kw, method, urlPath, body) {
+  const res = await fetch(`http://127.0.0.1:${kw.adminPort}${urlPath}`, {
+    method, headers: { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, text, json };
 }
 
 // Housekeeping commands a gateway may send on its own (connection setup, health checks) and the
