@@ -4,7 +4,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SignJWT, exportSPKI, generateKeyPair } from "jose";
+import { SignJWT, decodeJwt, decodeProtectedHeader, exportPKCS8, exportSPKI, generateKeyPair } from "jose";
+
+export { decodeJwt, decodeProtectedHeader };
 
 export const ISSUER = "https://auth.keyward.test";
 export const AUDIENCE = "keyward-e2e";
@@ -22,14 +24,19 @@ export function keyDir() {
   };
 }
 
-// An Ed25519 pair made by jose; the public half is written as SPKI PEM for keyward.
-export async function edKey(dir, id) {
+// An Ed25519 pair made by jose; the public half is written as SPKI PEM for keyward, or with
+// `withPrivate` the private half as PKCS#8 (so keyward can mint with it too).
+export async function edKey(dir, id, { withPrivate = false } = {}) {
   const { publicKey, privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true });
   const publicPem = await exportSPKI(publicKey);
   const file = path.join(dir, `${id}.pub.pem`);
   fs.writeFileSync(file, publicPem);
-  return { id, alg: "EdDSA", signKey: privateKey, publicPem,
-           config: { id, alg: "EdDSA", public_key_file: file } };
+  const config = { id, alg: "EdDSA", public_key_file: file };
+  if (withPrivate) {
+    config.private_key_file = path.join(dir, `${id}.pem`);
+    fs.writeFileSync(config.private_key_file, await exportPKCS8(privateKey), { mode: 0o600 });
+  }
+  return { id, alg: "EdDSA", signKey: privateKey, publicPem, config };
 }
 
 // A 32-byte HS256 secret shared through a 0600 file (no trailing newline).
