@@ -6,7 +6,7 @@ pkgs=(
   libevent-dev libssl-dev libre2-dev libyaml-cpp-dev libjemalloc-dev libsimdjson-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools openssl ca-certificates curl python3
-  chromium
+  chromium nginx
 )
 # chromium (headless) runs the browser test through playwright-core; never `playwright install`.
 # Node.js with npm drives the @upstash/redis end-to-end suite; a nodesource nodejs already bundles npm.
@@ -20,5 +20,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian's redis-server package starts a system instance; the tests start their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# Debian's redis-server and nginx packages start system instances; the tests and bench/rest_load.sh
+# start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now redis-server >/dev/null 2>&1 || true
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

@@ -251,6 +251,35 @@ export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, admi
   };
 }
 
+// Chain mode (KW_E2E_CHAIN=1): the keyward under test forwards over the Upstash REST protocol
+// (HTTPS, verified against the test CA) to an inner keyward that forwards to redis-server. The
+// outer keyward holds every client's policy; the inner one holds a single all-powerful client
+// whose key is the outer's upstream token, as a real Upstash database token is. So every check the
+// suites assert is made by the REST-mode keyward, and every byte the SDK sees has crossed its
+// HTTPS client, response parser and pipeline splicing.
+export function chainMode() {
+  return process.env.KW_E2E_CHAIN === "1";
+}
+
+const INNER_CLIENT = {
+  commands: ["+@all"], keys: ["*"], channels: ["*"], consumer_groups: ["*"], scripts: ["*"],
+  functions: ["*"],
+};
+
+async function startInnerKeyward(dir, c, redis, adminToken) {
+  const key = newApiKey();
+  const cfg = baseConfig({
+    certs: c, adminPort: await freePort(),
+    clients: [{ name: "outer", api_keys: [`sha256:${sha256hex(key)}`], ...INNER_CLIENT }],
+  });
+  const kw = await spawnKeyward(dir, cfg, {
+    KW_E2E_UPSTREAM_URL: `redis://127.0.0.1:${redis.port}`,
+    KW_E2E_UPSTREAM_TOKEN: redis.password,
+    KW_E2E_ADMIN_TOKEN: adminToken,
+  });
+  return { kw, key };
+}
+
 // A whole stack: redis + keyward with the default clients. Call stop() when done.
 export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing } = {}) {
   const c = certs();
@@ -264,17 +293,20 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
   }
   const adminToken = crypto.randomBytes(24).toString("hex");
   const instances = [];
+  let inner;
   const stack = {
     dir, keys, clients, certs: c, adminToken,
     redis: redis.client, redisPort: redis.port, redisPassword: redis.password,
-    // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL.
+    // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL. In
+    // chain mode the default upstream is the inner keyward.
     async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {} } = {}) {
+      const chained = inner && upstreamUrl === undefined;
+      const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
       const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
-                               upstream: { ...upstream, ...u }, adminPort: await freePort(),
-                               signing });
+                               upstream: up, adminPort: await freePort(), signing });
       const kw = await spawnKeyward(dir, cfg, {
-        KW_E2E_UPSTREAM_URL: upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
-        KW_E2E_UPSTREAM_TOKEN: redis.password,
+        KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
+        KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : redis.password,
         KW_E2E_ADMIN_TOKEN: adminToken,
       });
       instances.push(kw);
@@ -282,16 +314,21 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     },
     async stop() {
       for (const kw of instances) await kw.stop();
+      if (inner) await inner.kw.stop();
       redis.client.close();
       redis.proc.kill("SIGKILL");
       if (!process.env.KW_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
     },
     // Every secret this stack knows (for checking that logs never contain one).
     secrets() {
-      return [...Object.values(keys), redis.password, adminToken];
+      return [...Object.values(keys), redis.password, adminToken, ...(inner ? [inner.key] : [])];
     },
   };
   try {
+    if (chainMode()) {
+      inner = await startInnerKeyward(dir, c, redis, adminToken);
+      stack.inner = inner.kw;
+    }
     stack.keyward = await stack.startKeyward();
   } catch (e) {
     await stack.stop();

@@ -1,0 +1,318 @@
+// keyward in REST mode (upstream.url https://...) against a recording HTTPS upstream: asserts the
+// exact requests keyward sends (token swap, headers passed through and dropped, body bytes, the
+// pipeline with denied slots spliced back) and the documented status for every upstream fault,
+// with keyward staying up and serving again once the upstream is healthy.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { assert } from "./counted_assert.mjs";
+import { baseConfig, certs, freePort, newApiKey, sha256hex, spawnKeyward } from "./harness.mjs";
+import { request } from "./http.mjs";
+import { makeUpstreamCerts, resultOf, startRestUpstream } from "./rest_upstream.mjs";
+
+const UP_TOKEN = "upstash_" + crypto.randomBytes(24).toString("base64url");
+const COOKIE = "session=" + crypto.randomBytes(12).toString("hex");
+const TIMEOUT_MS = 1000;
+
+let dir;
+let up;
+let kw;
+const keys = {};
+
+const CLIENTS = {
+  admin: { commands: ["+@all"], keys: ["*"], channels: ["*"], scripts: ["*"] },
+  reader: { commands: ["+@read"], keys: ["app:*"] },
+};
+
+before(async () => {
+  const c = certs();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-rest-"));
+  const upCerts = makeUpstreamCerts(path.dirname(c.ca), path.join(dir, "upstream-certs"));
+  up = await startRestUpstream({ certs: upCerts });
+  const clients = Object.entries(CLIENTS).map(([name, rules]) => {
+    keys[name] = newApiKey();
+    return { name, api_keys: [`sha256:${sha256hex(keys[name])}`], ...rules };
+  });
+  const cfg = baseConfig({
+    certs: c, clients, adminPort: await freePort(),
+    listen: { allow_query_token: true },
+    upstream: { ca_file: c.ca, timeout: `${TIMEOUT_MS}ms`, connections: 2 },
+  });
+  kw = await spawnKeyward(dir, cfg, {
+    KW_E2E_UPSTREAM_URL: up.url,
+    KW_E2E_UPSTREAM_TOKEN: UP_TOKEN,
+    KW_E2E_ADMIN_TOKEN: crypto.randomBytes(16).toString("hex"),
+  });
+});
+
+after(async () => {
+  await kw?.stop();
+  await up?.close();
+  // keyward's own output never carries a secret (CONTRACT §7).
+  for (const secret of kw ? [UP_TOKEN, ...Object.values(keys), COOKIE] : []) {
+    assert.ok(!kw.stdout.includes(secret) && !kw.stderr.includes(secret), "a secret reached keyward's logs");
+  }
+  if (!process.env.KW_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  if (up.certName !== "good") up.useCert("good");
+  up.reset();
+});
+
+const post = (body, { key = keys.admin, path: p = "/", headers = {} } = {}) =>
+  request(kw.port, { method: "POST", path: p, body, key, headers });
+
+// The commands an upstream request asks for, whatever shape keyward chose: JSON array body on
+// POST / (one command), /pipeline and /multi-exec (array of commands), or path style.
+function commandsOf(rec) {
+  const p = rec.path.split("?")[0];
+  if (p === "/pipeline" || p === "/multi-exec") return JSON.parse(rec.body.toString("utf8"));
+  if (p === "/") return [JSON.parse(rec.body.toString("utf8"))];
+  const parts = p.split("/").filter(Boolean).map(decodeURIComponent);
+  if (rec.body.length) parts.push(rec.body.toString("utf8"));
+  return [parts];
+}
+
+// Header names keyward may send upstream; everything else a client sent must be dropped.
+const ALLOWED_UP_HEADERS = new Set(["host", "authorization", "content-type", "content-length", "connection",
+                                    "accept", "user-agent", "upstash-encoding", "upstash-response-format",
+                                    "upstash-sync-token"]);
+
+// Checks one recorded upstream request for the token swap and for leaked client credentials.
+function assertClean(rec, clientSecrets) {
+  const auth = rec.rawHeaders.filter(([n]) => n.toLowerCase() === "authorization");
+  assert.equal(auth.length, 1, "exactly one Authorization header upstream");
+  assert.equal(auth[0][1], `Bearer ${UP_TOKEN}`, "Authorization is not keyward's upstream token");
+  for (const [name] of rec.rawHeaders) {
+    const n = name.toLowerCase();
+    assert.ok(ALLOWED_UP_HEADERS.has(n) || n.startsWith("upstash-telemetry-"), `header ${name} forwarded upstream`);
+  }
+  assert.ok(!/[?&]_token=/.test(rec.path), `_token forwarded in ${rec.path}`);
+  const everything = rec.path + "\n" + rec.rawHeaders.flat().join("\n") + "\n" + rec.body.toString("latin1");
+  for (const s of clientSecrets) assert.ok(!everything.includes(s), "a client credential reached the upstream");
+}
+
+function expectError(res, status, prefix) {
+  assert.equal(res.status, status, `status ${res.status} body ${res.text.slice(0, 300)}`);
+  assert.ok(res.json && typeof res.json.error === "string", `error body not JSON: ${res.text.slice(0, 300)}`);
+  assert.ok(res.json.error.startsWith(prefix), `error ${JSON.stringify(res.json.error)} lacks ${prefix}`);
+  for (const s of [UP_TOKEN, ...Object.values(keys)]) assert.ok(!res.text.includes(s), "secret in error body");
+}
+
+describe("request shape", () => {
+  test("single command: token swap, body, pass-through headers, sync token both ways", async () => {
+    up.syncToken = "up-sync-7";
+    const body = '["SET","app:k","v a l"]';
+    const res = await post(body, { headers: {
+      cookie: COOKIE, "x-forwarded-for": "10.1.1.1", "x-custom": "1", "proxy-authorization": `Basic ${keys.admin}`,
+      "Upstash-Encoding": "base64", "Upstash-Telemetry-Sdk": "@upstash/redis@v1.39.0",
+      "Upstash-Telemetry-Runtime": "node@v20", "Upstash-Telemetry-Platform": "unknown",
+      "upstash-sync-token": "client-sync-3" } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { result: resultOf(["SET", "app:k", "v a l"]) });
+    assert.equal(res.headers["upstash-sync-token"], "up-sync-7", "upstream sync token not returned to the client");
+    assert.equal(up.requests.length, 1);
+    const rec = up.requests[0];
+    assertClean(rec, [keys.admin, COOKIE]);
+    assert.equal(rec.method, "POST");
+    assert.deepEqual(commandsOf(rec), [["SET", "app:k", "v a l"]]);
+    assert.equal(rec.headers["upstash-encoding"], "base64");
+    assert.equal(rec.headers["upstash-telemetry-sdk"], "@upstash/redis@v1.39.0");
+    assert.equal(rec.headers["upstash-telemetry-runtime"], "node@v20");
+    assert.equal(rec.headers["upstash-telemetry-platform"], "unknown");
+    assert.equal(rec.headers["upstash-sync-token"], "client-sync-3");
+    assert.equal(rec.headers.cookie, undefined);
+  });
+
+  test("headers the client did not send are not invented", async () => {
+    const res = await post(["GET", "app:k"]);
+    assert.equal(res.status, 200, res.text);
+    const rec = up.requests[0];
+    assertClean(rec, [keys.admin]);
+    for (const h of ["upstash-encoding", "upstash-response-format", "upstash-telemetry-sdk"]) {
+      assert.equal(rec.headers[h], undefined, `${h} invented`);
+    }
+    assert.deepEqual(commandsOf(rec), [["GET", "app:k"]]);
+  });
+
+  test("Upstash-Response-Format passes through, with the upstream's body unchanged", async () => {
+    up.reply(() => ({ status: 200, json: { result: "$2\r\nhi\r\n" } }));
+    const res = await post(["GET", "app:k"], { headers: { "Upstash-Response-Format": "resp2" } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(up.requests[0].headers["upstash-response-format"], "resp2");
+    assert.deepEqual(res.json, { result: "$2\r\nhi\r\n" });
+  });
+
+  test("?_token= authenticates at keyward and is not forwarded", async () => {
+    const res = await request(kw.port, { method: "POST", path: `/?_token=${keys.admin}`, body: ["GET", "app:q"] });
+    assert.equal(res.status, 200, res.text);
+    assertClean(up.requests[0], [keys.admin]);
+    assert.deepEqual(commandsOf(up.requests[0]), [["GET", "app:q"]]);
+  });
+
+  test("path style with raw body and query argument reaches the upstream as the same command", async () => {
+    const res = await request(kw.port, { method: "POST", path: "/set/app:p?EX=100", body: "raw value", key: keys.admin });
+    assert.equal(res.status, 200, res.text);
+    assertClean(up.requests[0], [keys.admin]);
+    const [cmd] = commandsOf(up.requests[0]);
+    assert.equal(String(cmd[0]).toLowerCase(), "set");
+    assert.deepEqual(cmd.slice(1).map(String), ["app:p", "raw value", "EX", "100"]);
+  });
+
+  test("binary-safe body bytes: UTF-8 and escapes arrive as the same strings", async () => {
+    const value = "ünïcødé \" \\ \n \u0001 😀";
+    const res = await post(["SET", "app:u", value]);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(commandsOf(up.requests[0]), [["SET", "app:u", value]]);
+    assert.deepEqual(res.json, { result: resultOf(["SET", "app:u", value]) });
+  });
+
+  test("a pipeline of allowed commands goes up whole, replies in order", async () => {
+    const cmds = [["SET", "app:a", "1"], ["GET", "app:a"], ["INCR", "app:n"]];
+    const res = await post(cmds, { path: "/pipeline" });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(up.requests.length, 1);
+    const rec = up.requests[0];
+    assertClean(rec, [keys.admin]);
+    assert.equal(rec.path, "/pipeline");
+    assert.deepEqual(commandsOf(rec), cmds);
+    assert.deepEqual(res.json, cmds.map((c) => ({ result: resultOf(c) })));
+  });
+
+  test("pipeline with denied commands: only the allowed go up, NOPERM spliced at their slots", async () => {
+    const cmds = [["GET", "app:1"], ["SET", "app:2", "x"], ["MGET", "app:3", "app:4"], ["GET", "other:5"],
+                  ["STRLEN", "app:6"], ["FLUSHALL"]];
+    const res = await post(cmds, { key: keys.reader, path: "/pipeline" });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(up.requests.length, 1);
+    const rec = up.requests[0];
+    assertClean(rec, [keys.reader]);
+    assert.equal(rec.path, "/pipeline");
+    const allowed = [cmds[0], cmds[2], cmds[4]];
+    assert.deepEqual(commandsOf(rec), allowed, "upstream got a denied command or lost an allowed one");
+    assert.equal(res.json.length, cmds.length);
+    for (const i of [0, 2, 4]) assert.deepEqual(res.json[i], { result: resultOf(cmds[i]) }, `slot ${i}`);
+    for (const i of [1, 3, 5]) {
+      assert.deepEqual(Object.keys(res.json[i]), ["error"], `slot ${i}`);
+      assert.match(res.json[i].error, /^NOPERM/, `slot ${i}`);
+    }
+  });
+
+  test("pipeline with upstream error slots: the upstream's errors stay at their positions", async () => {
+    up.reply((rec) => ({ status: 200, json: commandsOf(rec).map((c, i) => (i === 1 ? { error: "WRONGTYPE x" } : { result: resultOf(c) })) }));
+    const cmds = [["GET", "app:1"], ["SET", "x:2", "x"], ["GET", "app:3"], ["GET", "app:4"]];
+    const res = await post(cmds, { key: keys.reader, path: "/pipeline" });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(commandsOf(up.requests[0]), [cmds[0], cmds[2], cmds[3]]);
+    assert.deepEqual(res.json[0], { result: resultOf(cmds[0]) });
+    assert.match(res.json[1].error, /^NOPERM/);
+    assert.deepEqual(res.json[2], { error: "WRONGTYPE x" });
+    assert.deepEqual(res.json[3], { result: resultOf(cmds[3]) });
+  });
+
+  test("a pipeline whose every command is denied sends nothing upstream", async () => {
+    const res = await post([["SET", "app:1", "x"], ["FLUSHALL"]], { key: keys.reader, path: "/pipeline" });
+    assert.equal(up.requests.length, 0, "a fully denied pipeline reached the upstream");
+    if (res.status === 200) {
+      assert.equal(res.json.length, 2);
+      for (const slot of res.json) assert.match(slot.error, /^NOPERM/);
+    } else {
+      expectError(res, 403, "NOPERM");
+    }
+  });
+
+  test("denied single command and denied transaction send nothing upstream", async () => {
+    expectError(await post(["SET", "app:1", "x"], { key: keys.reader }), 403, "NOPERM");
+    expectError(await post([["GET", "app:1"], ["SET", "app:1", "x"]], { key: keys.reader, path: "/multi-exec" }),
+                403, "NOPERM");
+    expectError(await post(["GET", "app:1"], { key: "kw_" + "A".repeat(43) }), 401, "WRONGPASS");
+    assert.equal(up.requests.length, 0);
+  });
+
+  test("multi-exec goes up as a transaction", async () => {
+    const cmds = [["INCR", "app:t"], ["GET", "app:t"]];
+    const res = await post(cmds, { path: "/multi-exec" });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(up.requests[0].path, "/multi-exec");
+    assert.deepEqual(commandsOf(up.requests[0]), cmds);
+    assertClean(up.requests[0], [keys.admin]);
+    assert.deepEqual(res.json, cmds.map((c) => ({ result: resultOf(c) })));
+  });
+
+  test("an upstream Redis error (400 JSON) reaches the client unchanged", async () => {
+    up.reply(() => ({ status: 400, json: { error: "ERR wrong number of arguments for 'get' command" } }));
+    const res = await post(["GET"]);
+    expectError(res, 400, "ERR wrong number of arguments");
+  });
+
+  test("a large reply arrives whole", async () => {
+    const big = "v".repeat(3 * 1024 * 1024);
+    up.reply(() => ({ status: 200, json: { result: big } }));
+    const res = await post(["GET", "app:big"]);
+    assert.equal(res.status, 200);
+    assert.equal(res.json.result.length, big.length);
+  });
+});
+
+describe("upstream faults: documented status, keyward stays up, next request works", () => {
+  async function recovers() {
+    up.mode = "ok";
+    const res = await post(["GET", "app:after"]);
+    assert.equal(res.status, 200, `after the fault: ${res.status} ${res.text}`);
+    assert.deepEqual(res.json, { result: resultOf(["GET", "app:after"]) });
+    assert.equal(kw.exitCode, undefined, "keyward exited");
+  }
+
+  test("hang: 504 after upstream.timeout, not retried", async () => {
+    up.mode = "hang";
+    const t0 = Date.now();
+    const res = await post(["INCR", "app:h"]);
+    const took = Date.now() - t0;
+    expectError(res, 504, "ERR");
+    assert.ok(took >= TIMEOUT_MS * 0.8 && took < TIMEOUT_MS * 5, `504 after ${took} ms (timeout ${TIMEOUT_MS})`);
+    assert.equal(up.requests.length, 1, "a request that reached the upstream was retried");
+    up.dropConnections();
+    await recovers();
+  });
+
+  test("reset mid-reply: 502, not retried", async () => {
+    up.mode = "reset";
+    const res = await post(["INCR", "app:r"]);
+    expectError(res, 502, "ERR");
+    assert.equal(up.requests.length, 1, "a request that reached the upstream was retried");
+    await recovers();
+  });
+
+  for (const [mode, what] of [["html", "HTML page with 200"], ["500", "500"], ["401", "401 (wrong upstream token)"]]) {
+    test(`${what}: 502`, async () => {
+      up.mode = mode;
+      const res = await post(["GET", "app:f"]);
+      expectError(res, 502, "ERR");
+      const p = await post([["GET", "app:f"], ["GET", "app:g"]], { path: "/pipeline" });
+      expectError(p, 502, "ERR");
+      await recovers();
+    });
+  }
+
+  for (const [cert, what] of [["expired", "expired certificate"], ["otherHost", "certificate for another host"]]) {
+    test(`${what}: 502, nothing sent`, async () => {
+      up.useCert(cert);
+      const res = await post(["SET", "app:c", "secret-value"]);
+      expectError(res, 502, "ERR");
+      assert.equal(up.requests.length, 0, "a request went over an unverified connection");
+      up.useCert("good");
+      await recovers();
+    });
+  }
+
+  test("refused: 502; works again once the upstream listens", async () => {
+    await up.close();
+    const res = await post(["GET", "app:x"]);
+    expectError(res, 502, "ERR");
+    await up.restart();
+    await recovers();
+  });
+});
