@@ -69,7 +69,8 @@ function defaultReply(req) {
 //   requests        every recorded request {method, path, rawHeaders [[name, value]...], headers
 //                   (lower-case names -> value), body (Buffer), at (ms)}
 //   mode            "ok" | "hang" | "reset" | "html" | "500" | "401" (applies to new requests)
-//   reply(fn)       fn(req) -> {status, headers, json | body} overrides the default answer
+//   reply(fn)       fn(req) -> {status, headers, json | body} overrides the default answer;
+//                   {sse: [data...]} opens an event stream (kept in `streams` until it closes)
 //   syncToken       value sent in the upstash-sync-token response header (null = none)
 //   useCert(name)   "good" | "expired" | "otherHost"; also closes every open connection so the
 //                   next handshake presents it
@@ -83,6 +84,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
     replyFn: null,
     sockets: new Set(),
     hung: new Set(),
+    streams: new Set(),
     waiters: [],
     certName: "good",
   };
@@ -138,6 +140,14 @@ export async function startRestUpstream({ certs, port = 0 }) {
         return;
       default: {
         const r = (up.replyFn && up.replyFn(rec)) || defaultReply(rec);
+        if (r.sse) {
+          // An open event stream: the listed events now, more via up.streams[i].write().
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+          for (const ev of r.sse) res.write(`data: ${ev}\n\n`);
+          up.streams.add(res);
+          res.once("close", () => up.streams.delete(res));
+          return;
+        }
         const body = r.json !== undefined ? Buffer.from(JSON.stringify(r.json)) : Buffer.from(r.body ?? "");
         const headers = { "content-type": "application/json", "content-length": body.length, ...(r.headers || {}) };
         if (up.syncToken !== null) headers["upstash-sync-token"] = up.syncToken;
@@ -159,6 +169,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
   up.reply = (fn) => { up.replyFn = fn; };
   up.dropConnections = () => {
     for (const res of up.hung) res.destroy();
+    for (const res of up.streams) res.destroy();
     for (const s of up.sockets) s.destroy();
   };
   up.useCert = (name) => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { assert } from "./counted_assert.mjs";
 import { baseConfig, certs, freePort, newApiKey, sha256hex, spawnKeyward } from "./harness.mjs";
-import { request } from "./http.mjs";
+import { rawExchange, rawRequest, request } from "./http.mjs";
 import { makeUpstreamCerts, resultOf, startRestUpstream } from "./rest_upstream.mjs";
 
 const UP_TOKEN = "upstash_" + crypto.randomBytes(24).toString("base64url");
@@ -24,6 +24,8 @@ const keys = {};
 const CLIENTS = {
   admin: { commands: ["+@all"], keys: ["*"], channels: ["*"], scripts: ["*"] },
   reader: { commands: ["+@read"], keys: ["app:*"] },
+  scanner: { commands: ["+scan", "+get"], keys: ["tenant1:*"] },
+  chat: { commands: ["+subscribe", "+publish"], channels: ["chat:*"] },
 };
 
 before(async () => {
@@ -246,6 +248,44 @@ describe("request shape", () => {
     up.reply(() => ({ status: 400, json: { error: "ERR wrong number of arguments for 'get' command" } }));
     const res = await post(["GET"]);
     expectError(res, 400, "ERR wrong number of arguments");
+  });
+
+  test("SCAN of a key-restricted client goes up with its MATCH added; outside patterns nothing goes up", async () => {
+    const res = await post(["SCAN", "0", "COUNT", "10"], { key: keys.scanner });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(commandsOf(up.requests[0]), [["SCAN", "0", "COUNT", "10", "MATCH", "tenant1:*"]]);
+    const p = await post([["SCAN", "0", "MATCH", "tenant1:a*"], ["GET", "tenant1:a"]], { key: keys.scanner, path: "/pipeline" });
+    assert.equal(p.status, 200, p.text);
+    assert.deepEqual(commandsOf(up.requests[1]), [["SCAN", "0", "MATCH", "tenant1:a*"], ["GET", "tenant1:a"]]);
+    expectError(await post(["SCAN", "0", "MATCH", "tenant2:*"], { key: keys.scanner }), 403, "NOPERM");
+    assert.equal(up.requests.length, 2);
+  });
+
+  test("SSE subscribe streams the upstream's events and closes the upstream stream with the client", async () => {
+    up.reply(() => ({ sse: ["subscribe,chat:1,1", "message,chat:1,hello, there"] }));
+    const start = rawRequest("POST", "/subscribe/chat:1", {
+      key: keys.chat, headers: ["accept: text/event-stream", `cookie: ${COOKIE}`], body: "[]",
+      close: false });
+    const pending = rawExchange(kw.port, [start], { timeoutMs: 1500 });
+    await up.waitRequests(1);
+    const rec = up.requests[0];
+    assertClean(rec, [keys.chat, COOKIE]);
+    assert.equal(rec.method, "POST");
+    assert.equal(rec.path, "/subscribe/chat:1");
+    for (const s of up.streams) s.write("data: message,chat:1,second\n\n");
+    const ex = await pending;
+    const text = ex.data.toString("utf8");
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.match(text, /text\/event-stream/i);
+    for (const ev of ["subscribe,chat:1,1", "message,chat:1,hello, there", "message,chat:1,second"]) {
+      assert.ok(text.includes(`data: ${ev}\n\n`), `event ${ev} missing from ${JSON.stringify(text.slice(-300))}`);
+    }
+    // The client went away: keyward must close its upstream stream (no leaked subscriptions).
+    const end = Date.now() + 5000;
+    while (up.streams.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(up.streams.size, 0, "the upstream event stream outlived the client");
+    expectError(await post([], { key: keys.chat, path: "/subscribe/secret" }), 403, "NOPERM");
+    assert.equal(up.requests.length, 1);
   });
 
   test("a large reply arrives whole", async () => {
