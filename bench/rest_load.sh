@@ -9,7 +9,8 @@
 # keyward alone ("inner-direct") is measured too: the ceiling both front ends share.
 # Rounds alternate the targets; medians per target. Never a CI gate: numbers vary by host.
 #   bench/rest_load.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
-#   env: KEYWARD_BIN (skip the release build), INNER_TLS=1, TARGETS="inner-direct nginx keyward-rest"
+#   env: KEYWARD_BIN (skip the release build), INNER_TLS=1, TARGETS="inner-direct nginx keyward-rest",
+#        KW_CONNECTIONS (keyward's upstream.connections; default CONNECTIONS, as nginx's idle pool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
@@ -86,7 +87,7 @@ upstream:
   url: "$scheme://127.0.0.1:$iport"
   token_env: BENCH_UP_TOKEN
   ca_file: $work/ca.crt
-  connections: 8
+  connections: ${KW_CONNECTIONS:-$conns}
 clients:
   - name: bench
     api_keys: ["$hash"]
@@ -102,7 +103,7 @@ if [[ " $targets " == *" keyward-rest "* ]]; then
   wait_port "$kport" || { cat "$work/rest.log" >&2; exit 1; }
 fi
 
-# nginx, one worker (keyward runs one event loop), keep-alive pool of 8 like upstream.connections.
+# nginx, one worker (keyward runs one event loop).
 nport=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -115,7 +116,11 @@ http {
   access_log $work/nginx/access.log combined buffer=64k flush=100ms;
   client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
   fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
-  upstream inner { server 127.0.0.1:$iport; keepalive 8; }
+  # nginx at its best: an idle pool as large as the client concurrency (with fewer, the excess
+  # upstream connections are closed after each request and every request pays a TLS handshake),
+  # and no periodic close of client or upstream keep-alive connections.
+  keepalive_requests 1000000;
+  upstream inner { server 127.0.0.1:$iport; keepalive $((conns + 8)); keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$nport ssl;
     ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
