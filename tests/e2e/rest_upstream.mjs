@@ -74,6 +74,7 @@ function defaultReply(req) {
 //   syncToken       value sent in the upstash-sync-token response header (null = none)
 //   useCert(name)   "good" | "expired" | "otherHost"; also closes every open connection so the
 //                   next handshake presents it
+//   sni             the server name of every TLS handshake (null when none was sent)
 //   waitRequests(n) resolves when n requests have been recorded
 //   close()/restart()  stop listening (refused) / listen again on the same port
 export async function startRestUpstream({ certs, port = 0 }) {
@@ -85,6 +86,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
     sockets: new Set(),
     hung: new Set(),
     streams: new Set(),
+    sni: [],
     waiters: [],
     certName: "good",
   };
@@ -95,6 +97,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
     s.once("close", () => up.sockets.delete(s));
   });
   server.on("secureConnection", (s) => {
+    up.sni.push(s.servername || null);
     up.sockets.add(s);
     s.once("close", () => up.sockets.delete(s));
   });
@@ -184,6 +187,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
   });
   up.reset = () => {
     up.requests.length = 0;
+    up.sni.length = 0;
     up.mode = "ok";
     up.replyFn = null;
     up.syncToken = null;

@@ -127,6 +127,7 @@ describe("request shape", () => {
     assert.equal(rec.headers["upstash-telemetry-platform"], "unknown");
     assert.equal(rec.headers["upstash-sync-token"], "client-sync-3");
     assert.equal(rec.headers.cookie, undefined);
+    assert.equal(rec.headers.host, `127.0.0.1:${up.port}`, "Host is not the upstream URL's authority");
   });
 
   test("headers the client did not send are not invented", async () => {
@@ -347,6 +348,35 @@ describe("upstream faults: documented status, keyward stays up, next request wor
       await recovers();
     });
   }
+
+  test("https://localhost:<port>: SNI and Host name the host, its certificate name is checked", async () => {
+    const c = certs();
+    const cfg = baseConfig({
+      certs: c, adminPort: await freePort(),
+      clients: [{ name: "admin", api_keys: [`sha256:${sha256hex(keys.admin)}`], ...CLIENTS.admin }],
+      upstream: { ca_file: c.ca, timeout: `${TIMEOUT_MS}ms`, connections: 1 },
+    });
+    const byName = await spawnKeyward(dir, cfg, {
+      KW_E2E_UPSTREAM_URL: `https://localhost:${up.port}`, KW_E2E_UPSTREAM_TOKEN: UP_TOKEN,
+      KW_E2E_ADMIN_TOKEN: crypto.randomBytes(16).toString("hex"),
+    });
+    try {
+      const res = await request(byName.port, { body: ["GET", "app:n"], key: keys.admin });
+      assert.equal(res.status, 200, res.text);
+      assert.ok(up.sni.length >= 1 && up.sni.every((n) => n === "localhost"), `SNI ${JSON.stringify(up.sni)}`);
+      assert.equal(up.requests[0].headers.host, `localhost:${up.port}`);
+      assertClean(up.requests[0], [keys.admin]);
+      up.useCert("otherHost");
+      expectError(await request(byName.port, { body: ["GET", "app:n"], key: keys.admin }), 502, "ERR");
+      assert.equal(up.requests.length, 1, "a request went over an unverified connection");
+      up.useCert("good");
+      const again = await request(byName.port, { body: ["GET", "app:n"], key: keys.admin });
+      assert.equal(again.status, 200, again.text);
+    } finally {
+      await byName.stop();
+    }
+    assert.ok(!byName.stdout.includes(UP_TOKEN) && !byName.stderr.includes(UP_TOKEN));
+  });
 
   test("refused: 502; works again once the upstream listens", async () => {
     await up.close();
