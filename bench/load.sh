@@ -48,6 +48,7 @@ admin:
 upstream:
   url: "redis://127.0.0.1:$rport"
   connections: 8
+budget: { per_second: 0, per_day: 0, per_month: 0 }
 clients:
   - name: bench
     api_keys: ["$hash"]

@@ -4,7 +4,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-
 #include <sys/socket.h>
 
 #include <string>
@@ -16,10 +15,10 @@ namespace kw::proxy {
 
 namespace {
 
-constexpr size_t kBusyInputLimit = 64 * 1024;     // pipelined bytes buffered while busy
-constexpr size_t kStreamHighWater = 1024 * 1024;  // pause the subscription above this
-constexpr size_t kStreamLowWater = 256 * 1024;    // resume at or below this
-constexpr size_t kStreamInputLimit = 16 * 1024;   // bytes a streaming client may send
+constexpr size_t kBusyInputLimit = 64 * 1024;      // pipelined bytes buffered while busy
+constexpr size_t kStreamHighWater = 1024 * 1024;   // pause the subscription above this
+constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
+constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
 constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
 constexpr Milliseconds kLingerTime{2000};          // and for at most this long
 
@@ -84,6 +83,7 @@ ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, Pe
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
+  quota_wait_.reset();
   pending_.cancel();
   subscription_.reset();
 }
@@ -314,6 +314,7 @@ void ClientConnection::closeNow() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   timer_.cancel();
+  quota_wait_.reset();
   pending_.cancel();
   if (subscription_) subscription_->close();
   if (bev_) {

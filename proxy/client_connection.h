@@ -35,6 +35,7 @@ class ClientConnection final : public Exchange {
   void respond(HttpResponse resp) override;
   void holdRequest(RequestHandle handle) override;
   void holdSubscription(SubscriptionPtr sub) override;
+  void holdQuotaWait(QuotaWaitPtr wait) override { quota_wait_ = std::move(wait); }
   void beginStream(HttpResponse head) override;
   void streamWrite(std::string_view bytes) override;
   void endStream() override;
@@ -75,6 +76,7 @@ class ClientConnection final : public Exchange {
   size_t lingered_bytes_ = 0;   // discarded while Lingering
   Timer timer_;
   RequestHandle pending_;
+  QuotaWaitPtr quota_wait_;  // destroyed first: cancels a wait for a store lease
   SubscriptionPtr subscription_;
   AccessRecord record_;
   policy::EvalScratch scratch_;

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -22,6 +23,8 @@
 #include "proxy/codec/json_escape.h"
 #include "proxy/event_loop.h"
 #include "proxy/gateway_server.h"
+#include "proxy/quota_state_file.h"
+#include "proxy/quota_store.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_router.h"
 #include "proxy/server_tls.h"
@@ -38,6 +41,11 @@ namespace kw::proxy {
 namespace {
 
 constexpr Milliseconds kDrainLimit{25000};
+// Embedded quota: counters are saved this often (when changed), so a crash re-grants at most
+// the commands of the last interval (documented in the README).
+constexpr Milliseconds kQuotaSaveEvery{1000};
+// A request waiting for a store lease waits at most this long (then 429: fail closed).
+constexpr Milliseconds kQuotaStoreTimeout{2000};
 
 int fail(std::string_view message) {
   std::cerr << "keyward: " << message << "\n";
@@ -142,6 +150,13 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
+  const QuotaLedger::Stats& q = router.quota().stats();
+  p.counter("keyward_quota_refused_total", "Requests refused by a rate or budget limit", q.refused);
+  p.counter("keyward_quota_store_leases_total", "Lease calls to quota.store_url", q.store_fetches);
+  p.counter("keyward_quota_store_failures_total", "Failed lease calls (budgets failed closed)",
+            q.store_failures);
+  p.gauge("keyward_quota_lease_held", "Leased budget not yet spent (store mode)",
+          router.quota().leaseHeld());
   return p.text();
 }
 
@@ -181,12 +196,40 @@ int runServe(const std::string& path) {
     tls_ctx = std::move(*ctx);
   }
   RequestRouter router(snapshot, upstream.get());
+  // Quota counters: leased from a shared store, or kept here and saved to the state file.
+  std::unique_ptr<QuotaStore> quota_store;
+  const std::string state_file = cfg.quota.store_url.empty() ? cfg.quota.state_file : "";
+  if (!cfg.quota.store_url.empty()) {
+    auto st = QuotaStore::create(base.get(), cfg.quota.store_url,
+                                 std::min(cfg.upstream.timeout, kQuotaStoreTimeout));
+    if (!st) return fail("quota.store_url: " + st.error().message);
+    quota_store = std::move(*st);
+    router.quota().useLeases(quota_store.get());
+  } else if (!state_file.empty()) {
+    auto loaded = loadQuotaStateFile(state_file);
+    if (!loaded) return fail(loaded.error().message);
+    if (*loaded) router.quota().restore(**loaded);
+  }
+  auto saveQuota = [&] {
+    if (state_file.empty() || !router.quota().dirty()) return;
+    Status st = saveQuotaStateFile(state_file, router.quota().state());
+    if (st) {
+      router.quota().markSaved();
+    } else {
+      logEvent("quota_state_save_failed", {{"error", st.error().message}});
+    }
+  };
+  Timer quota_saver(base.get(), saveQuota);
+  if (!state_file.empty()) quota_saver.armPeriodic(kQuotaSaveEvery);
   auto server_r = GatewayServer::create(base.get(), cfg.listen, router, std::move(tls_ctx));
   if (!server_r) return fail(server_r.error().message);
   std::unique_ptr<GatewayServer> server = std::move(*server_r);
   logEvent("started", {{"version", KW_VERSION},
                        {"upstream", upstream->describe()},
-                       {"clients", std::to_string(cfg.clients.size())}});
+                       {"clients", std::to_string(cfg.clients.size())},
+                       {"quota", quota_store          ? "store " + quota_store->describe()
+                                 : state_file.empty() ? std::string("memory")
+                                                      : "state_file " + state_file}});
   printListening(server->boundAddress(), server->tls(), false);
 
   // Readiness: a PING every 2 s decides whether the upstream answers.
@@ -215,7 +258,9 @@ int runServe(const std::string& path) {
     logEvent("stopping", {{"signal", std::string(sig)}});
     drain_deadline.arm(kDrainLimit);
     pinger.cancel();
-    server->beginDrain([&] { event_base_loopexit(base.get(), nullptr); });
+    // Drained: unused store leases go back before exit (a lost lease is budget never spent).
+    server->beginDrain(
+        [&] { router.quota().returnLeases([&] { event_base_loopexit(base.get(), nullptr); }); });
   };
   // SIGHUP and POST /v1/reload: the new config (and certificates, signing keys, revocation
   // list) replaces the old one only when all of it is valid.
@@ -263,6 +308,8 @@ int runServe(const std::string& path) {
   if (!sigterm || !sigint || !sighup) return fail("cannot install signal handlers");
 
   event_base_dispatch(base.get());
+  quota_saver.cancel();
+  saveQuota();
   admin->close();
   admin.reset();
   ping.cancel();

@@ -125,12 +125,13 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
 }  // namespace
 
 RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream)
-    : upstream_(upstream) {
+    : upstream_(upstream), quota_(snapshot->config().budget) {
   setSnapshot(std::move(snapshot));
 }
 
 void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
   snapshot_ = std::move(snapshot);
+  quota_.setBudget(snapshot_->config().budget);
   reloadRevocations();
 }
 
@@ -257,17 +258,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   RequestPlan plan;
   if (!planRequest(req, *entry, identity, ex, ctx, plan)) return;
 
-  {
-    HttpResponse limited;
-    std::string identity_key = jwt_sub.empty() ? "ip:" + client_ip.ip : "sub:" + jwt_sub;
-    if (!takeRateToken(client, identity_key, plan.billed(), limited)) {
-      rec.reason = "rate_limited";
-      rec.decision = "deny";
-      ex.respond(withHeaders(std::move(limited), ctx));
-      return;
-    }
-  }
-  dispatchRedis(plan, ctx, ex);
+  chargeAndDispatch(plan, client, identityKey(jwt_sub, client_ip.ip16), ctx, ex);
 }
 
 bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,

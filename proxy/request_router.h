@@ -17,6 +17,7 @@
 #include "policy/quota.h"
 #include "proxy/access_log.h"
 #include "proxy/codec/http_request_parser.h"
+#include "proxy/quota_ledger.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
 
@@ -41,6 +42,8 @@ class Exchange {
   virtual void holdRequest(RequestHandle handle) = 0;
   // Keeps the subscription; closed when the client disconnects.
   virtual void holdSubscription(SubscriptionPtr sub) = 0;
+  // Keeps a request waiting for a quota lease; destroyed (cancelled) if the client goes away.
+  virtual void holdQuotaWait(QuotaWaitPtr wait) = 0;
   // Sends the head of an endless response (no Content-Length; the connection closes after).
   virtual void beginStream(HttpResponse head) = 0;
   // Appends bytes to a started stream (backpressure is the connection's business).
@@ -66,6 +69,9 @@ class RequestRouter {
   // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
   void reloadRevocations();
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
+  // Every quota counter (main wires the state file or the shared store to it).
+  QuotaLedger& quota() { return quota_; }
+  const QuotaLedger& quota() const { return quota_; }
 
   // `parser` is Complete. Everything the router needs from it is copied or decoded before
   // return; the exchange may be answered later.
@@ -96,26 +102,22 @@ class RequestRouter {
   bool planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
                    const policy::Identity& identity, Exchange& ex, const RouteContext& ctx,
                    RequestPlan& plan);
+  // Quota for the plan's billed commands (router_quota.cc): then dispatch(), or a 429. May
+  // answer later when a store lease is needed.
+  void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
+                         std::string identity, const RouteContext& ctx, Exchange& ex);
+  // Sends an allowed (and charged) plan to the upstream.
+  void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // Sends the plan to the Redis upstream and answers the exchange from its replies
   // (router_redis.cc).
   void dispatchRedis(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
   // right-most X-Forwarded-For hop that is not a trusted proxy.
   PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
-  // limits: client rate/burst, per-identity rate (`identity` = ip or sub), per_day/per_month
-  // command budgets (in memory). Fills `limited` (429 + headers) when refused.
-  bool takeRateToken(const conf::ClientConfig& client, std::string_view identity, uint64_t commands,
-                     HttpResponse& limited);
 
   conf::SnapshotConstSharedPtr snapshot_;
   RedisUpstream* upstream_;
-  std::unordered_map<std::string, policy::TokenBucket> buckets_;
-  std::unordered_map<std::string, policy::TokenBucket> identity_buckets_;
-  struct Budgets {
-    policy::WindowBudget day;
-    policy::WindowBudget month;
-  };
-  std::unordered_map<std::string, Budgets> budgets_;
+  QuotaLedger quota_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
   uint64_t sync_counter_ = 0;

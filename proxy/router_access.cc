@@ -1,15 +1,12 @@
 // RequestRouter's access controls around the policy: client address behind trusted proxies,
-// CORS preflight, and the per-client rate limits and command budgets.
+// and CORS preflight.
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/request_router.h"
 
 namespace kw::proxy {
-
-using Clock = std::chrono::steady_clock;
 
 PeerInfo RequestRouter::clientAddress(const codec::HttpRequestParser& parser,
                                       const PeerInfo& peer) const {
@@ -79,91 +76,6 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
   r.headers.emplace_back("Access-Control-Max-Age", "600");
   r.headers.emplace_back("Vary", "Origin");
   return r;
-}
-
-namespace {
-
-HttpResponse tooMany(std::string_view what, int64_t retry_s, uint64_t limit, uint64_t window_s) {
-  HttpResponse r = errorResponse(429, "ERR " + std::string(what));
-  r.headers.emplace_back("Retry-After", std::to_string(retry_s));
-  r.headers.emplace_back("RateLimit-Policy",
-                         std::to_string(limit) + ";w=" + std::to_string(window_s));
-  r.headers.emplace_back("RateLimit", "limit=" + std::to_string(limit) +
-                                          ", remaining=0, reset=" + std::to_string(retry_s));
-  return r;
-}
-
-// The bucket for `key`, (re)made when the configured rate changed.
-policy::TokenBucket& bucketFor(std::unordered_map<std::string, policy::TokenBucket>& m,
-                               const std::string& key, policy::Rate rate, uint64_t burst,
-                               int64_t now) {
-  auto it = m.find(key);
-  if (it == m.end() || it->second.burst() != burst || it->second.rate().count != rate.count ||
-      it->second.rate().period_ms != rate.period_ms) {
-    it = m.insert_or_assign(key, policy::TokenBucket(rate, burst, now)).first;
-  }
-  return it->second;
-}
-
-}  // namespace
-
-bool RequestRouter::takeRateToken(const conf::ClientConfig& client, std::string_view identity,
-                                  uint64_t commands, HttpResponse& limited) {
-  const conf::LimitsConfig& lim = client.limits;
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-          .count();
-  policy::TokenBucket* client_bucket = nullptr;
-  if (lim.rate.count != 0) {
-    uint64_t burst = lim.burst != 0 ? lim.burst : lim.rate.count;
-    client_bucket = &bucketFor(buckets_, client.spec.name, lim.rate, burst, now);
-    if (!client_bucket->tryTake(1, now)) {
-      int64_t wait_ms = client_bucket->msUntil(1, now);
-      limited =
-          tooMany("rate limit exceeded for this client", wait_ms < 0 ? 1 : (wait_ms + 999) / 1000,
-                  lim.rate.count, std::max<uint64_t>(1, lim.rate.period_ms / 1000));
-      return false;
-    }
-  }
-  if (lim.per_identity_rate.count != 0) {
-    // Bounded memory: one bucket per (client, identity); forget them all past 100k identities.
-    if (identity_buckets_.size() > 100000) identity_buckets_.clear();
-    std::string key = client.spec.name;
-    key += '\0';
-    key += identity;
-    policy::TokenBucket& b =
-        bucketFor(identity_buckets_, key, lim.per_identity_rate, lim.per_identity_rate.count, now);
-    if (!b.tryTake(1, now)) {
-      if (client_bucket) client_bucket->giveBack(1);
-      int64_t wait_ms = b.msUntil(1, now);
-      limited = tooMany("rate limit exceeded for this identity",
-                        wait_ms < 0 ? 1 : (wait_ms + 999) / 1000, lim.per_identity_rate.count,
-                        std::max<uint64_t>(1, lim.per_identity_rate.period_ms / 1000));
-      return false;
-    }
-  }
-  if (lim.per_day != 0 || lim.per_month != 0) {
-    const int64_t unix_s = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    Budgets& bud = budgets_[client.spec.name];
-    if (bud.day.limit() != lim.per_day) bud.day = policy::WindowBudget(lim.per_day);
-    if (bud.month.limit() != lim.per_month) bud.month = policy::WindowBudget(lim.per_month);
-    const int64_t day = policy::utcDay(unix_s);
-    const int64_t month = policy::utcMonth(unix_s);
-    bool day_ok = lim.per_day == 0 || bud.day.tryTake(commands, day);
-    bool month_ok = day_ok && (lim.per_month == 0 || bud.month.tryTake(commands, month));
-    if (!month_ok) {
-      if (day_ok && lim.per_day != 0) bud.day.giveBack(commands);
-      if (client_bucket) client_bucket->giveBack(1);
-      limited = !day_ok ? tooMany("daily command budget exhausted for this client",
-                                  policy::secondsToNextUtcDay(unix_s), lim.per_day, 86400)
-                        : tooMany("monthly command budget exhausted for this client",
-                                  policy::secondsToNextUtcMonth(unix_s), lim.per_month, 30 * 86400);
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace kw::proxy

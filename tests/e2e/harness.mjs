@@ -94,7 +94,7 @@ for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
   process.once(sig, () => process.exit(1));
 }
 
-async function startRedis(dir) {
+export async function startRedis(dir) {
   requireTool("redis-server");
   const password = crypto.randomBytes(18).toString("hex");
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -236,7 +236,11 @@ export async function spawnKeyward(dir, config, env) {
 
 // Base keyward config for a stack; `over` merges into listen/upstream (shallow).
 // `signing` (optional) is the CONTRACT §4 signing section, paths absolute.
-export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing }) {
+// The plan `budget` defaults to none (0 = unlimited): the suites send far more than CONTRACT's
+// default 16,000 commands a day. `quota` (state_file / store_url) is passed through.
+export const NO_BUDGET = { per_second: 0, per_day: 0, per_month: 0 };
+export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing,
+                             budget = NO_BUDGET, quota }) {
   return {
     listen: {
       address: "127.0.0.1:0",
@@ -247,6 +251,8 @@ export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, admi
     upstream: { url_env: "KW_E2E_UPSTREAM_URL", token_env: "KW_E2E_UPSTREAM_TOKEN", timeout: "5s",
                 ...upstream },
     signing,
+    quota,
+    budget,
     clients,
   };
 }
@@ -281,7 +287,8 @@ async function startInnerKeyward(dir, c, redis, adminToken) {
 }
 
 // A whole stack: redis + keyward with the default clients. Call stop() when done.
-export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing } = {}) {
+export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing,
+                                    budget } = {}) {
   const c = certs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-e2e-"));
   const redis = await startRedis(dir);
@@ -299,11 +306,13 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     redis: redis.client, redisPort: redis.port, redisPassword: redis.password,
     // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL. In
     // chain mode the default upstream is the inner keyward.
-    async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {} } = {}) {
+    async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {}, quota,
+                         budget: b = budget } = {}) {
       const chained = inner && upstreamUrl === undefined;
       const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
       const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
-                               upstream: up, adminPort: await freePort(), signing });
+                               upstream: up, adminPort: await freePort(), signing, quota,
+                               budget: b });
       const kw = await spawnKeyward(dir, cfg, {
         KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
         KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : redis.password,

@@ -233,6 +233,8 @@ struct Stack {
         << listen_extra << "admin:\n  address: \"127.0.0.1:" << admin_port << "\"\n"
         << "upstream:\n  url: \"redis://127.0.0.1:" << redis_port << "\"\n"
         << "  token_env: KW_STACK_UPSTREAM_TOKEN\n  timeout: 5s\n"
+        // No plan budget unless a test sets one: suites send far more than 16,000 commands.
+        << "budget:\n  per_second: 0\n  per_day: 0\n  per_month: 0\n"
         << "clients:\n"
         << clients_yaml;
     cfg.close();

@@ -234,7 +234,9 @@ TEST_F(GatewayTest, DailyBudgetCountsCommands) {
   r = roundTrip(post("/", R"(["GET","app:b"])", budget_key_));
   EXPECT_EQ(r.rfind("HTTP/1.1 429", 0), 0u) << r;
   EXPECT_NE(r.find("Retry-After: "), std::string::npos) << r;
-  EXPECT_NE(r.find("RateLimit-Policy: 3;w=86400"), std::string::npos) << r;
+  EXPECT_NE(r.find("RateLimit-Policy: \"day\";q=3;w=86400"), std::string::npos) << r;
+  EXPECT_NE(r.find("RateLimit: \"day\";r=0;t="), std::string::npos) << r;
+  EXPECT_NE(r.find("daily command budget of this client exhausted"), std::string::npos) << r;
 }
 
 TEST_F(GatewayTest, TrustedProxyForwardsTheClientAddress) {

@@ -1,0 +1,31 @@
+// QuotaStore: the shared budget store of several replicas (CONTRACT.md §2 quota.store_url, a
+// Redis of the operator's own). Leases are granted and returned by atomic Lua scripts, so the
+// sum of every replica's leases never exceeds a budget; each replica spends only what it holds.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "proxy/quota_ledger.h"
+#include "proxy/redis_upstream.h"
+
+namespace kw::proxy {
+
+class QuotaStore final : public QuotaLeaseSource {
+ public:
+  // Connects lazily (like the upstream); `timeout` bounds every store call.
+  static Result<std::unique_ptr<QuotaStore>> create(event_base* base, const std::string& url,
+                                                    Milliseconds timeout);
+  void lease(const std::vector<Want>& wants, Granted done) override;
+  void giveBack(const std::vector<Return>& returns, std::function<void()> done) override;
+  // "host:port" for logs: never the password.
+  [[nodiscard]] std::string describe() const { return redis_->describe(); }
+
+ private:
+  explicit QuotaStore(std::unique_ptr<RedisUpstream> redis) : redis_(std::move(redis)) {}
+  std::unique_ptr<RedisUpstream> redis_;
+  RequestHandle lease_call_;
+  RequestHandle return_call_;
+};
+
+}  // namespace kw::proxy
