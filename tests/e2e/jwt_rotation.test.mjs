@@ -66,7 +66,7 @@ async function reload(how) {
 // generation it last used, so the test knows when no request uses a retired token any more.
 function startLoop(pool, workers = 4) {
   const agent = new https.Agent({ keepAlive: true, maxSockets: workers, ca: fs.readFileSync(certs().ca) });
-  const stats = { ok: 0, failed: [], byPhase: {} };
+  const stats = { ok: 0, failed: [], byPhase: {}, connections: 0 };
   let running = true;
   const seenGen = new Array(workers).fill(-1);
   const one = (w, i) => new Promise((resolve) => {
@@ -88,6 +88,7 @@ function startLoop(pool, workers = 4) {
         resolve(gen);
       });
     });
+    req.on("socket", () => { if (!req.reusedSocket) stats.connections++; });
     req.on("error", (e) => { stats.failed.push({ phase, error: e.message }); resolve(gen); });
     req.end(body);
   });
@@ -154,8 +155,11 @@ describe("rotation under a concurrent request loop", () => {
       await loop.stop();
     }
     const { stats } = loop;
-    console.log(`# rotation loop: ${stats.ok} requests ok, ${stats.failed.length} failed; per phase ${JSON.stringify(stats.byPhase)}`);
+    console.log(`# rotation loop: ${stats.ok} requests ok, ${stats.failed.length} failed, ` +
+                `${stats.connections} connections; per phase ${JSON.stringify(stats.byPhase)}`);
     assert.deepEqual(stats.failed, [], "a request with a valid token failed during rotation");
+    // The reloads kept the loop's keep-alive connections open: one per worker, never a reconnect.
+    assert.equal(stats.connections, 4, "reloads closed client connections");
     for (const phase of ["A only", "A signs, B verifies", "B signs, A verifies", "B only"]) {
       assert.ok((stats.byPhase[phase] ?? 0) > 0, `no request ran in phase ${phase}`);
     }
