@@ -2,12 +2,18 @@
 # Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
-#   bench/load.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+#   bench/load.sh [--quota] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+# --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
+# against the same config with every limit on (client rate/burst, per-identity rate, per_day,
+# per_month, the global budget, a state file), budgets too large to refuse; alternating rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=gateway
+if [ "${1:-}" = "--quota" ]; then mode=quota; shift; fi
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
 need=()
-for p in wrk webdis redis-server openssl; do command -v "$p" >/dev/null || need+=("$p"); done
+tools=(wrk redis-server openssl); [ "$mode" = gateway ] && tools+=(webdis)
+for p in "${tools[@]}"; do command -v "$p" >/dev/null || need+=("$p"); done
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk webdis redis-server openssl >/dev/null
 fi
@@ -27,18 +33,27 @@ redis-cli -p "$rport" set bench:k hello >/dev/null
 
 # webdis: one worker thread, like keyward's single event loop.
 wport=$(free_port)
+if [ "$mode" = gateway ]; then
 cat >"$work/webdis.json" <<JSON
 {"redis_host":"127.0.0.1","redis_port":$rport,"http_host":"127.0.0.1","http_port":$wport,
  "threads":${WEBDIS_THREADS:-1},"pool_size":8,"daemonize":false,"verbosity":0,"logfile":"$work/webdis.log"}
 JSON
 webdis "$work/webdis.json" & pids+=($!); wait_port "$wport"
+fi
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls; sets kport_$1 (runs in this shell so cleanup sees the pid)
-  local port tls=""; port=$(free_port)
+start_keyward() {  # $1 = plain|tls|quota; sets kport_$1 (runs in this shell so cleanup sees the pid)
+  local port tls="" budget limits=""; port=$(free_port)
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
+  budget="budget: { per_second: 0, per_day: 0, per_month: 0 }"
+  if [ "$1" = quota ]; then
+    budget="budget: { per_second: 100000000, per_day: 1000000000000, per_month: 1000000000000 }
+quota: { state_file: $work/quota.state }"
+    limits="    limits: { rate: 100000000/s, burst: 100000000, per_identity_rate: 100000000/s,
+              per_day: 1000000000000, per_month: 1000000000000 }"
+  fi
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
@@ -48,7 +63,7 @@ admin:
 upstream:
   url: "redis://127.0.0.1:$rport"
   connections: 8
-budget: { per_second: 0, per_day: 0, per_month: 0 }
+$budget
 clients:
   - name: bench
     api_keys: ["$hash"]
@@ -56,13 +71,18 @@ clients:
     keys: ["bench:*"]
     read_keys: ["public:*"]
     channels: ["bench:*"]
+$limits
 YAML
   "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
   wait_port "$port" || { cat "$work/kw-$1.log" >&2; exit 1; }
   printf -v "kport_$1" '%s' "$port"
 }
 start_keyward plain; kplain=$kport_plain
-start_keyward tls; ktls=$kport_tls
+if [ "$mode" = gateway ]; then
+  start_keyward tls; ktls=$kport_tls
+else
+  start_keyward quota; kquota=$kport_quota
+fi
 
 run() {  # name url [header]
   local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")
@@ -73,6 +93,29 @@ run() {  # name url [header]
   echo "$1 $rps $p99"
 }
 : >"$work/results"
+if [ "$mode" = quota ]; then
+  for r in $(seq "$rounds"); do  # alternate the order too: the machine may drift
+    if ((r % 2)); then order="plain quota"; else order="quota plain"; fi
+    for t in $order; do
+      p=$kplain; [ "$t" = quota ] && p=$kquota
+      run "keyward-$t" "http://127.0.0.1:$p/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
+    done
+  done
+  echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
+  python3 - "$work/results" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+med = {}
+for name in ("keyward-plain", "keyward-quota"):
+    rps = [float(r[1]) for r in rows if r[0] == name]
+    med[name] = statistics.median(rps)
+    print(f"  {name:14s} {med[name]:10.0f} req/s   per round: {' '.join(f'{x:.0f}' for x in rps)}"
+          f"   p99: {' '.join(r[2] for r in rows if r[0] == name)}")
+cost = 100 * (1 - med["keyward-quota"] / med["keyward-plain"])
+print(f"  quota accounting cost: {cost:.1f}% of throughput (median vs median)")
+PY
+  exit 0
+fi
 for r in $(seq "$rounds"); do
   run webdis "http://127.0.0.1:$wport/GET/bench:k" >>"$work/results"
   run keyward-plain "http://127.0.0.1:$kplain/get/bench:k" "Authorization: Bearer $key" >>"$work/results"

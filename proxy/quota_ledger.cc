@@ -200,9 +200,8 @@ std::optional<QuotaRefusal> QuotaLedger::decide(const QuotaAsk& ask, const Now& 
       return refusal("ERR " + windowText(s.day) + " command budget " + who + " exhausted (" +
                          field + " " + std::to_string(s.limit) + ")",
                      "budget_exhausted",
-                     std::string(s.global ? "global-" : "") + (s.day ? "day" : "month"),
-                     source_ != nullptr && c.lease < n && n <= s.limit ? 1 : retry, s.limit,
-                     s.day ? 86400 : 2592000);
+                     std::string(s.global ? "global-" : "") + (s.day ? "day" : "month"), retry,
+                     s.limit, s.day ? 86400 : 2592000);
     }
     if (source_ != nullptr && c.lease < n && missing != nullptr) missing->push_back(s);
   }
