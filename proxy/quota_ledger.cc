@@ -312,12 +312,12 @@ void QuotaLedger::fetch() {
                               "quota_store_unavailable", "store", 1, 0, 1));
             continue;
           }
-          ++w->fetches;
+          ++w->fetches_;
           std::vector<Scope> missing;
           std::optional<QuotaRefusal> r = decide(w->ask_, now_t, true, &missing);
           if (r || missing.empty()) {
             finish(w, r);
-          } else if (w->fetches >= kMaxFetchesPerAsk) {
+          } else if (w->fetches_ >= kMaxFetchesPerAsk) {
             finish(w, refusal("ERR command budget exhausted (leases held by other replicas)",
                               "budget_exhausted", "lease", 1, missing.front().limit,
                               missing.front().day ? 86400 : 2592000));

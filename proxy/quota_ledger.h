@@ -79,7 +79,7 @@ class QuotaWait {
   QuotaLedger* ledger_;  // null once finished or the ledger is gone
   QuotaAsk ask_;
   Done done_;
-  int fetches = 0;  // store round trips this ask has waited for
+  int fetches_ = 0;  // store round trips this ask has waited for
 };
 using QuotaWaitPtr = std::unique_ptr<QuotaWait>;
 
