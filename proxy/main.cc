@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -210,17 +211,17 @@ int runServe(const std::string& path) {
     if (!loaded) return fail(loaded.error().message);
     if (*loaded) router.quota().restore(**loaded);
   }
-  auto saveQuota = [&] {
-    if (state_file.empty() || !router.quota().dirty()) return;
-    Status st = saveQuotaStateFile(state_file, router.quota().state());
-    if (st) {
-      router.quota().markSaved();
-    } else {
-      logEvent("quota_state_save_failed", {{"error", st.error().message}});
-    }
-  };
-  Timer quota_saver(base.get(), saveQuota);
-  if (!state_file.empty()) quota_saver.armPeriodic(kQuotaSaveEvery);
+  // Snapshots on the loop, file I/O (fsync) on the writer's thread.
+  std::optional<QuotaStateWriter> quota_writer;
+  if (!state_file.empty()) quota_writer.emplace(state_file);
+  Timer quota_saver(base.get(), [&] {
+    std::string err = quota_writer->takeError();
+    if (!err.empty()) logEvent("quota_state_save_failed", {{"error", err}});
+    if (!router.quota().dirty() && err.empty()) return;  // a failed write is retried
+    quota_writer->submit(router.quota().state());
+    router.quota().markSaved();
+  });
+  if (quota_writer) quota_saver.armPeriodic(kQuotaSaveEvery);
   auto server_r = GatewayServer::create(base.get(), cfg.listen, router, std::move(tls_ctx));
   if (!server_r) return fail(server_r.error().message);
   std::unique_ptr<GatewayServer> server = std::move(*server_r);
@@ -309,7 +310,10 @@ int runServe(const std::string& path) {
 
   event_base_dispatch(base.get());
   quota_saver.cancel();
-  saveQuota();
+  if (quota_writer) {
+    Status st = quota_writer->saveNow(router.quota().state());
+    if (!st) logEvent("quota_state_save_failed", {{"error", st.error().message}});
+  }
   admin->close();
   admin.reset();
   ping.cancel();

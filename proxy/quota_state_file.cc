@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 namespace kw::proxy {
 namespace {
@@ -77,6 +78,64 @@ Status saveQuotaStateFile(const std::string& path, const policy::QuotaState& sta
     ::close(dfd);
   }
   return Ok{};
+}
+
+QuotaStateWriter::QuotaStateWriter(std::string path)
+    : path_(std::move(path)), thread_([this] { run(); }) {}
+
+QuotaStateWriter::~QuotaStateWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void QuotaStateWriter::submit(policy::QuotaState state) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(state);
+    pending_gen_ = ++next_gen_;
+  }
+  cv_.notify_one();
+}
+
+Status QuotaStateWriter::saveNow(const policy::QuotaState& state) {
+  uint64_t gen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.reset();  // older than `state`
+    gen = ++next_gen_;
+  }
+  return write(state, gen);
+}
+
+Status QuotaStateWriter::write(const policy::QuotaState& state, uint64_t gen) {
+  std::lock_guard<std::mutex> io(io_);
+  if (gen < written_gen_) return Ok{};  // a newer state is already on disk
+  written_gen_ = gen;
+  return saveQuotaStateFile(path_, state);
+}
+
+std::string QuotaStateWriter::takeError() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(error_, std::string());
+}
+
+void QuotaStateWriter::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || pending_.has_value(); });
+    if (!pending_) return;  // stopping with nothing left to write
+    policy::QuotaState state = std::move(*pending_);
+    const uint64_t gen = pending_gen_;
+    pending_.reset();
+    lock.unlock();
+    Status st = write(state, gen);
+    lock.lock();
+    if (!st) error_ = st.error().message;
+  }
 }
 
 }  // namespace kw::proxy
