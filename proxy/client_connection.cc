@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <string>
 
 #include "proxy/codec/reply_json.h"
@@ -100,7 +101,7 @@ void ClientConnection::drain() {
     closeNow();
   } else if (state_ == State::Streaming) {
     endStream();
-  }
+  }  // Relaying finishes its body; completeRequest() then closes (draining_).
 }
 
 void ClientConnection::onRead(bufferevent* /*bev*/, void* arg) {
@@ -112,7 +113,8 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
   size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
   if (self->state_ == State::Closing && pending == 0) {
     self->linger();
-  } else if (self->state_ == State::Streaming && self->paused_ && pending <= kStreamLowWater) {
+  } else if ((self->state_ == State::Streaming || self->state_ == State::Relaying) &&
+             self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
     if (self->subscription_) self->subscription_->resume();
   }
@@ -140,7 +142,7 @@ void ClientConnection::processInput() {
   in_process_ = true;
   evbuffer* in = bufferevent_get_input(bev_.get());
   while (bev_ != nullptr) {
-    if (state_ == State::Busy) {
+    if (state_ == State::Busy || state_ == State::Relaying) {
       if (evbuffer_get_length(in) > kBusyInputLimit) bufferevent_disable(bev_.get(), EV_READ);
       break;
     }
@@ -207,15 +209,20 @@ void ClientConnection::serveRequest() {
   server_.router().route(parser_, peer_, *this);
 }
 
-void ClientConnection::writeHead(const HttpResponse& resp, bool with_length, bool keep_alive) {
+void ClientConnection::writeHead(const HttpResponse& resp, std::optional<uint64_t> length,
+                                 bool keep_alive, bool chunked) {
   std::string head = "HTTP/1.1 ";
   head += std::to_string(resp.status);
   head += ' ';
   head += reasonPhrase(resp.status);
   head += "\r\n";
   if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
-  if (with_length) head += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n";
-  head += "upstash-sync-token: " + server_.router().nextSyncToken() + "\r\n";
+  if (length) head += "Content-Length: " + std::to_string(*length) + "\r\n";
+  if (chunked) head += "Transfer-Encoding: chunked\r\n";
+  // Redis mode makes its own sync tokens; a REST upstream's own pass through in resp.headers.
+  if (!server_.router().relaysSyncToken()) {
+    head += "upstash-sync-token: " + server_.router().nextSyncToken() + "\r\n";
+  }
   for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   head += "\r\n";
@@ -234,11 +241,15 @@ void ClientConnection::respond(HttpResponse resp) {
   if (!bev_ || state_ == State::Closed || state_ == State::Closing) return;
   bool keep = keep_alive_ && !resp.close && !draining_;
   bool with_length = resp.status != 204 && resp.status != 304;
-  writeHead(resp, with_length, keep);
+  writeHead(resp, with_length ? std::optional<uint64_t>(resp.body.size()) : std::nullopt, keep);
   if (!head_request_ && with_length && !resp.body.empty()) {
     bufferevent_write(bev_.get(), resp.body.data(), resp.body.size());
   }
   finishRecord(resp.status, resp.body.size());
+  completeRequest(keep);
+}
+
+void ClientConnection::completeRequest(bool keep) {
   if (!keep) {
     closeAfterFlush();
     return;
@@ -262,7 +273,7 @@ void ClientConnection::holdSubscription(SubscriptionPtr sub) {
 void ClientConnection::beginStream(HttpResponse head) {
   if (!bev_ || state_ != State::Busy) return;
   state_ = State::Streaming;
-  writeHead(head, false, false);
+  writeHead(head, std::nullopt, false);
   finishRecord(head.status, 0);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
   bufferevent_enable(bev_.get(), EV_READ);
@@ -275,6 +286,53 @@ void ClientConnection::streamWrite(std::string_view bytes) {
     paused_ = true;
     if (subscription_) subscription_->pause();
   }
+}
+
+void ClientConnection::relayBegin(HttpResponse head, std::optional<uint64_t> length) {
+  if (!bev_ || state_ != State::Busy) return;
+  state_ = State::Relaying;
+  relay_keep_ = keep_alive_ && !head.close && !draining_;
+  relay_chunked_ = !length.has_value();
+  writeHead(head, length, relay_keep_, relay_chunked_);
+  record_.status = head.status;
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
+}
+
+void ClientConnection::relayWrite(std::string_view bytes) {
+  if (!bev_ || state_ != State::Relaying || bytes.empty()) return;
+  if (relay_chunked_) {
+    char size_line[24];
+    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+    bufferevent_write(bev_.get(), size_line, static_cast<size_t>(n));
+  }
+  bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+  if (relay_chunked_) bufferevent_write(bev_.get(), "\r\n", 2);
+  record_.bytes_out += bytes.size();
+  noteOutput();
+}
+
+void ClientConnection::noteOutput() {
+  if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
+    paused_ = true;
+    if (subscription_) subscription_->pause();
+  }
+}
+
+void ClientConnection::relayEnd() {
+  if (!bev_ || state_ != State::Relaying) return;
+  if (relay_chunked_) bufferevent_write(bev_.get(), "0\r\n\r\n", 5);
+  subscription_.reset();
+  paused_ = false;
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+  finishRecord(record_.status, record_.bytes_out);
+  state_ = State::Busy;
+  completeRequest(relay_keep_);
+}
+
+void ClientConnection::relayAbort() {
+  if (state_ != State::Relaying) return;
+  finishRecord(record_.status, record_.bytes_out);
+  closeNow();
 }
 
 void ClientConnection::endStream() {

@@ -39,6 +39,10 @@ class ClientConnection final : public Exchange {
   void beginStream(HttpResponse head) override;
   void streamWrite(std::string_view bytes) override;
   void endStream() override;
+  void relayBegin(HttpResponse head, std::optional<uint64_t> length) override;
+  void relayWrite(std::string_view bytes) override;
+  void relayEnd() override;
+  void relayAbort() override;
   AccessRecord& record() override { return record_; }
   policy::EvalScratch& scratch() override { return scratch_; }
 
@@ -46,7 +50,8 @@ class ClientConnection final : public Exchange {
   // Closing: flushing the last response. Lingering: response sent and our side shut down; the
   // client's unread bytes are read and discarded (bounded) so closing does not reset the
   // connection before the client has read the response (RFC 9112 section 9.6).
-  enum class State : uint8_t { Reading, Busy, Streaming, Closing, Lingering, Closed };
+  // Relaying: a kept-alive response body is being relayed (input waits, as when Busy).
+  enum class State : uint8_t { Reading, Busy, Relaying, Streaming, Closing, Lingering, Closed };
 
   static void onRead(bufferevent* bev, void* arg);
   static void onWrite(bufferevent* bev, void* arg);
@@ -54,7 +59,11 @@ class ClientConnection final : public Exchange {
 
   void processInput();
   void serveRequest();
-  void writeHead(const HttpResponse& resp, bool with_length, bool keep_alive);
+  // `length`: a Content-Length value; chunked framing when `chunked`; neither: close-delimited.
+  void writeHead(const HttpResponse& resp, std::optional<uint64_t> length, bool keep_alive,
+                 bool chunked = false);
+  void completeRequest(bool keep);
+  void noteOutput();
   void finishRecord(int status, size_t bytes_out);
   void closeAfterFlush();
   void linger();
@@ -74,6 +83,8 @@ class ClientConnection final : public Exchange {
   bool awaiting_bytes_ = true;  // between requests and nothing received yet
   bool paused_ = false;         // SSE upstream paused for backpressure
   size_t lingered_bytes_ = 0;   // discarded while Lingering
+  bool relay_chunked_ = false;  // Relaying with chunked framing
+  bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()
   Timer timer_;
   RequestHandle pending_;
   QuotaWaitPtr quota_wait_;  // destroyed first: cancels a wait for a store lease

@@ -28,6 +28,7 @@
 #include "proxy/quota_store.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_router.h"
+#include "proxy/rest_upstream.h"
 #include "proxy/server_tls.h"
 #include "proxy/token_admin.h"
 
@@ -131,9 +132,8 @@ void printListening(std::string_view address, bool tls, bool admin) {
 }
 
 std::string metricsText(const RequestRouter& router, const GatewayServer& server,
-                        const RedisUpstream& upstream) {
+                        const UpstreamStats& u) {
   const RequestRouter::Stats& s = router.stats();
-  UpstreamStats u = upstream.stats();
   PrometheusText p;
   p.counter("keyward_requests_total", "Requests answered (streams counted once)", s.requests);
   p.sample("counter", "keyward_responses_total", "Responses by status class", "class", "2xx",
@@ -170,25 +170,38 @@ int runServe(const std::string& path) {
   }
   conf::SnapshotConstSharedPtr snapshot = std::move(*snap);
   const conf::Config& cfg = snapshot->config();
-  if (cfg.upstream.kind == conf::UpstreamKind::RestHttps ||
-      cfg.upstream.kind == conf::UpstreamKind::RestHttp) {
-    return fail("REST upstream not implemented yet (" + cfg.upstream.display +
-                "): use a redis:// or rediss:// upstream");
-  }
+  const bool rest_mode = cfg.upstream.kind == conf::UpstreamKind::RestHttps ||
+                         cfg.upstream.kind == conf::UpstreamKind::RestHttp;
   auto base_r = makeEventBase();
   if (!base_r) return fail(base_r.error().message);
   EventBasePtr base = std::move(*base_r);
 
-  RedisUpstreamOptions uo;
-  uo.url = cfg.upstream.url;
-  uo.password = cfg.upstream.token;
-  uo.ca_file = cfg.upstream.ca_file;
-  uo.timeout = cfg.upstream.timeout;
-  uo.connections = cfg.upstream.connections;
-  auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
-  if (!upstream_r)
-    return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);
-  std::unique_ptr<RedisUpstream> upstream = std::move(*upstream_r);
+  std::unique_ptr<RedisUpstream> upstream;  // redis:// or rediss://
+  std::unique_ptr<RestUpstream> rest;       // https:// or http://
+  if (rest_mode) {
+    RestUpstreamOptions ro;
+    ro.host = cfg.upstream.host;
+    ro.port = cfg.upstream.port;
+    ro.tls = cfg.upstream.kind == conf::UpstreamKind::RestHttps;
+    ro.ca_file = cfg.upstream.ca_file;
+    ro.timeout = cfg.upstream.timeout;
+    ro.connections = cfg.upstream.connections;
+    auto r = RestUpstream::create(base.get(), std::move(ro));
+    if (!r) return fail("upstream " + cfg.upstream.display + ": " + r.error().message);
+    rest = std::move(*r);
+    rest->warm();
+  } else {
+    RedisUpstreamOptions uo;
+    uo.url = cfg.upstream.url;
+    uo.password = cfg.upstream.token;
+    uo.ca_file = cfg.upstream.ca_file;
+    uo.timeout = cfg.upstream.timeout;
+    uo.connections = cfg.upstream.connections;
+    auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
+    if (!upstream_r)
+      return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);
+    upstream = std::move(*upstream_r);
+  }
 
   SslCtxPtr tls_ctx;
   if (cfg.listen.tls) {
@@ -196,7 +209,7 @@ int runServe(const std::string& path) {
     if (!ctx) return fail(ctx.error().message);
     tls_ctx = std::move(*ctx);
   }
-  RequestRouter router(snapshot, upstream.get());
+  RequestRouter router(snapshot, upstream.get(), rest.get());
   // Quota counters: leased from a shared store, or kept here and saved to the state file.
   std::unique_ptr<QuotaStore> quota_store;
   const std::string state_file = cfg.quota.store_url.empty() ? cfg.quota.state_file : "";
@@ -226,7 +239,7 @@ int runServe(const std::string& path) {
   if (!server_r) return fail(server_r.error().message);
   std::unique_ptr<GatewayServer> server = std::move(*server_r);
   logEvent("started", {{"version", KW_VERSION},
-                       {"upstream", upstream->describe()},
+                       {"upstream", rest ? rest->describe() : upstream->describe()},
                        {"clients", std::to_string(cfg.clients.size())},
                        {"quota", quota_store          ? "store " + quota_store->describe()
                                  : state_file.empty() ? std::string("memory")
@@ -234,16 +247,25 @@ int runServe(const std::string& path) {
   printListening(server->boundAddress(), server->tls(), false);
 
   // Readiness: a PING every 2 s decides whether the upstream answers.
+  // REST: Upstash bills every command, so no PING: readiness means a verified connection to the
+  // upstream is open (warm() reopens them every 2 s). A wrong token shows on the first request
+  // (502 and an upstream_failed log line naming the cause).
   bool upstream_ok = false;
   RequestHandle ping;
-  Timer pinger(base.get(), [&] {
+  auto pingNow = [&] {
+    if (rest) {
+      rest->warm();
+      upstream_ok = rest->connected();
+      return;
+    }
     if (ping.pending()) return;
     ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
-  });
+  };
+  Timer pinger(base.get(), pingNow);
   pinger.armPeriodic(Milliseconds(2000));
   Timer log_flusher(base.get(), [] { flushLogs(); });
   log_flusher.armPeriodic(Milliseconds(100));
-  ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
+  pingNow();
 
   bool stopping = false;
   Timer drain_deadline(base.get(), [&] {
@@ -295,7 +317,9 @@ int runServe(const std::string& path) {
   AdminHooks hooks;
   hooks.ready = [&] { return upstream_ok && !stopping; };
   hooks.draining = [&] { return stopping; };
-  hooks.metrics = [&] { return metricsText(router, *server, *upstream); };
+  hooks.metrics = [&] {
+    return metricsText(router, *server, rest ? rest->stats() : upstream->stats());
+  };
   hooks.reload = reloadNow;
   hooks.v1_post = tokenAdminHook(router);
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
@@ -320,6 +344,7 @@ int runServe(const std::string& path) {
   server->closeAll();
   server.reset();
   upstream.reset();
+  rest.reset();
   logEvent("stopped");
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "conf/snapshot.h"
 #include "policy/key_extract.h"
 #include "proxy/access_log.h"
+#include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/redis_connection.h"
@@ -28,7 +29,15 @@ struct RouteContext {
   bool resp2 = false;
   std::vector<std::pair<std::string, std::string>> headers;  // CORS etc., on every response
   std::chrono::steady_clock::time_point started;             // when the upstream call began
+  // REST upstream: the client's headers that pass through (Upstash-Encoding, ...).
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
 };
+
+// The request headers a REST upstream receives from the client unchanged: Upstash-Encoding,
+// Upstash-Response-Format, upstash-sync-token and Upstash-Telemetry-*; never credentials or
+// cookies (router_rest.cc).
+std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
+    const codec::HttpRequestParser& parser);
 
 // The policy's verdict on a request that may proceed. `forward` views point into the decoded
 // request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()
@@ -46,6 +55,13 @@ struct RequestPlan {
   [[nodiscard]] size_t billed() const { return forward.size(); }
   [[nodiscard]] size_t slots() const { return forward.size() + denied_at.size(); }
 };
+
+// The bytes of one POST to the REST upstream at `path` (base path included): Host, keyward's
+// own bearer token, the JSON body, and `headers` (restPassthroughHeaders). SECRET inside.
+std::string buildRestRequest(const conf::UpstreamConfig& up, std::string_view path,
+                             std::string_view body,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             bool stream);
 
 // `r` plus the context's headers.
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx);

@@ -124,8 +124,9 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
 
 }  // namespace
 
-RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream)
-    : upstream_(upstream), quota_(snapshot->config().budget) {
+RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* redis,
+                             RestUpstream* rest)
+    : upstream_(redis), rest_(rest), quota_(snapshot->config().budget) {
   setSnapshot(std::move(snapshot));
 }
 
@@ -196,6 +197,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   }
   ctx.enc = opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
   ctx.resp2 = opts->resp2;
+  if (rest_ != nullptr) ctx.upstream_headers = restPassthroughHeaders(parser);
   codec::RestOptions ro;
   ro.allow_query_token = cfg.listen.allow_query_token;
   auto decoded = codec::decodeRestRequest(parser, ro);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "proxy/quota_ledger.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
+#include "proxy/rest_upstream.h"
 
 namespace kw::proxy {
 
@@ -50,6 +52,15 @@ class Exchange {
   virtual void streamWrite(std::string_view bytes) = 0;
   // Ends a started stream: flush, then close.
   virtual void endStream() = 0;
+  // A relayed response body (REST upstream): the head with Content-Length `length`, or chunked
+  // when unknown; then relayWrite() pieces, and relayEnd() completes the request (keep-alive
+  // preserved) or relayAbort() closes the connection at once so the client sees a truncated
+  // response, never a complete-looking one. The source held by holdSubscription() is paused
+  // while the client's output buffer is full and closed if the client goes away.
+  virtual void relayBegin(HttpResponse head, std::optional<uint64_t> length) = 0;
+  virtual void relayWrite(std::string_view bytes) = 0;
+  virtual void relayEnd() = 0;
+  virtual void relayAbort() = 0;
   virtual AccessRecord& record() = 0;
   virtual policy::EvalScratch& scratch() = 0;
 };
@@ -62,7 +73,9 @@ struct PeerInfo {
 // Shared, long-lived state every connection routes through.
 class RequestRouter {
  public:
-  RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* upstream);
+  // Exactly one of `redis` and `rest` is non-null.
+  RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* redis,
+                RestUpstream* rest = nullptr);
 
   // Also reloads signing.revoked_file.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
@@ -77,8 +90,10 @@ class RequestRouter {
   // return; the exchange may be answered later.
   void route(const codec::HttpRequestParser& parser, const PeerInfo& peer, Exchange& ex);
 
-  // A fresh upstash-sync-token value.
+  // A fresh upstash-sync-token value (Redis upstream).
   std::string nextSyncToken();
+  // REST upstream: sync tokens are the upstream's, relayed both ways; keyward makes none.
+  [[nodiscard]] bool relaysSyncToken() const { return rest_ != nullptr; }
 
   // Counters for /metrics (updated by noteResponse once per answered request or stream).
   struct Stats {
@@ -111,12 +126,15 @@ class RequestRouter {
   // Sends the plan to the Redis upstream and answers the exchange from its replies
   // (router_redis.cc).
   void dispatchRedis(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
+  // Sends the plan to the REST upstream and relays its reply (router_rest.cc).
+  void dispatchRest(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
   // right-most X-Forwarded-For hop that is not a trusted proxy.
   PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
 
   conf::SnapshotConstSharedPtr snapshot_;
   RedisUpstream* upstream_;
+  RestUpstream* rest_;
   QuotaLedger quota_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused

@@ -60,6 +60,7 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
 }
 
 void RequestRouter::dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) {
+  if (rest_ != nullptr) return dispatchRest(plan, ctx, ex);
   dispatchRedis(plan, ctx, ex);
 }
 

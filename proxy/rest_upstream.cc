@@ -1,0 +1,474 @@
+// RestUpstream: see the header. All state lives on the event loop's thread; connections that
+// die inside their own callbacks are parked and freed from a zero-delay timer.
+#include "proxy/rest_upstream.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "proxy/tls_client.h"
+
+namespace kw::proxy {
+
+struct RestConn;
+
+namespace detail {
+struct RestPending {
+  RestUpstream::Impl* owner = nullptr;
+  RestCallSpec spec;
+  RestCallbacks cb;
+  std::unique_ptr<Timer> timer;
+  RestConn* conn = nullptr;
+  bool done = false;
+  bool head_seen = false;
+  bool paused = false;
+  bool in_callback = false;  // on_head / on_body running: cancel() must not destroy them
+};
+}  // namespace detail
+
+using detail::RestPending;
+
+struct RestConn {
+  enum class State : uint8_t { Connecting, Idle, Busy, Dead };
+  RestUpstream::Impl* impl = nullptr;
+  BufferEventPtr bev;
+  State state = State::Connecting;
+  bool dedicated = false;  // a stream call's own connection
+  codec::HttpResponseParser parser;
+  std::shared_ptr<RestPending> req;
+  std::string body;  // decoded body bytes not yet handed out
+  std::unique_ptr<Timer> resume;
+};
+
+struct RestUpstream::Impl {
+  event_base* base;
+  RestUpstreamOptions o;
+  SslCtxPtr tls;
+  std::vector<std::unique_ptr<RestConn>> pool;
+  std::vector<std::unique_ptr<RestConn>> streams;
+  std::vector<std::unique_ptr<RestConn>> graveyard;
+  std::deque<std::shared_ptr<RestPending>> queue;
+  Timer pump_timer;
+  Timer reaper;
+  bool destroying = false;
+
+  Impl(event_base* b, RestUpstreamOptions opts)
+      : base(b),
+        o(std::move(opts)),
+        pump_timer(b, [this] { pump(); }),
+        reaper(b, [this] { graveyard.clear(); }) {}
+
+  RestConn* open(bool dedicated);
+  void pump();
+  void assign(RestConn* c, const std::shared_ptr<RestPending>& p);
+  void kill(RestConn* c);
+  void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
+  void complete(RestConn* c);
+  void processInput(RestConn* c);
+  void onEvent(RestConn* c, short what);
+  void onTimeout(const std::shared_ptr<RestPending>& p);
+  void cancel(const std::shared_ptr<RestPending>& p);
+  [[nodiscard]] std::string connectError(bufferevent* bev) const;
+
+  static void onReadCb(bufferevent* /*bev*/, void* arg) {
+    auto* c = static_cast<RestConn*>(arg);
+    c->impl->processInput(c);
+  }
+  static void onEventCb(bufferevent* /*bev*/, short what, void* arg) {
+    auto* c = static_cast<RestConn*>(arg);
+    c->impl->onEvent(c, what);
+  }
+};
+
+void RestCall::close() {
+  if (p_ && p_->owner != nullptr) p_->owner->cancel(p_);
+  p_.reset();
+}
+
+void RestCall::pause() {
+  if (!p_ || p_->done || p_->paused) return;
+  p_->paused = true;
+  if (p_->conn != nullptr && p_->conn->bev) bufferevent_disable(p_->conn->bev.get(), EV_READ);
+}
+
+void RestCall::resume() {
+  if (!p_ || p_->done || !p_->paused) return;
+  p_->paused = false;
+  RestConn* c = p_->conn;
+  if (c != nullptr && c->bev) {
+    bufferevent_enable(c->bev.get(), EV_READ);
+    c->resume->arm(Milliseconds(0));  // bytes already buffered get processed
+  }
+}
+
+Result<std::unique_ptr<RestUpstream>> RestUpstream::create(event_base* base,
+                                                           RestUpstreamOptions o) {
+  if (o.connections == 0) o.connections = 1;
+  auto impl = std::make_unique<Impl>(base, std::move(o));
+  if (impl->o.tls) {
+    auto ctx = makeClientTlsContext(impl->o.ca_file);
+    if (!ctx) return ctx.error();
+    impl->tls = std::move(*ctx);
+  }
+  return std::unique_ptr<RestUpstream>(new RestUpstream(std::move(impl)));
+}
+
+RestUpstream::RestUpstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RestUpstream::~RestUpstream() {
+  impl_->destroying = true;
+  for (auto& p : impl_->queue) p->owner = nullptr;
+  for (auto* list : {&impl_->pool, &impl_->streams}) {
+    for (auto& c : *list) {
+      if (c->req) c->req->owner = nullptr;
+      c->bev.reset();
+    }
+  }
+}
+
+std::string RestUpstream::describe() const {
+  return impl_->o.host + ":" + std::to_string(impl_->o.port) + (impl_->o.tls ? " (tls)" : "");
+}
+
+UpstreamStats RestUpstream::stats() const {
+  UpstreamStats s;
+  for (const auto& c : impl_->pool) {
+    if (c->state == RestConn::State::Busy) ++s.in_flight;
+  }
+  s.connections = static_cast<uint32_t>(impl_->pool.size());
+  s.queued = static_cast<uint32_t>(impl_->queue.size());
+  s.subscriptions = static_cast<uint32_t>(impl_->streams.size());
+  return s;
+}
+
+bool RestUpstream::connected() const {
+  for (const auto& c : impl_->pool) {
+    if (c->state == RestConn::State::Idle || c->state == RestConn::State::Busy) return true;
+  }
+  return false;
+}
+
+void RestUpstream::warm() {
+  while (impl_->pool.size() < impl_->o.connections) {
+    if (impl_->open(false) == nullptr) break;
+  }
+}
+
+RestCallPtr RestUpstream::call(RestCallSpec spec, RestCallbacks callbacks) {
+  auto p = std::make_shared<RestPending>();
+  p->owner = impl_.get();
+  p->spec = std::move(spec);
+  p->cb = std::move(callbacks);
+  std::weak_ptr<RestPending> weak = p;
+  Impl* impl = impl_.get();
+  p->timer = std::make_unique<Timer>(impl->base, [impl, weak] {
+    if (auto sp = weak.lock()) impl->onTimeout(sp);
+  });
+  p->timer->arm(impl->o.timeout);
+  // Refusals are reported from the loop (the pending call's timer), never inside call().
+  auto failSoon = [&](UpstreamError e) {
+    p->timer = std::make_unique<Timer>(impl->base, [impl, weak, e] {
+      if (auto sp = weak.lock()) impl->fail(sp, e);
+    });
+    p->timer->arm(Milliseconds(0));
+    return std::make_unique<RestCall>(p);
+  };
+  if (p->spec.stream) {
+    if (impl->streams.size() >= impl->o.max_streams) {
+      return failSoon({UpstreamErrorKind::Overloaded, "too many upstream streams"});
+    }
+    RestConn* c = impl->open(true);
+    if (c == nullptr) {
+      return failSoon({UpstreamErrorKind::Unreachable, "cannot open an upstream connection"});
+    }
+    c->req = p;
+    p->conn = c;
+    return std::make_unique<RestCall>(p);
+  }
+  if (impl->queue.size() >= impl->o.max_queue) {
+    return failSoon({UpstreamErrorKind::Overloaded, "upstream request queue is full"});
+  }
+  impl->queue.push_back(p);
+  impl->pump_timer.arm(Milliseconds(0));
+  return std::make_unique<RestCall>(p);
+}
+
+RestConn* RestUpstream::Impl::open(bool dedicated) {
+  auto c = std::make_unique<RestConn>();
+  c->impl = this;
+  c->dedicated = dedicated;
+  c->parser = codec::HttpResponseParser(
+      codec::HttpResponseLimits{16 * 1024, 100, 1024, 8 * 1024, o.max_body_bytes});
+  RestConn* raw = c.get();
+  c->resume = std::make_unique<Timer>(base, [this, raw] { processInput(raw); });
+  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+  if (o.tls) {
+    auto ssl = makeClientSsl(tls.get(), o.host);
+    if (!ssl) return nullptr;
+    c->bev.reset(
+        bufferevent_openssl_socket_new(base, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
+    if (c->bev) {
+      (void)ssl->release();
+      bufferevent_openssl_set_allow_dirty_shutdown(c->bev.get(), 1);
+    }
+  } else {
+    c->bev.reset(bufferevent_socket_new(base, -1, opts));
+  }
+  if (!c->bev) return nullptr;
+  bufferevent_setcb(c->bev.get(), &Impl::onReadCb, nullptr, &Impl::onEventCb, raw);
+  bufferevent_enable(c->bev.get(), EV_READ | EV_WRITE);
+  (dedicated ? streams : pool).push_back(std::move(c));
+  // Blocking name resolution (no evdns base): only when a connection is opened. A failure is
+  // reported through the event callback (deferred), never from inside call().
+  (void)bufferevent_socket_connect_hostname(raw->bev.get(), nullptr, AF_UNSPEC, o.host.c_str(),
+                                            o.port);
+  return raw;
+}
+
+void RestUpstream::Impl::pump() {
+  if (destroying) return;
+  while (!queue.empty()) {
+    RestConn* idle = nullptr;
+    for (auto& c : pool) {
+      if (c->state == RestConn::State::Idle) {
+        idle = c.get();
+        break;
+      }
+    }
+    if (idle == nullptr) break;
+    auto p = std::move(queue.front());
+    queue.pop_front();
+    assign(idle, p);
+  }
+  if (queue.empty()) return;
+  size_t connecting = 0;
+  for (auto& c : pool) connecting += c->state == RestConn::State::Connecting ? 1 : 0;
+  while (pool.size() < o.connections && connecting < queue.size()) {
+    if (open(false) == nullptr) {
+      // No connection can be made (TLS setup failed): nothing queued can ever be sent.
+      while (!queue.empty()) {
+        auto p = std::move(queue.front());
+        queue.pop_front();
+        fail(p, {UpstreamErrorKind::Unreachable, "cannot open an upstream connection"});
+      }
+      return;
+    }
+    ++connecting;
+  }
+}
+
+void RestUpstream::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>& p) {
+  c->state = RestConn::State::Busy;
+  c->req = p;
+  c->parser.reset();
+  c->body.clear();
+  p->conn = c;
+  bufferevent_write(c->bev.get(), p->spec.bytes.data(), p->spec.bytes.size());
+  std::string().swap(p->spec.bytes);  // written: no longer needed
+  if (p->paused) {
+    bufferevent_disable(c->bev.get(), EV_READ);
+  } else {
+    bufferevent_enable(c->bev.get(), EV_READ);
+  }
+}
+
+void RestUpstream::Impl::kill(RestConn* c) {
+  if (c->state == RestConn::State::Dead) return;
+  c->state = RestConn::State::Dead;
+  if (c->req) c->req->conn = nullptr;
+  c->req.reset();
+  c->resume->cancel();
+  if (c->bev) {
+    bufferevent_setcb(c->bev.get(), nullptr, nullptr, nullptr, nullptr);
+    bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
+    c->bev.reset();
+  }
+  for (auto* list : {&pool, &streams}) {
+    auto it = std::find_if(list->begin(), list->end(), [c](auto& u) { return u.get() == c; });
+    if (it != list->end()) {
+      graveyard.push_back(std::move(*it));
+      list->erase(it);
+      reaper.arm(Milliseconds(0));
+    }
+  }
+}
+
+void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
+  if (p->done) return;
+  p->done = true;
+  if (p->timer) p->timer->cancel();
+  if (p->conn != nullptr) kill(p->conn);
+  auto cb = std::move(p->cb.on_error);
+  p->cb = {};
+  if (cb) cb(e);
+}
+
+void RestUpstream::Impl::onTimeout(const std::shared_ptr<RestPending>& p) {
+  if (p->done) return;
+  auto it = std::find(queue.begin(), queue.end(), p);
+  if (it != queue.end()) queue.erase(it);
+  fail(p, {UpstreamErrorKind::Timeout, "no upstream response within upstream.timeout"});
+}
+
+void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
+  p->owner = nullptr;
+  if (p->done) return;
+  p->done = true;
+  if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
+  if (p->timer) p->timer->cancel();
+  auto it = std::find(queue.begin(), queue.end(), p);
+  if (it != queue.end()) queue.erase(it);
+  // A response in progress cannot be resynchronised: the connection goes.
+  if (p->conn != nullptr) kill(p->conn);
+}
+
+void RestUpstream::Impl::complete(RestConn* c) {
+  std::shared_ptr<RestPending> p = c->req;
+  const bool leftover = c->bev && evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0;
+  if (c->dedicated || !c->parser.keepAlive() || leftover) {
+    kill(c);
+  } else {
+    c->state = RestConn::State::Idle;
+    c->req.reset();
+    p->conn = nullptr;
+    pump_timer.arm(Milliseconds(0));
+  }
+  p->done = true;
+  if (p->timer) p->timer->cancel();
+  auto cb = std::move(p->cb.on_done);
+  p->cb = {};
+  if (cb) cb();
+}
+
+void RestUpstream::Impl::processInput(RestConn* c) {
+  if (c->state != RestConn::State::Busy || !c->bev) {
+    // Bytes on an idle keep-alive connection are a protocol violation: drop it.
+    if (c->state == RestConn::State::Idle) kill(c);
+    return;
+  }
+  std::shared_ptr<RestPending> p = c->req;
+  evbuffer* in = bufferevent_get_input(c->bev.get());
+  while (c->state == RestConn::State::Busy && !p->paused && evbuffer_get_length(in) != 0) {
+    evbuffer_iovec vec;
+    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
+    size_t used = 0;
+    auto st = c->parser.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used, c->body);
+    evbuffer_drain(in, used);
+    if (st == codec::HttpResponseParser::Status::Error) {
+      return fail(p, {UpstreamErrorKind::Protocol,
+                      "upstream sent a malformed HTTP response: " + c->parser.error()});
+    }
+    if (!p->head_seen && c->parser.headComplete()) {
+      p->head_seen = true;
+      if (p->spec.stream && p->timer) p->timer->cancel();
+      if (p->cb.on_head) {
+        p->in_callback = true;
+        p->cb.on_head(c->parser);
+        p->in_callback = false;
+      }
+      if (p->done) p->cb = {};
+      if (p->done || c->state != RestConn::State::Busy) return;
+    }
+    if (!c->body.empty()) {
+      std::string chunk;
+      chunk.swap(c->body);
+      if (p->cb.on_body) {
+        p->in_callback = true;
+        p->cb.on_body(chunk);
+        p->in_callback = false;
+      }
+      if (p->done) p->cb = {};
+      if (p->done || c->state != RestConn::State::Busy) return;
+    }
+    if (st == codec::HttpResponseParser::Status::Complete) return complete(c);
+  }
+}
+
+std::string RestUpstream::Impl::connectError(bufferevent* bev) const {
+  std::string why;
+  if (o.tls) {
+    unsigned long err = 0;
+    for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
+         e = bufferevent_get_openssl_error(bev)) {
+      err = e;
+    }
+    SSL* ssl = bufferevent_openssl_get_ssl(bev);
+    const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (err != 0 || verify != X509_V_OK) why = describeTlsError(err, verify);
+  }
+  if (why.empty()) {
+    const int dns = bufferevent_socket_get_dns_error(bev);
+    if (dns != 0) {
+      why = std::string("DNS: ") + evutil_gai_strerror(dns);
+    } else {
+      const int e = EVUTIL_SOCKET_ERROR();
+      why = e != 0 ? evutil_socket_error_to_string(e) : "connection closed";
+    }
+  }
+  return "upstream " + o.host + ":" + std::to_string(o.port) + ": " + why;
+}
+
+void RestUpstream::Impl::onEvent(RestConn* c, short what) {
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    const evutil_socket_t fd = bufferevent_getfd(c->bev.get());
+    if (fd >= 0) {
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (c->dedicated) {
+      if (c->req) {
+        auto p = c->req;
+        c->req.reset();
+        assign(c, p);
+      } else {
+        kill(c);
+      }
+      return;
+    }
+    c->state = RestConn::State::Idle;
+    pump();
+    return;
+  }
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0) return;
+  if (c->state == RestConn::State::Busy) {
+    processInput(c);  // whatever arrived before the close
+    if (c->state != RestConn::State::Busy) return;
+    auto p = c->req;
+    if ((what & BEV_EVENT_EOF) != 0 && !p->paused &&
+        c->parser.finishAtEof() == codec::HttpResponseParser::Status::Complete) {
+      return complete(c);
+    }
+    return fail(p, {UpstreamErrorKind::Closed,
+                    "upstream closed the connection before the response was complete"});
+  }
+  if (c->state == RestConn::State::Connecting) {
+    UpstreamError e{UpstreamErrorKind::Unreachable, connectError(c->bev.get())};
+    auto p = c->req;  // a dedicated connection's call
+    kill(c);
+    if (p) return fail(p, e);
+    // Without any working connection nothing queued can be sent: fail it now, not at timeout.
+    bool healthy = false;
+    for (auto& other : pool) healthy = healthy || other->state != RestConn::State::Connecting;
+    if (!healthy) {
+      while (!queue.empty()) {
+        auto q = std::move(queue.front());
+        queue.pop_front();
+        fail(q, e);
+      }
+    } else {
+      pump();
+    }
+    return;
+  }
+  kill(c);  // an idle keep-alive connection the upstream closed: reopened on demand
+}
+
+}  // namespace kw::proxy
