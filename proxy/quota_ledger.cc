@@ -81,7 +81,10 @@ QuotaLedger::Now QuotaLedger::now() {
   t.mono_ms = duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
   t.unix_s = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   t.day = policy::utcDay(t.unix_s);
-  t.month = policy::utcMonth(t.unix_s);
+  // The month changes only with the day: the calendar arithmetic runs once a day, not per request.
+  static thread_local int64_t cached_day = -1, cached_month = -1;
+  if (t.day != cached_day) cached_day = t.day, cached_month = policy::utcMonth(t.unix_s);
+  t.month = cached_month;
   return t;
 }
 
@@ -112,7 +115,9 @@ policy::TokenBucket& QuotaLedger::bucket(std::unordered_map<std::string, policy:
 
 policy::TokenBucket* QuotaLedger::identityBucket(const QuotaAsk& ask, int64_t now_ms) {
   const policy::Rate rate = ask.limits.per_identity_rate;
-  std::string key = ask.client;
+  std::string key;
+  key.reserve(ask.client.size() + 1 + ask.identity.size());
+  key += ask.client;
   key += '\0';
   key += ask.identity;
   if (identity_buckets_.size() >= kMaxIdentities && !identity_buckets_.contains(key)) {

@@ -260,7 +260,11 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   RequestPlan plan;
   if (!planRequest(req, *entry, identity, ex, ctx, plan)) return;
 
-  chargeAndDispatch(plan, client, identityKey(jwt_sub, client_ip.ip16), ctx, ex);
+  chargeAndDispatch(plan, client,
+                    client.limits.per_identity_rate.count != 0
+                        ? identityKey(jwt_sub, client_ip.ip16)
+                        : std::string(),
+                    ctx, ex);
 }
 
 bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
