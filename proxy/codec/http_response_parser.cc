@@ -71,6 +71,7 @@ void HttpResponseParser::reset() {
   line_.clear();
   status_ = 0;
   keep_alive_ = true;
+  head_done_ = false;
   remaining_ = body_bytes_ = content_length_ = 0;
   trailer_bytes_ = 0;
   error_.clear();
@@ -238,6 +239,7 @@ HttpResponseParser::Status HttpResponseParser::feedHead(const char* data, size_t
       if (n >= 4 && head_.compare(n - 4, 4, "\r\n\r\n") == 0) {
         *consumed = i;
         if (!parseHead()) return Status::Error;
+        head_done_ = true;
         return state_ == State::Done ? Status::Complete : Status::NeedMore;
       }
     } else if (head_.back() == '\0') {

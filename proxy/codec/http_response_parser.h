@@ -36,7 +36,7 @@ class HttpResponseParser {
   [[nodiscard]] Status finishAtEof();
   void reset();
 
-  [[nodiscard]] bool headComplete() const { return state_ > State::Head; }
+  [[nodiscard]] bool headComplete() const { return head_done_; }
   [[nodiscard]] int status() const { return status_; }
   // The first header named `name` (lower-case), value trimmed; nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const;
@@ -75,6 +75,7 @@ class HttpResponseParser {
   std::string line_;  // a chunk-size line or trailer line being collected
   int status_ = 0;
   bool keep_alive_ = true;
+  bool head_done_ = false;  // a valid head was parsed
   uint64_t remaining_ = 0;  // Length: body bytes left; ChunkData: bytes left in the chunk
   uint64_t body_bytes_ = 0;
   uint64_t content_length_ = 0;
