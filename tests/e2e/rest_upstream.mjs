@@ -68,7 +68,8 @@ function defaultReply(req) {
 // Returns an object with:
 //   requests        every recorded request {method, path, rawHeaders [[name, value]...], headers
 //                   (lower-case names -> value), body (Buffer), at (ms)}
-//   mode            "ok" | "hang" | "reset" | "html" | "500" | "401" (applies to new requests)
+//   mode            "ok" | "hang" | "reset" | "resetLate" | "html" | "500" | "401" (applies to
+//                   new requests; resetLate cuts a 1 MiB reply after 384 KiB)
 //   reply(fn)       fn(req) -> {status, headers, json | body} overrides the default answer;
 //                   {sse: [data...]} opens an event stream (kept in `streams` until it closes)
 //   syncToken       value sent in the upstash-sync-token response header (null = none)
@@ -127,6 +128,14 @@ export async function startRestUpstream({ certs, port = 0 }) {
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
         res.write(body.slice(0, 100));
         setTimeout(() => req.socket.destroy(), 20);
+        return;
+      }
+      case "resetLate": {
+        // A reply larger than keyward holds back (256 KiB), cut off after 384 KiB.
+        const body = JSON.stringify({ result: "y".repeat(1024 * 1024) });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.write(body.slice(0, 384 * 1024));
+        setTimeout(() => req.socket.destroy(), 50);
         return;
       }
       case "html":

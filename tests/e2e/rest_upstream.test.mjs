@@ -296,6 +296,19 @@ describe("request shape", () => {
     assert.equal(res.status, 200);
     assert.equal(res.json.result.length, big.length);
   });
+
+  test("a large pipeline reply with a denied slot streams with the NOPERM spliced in place", async () => {
+    const big = "w".repeat(600 * 1024);
+    up.reply(() => ({ status: 200, json: [{ result: big }, { result: "b" }] }));
+    const res = await post([["GET", "app:big"], ["FLUSHALL"], ["GET", "app:b"]], { path: "/pipeline" });
+    assert.equal(res.status, 200, res.text.slice(0, 200));
+    assert.equal(res.headers["transfer-encoding"], "chunked", "a reply over 256 KiB is relayed, not held");
+    assert.equal(res.json.length, 3);
+    assert.equal(res.json[0].result.length, big.length);
+    assert.match(res.json[1].error, /^NOPERM /);
+    assert.deepEqual(res.json[2], { result: "b" });
+    assert.deepEqual(commandsOf(up.requests[0]), [["GET", "app:big"], ["GET", "app:b"]]);
+  });
 });
 
 describe("upstream faults: documented status, keyward stays up, next request works", () => {
@@ -323,6 +336,21 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     up.mode = "reset";
     const res = await post(["INCR", "app:r"]);
     expectError(res, 502, "ERR");
+    assert.equal(up.requests.length, 1, "a request that reached the upstream was retried");
+    await recovers();
+  });
+
+  test("reset after a large part was relayed: the client connection is cut, never a complete 200", async () => {
+    up.mode = "resetLate";
+    const outcome = await post(["GET", "app:late"]).then(
+      (res) => ({ res }), (err) => ({ err }));
+    if (outcome.res) {
+      // Whatever arrived must not pass for the whole reply.
+      assert.notEqual(outcome.res.status === 200 && outcome.res.json !== undefined, true,
+                      "a truncated upstream reply reached the client as a complete 200");
+    } else {
+      assert.ok(outcome.err, "the request neither failed nor answered");
+    }
     assert.equal(up.requests.length, 1, "a request that reached the upstream was retried");
     await recovers();
   });
