@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # REST-mode load comparison on one machine, in one run: wrk over TLS against
 #   keyward-rest  keyward with `upstream.url: https://...` (token swap, every policy check on:
-#                 commands, key patterns, IP allow-list, a rate limit that never trips, access log)
+#                 commands, key patterns, IP allow-list, a rate limit and a global budget that
+#                 never trip, access log)
 #   nginx         Debian nginx, one worker, `proxy_pass https://...` with a keep-alive pool, upstream
 #                 certificate verified, Authorization swapped by proxy_set_header (no policy)
 # both in front of the same inner upstream: a keyward in Redis mode (it speaks the Upstash REST
@@ -64,6 +65,7 @@ upstream:
   url: "redis://127.0.0.1:$rport"
   token_env: BENCH_REDIS_PASS
   connections: 8
+budget: { per_second: 0, per_day: 0, per_month: 0 }   # the stand-in upstream counts nothing
 clients:
   - name: upstream
     api_keys: ["$up_hash"]
@@ -88,6 +90,8 @@ upstream:
   token_env: BENCH_UP_TOKEN
   ca_file: $work/ca.crt
   connections: ${KW_CONNECTIONS:-$conns}
+# Quota accounting on too, with budgets too large to refuse.
+budget: { per_second: 100000000, per_day: 1000000000000, per_month: 1000000000000 }
 clients:
   - name: bench
     api_keys: ["$hash"]
