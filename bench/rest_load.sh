@@ -26,13 +26,7 @@ if ((${#need[@]})); then
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 fi
 bin=${KEYWARD_BIN:-$(bash scripts/build-release.sh | tail -1)}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+source bench/lib.sh
 
 # One test CA; every listener (inner, keyward-rest, nginx) gets a leaf for localhost/127.0.0.1.
 ossl() { openssl "$@" 2>/dev/null; }

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "proxy/codec/http_request_parser.h"
 
 using kw::proxy::codec::HttpParserLimits;
@@ -13,16 +14,6 @@ using kw::proxy::codec::HttpRequestParser;
 using kw::proxy::codec::ParseStatus;
 
 namespace {
-
-[[noreturn]] void checkFailed(const char* what, int line) {
-  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
-  std::abort();
-}
-
-#define KW_FUZZ_CHECK(cond)                    \
-  do {                                         \
-    if (!(cond)) checkFailed(#cond, __LINE__); \
-  } while (0)
 
 struct Parsed {
   bool error = false;

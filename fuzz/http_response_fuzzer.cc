@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "proxy/codec/http_response_parser.h"
 
 namespace {
@@ -12,15 +13,6 @@ namespace {
 using kw::proxy::codec::HttpResponseLimits;
 using kw::proxy::codec::HttpResponseParser;
 using Status = HttpResponseParser::Status;
-
-[[noreturn]] void checkFailed(const char* what, int line) {
-  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
-  std::abort();
-}
-#define KW_FUZZ_CHECK(cond)                    \
-  do {                                         \
-    if (!(cond)) checkFailed(#cond, __LINE__); \
-  } while (0)
 
 struct Outcome {
   Status status = Status::NeedMore;

@@ -7,22 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "proxy/codec/resp_reader.h"
 #include "proxy/resp_framer.h"
 
 namespace {
-
-[[noreturn]] void checkFailed(const char* what, int line) {
-  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
-  std::abort();
-}
-
-#define KW_FUZZ_CHECK(cond)         \
-  do {                              \
-    if (!(cond)) {                  \
-      checkFailed(#cond, __LINE__); \
-    }                               \
-  } while (0)
 
 struct Framed {
   std::vector<size_t> lengths;

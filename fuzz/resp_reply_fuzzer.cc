@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "proxy/codec/base64.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
@@ -20,16 +21,6 @@
 using namespace kw::proxy::codec;  // NOLINT(google-build-using-namespace): harness only
 
 namespace {
-
-[[noreturn]] void checkFailed(const char* what, int line) {
-  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
-  std::abort();
-}
-
-#define KW_FUZZ_CHECK(cond)                    \
-  do {                                         \
-    if (!(cond)) checkFailed(#cond, __LINE__); \
-  } while (0)
 
 bool same(const RespValue& a, const RespValue& b) {
   if (a.type != b.type || a.integer != b.integer || a.str != b.str ||

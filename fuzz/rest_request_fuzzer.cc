@@ -8,22 +8,13 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "proxy/codec/rest_request.h"
 
 using namespace kw::proxy::codec;  // NOLINT(google-build-using-namespace): harness only
 using kw::Result;
 
 namespace {
-
-[[noreturn]] void checkFailed(const char* what, int line) {
-  std::fprintf(stderr, "check failed: %s (line %d)\n", what, line);
-  std::abort();
-}
-
-#define KW_FUZZ_CHECK(cond)                    \
-  do {                                         \
-    if (!(cond)) checkFailed(#cond, __LINE__); \
-  } while (0)
 
 bool inside(const RestRequest& r, std::string_view v) {
   return v.data() >= r.storageBegin() && v.data() + v.size() <= r.storageEnd();

@@ -68,11 +68,6 @@ bool TokenBucket::tryTake(uint64_t n, int64_t now_ms) {
   return true;
 }
 
-void TokenBucket::giveBack(uint64_t n) {
-  scaled_ = std::min(mulSat(burst_, rate_.period_ms),
-                     scaled_ + mulSat(n, rate_.period_ms));
-}
-
 uint64_t TokenBucket::available(int64_t now_ms) {
   refill(now_ms);
   return scaled_ / rate_.period_ms;
@@ -109,26 +104,6 @@ int64_t secondsToNextUtcMonth(int64_t unix_s) {
   const int64_t next =
       m == 12 ? daysFromCivil(y + 1, 1) : daysFromCivil(y, m + 1);
   return next * 86400 - unix_s;
-}
-
-bool WindowBudget::tryTake(uint64_t n, int64_t window) {
-  if (window != window_) {
-    if (window < window_)
-      return false; // clock went back across a window: fail closed
-    window_ = window;
-    used_ = 0;
-  }
-  if (n > limit_ || used_ > limit_ - n)
-    return false;
-  used_ += n;
-  return true;
-}
-
-void WindowBudget::giveBack(uint64_t n) { used_ = n > used_ ? 0 : used_ - n; }
-
-uint64_t WindowBudget::remaining(int64_t window) const {
-  const uint64_t u = used(window);
-  return u >= limit_ ? 0 : limit_ - u;
 }
 
 } // namespace kw::policy

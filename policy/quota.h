@@ -1,5 +1,5 @@
 // Quota arithmetic with time as a parameter: token buckets and UTC day/month
-// budgets.
+// windows (the counters themselves live in proxy/quota_ledger).
 #pragma once
 
 #include <cstdint>
@@ -22,9 +22,6 @@ public:
 
   // Takes n tokens if all are available; otherwise takes nothing.
   [[nodiscard]] bool tryTake(uint64_t n, int64_t now_ms);
-  // Puts back n tokens taken by tryTake (a later limit refused the request),
-  // capped at burst.
-  void giveBack(uint64_t n);
   uint64_t available(int64_t now_ms);
   // Milliseconds until n tokens are available (0 when now); n > burst never
   // fits: returns -1.
@@ -46,28 +43,5 @@ int64_t utcMonth(
     int64_t unix_s); // months since 1970-01 (year * 12 + month - 1 from 1970)
 int64_t secondsToNextUtcDay(int64_t unix_s);
 int64_t secondsToNextUtcMonth(int64_t unix_s);
-
-// A budget of `limit` units per window; the window id comes from
-// utcDay/utcMonth.
-class WindowBudget {
-public:
-  WindowBudget() = default;
-  explicit WindowBudget(uint64_t limit) : limit_(limit) {}
-  [[nodiscard]] bool tryTake(uint64_t n, int64_t window);
-  void giveBack(uint64_t n);
-  uint64_t used(int64_t window) const { return window == window_ ? used_ : 0; }
-  uint64_t remaining(int64_t window) const;
-  uint64_t limit() const { return limit_; }
-  // Restores persisted state (a restart must not hand out a fresh window).
-  void restore(int64_t window, uint64_t used) {
-    window_ = window, used_ = used;
-  }
-  int64_t window() const { return window_; }
-
-private:
-  uint64_t limit_ = 0;
-  int64_t window_ = -1;
-  uint64_t used_ = 0;
-};
 
 } // namespace kw::policy

@@ -282,10 +282,7 @@ void ClientConnection::beginStream(HttpResponse head) {
 void ClientConnection::streamWrite(std::string_view bytes) {
   if (!bev_ || state_ != State::Streaming) return;
   bufferevent_write(bev_.get(), bytes.data(), bytes.size());
-  if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
-    paused_ = true;
-    if (subscription_) subscription_->pause();
-  }
+  noteOutput();
 }
 
 void ClientConnection::relayBegin(HttpResponse head, std::optional<uint64_t> length) {
@@ -300,6 +297,8 @@ void ClientConnection::relayBegin(HttpResponse head, std::optional<uint64_t> len
 
 void ClientConnection::relayWrite(std::string_view bytes) {
   if (!bev_ || state_ != State::Relaying || bytes.empty()) return;
+  record_.bytes_out += bytes.size();
+  if (head_request_) return;  // HEAD: the head only, the body is counted but never sent
   if (relay_chunked_) {
     char size_line[24];
     int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
@@ -307,7 +306,6 @@ void ClientConnection::relayWrite(std::string_view bytes) {
   }
   bufferevent_write(bev_.get(), bytes.data(), bytes.size());
   if (relay_chunked_) bufferevent_write(bev_.get(), "\r\n", 2);
-  record_.bytes_out += bytes.size();
   noteOutput();
 }
 
@@ -320,7 +318,7 @@ void ClientConnection::noteOutput() {
 
 void ClientConnection::relayEnd() {
   if (!bev_ || state_ != State::Relaying) return;
-  if (relay_chunked_) bufferevent_write(bev_.get(), "0\r\n\r\n", 5);
+  if (relay_chunked_ && !head_request_) bufferevent_write(bev_.get(), "0\r\n\r\n", 5);
   subscription_.reset();
   paused_ = false;
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);

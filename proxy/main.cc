@@ -252,7 +252,7 @@ int runServe(const std::string& path) {
   // (502 and an upstream_failed log line naming the cause).
   bool upstream_ok = false;
   RequestHandle ping;
-  auto pingNow = [&] {
+  auto probeUpstream = [&] {
     if (rest) {
       rest->warm();
       upstream_ok = rest->connected();
@@ -261,11 +261,11 @@ int runServe(const std::string& path) {
     if (ping.pending()) return;
     ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
   };
-  Timer pinger(base.get(), pingNow);
+  Timer pinger(base.get(), probeUpstream);
   pinger.armPeriodic(Milliseconds(2000));
   Timer log_flusher(base.get(), [] { flushLogs(); });
   log_flusher.armPeriodic(Milliseconds(100));
-  pingNow();
+  probeUpstream();
 
   bool stopping = false;
   Timer drain_deadline(base.get(), [&] {

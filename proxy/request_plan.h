@@ -53,7 +53,6 @@ struct RequestPlan {
 
   // Billed upstream commands (CONTRACT.md §3: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }
-  [[nodiscard]] size_t slots() const { return forward.size() + denied_at.size(); }
 };
 
 // The bytes of one POST to the REST upstream at `path` (base path included): Host, keyward's

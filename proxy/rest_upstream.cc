@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -205,8 +206,9 @@ RestConn* RestUpstream::Impl::open(bool dedicated) {
   auto c = std::make_unique<RestConn>();
   c->impl = this;
   c->dedicated = dedicated;
-  c->parser = codec::HttpResponseParser(
-      codec::HttpResponseLimits{16 * 1024, 100, 1024, 8 * 1024, o.max_body_bytes});
+  codec::HttpResponseLimits limits;
+  limits.max_body_bytes = o.max_body_bytes;
+  c->parser = codec::HttpResponseParser(limits);
   RestConn* raw = c.get();
   c->resume = std::make_unique<Timer>(base, [this, raw] { processInput(raw); });
   const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -272,7 +274,9 @@ void RestUpstream::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>&
   c->body.clear();
   p->conn = c;
   bufferevent_write(c->bev.get(), p->spec.bytes.data(), p->spec.bytes.size());
-  std::string().swap(p->spec.bytes);  // written: no longer needed
+  // Written: the bytes (with keyward's upstream token) are wiped, not just released.
+  OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
+  std::string().swap(p->spec.bytes);
   if (p->paused) {
     bufferevent_disable(c->bev.get(), EV_READ);
   } else {

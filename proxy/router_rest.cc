@@ -91,11 +91,16 @@ struct Relay {
   bool began = false;     // the client's response head has been sent
   bool finished = false;  // the client's request is answered: ignore the rest
   std::string pending;    // the reply's bytes held before the relay starts
-  std::string buffered;   // resp2 pipeline with denials: spliced once complete
   std::optional<codec::JsonArraySplicer> splicer;
 
-  [[nodiscard]] bool spliceJson() const { return !denied_at.empty() && !ctx.resp2; }
-  [[nodiscard]] bool spliceResp2() const { return !denied_at.empty() && ctx.resp2; }
+  // Denied slots go into a 200 reply only: an upstream 400 refused the request whole, and its
+  // {"error":...} passes through as it is.
+  [[nodiscard]] bool spliceJson() const {
+    return !denied_at.empty() && !ctx.resp2 && status == 200;
+  }
+  [[nodiscard]] bool spliceResp2() const {
+    return !denied_at.empty() && ctx.resp2 && status == 200;
+  }
 
   HttpResponse head() const {
     HttpResponse h;
@@ -166,10 +171,10 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
 }
 
 // resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
-std::optional<std::string> spliceResp2(const Relay& r) {
+std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
   RespLimits limits;
   std::string out;
-  std::string_view rest = r.buffered;
+  std::string_view rest = body;
   size_t di = 0;
   for (size_t pos = 0; pos < r.upstream_count + r.denied_at.size(); ++pos) {
     if (di < r.denied_at.size() && r.denied_at[di] == pos) {
@@ -269,8 +274,7 @@ void onDone(Relay& r, Exchange& ex) {
     return ex.endStream();
   }
   if (r.began) {
-    std::string tail;
-    if (r.splicer && !r.splicer->finish(tail)) {
+    if (r.splicer && !r.splicer->finish()) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
     }
     r.finished = true;
@@ -282,8 +286,7 @@ void onDone(Relay& r, Exchange& ex) {
   }
   HttpResponse out = r.head();
   if (r.spliceResp2()) {
-    r.buffered = std::move(r.pending);
-    auto body = spliceResp2(r);
+    auto body = spliceResp2(r, r.pending);
     if (!body) {
       return failRelay(r, ex,
                        {UpstreamErrorKind::Protocol,
@@ -291,8 +294,7 @@ void onDone(Relay& r, Exchange& ex) {
     }
     out.body = std::move(*body);
   } else if (auto splicer = makeSplicer(r)) {
-    std::string tail;
-    if (!splicer->feed(r.pending, out.body) || !splicer->finish(tail)) {
+    if (!splicer->feed(r.pending, out.body) || !splicer->finish()) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error()});
     }
   } else {

@@ -98,7 +98,7 @@ bool JsonArraySplicer::feed(std::string_view in, std::string& out) {
   return true;
 }
 
-bool JsonArraySplicer::finish(std::string& /*out*/) {
+bool JsonArraySplicer::finish() {
   if (phase_ == Phase::Failed) return false;
   if (phase_ != Phase::AfterArray) return fail("upstream pipeline reply ended early");
   if (upstream_ != upstream_count_) return fail("upstream pipeline reply has the wrong length");

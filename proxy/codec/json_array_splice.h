@@ -29,7 +29,7 @@ class JsonArraySplicer {
   // Appends the transformed bytes of `in` to `out`. False on malformed input.
   [[nodiscard]] bool feed(std::string_view in, std::string& out);
   // The input has ended: true when it was one complete array of the expected size.
-  [[nodiscard]] bool finish(std::string& out);
+  [[nodiscard]] bool finish();
   [[nodiscard]] const std::string& error() const { return error_; }
 
  private:

@@ -24,7 +24,7 @@ std::optional<std::string> splice(std::string_view in, size_t upstream_count,
     if (!s.feed(in.substr(pos, n), out)) return std::nullopt;
     pos += n;
   }
-  if (!s.finish(out)) return std::nullopt;
+  if (!s.finish()) return std::nullopt;
   return out;
 }
 

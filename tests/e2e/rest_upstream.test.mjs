@@ -297,6 +297,27 @@ describe("request shape", () => {
     assert.equal(res.json.result.length, big.length);
   });
 
+  test("an upstream 400 refusing a pipeline whole passes through, even with denied slots", async () => {
+    up.reply(() => ({ status: 400, json: { error: "ERR max request size exceeded" } }));
+    const res = await post([["GET", "app:a"], ["FLUSHALL"]], { path: "/pipeline" });
+    assert.equal(res.status, 400, res.text);
+    assert.deepEqual(res.json, { error: "ERR max request size exceeded" });
+    assert.deepEqual(commandsOf(up.requests[0]), [["GET", "app:a"]]);
+  });
+
+  test("HEAD of a large reply sends the head only, and the kept-alive connection stays in sync", async () => {
+    const big = "h".repeat(400 * 1024);
+    up.reply((rec) => ({ status: 200, json: { result: rec.body.includes("app:big") ? big : "small" } }));
+    const ex = await rawExchange(kw.port, [
+      rawRequest("HEAD", "/get/app:big", { key: keys.admin, close: false }),
+      rawRequest("GET", "/get/app:small", { key: keys.admin }),
+    ]);
+    const text = ex.data.toString("latin1");
+    assert.equal(text.match(/HTTP\/1\.1 200/g)?.length, 2, text.slice(0, 400));
+    assert.ok(ex.data.length < 64 * 1024, `a HEAD response carried a body (${ex.data.length} bytes)`);
+    assert.ok(text.endsWith('{"result":"small"}'), text.slice(-200));
+  });
+
   test("a large pipeline reply with a denied slot streams with the NOPERM spliced in place", async () => {
     const big = "w".repeat(600 * 1024);
     up.reply(() => ({ status: 200, json: [{ result: big }, { result: "b" }] }));
