@@ -75,7 +75,8 @@ function defaultReply(req) {
 //   syncToken       value sent in the upstash-sync-token response header (null = none)
 //   useCert(name)   "good" | "expired" | "otherHost"; also closes every open connection so the
 //                   next handshake presents it
-//   sni             the server name of every TLS handshake (null when none was sent)
+//   sni             the server name of every TLS handshake (null when none was sent); each
+//                   request also records its connection's `servername`
 //   waitRequests(n) resolves when n requests have been recorded
 //   close()/restart()  stop listening (refused) / listen again on the same port
 export async function startRestUpstream({ certs, port = 0 }) {
@@ -110,7 +111,8 @@ export async function startRestUpstream({ certs, port = 0 }) {
       const rawHeaders = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
       const rec = { method: req.method, path: req.url, rawHeaders, headers: req.headers,
-                    body: Buffer.concat(chunks), at: Date.now(), httpVersion: req.httpVersion };
+                    body: Buffer.concat(chunks), at: Date.now(), httpVersion: req.httpVersion,
+                    servername: req.socket.servername || null };
       up.requests.push(rec);
       up.waiters = up.waiters.filter((w) => !(up.requests.length >= w.n && (w.resolve(), true)));
       answer(rec, req, res);
