@@ -1,7 +1,10 @@
 // Formats and writes access records and operational events as JSON lines on stdout.
 #include "proxy/access_log.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -13,13 +16,23 @@ std::string nowRfc3339() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // room for any int the compiler assumes, not just real dates
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  // Every access line needs the time: the calendar part is formatted once per second.
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[80];  // "YYYY-MM-DDTHH:MM:SS", room for any int the compiler assumes
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  const auto milli = static_cast<int>(ms % 1000);
+  std::string out(cached);
+  const char tail[] = {'.', static_cast<char>('0' + milli / 100),
+                       static_cast<char>('0' + milli / 10 % 10),
+                       static_cast<char>('0' + milli % 10), 'Z'};
+  out.append(tail, sizeof tail);
+  return out;
 }
 
 namespace {
@@ -69,10 +82,14 @@ std::string formatAccessRecord(const AccessRecord& r) {
   field(out, "reason", r.reason);
   out += ",\"status\":" + std::to_string(r.status);
   if (r.upstream_ms >= 0) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", r.upstream_ms);
-    out += ",\"upstream_ms\":";
-    out += buf;
+    // Milliseconds with 3 decimals, without printf's floating-point path (once per request).
+    const auto us = static_cast<uint64_t>(std::llround(std::min(r.upstream_ms, 1e12) * 1000.0));
+    const auto frac = static_cast<unsigned>(us % 1000);
+    out += ",\"upstream_ms\":" + std::to_string(us / 1000);
+    const char digits[] = {'.', static_cast<char>('0' + frac / 100),
+                           static_cast<char>('0' + frac / 10 % 10),
+                           static_cast<char>('0' + frac % 10)};
+    out.append(digits, sizeof digits);
   } else {
     out += ",\"upstream_ms\":null";
   }

@@ -11,6 +11,7 @@
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/gateway_server.h"
+#include "proxy/write_through.h"
 
 namespace kw::proxy {
 
@@ -22,6 +23,7 @@ constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
 constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
 constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
 constexpr Milliseconds kLingerTime{2000};          // and for at most this long
+constexpr size_t kCoalesceBytes = 16 * 1024;       // a body up to this is sent with its head
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
@@ -188,7 +190,7 @@ void ClientConnection::processInput() {
       timer_.arm(server_.listen().idle_timeout);
       if (st == codec::ParseStatus::HeadComplete && parser_.expectContinue()) {
         static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-        bufferevent_write(bev_.get(), k100.data(), k100.size());
+        writeThrough(bev_.get(), k100);
       }
     }
     if (st == codec::ParseStatus::Complete) {
@@ -209,8 +211,8 @@ void ClientConnection::serveRequest() {
   server_.router().route(parser_, peer_, *this);
 }
 
-void ClientConnection::writeHead(const HttpResponse& resp, std::optional<uint64_t> length,
-                                 bool keep_alive, bool chunked) {
+std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<uint64_t> length,
+                                      bool keep_alive, bool chunked) {
   std::string head = "HTTP/1.1 ";
   head += std::to_string(resp.status);
   head += ' ';
@@ -226,7 +228,7 @@ void ClientConnection::writeHead(const HttpResponse& resp, std::optional<uint64_
   for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   head += "\r\n";
-  bufferevent_write(bev_.get(), head.data(), head.size());
+  return head;
 }
 
 void ClientConnection::finishRecord(int status, size_t bytes_out) {
@@ -241,10 +243,13 @@ void ClientConnection::respond(HttpResponse resp) {
   if (!bev_ || state_ == State::Closed || state_ == State::Closing) return;
   bool keep = keep_alive_ && !resp.close && !draining_;
   bool with_length = resp.status != 204 && resp.status != 304;
-  writeHead(resp, with_length ? std::optional<uint64_t>(resp.body.size()) : std::nullopt, keep);
-  if (!head_request_ && with_length && !resp.body.empty()) {
-    bufferevent_write(bev_.get(), resp.body.data(), resp.body.size());
-  }
+  std::string out =
+      headFor(resp, with_length ? std::optional<uint64_t>(resp.body.size()) : std::nullopt, keep);
+  const bool with_body = !head_request_ && with_length && !resp.body.empty();
+  // One write (one TLS record) for a small response; a large body is not copied.
+  if (with_body && resp.body.size() <= kCoalesceBytes) out += resp.body;
+  writeThrough(bev_.get(), out);
+  if (with_body && resp.body.size() > kCoalesceBytes) writeThrough(bev_.get(), resp.body);
   finishRecord(resp.status, resp.body.size());
   completeRequest(keep);
 }
@@ -273,7 +278,7 @@ void ClientConnection::holdSubscription(SubscriptionPtr sub) {
 void ClientConnection::beginStream(HttpResponse head) {
   if (!bev_ || state_ != State::Busy) return;
   state_ = State::Streaming;
-  writeHead(head, std::nullopt, false);
+  writeThrough(bev_.get(), headFor(head, std::nullopt, false));
   finishRecord(head.status, 0);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
   bufferevent_enable(bev_.get(), EV_READ);
@@ -281,7 +286,7 @@ void ClientConnection::beginStream(HttpResponse head) {
 
 void ClientConnection::streamWrite(std::string_view bytes) {
   if (!bev_ || state_ != State::Streaming) return;
-  bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+  writeThrough(bev_.get(), bytes);
   noteOutput();
 }
 
@@ -290,7 +295,7 @@ void ClientConnection::relayBegin(HttpResponse head, std::optional<uint64_t> len
   state_ = State::Relaying;
   relay_keep_ = keep_alive_ && !head.close && !draining_;
   relay_chunked_ = !length.has_value();
-  writeHead(head, length, relay_keep_, relay_chunked_);
+  writeThrough(bev_.get(), headFor(head, length, relay_keep_, relay_chunked_));
   record_.status = head.status;
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
 }
@@ -302,10 +307,13 @@ void ClientConnection::relayWrite(std::string_view bytes) {
   if (relay_chunked_) {
     char size_line[24];
     int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
-    bufferevent_write(bev_.get(), size_line, static_cast<size_t>(n));
+    std::string chunk;
+    chunk.reserve(static_cast<size_t>(n) + bytes.size() + 2);
+    chunk.append(size_line, static_cast<size_t>(n)).append(bytes).append("\r\n");
+    writeThrough(bev_.get(), chunk);
+  } else {
+    writeThrough(bev_.get(), bytes);
   }
-  bufferevent_write(bev_.get(), bytes.data(), bytes.size());
-  if (relay_chunked_) bufferevent_write(bev_.get(), "\r\n", 2);
   noteOutput();
 }
 
@@ -318,7 +326,7 @@ void ClientConnection::noteOutput() {
 
 void ClientConnection::relayEnd() {
   if (!bev_ || state_ != State::Relaying) return;
-  if (relay_chunked_ && !head_request_) bufferevent_write(bev_.get(), "0\r\n\r\n", 5);
+  if (relay_chunked_ && !head_request_) writeThrough(bev_.get(), "0\r\n\r\n");
   subscription_.reset();
   paused_ = false;
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);

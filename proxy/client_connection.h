@@ -59,9 +59,10 @@ class ClientConnection final : public Exchange {
 
   void processInput();
   void serveRequest();
-  // `length`: a Content-Length value; chunked framing when `chunked`; neither: close-delimited.
-  void writeHead(const HttpResponse& resp, std::optional<uint64_t> length, bool keep_alive,
-                 bool chunked = false);
+  // The response head. `length`: a Content-Length value; chunked framing when `chunked`;
+  // neither: close-delimited.
+  std::string headFor(const HttpResponse& resp, std::optional<uint64_t> length, bool keep_alive,
+                      bool chunked = false);
   void completeRequest(bool keep);
   void noteOutput();
   void finishRecord(int status, size_t bytes_out);

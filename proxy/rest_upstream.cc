@@ -16,6 +16,7 @@
 #include <deque>
 
 #include "proxy/tls_client.h"
+#include "proxy/write_through.h"
 
 namespace kw::proxy {
 
@@ -197,6 +198,15 @@ RestCallPtr RestUpstream::call(RestCallSpec spec, RestCallbacks callbacks) {
   if (impl->queue.size() >= impl->o.max_queue) {
     return failSoon({UpstreamErrorKind::Overloaded, "upstream request queue is full"});
   }
+  if (impl->queue.empty()) {
+    // An idle connection takes the request now (writing it runs no callback).
+    for (auto& c : impl->pool) {
+      if (c->state == RestConn::State::Idle) {
+        impl->assign(c.get(), p);
+        return std::make_unique<RestCall>(p);
+      }
+    }
+  }
   impl->queue.push_back(p);
   impl->pump_timer.arm(Milliseconds(0));
   return std::make_unique<RestCall>(p);
@@ -273,7 +283,7 @@ void RestUpstream::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>&
   c->parser.reset();
   c->body.clear();
   p->conn = c;
-  bufferevent_write(c->bev.get(), p->spec.bytes.data(), p->spec.bytes.size());
+  writeThrough(c->bev.get(), p->spec.bytes);
   // Written: the bytes (with keyward's upstream token) are wiped, not just released.
   OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
   std::string().swap(p->spec.bytes);
@@ -343,7 +353,7 @@ void RestUpstream::Impl::complete(RestConn* c) {
     c->state = RestConn::State::Idle;
     c->req.reset();
     p->conn = nullptr;
-    pump_timer.arm(Milliseconds(0));
+    if (!queue.empty()) pump_timer.arm(Milliseconds(0));
   }
   p->done = true;
   if (p->timer) p->timer->cancel();

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include "proxy/write_through.h"
+
 namespace kw::proxy {
 
 namespace {
@@ -90,6 +92,7 @@ Result<SslCtxPtr> makeServerTlsContext(const conf::TlsConfig& tls) {
     SSL_CTX_set_session_id_context(c, kSessionContext, sizeof(kSessionContext) - 1);
   }
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  enableWriteThrough(c);
   SSL_CTX_set_alpn_select_cb(c, selectAlpn, nullptr);
   return ctx;
 }

@@ -9,6 +9,8 @@
 
 #include <array>
 
+#include "proxy/write_through.h"
+
 namespace kw::proxy {
 
 namespace {
@@ -40,6 +42,7 @@ Result<SslCtxPtr> makeClientTlsContext(const std::string& ca_file) {
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  enableWriteThrough(ctx.get());
   if (!ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) {
       return makeError(ErrorCode::Tls,

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/access_log.h"
@@ -99,6 +101,39 @@ TEST(AccessLogTest, RecordIsOneJsonObjectWithoutArguments) {
   line = formatAccessRecord(r);
   EXPECT_NE(line.find(R"("upstream_ms":null)"), std::string::npos);
   EXPECT_NE(line.find(R"("key_count":2,"keys":["app:a","app:b"])"), std::string::npos) << line;
+}
+
+TEST(AccessLogTest, UpstreamMillisecondsHaveThreeDecimals) {
+  AccessRecord r;
+  const std::pair<double, std::string_view> cases[] = {
+      {0.0, "0.000"},        {0.0004, "0.000"},           {0.0005, "0.001"},
+      {12.3456, "12.346"},   {999.9996, "1000.000"},      {1234.5, "1234.500"},
+      {5000.07, "5000.070"}, {1e300, "1000000000000.000"}};
+  for (const auto& [ms, text] : cases) {
+    r.upstream_ms = ms;
+    const std::string line = formatAccessRecord(r);
+    EXPECT_NE(line.find("\"upstream_ms\":" + std::string(text) + ","), std::string::npos)
+        << ms << ": " << line;
+  }
+}
+
+TEST(AccessLogTest, TimeIsRfc3339UtcWithMilliseconds) {
+  // Twice, so the per-second cache is read as well as filled.
+  for (int i = 0; i < 2; ++i) {
+    const std::string t = nowRfc3339();
+    ASSERT_EQ(t.size(), 24u) << t;
+    for (size_t k : {4u, 7u}) EXPECT_EQ(t[k], '-') << t;
+    EXPECT_EQ(t[10], 'T') << t;
+    for (size_t k : {13u, 16u}) EXPECT_EQ(t[k], ':') << t;
+    EXPECT_EQ(t[19], '.') << t;
+    EXPECT_EQ(t.back(), 'Z') << t;
+    for (size_t k : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u, 11u, 12u, 14u, 15u, 17u, 18u, 20u, 21u, 22u})
+      EXPECT_TRUE(t[k] >= '0' && t[k] <= '9') << t;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    EXPECT_EQ(std::stoi(t.substr(0, 4)), tm.tm_year + 1900) << t;
+  }
 }
 
 TEST(AccessLogTest, AtMost32CommandNames) {
