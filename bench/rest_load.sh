@@ -177,7 +177,7 @@ for r in $(seq "$rounds"); do
   done
 done
 echo "TLS client -> front -> inner keyward ($scheme) -> redis; $conns connections, ${secs}s x $rounds rounds;"
-echo "median of rounds (req/s; pipeline = 5 commands per request), p99 per round:"
+echo "median of rounds (req/s; pipeline = 5 commands per request), req/s and p99 per round:"
 python3 - "$work/results" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
@@ -188,7 +188,12 @@ for w in dict.fromkeys(r[1] for r in rows):
         if not sel:
             continue
         med[(name, w)] = statistics.median(float(r[2]) for r in sel)
-        print(f"  {w:8s} {name:13s} {med[(name, w)]:10.0f} req/s   p99: {' '.join(r[3] for r in sel)}")
+        print(f"  {w:8s} {name:13s} {med[(name, w)]:10.0f} req/s   rounds: {' '.join(r[2].split('.')[0] for r in sel)}   p99: {' '.join(r[3] for r in sel)}")
     if (("keyward-rest", w) in med) and (("nginx", w) in med):
-        print(f"  {w:8s} ratio keyward-rest/nginx: {med[('keyward-rest', w)] / med[('nginx', w)]:.2f}x")
+        # Also per round: the two ran next to each other, so drift on a shared host cancels out.
+        kw = [float(r[2]) for r in rows if r[0] == "keyward-rest" and r[1] == w]
+        ng = [float(r[2]) for r in rows if r[0] == "nginx" and r[1] == w]
+        paired = statistics.median(k / n for k, n in zip(kw, ng))
+        print(f"  {w:8s} ratio keyward-rest/nginx: {med[('keyward-rest', w)] / med[('nginx', w)]:.2f}x"
+              f" (median of per-round ratios {paired:.2f}x, rounds won {sum(k > n for k, n in zip(kw, ng))}/{len(kw)})")
 PY

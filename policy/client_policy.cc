@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "policy/command_rules.h"
+#include "policy/digests.h"
 #include "policy/glob.h"
 #include "policy/scan_rewrite.h"
 
@@ -77,7 +78,7 @@ void sha1Hex(std::string_view body, std::string& out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   out.clear();
-  if (EVP_Digest(body.data(), body.size(), md, &len, EVP_sha1(), nullptr) != 1) return;
+  if (EVP_Digest(body.data(), body.size(), md, &len, sha1Digest(), nullptr) != 1) return;
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned int i = 0; i < len; ++i) {
     out.push_back(kHex[md[i] >> 4]);

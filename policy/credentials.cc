@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "policy/base64url.h"
+#include "policy/digests.h"
 
 namespace kw::policy {
 namespace {
@@ -23,7 +24,7 @@ Sha256 sha256(std::string_view text) {
   Sha256 out{};
   unsigned int len = 0;
   // EVP_Digest with SHA-256 cannot fail for in-memory input short of OOM.
-  EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(text.data(), text.size(), out.data(), &len, sha256Digest(), nullptr);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "policy/base64url.h"
 #include "policy/client_policy.h"
+#include "policy/digests.h"
 #include "policy/json_object.h"
 
 namespace kw::policy {
@@ -74,7 +75,7 @@ bool JwtKey::verify(std::string_view input, std::string_view sig) const {
     case JwtAlg::HS256: {
       unsigned char mac[EVP_MAX_MD_SIZE];
       unsigned int len = 0;
-      if (!HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+      if (!HMAC(sha256Digest(), secret_.data(), static_cast<int>(secret_.size()),
                 reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len)) {
         return false;
       }
@@ -101,7 +102,7 @@ Result<std::string> JwtKey::sign(std::string_view input) const {
     case JwtAlg::HS256: {
       unsigned char mac[EVP_MAX_MD_SIZE];
       unsigned int len = 0;
-      if (!HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+      if (!HMAC(sha256Digest(), secret_.data(), static_cast<int>(secret_.size()),
                 reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len)) {
         return makeError(ErrorCode::Internal, "HMAC failed");
       }

@@ -163,6 +163,10 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
 
 int runServe(const std::string& path) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Access lines collect in 64 KiB (not stdio's 4 KiB) between the 100 ms flushes: fewer
+  // write(2) calls on the request path. Set before anything is written to stdout.
+  static char log_buffer[64 * 1024];
+  std::setvbuf(stdout, log_buffer, _IOFBF, sizeof log_buffer);
   auto snap = loadSnapshot(path);
   if (!snap) {
     std::cerr << snap.error().message << "\n";
