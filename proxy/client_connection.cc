@@ -11,6 +11,7 @@
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/gateway_server.h"
+#include "proxy/tls_read_ahead.h"
 #include "proxy/write_through.h"
 
 namespace kw::proxy {
@@ -124,7 +125,12 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
 
 void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
-  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0) self->closeNow();
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0) {
+    self->closeNow();
+  } else if ((what & BEV_EVENT_CONNECTED) != 0) {
+    // The handshake is done: a request that came with its last flight may already be read.
+    self->processInput();
+  }
 }
 
 void ClientConnection::onTimeout() {
@@ -164,6 +170,7 @@ void ClientConnection::processInput() {
       break;
     }
     size_t avail = evbuffer_get_length(in);
+    if (avail == 0) avail = pullTlsBuffered(bev_.get());  // records OpenSSL read ahead
     if (avail == 0) break;
     if (awaiting_bytes_) {
       awaiting_bytes_ = false;

@@ -15,6 +15,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/client_connection.h"
+#include "proxy/tls_read_ahead.h"
 
 namespace kw::proxy {
 
@@ -126,6 +127,7 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
       evutil_closesocket(fd);
       return;
     }
+    enableTlsReadAhead(ssl);  // ClientConnection pulls what OpenSSL holds
     bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {

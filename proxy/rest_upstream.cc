@@ -16,6 +16,7 @@
 #include <deque>
 
 #include "proxy/tls_client.h"
+#include "proxy/tls_read_ahead.h"
 #include "proxy/write_through.h"
 
 namespace kw::proxy {
@@ -225,6 +226,7 @@ RestConn* RestUpstream::Impl::open(bool dedicated) {
   if (o.tls) {
     auto ssl = makeClientSsl(tls.get(), o.host);
     if (!ssl) return nullptr;
+    enableTlsReadAhead(ssl->get());  // processInput() pulls what OpenSSL holds
     c->bev.reset(
         bufferevent_openssl_socket_new(base, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
     if (c->bev) {
@@ -346,7 +348,8 @@ void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
 
 void RestUpstream::Impl::complete(RestConn* c) {
   std::shared_ptr<RestPending> p = c->req;
-  const bool leftover = c->bev && evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0;
+  const bool leftover = c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0 ||
+                                   tlsBuffered(c->bev.get()));
   if (c->dedicated || !c->parser.keepAlive() || leftover) {
     kill(c);
   } else {
@@ -370,7 +373,8 @@ void RestUpstream::Impl::processInput(RestConn* c) {
   }
   std::shared_ptr<RestPending> p = c->req;
   evbuffer* in = bufferevent_get_input(c->bev.get());
-  while (c->state == RestConn::State::Busy && !p->paused && evbuffer_get_length(in) != 0) {
+  while (c->state == RestConn::State::Busy && !p->paused &&
+         (evbuffer_get_length(in) != 0 || pullTlsBuffered(c->bev.get()) != 0)) {
     evbuffer_iovec vec;
     if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
     size_t used = 0;

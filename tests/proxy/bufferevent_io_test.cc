@@ -1,8 +1,7 @@
-// writeThrough over real loopback TCP, plain and TLS (certificates made with openssl): bytes go
-// out at once when nothing is queued, and when the socket blocks (a peer that does not read) the
-// rest, including the piece OpenSSL holds, is finished by the bufferevent in order, exactly once.
-#include "proxy/write_through.h"
-
+// writeThrough and TLS read-ahead over real loopback TCP, plain and TLS (certificates made with
+// openssl). writeThrough: bytes go out at once when nothing is queued, and when the socket blocks
+// (a peer that does not read) the rest, including the piece OpenSSL holds, is finished by the
+// bufferevent in order, exactly once. Read-ahead: records OpenSSL read together all arrive.
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -20,6 +19,8 @@
 #include "proxy/event_loop.h"
 #include "proxy/server_tls.h"
 #include "proxy/tls_client.h"
+#include "proxy/tls_read_ahead.h"
+#include "proxy/write_through.h"
 #include "tests/proxy/redis_test_support.h"
 
 namespace kw::proxy {
@@ -65,7 +66,7 @@ struct Param {
   bool writer_is_server;
 };
 
-class WriteThroughTest : public ::testing::TestWithParam<Param> {
+class BuffereventIoTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
     ::signal(SIGPIPE, SIG_IGN);  // as keyward's main: a write to a closed peer is an error
@@ -91,8 +92,12 @@ class WriteThroughTest : public ::testing::TestWithParam<Param> {
       client_ctx_ = std::move(*cctx);
       auto cssl = makeClientSsl(client_ctx_.get(), "localhost");
       ASSERT_TRUE(cssl);
-      server_.reset(bufferevent_openssl_socket_new(
-          base, a, SSL_new(server_ctx_.get()), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
+      SSL* sssl = SSL_new(server_ctx_.get());
+      // Both ends read ahead, as keyward's listener and REST pool do; the read handler pulls.
+      enableTlsReadAhead(sssl);
+      enableTlsReadAhead(cssl->get());
+      server_.reset(bufferevent_openssl_socket_new(base, a, sssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE));
       client_.reset(bufferevent_openssl_socket_new(
           base, b, cssl->release(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
     }
@@ -110,15 +115,18 @@ class WriteThroughTest : public ::testing::TestWithParam<Param> {
     std::string received;
     bool* up = nullptr;
     bool failed = false;
+    bool pull = true;  // a read handler as keyward's: pull what OpenSSL read ahead
   };
 
   static void onRead(bufferevent* bev, void* arg) {
     auto* side = static_cast<Side*>(arg);
     evbuffer* in = bufferevent_get_input(bev);
-    const size_t n = evbuffer_get_length(in);
-    const size_t at = side->received.size();
-    side->received.resize(at + n);
-    evbuffer_remove(in, side->received.data() + at, n);
+    do {
+      const size_t n = evbuffer_get_length(in);
+      const size_t at = side->received.size();
+      side->received.resize(at + n);
+      evbuffer_remove(in, side->received.data() + at, n);
+    } while (side->pull && pullTlsBuffered(bev) != 0);
   }
   static void onEvent(bufferevent* /*bev*/, short what, void* arg) {
     auto* side = static_cast<Side*>(arg);
@@ -157,7 +165,7 @@ class WriteThroughTest : public ::testing::TestWithParam<Param> {
   size_t sent_ = 0;
 };
 
-TEST_P(WriteThroughTest, SmallWritesLeaveNothingQueued) {
+TEST_P(BuffereventIoTest, SmallWritesLeaveNothingQueued) {
   for (size_t n : {1, 5, 200, 4096, 16384}) {
     send(n);
     EXPECT_EQ(queued(), 0u) << n << " bytes were not written at once";
@@ -166,7 +174,7 @@ TEST_P(WriteThroughTest, SmallWritesLeaveNothingQueued) {
   expectExact();
 }
 
-TEST_P(WriteThroughTest, BlockedWritesFinishInOrderExactlyOnce) {
+TEST_P(BuffereventIoTest, BlockedWritesFinishInOrderExactlyOnce) {
   // The reader stops reading: the socket buffers fill and the writes block part-way.
   bufferevent_disable(reader(), EV_READ);
   const std::vector<size_t> sizes = {1, 16383, 16384,   16385, 100000, 4u << 20,
@@ -195,7 +203,7 @@ TEST_P(WriteThroughTest, BlockedWritesFinishInOrderExactlyOnce) {
   expectExact();
 }
 
-TEST_P(WriteThroughTest, ClosedPeerIsReportedByTheBufferevent) {
+TEST_P(BuffereventIoTest, ClosedPeerIsReportedByTheBufferevent) {
   client_side_.up = server_side_.up = nullptr;
   bufferevent_setcb(reader(), nullptr, nullptr, nullptr, nullptr);
   if (SSL* ssl = bufferevent_openssl_get_ssl(reader())) SSL_set_quiet_shutdown(ssl, 1);
@@ -212,7 +220,42 @@ TEST_P(WriteThroughTest, ClosedPeerIsReportedByTheBufferevent) {
   EXPECT_TRUE(writerSide().failed) << "a write to a closed peer must end in an error event";
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, WriteThroughTest,
+TEST_P(BuffereventIoTest, RecordsReadAheadTogetherAllArrive) {
+  // Many small records reach the reader's socket before it reads: with read-ahead one read(2)
+  // takes them all, libevent decrypts the first, and the rest only arrive through the pull.
+  bufferevent_disable(reader(), EV_READ);
+  for (int i = 0; i < 50; ++i) send(40 + static_cast<size_t>(i));
+  loop_.runFor(std::chrono::milliseconds(30));
+  bufferevent_enable(reader(), EV_READ);
+  ASSERT_TRUE(loop_.runUntil([&] { return readerSide().received.size() >= sent_; },
+                             std::chrono::milliseconds(2000)))
+      << readerSide().received.size() << " of " << sent_ << " bytes arrived";
+  expectExact();
+  EXPECT_FALSE(tlsBuffered(reader()));
+}
+
+TEST_P(BuffereventIoTest, WithoutThePullReadAheadRecordsWait) {
+  // The hazard the pull exists for: the same records, a read handler that does not pull. TLS
+  // holds records back (and the pull recovers them); a plain socket holds nothing back.
+  readerSide().pull = false;
+  bufferevent_disable(reader(), EV_READ);
+  for (int i = 0; i < 50; ++i) send(40 + static_cast<size_t>(i));
+  loop_.runFor(std::chrono::milliseconds(30));
+  bufferevent_enable(reader(), EV_READ);
+  loop_.runFor(std::chrono::milliseconds(300));
+  if (GetParam().tls) {
+    EXPECT_LT(readerSide().received.size(), sent_);
+    EXPECT_TRUE(tlsBuffered(reader()));
+    EXPECT_GT(pullTlsBuffered(reader()), 0u);
+    onRead(reader(), &readerSide());
+  } else {
+    EXPECT_FALSE(tlsBuffered(reader()));
+    EXPECT_EQ(pullTlsBuffered(reader()), 0u);
+  }
+  expectExact();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, BuffereventIoTest,
                          ::testing::Values(Param{false, true}, Param{false, false},
                                            Param{true, true}, Param{true, false}),
                          [](const auto& info) {
