@@ -58,13 +58,7 @@ upstream:
   url: "redis://127.0.0.1:$rport"
   connections: 8
 $budget
-clients:
-  - name: bench
-    api_keys: ["$hash"]
-    commands: ["+@read", "+set", "+del", "-@dangerous"]
-    keys: ["bench:*"]
-    read_keys: ["public:*"]
-    channels: ["bench:*"]
+$(bench_client "$hash")
 $limits
 YAML
   "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)

@@ -86,13 +86,7 @@ upstream:
   connections: ${KW_CONNECTIONS:-$conns}
 # Quota accounting on too, with budgets too large to refuse.
 budget: { per_second: 100000000, per_day: 1000000000000, per_month: 1000000000000 }
-clients:
-  - name: bench
-    api_keys: ["$hash"]
-    commands: ["+@read", "+set", "+del", "-@dangerous"]
-    keys: ["bench:*"]
-    read_keys: ["public:*"]
-    channels: ["bench:*"]
+$(bench_client "$hash")
     allow_ips: ["127.0.0.0/8", "::1/128"]
     limits: { rate: 1000000/s, burst: 1000000 }
 YAML

@@ -149,6 +149,7 @@ void ClientConnection::processInput() {
   if (in_process_ || !bev_) return;
   in_process_ = true;
   evbuffer* in = bufferevent_get_input(bev_.get());
+  size_t pull_budget = kTlsPullPerTurn;
   while (bev_ != nullptr) {
     if (state_ == State::Busy || state_ == State::Relaying) {
       if (evbuffer_get_length(in) > kBusyInputLimit) bufferevent_disable(bev_.get(), EV_READ);
@@ -170,7 +171,7 @@ void ClientConnection::processInput() {
       break;
     }
     size_t avail = evbuffer_get_length(in);
-    if (avail == 0) avail = pullTlsBuffered(bev_.get());  // records OpenSSL read ahead
+    if (avail == 0) avail = pullTlsBuffered(bev_.get(), &pull_budget);  // OpenSSL read ahead
     if (avail == 0) break;
     if (awaiting_bytes_) {
       awaiting_bytes_ = false;

@@ -317,19 +317,8 @@ void RedisConnection::onEventCb(bufferevent* bev, short what, void* arg) noexcep
     return;
   }
   const bool before_ready = self->state_ != State::Ready;
-  std::string why;
-  if (self->endpoint_.tls && before_ready) {
-    unsigned long err = 0;
-    for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
-         e = bufferevent_get_openssl_error(bev)) {
-      err = e;
-    }
-    SSL* ssl = bufferevent_openssl_get_ssl(bev);
-    const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (err != 0 || verify != X509_V_OK) {
-      why = describeTlsError(err, verify);
-    }
-  }
+  std::string why =
+      self->endpoint_.tls && before_ready ? describeTlsFailure(bev) : std::string();
   if (why.empty()) {
     const int dns = bufferevent_socket_get_dns_error(bev);
     const int sock = EVUTIL_SOCKET_ERROR();

@@ -33,11 +33,12 @@ struct RouteContext {
   std::vector<std::pair<std::string, std::string>> upstream_headers;
 };
 
-// The request headers a REST upstream receives from the client unchanged: Upstash-Encoding,
-// Upstash-Response-Format, upstash-sync-token and Upstash-Telemetry-*; never credentials or
-// cookies (router_rest.cc).
+// The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and
+// Upstash-Response-Format as keyward understood them (`opts`: written anew, never the client's
+// bytes), and the client's first upstash-sync-token and Upstash-Telemetry-* of each name; never
+// credentials or cookies (router_rest.cc).
 std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
-    const codec::HttpRequestParser& parser);
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts);
 
 // The policy's verdict on a request that may proceed. `forward` views point into the decoded
 // request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()

@@ -197,7 +197,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo
   }
   ctx.enc = opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
   ctx.resp2 = opts->resp2;
-  if (rest_ != nullptr) ctx.upstream_headers = restPassthroughHeaders(parser);
+  if (rest_ != nullptr) ctx.upstream_headers = restPassthroughHeaders(parser, *opts);
   codec::RestOptions ro;
   ro.allow_query_token = cfg.listen.allow_query_token;
   auto decoded = codec::decodeRestRequest(parser, ro);

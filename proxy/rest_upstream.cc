@@ -48,8 +48,15 @@ struct RestConn {
   codec::HttpResponseParser parser;
   std::shared_ptr<RestPending> req;
   std::string body;  // decoded body bytes not yet handed out
-  std::unique_ptr<Timer> resume;
 };
+
+namespace {
+// Unread response bytes, in the bufferevent or still inside OpenSSL (read-ahead).
+bool hasInput(const RestConn* c) {
+  return c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0 ||
+                    tlsBuffered(c->bev.get()));
+}
+}  // namespace
 
 struct RestUpstream::Impl {
   event_base* base;
@@ -108,7 +115,9 @@ void RestCall::resume() {
   RestConn* c = p_->conn;
   if (c != nullptr && c->bev) {
     bufferevent_enable(c->bev.get(), EV_READ);
-    c->resume->arm(Milliseconds(0));  // bytes already buffered get processed
+    // Bytes already buffered (here or in OpenSSL) get processed: the read callback, deferred.
+    bufferevent_trigger(c->bev.get(), EV_READ,
+                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
   }
 }
 
@@ -221,7 +230,6 @@ RestConn* RestUpstream::Impl::open(bool dedicated) {
   limits.max_body_bytes = o.max_body_bytes;
   c->parser = codec::HttpResponseParser(limits);
   RestConn* raw = c.get();
-  c->resume = std::make_unique<Timer>(base, [this, raw] { processInput(raw); });
   const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
   if (o.tls) {
     auto ssl = makeClientSsl(tls.get(), o.host);
@@ -301,7 +309,6 @@ void RestUpstream::Impl::kill(RestConn* c) {
   c->state = RestConn::State::Dead;
   if (c->req) c->req->conn = nullptr;
   c->req.reset();
-  c->resume->cancel();
   if (c->bev) {
     bufferevent_setcb(c->bev.get(), nullptr, nullptr, nullptr, nullptr);
     bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
@@ -348,9 +355,7 @@ void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
 
 void RestUpstream::Impl::complete(RestConn* c) {
   std::shared_ptr<RestPending> p = c->req;
-  const bool leftover = c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0 ||
-                                   tlsBuffered(c->bev.get()));
-  if (c->dedicated || !c->parser.keepAlive() || leftover) {
+  if (c->dedicated || !c->parser.keepAlive() || hasInput(c)) {
     kill(c);
   } else {
     c->state = RestConn::State::Idle;
@@ -367,14 +372,16 @@ void RestUpstream::Impl::complete(RestConn* c) {
 
 void RestUpstream::Impl::processInput(RestConn* c) {
   if (c->state != RestConn::State::Busy || !c->bev) {
-    // Bytes on an idle keep-alive connection are a protocol violation: drop it.
-    if (c->state == RestConn::State::Idle) kill(c);
+    // Bytes on an idle keep-alive connection are a protocol violation: drop it. (A read
+    // callback scheduled by resume() may run after the reply completed: nothing is there then.)
+    if (c->state == RestConn::State::Idle && hasInput(c)) kill(c);
     return;
   }
   std::shared_ptr<RestPending> p = c->req;
   evbuffer* in = bufferevent_get_input(c->bev.get());
+  size_t pull_budget = kTlsPullPerTurn;
   while (c->state == RestConn::State::Busy && !p->paused &&
-         (evbuffer_get_length(in) != 0 || pullTlsBuffered(c->bev.get()) != 0)) {
+         (evbuffer_get_length(in) != 0 || pullTlsBuffered(c->bev.get(), &pull_budget) != 0)) {
     evbuffer_iovec vec;
     if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
     size_t used = 0;
@@ -411,17 +418,7 @@ void RestUpstream::Impl::processInput(RestConn* c) {
 }
 
 std::string RestUpstream::Impl::connectError(bufferevent* bev) const {
-  std::string why;
-  if (o.tls) {
-    unsigned long err = 0;
-    for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
-         e = bufferevent_get_openssl_error(bev)) {
-      err = e;
-    }
-    SSL* ssl = bufferevent_openssl_get_ssl(bev);
-    const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (err != 0 || verify != X509_V_OK) why = describeTlsError(err, verify);
-  }
+  std::string why = o.tls ? describeTlsFailure(bev) : std::string();
   if (why.empty()) {
     const int dns = bufferevent_socket_get_dns_error(bev);
     if (dns != 0) {

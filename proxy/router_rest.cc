@@ -308,14 +308,18 @@ void onDone(Relay& r, Exchange& ex) {
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
-    const codec::HttpRequestParser& parser) {
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts) {
   std::vector<std::pair<std::string, std::string>> out;
+  // What keyward relays and splices is what it parsed: the upstream gets the same reading, not
+  // a variant spelling (or a duplicate) it might read otherwise.
+  if (opts.base64) out.emplace_back("upstash-encoding", "base64");
+  if (opts.resp2) out.emplace_back("upstash-response-format", "resp2");
   for (const codec::HttpHeader& h : parser.headers()) {
-    if (h.name == "upstash-encoding" || h.name == "upstash-response-format" ||
-        h.name == "upstash-sync-token" || startsWith(h.name, "upstash-telemetry-")) {
-      if (out.size() >= kMaxPassthroughHeaders) break;
-      out.emplace_back(std::string(h.name), std::string(h.value));
-    }
+    if (h.name != "upstash-sync-token" && !startsWith(h.name, "upstash-telemetry-")) continue;
+    if (out.size() >= kMaxPassthroughHeaders) break;
+    const bool seen =
+        std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == h.name; });
+    if (!seen) out.emplace_back(std::string(h.name), std::string(h.value));
   }
   return out;
 }

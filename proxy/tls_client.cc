@@ -2,6 +2,7 @@
 #include "proxy/tls_client.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -69,6 +70,17 @@ Result<SslPtr> makeClientSsl(ssl_ctx_st* ctx, const std::string& host) {
     return makeError(ErrorCode::Tls, "cannot set SNI: " + lastOpensslError());
   }
   return ssl;
+}
+
+std::string describeTlsFailure(bufferevent* bev) {
+  unsigned long err = 0;
+  for (unsigned long e = bufferevent_get_openssl_error(bev); e != 0;
+       e = bufferevent_get_openssl_error(bev)) {
+    err = e;  // the last one names the cause
+  }
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);
+  const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+  return err != 0 || verify != X509_V_OK ? describeTlsError(err, verify) : std::string();
 }
 
 std::string describeTlsError(unsigned long err, long verify_result) {

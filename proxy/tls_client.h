@@ -20,6 +20,10 @@ namespace kw::proxy {
 // The last OpenSSL error (and verify result) as text, for logs and UpstreamError messages.
 [[nodiscard]] std::string describeTlsError(unsigned long err, long verify_result);
 
+// Why an OpenSSL bufferevent's connection failed at the TLS level (its queued OpenSSL errors and
+// the certificate verify result), as describeTlsError; empty when TLS reported nothing.
+[[nodiscard]] std::string describeTlsFailure(bufferevent* bev);
+
 // True when `host` is an IPv4 or IPv6 literal (without brackets).
 [[nodiscard]] bool isIpLiteral(std::string_view host);
 

@@ -3,6 +3,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -11,9 +12,6 @@ namespace kw::proxy {
 
 namespace {
 constexpr size_t kPullSpace = 16 * 1024;  // one TLS record's plaintext at most
-// Bounded per call, like a read callback: OpenSSL holds at most one read-ahead buffer, but a
-// peer that keeps the socket full must not keep the loop here.
-constexpr size_t kPullLimit = 256 * 1024;
 }  // namespace
 
 void enableTlsReadAhead(SSL* ssl) { SSL_set_read_ahead(ssl, 1); }
@@ -23,12 +21,14 @@ bool tlsBuffered(bufferevent* bev) {
   return ssl != nullptr && SSL_has_pending(ssl) != 0;
 }
 
-size_t pullTlsBuffered(bufferevent* bev) {
+size_t pullTlsBuffered(bufferevent* bev, size_t* budget) {
   SSL* ssl = bufferevent_openssl_get_ssl(bev);
   if (ssl == nullptr || SSL_is_init_finished(ssl) == 0) return 0;
   evbuffer* in = bufferevent_get_input(bev);
   size_t pulled = 0;
-  while (pulled < kPullLimit && SSL_has_pending(ssl) != 0) {
+  // SSL_read here also reads the socket when a record is only partly held, so a peer that keeps
+  // it full could keep this loop going: the budget ends the turn.
+  while (pulled < *budget && SSL_has_pending(ssl) != 0) {
     evbuffer_iovec v;
     if (evbuffer_reserve_space(in, kPullSpace, &v, 1) < 1) break;
     ERR_clear_error();
@@ -48,6 +48,11 @@ size_t pullTlsBuffered(bufferevent* bev) {
     bufferevent_trigger_event(bev, err == SSL_ERROR_ZERO_RETURN ? BEV_EVENT_EOF : BEV_EVENT_ERROR,
                               BEV_TRIG_DEFER_CALLBACKS);
     break;
+  }
+  *budget -= std::min(pulled, *budget);
+  if (*budget == 0 && SSL_has_pending(ssl) != 0) {
+    // Yield: the read callback runs again after the other ready events, and pulls the rest.
+    bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
   }
   return pulled;
 }

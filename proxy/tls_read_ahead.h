@@ -18,9 +18,15 @@ namespace kw::proxy {
 // Turns read-ahead on for one connection (its read handlers must pull; see above).
 void enableTlsReadAhead(SSL* ssl);
 
-// Moves records OpenSSL holds into bev's input; returns the bytes added (0 for a plain-socket
-// bufferevent). A TLS error met here is reported through bev's event callback, as libevent would.
-size_t pullTlsBuffered(bufferevent* bev);
+// What one turn of a read handler may pull in all.
+constexpr size_t kTlsPullPerTurn = 64 * 1024;
+
+// Moves records OpenSSL holds into bev's input, at most *budget bytes (the turn's budget, which
+// it lowers); returns the bytes added (0 for a plain-socket bufferevent). When the budget runs
+// out with records still held, bev's read callback is scheduled again (deferred), so one busy
+// peer cannot hold the loop. A TLS error met here is reported through bev's event callback, as
+// libevent would.
+size_t pullTlsBuffered(bufferevent* bev, size_t* budget);
 
 // True when OpenSSL holds bytes bev's input does not show yet.
 bool tlsBuffered(bufferevent* bev);

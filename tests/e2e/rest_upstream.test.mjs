@@ -141,6 +141,25 @@ describe("request shape", () => {
     assert.deepEqual(commandsOf(rec), [["GET", "app:k"]]);
   });
 
+  test("Upstash-Encoding / -Response-Format go upstream as keyward read them; one of each header", async () => {
+    // A spelling keyward accepts goes up in the one spelling; one it does not act on goes nowhere.
+    let res = await post(["GET", "app:k"], { headers: {
+      "Upstash-Encoding": "BASE64", "Upstash-Response-Format": "JSON",
+      "upstash-sync-token": ["first-sync", "second-sync"],
+      "Upstash-Telemetry-Sdk": ["sdk-a", "sdk-b"] } });
+    assert.equal(res.status, 200, res.text);
+    let rec = up.requests[0];
+    assert.equal(rec.headers["upstash-encoding"], "base64");
+    assert.equal(rec.headers["upstash-response-format"], undefined, "json is the default: not sent");
+    assert.equal(rec.headers["upstash-sync-token"], "first-sync");
+    assert.equal(rec.headers["upstash-telemetry-sdk"], "sdk-a");
+    up.requests.length = 0;
+    res = await post(["GET", "app:k"], { headers: { "Upstash-Encoding": "gzip" } });
+    assert.equal(res.status, 200, res.text);
+    rec = up.requests[0];
+    assert.equal(rec.headers["upstash-encoding"], undefined, "an encoding keyward does not apply was forwarded");
+  });
+
   test("Upstash-Response-Format passes through, with the upstream's body unchanged", async () => {
     up.reply(() => ({ status: 200, json: { result: "$2\r\nhi\r\n" } }));
     const res = await post(["GET", "app:k"], { headers: { "Upstash-Response-Format": "resp2" } });

@@ -116,17 +116,21 @@ class BuffereventIoTest : public ::testing::TestWithParam<Param> {
     bool* up = nullptr;
     bool failed = false;
     bool pull = true;  // a read handler as keyward's: pull what OpenSSL read ahead
+    size_t pull_budget = kTlsPullPerTurn;
+    int read_turns = 0;
   };
 
   static void onRead(bufferevent* bev, void* arg) {
     auto* side = static_cast<Side*>(arg);
     evbuffer* in = bufferevent_get_input(bev);
+    ++side->read_turns;
+    size_t budget = side->pull_budget;
     do {
       const size_t n = evbuffer_get_length(in);
       const size_t at = side->received.size();
       side->received.resize(at + n);
       evbuffer_remove(in, side->received.data() + at, n);
-    } while (side->pull && pullTlsBuffered(bev) != 0);
+    } while (side->pull && pullTlsBuffered(bev, &budget) != 0);
   }
   static void onEvent(bufferevent* /*bev*/, short what, void* arg) {
     auto* side = static_cast<Side*>(arg);
@@ -246,13 +250,33 @@ TEST_P(BuffereventIoTest, WithoutThePullReadAheadRecordsWait) {
   if (GetParam().tls) {
     EXPECT_LT(readerSide().received.size(), sent_);
     EXPECT_TRUE(tlsBuffered(reader()));
-    EXPECT_GT(pullTlsBuffered(reader()), 0u);
+    size_t budget = kTlsPullPerTurn;
+    EXPECT_GT(pullTlsBuffered(reader(), &budget), 0u);
     onRead(reader(), &readerSide());
   } else {
     EXPECT_FALSE(tlsBuffered(reader()));
-    EXPECT_EQ(pullTlsBuffered(reader()), 0u);
+    size_t budget = kTlsPullPerTurn;
+    EXPECT_EQ(pullTlsBuffered(reader(), &budget), 0u);
   }
   expectExact();
+}
+
+TEST_P(BuffereventIoTest, APullPastItsBudgetYieldsAndResumes) {
+  // A read handler's turn pulls at most its budget; the rest comes in later turns that the
+  // pull schedules itself (no new socket data arrives to start them).
+  readerSide().pull_budget = 300;
+  bufferevent_disable(reader(), EV_READ);
+  for (int i = 0; i < 50; ++i) send(40 + static_cast<size_t>(i));
+  loop_.runFor(std::chrono::milliseconds(30));
+  bufferevent_enable(reader(), EV_READ);
+  ASSERT_TRUE(loop_.runUntil([&] { return readerSide().received.size() >= sent_; },
+                             std::chrono::milliseconds(2000)))
+      << readerSide().received.size() << " of " << sent_ << " bytes arrived";
+  expectExact();
+  if (GetParam().tls) {
+    // 4,225 bytes at <= 300 (plus one record) per turn.
+    EXPECT_GE(readerSide().read_turns, 8) << "the budget did not end a turn";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, BuffereventIoTest,
