@@ -283,53 +283,59 @@ void QuotaLedger::fetch() {
   }
   std::vector<QuotaLeaseSource::Want> wants;
   std::vector<std::pair<WindowCounter*, int64_t>> where;
+  std::vector<uint64_t> most;  // the largest grant each want can get
   for (auto& [key, want] : by_key) {
     want.need = std::min(want.need, want.limit);
     where.push_back(targets[key]);
+    most.push_back(std::min(want.limit, std::max(want.need, QuotaLeaseSource::kLeaseChunk)));
     wants.push_back(std::move(want));
   }
   fetching_ = true;
   ++stats_.store_fetches;
   std::weak_ptr<bool> alive = alive_;
-  source_->lease(
-      wants, [this, alive, where](bool ok, const std::vector<QuotaLeaseSource::Grant>& grants) {
-        if (alive.expired()) return;
-        fetching_ = false;
-        const Now now_t = now();
-        if (!ok || grants.size() != where.size()) {
-          ++stats_.store_failures;
-          store_down_until_ms_ = now_t.mono_ms + kStoreBackoffMs;
-        } else {
-          for (size_t i = 0; i < where.size(); ++i) {
-            auto [counter, window] = where[i];
-            // A lease for a window that has passed meanwhile is worthless (the key expires).
-            if (counter->window == window) {
-              counter->lease += grants[i].granted;
-              if (grants[i].remaining == 0) counter->dry_until_ms = now_t.mono_ms + kStoreBackoffMs;
-            }
-          }
+  source_->lease(wants, [this, alive, where, most](
+                            bool answered, const std::vector<QuotaLeaseSource::Grant>& grants) {
+    if (alive.expired()) return;
+    fetching_ = false;
+    const Now now_t = now();
+    // An answer that grants more than was possible to ask for is a store keyward cannot
+    // trust: it fails closed like an unreachable one.
+    bool ok = answered && grants.size() == where.size();
+    for (size_t i = 0; ok && i < grants.size(); ++i) ok = grants[i].granted <= most[i];
+    if (!ok) {
+      ++stats_.store_failures;
+      store_down_until_ms_ = now_t.mono_ms + kStoreBackoffMs;
+    } else {
+      for (size_t i = 0; i < where.size(); ++i) {
+        auto [counter, window] = where[i];
+        // A lease for a window that has passed meanwhile is worthless (the key expires).
+        if (counter->window == window) {
+          counter->lease += grants[i].granted;
+          if (grants[i].remaining == 0) counter->dry_until_ms = now_t.mono_ms + kStoreBackoffMs;
         }
-        const std::vector<QuotaWait*> round(waiting_.begin(), waiting_.end());
-        for (QuotaWait* w : round) {
-          if (std::find(waiting_.begin(), waiting_.end(), w) == waiting_.end()) continue;
-          if (!ok) {
-            finish(w, refusal("ERR quota store unreachable: budgets fail closed",
-                              "quota_store_unavailable", "store", 1, 0, 1));
-            continue;
-          }
-          ++w->fetches_;
-          std::vector<Scope> missing;
-          std::optional<QuotaRefusal> r = decide(w->ask_, now_t, true, &missing);
-          if (r || missing.empty()) {
-            finish(w, r);
-          } else if (w->fetches_ >= kMaxFetchesPerAsk) {
-            finish(w, refusal("ERR command budget exhausted (leases held by other replicas)",
-                              "budget_exhausted", "lease", 1, missing.front().limit,
-                              missing.front().day ? 86400 : 2592000));
-          }
-        }
-        if (!alive.expired()) fetch();
-      });
+      }
+    }
+    const std::vector<QuotaWait*> round(waiting_.begin(), waiting_.end());
+    for (QuotaWait* w : round) {
+      if (std::find(waiting_.begin(), waiting_.end(), w) == waiting_.end()) continue;
+      if (!ok) {
+        finish(w, refusal("ERR quota store unreachable: budgets fail closed",
+                          "quota_store_unavailable", "store", 1, 0, 1));
+        continue;
+      }
+      ++w->fetches_;
+      std::vector<Scope> missing;
+      std::optional<QuotaRefusal> r = decide(w->ask_, now_t, true, &missing);
+      if (r || missing.empty()) {
+        finish(w, r);
+      } else if (w->fetches_ >= kMaxFetchesPerAsk) {
+        finish(w, refusal("ERR command budget exhausted (leases held by other replicas)",
+                          "budget_exhausted", "lease", 1, missing.front().limit,
+                          missing.front().day ? 86400 : 2592000));
+      }
+    }
+    if (!alive.expired()) fetch();
+  });
 }
 
 policy::QuotaState QuotaLedger::state() const {

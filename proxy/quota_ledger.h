@@ -96,6 +96,9 @@ class QuotaLeaseSource {
     uint64_t granted = 0;
     uint64_t remaining = 0;  // in the store after this grant
   };
+  // A grant is at most max(need, kLeaseChunk) and never above the limit; a source answering
+  // more is not trusted (the ledger treats the answer as a store failure).
+  static constexpr uint64_t kLeaseChunk = 1000;
   using Granted = std::function<void(bool ok, const std::vector<Grant>& grants)>;
   virtual ~QuotaLeaseSource() = default;
   virtual void lease(const std::vector<Want>& wants, Granted done) = 0;

@@ -8,19 +8,20 @@
 namespace kw::proxy {
 namespace {
 
-// Per key: ARGV limit, need, ttl. Grants max(need, min(1000, ceil(remaining / 16))), capped at
-// what remains: leases shrink as the budget runs out, so replicas strand little of it.
+// Per key: ARGV limit, need, ttl, chunk. Grants max(need, min(chunk, ceil(remaining / 16))),
+// capped at what remains: leases shrink as the budget runs out, so replicas strand little of it.
 // Returns granted, remaining-after per key.
 constexpr std::string_view kLeaseScript = R"lua(
 local out = {}
 for i = 1, #KEYS do
-  local limit = tonumber(ARGV[3 * i - 2])
-  local need = tonumber(ARGV[3 * i - 1])
-  local ttl = tonumber(ARGV[3 * i])
+  local limit = tonumber(ARGV[4 * i - 3])
+  local need = tonumber(ARGV[4 * i - 2])
+  local ttl = tonumber(ARGV[4 * i - 1])
+  local chunk = tonumber(ARGV[4 * i])
   local used = tonumber(redis.call('GET', KEYS[i]) or '0')
   local rem = limit - used
   if rem < 0 then rem = 0 end
-  local want = math.max(need, math.min(1000, math.ceil(rem / 16)))
+  local want = math.max(need, math.min(chunk, math.ceil(rem / 16)))
   local grant = math.min(want, rem)
   if grant > 0 then redis.call('INCRBY', KEYS[i], grant) end
   redis.call('EXPIRE', KEYS[i], ttl)
@@ -62,6 +63,7 @@ void QuotaStore::lease(const std::vector<Want>& wants, Granted done) {
     args.push_back(std::to_string(w.limit));
     args.push_back(std::to_string(w.need));
     args.push_back(std::to_string(w.ttl_s));
+    args.push_back(std::to_string(kLeaseChunk));
   }
   std::vector<std::string_view> views(args.begin(), args.end());
   const policy::Argv argv(views.data(), views.size());

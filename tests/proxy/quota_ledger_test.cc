@@ -143,6 +143,24 @@ TEST(QuotaLedger, StoreModeWaitsForALeaseAndNeverSpendsMoreThanLeased) {
   EXPECT_EQ(src.returned, 2u);
 }
 
+TEST(QuotaLedger, AGrantLargerThanPossibleIsAStoreFailure) {
+  FakeSource src;
+  src.remaining = 1'000'000;
+  QuotaLedger q(conf::BudgetConfig{0, 1'000'000, 0});
+  q.useLeases(&src);
+  std::optional<QuotaRefusal> got;
+  auto c1 = q.charge(ask("a", {}, 2));
+  ASSERT_TRUE(c1.wait);
+  c1.wait->onDone([&](const std::optional<QuotaRefusal>& r) { got = r; });
+  // The store answers with more than max(need, kLeaseChunk): keyward does not take it.
+  auto [wants, done] = std::move(src.calls.front());
+  src.calls.pop_front();
+  done(true, {{QuotaLeaseSource::kLeaseChunk + 1, 0}});
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->reason, "quota_store_unavailable");
+  EXPECT_EQ(q.leaseHeld(), 0u);
+}
+
 TEST(QuotaLedger, StoreFailureFailsClosedAndACancelledWaitNeverAnswers) {
   FakeSource src;
   src.remaining = 100;
