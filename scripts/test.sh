@@ -8,10 +8,10 @@ if [ -f tests/e2e/package-lock.json ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # The Dockerfile's build step, so CI proves the container build works without a Docker engine.
-bash scripts/build-release.sh >/dev/null
+release_bin=$(bash scripts/build-release.sh)
 build=build/asan
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DKW_SANITIZERS=address,undefined -DKW_FUZZ_REPLAY=ON >/dev/null
+  -DKW_SANITIZERS=address,undefined -DKW_FUZZ_REPLAY=ON -DKW_RELEASE_BIN="$release_bin" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 600

@@ -287,8 +287,10 @@ async function startInnerKeyward(dir, c, redis, adminToken) {
 }
 
 // A whole stack: redis + keyward with the default clients. Call stop() when done.
+// `chain` (default: KW_E2E_CHAIN) puts the keyward under test in REST mode in front of an inner
+// keyward (see chainMode()).
 export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing,
-                                    budget } = {}) {
+                                    budget, chain = chainMode() } = {}) {
   const c = certs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-e2e-"));
   const redis = await startRedis(dir);
@@ -334,7 +336,7 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     },
   };
   try {
-    if (chainMode()) {
+    if (chain) {
       inner = await startInnerKeyward(dir, c, redis, adminToken);
       stack.inner = inner.kw;
     }
