@@ -64,7 +64,9 @@ TEST(Limits, MethodsOutsideTheRestSetAre405Json) {
 
 TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   Stack s;
-  ASSERT_TRUE(s.start(kClients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
+  // The client's own limit lifts its default share (half of listen.max_connections).
+  const std::string clients = std::string(kClients) + "    limits: { max_connections: 2 }\n";
+  ASSERT_TRUE(s.start(clients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
   const std::string get =
       "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
   int a = connectTo(s.port, 3);
@@ -87,6 +89,27 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   EXPECT_EQ(statusOf(sendAndRead(d, get)), 200);
   ::close(d);
   ::close(b);
+}
+
+TEST(Limits, DefaultClientShareIsHalfOfTheListenersConnections) {
+  Stack s;
+  ASSERT_TRUE(s.start(kClients, "  max_connections: 4\n")) << s.kw.out_text << s.kw.err_text;
+  const std::string get =
+      "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
+  int a = connectTo(s.port, 3);
+  int b = connectTo(s.port, 3);
+  int c = connectTo(s.port, 3);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_GE(c, 0);
+  EXPECT_EQ(statusOf(sendAndRead(a, get)), 200);
+  EXPECT_EQ(statusOf(sendAndRead(b, get)), 200);
+  std::string got = sendAndRead(c, get);
+  EXPECT_EQ(statusOf(got), 429) << got;
+  EXPECT_NE(got.find("limits.max_connections 2"), std::string::npos) << got;
+  ::close(a);
+  ::close(b);
+  ::close(c);
 }
 
 TEST(Limits, UpstreamDownIs502JsonAndNoUpstreamDetail) {
