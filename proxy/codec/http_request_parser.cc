@@ -336,8 +336,8 @@ namespace {
 // Header names that may appear on one line only: two would let different readers (keyward,
 // the upstream, a logger) take different values. Sorted for binary search.
 constexpr std::string_view kSingletons[] = {
-    "authorization",    "content-length",          "content-type",       "host", "origin",
-    "upstash-encoding", "upstash-response-format", "upstash-sync-token",
+    "authorization",    "content-length",          "content-type", "host", "origin",
+    "upstash-encoding", "upstash-response-format",
 };
 
 bool isSingleton(std::string_view name) {

@@ -82,10 +82,11 @@ class HttpRequestParser {
   // Repeated header lines (RFC 9110 section 5.3). Every header keyward reads has one rule:
   //  - singletons, a second line is refused at head time (400, or 501 for Transfer-Encoding):
   //    authorization, origin, host, content-length, content-type, transfer-encoding,
-  //    upstash-encoding, upstash-response-format, upstash-sync-token;
-  //  - lists, all lines are one comma-joined list (read them with forEachListElement):
+  //    upstash-encoding, upstash-response-format;
+  //  - lists, all lines are one comma-joined list (read them with headerList()):
   //    x-forwarded-for, connection, expect, access-control-request-headers;
-  //  - upstash-telemetry-* are relayed from their first line only (informational).
+  //  - upstash-sync-token and upstash-telemetry-* (relayed to a REST upstream, never acted on):
+  //    the first line only, so the upstream gets exactly one.
   // header(): the first line with this name; `lowercase_name` must be lower case. nullopt when
   // absent (an empty value is a present, empty header). For a singleton it is the only line.
   std::optional<std::string_view> header(std::string_view lowercase_name) const;
