@@ -61,7 +61,7 @@ echo "keyward RSS idle: ${idle} kB; with ${conns} idle TLS connections: ${held} 
 kill "$py" 2>/dev/null || true
 wait "$py" 2>/dev/null || true
 sleep 1
-redis-cli -p "$rport" set mem:big "$(head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' v)" >/dev/null
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' v | redis-cli -p "$rport" -x set mem:big >/dev/null
 # attack MODE: "anon" (100 x 9 MiB bodies with a bad key) or "slow" (100 non-reading pipeliners).
 attack() {
   python3 - "$kport" "$work/cert.pem" "$key" "$1" <<'PY'

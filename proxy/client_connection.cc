@@ -194,7 +194,10 @@ void ClientConnection::processInput() {
     if (avail == 0) break;
     if (awaiting_bytes_) {
       awaiting_bytes_ = false;
-      timer_.arm(server_.listen().header_timeout);
+      // The first head shares the timer armed at accept with the TLS handshake; later heads
+      // get header_timeout from their first byte. Never re-armed while the head trickles in.
+      if (!first_head_) timer_.arm(server_.listen().header_timeout);
+      first_head_ = false;
     }
     evbuffer_iovec vec;
     if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;

@@ -91,6 +91,7 @@ class ClientConnection final : public Exchange {
   bool keep_alive_ = true;
   bool head_request_ = false;    // HEAD: no body bytes
   bool awaiting_bytes_ = true;   // between requests and nothing received yet
+  bool first_head_ = true;       // no request byte received yet on this connection
   bool paused_ = false;          // SSE upstream paused for backpressure
   size_t lingered_bytes_ = 0;    // discarded while Lingering
   size_t linger_limit_ = 0;      // the most discarded before closing at once
