@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Memory of the release keyward binary (TLS listener, Redis upstream): RSS when idle and with
-# N idle TLS connections held open (default 5,000). Prints kB figures; never a CI gate.
+# N idle TLS connections held open (default 5,000), then under two attacks: 100 anonymous
+# connections pushing 9 MiB bodies, and 100 authorised clients pipelining 100 GETs of a 2 MiB
+# value without ever reading. Prints kB figures; never a CI gate.
 #   bench/memory.sh [CONNECTIONS=5000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,7 @@ rport=$(free_port) kport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & pids+=($!)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-{ read -r _key; read -r hash; } < <("$bin" token new --client mem)
+{ read -r key; read -r hash; } < <("$bin" token new --client mem)
 cat >"$work/kw.yaml" <<YAML
 listen:
   address: "127.0.0.1:$kport"
@@ -27,7 +29,7 @@ upstream:
 clients:
   - name: mem
     api_keys: ["$hash"]
-    commands: ["+get"]
+    commands: ["+get", "+set"]
     keys: ["mem:*"]
 YAML
 "$bin" serve --config "$work/kw.yaml" >"$work/kw.log" 2>&1 & kw=$!; pids+=($kw)
@@ -56,3 +58,45 @@ sleep 2
 held=$(rss)
 echo "keyward RSS idle: ${idle} kB; with ${conns} idle TLS connections: ${held} kB" \
      "($(( (held - idle) * 1024 / conns )) bytes per connection)"
+kill "$py" 2>/dev/null || true
+wait "$py" 2>/dev/null || true
+sleep 1
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' v | redis-cli -p "$rport" -x set mem:big >/dev/null
+# attack MODE: "anon" (100 x 9 MiB bodies with a bad key) or "slow" (100 non-reading pipeliners).
+attack() {
+  python3 - "$kport" "$work/cert.pem" "$key" "$1" <<'PY'
+import socket, ssl, sys, time
+port, ca, key, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+socks = []
+for i in range(100):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    if mode == "anon":
+        s.sendall(f"POST /set/mem:x HTTP/1.1\r\nHost: x\r\nContent-Length: {9 << 20}\r\n"
+                  f"Authorization: Bearer kw_bad{i}\r\n\r\n".encode())
+    else:
+        s.sendall((f"GET /get/mem:big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n"
+                   * 100).encode())
+    s.setblocking(False)
+    socks.append(s)
+piece = b"a" * 65536
+end = time.time() + 4
+while time.time() < end and mode == "anon":
+    for s in socks:
+        try:
+            s.send(piece)
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            pass
+        except OSError:
+            pass
+time.sleep(4 if mode == "slow" else 0)
+PY
+}
+for mode in anon slow; do
+  base=$(rss); peak=$base
+  attack "$mode" & ap=$!; pids+=($ap)
+  while kill -0 "$ap" 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.05; done
+  echo "keyward RSS under attack '$mode' (100 connections): before ${base} kB, peak ${peak} kB" \
+       "(+$(( (peak - base) / 1024 )) MiB)"
+  sleep 1
+done

@@ -52,6 +52,9 @@ struct ListenConfig {
   std::optional<TlsConfig> tls;  // absent = plaintext
   uint64_t max_body_bytes = 10485760;
   uint64_t max_connections = 10000;
+  // All request bodies held at once across connections; past it new bodies wait (reading
+  // stops) and are refused with 503 when they cannot start within header_timeout.
+  uint64_t max_buffered_bytes = 268435456;
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   bool allow_query_token = false;
@@ -128,6 +131,8 @@ struct LimitsConfig {
   policy::Rate per_identity_rate{0, 1000};  // per source IP, or per JWT sub; burst = its count
   uint64_t per_day = 0;
   uint64_t per_month = 0;
+  // Open client connections attributed to this client; 0 = half of listen.max_connections.
+  uint64_t max_connections = 0;
 };
 
 using Sha256Digest = std::array<uint8_t, 32>;

@@ -115,6 +115,9 @@ void ClientsReader::readLimits(const YamlNode& n, const std::string& field, Limi
   if (const YamlNode* v = m.get("per_month")) {
     readUint(ctx_, *v, m.sub("per_month"), 0, ~0ULL >> 1, out.per_month);
   }
+  if (const YamlNode* v = m.get("max_connections")) {
+    readUint(ctx_, *v, m.sub("max_connections"), 1, 1000000, out.max_connections);
+  }
   m.finish();
 }
 

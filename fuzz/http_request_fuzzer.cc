@@ -70,6 +70,15 @@ std::vector<Parsed> parseStream(std::string_view in, const HttpParserLimits& lim
         for (const auto& h : p.headers()) {
           for (char c : h.name) KW_FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
           KW_FUZZ_CHECK(p.header(h.name).has_value());
+          KW_FUZZ_CHECK(p.headerCount(h.name) >= 1);
+          // Singletons are never repeated in a request the parser accepted.
+          if (h.name == "authorization" || h.name == "origin" || h.name == "content-length") {
+            KW_FUZZ_CHECK(p.headerCount(h.name) == 1);
+          }
+          for (std::string_view e : p.headerList(h.name)) {
+            KW_FUZZ_CHECK(!e.empty() && e.find(',') == std::string_view::npos);
+            KW_FUZZ_CHECK(e.front() != ' ' && e.back() != ' ');
+          }
         }
         size_t again = 99;
         KW_FUZZ_CHECK(p.feed(in.data() + off, in.size() - off, &again) == ParseStatus::Complete);

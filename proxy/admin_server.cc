@@ -20,13 +20,29 @@
 
 namespace kw::proxy {
 
+namespace {
+// Connections at once; at the cap the oldest one still reading its request makes room, so
+// connections that never finish a request cannot lock out /healthz, revoke or reload.
+constexpr size_t kMaxAdminConnections = 64;
+// One whole exchange (head, body and response) from accept, never re-armed by progress: a
+// client dripping a header line every few seconds is closed on time.
+constexpr Milliseconds kAdminExchangeTime{10000};
+}  // namespace
+
 struct AdminServer::Conn {
   AdminServer* server;
   BufferEventPtr bev;
   codec::HttpRequestParser parser;
   bool answered = false;
+  uint64_t seq;  // accept order
+  Timer deadline;
 
-  Conn(AdminServer* s, bufferevent* b) : server(s), bev(b), parser(limits()) {}
+  Conn(AdminServer* s, bufferevent* b, uint64_t n)
+      : server(s), bev(b), parser(limits()), seq(n), deadline(s->base_, [this] {
+          server->drop(this);
+        }) {
+    deadline.arm(kAdminExchangeTime);
+  }
 
   static codec::HttpParserLimits limits() {
     codec::HttpParserLimits l;
@@ -224,20 +240,25 @@ Result<std::unique_ptr<AdminServer>> AdminServer::create(event_base* base,
 void AdminServer::onAccept(evconnlistener* /*l*/, int fd, struct sockaddr* /*addr*/, int /*len*/,
                            void* arg) noexcept {
   auto* s = static_cast<AdminServer*>(arg);
-  if (s->conns_.size() >= 64) {
-    ::close(fd);
-    return;
+  if (s->conns_.size() >= kMaxAdminConnections) {
+    Conn* oldest = nullptr;
+    for (auto& [p, c] : s->conns_) {
+      if (!p->answered && (oldest == nullptr || p->seq < oldest->seq)) oldest = p;
+    }
+    if (oldest == nullptr) {
+      ::close(fd);
+      return;
+    }
+    s->drop(oldest);
   }
   bufferevent* bev = bufferevent_socket_new(s->base_, fd, BEV_OPT_CLOSE_ON_FREE);
   if (bev == nullptr) {
     ::close(fd);
     return;
   }
-  auto c = std::make_unique<Conn>(s, bev);
+  auto c = std::make_unique<Conn>(s, bev, ++s->accepted_);
   Conn* raw = c.get();
   s->conns_.emplace(raw, std::move(c));
-  timeval tv{10, 0};
-  bufferevent_set_timeouts(bev, &tv, &tv);
   bufferevent_setcb(bev, Conn::onRead, Conn::onWrite, Conn::onEvent, raw);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -245,6 +266,7 @@ void AdminServer::onAccept(evconnlistener* /*l*/, int fd, struct sockaddr* /*add
 void AdminServer::drop(Conn* c) {
   auto it = conns_.find(c);
   if (it == conns_.end()) return;
+  c->deadline.cancel();
   bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
   bufferevent_setcb(c->bev.get(), nullptr, nullptr, nullptr, nullptr);
   dead_.push_back(std::move(it->second));

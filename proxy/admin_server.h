@@ -46,7 +46,8 @@ struct AdminHooks {
 };
 
 // A small HTTP/1.1 server; one request per connection (Connection: close), bounded head and
-// body, 10 s per connection. Not for client traffic.
+// body, 10 s per connection in total; at 64 connections the oldest unanswered one is closed
+// for a new one. Not for client traffic.
 class AdminServer {
  public:
   // `token` guards /v1/* (empty: /v1/* always 401). SECRET: compared with CRYPTO_memcmp.
@@ -86,6 +87,7 @@ class AdminServer {
   std::string bound_;
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> dead_;
+  uint64_t accepted_ = 0;
   Timer reaper_;
   friend struct Conn;
 };

@@ -23,8 +23,16 @@ constexpr size_t kStreamHighWater = 1024 * 1024;   // pause the subscription abo
 constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
 constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
 constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
-constexpr Milliseconds kLingerTime{2000};          // and for at most this long
-constexpr size_t kCoalesceBytes = 16 * 1024;       // a body up to this is sent with its head
+// After refusing a request whose body was never read: enough for the client to read the
+// refusal before the close resets the connection, never its megabytes (CONTRACT section 4).
+constexpr size_t kRefusedLingerBytes = 256 * 1024;
+// Unsent response bytes above which the connection stops reading (and so serving) pipelined
+// requests; it resumes at or below the low-water mark. A client that never reads is closed
+// after idle_timeout.
+constexpr size_t kOutputHighWater = 1024 * 1024;
+constexpr size_t kOutputLowWater = 256 * 1024;
+constexpr Milliseconds kLingerTime{2000};     // and for at most this long
+constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with its head
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
@@ -90,6 +98,8 @@ ClientConnection::~ClientConnection() {
   quota_wait_.reset();
   pending_.cancel();
   subscription_.reset();
+  releaseBody();
+  if (!client_.empty()) server_.detachClient(client_);
 }
 
 void ClientConnection::start() {
@@ -116,6 +126,14 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
   size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
   if (self->state_ == State::Closing && pending == 0) {
     self->linger();
+  } else if (self->output_blocked_ && pending <= kOutputLowWater) {
+    self->output_blocked_ = false;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (self->state_ == State::Reading) {
+      bufferevent_enable(bev, EV_READ);
+      self->armForNextRequest();
+      self->processInput();
+    }
   } else if ((self->state_ == State::Streaming || self->state_ == State::Relaying) &&
              self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
@@ -165,17 +183,21 @@ void ClientConnection::processInput() {
       break;
     }
     if (state_ != State::Reading) {
-      if (state_ == State::Lingering) lingered_bytes_ += evbuffer_get_length(in);
+      lingered_bytes_ += evbuffer_get_length(in);  // Closing or Lingering
       evbuffer_drain(in, evbuffer_get_length(in));
-      if (lingered_bytes_ > kLingerBytes) closeNow();
+      if (lingered_bytes_ > (linger_limit_ != 0 ? linger_limit_ : kLingerBytes)) closeNow();
       break;
     }
+    if (!parser_.headComplete() && outputBlocked()) break;
     size_t avail = evbuffer_get_length(in);
     if (avail == 0) avail = pullTlsBuffered(bev_.get(), &pull_budget);  // OpenSSL read ahead
     if (avail == 0) break;
     if (awaiting_bytes_) {
       awaiting_bytes_ = false;
-      timer_.arm(server_.listen().header_timeout);
+      // The first head shares the timer armed at accept with the TLS handshake; later heads
+      // get header_timeout from their first byte. Never re-armed while the head trickles in.
+      if (!first_head_) timer_.arm(server_.listen().header_timeout);
+      first_head_ = false;
     }
     evbuffer_iovec vec;
     if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
@@ -193,14 +215,7 @@ void ClientConnection::processInput() {
       respond(std::move(r));
       break;
     }
-    if (!was_head && parser_.headComplete()) {
-      // The full head arrived in time: the body gets the idle timeout to make progress.
-      timer_.arm(server_.listen().idle_timeout);
-      if (st == codec::ParseStatus::HeadComplete && parser_.expectContinue()) {
-        static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-        writeThrough(bev_.get(), k100);
-      }
-    }
+    if (!was_head && parser_.headComplete() && onHead(st)) continue;
     if (st == codec::ParseStatus::Complete) {
       serveRequest();
       continue;
@@ -210,13 +225,98 @@ void ClientConnection::processInput() {
   in_process_ = false;
 }
 
+bool ClientConnection::onHead(codec::ParseStatus st) {
+  record_ = AccessRecord{};
+  admission_ = server_.router().admit(parser_, peer_, record_);
+  if (!admission_.refusal && admission_.entry != nullptr) {
+    admission_.refusal = attributeTo(*admission_.entry->config);
+  }
+  const bool body_follows = st == codec::ParseStatus::HeadComplete;
+  if (!admission_.refusal && body_follows) {
+    const uint64_t want = parser_.contentLength().value_or(server_.listen().max_body_bytes);
+    if (server_.reserveBody(want)) {
+      reserved_body_ = want;
+    } else {
+      record_.reason = "max_buffered_bytes";
+      admission_.refusal = errorResponse(
+          503, "ERR too many request bodies in flight (listen.max_buffered_bytes " +
+                   std::to_string(server_.listen().max_buffered_bytes) + "), retry later");
+      admission_.refusal->headers.emplace_back("Retry-After", "1");
+    }
+  }
+  if (admission_.refusal) {
+    // Answered from the head alone; a body that follows is never read (nor 100 Continue sent).
+    timer_.cancel();
+    state_ = State::Busy;
+    keep_alive_ = !body_follows && parser_.keepAlive() && !draining_;
+    head_request_ = parser_.method() == codec::HttpMethod::Head;
+    HttpResponse r = std::move(*admission_.refusal);
+    admission_ = Admission{};
+    if (body_follows) {
+      r.close = true;
+      linger_limit_ = kRefusedLingerBytes;
+    }
+    respond(std::move(r));
+    return true;
+  }
+  if (body_follows) {
+    // The body has idle_timeout in total (from the end of the head, never re-armed by progress).
+    timer_.arm(server_.listen().idle_timeout);
+    if (parser_.expectContinue()) {
+      static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+      writeThrough(bev_.get(), k100);
+    }
+  }
+  return false;
+}
+
+std::optional<HttpResponse> ClientConnection::attributeTo(const conf::ClientConfig& client) {
+  const std::string& name = client.spec.name;
+  if (name == client_) return std::nullopt;
+  // Default share: half of the listener's connections, so one client never takes them all.
+  uint64_t limit = client.limits.max_connections;
+  if (limit == 0) limit = std::max<uint64_t>(1, server_.listen().max_connections / 2);
+  if (!server_.attachClient(name, limit)) {
+    record_.reason = "max_connections";
+    record_.decision = "deny";
+    HttpResponse r = errorResponse(429,
+                                   "ERR too many connections for this client "
+                                   "(limits.max_connections " +
+                                       std::to_string(limit) + ")");
+    r.headers.emplace_back("Retry-After", "1");
+    r.close = true;
+    return r;
+  }
+  // A connection counts for the client it last authenticated as (a backend may send several
+  // clients' credentials over one pooled connection).
+  if (!client_.empty()) server_.detachClient(client_);
+  client_ = name;
+  return std::nullopt;
+}
+
+void ClientConnection::releaseBody() {
+  if (reserved_body_ == 0) return;
+  server_.releaseBody(reserved_body_);
+  reserved_body_ = 0;
+}
+
+bool ClientConnection::outputBlocked() {
+  if (output_blocked_) return true;
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) <= kOutputHighWater) return false;
+  output_blocked_ = true;
+  bufferevent_disable(bev_.get(), EV_READ);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
+  timer_.arm(server_.listen().idle_timeout);  // a client that never reads is closed
+  return true;
+}
+
 void ClientConnection::serveRequest() {
   timer_.cancel();
   state_ = State::Busy;
   keep_alive_ = parser_.keepAlive() && !draining_;
   head_request_ = parser_.method() == codec::HttpMethod::Head;
-  record_ = AccessRecord{};
-  server_.router().route(parser_, peer_, *this);
+  server_.router().route(parser_, std::move(admission_), *this);
+  admission_ = Admission{};
 }
 
 std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<uint64_t> length,
@@ -267,6 +367,7 @@ void ClientConnection::completeRequest(bool keep) {
     closeAfterFlush();
     return;
   }
+  releaseBody();
   parser_.reset();
   state_ = State::Reading;
   bufferevent_enable(bev_.get(), EV_READ);
@@ -373,6 +474,7 @@ void ClientConnection::closeAfterFlush() {
 void ClientConnection::linger() {
   if (!bev_ || state_ == State::Closed) return;
   state_ = State::Lingering;
+  releaseBody();
   evutil_socket_t fd = bufferevent_getfd(bev_.get());
   if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) {
     closeNow();
@@ -386,6 +488,9 @@ void ClientConnection::closeNow() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   timer_.cancel();
+  releaseBody();
+  if (!client_.empty()) server_.detachClient(client_);
+  client_.clear();
   quota_wait_.reset();
   pending_.cancel();
   if (subscription_) subscription_->close();

@@ -58,6 +58,15 @@ class ClientConnection final : public Exchange {
   static void onEvent(bufferevent* bev, short what, void* arg);
 
   void processInput();
+  // The head is in (`st` HeadComplete: a body follows; Complete: none): admission, the
+  // connection's client, the body's share of listen.max_buffered_bytes, `100 Continue`. True
+  // when the request was refused and answered (its body is never read).
+  bool onHead(codec::ParseStatus st);
+  // clients[].limits.max_connections for the client the head authenticated as.
+  std::optional<HttpResponse> attributeTo(const conf::ClientConfig& client);
+  void releaseBody();
+  // Unsent output above kOutputHighWater: stop reading (and serving) until it drains.
+  bool outputBlocked();
   void serveRequest();
   // The response head. `length`: a Content-Length value; chunked framing when `chunked`;
   // neither: close-delimited.
@@ -80,10 +89,16 @@ class ClientConnection final : public Exchange {
   bool in_process_ = false;
   bool draining_ = false;
   bool keep_alive_ = true;
-  bool head_request_ = false;   // HEAD: no body bytes
-  bool awaiting_bytes_ = true;  // between requests and nothing received yet
-  bool paused_ = false;         // SSE upstream paused for backpressure
-  size_t lingered_bytes_ = 0;   // discarded while Lingering
+  bool head_request_ = false;    // HEAD: no body bytes
+  bool awaiting_bytes_ = true;   // between requests and nothing received yet
+  bool first_head_ = true;       // no request byte received yet on this connection
+  bool paused_ = false;          // SSE upstream paused for backpressure
+  size_t lingered_bytes_ = 0;    // discarded while Lingering
+  size_t linger_limit_ = 0;      // the most discarded before closing at once
+  bool output_blocked_ = false;  // reading stopped until the output drains
+  uint64_t reserved_body_ = 0;   // this request's share of listen.max_buffered_bytes
+  std::string client_;           // the client this connection counts for ("" = none yet)
+  Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()
   Timer timer_;

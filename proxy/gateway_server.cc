@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "proxy/access_log.h"
@@ -155,6 +156,39 @@ void GatewayServer::release(ClientConnection* conn) {
   graveyard_.push_back(std::move(it->second));
   connections_.erase(it);
   reaper_.arm(Milliseconds(0));
+}
+
+bool GatewayServer::reserveBody(uint64_t bytes) {
+  if (bytes > listen_.max_buffered_bytes - std::min(buffered_bytes_, listen_.max_buffered_bytes)) {
+    return false;
+  }
+  buffered_bytes_ += bytes;
+  return true;
+}
+
+void GatewayServer::releaseBody(uint64_t bytes) {
+  buffered_bytes_ -= std::min(bytes, buffered_bytes_);
+}
+
+bool GatewayServer::attachClient(const std::string& client, uint64_t limit) {
+  uint64_t& n = client_connections_[client];
+  if (n >= limit) {
+    if (n == 0) client_connections_.erase(client);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void GatewayServer::detachClient(const std::string& client) {
+  auto it = client_connections_.find(client);
+  if (it == client_connections_.end()) return;
+  if (--it->second == 0) client_connections_.erase(it);
+}
+
+uint64_t GatewayServer::clientConnections(const std::string& client) const {
+  auto it = client_connections_.find(client);
+  return it == client_connections_.end() ? 0 : it->second;
 }
 
 void GatewayServer::reap() {

@@ -51,6 +51,17 @@ class GatewayServer {
   const conf::ListenConfig& listen() const { return listen_; }
   void release(ClientConnection* conn);  // deferred delete
 
+  // listen.max_buffered_bytes: request bodies held at once across connections. A body is
+  // reserved whole (its Content-Length, or max_body_bytes when chunked) before it is read.
+  [[nodiscard]] bool reserveBody(uint64_t bytes);
+  void releaseBody(uint64_t bytes);
+  [[nodiscard]] uint64_t bufferedBytes() const { return buffered_bytes_; }
+  // clients[].limits.max_connections: a connection counts for the client it last authenticated
+  // as. False when `client` already has `limit` connections.
+  [[nodiscard]] bool attachClient(const std::string& client, uint64_t limit);
+  void detachClient(const std::string& client);
+  [[nodiscard]] uint64_t clientConnections(const std::string& client) const;
+
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
                 SslCtxPtr tls_ctx);
@@ -65,6 +76,8 @@ class GatewayServer {
   SslCtxPtr tls_ctx_;
   ListenerPtr listener_;
   std::string bound_;
+  uint64_t buffered_bytes_ = 0;
+  std::unordered_map<std::string, uint64_t> client_connections_;  // only clients with some
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;

@@ -43,8 +43,6 @@ HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, Ac
 
 namespace {
 
-constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
-
 // One command's verdict in the gateway's terms.
 struct Checked {
   bool allowed = false;
@@ -169,100 +167,49 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
 
 std::string RequestRouter::nextSyncToken() { return std::to_string(++sync_counter_); }
 
-void RequestRouter::route(const codec::HttpRequestParser& parser, const PeerInfo& peer,
+void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
                           Exchange& ex) {
   AccessRecord& rec = ex.record();
-  rec.method = codec::methodName(parser.method());
   rec.bytes_in = parser.body().size();
-  const PeerInfo client_ip = clientAddress(parser, peer);
-  rec.source_ip = client_ip.ip;
-  if (parser.method() == codec::HttpMethod::Other) {
-    rec.reason = "method_not_allowed";
-    ex.respond(errorResponse(405, "ERR method not allowed"));
-    return;
-  }
-  if (parser.method() == codec::HttpMethod::Options) {
+  if (admission.entry == nullptr) {  // OPTIONS: the only request admitted without a client
     ex.respond(preflight(parser));
     return;
   }
   RouteContext ctx;
-  ctx.snapshot = snapshot_;
+  ctx.snapshot = std::move(admission.snapshot);
   const conf::Config& cfg = ctx.snapshot->config();
+  // Parsed once at admission already; cannot fail here.
   auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
                                           parser.header("upstash-response-format"));
-  if (!opts) {
-    rec.reason = "bad_request";
-    ex.respond(errorResponse(codec::restErrorStatus(opts.error()), opts.error().message));
-    return;
+  ctx.enc = opts && opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
+  ctx.resp2 = opts && opts->resp2;
+  if (rest_ != nullptr && opts) ctx.upstream_headers = restPassthroughHeaders(parser, *opts);
+  ctx.headers = std::move(admission.cors);
+  if (!admission.request) {  // a body followed the head: decode it now
+    codec::RestOptions ro;
+    ro.allow_query_token = cfg.listen.allow_query_token;
+    auto decoded = codec::decodeRestRequest(parser, ro);
+    if (!decoded) {
+      rec.reason = "bad_request";
+      ex.respond(withHeaders(
+          errorResponse(codec::restErrorStatus(decoded.error()), decoded.error().message), ctx));
+      return;
+    }
+    admission.request = std::move(*decoded);
   }
-  ctx.enc = opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
-  ctx.resp2 = opts->resp2;
-  if (rest_ != nullptr) ctx.upstream_headers = restPassthroughHeaders(parser, *opts);
-  codec::RestOptions ro;
-  ro.allow_query_token = cfg.listen.allow_query_token;
-  auto decoded = codec::decodeRestRequest(parser, ro);
-  if (!decoded) {
-    rec.reason = "bad_request";
-    ex.respond(errorResponse(codec::restErrorStatus(decoded.error()), decoded.error().message));
-    return;
-  }
-  codec::RestRequest& req = *decoded;
+  const codec::RestRequest& req = *admission.request;
   rec.route = codec::routeName(req.route());
   rec.command_count = req.commandCount();
 
-  // Credentials.
-  std::optional<std::string_view> token = codec::bearerToken(parser.header("authorization"));
-  std::string jwt_sub;  // the JWT's sub claim (empty for static keys)
-  const conf::ClientEntry* entry = nullptr;
-  if (req.queryTokenState() != codec::QueryToken::Disallowed) {
-    if (!token && req.queryToken()) token = req.queryToken();
-    if (token) {
-      const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
-      ResolvedCredential cred =
-          resolveCredential(*token, *ctx.snapshot, now_s, revoked_.get(), revocations_known_);
-      entry = cred.entry;
-      jwt_sub = std::move(cred.sub);
-      if (entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
-    }
-  }
-  if (entry == nullptr) {
-    if (rec.reason.empty()) rec.reason = "auth";
-    rec.decision = "deny";
-    ex.respond(errorResponse(401, kWrongPass));
-    return;
-  }
-  const conf::ClientConfig& client = *entry->config;
-  rec.client = client.spec.name;
-  rec.sub = jwt_sub;
-  const policy::Identity identity{jwt_sub};
-  if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, client_ip.ip16)) {
-    rec.reason = "source_ip";
-    rec.decision = "deny";
-    ex.respond(errorResponse(403, "NOPERM source address not allowed for this client"));
-    return;
-  }
-  if (auto origin = parser.header("origin")) {
-    bool ok = false;
-    for (const auto& o : client.allow_origins) ok = ok || o == *origin || o == "*";
-    if (!ok) {
-      rec.reason = "origin";
-      rec.decision = "deny";
-      ex.respond(errorResponse(403, "NOPERM origin not allowed for this client"));
-      return;
-    }
-    ctx.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
-    ctx.headers.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
-    ctx.headers.emplace_back("Vary", "Origin");
-  }
-
+  const conf::ClientEntry& entry = *admission.entry;
+  const policy::Identity identity{admission.sub};
   RequestPlan plan;
-  if (!planRequest(req, *entry, identity, ex, ctx, plan)) return;
+  if (!planRequest(req, entry, identity, ex, ctx, plan)) return;
 
+  const conf::ClientConfig& client = *entry.config;
   chargeAndDispatch(plan, client,
                     client.limits.per_identity_rate.count != 0
-                        ? identityKey(jwt_sub, client_ip.ip16)
+                        ? identityKey(admission.sub, admission.client_ip.ip16)
                         : std::string(),
                     ctx, ex);
 }

@@ -18,6 +18,7 @@
 #include "policy/quota.h"
 #include "proxy/access_log.h"
 #include "proxy/codec/http_request_parser.h"
+#include "proxy/codec/rest_request.h"
 #include "proxy/quota_ledger.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
@@ -70,6 +71,20 @@ struct PeerInfo {
   std::array<uint8_t, 16> ip16{};  // IPv4 as ::ffff:a.b.c.d
 };
 
+// The head-time decision on one request (CONTRACT section 4): the credential, the client's
+// address, the Origin and, for path-style requests, the command are checked as soon as the head
+// is in, before a body byte is read or `100 Continue` is sent. Either `refusal` is set (answer
+// it; a body that follows is never read) or the request may proceed to route().
+struct Admission {
+  std::optional<HttpResponse> refusal;
+  conf::SnapshotConstSharedPtr snapshot;      // the config the credential was checked against
+  const conf::ClientEntry* entry = nullptr;   // null for OPTIONS (no credential needed)
+  std::string sub;                            // the JWT's sub (empty for static keys)
+  PeerInfo client_ip;                         // after trusted X-Forwarded-For hops
+  std::optional<codec::RestRequest> request;  // decoded at head time when no body follows
+  std::vector<std::pair<std::string, std::string>> cors;  // Allow-Origin etc. for the reply
+};
+
 // Shared, long-lived state every connection routes through.
 class RequestRouter {
  public:
@@ -86,9 +101,14 @@ class RequestRouter {
   QuotaLedger& quota() { return quota_; }
   const QuotaLedger& quota() const { return quota_; }
 
-  // `parser` is Complete. Everything the router needs from it is copied or decoded before
-  // return; the exchange may be answered later.
-  void route(const codec::HttpRequestParser& parser, const PeerInfo& peer, Exchange& ex);
+  // `parser` has its head (headComplete()); its body may still be unread. Fills the record's
+  // method, source address, route and, once known, client; never touches the body.
+  [[nodiscard]] Admission admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
+                                AccessRecord& rec) const;
+  // `parser` is Complete and `admission` (from admit() on the same head) has no refusal.
+  // Everything the router needs from the parser is copied or decoded before return; the exchange
+  // may be answered later.
+  void route(const codec::HttpRequestParser& parser, Admission admission, Exchange& ex);
 
   // A fresh upstash-sync-token value (Redis upstream).
   std::string nextSyncToken();

@@ -1,28 +1,163 @@
-// RequestRouter's access controls around the policy: client address behind trusted proxies,
-// and CORS preflight.
+// RequestRouter's access controls around the policy: head-time admission (credential, client
+// address behind trusted proxies, Origin, path-style command), and CORS preflight.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
+#include "policy/command_table.h"
 #include "proxy/codec/reply_json.h"
+#include "proxy/codec/rest_request.h"
+#include "proxy/credential_resolver.h"
 #include "proxy/request_router.h"
 
 namespace kw::proxy {
+
+namespace {
+
+constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
+
+// The one place a head-time refusal becomes a response (and its access-record fields).
+Admission refuse(Admission a, AccessRecord& rec, int status, std::string_view reason,
+                 std::string_view message) {
+  rec.reason = std::string(reason);
+  if (status == 401 || status == 403) rec.decision = "deny";
+  a.refusal = errorResponse(status, message);
+  a.entry = nullptr;
+  return a;
+}
+
+// The ?_token= (and the errors of the query string) of a request whose JSON body is not read
+// yet: its query decoded as a path-style command's would be.
+Result<codec::RestRequest> decodeQueryOnly(const codec::HttpRequestParser& parser,
+                                           const codec::RestOptions& ro) {
+  std::string target = "/_";
+  if (!parser.query().empty()) target.append("?").append(parser.query());
+  return codec::decodeRestRequest(codec::HttpMethod::Get, target, {}, ro);
+}
+
+// Whether the command bit alone refuses `argv` (its path-style arguments; the body, not read
+// yet, would be one more). Only the command (and subcommand, when the path names it) is
+// decided here: keys and arity wait for the body.
+std::optional<policy::Decision> commandRefusal(const conf::ClientEntry& entry,
+                                               const policy::Identity& identity, codec::Argv argv,
+                                               policy::EvalScratch& scratch) {
+  const policy::CommandInfo* cmd = policy::findCommand(argv[0]);
+  if (cmd == nullptr) return policy::Decision::deny(policy::Reason::CommandDenied);
+  if ((cmd->traits & policy::kContainer) != 0 && argv.size() < 2) return std::nullopt;
+  std::vector<std::string_view> probe(argv.begin(), argv.end());
+  probe.emplace_back();  // stands for the body
+  policy::Evaluation ev = entry.policy->evaluate(probe, identity, scratch);
+  if (ev.decision.reason == policy::Reason::CommandDenied ||
+      ev.decision.reason == policy::Reason::UnknownCommand) {
+    return ev.decision;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
+                               AccessRecord& rec) const {
+  Admission a;
+  a.snapshot = snapshot_;
+  rec.method = codec::methodName(parser.method());
+  a.client_ip = clientAddress(parser, peer);
+  rec.source_ip = a.client_ip.ip;
+  if (parser.method() == codec::HttpMethod::Other) {
+    return refuse(std::move(a), rec, 405, "method_not_allowed", "ERR method not allowed");
+  }
+  if (parser.method() == codec::HttpMethod::Options) return a;  // preflight: no credential
+  const conf::Config& cfg = a.snapshot->config();
+  auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
+                                          parser.header("upstash-response-format"));
+  if (!opts) {
+    return refuse(std::move(a), rec, codec::restErrorStatus(opts.error()), "bad_request",
+                  opts.error().message);
+  }
+  codec::RestOptions ro;
+  ro.allow_query_token = cfg.listen.allow_query_token;
+  const bool body_follows = parser.status() != codec::ParseStatus::Complete;
+  const std::string_view path = parser.path();
+  const bool json_route = path == "/" || path == "/pipeline" || path == "/multi-exec";
+  // No body: the whole request decodes now (and is kept for route()). A body follows: only
+  // what the head holds, the path-style command or the query string.
+  auto decoded = !body_follows ? codec::decodeRestRequest(parser, ro)
+                 : json_route  ? decodeQueryOnly(parser, ro)
+                               : codec::decodeRestRequest(parser.method(), parser.target(), {}, ro);
+  if (!decoded) {
+    return refuse(std::move(a), rec, codec::restErrorStatus(decoded.error()), "bad_request",
+                  decoded.error().message);
+  }
+  if (!body_follows || !json_route) {
+    rec.route = codec::routeName(decoded->route());
+    rec.command_count = decoded->commandCount();
+  }
+
+  std::optional<std::string_view> token = codec::bearerToken(parser.header("authorization"));
+  if (decoded->queryTokenState() == codec::QueryToken::Disallowed) token.reset();
+  if (!token && decoded->queryToken()) token = decoded->queryToken();
+  if (decoded->queryTokenState() != codec::QueryToken::Disallowed && token) {
+    const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    ResolvedCredential cred =
+        resolveCredential(*token, *a.snapshot, now_s, revoked_.get(), revocations_known_);
+    a.entry = cred.entry;
+    a.sub = std::move(cred.sub);
+    if (a.entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
+  }
+  if (a.entry == nullptr) {
+    std::string reason = rec.reason.empty() ? std::string("auth") : rec.reason;
+    return refuse(std::move(a), rec, 401, reason, kWrongPass);
+  }
+  const conf::ClientConfig& client = *a.entry->config;
+  rec.client = client.spec.name;
+  rec.sub = a.sub;
+  if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, a.client_ip.ip16)) {
+    return refuse(std::move(a), rec, 403, "source_ip",
+                  "NOPERM source address not allowed for this client");
+  }
+  if (auto origin = parser.header("origin")) {
+    bool ok = false;
+    for (const auto& o : client.allow_origins) ok = ok || o == *origin || o == "*";
+    if (!ok) {
+      return refuse(std::move(a), rec, 403, "origin", "NOPERM origin not allowed for this client");
+    }
+    a.cors.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+    a.cors.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
+    a.cors.emplace_back("Vary", "Origin");
+  }
+  if (body_follows && !json_route && decoded->route() == codec::RestRoute::Command) {
+    policy::EvalScratch scratch;
+    codec::Argv argv = decoded->command(0);
+    if (auto d = commandRefusal(*a.entry, policy::Identity{a.sub}, argv, scratch)) {
+      std::string_view sent = argv[0].substr(0, 64);
+      Admission r = refuse(std::move(a), rec, 403, policy::reasonName(d->reason),
+                           policy::denialMessage(*d, sent));
+      if (r.refusal) {
+        if (auto origin = parser.header("origin")) {
+          r.refusal->headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+          r.refusal->headers.emplace_back("Vary", "Origin");
+        }
+      }
+      return r;
+    }
+  }
+  if (!body_follows) a.request = std::move(*decoded);
+  return a;
+}
 
 PeerInfo RequestRouter::clientAddress(const codec::HttpRequestParser& parser,
                                       const PeerInfo& peer) const {
   const std::vector<conf::Cidr>& trusted = snapshot_->config().listen.trusted_proxies;
   if (trusted.empty() || !conf::anyContains(trusted, peer.ip16)) return peer;
-  auto xff = parser.header("x-forwarded-for");
-  if (!xff) return peer;
+  // Every X-Forwarded-For line is one list (RFC 9110 section 5.3): a client's own line before
+  // the proxy's must not hide the hop the proxy appended.
+  const std::vector<std::string_view> hops = parser.headerList("x-forwarded-for");
   // Walk from the right: the first address not a trusted proxy is the client.
   PeerInfo out = peer;
-  std::string_view rest = *xff;
-  for (int hops = 0; hops < 32 && !rest.empty(); ++hops) {
-    size_t comma = rest.rfind(',');
-    std::string_view item = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+  for (size_t i = hops.size(), walked = 0; i > 0 && walked < 32; --i, ++walked) {
+    std::string_view item = hops[i - 1];
     auto ip = conf::parseIp(item);
     if (!ip) break;  // garbage: keep the last trustworthy hop
     out.ip = std::string(item);
@@ -49,27 +184,17 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
       "authorization, content-type, upstash-encoding, upstash-response-format, "
       "upstash-sync-token";
   // upstash-telemetry-* cannot be a wildcard in Allow-Headers: echo the requested ones.
-  if (auto req = parser.header("access-control-request-headers")) {
-    size_t pos = 0;
-    while (pos <= req->size()) {
-      size_t comma = req->find(',', pos);
-      std::string_view h =
-          req->substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-      while (!h.empty() && (h.front() == ' ' || h.front() == '\t')) h.remove_prefix(1);
-      while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
-      bool telemetry = h.size() > 18 && h.size() < 64;
-      for (size_t i = 0; telemetry && i < 18; ++i) {
-        telemetry = static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) ==
-                    "upstash-telemetry-"[i];
-      }
-      for (size_t i = 0; telemetry && i < h.size(); ++i) {
-        unsigned char ch = static_cast<unsigned char>(h[i]);
-        telemetry = std::isalnum(ch) || ch == '-';
-      }
-      if (telemetry) allow_headers += ", " + std::string(h);
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
+  for (std::string_view h : parser.headerList("access-control-request-headers")) {
+    bool telemetry = h.size() > 18 && h.size() < 64;
+    for (size_t i = 0; telemetry && i < 18; ++i) {
+      telemetry = static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) ==
+                  "upstash-telemetry-"[i];
     }
+    for (size_t i = 0; telemetry && i < h.size(); ++i) {
+      unsigned char ch = static_cast<unsigned char>(h[i]);
+      telemetry = std::isalnum(ch) || ch == '-';
+    }
+    if (telemetry) allow_headers += ", " + std::string(h);
   }
   r.headers.emplace_back("Access-Control-Allow-Headers", std::move(allow_headers));
   r.headers.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");

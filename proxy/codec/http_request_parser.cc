@@ -154,6 +154,21 @@ std::optional<std::string_view> HttpRequestParser::header(std::string_view lower
   return std::nullopt;
 }
 
+size_t HttpRequestParser::headerCount(std::string_view lowercase_name) const {
+  size_t n = 0;
+  for (const HttpHeader& h : headers_) n += h.name == lowercase_name ? 1 : 0;
+  return n;
+}
+
+std::vector<std::string_view> HttpRequestParser::headerList(std::string_view lowercase_name) const {
+  std::vector<std::string_view> out;
+  for (const HttpHeader& h : headers_) {
+    if (h.name == lowercase_name)
+      forEachListToken(h.value, [&](std::string_view t) { out.push_back(t); });
+  }
+  return out;
+}
+
 ParseStatus HttpRequestParser::fail(uint16_t http_status, std::string_view message) {
   status_ = ParseStatus::Error;
   error_status_ = http_status;
@@ -316,16 +331,38 @@ ParseStatus HttpRequestParser::parseHeaderLine(std::string_view line) {
   return ParseStatus::NeedMore;
 }
 
+namespace {
+
+// Header names that may appear on one line only: two would let different readers (keyward,
+// the upstream, a logger) take different values. Sorted for binary search.
+constexpr std::string_view kSingletons[] = {
+    "authorization",    "content-length",          "content-type", "host", "origin",
+    "upstash-encoding", "upstash-response-format",
+};
+
+bool isSingleton(std::string_view name) {
+  return std::binary_search(std::begin(kSingletons), std::end(kSingletons), name);
+}
+
+}  // namespace
+
 ParseStatus HttpRequestParser::finishHead() {
-  bool seen_cl = false, seen_te = false, seen_host = false, seen_auth = false;
+  bool seen_te = false, seen_cl = false;
   bool conn_close = false, conn_keep_alive = false;
   uint64_t cl = 0;
-  for (const HttpHeader& h : headers_) {
-    // Cheap pre-filter: only these six names (lengths 4, 6, 10, 13, 14, 17) matter here.
+  for (size_t i = 0; i < headers_.size(); ++i) {
+    const HttpHeader& h = headers_[i];
+    // Cheap pre-filter: the names that matter here are 4 to 23 bytes long.
     const size_t n = h.name.size();
-    if (n != 4 && n != 6 && n != 10 && n != 13 && n != 14 && n != 17) continue;
+    if (n < 4 || n > 23) continue;
+    if (isSingleton(h.name)) {
+      for (size_t j = 0; j < i; ++j) {
+        if (headers_[j].name == h.name) {
+          return fail(400, "ERR bad request: duplicate " + std::string(h.name) + " header");
+        }
+      }
+    }
     if (h.name == "content-length") {
-      if (seen_cl) return fail(400, "ERR bad request: duplicate Content-Length");
       seen_cl = true;
       if (h.value.empty() || h.value.size() > 19) return fail(400, "ERR bad Content-Length");
       for (char c : h.value) {
@@ -338,22 +375,15 @@ ParseStatus HttpRequestParser::finishHead() {
       if (!equalsIgnoreCase(h.value, "chunked")) {
         return fail(501, "ERR unsupported transfer coding");
       }
-    } else if (h.name == "authorization") {
-      // One credential per request: two would let different layers read different ones.
-      if (seen_auth) return fail(400, "ERR bad request: duplicate Authorization");
-      seen_auth = true;
-    } else if (h.name == "host") {
-      if (seen_host) return fail(400, "ERR bad request: duplicate Host");
-      seen_host = true;
     } else if (h.name == "connection") {
       forEachListToken(h.value, [&](std::string_view tok) {
         if (equalsIgnoreCase(tok, "close")) conn_close = true;
         if (equalsIgnoreCase(tok, "keep-alive")) conn_keep_alive = true;
       });
     } else if (h.name == "expect") {
-      if (version_minor_ == 1 && equalsIgnoreCase(h.value, "100-continue")) {
-        expect_continue_ = true;
-      }
+      forEachListToken(h.value, [&](std::string_view tok) {
+        if (version_minor_ == 1 && equalsIgnoreCase(tok, "100-continue")) expect_continue_ = true;
+      });
     }
   }
   if (seen_te && seen_cl) {

@@ -79,9 +79,22 @@ class HttpRequestParser {
   std::string_view query() const;                          // after '?', without it ("" if none)
   uint8_t versionMinor() const { return version_minor_; }  // HTTP/1.<minor>: 0 or 1
   std::span<const HttpHeader> headers() const { return headers_; }
-  // First header with this name; `lowercase_name` must be lower case. nullopt when absent
-  // (an empty value is a present, empty header).
+  // Repeated header lines (RFC 9110 section 5.3). Every header keyward reads has one rule:
+  //  - singletons, a second line is refused at head time (400, or 501 for Transfer-Encoding):
+  //    authorization, origin, host, content-length, content-type, transfer-encoding,
+  //    upstash-encoding, upstash-response-format;
+  //  - lists, all lines are one comma-joined list (read them with headerList()):
+  //    x-forwarded-for, connection, expect, access-control-request-headers;
+  //  - upstash-sync-token and upstash-telemetry-* (relayed to a REST upstream, never acted on):
+  //    the first line only, so the upstream gets exactly one.
+  // header(): the first line with this name; `lowercase_name` must be lower case. nullopt when
+  // absent (an empty value is a present, empty header). For a singleton it is the only line.
   std::optional<std::string_view> header(std::string_view lowercase_name) const;
+  // Number of lines with this name.
+  size_t headerCount(std::string_view lowercase_name) const;
+  // Every OWS-trimmed, non-empty element of the list made of all lines named `lowercase_name`,
+  // in order (first line first). Returns the number of elements.
+  std::vector<std::string_view> headerList(std::string_view lowercase_name) const;
   bool keepAlive() const { return keep_alive_; }
   bool expectContinue() const { return expect_continue_; }
   bool chunked() const { return chunked_; }

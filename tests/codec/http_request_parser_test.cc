@@ -546,6 +546,50 @@ TEST(HttpRequestParser, DuplicateAuthorizationRejected) {
             400);
 }
 
+TEST(HttpRequestParser, EverySingletonHeaderRefusedWhenRepeated) {
+  for (std::string_view name : {"Authorization", "Origin", "Host", "Content-Length", "Content-Type",
+                                "Upstash-Encoding", "Upstash-Response-Format"}) {
+    std::string req = "GET / HTTP/1.1\r\n" + std::string(name) + ": 1\r\nX: y\r\n" +
+                      std::string(name) + ": 1\r\n\r\n";
+    HttpRequestParser p;
+    EXPECT_EQ(runAll(p, req).status, ParseStatus::Error) << name;
+    EXPECT_EQ(p.errorStatus(), 400) << name;
+    EXPECT_NE(p.errorMessage().find("duplicate"), std::string_view::npos) << name;
+  }
+  // Once each is fine.
+  EXPECT_EQ(parseOnce("GET / HTTP/1.1\r\nOrigin: https://a\r\nUpstash-Encoding: base64\r\n"
+                      "Upstash-Sync-Token: 1\r\n\r\n"),
+            ParseStatus::Complete);
+}
+
+TEST(HttpRequestParser, ListHeadersJoinAcrossLines) {
+  HttpRequestParser p;
+  ASSERT_EQ(runAll(p,
+                   "GET / HTTP/1.1\r\nX-Forwarded-For: 10.1.2.3\r\nA: b\r\n"
+                   "x-forwarded-for: 203.0.113.9 , 127.0.0.1,\r\nX-Forwarded-For:\r\n\r\n")
+                .status,
+            ParseStatus::Complete);
+  std::vector<std::string_view> hops = p.headerList("x-forwarded-for");
+  ASSERT_EQ(hops.size(), 3u);
+  EXPECT_EQ(hops[0], "10.1.2.3");
+  EXPECT_EQ(hops[1], "203.0.113.9");
+  EXPECT_EQ(hops[2], "127.0.0.1");
+  EXPECT_EQ(p.headerCount("x-forwarded-for"), 3u);
+  EXPECT_EQ(p.headerCount("absent"), 0u);
+  EXPECT_TRUE(p.headerList("absent").empty());
+}
+
+TEST(HttpRequestParser, ExpectAndConnectionReadAcrossLines) {
+  HttpRequestParser p;
+  size_t used = 0;
+  std::string head =
+      "POST / HTTP/1.1\r\nExpect: foo\r\nExpect: 100-continue\r\nConnection: x\r\n"
+      "Connection: close\r\nContent-Length: 1\r\n\r\n";
+  ASSERT_EQ(p.feed(head, &used), ParseStatus::HeadComplete);
+  EXPECT_TRUE(p.expectContinue());
+  EXPECT_FALSE(p.keepAlive());
+}
+
 TEST(HttpRequestParser, DuplicateHostRejectedMissingHostAccepted) {
   EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
   EXPECT_EQ(parseOnce("GET / HTTP/1.1\r\n\r\n"), ParseStatus::Complete);

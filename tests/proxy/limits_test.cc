@@ -64,7 +64,9 @@ TEST(Limits, MethodsOutsideTheRestSetAre405Json) {
 
 TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   Stack s;
-  ASSERT_TRUE(s.start(kClients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
+  // The client's own limit lifts its default share (half of listen.max_connections).
+  const std::string clients = std::string(kClients) + "    limits: { max_connections: 2 }\n";
+  ASSERT_TRUE(s.start(clients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
   const std::string get =
       "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
   int a = connectTo(s.port, 3);
@@ -87,6 +89,70 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   EXPECT_EQ(statusOf(sendAndRead(d, get)), 200);
   ::close(d);
   ::close(b);
+}
+
+// CONTRACT section 4: the credential, address, Origin and path-style command are checked from
+// the head; a refused request is answered without its body and without `100 Continue`.
+TEST(Limits, RefusedHeadsAreAnsweredBeforeTheirBody) {
+  Stack s;
+  ASSERT_TRUE(s.start(kClients)) << s.kw.out_text << s.kw.err_text;
+  const std::string tail = "\r\nExpect: 100-continue\r\nContent-Length: 9000000\r\n\r\n";
+  struct Case {
+    std::string head;
+    int status;
+  };
+  const Case cases[] = {
+      {"POST /set/app:x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer kw_wrong" + tail, 401},
+      {"POST /set/app:x HTTP/1.1\r\nHost: x" + tail, 401},
+      {"POST /flushall HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + tail, 403},
+      {"POST /nosuchcommand/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + tail, 403},
+      {"POST /set/app:x HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+       "Authorization: Bearer " +
+           s.key + tail,
+       403},
+  };
+  for (const Case& c : cases) {
+    int fd = connectTo(s.port, 3);
+    ASSERT_GE(fd, 0);
+    std::string got = sendAndRead(fd, c.head);
+    ::close(fd);
+    EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+    EXPECT_EQ(statusOf(got), c.status) << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+    EXPECT_NE(got.find("{\"error\":"), std::string::npos) << got;
+  }
+  // Admitted: 100 Continue comes before any body byte is sent.
+  int fd = connectTo(s.port, 3);
+  ASSERT_GE(fd, 0);
+  std::string got =
+      sendAndRead(fd, "POST /set/app:x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key +
+                          "\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << got;
+  got = sendAndRead(fd, "ok");
+  EXPECT_EQ(statusOf(got), 200) << got;
+  ::close(fd);
+  EXPECT_EQ(s.redisCli("GET app:x"), "ok\n");
+}
+
+TEST(Limits, DefaultClientShareIsHalfOfTheListenersConnections) {
+  Stack s;
+  ASSERT_TRUE(s.start(kClients, "  max_connections: 4\n")) << s.kw.out_text << s.kw.err_text;
+  const std::string get =
+      "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
+  int a = connectTo(s.port, 3);
+  int b = connectTo(s.port, 3);
+  int c = connectTo(s.port, 3);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_GE(c, 0);
+  EXPECT_EQ(statusOf(sendAndRead(a, get)), 200);
+  EXPECT_EQ(statusOf(sendAndRead(b, get)), 200);
+  std::string got = sendAndRead(c, get);
+  EXPECT_EQ(statusOf(got), 429) << got;
+  EXPECT_NE(got.find("limits.max_connections 2"), std::string::npos) << got;
+  ::close(a);
+  ::close(b);
+  ::close(c);
 }
 
 TEST(Limits, UpstreamDownIs502JsonAndNoUpstreamDetail) {
