@@ -147,7 +147,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Extraction& ex = scratch.extraction;
   check(ex.command != nullptr && d.command == ex.command);
   const uint32_t traits = ex.command->traits;
-  check((traits & (kConnectionState | kUnsupported | kContainer)) == 0);
+  check((traits & (kConnectionState | kUnsupported | kContainer | kBlocking | kIntrospection)) ==
+        0);
   for (const KeyRef& k : ex.keys) {
     check(k.arg < argv.size());
     uint8_t need = k.access;

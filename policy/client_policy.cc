@@ -8,6 +8,7 @@
 #include "policy/command_rules.h"
 #include "policy/digests.h"
 #include "policy/glob.h"
+#include "policy/notification_channels.h"
 #include "policy/scan_rewrite.h"
 
 namespace kw::policy {
@@ -16,7 +17,6 @@ namespace {
 
 constexpr size_t kMaxListEntries = 4096;
 constexpr size_t kMaxFunctionName = 256;
-constexpr std::string_view kKeyspacePrefixes[] = {"__keyspace@", "__keyevent@"};
 
 bool isHex40(std::string_view s) {
   return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -30,33 +30,6 @@ std::string lowerString(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = lowerAscii(c);
   return out;
-}
-
-// One of the two strings is a prefix of the other.
-bool prefixCompatible(std::string_view a, std::string_view b) {
-  const size_t n = std::min(a.size(), b.size());
-  return a.substr(0, n) == b.substr(0, n);
-}
-
-// Could this channel (or channel pattern) name a keyspace-notification channel? Those carry
-// the key names of every tenant (B10). For a pattern only its literal head is known, so any
-// pattern whose head does not rule the prefixes out is treated as reaching them.
-bool mayBeKeyspaceChannel(std::string_view ch, bool pattern) {
-  if (pattern) {
-    size_t lit = 0;
-    while (lit < ch.size() && !isGlobMeta(ch[lit])) ++lit;
-    const std::string_view head = ch.substr(0, lit);
-    for (std::string_view p : kKeyspacePrefixes) {
-      // A head shorter than the prefix and compatible with it may be followed by a glob
-      // reaching it; a longer compatible head starts with it.
-      if (prefixCompatible(head, p) && (head.size() >= p.size() || lit < ch.size())) return true;
-    }
-    return false;
-  }
-  for (std::string_view p : kKeyspacePrefixes) {
-    if (ch.substr(0, p.size()) == p) return true;
-  }
-  return false;
 }
 
 // XINFO GROUPS k, and XINFO STREAM k FULL, list every consumer group (and consumer) of the
@@ -114,6 +87,8 @@ struct ClientPolicy::Impl {
   Decision checkScripts(Argv argv, const Extraction& ex, EvalScratch& scratch) const;
   Decision checkChannels(Argv argv, const Extraction& ex, const Identity& id,
                          EvalScratch& scratch) const;
+  Decision checkNotifications(Argv argv, const Extraction& ex, const Identity& id,
+                              EvalScratch& scratch) const;
 };
 
 namespace {
@@ -171,15 +146,60 @@ Decision ClientPolicy::Impl::checkScripts(Argv argv, const Extraction& ex,
   return Decision::allow(cmd);
 }
 
+// Keyspace-notification channels carry key names (CONTRACT.md 3): whatever the channel grants,
+// reaching one needs read access to every key it can name, and PUBLISH to one (a forged
+// notification about any key, seen by every subscriber) needs keys: ["*"] read and write.
+Decision ClientPolicy::Impl::checkNotifications(Argv argv, const Extraction& ex, const Identity& id,
+                                                EvalScratch& scratch) const {
+  using K = NotificationReach::Kind;
+  const CommandInfo* cmd = ex.command;
+  const uint8_t all = keys.allAccess();
+  const bool publishes = cmd->name == "publish" || cmd->name == "spublish";
+  // Listing every channel (PUBSUB CHANNELS without a pattern, NUMPAT) lists these too.
+  if (ex.all_channels && (all & kAccessRead) == 0) {
+    return Decision::deny(Reason::ChannelDenied, -1, cmd);
+  }
+  for (const ChannelRef& ref : ex.channels) {
+    const std::string_view ch = argv[ref.arg];
+    const NotificationReach r = notificationReach(ch, ref.pattern, scratch.patterns.glob);
+    if (r.kind == K::None) continue;
+    const auto at = static_cast<int32_t>(ref.arg);
+    if (r.kind == K::OtherDb) return Decision::deny(Reason::OtherDatabase, at, cmd);
+    if (publishes) {
+      if (all != kAccessReadWrite) return Decision::deny(Reason::ChannelDenied, at, cmd);
+      continue;
+    }
+    if ((all & kAccessRead) != 0) continue;
+    bool ok = false;
+    if (r.kind == K::KeyspaceKey) {
+      const auto c = keys.check(r.key, kAccessRead, id.sub, scratch.patterns);
+      if (c == KeyPatternSet::Check::TemplateUnbound)
+        return denyWith(c, Reason::ChannelDenied, ref.arg, cmd);
+      ok = c == KeyPatternSet::Check::Granted;
+    } else if (r.kind == K::KeyspaceKeys) {
+      const bool sub_ok = !keys.hasTemplates() || isValidSub(id.sub);
+      for (const KeyPattern& p : keys.patterns()) {
+        if ((p.access() & kAccessRead) == 0 || (p.isTemplate() && !sub_ok)) continue;
+        if (p.contains(r.key, id.sub, scratch.patterns)) {
+          ok = true;
+          break;
+        }
+      }
+    }
+    if (!ok) return Decision::deny(Reason::ChannelDenied, at, cmd);
+  }
+  return Decision::allow(cmd);
+}
+
 Decision ClientPolicy::Impl::checkChannels(Argv argv, const Extraction& ex, const Identity& id,
                                            EvalScratch& scratch) const {
   const CommandInfo* cmd = ex.command;
+  const Decision n = checkNotifications(argv, ex, id, scratch);
+  if (!n.allowed()) return n;
   if (channels.allAccess() != 0) return Decision::allow(cmd);  // channels: ["*"]
+  if (ex.all_channels) return Decision::deny(Reason::ChannelDenied, -1, cmd);
   for (const ChannelRef& ref : ex.channels) {
     const std::string_view ch = argv[ref.arg];
-    if (mayBeKeyspaceChannel(ch, ref.pattern)) {
-      return Decision::deny(Reason::ChannelDenied, static_cast<int32_t>(ref.arg), cmd);
-    }
     if (!ref.pattern) {
       const auto c = channels.check(ch, kAccessNone, id.sub, scratch.patterns);
       if (c != KeyPatternSet::Check::Granted)
@@ -214,8 +234,11 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
   const CommandInfo* cmd = ex.command;
   if (cmd == nullptr) return Decision::deny(Reason::UnknownCommand, 0);
   const uint32_t traits = cmd->traits;
-  if (traits & kUnsupported) return Decision::deny(Reason::CommandDenied, 0, cmd);
+  // Never forwarded, whatever the rules (docs/command-classes.md).
+  if (traits & kUnsupported) return Decision::deny(Reason::Unsupported, 0, cmd);
   if (traits & kConnectionState) return Decision::deny(Reason::ConnectionState, 0, cmd);
+  if (traits & kBlocking) return Decision::deny(Reason::Blocking, 0, cmd);
+  if (traits & kIntrospection) return Decision::deny(Reason::Introspection, 0, cmd);
   if (traits & kContainer) return Decision::deny(Reason::UnknownSubcommand, 1, cmd);
   if (!rules.allows(cmd->id)) return Decision::deny(Reason::CommandDenied, 0, cmd);
 
@@ -260,7 +283,7 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
   }
 
-  if (!ex.channels.empty()) {
+  if (!ex.channels.empty() || ex.all_channels) {
     const Decision d = checkChannels(argv, ex, id, scratch);
     if (!d.allowed()) return d;
   }
@@ -273,6 +296,9 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     // Listings of every group of a stream (B11, REDIS-ACL.md 2.6) need consumer_groups: ["*"].
     const int32_t listing = groupListingArg(*cmd, argv);
     if (listing >= 0) return Decision::deny(Reason::GroupDenied, listing, cmd);
+    // DUMP of a stream serialises its consumer groups and consumers by name; the key's type is
+    // unknown here, so DUMP of any key needs consumer_groups: ["*"].
+    if (cmd->name == "dump") return Decision::deny(Reason::GroupDenied, 1, cmd);
   }
   return Decision::allow(cmd);
 }

@@ -51,6 +51,8 @@ enum class KeyParser : uint8_t {
   Select,
   Move,
   Swapdb,
+  PubsubNumsub,
+  PubsubChannels,
   None,
 };
 

@@ -29,9 +29,13 @@ enum CommandTrait : uint32_t {
   kReturnsData = 1u << 6,      // returns user data although its key spec lacks `access` (B12)
   kChannels = 1u << 7,         // names pub/sub channels (see Extraction::channels)
   kGroups = 1u << 8,           // names consumer groups (see Extraction::groups)
-  kUnsupported = 1u << 9,      // never allowed through keyward (blocking over REST, replication..)
+  kUnsupported = 1u << 9,      // never allowed through keyward (replication, persistence, process
+                               // and user control)
   kContainer = 1u << 10,       // has subcommands; the container alone is never executable
   kSubscribe = 1u << 11,       // enters subscriber mode: only through the SSE routes
+  kBlocking = 1u << 12,        // blocks or runs long on the connection it runs on: never forwarded
+  kIntrospection = 1u << 13,   // its reply reveals state no grant covers (clients, the upstream
+                               // user, config, other tenants' commands): never forwarded
 };
 
 struct CommandInfo {

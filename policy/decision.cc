@@ -26,6 +26,12 @@ std::string_view reasonName(Reason r) {
     case Reason::ConnectionState: return "connection_state";
     case Reason::SortPatternDenied: return "sort_pattern_denied";
     case Reason::TemplateUnbound: return "template_unbound";
+    case Reason::Blocking:
+      return "blocking";
+    case Reason::Introspection:
+      return "introspection";
+    case Reason::Unsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -85,6 +91,15 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM SORT BY/GET patterns need read access to every key" + at(d);
     case Reason::TemplateUnbound:
       return "NOPERM this credential has no valid sub for the {sub} key patterns";
+    case Reason::Blocking:
+      return "NOPERM '" + cmd +
+             "' blocks a shared upstream connection and is not available through keyward" + at(d);
+    case Reason::Introspection:
+      return "NOPERM '" + cmd +
+             "' reveals server state outside this user's grants and is not available through "
+             "keyward";
+    case Reason::Unsupported:
+      return "NOPERM '" + cmd + "' is not available through keyward";
   }
   return "NOPERM denied";
 }

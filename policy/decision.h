@@ -32,13 +32,16 @@ enum class Reason : uint8_t {
   ConnectionState,     // AUTH, HELLO, RESET, QUIT, CLIENT REPLY, MULTI/EXEC as single commands...
   SortPatternDenied,   // SORT BY pattern / GET without unrestricted read
   TemplateUnbound,     // a {sub} pattern was reached without a valid sub
+  Blocking,            // blocks a shared upstream connection (BLPOP, WAIT, XREAD BLOCK, ...)
+  Introspection,       // the reply would reveal state outside every grant (ACL WHOAMI, ...)
+  Unsupported,         // never through keyward (replication, persistence, process control)
 };
 
 struct [[nodiscard]] Decision {
   Verdict verdict = Verdict::Deny;
   Reason reason = Reason::EmptyCommand;
-  int32_t arg_index = -1;                 // argv position at fault, -1 when none
-  const CommandInfo* command = nullptr;   // resolved (sub)command, when known
+  int32_t arg_index = -1;                // argv position at fault, -1 when none
+  const CommandInfo* command = nullptr;  // resolved (sub)command, when known
 
   bool allowed() const { return verdict == Verdict::Allow; }
 

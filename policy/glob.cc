@@ -155,6 +155,7 @@ size_t Glob::findSegment(const Segment& s, std::string_view subject, size_t from
 }
 
 bool Glob::match(std::string_view subject) const {
+  if (segs_.empty()) return false;  // never assigned: matches nothing
   const Segment& first = segs_.front();
   if (!has_star_) {
     return subject.size() == first.size() && matchAt(first, subject, 0);
@@ -188,6 +189,20 @@ std::string Glob::literalPrefix() const {
   const size_t limit = segs_.front().size();
   if (out.size() > limit) out.resize(limit);
   return out;
+}
+
+bool Glob::canMatchStartingWith(std::string_view prefix) const {
+  // A match is the first segment, then (after a star) anything: the star can absorb whatever of
+  // the prefix the first segment does not cover. Without a star the match is exactly as long
+  // as the one segment.
+  if (segs_.empty()) return false;  // never assigned: matches nothing
+  const Segment& first = segs_.front();
+  if (!has_star_ && first.size() < prefix.size()) return false;
+  const size_t n = std::min<size_t>(first.size(), prefix.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (!tokenAccepts(toks_[first.begin + i], static_cast<unsigned char>(prefix[i]))) return false;
+  }
+  return true;
 }
 
 bool globMatch(std::string_view pattern, std::string_view subject) {

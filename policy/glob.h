@@ -36,6 +36,10 @@ class Glob {
   // The fixed text that every match starts with (the unescaped literal tokens before the first
   // `?`, `[...]` or `*`).
   std::string literalPrefix() const;
+  // True when some string that starts with `prefix` matches. Exact up to empty classes (`[]`)
+  // after the first `*` or past the prefix, which it assumes satisfiable: it may say true for a
+  // pattern that matches nothing, never false for one that can match such a string.
+  [[nodiscard]] bool canMatchStartingWith(std::string_view prefix) const;
   bool matchesEverything() const {
     return segs_.size() == 2 && segs_[0].empty() && segs_[1].empty();
   }

@@ -15,6 +15,7 @@ void Extraction::clear() {
   db_arg = -1;
   sort_reads_external = false;
   sort_external_arg = -1;
+  all_channels = false;
 }
 
 namespace parsers {
@@ -197,6 +198,21 @@ Decision dispatch(Argv argv, const CommandInfo& cmd, const CommandMeta& m, Extra
     case KeyParser::Psubscribe:
       for (size_t i = 1; i < argv.size(); ++i) {
         out.channels.push_back({static_cast<uint32_t>(i), m.parser == KeyParser::Psubscribe});
+      }
+      return Decision::allow(&cmd);
+    case KeyParser::PubsubNumsub:  // PUBSUB NUMSUB / SHARDNUMSUB ch...: counts, channel by channel
+      for (size_t i = 2; i < argv.size(); ++i)
+        out.channels.push_back({static_cast<uint32_t>(i), false});
+      return Decision::allow(&cmd);
+    case KeyParser::PubsubChannels:
+      // PUBSUB CHANNELS / SHARDCHANNELS [pattern] lists channel names; without a pattern (and
+      // for NUMPAT, a count over every pattern) it is about every channel. pubsub.c takes at
+      // most one pattern.
+      if (argv.size() > 3) return Decision::deny(Reason::SyntaxError, 3, &cmd);
+      if (argv.size() == 3) {
+        out.channels.push_back({2, true});
+      } else {
+        out.all_channels = true;
       }
       return Decision::allow(&cmd);
     case KeyParser::Select:

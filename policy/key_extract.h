@@ -37,6 +37,7 @@ struct Extraction {
   int32_t db_arg = -1;                // argv index of a database number (SELECT, MOVE, COPY DB..)
   bool sort_reads_external = false;   // SORT BY <pattern with *> or any GET: needs read on "*"
   int32_t sort_external_arg = -1;
+  bool all_channels = false;  // PUBSUB CHANNELS (no pattern), NUMPAT: every channel
 
   void clear();  // keeps capacity: reuse one Extraction per connection
 };

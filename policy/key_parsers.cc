@@ -89,7 +89,7 @@ Decision xread(Argv argv, const CommandInfo& cmd, Extraction& out, bool group) {
     if (is(a, "count") && left >= 1) {
       ++i;
     } else if (is(a, "block") && left >= 1) {
-      return Decision::deny(Reason::CommandDenied, static_cast<int32_t>(i), &cmd);
+      return Decision::deny(Reason::Blocking, static_cast<int32_t>(i), &cmd);
     } else if (group && is(a, "group") && left >= 2) {
       out.groups.push_back(u32(i + 1));
       have_group = true;

@@ -76,6 +76,9 @@ int deniedStatus(policy::Reason r) {
     case policy::Reason::ConnectionState:
     case policy::Reason::SortPatternDenied:
     case policy::Reason::TemplateUnbound:
+    case policy::Reason::Blocking:
+    case policy::Reason::Introspection:
+    case policy::Reason::Unsupported:
       return 403;
   }
   return 403;

@@ -32,10 +32,12 @@ CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "
 TRAITS = {"keyspace_wide": "kKeyspaceWide", "scan": "kScanLike", "db_switch": "kDbSwitch",
           "connection_state": "kConnectionState", "script": "kScript", "function": "kFunction",
           "returns_data": "kReturnsData", "channels": "kChannels", "groups": "kGroups",
-          "unsupported": "kUnsupported", "container": "kContainer", "subscribe": "kSubscribe"}
+          "unsupported": "kUnsupported", "container": "kContainer", "subscribe": "kSubscribe",
+          "blocking": "kBlocking", "introspection": "kIntrospection"}
 PARSERS = ["specs", "sort", "sort_ro", "georadius", "xread", "xreadgroup", "migrate", "set",
            "bitfield", "zadd", "xclaim", "xautoclaim", "eval", "evalsha", "fcall", "script_load",
-           "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "none"]
+           "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "pubsub_numsub",
+           "pubsub_channels", "none"]
 
 
 def free_port():
@@ -126,13 +128,15 @@ def units(dump, overlay):
                 sys.exit(f"overlay: parent of {name} unknown")
             out[name] = {"name": name, "arity": ov["arity"], "flags": ov.get("flags", []),
                          "categories": ov["categories"], "specs": ov.get("key_specs", []),
-                         "parent": parent, "traits": set(), "parser": "specs", "group_arg": 0}
+                         "parent": parent, "traits": set(), "parser": "specs", "group_arg": 0,
+                         "reviewed": None}
         elif name not in out:
             sys.exit(f"overlay: unknown command {name} (mark it \"new\": true if Upstash-only)")
         u = out[name]
         u["traits"] |= set(ov.get("traits", []))
         u["parser"] = ov.get("parser", u["parser"])
         u["group_arg"] = ov.get("group_arg", 0)
+        u["reviewed"] = ov.get("reviewed")
         if "categories_add" in ov:
             u["categories"] = sorted(set(u["categories"]) | set(ov["categories_add"]))
     for u in out.values():
@@ -151,7 +155,29 @@ def units(dump, overlay):
         if (special or "movablekeys" in u["flags"]) and u["parser"] == "specs" \
                 and "unsupported" not in u["traits"] and not all_keynum(u):
             sys.exit(f"{u['name']}: key specs are not complete; give it a parser in the overlay")
+        if needs_review(u):
+            sys.exit(f"{u['name']}: no key, or an admin/connection/blocking/... category, and no "
+                     "class trait, parser or \"reviewed\" note in the overlay "
+                     "(docs/command-classes.md)")
     return out
+
+
+# Categories whose commands can act on the connection, the server or other tenants.
+REVIEW_CATEGORIES = {"admin", "dangerous", "connection", "blocking", "transaction", "scripting",
+                     "pubsub"}
+CLASS_TRAITS = {"keyspace_wide", "scan", "db_switch", "connection_state", "script", "function",
+                "channels", "groups", "unsupported", "container", "subscribe", "blocking",
+                "introspection"}
+
+
+def needs_review(u):
+    """No command is forwarded unreviewed: one that names no key, or sits in a category that
+    acts on the connection, the server or other tenants, needs a class, a parser or a note."""
+    keyless = not [s for s in u["specs"] if "not_key" not in s["flags"]]
+    risky = bool(REVIEW_CATEGORIES & set(u["categories"]))
+    if not (keyless or risky):
+        return False
+    return not (u["traits"] & CLASS_TRAITS or u["parser"] != "specs" or u.get("reviewed"))
 
 
 def all_keynum(u):

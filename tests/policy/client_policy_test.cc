@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/command_table.h"
+
 namespace kw::policy {
 namespace {
 
@@ -193,6 +195,121 @@ TEST(IsValidSubFromClientPolicy, SameGrammar) {
   EXPECT_TRUE(isValidSub("user-1@example.com"));
   EXPECT_FALSE(isValidSub("user 1"));
   EXPECT_FALSE(isValidSub("{sub}"));
+}
+
+// docs/command-classes.md: a command in a never-forwarded class is refused under the widest
+// grant there is (+@all and every command named one by one, keys/channels/groups/scripts/
+// functions all "*"), with its class's reason; every other unit of the table is not refused for
+// its own sake under that grant (so no class is forgotten by a generic deny).
+TEST(ClientPolicyClasses, NeverForwardedClassesResistTheWidestGrant) {
+  ClientSpec s;
+  s.name = "root";
+  s.commands = {"+@all"};
+  for (const CommandInfo& c : allCommands()) {
+    if (!(c.traits & kContainer)) s.commands.push_back("+" + std::string(c.name));
+  }
+  s.keys = {"*"};
+  s.channels = {"*"};
+  s.consumer_groups = {"*"};
+  s.scripts = {"*"};
+  s.functions = {"*"};
+  auto p = compileOk(s);
+  ASSERT_NE(p, nullptr);
+  size_t refused = 0;
+  for (const CommandInfo& c : allCommands()) {
+    if (c.traits & kContainer) continue;
+    std::vector<std::string> args;
+    const size_t bar = c.name.find('|');
+    args.emplace_back(c.name.substr(0, bar));
+    if (bar != std::string_view::npos) args.emplace_back(c.name.substr(bar + 1));
+    const size_t n = c.arity > 0 ? static_cast<size_t>(c.arity) : static_cast<size_t>(-c.arity);
+    while (args.size() < n) args.emplace_back("0");
+    const Decision d = eval(*p, args);
+    Reason want = Reason::Ok;
+    if (c.traits & kUnsupported) {
+      want = Reason::Unsupported;
+    } else if (c.traits & kConnectionState) {
+      want = Reason::ConnectionState;
+    } else if (c.traits & kBlocking) {
+      want = Reason::Blocking;
+    } else if (c.traits & kIntrospection) {
+      want = Reason::Introspection;
+    }
+    if (want != Reason::Ok) {
+      ++refused;
+      EXPECT_FALSE(d.allowed()) << c.name;
+      EXPECT_EQ(reasonName(d.reason), reasonName(want)) << c.name;
+    } else {
+      for (Reason r : {Reason::Unsupported, Reason::ConnectionState, Reason::Blocking,
+                       Reason::Introspection, Reason::CommandDenied}) {
+        EXPECT_NE(reasonName(d.reason), reasonName(r)) << c.name;
+      }
+    }
+  }
+  EXPECT_GT(refused, 100u);
+  // The attacks named in the issue, spelled as a client would.
+  for (std::vector<std::string> a :
+       std::vector<std::vector<std::string>>{{"SCRIPT", "DEBUG", "YES"},
+                                             {"script", "debug", "sync"},
+                                             {"SCRIPT", "DEBUG", "NO"},
+                                             {"WAIT", "1", "0"},
+                                             {"CLIENT", "PAUSE", "100"},
+                                             {"ACL", "WHOAMI"},
+                                             {"CLIENT", "LIST"},
+                                             {"CONFIG", "GET", "requirepass"},
+                                             {"SELECT", "0"},
+                                             {"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
+                                             {"DEBUG", "SLEEP", "1"},
+                                             {"CLIENT", "NO-EVICT", "on"},
+                                             {"HELLO", "3"},
+                                             {"MONITOR"}}) {
+    EXPECT_FALSE(eval(*p, a).allowed()) << a[0] << " " << a[1 % a.size()];
+  }
+}
+
+// The names redis_upstream.cc refuses before sending (unsafeOnPool): policy must deny each of
+// them first, so a /pipeline never fails whole on one of them (an inline error slot instead).
+TEST(ClientPolicyClasses, NothingTheUpstreamRefusesIsAllowed) {
+  ClientSpec s;
+  s.name = "root";
+  s.commands = {"+@all"};
+  for (const CommandInfo& c : allCommands()) {
+    if (!(c.traits & kContainer)) s.commands.push_back("+" + std::string(c.name));
+  }
+  s.keys = {"*"};
+  s.channels = {"*"};
+  auto p = compileOk(s);
+  ASSERT_NE(p, nullptr);
+  for (std::vector<std::string> a :
+       std::vector<std::vector<std::string>>{{"subscribe", "c"},
+                                             {"psubscribe", "c"},
+                                             {"ssubscribe", "c"},
+                                             {"unsubscribe"},
+                                             {"punsubscribe"},
+                                             {"sunsubscribe"},
+                                             {"monitor"},
+                                             {"sync"},
+                                             {"psync", "?", "-1"},
+                                             {"replconf", "x", "y"},
+                                             {"multi"},
+                                             {"exec"},
+                                             {"discard"},
+                                             {"watch", "k"},
+                                             {"unwatch"},
+                                             {"select", "0"},
+                                             {"auth", "p"},
+                                             {"hello"},
+                                             {"reset"},
+                                             {"quit"},
+                                             {"client", "reply", "on"}}) {
+    const Decision d = eval(*p, a);
+    // SUBSCRIBE & co. are allowed by the policy and refused by the router outside the SSE
+    // routes (inline in a pipeline); the rest never pass the policy.
+    if (d.allowed()) {
+      ASSERT_NE(d.command, nullptr);
+      EXPECT_TRUE(d.command->traits & kSubscribe) << a[0];
+    }
+  }
 }
 
 }  // namespace

@@ -104,38 +104,68 @@ TEST(CommandTable, SecurityTraits) {
                         "flushall",
                         "swapdb",
                         "info",
-                        "monitor",
-                        "debug",
                         "memory|stats",
                         "memory|doctor",
                         "memory|purge",
                         "memory|malloc-stats",
-                        "slowlog|get",
-                        "client|list",
-                        "client|info",
                         "client|tracking",
-                        "pubsub|channels",
-                        "pubsub|numsub",
-                        "pubsub|numpat",
                         "latency|latest",
-                        "config|get",
-                        "config|set",
-                        "wait",
                         "search.query",
                         "search.create",
                         "search.aggregate",
                         "search.listindexes",
                         "function|flush",
-                        "script|flush"}) {
+                        "script|flush",
+                        "slowlog|len",
+                        "lastsave"}) {
     EXPECT_TRUE(cmd(n).traits & kKeyspaceWide) << n;
   }
   EXPECT_TRUE(cmd("scan").traits & kScanLike);
-  for (const char* n : {"select", "move", "swapdb", "copy"})
-    EXPECT_TRUE(cmd(n).traits & kDbSwitch) << n;
-  for (const char* n :
-       {"auth", "hello", "reset", "quit", "client|reply", "client|setname", "client|tracking",
-        "client|no-evict", "client|no-touch", "multi", "exec", "watch", "unwatch", "discard"}) {
+  for (const char* n : {"move", "swapdb", "copy"}) EXPECT_TRUE(cmd(n).traits & kDbSwitch) << n;
+  for (const char* n : {"auth",
+                        "hello",
+                        "reset",
+                        "quit",
+                        "client|reply",
+                        "client|setname",
+                        "client|tracking",
+                        "client|no-evict",
+                        "client|no-touch",
+                        "client|setinfo",
+                        "client|caching",
+                        "client|getredir",
+                        "client|id",
+                        "client|getname",
+                        "multi",
+                        "exec",
+                        "watch",
+                        "unwatch",
+                        "discard",
+                        "select",
+                        "readonly",
+                        "readwrite",
+                        "asking",
+                        "monitor",
+                        "script|debug",
+                        "unsubscribe",
+                        "punsubscribe",
+                        "sunsubscribe"}) {
     EXPECT_TRUE(cmd(n).traits & kConnectionState) << n;
+  }
+  for (const char* n : {"blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax",
+                        "bzmpop", "wait", "waitaof", "client|pause", "client|unpause",
+                        "script|kill", "function|kill", "migrate"}) {
+    EXPECT_TRUE(cmd(n).traits & kBlocking) << n;
+  }
+  for (const char* n :
+       {"acl|whoami", "acl|list", "acl|users", "acl|getuser", "acl|log", "acl|dryrun",
+        "client|list", "client|info", "slowlog|get", "config|get", "role", "monitor"}) {
+    EXPECT_TRUE(cmd(n).traits & kIntrospection) << n;
+  }
+  for (const char* n : {"pubsub|channels", "pubsub|numsub", "pubsub|numpat", "pubsub|shardchannels",
+                        "pubsub|shardnumsub"}) {
+    EXPECT_TRUE(cmd(n).traits & kChannels) << n;
+    EXPECT_FALSE(cmd(n).traits & kKeyspaceWide) << n;
   }
   for (const char* n : {"eval", "eval_ro", "evalsha", "evalsha_ro", "script|load"})
     EXPECT_TRUE(cmd(n).traits & kScript) << n;
@@ -151,11 +181,13 @@ TEST(CommandTable, SecurityTraits) {
     EXPECT_TRUE(cmd(n).traits & kGroups) << n;
   }
   EXPECT_TRUE(cmd("xautoclaim").traits & kReturnsData);
-  for (const char* n :
-       {"blpop",     "brpop",    "brpoplpush",   "blmove",        "blmpop",      "bzpopmin",
-        "bzpopmax",  "bzmpop",   "sync",         "psync",         "replconf",    "monitor",
-        "shutdown",  "failover", "cluster|info", "cluster|nodes", "module|load", "module|list",
-        "replicaof", "slaveof",  "save",         "bgsave"}) {
+  for (const char* n : {"sync",         "psync",          "replconf",         "shutdown",
+                        "failover",     "cluster|info",   "cluster|nodes",    "module|load",
+                        "module|list",  "replicaof",      "slaveof",          "save",
+                        "bgsave",       "debug",          "client|kill",      "client|unblock",
+                        "config|set",   "config|rewrite", "config|resetstat", "acl|setuser",
+                        "acl|deluser",  "acl|load",       "acl|save",         "acl|gentoken",
+                        "acl|resttoken"}) {
     EXPECT_TRUE(cmd(n).traits & kUnsupported) << n;
   }
   for (const char* n : {"config", "client", "object", "xgroup", "xinfo", "cluster", "acl"})
@@ -175,7 +207,8 @@ TEST(CommandTable, IncompleteSpecsNeverReachTheGenericEngine) {
       unknown |= s.begin == BeginSearch::Unknown || s.find == FindKeys::Unknown;
     }
     if (unknown) {
-      EXPECT_TRUE(m.parser != KeyParser::Specs || (c.traits & kUnsupported)) << c.name;
+      EXPECT_TRUE(m.parser != KeyParser::Specs || (c.traits & (kUnsupported | kBlocking)))
+          << c.name;
     }
   }
   // Spec-complete movablekeys (numkeys-driven): the generic keynum engine is exact for them.
@@ -192,7 +225,7 @@ TEST(CommandTable, IncompleteSpecsNeverReachTheGenericEngine) {
       "fcall_ro", "sort",       "sort_ro", "georadius",  "georadiusbymember",
       "xread",    "xreadgroup", "migrate", "set",        "bitfield"};
   for (auto n : need_parser) EXPECT_NE(commandMeta(cmd(n)).parser, KeyParser::Specs) << n;
-  for (auto n : {"blmpop", "bzmpop"}) EXPECT_TRUE(cmd(n).traits & kUnsupported) << n;
+  for (auto n : {"blmpop", "bzmpop"}) EXPECT_TRUE(cmd(n).traits & kBlocking) << n;
 }
 
 // Every executable unit with keys extracts from a minimal argv without touching argv[0].

@@ -150,3 +150,80 @@ TEST(Glob, Containment) {
 
 }  // namespace
 }  // namespace kw::policy
+
+namespace kw::policy {
+namespace {
+
+// canMatchStartingWith: may some string beginning with the prefix match? (notification channels)
+TEST(GlobPrefix, CanMatchStartingWith) {
+  struct Row {
+    const char* pattern;
+    bool expect;
+  };
+  const std::string_view p = "__keyspace@";
+  for (const Row& r : std::initializer_list<Row>{
+           {"*", true},
+           {"__key*", true},
+           {"__k?y*", true},
+           {"[_]_keyspace*", true},
+           {"*@0__:*", true},
+           {"?*", true},
+           {"__keyspace@", true},
+           {"__keyspace@0__:k", true},
+           {"\\_\\_keyspace@*", true},
+           {"[^x]*", true},
+           {"__keyspace?", true},
+           {"__keyspac", false},
+           {"__keyspace", false},
+           {"__x*", false},
+           {"_x*", false},
+           {"[a-z]*", false},
+           {"news.*", false},
+           {"", false},
+           {"__keyspace@[]*", true /* [] past the prefix: assumed satisfiable */},
+           {"__keyevent@*", false},
+           {"___keyspace@*", false},
+           {"?", false},
+           {"[^_]*", false},
+           {"__keyspace\\@*", true}}) {
+    EXPECT_EQ(Glob(r.pattern).canMatchStartingWith(p), r.expect) << r.pattern;
+  }
+  EXPECT_FALSE(Glob().canMatchStartingWith(p));
+  EXPECT_TRUE(Glob("abc").canMatchStartingWith(""));
+}
+
+// Against Redis's matcher, exhaustively over short patterns: a false answer is never wrong, and
+// without classes (whose emptiness the answer may not see) a true one is exact too.
+TEST(GlobPrefix, AgreesWithTheReferenceOnShortPatterns) {
+  const std::string alpha = "_k*?[]^\\a";
+  const std::string subj = alpha;  // every byte a pattern can name
+  const std::string prefix = "_k";
+  std::vector<std::string> pats = {""};
+  for (size_t len = 1; len <= 4; ++len) {
+    std::vector<std::string> next;
+    for (const std::string& s : pats) {
+      if (s.size() != len - 1) continue;
+      for (char c : alpha) next.push_back(s + c);
+    }
+    pats.insert(pats.end(), next.begin(), next.end());
+  }
+  std::vector<std::string> suffixes = {""};
+  for (size_t len = 1; len <= 3; ++len) {
+    const size_t n = suffixes.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (suffixes[i].size() != len - 1) continue;
+      for (char c : subj) suffixes.push_back(suffixes[i] + c);
+    }
+  }
+  for (const std::string& pat : pats) {
+    bool any = false;
+    for (const std::string& s : suffixes)
+      any = any || kw::testing::redisGlobReference(pat, prefix + s);
+    const bool got = Glob(pat).canMatchStartingWith(prefix);
+    if (!got) EXPECT_FALSE(any) << pat;
+    if (pat.find('[') == std::string::npos) EXPECT_EQ(got, any) << pat;
+  }
+}
+
+}  // namespace
+}  // namespace kw::policy

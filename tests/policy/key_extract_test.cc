@@ -121,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{{"xread", "streams", "a", "b", "0", "0"}, Reason::Ok, "2:r 3:r"},
         Case{{"xread", "count", "1", "streams", "streams", "0"}, Reason::Ok, "4:r"},
         Case{{"xread", "streams", "a", "b", "0"}, Reason::SyntaxError, ""},
-        Case{{"xread", "block", "0", "streams", "a", "0"}, Reason::CommandDenied, ""},
+        Case{{"xread", "block", "0", "streams", "a", "0"}, Reason::Blocking, ""},
         Case{{"xreadgroup", "COUNT", "1", "GROUP", "STREAMS", "c", "STREAMS", "other", ">"},
              Reason::Ok,
              "7:rw"},
@@ -370,7 +370,7 @@ TEST(CommandTable, EveryUnitHasConsistentMetadata) {
   EXPECT_FALSE(categoryFromName("@nope", cat));
   EXPECT_TRUE(findCommand("FLUSHALL")->categories & categoryBit(Category::Dangerous));
   EXPECT_TRUE(findCommand("scan")->traits & kScanLike);
-  EXPECT_TRUE(findCommand("blpop")->traits & kUnsupported);
+  EXPECT_TRUE(findCommand("blpop")->traits & kBlocking);
 }
 
 }  // namespace
