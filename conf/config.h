@@ -87,6 +87,10 @@ struct UpstreamConfig {
   std::string ca_file;  // absolute; empty = system CA store
   Duration timeout{5000};
   uint32_t connections = 8;
+  // Redis mode: bounds on replies (RedisUpstreamOptions::max_reply_*).
+  uint64_t max_reply_bytes = uint64_t{64} << 20;
+  uint64_t max_reply_bytes_total = uint64_t{256} << 20;
+  uint64_t max_reply_elements = uint64_t{1} << 20;
 };
 
 struct SigningKeyConfig {

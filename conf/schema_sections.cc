@@ -159,6 +159,20 @@ void readUpstream(Ctx& ctx, const YamlNode& n, UpstreamConfig& out) {
     ctx.error(m.mark(), "upstream",
               "missing required key \"token_env\" (or token_file): the REST API needs a token");
   }
+  // Read after the URL: parseUpstreamUrl rebuilds `out`.
+  if (const YamlNode* v = m.get("max_reply_bytes")) {
+    readUint(ctx, *v, m.sub("max_reply_bytes"), 1024, 1ULL << 30, out.max_reply_bytes);
+  }
+  if (const YamlNode* v = m.get("max_reply_bytes_total")) {
+    readUint(ctx, *v, m.sub("max_reply_bytes_total"), 1024, 1ULL << 34, out.max_reply_bytes_total);
+  }
+  if (const YamlNode* v = m.get("max_reply_elements")) {
+    readUint(ctx, *v, m.sub("max_reply_elements"), 1, 1ULL << 26, out.max_reply_elements);
+  }
+  if (out.max_reply_bytes_total < out.max_reply_bytes) {
+    ctx.error(m.mark(), m.sub("max_reply_bytes_total"),
+              "must be at least upstream.max_reply_bytes");
+  }
   m.finish();
 }
 

@@ -201,6 +201,9 @@ int runServe(const std::string& path) {
     uo.ca_file = cfg.upstream.ca_file;
     uo.timeout = cfg.upstream.timeout;
     uo.connections = cfg.upstream.connections;
+    uo.max_reply_bytes = cfg.upstream.max_reply_bytes;
+    uo.max_reply_bytes_total = cfg.upstream.max_reply_bytes_total;
+    uo.max_reply_elements = cfg.upstream.max_reply_elements;
     auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
     if (!upstream_r)
       return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);

@@ -31,6 +31,7 @@ int httpStatus(UpstreamErrorKind kind) {
     case UpstreamErrorKind::Unreachable:
     case UpstreamErrorKind::Protocol:
     case UpstreamErrorKind::Closed:
+    case UpstreamErrorKind::TooLarge:
     case UpstreamErrorKind::Auth:
       return 502;
   }
@@ -53,11 +54,26 @@ std::string_view toString(UpstreamErrorKind kind) {
       return "auth";
     case UpstreamErrorKind::Rejected:
       return "rejected";
+    case UpstreamErrorKind::TooLarge:
+      return "reply_too_large";
   }
   return "unknown";
 }
 
+std::string clientMessage(const UpstreamError& error) {
+  if (error.kind == UpstreamErrorKind::TooLarge) {
+    return error.message;
+  }
+  std::string out = "ERR upstream " + std::string(toString(error.kind));
+  if (error.maybe_executed) {
+    out += ": outcome unknown";
+  }
+  return out;
+}
+
 namespace {
+
+constexpr size_t kKeptBufferBytes = size_t{1} << 20;
 
 // Appends one RESP bulk string.
 void appendBulk(std::string& out, std::string_view arg) {
@@ -85,17 +101,17 @@ RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint
       connect_timeout_(connect_timeout),
       limits_(limits),
       handler_(handler),
-      connect_timer_(base,
-                     [this] {
-                       auto keep = shared_from_this();
-                       // Connected but AUTH/SELECT unanswered: the upstream is there but
-                       // silent, which is a timeout (504), not unreachable (502).
-                       fail(state_ == State::Handshaking
-                                ? UpstreamError{UpstreamErrorKind::Timeout,
-                                                "upstream did not answer the handshake in time"}
-                                : UpstreamError{UpstreamErrorKind::Unreachable,
-                                                "upstream connect timed out"});
-                     }),
+      connect_timer_(
+          base,
+          [this] {
+            auto keep = shared_from_this();
+            // Connected but AUTH/SELECT unanswered: the upstream is there but
+            // silent, which is a timeout (504), not unreachable (502).
+            fail(state_ == State::Handshaking
+                     ? UpstreamError{UpstreamErrorKind::Timeout,
+                                     "upstream did not answer the handshake in time"}
+                     : UpstreamError{UpstreamErrorKind::Unreachable, "upstream connect timed out"});
+          }),
       start_timer_(base, [this] { doStart(); }),
       resume_timer_(base, [this] { processInput(); }),
       framer_(&limits_) {
@@ -266,6 +282,15 @@ void RedisConnection::processInput() {
     const std::string_view rest = std::string_view(in_).substr(in_pos_);
     const RespFramer::Status st = framer_.scan(rest, len);
     if (st == RespFramer::Status::NeedMore) {
+      if (state_ == State::Ready && !skipping_ &&
+          !handler_->admitReply(*this, framer_.dropped() + rest.size(), framer_.values())) {
+        skipping_ = true;
+      }
+      if (skipping_) {  // keep only the bytes the framer has not accepted yet
+        const size_t n = framer_.accepted();
+        framer_.discard(n);
+        in_pos_ += n;
+      }
       break;
     }
     if (st == RespFramer::Status::Invalid) {
@@ -274,12 +299,20 @@ void RedisConnection::processInput() {
       return;
     }
     const std::string_view raw = rest.substr(0, len);
+    const uint64_t total = framer_.dropped() + len;
+    const uint64_t values = framer_.values();
     in_pos_ += len;
     framer_.reset();
     if (state_ == State::Handshaking) {
       handleHandshakeReply(raw);
     } else if (state_ == State::Ready) {
-      handler_->onReply(*this, raw);
+      const bool skip = skipping_ || !handler_->admitReply(*this, total, values);
+      skipping_ = false;
+      if (skip) {
+        handler_->onReplySkipped(*this);
+      } else {
+        handler_->onReply(*this, raw);
+      }
     } else {
       processing_ = false;
       fail({UpstreamErrorKind::Protocol, "upstream sent data before the handshake"});
@@ -290,6 +323,10 @@ void RedisConnection::processInput() {
   if (in_pos_ > 0) {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
+  }
+  // A large reply leaves a large buffer behind: give it back rather than keep it per connection.
+  if (in_.capacity() > kKeptBufferBytes && in_.size() < kKeptBufferBytes / 2) {
+    in_.shrink_to_fit();
   }
 }
 
@@ -317,8 +354,7 @@ void RedisConnection::onEventCb(bufferevent* bev, short what, void* arg) noexcep
     return;
   }
   const bool before_ready = self->state_ != State::Ready;
-  std::string why =
-      self->endpoint_.tls && before_ready ? describeTlsFailure(bev) : std::string();
+  std::string why = self->endpoint_.tls && before_ready ? describeTlsFailure(bev) : std::string();
   if (why.empty()) {
     const int dns = bufferevent_socket_get_dns_error(bev);
     const int sock = EVUTIL_SOCKET_ERROR();

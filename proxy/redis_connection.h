@@ -18,6 +18,8 @@ enum class UpstreamErrorKind : uint8_t {
   Timeout,      // no complete reply within the timeout (the connection is then closed)
   Protocol,     // the upstream sent malformed RESP or a reply over the configured limits
   Closed,       // the connection closed after the request was (possibly) written: outcome unknown
+  TooLarge,     // the command ran, but its reply was over upstream.max_reply_* (reply dropped,
+                // the connection stays in sync)
   Overloaded,   // the wait queue (or the subscription limit) is full
   Auth,         // the upstream rejected AUTH or SELECT (wrong password, bad db)
   Rejected,     // refused before sending: empty command, or one that would desynchronise a pooled
@@ -31,7 +33,13 @@ enum class UpstreamErrorKind : uint8_t {
 struct UpstreamError {
   UpstreamErrorKind kind = UpstreamErrorKind::Unreachable;
   std::string message;  // operator-facing detail (never contains the password)
+  // The command was written (so it may have run): a client must not be told it was not.
+  bool maybe_executed = false;
 };
+
+// The client-facing error text: "ERR upstream <kind>", plus ": outcome unknown" when the
+// command may have run; a TooLarge error is its message ("ERR reply exceeds ...").
+[[nodiscard]] std::string clientMessage(const UpstreamError& error);
 
 // Where and how to connect. `password` is secret: never logged, never in an error message.
 struct RedisEndpoint {
@@ -55,6 +63,13 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     virtual void onReady(RedisConnection& conn) = 0;
     // One complete reply (not a handshake reply). `raw` is valid during the call only.
     virtual void onReply(RedisConnection& conn, std::string_view raw) = 0;
+    // Asked while a reply arrives (and once it is complete) with its size so far and the
+    // values its array headers declare: false makes the connection skip that reply (its bytes
+    // are framed and dropped, never held) and report onReplySkipped instead of onReply.
+    virtual bool admitReply(RedisConnection& /*conn*/, uint64_t /*bytes*/, uint64_t /*values*/) {
+      return true;
+    }
+    virtual void onReplySkipped(RedisConnection& /*conn*/) {}
     // The connection is gone (never after close()). Kinds: Unreachable or Auth before onReady;
     // Closed or Protocol after it.
     virtual void onClosed(RedisConnection& conn, const UpstreamError& error) = 0;
@@ -107,6 +122,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   std::string in_;     // bytes read and not yet delivered
   size_t in_pos_ = 0;  // start of the first undelivered reply in in_
   uint32_t handshake_replies_ = 0;
+  bool skipping_ = false;  // the current reply was refused by admitReply: drop its bytes
   bool paused_ = false;
   bool processing_ = false;
 };

@@ -23,6 +23,12 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   std::string wire;  // RESP bytes; freed once written
   uint32_t expected = 0;
   uint32_t received = 0;
+  bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
+  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held_total)
+  // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
+  // alone with slot_error; a single command or a transaction fails whole with reply_error.
+  std::optional<UpstreamError> reply_error;
+  const char* slot_error = nullptr;
   ReplyCallback callback;
   std::optional<Timer> deadline;
   std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
@@ -111,6 +117,11 @@ struct RedisUpstream::Impl {
     void onReply(RedisConnection& /*c*/, std::string_view raw) override {
       owner->onReply(this, raw);
     }
+    bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
+      return owner->admitReply(this, bytes, values);
+    }
+    void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
+    uint64_t partial = 0;  // bytes of the reply arriving now (counted in Impl::held_total)
     void onClosed(RedisConnection& /*c*/, const UpstreamError& e) override {
       owner->onConnClosed(this, e);  // destroys *this: nothing may follow
     }
@@ -119,13 +130,15 @@ struct RedisUpstream::Impl {
   event_base* base = nullptr;
   RedisUpstreamOptions options;
   RedisEndpoint endpoint;
-  RespLimits limits;
+  RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
+  RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
   codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
   std::deque<std::shared_ptr<PendingRequest>> queue;
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
+  uint64_t held_total = 0;  // reply bytes held across all requests and connections
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
 
   ~Impl() {
@@ -146,8 +159,9 @@ struct RedisUpstream::Impl {
   }
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
-                       std::optional<UpstreamError> error) {
+                       std::optional<UpstreamError> error, bool transaction = false) {
     auto req = std::make_shared<PendingRequest>();
+    req->transaction = transaction;
     req->owner = this;
     req->wire = std::move(wire);
     req->expected = expected;
@@ -184,6 +198,14 @@ struct RedisUpstream::Impl {
     if (cb) {
       cb(std::move(result));
     }
+    held_total -= req->held;  // the bytes were moved into the response, gone with it
+    req->held = 0;
+    req->bytes.reset();
+  }
+
+  void setPartial(PooledConn* pc, uint64_t bytes) {
+    held_total = held_total - pc->partial + bytes;
+    pc->partial = bytes;
   }
 
   void onDeadline(PendingRequest* raw) {
@@ -206,8 +228,7 @@ struct RedisUpstream::Impl {
         // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
         // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
         const bool any_ready = std::any_of(conns.begin(), conns.end(), [](auto& c) {
-          return c->ready ||
-                 (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
+          return c->ready || (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
         });
         finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
                                               "no upstream connection became free in time"}
@@ -216,8 +237,10 @@ struct RedisUpstream::Impl {
         return;
       }
       case Stage::InFlight:
+        // The connection cannot be trusted to catch up: it goes, and every request on it
+        // (written, so possibly executed) gets a timeout whose outcome is unknown.
         closeConn(static_cast<PooledConn*>(req->conn),
-                  {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout"});
+                  {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout", true});
         return;
     }
   }
@@ -271,36 +294,120 @@ struct RedisUpstream::Impl {
     dispatch();
   }
 
+  // Decides whether the reply arriving for the request at the head of pc's queue may be held.
+  bool admitReply(PooledConn* pc, uint64_t bytes, uint64_t values) {
+    if (pc->inflight.empty()) {
+      return true;  // onReply closes the connection: a reply nobody asked for
+    }
+    PendingRequest& req = *pc->inflight.front();
+    if (!req.callback || req.reply_error || req.slot_error != nullptr) {
+      setPartial(pc, 0);  // cancelled, or already over a limit: read and drop
+      return false;
+    }
+    const char* over = nullptr;
+    if (values > options.max_reply_elements) {
+      over = "ERR reply exceeds upstream.max_reply_elements";
+    } else if (req.held + bytes > options.max_reply_bytes) {
+      over = "ERR reply exceeds upstream.max_reply_bytes";
+    } else if (held_total - pc->partial + bytes > options.max_reply_bytes_total) {
+      over = "ERR replies in flight exceed upstream.max_reply_bytes_total";
+    }
+    if (over != nullptr) {
+      setPartial(pc, 0);
+      if (req.expected > 1 && !req.transaction) {
+        req.slot_error = over;  // the slots before and after it keep their replies
+        return false;
+      }
+      req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
+      req.bytes.reset();  // what the request held so far goes too
+      req.spans.clear();
+      held_total -= req.held;
+      req.held = 0;
+      return false;
+    }
+    setPartial(pc, bytes);
+    return true;
+  }
+
+  void onReplySkipped(PooledConn* pc) {
+    setPartial(pc, 0);
+    if (pc->inflight.empty()) {
+      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
+      return;
+    }
+    PendingRequest& req = *pc->inflight.front();
+    if (req.slot_error != nullptr && req.callback) {
+      // The slot's reply becomes an error reply of keyward's, in the request's own bytes.
+      std::string synth = "-";
+      synth += req.slot_error;
+      synth += "\r\n";
+      storeReply(req, synth);
+    }
+    req.slot_error = nullptr;
+    completeOne(pc, pc->inflight.front());
+  }
+
+  void storeReply(PendingRequest& req, std::string_view raw) {
+    if (!req.bytes) {
+      req.bytes = std::make_unique<std::string>();
+    }
+    req.spans.emplace_back(req.bytes->size(), raw.size());
+    req.bytes->append(raw);
+    req.held += raw.size();
+    held_total += raw.size();
+  }
+
   void onReply(PooledConn* pc, std::string_view raw) {
+    setPartial(pc, 0);
     if (pc->inflight.empty()) {
       closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
       return;
     }
     std::shared_ptr<PendingRequest> req = pc->inflight.front();
-    if (req->callback) {  // a cancelled request's replies are read and dropped
-      if (!req->bytes) {
-        req->bytes = std::make_unique<std::string>();
-      }
-      if (req->bytes->size() + raw.size() > options.max_reply_bytes) {
-        closeConn(pc, {UpstreamErrorKind::Protocol, "upstream reply over the size limit"});
-        return;
-      }
-      req->spans.emplace_back(req->bytes->size(), raw.size());
-      req->bytes->append(raw);
+    if (req->transaction && req->received + 1 == req->expected && !execCountMatches(*req, raw)) {
+      closeConn(pc, {UpstreamErrorKind::Protocol,
+                     "upstream EXEC reply does not match the commands sent", true});
+      return;
     }
+    if (req->callback && !req->reply_error) {  // a cancelled request's replies are dropped
+      storeReply(*req, raw);
+    }
+    completeOne(pc, req);
+  }
+
+  // EXEC answers with an array of one reply per queued command, or with a non-array (an
+  // error, or nil): any other count means the connection's replies are out of step.
+  static bool execCountMatches(const PendingRequest& req, std::string_view raw) {
+    if (raw.empty() || raw.front() != '*') {
+      return true;
+    }
+    int64_t n = 0;
+    const size_t eol = raw.find('\r');
+    if (eol == std::string_view::npos || !detail::parseRespInt(raw.substr(1, eol - 1), n)) {
+      return false;
+    }
+    return n < 0 || static_cast<uint64_t>(n) + 2 == req.expected;
+  }
+
+  void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
     if (++req->received < req->expected) {
       return;
     }
     pc->inflight.pop_front();
     if (!req->callback) {
       finish(req, UpstreamError{});
+    } else if (req->reply_error) {
+      UpstreamError e = std::move(*req->reply_error);
+      req->reply_error.reset();
+      finish(req, std::move(e));
     } else {
       UpstreamResponse response;
       std::string error;
       if (detail::ResponseBuilder::build(*req, reader_limits, response, error)) {
         finish(req, std::move(response));
       } else {
-        finish(req, UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error});
+        finish(req,
+               UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error, true});
       }
     }
     dispatch();
@@ -309,8 +416,11 @@ struct RedisUpstream::Impl {
   // Closes a connection and fails what it carried (the caller's UpstreamError kind).
   void closeConn(PooledConn* pc, const UpstreamError& error) { onConnClosed(pc, error); }
 
+  // Every request written on the connection may have run: each is answered "outcome unknown"
+  // (maybe_executed), never "not executed". Requests still queued were never written.
   void onConnClosed(PooledConn* pc, const UpstreamError& error) {
     const bool was_ready = pc->ready;
+    setPartial(pc, 0);
     std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
     std::unique_ptr<PooledConn> dying;
@@ -320,7 +430,9 @@ struct RedisUpstream::Impl {
     }
     dying.reset();  // closes the socket; its RedisConnection lives until its callback returns
     for (auto& r : failed) {
-      finish(r, UpstreamError(error));
+      UpstreamError e = error;
+      e.maybe_executed = true;
+      finish(r, std::move(e));
     }
     const bool any_ready =
         std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
@@ -394,9 +506,24 @@ Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
   if (options.timeout.count() <= 0) {
     options.timeout = Milliseconds(5000);
   }
-  impl->limits.max_reply_bytes = options.max_reply_bytes;
-  impl->limits.max_bulk_bytes = std::min(impl->limits.max_bulk_bytes, options.max_reply_bytes);
+  options.max_reply_bytes = std::max<uint64_t>(options.max_reply_bytes, 1024);
+  options.max_reply_bytes_total =
+      std::max<uint64_t>(options.max_reply_bytes_total, options.max_reply_bytes);
+  options.max_reply_elements = std::max<uint64_t>(options.max_reply_elements, 1);
+  // The framer's own bounds only catch a broken stream (Invalid closes the connection); the
+  // per-request limits above skip a reply instead. Sizes and counts are unbounded there (a
+  // skipped reply costs no memory), nesting is bounded by the framer's stack.
+  impl->limits.max_reply_bytes = uint64_t{1} << 62;
+  impl->limits.max_elements = uint64_t{1} << 62;
+  impl->limits.max_depth = 1024;
+  impl->sub_limits.max_reply_bytes = options.max_reply_bytes;
+  impl->sub_limits.max_bulk_bytes =
+      std::min(impl->sub_limits.max_bulk_bytes, options.max_reply_bytes);
+  impl->sub_limits.max_elements = options.max_reply_elements;
   impl->reader_limits = readerLimits(impl->limits);
+  impl->reader_limits.max_reply_bytes = options.max_reply_bytes;
+  impl->reader_limits.max_elements = options.max_reply_elements;
+  impl->reader_limits.max_depth = 64;  // deeper parses fail that request only
   if (endpoint->tls) {
     auto ctx = makeClientTlsContext(options.ca_file);
     if (!ctx) {
@@ -446,7 +573,7 @@ RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> co
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error));
+                       std::move(callback), std::move(error), true);
 }
 
 RequestHandle RedisUpstream::ping(ReplyCallback callback) {
@@ -460,14 +587,17 @@ SubscriptionPtr RedisUpstream::subscribe(bool pattern, std::string_view channel,
   if (*impl_->live_subscriptions >= impl_->options.max_subscriptions) {
     error = UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"};
   }
-  SubscriptionSetup setup{impl_->base,   impl_->endpoint,        impl_->tls_ctx.get(),
-                          impl_->limits, impl_->options.timeout, impl_->live_subscriptions};
+  SubscriptionSetup setup{impl_->base,       impl_->endpoint,        impl_->tls_ctx.get(),
+                          impl_->sub_limits, impl_->options.timeout, impl_->live_subscriptions};
   return makeRedisSubscription(setup, pattern, channel, std::move(on_event), std::move(on_close),
                                std::move(error));
 }
 
+uint64_t RedisUpstream::maxEncodedBytes() const { return 2 * impl_->options.max_reply_bytes; }
+
 UpstreamStats RedisUpstream::stats() const {
   UpstreamStats s;
+  s.reply_bytes = impl_->held_total;
   s.connections = static_cast<uint32_t>(impl_->conns.size());
   for (auto& c : impl_->conns) {
     s.in_flight += static_cast<uint32_t>(c->inflight.size());

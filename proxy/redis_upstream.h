@@ -124,12 +124,18 @@ struct RedisUpstreamOptions {
   uint32_t max_pipeline_depth = 32;   // requests in flight on one connection
   uint32_t max_queue = 10000;         // requests waiting for a connection; then Overloaded
   uint32_t max_subscriptions = 1024;  // dedicated subscription connections
-  uint64_t max_reply_bytes = uint64_t{512} << 20;  // per request (all its replies)
+  // Reply bounds (upstream.max_reply_*). Over one, that request fails alone with TooLarge
+  // (502): the rest of its reply is framed and dropped, never held, so the connection and the
+  // other requests pipelined on it are unaffected.
+  uint64_t max_reply_bytes = uint64_t{64} << 20;         // raw RESP of one request's replies
+  uint64_t max_reply_bytes_total = uint64_t{256} << 20;  // raw RESP held for all requests
+  uint64_t max_reply_elements = uint64_t{1} << 20;       // values in one reply, all levels
 };
 
 struct UpstreamStats {
   uint32_t connections = 0;  // open (or opening) pooled connections
   uint32_t in_flight = 0;    // requests written and awaiting replies
+  uint64_t reply_bytes = 0;  // reply bytes held (complete replies and partial ones)
   uint32_t queued = 0;       // requests waiting for a connection
   uint32_t subscriptions = 0;
 };
@@ -159,6 +165,9 @@ class RedisUpstream {
                             SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close);
 
   [[nodiscard]] UpstreamStats stats() const;
+  // Bound on the body encoded from one request's replies (JSON escaping can grow a string 6x,
+  // base64 4/3x): 2 x max_reply_bytes. A router answers TooLarge rather than build more.
+  [[nodiscard]] uint64_t maxEncodedBytes() const;
   // "host:port" (and "tls"), for logs: never the password.
   [[nodiscard]] std::string describe() const;
 

@@ -37,8 +37,7 @@ double msSince(Clock::time_point t) {
 
 HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec) {
   rec.reason = "upstream_" + std::string(toString(e.kind));
-  return withHeaders(
-      errorResponse(httpStatus(e.kind), "ERR upstream " + std::string(toString(e.kind))), ctx);
+  return withHeaders(errorResponse(httpStatus(e.kind), clientMessage(e)), ctx);
 }
 
 namespace {

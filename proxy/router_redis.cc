@@ -40,18 +40,31 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
   return out;
 }
 
+// JSON escaping can grow a reply 6x: a body over the bound is refused before it is built.
+bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uint64_t bound) {
+  return !ctx.resp2 && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
+}
+
+HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
+  return upstreamFailure({UpstreamErrorKind::TooLarge,
+                          "ERR reply exceeds upstream.max_reply_bytes once encoded", true},
+                         ctx, rec);
+}
+
 }  // namespace
 
 void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
   RouteContext ctx = base;
   ctx.started = Clock::now();
+  const uint64_t bound = upstream_->maxEncodedBytes();
   switch (plan.route) {
     case codec::RestRoute::Command: {
-      ex.holdRequest(upstream_->execute(plan.forward, [&ex, ctx](UpstreamResult&& r) {
+      ex.holdRequest(upstream_->execute(plan.forward, [&ex, ctx, bound](UpstreamResult&& r) {
         AccessRecord& rc = ex.record();
         rc.upstream_ms = msSince(ctx.started);
         if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
         const UpstreamResponse& resp = r.value();
+        if (overEncodedBound(ctx, resp, bound)) return ex.respond(tooLargeEncoded(ctx, rc));
         HttpResponse out;
         if (ctx.resp2) {
           out.content_type = "application/octet-stream";
@@ -69,30 +82,37 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
         return ex.respond(
             withHeaders(pipelineBody(ctx, plan.denied_at, plan.messages, nullptr), ctx));
       }
-      ex.holdRequest(upstream_->execute(
-          plan.forward,
-          [&ex, ctx, denied_at = plan.denied_at, messages = plan.messages](UpstreamResult&& r) {
+      ex.holdRequest(
+          upstream_->execute(plan.forward, [&ex, ctx, bound, denied_at = plan.denied_at,
+                                            messages = plan.messages](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            if (overEncodedBound(ctx, r.value(), bound)) {
+              return ex.respond(tooLargeEncoded(ctx, ex.record()));
+            }
             ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, &r.value()), ctx));
           }));
       return;
     }
     case codec::RestRoute::MultiExec: {
-      ex.holdRequest(upstream_->executeTransaction(plan.forward, [&ex, ctx](UpstreamResult&& r) {
-        ex.record().upstream_ms = msSince(ctx.started);
-        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
-        const UpstreamResponse& resp = r.value();
-        HttpResponse out;
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          codec::appendResp2Passthrough(out.body, resp.execRaw());
-          out.status = 200;
-        } else {
-          out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
-        }
-        ex.respond(withHeaders(std::move(out), ctx));
-      }));
+      ex.holdRequest(
+          upstream_->executeTransaction(plan.forward, [&ex, ctx, bound](UpstreamResult&& r) {
+            ex.record().upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            const UpstreamResponse& resp = r.value();
+            if (overEncodedBound(ctx, resp, bound)) {
+              return ex.respond(tooLargeEncoded(ctx, ex.record()));
+            }
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.execRaw());
+              out.status = 200;
+            } else {
+              out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
+            }
+            ex.respond(withHeaders(std::move(out), ctx));
+          }));
       return;
     }
     case codec::RestRoute::Subscribe:

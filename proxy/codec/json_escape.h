@@ -15,4 +15,7 @@ namespace kw::proxy::codec {
 // replaced by one U+FFFD, so the output is always valid JSON and valid UTF-8.
 void appendJsonString(std::string& out, std::string_view s);
 
+// The exact number of bytes appendJsonString(out, s) appends, without building it.
+[[nodiscard]] size_t jsonStringSize(std::string_view s);
+
 }  // namespace kw::proxy::codec

@@ -61,7 +61,45 @@ void appendValue(std::string& out, const RespValue& v, bool b64, bool top_level)
   }
 }
 
+// The bytes appendValue appends (same cases, same order).
+uint64_t valueSize(const RespValue& v, bool b64, bool top_level) {
+  const auto str = [](std::string_view s, bool encode) -> uint64_t {
+    return encode ? base64EncodedSize(s.size()) + 2 : jsonStringSize(s);
+  };
+  switch (v.type) {
+    case RespType::Null:
+    case RespType::NullArray:
+      return 4;
+    case RespType::Integer: {
+      char buf[24];
+      return static_cast<uint64_t>(std::to_chars(buf, buf + sizeof(buf), v.integer).ptr - buf);
+    }
+    case RespType::Status:
+      return str(v.str, b64 && !(top_level && v.str == "OK"));
+    case RespType::Bulk:
+      return str(v.str, b64);
+    case RespType::Error:
+      return str(v.str, b64 && !top_level);
+    case RespType::Array: {
+      uint64_t n = 2 + (v.elements.empty() ? 0 : v.elements.size() - 1);
+      for (const RespValue& e : v.elements) n += valueSize(e, b64, false);
+      return n;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
+
+uint64_t jsonBodySizeBound(std::span<const RespValue> replies, ReplyEncoding enc) {
+  uint64_t n = 2;
+  for (const RespValue& r : replies) {
+    // An array may be EXEC's, whose elements each get an envelope of their own.
+    n += valueSize(r, enc == ReplyEncoding::Base64, true) + 16 +
+         (r.isArray() ? 12 * r.elements.size() : 0);
+  }
+  return n;
+}
 
 void appendJsonValue(std::string& out, const RespValue& v, ReplyEncoding enc, bool top_level) {
   appendValue(out, v, enc == ReplyEncoding::Base64, top_level);

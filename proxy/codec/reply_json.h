@@ -85,6 +85,11 @@ struct InlineError {
 [[nodiscard]] int appendTransactionJson(std::string& out, std::span<const RespValue> replies,
                                         ReplyEncoding enc);
 
+// An upper bound (exact for each value, plus at most 16 bytes of envelope per reply) on the
+// JSON body that any of the functions above builds from `replies` (a transaction's replies
+// included): computed without allocating, to refuse a body before building it.
+[[nodiscard]] uint64_t jsonBodySizeBound(std::span<const RespValue> replies, ReplyEncoding enc);
+
 // Upstash-Response-Format: resp2. Single command: the reply's raw bytes, verbatim (use
 // RespReply::raw() or appendReply()). Pipeline: the raw replies concatenated, with a keyward
 // error as "-<message>\r\n" (CR/LF in the message replaced by spaces).

@@ -348,5 +348,44 @@ TEST(ReplyJson, ParsedRepliesEncodeToValidJson) {
   }
 }
 
+// jsonStringSize is exact, and jsonBodySizeBound is never below the body built, for every
+// string shape (control bytes grow 6x, invalid UTF-8 becomes U+FFFD, base64 4/3).
+TEST(ReplyJson, EncodedSizeBoundIsExactPerValueAndNeverLow) {
+  std::vector<std::string> strs = {
+      "",         "plain",    std::string(300, '\x01'), "\"\\\n\t\r\b\f",         "caf\xC3\xA9",
+      "\xFF\xC3", "\xE2\x82", "\xF0\x9F\x98\x80 ok",    std::string(1000, '\x7F')};
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  strs.push_back(all);
+  for (const auto& s : strs) {
+    std::string out;
+    appendJsonString(out, s);
+    EXPECT_EQ(jsonStringSize(s), out.size());
+  }
+  std::vector<RespValue> elems;
+  for (const auto& s : strs) elems.push_back(RespValue::bulk(s));
+  elems.push_back(RespValue::status("OK"));
+  elems.push_back(RespValue::error("ERR \x01"));
+  elems.push_back(RespValue::integerValue(-1234567890123));
+  elems.push_back(RespValue::null());
+  const std::vector<RespValue> replies = {RespValue::array(elems), RespValue::status("OK"),
+                                          RespValue::bulk(all), RespValue::error("ERR x"),
+                                          RespValue::nullArray()};
+  for (const auto enc : {ReplyEncoding::Plain, ReplyEncoding::Base64}) {
+    const uint64_t bound = jsonBodySizeBound(replies, enc);
+    EXPECT_GE(bound, pipelineJson(replies, enc).size());
+    EXPECT_LE(bound,
+              pipelineJson(replies, enc).size() + 16 * replies.size() + 12 * elems.size() + 2);
+    for (const auto& r : replies) {
+      EXPECT_GE(jsonBodySizeBound({&r, 1}, enc), singleReplyJson(r, enc).size());
+    }
+    std::string tx;
+    const std::vector<RespValue> txr = {RespValue::status("OK"), RespValue::status("QUEUED"),
+                                        RespValue::array(elems)};
+    (void)appendTransactionJson(tx, txr, enc);
+    EXPECT_GE(jsonBodySizeBound(txr, enc), tx.size());
+  }
+}
+
 }  // namespace
 }  // namespace kw::proxy::codec

@@ -90,6 +90,56 @@ TEST(RespFramer, EnforcesLimits) {
   EXPECT_EQ(framer.scan("$1000\r\n", len), RespFramer::Status::Invalid);
 }
 
+// A reply the caller will not keep is framed while its accepted bytes are dropped as they
+// arrive: memory stays at one read, the stream stays in sync, and the size and declared value
+// count are known before the reply ends.
+TEST(RespFramer, DiscardingAcceptedBytesKeepsFraming) {
+  const RespLimits limits;
+  std::string big =
+      "*3\r\n$100000\r\n" + std::string(100000, 'x') + "\r\n:7\r\n*2\r\n+a\r\n$-1\r\n";
+  const std::string next = "+NEXT\r\n";
+  const std::string wire = big + next;
+  for (const size_t step : {size_t{1}, size_t{7}, size_t{4096}}) {
+    RespFramer framer(&limits);
+    std::string buf;
+    size_t fed = 0;
+    size_t max_buf = 0;
+    std::vector<std::string> done;
+    uint64_t total = 0;
+    while (fed < wire.size()) {
+      const size_t n = std::min(step, wire.size() - fed);
+      buf.append(wire, fed, n);
+      fed += n;
+      for (;;) {
+        size_t len = 0;
+        const auto st = framer.scan(buf, len);
+        ASSERT_NE(st, RespFramer::Status::Invalid) << framer.error();
+        if (st == RespFramer::Status::NeedMore) {
+          if (done.empty()) {  // skipping the big reply: drop what was accepted
+            const size_t a = framer.accepted();
+            framer.discard(a);
+            buf.erase(0, a);
+          }
+          break;
+        }
+        total = framer.dropped() + len;
+        if (done.empty()) EXPECT_EQ(framer.values(), 6u);  // the 2 arrays and their 4 elements
+        done.push_back(buf.substr(0, len));
+        buf.erase(0, len);
+        framer.reset();
+        if (done.size() == 1) EXPECT_EQ(total, big.size());
+      }
+      max_buf = std::max(max_buf, buf.size());
+    }
+    ASSERT_EQ(done.size(), 2u) << step;
+    EXPECT_EQ(done[1], next);
+    EXPECT_LE(max_buf, step + 16) << step;
+  }
+  // The CRLF after a bulk payload is still checked when the payload arrives in pieces.
+  EXPECT_EQ(frameBytewise("$3\r\nabcX\n").back(), "INVALID");
+  EXPECT_EQ(frameBytewise("$3\r\nabc\rX").back(), "INVALID");
+}
+
 TEST(ParseRedisUrl, AcceptsTheDocumentedForms) {
   auto a = parseRedisUrl("redis://127.0.0.1:6380");
   ASSERT_TRUE(a.has_value());
@@ -132,6 +182,14 @@ TEST(UpstreamErrorKind, MapsToHttpStatus) {
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Timeout), 504);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Protocol), 502);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Closed), 502);
+  EXPECT_EQ(httpStatus(UpstreamErrorKind::TooLarge), 502);
+  EXPECT_EQ(clientMessage({UpstreamErrorKind::Closed, "x", true}),
+            "ERR upstream closed: outcome unknown");
+  EXPECT_EQ(clientMessage({UpstreamErrorKind::Unreachable, "x", false}),
+            "ERR upstream unreachable");
+  EXPECT_EQ(clientMessage(
+                {UpstreamErrorKind::TooLarge, "ERR reply exceeds upstream.max_reply_bytes", true}),
+            "ERR reply exceeds upstream.max_reply_bytes");
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Overloaded), 503);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Auth), 502);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Rejected), 400);

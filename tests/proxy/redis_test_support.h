@@ -7,12 +7,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -169,6 +171,62 @@ class HangingServer {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
+};
+
+// A fake upstream for replies a real redis-server never sends: the k-th accepted connection
+// gets answers[k] (the last one for later connections) once its first request bytes arrive,
+// then stays open and silent.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::vector<std::string> answers) : answers_(std::move(answers)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    thread_.join();
+    for (const int c : clients_) ::close(c);
+    ::close(fd_);
+  }
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+  [[nodiscard]] uint16_t port() const { return port_; }
+  [[nodiscard]] std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] size_t accepted() const { return accepted_.load(); }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      clients_.push_back(c);
+      const size_t k = accepted_++;
+      pollfd q{c, POLLIN, 0};
+      for (int i = 0; i < 100 && !stop_ && ::poll(&q, 1, 20) <= 0; ++i) {
+      }
+      char buf[4096];
+      (void)::recv(c, buf, sizeof(buf), 0);
+      const std::string& answer = answers_[std::min(k, answers_.size() - 1)];
+      (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+    }
+  }
+  std::vector<std::string> answers_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> accepted_{0};
+  std::vector<int> clients_;  // the serving thread's only, until joined
+  std::thread thread_;
 };
 
 inline void runOrFail(const std::string& cmd) {

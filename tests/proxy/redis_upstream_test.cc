@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ using namespace std::chrono_literals;
 using testing::HangingServer;
 using testing::LoopRunner;
 using testing::RedisServer;
+using testing::ScriptedServer;
 using testing::TempDir;
 
 using Cmd = std::vector<std::string_view>;
@@ -384,8 +386,207 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
   auto up_small = makeUpstream(loop_.base(), redis.url(), small);
   auto over = run(loop_, *up_small, {{"GET", "big"}});
   ASSERT_TRUE(over && !over->has_value());
-  EXPECT_EQ(over->error().kind, UpstreamErrorKind::Protocol);
+  EXPECT_EQ(over->error().kind, UpstreamErrorKind::TooLarge);
+  EXPECT_EQ(clientMessage(over->error()), "ERR reply exceeds upstream.max_reply_bytes");
   EXPECT_EQ(rawOf(*run(loop_, *up_small, {{"STRLEN", "big"}})), ":5242880\r\n");
+}
+
+// Fires requests on one pooled connection before the loop runs (so they are pipelined on it)
+// and waits for all their outcomes.
+std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisUpstream& up,
+                                            const std::vector<std::vector<Cmd>>& requests) {
+  std::vector<std::vector<policy::Argv>> argvs;
+  for (const auto& r : requests) argvs.emplace_back(r.begin(), r.end());
+  std::vector<std::optional<UpstreamResult>> out(requests.size());
+  std::vector<RequestHandle> hs;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    hs.push_back(
+        up.execute(argvs[i], [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); }));
+  }
+  loop.runUntil(
+      [&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.has_value(); }); },
+      10000ms);
+  std::vector<UpstreamResult> res;
+  for (auto& o : out) {
+    EXPECT_TRUE(o.has_value());
+    res.push_back(o ? std::move(*o) : UpstreamResult(UpstreamError{}));
+  }
+  return res;
+}
+
+// A reply over a limit fails that request (or that pipeline slot) only: the shared connection
+// stays in sync, the other requests pipelined on it get their own replies, and each INCR ran
+// once (checked on redis-server).
+TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  opts.max_reply_elements = 1000;
+  opts.max_reply_bytes = 1 << 20;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  std::vector<std::string> push_args = {"RPUSH", "big"};
+  for (int i = 0; i < 5000; ++i) push_args.push_back(std::to_string(i));
+  const Cmd push(push_args.begin(), push_args.end());
+  ASSERT_EQ(rawOf(*run(loop_, *up, {push})), ":5000\r\n");
+  const std::string blob(3 << 20, 'x');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "blob", blob}})), "+OK\r\n");
+
+  auto res = runConcurrently(loop_, *up,
+                             {{{"INCR", "c"}},
+                              {{"LRANGE", "big", "0", "-1"}},
+                              {{"INCR", "c"}},
+                              {{"GET", "blob"}},
+                              {{"INCR", "c"}, {"LRANGE", "big", "0", "-1"}, {"INCR", "c"}},
+                              {{"INCR", "c"}}});
+  EXPECT_EQ(rawOf(res[0]), ":1\r\n");
+  ASSERT_FALSE(res[1].has_value());
+  EXPECT_EQ(res[1].error().kind, UpstreamErrorKind::TooLarge);
+  EXPECT_EQ(httpStatus(res[1].error().kind), 502);
+  EXPECT_EQ(clientMessage(res[1].error()), "ERR reply exceeds upstream.max_reply_elements");
+  EXPECT_EQ(rawOf(res[2]), ":2\r\n");
+  ASSERT_FALSE(res[3].has_value());
+  EXPECT_EQ(clientMessage(res[3].error()), "ERR reply exceeds upstream.max_reply_bytes");
+  // The pipeline keeps its other slots; the over-limit slot is an error reply of keyward's.
+  ASSERT_TRUE(res[4].has_value()) << res[4].error().message;
+  EXPECT_EQ(rawOf(res[4], 0), ":3\r\n");
+  EXPECT_EQ(rawOf(res[4], 1), "-ERR reply exceeds upstream.max_reply_elements\r\n");
+  EXPECT_TRUE(res[4].value().value(1).isError());
+  EXPECT_EQ(rawOf(res[4], 2), ":4\r\n");
+  EXPECT_EQ(rawOf(res[5]), ":5\r\n");
+  EXPECT_EQ(up->stats().connections, 1u);  // never closed
+  EXPECT_EQ(up->stats().reply_bytes, 0u);  // nothing left held
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"GET", "c"}})), "$1\r\n5\r\n");
+  // Within the limits the same data comes back byte-exact.
+  auto ok = run(loop_, *up, {{"LRANGE", "big", "0", "998"}});  // 999 + the array = 1000 values
+  ASSERT_TRUE(ok && ok->has_value());
+  EXPECT_EQ(ok->value().value(0).elements.size(), 999u);
+  auto part = run(loop_, *up, {{"GETRANGE", "blob", "0", "1000000"}});
+  ASSERT_TRUE(part && part->has_value());
+  EXPECT_EQ(part->value().value(0).str.size(), 1000001u);
+}
+
+// A limit on what all requests hold at once: a pipeline whose replies together would go over
+// upstream.max_reply_bytes_total gets that slot refused, the earlier slots kept.
+TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  opts.max_reply_bytes = 4 << 20;
+  opts.max_reply_bytes_total = 4 << 20;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::string value(3 << 20, 'v');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
+  auto res = run(loop_, *up, {{"GET", "a"}, {"GET", "a"}, {"STRLEN", "a"}});
+  ASSERT_TRUE(res && res->has_value());
+  EXPECT_EQ(res->value().value(0).str.size(), value.size());
+  EXPECT_EQ(rawOf(*res, 1), "-ERR reply exceeds upstream.max_reply_bytes\r\n");
+  EXPECT_EQ(rawOf(*res, 2), ":3145728\r\n");
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
+
+  // Two requests on two connections whose replies arrive at once: their sum is over the
+  // total, not each alone (BLPOP makes both wait, then both 3 MiB replies stream in together).
+  opts.connections = 2;
+  opts.max_pipeline_depth = 1;
+  opts.max_reply_bytes_total = 4 << 20;
+  auto up2 = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::vector<Cmd> slow = {{"BLPOP", "nothing", "0.3"}, {"GET", "a"}};
+  auto both = runConcurrently(loop_, *up2, {slow, slow});
+  EXPECT_EQ(up2->stats().connections, 2u);
+  size_t refused = 0;
+  for (auto& r : both) {
+    ASSERT_TRUE(r.has_value());
+    if (rawOf(r, 1) == "-ERR replies in flight exceed upstream.max_reply_bytes_total\r\n") {
+      ++refused;
+    } else {
+      EXPECT_EQ(r.value().value(1).str.size(), value.size());
+    }
+  }
+  EXPECT_EQ(refused, 1u);
+  EXPECT_EQ(up2->stats().reply_bytes, 0u);
+}
+
+// Replies that do not match what was sent (a RESP3 push on a RESP2 connection, a reply nobody
+// asked for, an EXEC array of the wrong length): the connection is closed at once and never
+// reused, and what was written on it is answered "outcome unknown". Fake upstream: a real
+// redis-server never sends these.
+TEST_F(RedisUpstreamTest, OutOfStepRepliesKillTheConnection) {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {">2\r\n+message\r\n+x\r\n", false},   // push type on RESP2
+      {"|1\r\n+a\r\n+b\r\n+OK\r\n", false},  // attribute
+      {"%1\r\n+a\r\n+b\r\n", false},         // RESP3 map
+      {"+OK\r\n+EXTRA\r\n", true},           // one reply too many
+  };
+  for (const auto& [bad, first_ok] : cases) {
+    ScriptedServer fake({bad, "+PONG\r\n"});
+    RedisUpstreamOptions opts;
+    opts.connections = 1;
+    opts.timeout = 2000ms;
+    auto up = makeUpstream(loop_.base(), fake.url(), opts);
+    std::optional<UpstreamResult> a;
+    const Cmd ping{"PING"};
+    const policy::Argv argv(ping);
+    RequestHandle h = up->execute({&argv, 1}, [&](UpstreamResult&& r) { a.emplace(std::move(r)); });
+    ASSERT_TRUE(loop_.runUntil([&] { return a.has_value(); }, 3000ms));
+    if (first_ok) {
+      EXPECT_EQ(rawOf(*a), "+OK\r\n");
+    } else {
+      ASSERT_FALSE(a->has_value()) << bad;
+      EXPECT_EQ(a->error().kind, UpstreamErrorKind::Protocol) << bad;
+      EXPECT_TRUE(a->error().maybe_executed);
+      EXPECT_EQ(clientMessage(a->error()), "ERR upstream protocol: outcome unknown");
+    }
+    ASSERT_TRUE(loop_.runUntil([&] { return up->stats().connections == 0; }, 2000ms)) << bad;
+    // The next request gets a new connection (the fake's second one), never the dead one.
+    auto next = run(loop_, *up, {{"PING"}}, false, 3000ms);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(rawOf(*next), "+PONG\r\n") << bad;
+    EXPECT_EQ(fake.accepted(), 2u);
+  }
+
+  ScriptedServer fake({"+OK\r\n+QUEUED\r\n*2\r\n:1\r\n:2\r\n", "+PONG\r\n"});
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  auto up = makeUpstream(loop_.base(), fake.url(), opts);
+  auto tx = run(loop_, *up, {{"INCR", "x"}}, true, 3000ms);
+  ASSERT_TRUE(tx && !tx->has_value());
+  EXPECT_EQ(tx->error().kind, UpstreamErrorKind::Protocol);
+  EXPECT_TRUE(tx->error().maybe_executed);
+  EXPECT_EQ(up->stats().connections, 0u);
+  EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}}, false, 3000ms)), "+PONG\r\n");
+}
+
+// A connection dropped under written requests: each may have run, so each is told the outcome
+// is unknown; a request that was never written is told so differently.
+TEST_F(RedisUpstreamTest, DroppedConnectionAnswersOutcomeUnknown) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
+  std::vector<std::optional<UpstreamResult>> out(2);
+  const Cmd blpop{"BLPOP", "nothing", "5"};
+  const Cmd incr{"INCR", "c"};
+  const policy::Argv a0(blpop);
+  const policy::Argv a1(incr);
+  RequestHandle h0 =
+      up->execute({&a0, 1}, [&](UpstreamResult&& r) { out[0].emplace(std::move(r)); });
+  RequestHandle h1 =
+      up->execute({&a1, 1}, [&](UpstreamResult&& r) { out[1].emplace(std::move(r)); });
+  loop_.runFor(100ms);
+  auto killer = makeUpstream(loop_.base(), redis.url());
+  EXPECT_EQ(rawOf(*run(loop_, *killer, {{"CLIENT", "KILL", "TYPE", "normal"}})), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return out[0] && out[1]; }, 3000ms));
+  for (auto& r : out) {
+    ASSERT_FALSE(r->has_value());
+    EXPECT_EQ(r->error().kind, UpstreamErrorKind::Closed);
+    EXPECT_EQ(clientMessage(r->error()), "ERR upstream closed: outcome unknown");
+  }
+  redis.stop(SIGKILL);
+  auto never = run(loop_, *up, {{"INCR", "c"}}, false, 6000ms);
+  ASSERT_TRUE(never && !never->has_value());
+  EXPECT_EQ(never->error().kind, UpstreamErrorKind::Unreachable);
+  EXPECT_FALSE(never->error().maybe_executed);
+  EXPECT_EQ(clientMessage(never->error()), "ERR upstream unreachable");
 }
 
 }  // namespace
