@@ -52,6 +52,7 @@ struct ListenConfig {
   std::optional<TlsConfig> tls;  // absent = plaintext
   uint64_t max_body_bytes = 10485760;
   uint64_t max_connections = 10000;
+  uint64_t max_subscriptions = 4096;  // SSE streams open at once, all clients; then 503
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   bool allow_query_token = false;
@@ -128,6 +129,10 @@ struct LimitsConfig {
   policy::Rate per_identity_rate{0, 1000};  // per source IP, or per JWT sub; burst = its count
   uint64_t per_day = 0;
   uint64_t per_month = 0;
+  // Shares of shared pools (CONTRACT.md §8). 0 = the default: half the pool.
+  uint64_t max_subscriptions = 0;  // open SSE streams; pool: listen.max_subscriptions
+  uint64_t max_in_flight = 0;      // requests at the upstream or queued for it; pool: the
+                                   // upstream wait queue (10000)
 };
 
 using Sha256Digest = std::array<uint8_t, 32>;

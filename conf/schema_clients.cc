@@ -115,6 +115,12 @@ void ClientsReader::readLimits(const YamlNode& n, const std::string& field, Limi
   if (const YamlNode* v = m.get("per_month")) {
     readUint(ctx_, *v, m.sub("per_month"), 0, ~0ULL >> 1, out.per_month);
   }
+  if (const YamlNode* v = m.get("max_subscriptions")) {
+    readUint(ctx_, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
+  }
+  if (const YamlNode* v = m.get("max_in_flight")) {
+    readUint(ctx_, *v, m.sub("max_in_flight"), 1, 100000, out.max_in_flight);
+  }
   m.finish();
 }
 

@@ -190,6 +190,7 @@ int runServe(const std::string& path) {
     ro.ca_file = cfg.upstream.ca_file;
     ro.timeout = cfg.upstream.timeout;
     ro.connections = cfg.upstream.connections;
+    ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto r = RestUpstream::create(base.get(), std::move(ro));
     if (!r) return fail("upstream " + cfg.upstream.display + ": " + r.error().message);
     rest = std::move(*r);
@@ -201,6 +202,7 @@ int runServe(const std::string& path) {
     uo.ca_file = cfg.upstream.ca_file;
     uo.timeout = cfg.upstream.timeout;
     uo.connections = cfg.upstream.connections;
+    uo.max_subscriptions = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
     if (!upstream_r)
       return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);

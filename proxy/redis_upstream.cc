@@ -1,4 +1,5 @@
-// Pooled, pipelined Redis upstream: FIFO queue, per-request deadlines, cancellation, no retries.
+// Pooled, pipelined Redis upstream: a wait queue fair between tenants, per-request deadlines,
+// cancellation, no retries.
 #include "proxy/redis_upstream.h"
 
 #include <openssl/crypto.h>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "proxy/fair_queue.h"
 #include "proxy/redis_subscription.h"
 #include "proxy/tls_client.h"
 
@@ -20,7 +22,8 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisUpstream::Impl* owner = nullptr;  // null once the upstream is gone
   Stage stage = Stage::Queued;
-  std::string wire;  // RESP bytes; freed once written
+  std::string wire;    // RESP bytes; freed once written
+  std::string tenant;  // whose request: the wait queue serves tenants in turn
   uint32_t expected = 0;
   uint32_t received = 0;
   ReplyCallback callback;
@@ -123,7 +126,7 @@ struct RedisUpstream::Impl {
   codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
-  std::deque<std::shared_ptr<PendingRequest>> queue;
+  FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
@@ -133,7 +136,7 @@ struct RedisUpstream::Impl {
       r->owner = nullptr;
       r->deadline.reset();
     }
-    for (auto& r : queue) {
+    for (auto& r : queue.drain()) {
       r->owner = nullptr;
       r->deadline.reset();
     }
@@ -146,9 +149,10 @@ struct RedisUpstream::Impl {
   }
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
-                       std::optional<UpstreamError> error) {
+                       std::optional<UpstreamError> error, std::string_view tenant = {}) {
     auto req = std::make_shared<PendingRequest>();
     req->owner = this;
+    req->tenant = tenant;
     req->wire = std::move(wire);
     req->expected = expected;
     req->callback = std::move(cb);
@@ -169,7 +173,7 @@ struct RedisUpstream::Impl {
       return RequestHandle(req);
     }
     req->deadline->arm(options.timeout);
-    queue.push_back(req);
+    queue.push(req->tenant, req);
     ++queued_live;
     dispatch();
     return RequestHandle(req);
@@ -206,8 +210,7 @@ struct RedisUpstream::Impl {
         // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
         // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
         const bool any_ready = std::any_of(conns.begin(), conns.end(), [](auto& c) {
-          return c->ready ||
-                 (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
+          return c->ready || (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
         });
         finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
                                               "no upstream connection became free in time"}
@@ -235,7 +238,7 @@ struct RedisUpstream::Impl {
     while (!queue.empty()) {
       const std::shared_ptr<PendingRequest>& front = queue.front();
       if (front->stage != Stage::Queued) {
-        queue.pop_front();  // cancelled or timed out while waiting
+        queue.pop();  // cancelled or timed out while waiting
         continue;
       }
       PooledConn* best = nullptr;
@@ -255,8 +258,7 @@ struct RedisUpstream::Impl {
       if (best == nullptr) {
         return;
       }
-      std::shared_ptr<PendingRequest> req = std::move(queue.front());
-      queue.pop_front();
+      std::shared_ptr<PendingRequest> req = queue.pop();
       --queued_live;
       req->stage = Stage::InFlight;
       req->conn = best;
@@ -326,8 +328,7 @@ struct RedisUpstream::Impl {
         std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
     if (!was_ready && !any_ready) {
       // The upstream cannot be reached now: fail the waiting requests fast (never written).
-      std::deque<std::shared_ptr<PendingRequest>> waiting = std::move(queue);
-      queue.clear();
+      std::deque<std::shared_ptr<PendingRequest>> waiting = queue.drain();
       for (auto& r : waiting) {
         if (r->stage == Stage::Queued) {
           --queued_live;
@@ -357,6 +358,7 @@ void RequestHandle::cancel() {
   if (req->stage == Stage::Queued) {
     req->stage = Stage::Done;  // never written: dispatch drops it
     req->deadline.reset();
+    std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
     if (req->owner != nullptr) {
       --req->owner->queued_live;
     }
@@ -409,8 +411,8 @@ Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
   return std::unique_ptr<RedisUpstream>(new RedisUpstream(std::move(impl)));
 }
 
-RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands,
-                                     ReplyCallback callback) {
+RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
+                                     std::string_view tenant) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -427,11 +429,11 @@ RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands,
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error));
+                       std::move(error), tenant);
 }
 
 RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> commands,
-                                                ReplyCallback callback) {
+                                                ReplyCallback callback, std::string_view tenant) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -446,7 +448,7 @@ RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> co
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error));
+                       std::move(callback), std::move(error), tenant);
 }
 
 RequestHandle RedisUpstream::ping(ReplyCallback callback) {

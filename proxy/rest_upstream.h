@@ -27,6 +27,10 @@ struct RestUpstreamOptions {
   uint32_t connections = 8;    // pooled, kept warm
   uint32_t max_queue = 10000;
   uint32_t max_streams = 1024;  // dedicated stream (SSE) connections
+  // Relays whose client stopped reading leave the pool for a connection of their own (the pool
+  // opens a replacement), at most this many at once and half of it per tenant; past that such a
+  // relay is cut off (Overloaded) instead of holding a pooled connection until the timeout.
+  uint32_t max_detached = 1024;
   uint64_t max_body_bytes = uint64_t{512} << 20;
 };
 
@@ -34,6 +38,7 @@ struct RestUpstreamOptions {
 struct RestCallSpec {
   std::string bytes;
   bool stream = false;  // SSE: dedicated connection, no timeout once the head arrived
+  std::string tenant;   // whose call: waiting calls of different tenants are served in turn
 };
 
 // Callbacks run from the event loop, never inside call(). Exactly one of on_done / on_error runs
@@ -51,7 +56,9 @@ struct RestPending;
 
 // Ticket for one call: destroying it (or close()) cancels the call; a connection with a
 // cancelled response in progress is closed (its outcome is unknown). pause()/resume() stop and
-// restart reading the response (backpressure). Usable as the client's stream source.
+// restart reading the response (backpressure); a paused call on a pooled connection takes that
+// connection out of the pool, so a client that does not read never holds a pooled connection.
+// Usable as the client's stream source.
 class RestCall final : public Subscription {
  public:
   explicit RestCall(std::shared_ptr<detail::RestPending> p) : p_(std::move(p)) {}

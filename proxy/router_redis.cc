@@ -47,21 +47,24 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
   ctx.started = Clock::now();
   switch (plan.route) {
     case codec::RestRoute::Command: {
-      ex.holdRequest(upstream_->execute(plan.forward, [&ex, ctx](UpstreamResult&& r) {
-        AccessRecord& rc = ex.record();
-        rc.upstream_ms = msSince(ctx.started);
-        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
-        const UpstreamResponse& resp = r.value();
-        HttpResponse out;
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          codec::appendResp2Passthrough(out.body, resp.raw(0));
-        } else {
-          out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
-        }
-        out.status = codec::httpStatusForSingle(resp.value(0));
-        ex.respond(withHeaders(std::move(out), ctx));
-      }));
+      ex.holdRequest(upstream_->execute(
+          plan.forward,
+          [&ex, ctx](UpstreamResult&& r) {
+            AccessRecord& rc = ex.record();
+            rc.upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
+            const UpstreamResponse& resp = r.value();
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.raw(0));
+            } else {
+              out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
+            }
+            out.status = codec::httpStatusForSingle(resp.value(0));
+            ex.respond(withHeaders(std::move(out), ctx));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::Pipeline: {
@@ -75,24 +78,28 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
             ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, &r.value()), ctx));
-          }));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::MultiExec: {
-      ex.holdRequest(upstream_->executeTransaction(plan.forward, [&ex, ctx](UpstreamResult&& r) {
-        ex.record().upstream_ms = msSince(ctx.started);
-        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
-        const UpstreamResponse& resp = r.value();
-        HttpResponse out;
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          codec::appendResp2Passthrough(out.body, resp.execRaw());
-          out.status = 200;
-        } else {
-          out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
-        }
-        ex.respond(withHeaders(std::move(out), ctx));
-      }));
+      ex.holdRequest(upstream_->executeTransaction(
+          plan.forward,
+          [&ex, ctx](UpstreamResult&& r) {
+            ex.record().upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            const UpstreamResponse& resp = r.value();
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.execRaw());
+              out.status = 200;
+            } else {
+              out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
+            }
+            ex.respond(withHeaders(std::move(out), ctx));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::Subscribe:

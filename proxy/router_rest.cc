@@ -403,6 +403,7 @@ void RequestRouter::dispatchRest(const RequestPlan& plan, const RouteContext& ba
   }
 
   spec.bytes = buildRestRequest(up, path, body, base.upstream_headers, spec.stream);
+  spec.tenant = base.client;
 
   RestCallbacks cb;
   cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
