@@ -151,6 +151,8 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
+  p.gauge("keyward_upstream_detached_relays",
+          "REST relays (long or paused replies) on connections of their own", u.detached);
   const QuotaLedger::Stats& q = router.quota().stats();
   p.counter("keyward_quota_refused_total", "Requests refused by a rate or budget limit", q.refused);
   p.counter("keyward_quota_store_leases_total", "Lease calls to quota.store_url", q.store_fetches);

@@ -132,6 +132,7 @@ struct UpstreamStats {
   uint32_t in_flight = 0;    // requests written and awaiting replies
   uint32_t queued = 0;       // requests waiting for a connection
   uint32_t subscriptions = 0;
+  uint32_t detached = 0;  // REST: relays whose client stopped reading, off the pool
 };
 
 // Connects lazily (up to `connections`), sends AUTH (when a password is set) and SELECT (when the

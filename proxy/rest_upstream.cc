@@ -85,7 +85,9 @@ struct RestUpstream::Impl {
   void pump();
   void assign(RestConn* c, const std::shared_ptr<RestPending>& p);
   void kill(RestConn* c);
-  void detach(RestConn* c);
+  // Takes a busy pooled connection out of the pool (it closes when its response ends). At the
+  // max_detached bound: a paused call (`cut_at_bound`) fails, a running one stays pooled.
+  void detach(RestConn* c, bool cut_at_bound);
   void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
   void complete(RestConn* c);
   void processInput(RestConn* c);
@@ -114,7 +116,13 @@ void RestCall::pause() {
   p_->paused = true;
   if (p_->conn != nullptr && p_->conn->bev) {
     bufferevent_disable(p_->conn->bev.get(), EV_READ);
-    if (!p_->conn->dedicated && p_->owner != nullptr) p_->owner->detach(p_->conn);
+    if (!p_->conn->dedicated && p_->owner != nullptr) p_->owner->detach(p_->conn, true);
+  }
+}
+
+void RestCall::leavePool() {
+  if (p_ && !p_->done && p_->conn != nullptr && !p_->conn->dedicated && p_->owner != nullptr) {
+    p_->owner->detach(p_->conn, false);
   }
 }
 
@@ -167,7 +175,7 @@ UpstreamStats RestUpstream::stats() const {
   s.connections = static_cast<uint32_t>(impl_->pool.size());
   s.queued = static_cast<uint32_t>(impl_->queue.size());
   s.subscriptions = static_cast<uint32_t>(impl_->streams.size());
-  s.in_flight += static_cast<uint32_t>(impl_->detached.size());
+  s.detached = static_cast<uint32_t>(impl_->detached.size());
   return s;
 }
 
@@ -334,7 +342,7 @@ void RestUpstream::Impl::kill(RestConn* c) {
   }
 }
 
-void RestUpstream::Impl::detach(RestConn* c) {
+void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
   if (c->state != RestConn::State::Busy || !c->req) return;
   const std::string& tenant = c->req->spec.tenant;
   auto it = std::find_if(pool.begin(), pool.end(), [c](auto& u) { return u.get() == c; });
@@ -342,6 +350,7 @@ void RestUpstream::Impl::detach(RestConn* c) {
   uint32_t& mine = detached_by_tenant[tenant];
   if (detached.size() >= o.max_detached || mine >= std::max<uint32_t>(o.max_detached / 2, 1)) {
     if (mine == 0) detached_by_tenant.erase(tenant);
+    if (!cut_at_bound) return;
     // Deferred: pause() runs inside the client's write path.
     auto p = c->req;
     std::weak_ptr<RestPending> weak = p;

@@ -27,9 +27,10 @@ struct RestUpstreamOptions {
   uint32_t connections = 8;    // pooled, kept warm
   uint32_t max_queue = 10000;
   uint32_t max_streams = 1024;  // dedicated stream (SSE) connections
-  // Relays whose client stopped reading leave the pool for a connection of their own (the pool
-  // opens a replacement), at most this many at once and half of it per tenant; past that such a
-  // relay is cut off (Overloaded) instead of holding a pooled connection until the timeout.
+  // Relayed (long) responses and calls whose client stopped reading leave the pool for a
+  // connection of their own (the pool opens a replacement), at most this many at once and half
+  // of it per tenant; past that a relay stays pooled, and a paused call is cut off (Overloaded)
+  // instead of holding a pooled connection until the timeout.
   uint32_t max_detached = 1024;
   uint64_t max_body_bytes = uint64_t{512} << 20;
 };
@@ -68,6 +69,9 @@ class RestCall final : public Subscription {
   void close() override;
   void pause() override;
   void resume() override;
+  // The rest of this response is long (a relay): its connection leaves the pool, which opens a
+  // replacement, so large replies never hold the pooled connections small requests wait for.
+  void leavePool();
 
  private:
   std::shared_ptr<detail::RestPending> p_;
