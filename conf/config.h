@@ -55,6 +55,7 @@ struct ListenConfig {
   // All request bodies held at once across connections; past it new bodies wait (reading
   // stops) and are refused with 503 when they cannot start within header_timeout.
   uint64_t max_buffered_bytes = 268435456;
+  uint64_t max_subscriptions = 4096;  // SSE streams open at once, all clients; then 503
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   bool allow_query_token = false;
@@ -137,6 +138,10 @@ struct LimitsConfig {
   uint64_t per_month = 0;
   // Open client connections attributed to this client; 0 = half of listen.max_connections.
   uint64_t max_connections = 0;
+  // Shares of shared pools (CONTRACT.md §8). 0 = the default: half the pool.
+  uint64_t max_subscriptions = 0;  // open SSE streams; pool: listen.max_subscriptions
+  uint64_t max_in_flight = 0;      // requests at the upstream or queued for it; pool: the
+                                   // upstream wait queue (10000)
 };
 
 using Sha256Digest = std::array<uint8_t, 32>;

@@ -118,6 +118,12 @@ void ClientsReader::readLimits(const YamlNode& n, const std::string& field, Limi
   if (const YamlNode* v = m.get("max_connections")) {
     readUint(ctx_, *v, m.sub("max_connections"), 1, 1000000, out.max_connections);
   }
+  if (const YamlNode* v = m.get("max_subscriptions")) {
+    readUint(ctx_, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
+  }
+  if (const YamlNode* v = m.get("max_in_flight")) {
+    readUint(ctx_, *v, m.sub("max_in_flight"), 1, 100000, out.max_in_flight);
+  }
   m.finish();
 }
 

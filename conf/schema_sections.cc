@@ -81,6 +81,9 @@ void readListen(Ctx& ctx, const YamlNode& n, ListenConfig& out) {
   if (const YamlNode* v = m.get("max_buffered_bytes")) {
     readUint(ctx, *v, m.sub("max_buffered_bytes"), 1, 1ULL << 40, out.max_buffered_bytes);
   }
+  if (const YamlNode* v = m.get("max_subscriptions")) {
+    readUint(ctx, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
+  }
   if (const YamlNode* v = m.get("header_timeout")) {
     readDurationField(ctx, *v, m.sub("header_timeout"), Duration(1), out.header_timeout);
   }

@@ -151,6 +151,8 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
+  p.gauge("keyward_upstream_detached_relays",
+          "REST relays (long or paused replies) on connections of their own", u.detached);
   const QuotaLedger::Stats& q = router.quota().stats();
   p.counter("keyward_quota_refused_total", "Requests refused by a rate or budget limit", q.refused);
   p.counter("keyward_quota_store_leases_total", "Lease calls to quota.store_url", q.store_fetches);
@@ -190,6 +192,7 @@ int runServe(const std::string& path) {
     ro.ca_file = cfg.upstream.ca_file;
     ro.timeout = cfg.upstream.timeout;
     ro.connections = cfg.upstream.connections;
+    ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto r = RestUpstream::create(base.get(), std::move(ro));
     if (!r) return fail("upstream " + cfg.upstream.display + ": " + r.error().message);
     rest = std::move(*r);
@@ -204,6 +207,7 @@ int runServe(const std::string& path) {
     uo.max_reply_bytes = cfg.upstream.max_reply_bytes;
     uo.max_reply_bytes_total = cfg.upstream.max_reply_bytes_total;
     uo.max_reply_elements = cfg.upstream.max_reply_elements;
+    uo.max_subscriptions = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
     if (!upstream_r)
       return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);

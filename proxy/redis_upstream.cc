@@ -1,4 +1,5 @@
-// Pooled, pipelined Redis upstream: FIFO queue, per-request deadlines, cancellation, no retries.
+// Pooled, pipelined Redis upstream: a wait queue fair between tenants, per-request deadlines,
+// cancellation, no retries.
 #include "proxy/redis_upstream.h"
 
 #include <openssl/crypto.h>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "proxy/fair_queue.h"
 #include "proxy/redis_subscription.h"
 #include "proxy/tls_client.h"
 
@@ -20,7 +22,8 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisUpstream::Impl* owner = nullptr;  // null once the upstream is gone
   Stage stage = Stage::Queued;
-  std::string wire;  // RESP bytes; freed once written
+  std::string wire;    // RESP bytes; freed once written
+  std::string tenant;  // whose request: the wait queue serves tenants in turn
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
@@ -135,7 +138,7 @@ struct RedisUpstream::Impl {
   codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
-  std::deque<std::shared_ptr<PendingRequest>> queue;
+  FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
   uint64_t held_total = 0;  // reply bytes held across all requests and connections
@@ -146,7 +149,7 @@ struct RedisUpstream::Impl {
       r->owner = nullptr;
       r->deadline.reset();
     }
-    for (auto& r : queue) {
+    for (auto& r : queue.drain()) {
       r->owner = nullptr;
       r->deadline.reset();
     }
@@ -159,10 +162,12 @@ struct RedisUpstream::Impl {
   }
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
-                       std::optional<UpstreamError> error, bool transaction = false) {
+                       std::optional<UpstreamError> error, std::string_view tenant = {},
+                       bool transaction = false) {
     auto req = std::make_shared<PendingRequest>();
     req->transaction = transaction;
     req->owner = this;
+    req->tenant = tenant;
     req->wire = std::move(wire);
     req->expected = expected;
     req->callback = std::move(cb);
@@ -183,7 +188,7 @@ struct RedisUpstream::Impl {
       return RequestHandle(req);
     }
     req->deadline->arm(options.timeout);
-    queue.push_back(req);
+    queue.push(req->tenant, req);
     ++queued_live;
     dispatch();
     return RequestHandle(req);
@@ -258,7 +263,7 @@ struct RedisUpstream::Impl {
     while (!queue.empty()) {
       const std::shared_ptr<PendingRequest>& front = queue.front();
       if (front->stage != Stage::Queued) {
-        queue.pop_front();  // cancelled or timed out while waiting
+        queue.pop();  // cancelled or timed out while waiting
         continue;
       }
       PooledConn* best = nullptr;
@@ -278,8 +283,7 @@ struct RedisUpstream::Impl {
       if (best == nullptr) {
         return;
       }
-      std::shared_ptr<PendingRequest> req = std::move(queue.front());
-      queue.pop_front();
+      std::shared_ptr<PendingRequest> req = queue.pop();
       --queued_live;
       req->stage = Stage::InFlight;
       req->conn = best;
@@ -438,8 +442,7 @@ struct RedisUpstream::Impl {
         std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
     if (!was_ready && !any_ready) {
       // The upstream cannot be reached now: fail the waiting requests fast (never written).
-      std::deque<std::shared_ptr<PendingRequest>> waiting = std::move(queue);
-      queue.clear();
+      std::deque<std::shared_ptr<PendingRequest>> waiting = queue.drain();
       for (auto& r : waiting) {
         if (r->stage == Stage::Queued) {
           --queued_live;
@@ -469,6 +472,7 @@ void RequestHandle::cancel() {
   if (req->stage == Stage::Queued) {
     req->stage = Stage::Done;  // never written: dispatch drops it
     req->deadline.reset();
+    std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
     if (req->owner != nullptr) {
       --req->owner->queued_live;
     }
@@ -536,8 +540,8 @@ Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
   return std::unique_ptr<RedisUpstream>(new RedisUpstream(std::move(impl)));
 }
 
-RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands,
-                                     ReplyCallback callback) {
+RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
+                                     std::string_view tenant) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -554,11 +558,11 @@ RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands,
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error));
+                       std::move(error), tenant);
 }
 
 RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> commands,
-                                                ReplyCallback callback) {
+                                                ReplyCallback callback, std::string_view tenant) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -573,7 +577,7 @@ RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> co
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error), true);
+                       std::move(callback), std::move(error), tenant, true);
 }
 
 RequestHandle RedisUpstream::ping(ReplyCallback callback) {

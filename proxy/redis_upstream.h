@@ -138,6 +138,7 @@ struct UpstreamStats {
   uint64_t reply_bytes = 0;  // reply bytes held (complete replies and partial ones)
   uint32_t queued = 0;       // requests waiting for a connection
   uint32_t subscriptions = 0;
+  uint32_t detached = 0;  // REST: relays whose client stopped reading, off the pool
 };
 
 // Connects lazily (up to `connections`), sends AUTH (when a password is set) and SELECT (when the
@@ -154,9 +155,13 @@ class RedisUpstream {
 
   // Sends the commands as one RESP pipeline on one connection; the callback gets one reply per
   // command (Redis errors are replies, not failures). The argv bytes are copied before return.
-  RequestHandle execute(std::span<const policy::Argv> commands, ReplyCallback callback);
+  // `tenant` names whose request it is: waiting requests of different tenants are served in
+  // turn when a connection frees (FIFO within a tenant).
+  RequestHandle execute(std::span<const policy::Argv> commands, ReplyCallback callback,
+                        std::string_view tenant = {});
   // MULTI, the commands, EXEC, written at once on one connection (see UpstreamResponse).
-  RequestHandle executeTransaction(std::span<const policy::Argv> commands, ReplyCallback callback);
+  RequestHandle executeTransaction(std::span<const policy::Argv> commands, ReplyCallback callback,
+                                   std::string_view tenant = {});
   // PING on the pool, for /readyz.
   RequestHandle ping(ReplyCallback callback);
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,9 @@ struct RouteContext {
   std::chrono::steady_clock::time_point started;             // when the upstream call began
   // REST upstream: the client's headers that pass through (Upstash-Encoding, ...).
   std::vector<std::pair<std::string, std::string>> upstream_headers;
+  std::string client;                 // the client's name: the upstream queues' tenant
+  std::shared_ptr<const void> share;  // the client's share ticket (router_shares.cc): held
+                                      // while any copy of the context lives
 };
 
 // The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and

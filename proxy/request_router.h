@@ -17,6 +17,7 @@
 #include "policy/client_policy.h"
 #include "policy/quota.h"
 #include "proxy/access_log.h"
+#include "proxy/client_shares.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/quota_ledger.h"
@@ -141,6 +142,10 @@ class RequestRouter {
   // answer later when a store lease is needed.
   void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
                          std::string identity, const RouteContext& ctx, Exchange& ex);
+  // Takes one unit of the client's share for the plan (a stream, or a request in flight) into
+  // `ctx`; false when refused (the exchange has been answered 429/503) (router_shares.cc).
+  bool admitShare(const RequestPlan& plan, const conf::ClientConfig& client, RouteContext& ctx,
+                  Exchange& ex);
   // Sends an allowed (and charged) plan to the upstream.
   void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // Sends the plan to the Redis upstream and answers the exchange from its replies
@@ -156,6 +161,7 @@ class RequestRouter {
   RedisUpstream* upstream_;
   RestUpstream* rest_;
   QuotaLedger quota_;
+  ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
   uint64_t sync_counter_ = 0;

@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <unordered_map>
 
+#include "proxy/fair_queue.h"
 #include "proxy/tls_client.h"
 #include "proxy/tls_read_ahead.h"
 #include "proxy/write_through.h"
@@ -44,10 +46,11 @@ struct RestConn {
   RestUpstream::Impl* impl = nullptr;
   BufferEventPtr bev;
   State state = State::Connecting;
-  bool dedicated = false;  // a stream call's own connection
+  bool dedicated = false;  // a stream call's own connection, or a relay detached from the pool
   codec::HttpResponseParser parser;
   std::shared_ptr<RestPending> req;
-  std::string body;  // decoded body bytes not yet handed out
+  std::string body;    // decoded body bytes not yet handed out
+  std::string tenant;  // a detached relay's tenant (its detached_by_tenant count)
 };
 
 namespace {
@@ -64,8 +67,10 @@ struct RestUpstream::Impl {
   SslCtxPtr tls;
   std::vector<std::unique_ptr<RestConn>> pool;
   std::vector<std::unique_ptr<RestConn>> streams;
+  std::vector<std::unique_ptr<RestConn>> detached;  // paused relays taken out of the pool
+  std::unordered_map<std::string, uint32_t> detached_by_tenant;
   std::vector<std::unique_ptr<RestConn>> graveyard;
-  std::deque<std::shared_ptr<RestPending>> queue;
+  FairQueue<std::shared_ptr<RestPending>> queue;
   Timer pump_timer;
   Timer reaper;
   bool destroying = false;
@@ -80,6 +85,9 @@ struct RestUpstream::Impl {
   void pump();
   void assign(RestConn* c, const std::shared_ptr<RestPending>& p);
   void kill(RestConn* c);
+  // Takes a busy pooled connection out of the pool (it closes when its response ends). At the
+  // max_detached bound: a paused call (`cut_at_bound`) fails, a running one stays pooled.
+  void detach(RestConn* c, bool cut_at_bound);
   void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
   void complete(RestConn* c);
   void processInput(RestConn* c);
@@ -106,7 +114,16 @@ void RestCall::close() {
 void RestCall::pause() {
   if (!p_ || p_->done || p_->paused) return;
   p_->paused = true;
-  if (p_->conn != nullptr && p_->conn->bev) bufferevent_disable(p_->conn->bev.get(), EV_READ);
+  if (p_->conn != nullptr && p_->conn->bev) {
+    bufferevent_disable(p_->conn->bev.get(), EV_READ);
+    if (!p_->conn->dedicated && p_->owner != nullptr) p_->owner->detach(p_->conn, true);
+  }
+}
+
+void RestCall::leavePool() {
+  if (p_ && !p_->done && p_->conn != nullptr && !p_->conn->dedicated && p_->owner != nullptr) {
+    p_->owner->detach(p_->conn, false);
+  }
 }
 
 void RestCall::resume() {
@@ -137,8 +154,8 @@ RestUpstream::RestUpstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 
 RestUpstream::~RestUpstream() {
   impl_->destroying = true;
-  for (auto& p : impl_->queue) p->owner = nullptr;
-  for (auto* list : {&impl_->pool, &impl_->streams}) {
+  for (auto& p : impl_->queue.drain()) p->owner = nullptr;
+  for (auto* list : {&impl_->pool, &impl_->streams, &impl_->detached}) {
     for (auto& c : *list) {
       if (c->req) c->req->owner = nullptr;
       c->bev.reset();
@@ -158,6 +175,7 @@ UpstreamStats RestUpstream::stats() const {
   s.connections = static_cast<uint32_t>(impl_->pool.size());
   s.queued = static_cast<uint32_t>(impl_->queue.size());
   s.subscriptions = static_cast<uint32_t>(impl_->streams.size());
+  s.detached = static_cast<uint32_t>(impl_->detached.size());
   return s;
 }
 
@@ -217,7 +235,7 @@ RestCallPtr RestUpstream::call(RestCallSpec spec, RestCallbacks callbacks) {
       }
     }
   }
-  impl->queue.push_back(p);
+  impl->queue.push(p->spec.tenant, p);
   impl->pump_timer.arm(Milliseconds(0));
   return std::make_unique<RestCall>(p);
 }
@@ -266,9 +284,7 @@ void RestUpstream::Impl::pump() {
       }
     }
     if (idle == nullptr) break;
-    auto p = std::move(queue.front());
-    queue.pop_front();
-    assign(idle, p);
+    assign(idle, queue.pop());
   }
   if (queue.empty()) return;
   size_t connecting = 0;
@@ -276,9 +292,7 @@ void RestUpstream::Impl::pump() {
   while (pool.size() < o.connections && connecting < queue.size()) {
     if (open(false) == nullptr) {
       // No connection can be made (TLS setup failed): nothing queued can ever be sent.
-      while (!queue.empty()) {
-        auto p = std::move(queue.front());
-        queue.pop_front();
+      for (auto& p : queue.drain()) {
         fail(p, {UpstreamErrorKind::Unreachable, "cannot open an upstream connection"});
       }
       return;
@@ -314,7 +328,11 @@ void RestUpstream::Impl::kill(RestConn* c) {
     bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
     c->bev.reset();
   }
-  for (auto* list : {&pool, &streams}) {
+  if (c->dedicated && !c->tenant.empty()) {
+    auto t = detached_by_tenant.find(c->tenant);
+    if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
+  }
+  for (auto* list : {&pool, &streams, &detached}) {
     auto it = std::find_if(list->begin(), list->end(), [c](auto& u) { return u.get() == c; });
     if (it != list->end()) {
       graveyard.push_back(std::move(*it));
@@ -322,6 +340,35 @@ void RestUpstream::Impl::kill(RestConn* c) {
       reaper.arm(Milliseconds(0));
     }
   }
+}
+
+void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
+  if (c->state != RestConn::State::Busy || !c->req) return;
+  const std::string& tenant = c->req->spec.tenant;
+  auto it = std::find_if(pool.begin(), pool.end(), [c](auto& u) { return u.get() == c; });
+  if (it == pool.end()) return;
+  uint32_t& mine = detached_by_tenant[tenant];
+  if (detached.size() >= o.max_detached || mine >= std::max<uint32_t>(o.max_detached / 2, 1)) {
+    if (mine == 0) detached_by_tenant.erase(tenant);
+    if (!cut_at_bound) return;
+    // Deferred: pause() runs inside the client's write path.
+    auto p = c->req;
+    std::weak_ptr<RestPending> weak = p;
+    p->timer = std::make_unique<Timer>(base, [this, weak] {
+      if (auto sp = weak.lock()) {
+        fail(sp, {UpstreamErrorKind::Overloaded,
+                  "too many relays whose clients do not read (upstream max_detached)"});
+      }
+    });
+    p->timer->arm(Milliseconds(0));
+    return;
+  }
+  ++mine;
+  c->dedicated = true;
+  c->tenant = tenant;
+  detached.push_back(std::move(*it));
+  pool.erase(it);
+  pump_timer.arm(Milliseconds(0));  // a replacement for the queue, if anything waits
 }
 
 void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
@@ -336,8 +383,7 @@ void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamErr
 
 void RestUpstream::Impl::onTimeout(const std::shared_ptr<RestPending>& p) {
   if (p->done) return;
-  auto it = std::find(queue.begin(), queue.end(), p);
-  if (it != queue.end()) queue.erase(it);
+  queue.erase(p->spec.tenant, p);
   fail(p, {UpstreamErrorKind::Timeout, "no upstream response within upstream.timeout"});
 }
 
@@ -347,8 +393,7 @@ void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
   p->done = true;
   if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
   if (p->timer) p->timer->cancel();
-  auto it = std::find(queue.begin(), queue.end(), p);
-  if (it != queue.end()) queue.erase(it);
+  queue.erase(p->spec.tenant, p);
   // A response in progress cannot be resynchronised: the connection goes.
   if (p->conn != nullptr) kill(p->conn);
 }
@@ -473,11 +518,7 @@ void RestUpstream::Impl::onEvent(RestConn* c, short what) {
     bool healthy = false;
     for (auto& other : pool) healthy = healthy || other->state != RestConn::State::Connecting;
     if (!healthy) {
-      while (!queue.empty()) {
-        auto q = std::move(queue.front());
-        queue.pop_front();
-        fail(q, e);
-      }
+      for (auto& q : queue.drain()) fail(q, e);
     } else {
       pump();
     }

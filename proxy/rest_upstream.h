@@ -27,6 +27,11 @@ struct RestUpstreamOptions {
   uint32_t connections = 8;    // pooled, kept warm
   uint32_t max_queue = 10000;
   uint32_t max_streams = 1024;  // dedicated stream (SSE) connections
+  // Relayed (long) responses and calls whose client stopped reading leave the pool for a
+  // connection of their own (the pool opens a replacement), at most this many at once and half
+  // of it per tenant; past that a relay stays pooled, and a paused call is cut off (Overloaded)
+  // instead of holding a pooled connection until the timeout.
+  uint32_t max_detached = 1024;
   uint64_t max_body_bytes = uint64_t{512} << 20;
 };
 
@@ -34,6 +39,7 @@ struct RestUpstreamOptions {
 struct RestCallSpec {
   std::string bytes;
   bool stream = false;  // SSE: dedicated connection, no timeout once the head arrived
+  std::string tenant;   // whose call: waiting calls of different tenants are served in turn
 };
 
 // Callbacks run from the event loop, never inside call(). Exactly one of on_done / on_error runs
@@ -51,7 +57,9 @@ struct RestPending;
 
 // Ticket for one call: destroying it (or close()) cancels the call; a connection with a
 // cancelled response in progress is closed (its outcome is unknown). pause()/resume() stop and
-// restart reading the response (backpressure). Usable as the client's stream source.
+// restart reading the response (backpressure); a paused call on a pooled connection takes that
+// connection out of the pool, so a client that does not read never holds a pooled connection.
+// Usable as the client's stream source.
 class RestCall final : public Subscription {
  public:
   explicit RestCall(std::shared_ptr<detail::RestPending> p) : p_(std::move(p)) {}
@@ -61,6 +69,9 @@ class RestCall final : public Subscription {
   void close() override;
   void pause() override;
   void resume() override;
+  // The rest of this response is long (a relay): its connection leaves the pool, which opens a
+  // replacement, so large replies never hold the pooled connections small requests wait for.
+  void leavePool();
 
  private:
   std::shared_ptr<detail::RestPending> p_;

@@ -47,7 +47,10 @@ std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
 }  // namespace
 
 void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
-                                      std::string identity, const RouteContext& ctx, Exchange& ex) {
+                                      std::string identity, const RouteContext& base,
+                                      Exchange& ex) {
+  RouteContext ctx = base;
+  if (!admitShare(plan, client, ctx, ex)) return;  // before the charge: a refusal costs nothing
   QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed()};
   QuotaLedger::Charge charge = quota_.charge(std::move(ask));
   if (charge.refused) return refuse(*charge.refused, ctx, ex);

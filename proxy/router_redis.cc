@@ -59,22 +59,25 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
   const uint64_t bound = upstream_->maxEncodedBytes();
   switch (plan.route) {
     case codec::RestRoute::Command: {
-      ex.holdRequest(upstream_->execute(plan.forward, [&ex, ctx, bound](UpstreamResult&& r) {
-        AccessRecord& rc = ex.record();
-        rc.upstream_ms = msSince(ctx.started);
-        if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
-        const UpstreamResponse& resp = r.value();
-        if (overEncodedBound(ctx, resp, bound)) return ex.respond(tooLargeEncoded(ctx, rc));
-        HttpResponse out;
-        if (ctx.resp2) {
-          out.content_type = "application/octet-stream";
-          codec::appendResp2Passthrough(out.body, resp.raw(0));
-        } else {
-          out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
-        }
-        out.status = codec::httpStatusForSingle(resp.value(0));
-        ex.respond(withHeaders(std::move(out), ctx));
-      }));
+      ex.holdRequest(upstream_->execute(
+          plan.forward,
+          [&ex, ctx, bound](UpstreamResult&& r) {
+            AccessRecord& rc = ex.record();
+            rc.upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
+            const UpstreamResponse& resp = r.value();
+            if (overEncodedBound(ctx, resp, bound)) return ex.respond(tooLargeEncoded(ctx, rc));
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.raw(0));
+            } else {
+              out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
+            }
+            out.status = codec::httpStatusForSingle(resp.value(0));
+            ex.respond(withHeaders(std::move(out), ctx));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::Pipeline: {
@@ -91,12 +94,14 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
               return ex.respond(tooLargeEncoded(ctx, ex.record()));
             }
             ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, &r.value()), ctx));
-          }));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::MultiExec: {
-      ex.holdRequest(
-          upstream_->executeTransaction(plan.forward, [&ex, ctx, bound](UpstreamResult&& r) {
+      ex.holdRequest(upstream_->executeTransaction(
+          plan.forward,
+          [&ex, ctx, bound](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
             const UpstreamResponse& resp = r.value();
@@ -112,7 +117,8 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
               out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
             }
             ex.respond(withHeaders(std::move(out), ctx));
-          }));
+          },
+          ctx.client));
       return;
     }
     case codec::RestRoute::Subscribe:

@@ -234,6 +234,7 @@ void startRelay(Relay& r, Exchange& ex) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
   }
   r.splicer = makeSplicer(r);
+  if (r.call != nullptr) r.call->leavePool();
   ex.record().upstream_ms = msSince(r.ctx.started);
   r.began = true;
   ex.relayBegin(r.head(), r.splicer ? std::nullopt : r.length);
@@ -403,6 +404,7 @@ void RequestRouter::dispatchRest(const RequestPlan& plan, const RouteContext& ba
   }
 
   spec.bytes = buildRestRequest(up, path, body, base.upstream_headers, spec.stream);
+  spec.tenant = base.client;
 
   RestCallbacks cb;
   cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };

@@ -1,0 +1,43 @@
+// RequestRouter's admission to the shared pools (CONTRACT.md §8): a subscription stream or an
+// upstream request takes one unit of its client's share; a refusal is answered before anything
+// is charged or sent.
+#include <algorithm>
+
+#include "proxy/request_router.h"
+
+namespace kw::proxy {
+
+namespace {
+// The upstream wait queue (RedisUpstreamOptions / RestUpstreamOptions::max_queue): the pool a
+// client's default max_in_flight takes half of.
+constexpr uint64_t kUpstreamQueue = 10000;
+}  // namespace
+
+bool RequestRouter::admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
+                               RouteContext& ctx, Exchange& ex) {
+  const bool stream =
+      plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
+  if (!stream && plan.forward.empty()) return true;  // answered without the upstream
+  const conf::LimitsConfig& l = client.limits;
+  const uint64_t pool = ctx.snapshot->config().listen.max_subscriptions;
+  auto got = stream
+                 ? shares_.acquire(ShareKind::Subscriptions, client.spec.name,
+                                   l.max_subscriptions != 0 ? l.max_subscriptions
+                                                            : std::max<uint64_t>(pool / 2, 1),
+                                   pool)
+                 : shares_.acquire(ShareKind::InFlight, client.spec.name,
+                                   l.max_in_flight != 0 ? l.max_in_flight : kUpstreamQueue / 2, 0);
+  ctx.client = client.spec.name;
+  if (auto* ticket = std::get_if<ShareLedger::TicketPtr>(&got)) {
+    ctx.share = std::move(*ticket);
+    return true;
+  }
+  const ShareRefusal& r = std::get<ShareRefusal>(got);
+  AccessRecord& rec = ex.record();
+  rec.reason = r.reason;
+  rec.decision = "deny";
+  ex.respond(withHeaders(errorResponse(r.status, r.message), ctx));
+  return false;
+}
+
+}  // namespace kw::proxy

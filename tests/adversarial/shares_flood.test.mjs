@@ -1,0 +1,109 @@
+// min-assertions: 34
+// Upstream in-flight requests and wait-queue slots are shared (CONTRACT.md §8): one client
+// flooding from 150 connections must not push another client's GET behind its backlog (the
+// upstream queues serve clients in turn), a client past clients[].limits.max_in_flight gets 429
+// naming it, and in REST mode clients that ask for large replies and never read them must not
+// hold the pooled upstream connections (a paused relay gets a connection of its own).
+import { after, before, describe, test } from "node:test";
+import { assert } from "../e2e/counted_assert.mjs";
+import { adminCall } from "../e2e/harness.mjs";
+import { MODES, report, rssKiB, sleep, startModeStack, underAttack } from "./lib.mjs";
+import { flood, neverRead } from "./shares_lib.mjs";
+
+const CLIENTS = {
+  flood: { commands: ["+get", "+set"], keys: ["flood:*"] },
+  capped: { commands: ["+get"], keys: ["flood:*"], limits: { max_in_flight: 8 } },
+  big: { commands: ["+get"], keys: ["big:*"] },
+};
+// A slow-ish request: a pipeline of 20 GETs of a 100-byte value.
+const PIPELINE = JSON.stringify(Array.from({ length: 20 }, () => ["GET", "flood:v"]));
+const BIG_BYTES = 8 << 20;  // more than the kernel socket buffers hold: the relay pauses
+const SLOW_READERS = 4;  // twice the pooled REST connections of that stack
+// keyward's growth with SLOW_READERS paused relays: about 1 MiB of client output buffer each
+// (the relay pauses above 1 MiB) plus what was read before the pause; bound 3 MiB each + 16 MiB.
+const SLOW_READER_RSS_KIB = (SLOW_READERS * 3 + 16) * 1024;
+
+for (const mode of MODES) {
+  describe(`shares: upstream in-flight and queue (${mode} mode)`, () => {
+    let stack;
+    before(async () => {
+      stack = await startModeStack(mode, { extraClients: CLIENTS });
+      await stack.redis.call("SET", "flood:v", "x".repeat(100));
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test("control: the capped client below its share is unaffected", async () => {
+      const r = await flood(stack.port, stack.keys.capped, { body: PIPELINE, connections: 4, durationMs: 800 });
+      assert.ok(r.count > 10, `made ${r.count} requests`);
+      assert.deepEqual(Object.keys(r.statuses), ["200"], JSON.stringify(r));
+      assert.equal(r.errors, 0);
+    });
+
+    test("150 connections of pipelines from one client: the probe's p99 stays under 50 ms", async () => {
+      const r = await underAttack(stack, () => flood(stack.port, stack.keys.flood,
+        { body: PIPELINE, connections: 150, durationMs: 3000 }), { durationMs: 3000 });
+      report(`shares.flood150.${mode}`, { ...r.probe, peakRssKiB: r.peakRssKiB, flood: r.attack.count,
+        floodStatuses: r.attack.statuses });
+      assert.ok(r.attack.count > 150, `flood made ${r.attack.count} requests`);
+      assert.ok((r.attack.statuses["200"] ?? 0) > 0, JSON.stringify(r.attack));
+      assert.ok(r.probe.count > 20, `probe made ${r.probe.count} requests`);
+      assert.equal(r.probe.failed, 0, JSON.stringify(r.probe.statuses));
+      assert.ok(r.probe.p99 < 50, `p99 ${r.probe.p99} ms`);
+      assert.ok(r.peakRssKiB - r.baseRssKiB < 96 * 1024, `RSS grew ${r.peakRssKiB - r.baseRssKiB} KiB`);
+    });
+
+    test("past max_in_flight the flooding client gets 429 naming it; the probe is unaffected", async () => {
+      const r = await underAttack(stack, () => flood(stack.port, stack.keys.capped,
+        { body: PIPELINE, connections: 150, durationMs: 2000 }), { durationMs: 2000 });
+      report(`shares.max_in_flight.${mode}`, { ...r.probe, flood: r.attack.count, floodStatuses: r.attack.statuses });
+      assert.ok((r.attack.statuses["429"] ?? 0) > 0, JSON.stringify(r.attack.statuses));
+      assert.ok((r.attack.statuses["200"] ?? 0) > 0, JSON.stringify(r.attack.statuses));
+      assert.deepEqual(Object.keys(r.attack.statuses).sort(), ["200", "429"], JSON.stringify(r.attack));
+      assert.match(r.attack.sample["429"], /clients\[\]\.limits\.max_in_flight/);
+      assert.match(r.attack.sample["429"], /^\{"error":/);
+      assert.equal(r.probe.failed, 0, JSON.stringify(r.probe.statuses));
+      assert.ok(r.probe.p99 < 50, `p99 ${r.probe.p99} ms`);
+    });
+
+  });
+}
+
+// REST mode only: a Redis-mode reply is read whole before it is answered (no relay). Two pooled
+// connections and four readers: without detaching, the readers would hold the whole pool.
+describe("shares: REST relays whose clients never read (rest mode)", () => {
+  let stack;
+  before(async () => {
+    stack = await startModeStack("rest", { extraClients: CLIENTS, upstream: { connections: 2 } });
+    await stack.redis.call("SET", "big:v", "y".repeat(BIG_BYTES));
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+  const mode = "rest";
+  test("clients asking for 8 MiB replies and never reading: the probe keeps working", async () => {
+    // The readers first: once every relay is paused off the pool, the probe measures what the
+    // held relays cost the others (the 8 MiB transfers before that are the upstream's work).
+    const base = rssKiB(stack.keyward.proc.pid);
+    const readers = [];
+    for (let i = 0; i < SLOW_READERS; i++) readers.push(await neverRead(stack.port, stack.keys.big, "/get/big:v"));
+    let detached = -1;
+    for (let i = 0; i < 100 && detached < SLOW_READERS; i++) {
+      await sleep(50);
+      const m = await adminCall(stack, stack.keyward, "GET", "/metrics");
+      detached = Number(/^keyward_upstream_detached_relays (\d+)/m.exec(m.text)?.[1] ?? -1);
+    }
+    await sleep(300);  // the transfers settle into the paused state
+    const r = await underAttack(stack, async () => null, { durationMs: 2000 });
+    r.baseRssKiB = base;
+    for (const s of readers) s.close();
+    const grew = r.peakRssKiB - r.baseRssKiB;
+    report(`shares.slow_readers.${mode}`, { ...r.probe, readers: SLOW_READERS, detached, rssGrowthKiB: grew });
+    assert.equal(detached, SLOW_READERS, "every paused relay left the pool");
+    assert.ok(r.probe.count > 20, `probe made ${r.probe.count} requests`);
+    assert.equal(r.probe.failed, 0, JSON.stringify(r.probe.statuses));
+    assert.ok(r.probe.p99 < 50, `p99 ${r.probe.p99} ms`);
+    assert.ok(grew < SLOW_READER_RSS_KIB, `RSS grew ${grew} KiB (bound ${SLOW_READER_RSS_KIB})`);
+  });
+});
