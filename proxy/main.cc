@@ -274,6 +274,14 @@ int runServe(const std::string& path) {
   };
   Timer pinger(base.get(), probeUpstream);
   pinger.armPeriodic(Milliseconds(2000));
+  // A stream whose token expires is closed within a quarter second of its exp (+ leeway).
+  Timer stream_expiry(base.get(), [&] {
+    router.recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count(),
+                          true);
+  });
+  stream_expiry.armPeriodic(Milliseconds(250));
   Timer log_flusher(base.get(), [] { flushLogs(); });
   log_flusher.armPeriodic(Milliseconds(100));
   probeUpstream();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/redis_connection.h"
+#include "proxy/stream_guard.h"
 
 namespace kw::proxy {
 
@@ -31,6 +33,8 @@ struct RouteContext {
   std::chrono::steady_clock::time_point started;             // when the upstream call began
   // REST upstream: the client's headers that pass through (Upstash-Encoding, ...).
   std::vector<std::pair<std::string, std::string>> upstream_headers;
+  // Subscribe / PSubscribe: the stream's authorisation, kept alive by the stream's callbacks.
+  std::shared_ptr<StreamGuard> stream;
 };
 
 // The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and

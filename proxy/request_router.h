@@ -22,6 +22,7 @@
 #include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
 #include "proxy/rest_upstream.h"
+#include "proxy/stream_guard.h"
 
 namespace kw::proxy {
 
@@ -80,7 +81,13 @@ class RequestRouter {
   // Also reloads signing.revoked_file.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
   // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  // Then re-checks every open stream (recheckStreams).
   void reloadRevocations();
+  // Authorises every open SSE stream again against the current snapshot and revocation list at
+  // `now_s` and closes those no longer allowed (router_streams.cc). `expiry_only`: only streams
+  // whose token deadline has passed (the periodic timer; cheap when none has).
+  void recheckStreams(int64_t now_s, bool expiry_only = false);
+  [[nodiscard]] size_t openStreams() const { return streams_live_; }
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
   // Every quota counter (main wires the state file or the shared store to it).
   QuotaLedger& quota() { return quota_; }
@@ -90,8 +97,10 @@ class RequestRouter {
   // return; the exchange may be answered later.
   void route(const codec::HttpRequestParser& parser, const PeerInfo& peer, Exchange& ex);
 
-  // A fresh upstash-sync-token value (Redis upstream).
-  std::string nextSyncToken();
+  // A fresh upstash-sync-token value (Redis upstream) for a response to `client` (empty when
+  // unauthenticated). Each client has its own counter from a random start, so the value shows
+  // nothing of other clients' traffic; unauthenticated responses get "0".
+  std::string nextSyncToken(std::string_view client);
   // REST upstream: sync tokens are the upstream's, relayed both ways; keyward makes none.
   [[nodiscard]] bool relaysSyncToken() const { return rest_ != nullptr; }
 
@@ -138,7 +147,12 @@ class RequestRouter {
   QuotaLedger quota_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
-  uint64_t sync_counter_ = 0;
+  std::unordered_map<std::string, uint64_t> sync_counters_;  // per client (nextSyncToken)
+  // Open streams (router_streams.cc): weak, the streams own their guards.
+  void watchStream(const std::shared_ptr<StreamGuard>& guard);
+  std::vector<std::weak_ptr<StreamGuard>> streams_;
+  size_t streams_live_ = 0;      // streams_ entries alive at the last prune
+  int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
   Stats stats_;
 };
 
