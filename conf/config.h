@@ -149,8 +149,13 @@ using Sha256Digest = std::array<uint8_t, 32>;
 struct ClientConfig {
   policy::ClientSpec spec;                   // name, commands, keys, ..., functions
   std::vector<Sha256Digest> api_key_hashes;  // from api_keys: ["sha256:<hex>"]
-  std::vector<Cidr> allow_ips;               // empty = any address
-  std::vector<std::string> allow_origins;    // empty = no browser use
+  // `credentials: [api_key, jwt]`: the kinds of credential that may act as this client. Default:
+  // api_key alone when api_keys is set, else jwt alone (a signing key holder can never act as a
+  // client configured only with API keys unless the config says so).
+  bool accepts_api_key = false;
+  bool accepts_jwt = true;
+  std::vector<Cidr> allow_ips;             // empty = any address
+  std::vector<std::string> allow_origins;  // empty = no browser use
   LimitsConfig limits;
   std::string location;  // "FILE:LINE:COL" of the client's entry, for later errors
   // "FILE:LINE:COL" of each list element, keyed "commands[3]", "keys[0]", ... (for mapping

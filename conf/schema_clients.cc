@@ -74,6 +74,7 @@ class ClientsReader {
  private:
   void readApiKeys(const YamlNode& n, const std::string& field, ClientConfig& c);
   void readOrigins(const YamlNode& n, const std::string& field, ClientConfig& c);
+  void readCredentials(const YamlNode& n, const std::string& field, ClientConfig& c);
   void readLimits(const YamlNode& n, const std::string& field, LimitsConfig& out);
   void readRate(const YamlNode& n, const std::string& field, policy::Rate& out);
 
@@ -190,6 +191,33 @@ void ClientsReader::readOrigins(const YamlNode& n, const std::string& field, Cli
   }
 }
 
+void ClientsReader::readCredentials(const YamlNode& n, const std::string& field, ClientConfig& c) {
+  std::vector<std::string> kinds;
+  if (!readStringList(ctx_, n, field, 2, 16, kinds)) return;
+  if (kinds.empty()) {
+    ctx_.error(n.mark, field,
+               "expected at least one of api_key, jwt (an empty list admits nobody)");
+    return;
+  }
+  c.accepts_api_key = false;
+  c.accepts_jwt = false;
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    const YamlNode& item = n.items[i];
+    const std::string item_field = field + "[" + std::to_string(i) + "]";
+    bool& flag = kinds[i] == "api_key" ? c.accepts_api_key : c.accepts_jwt;
+    if (kinds[i] != "api_key" && kinds[i] != "jwt") {
+      ctx_.error(item.mark, item_field, "expected api_key or jwt, got " + quote(kinds[i]));
+    } else if (flag) {
+      ctx_.error(item.mark, item_field, "duplicate credential kind " + quote(kinds[i]));
+    } else {
+      flag = true;
+    }
+  }
+  if (c.accepts_api_key && c.api_key_hashes.empty()) {
+    ctx_.error(n.mark, field, "lists api_key but the client has no api_keys");
+  }
+}
+
 void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<ClientConfig>& out) {
   const std::string field = "clients[" + std::to_string(index) + "]";
   MapReader m(ctx_, n, field);
@@ -214,6 +242,9 @@ void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<Clie
     }
   }
   if (const YamlNode* v = m.get("api_keys")) readApiKeys(*v, m.sub("api_keys"), c);
+  c.accepts_api_key = !c.api_key_hashes.empty();
+  c.accepts_jwt = c.api_key_hashes.empty();
+  if (const YamlNode* v = m.get("credentials")) readCredentials(*v, m.sub("credentials"), c);
   struct ListField {
     const char* key;
     std::vector<std::string>* out;

@@ -70,4 +70,14 @@ bool isWellFormedApiKey(std::string_view key) {
   return base64UrlDecode(key.substr(kApiKeyPrefix.size()), bytes);
 }
 
+bool isSafeJti(std::string_view jti) {
+  if (jti.empty() || jti.size() > kMaxJtiChars) return false;
+  for (char c : jti) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace kw::policy

@@ -26,4 +26,11 @@ bool constantTimeEquals(std::string_view a, std::string_view b);
 // kw_ + exactly 43 base64url characters whose last one carries no stray bits.
 bool isWellFormedApiKey(std::string_view key);
 
+// The only jti a token may carry (^[A-Za-z0-9._:-]{1,128}$): a token with any other jti is
+// refused at verification, so every jti that passes can be written to the revocation file, sent
+// to /v1/tokens/revoke and minted with --jti, and reads back byte for byte (no '#', no spaces,
+// nothing a line-based file trims or skips).
+inline constexpr size_t kMaxJtiChars = 128;
+bool isSafeJti(std::string_view jti);
+
 }  // namespace kw::policy

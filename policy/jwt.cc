@@ -8,6 +8,7 @@
 
 #include "policy/base64url.h"
 #include "policy/client_policy.h"
+#include "policy/credentials.h"
 #include "policy/digests.h"
 #include "policy/json_object.h"
 
@@ -234,6 +235,9 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
   if (has_nbf && claims.nbf > now_s + rules.leeway_s) return refuse("token not yet valid (nbf)");
   if (has_iat && claims.iat > now_s + rules.leeway_s) return refuse("token issued in the future");
   if (c.find("sub") && !isValidSub(claims.sub)) return refuse("token sub has invalid characters");
+  // A jti outside the safe set could never be revoked by every path (credentials.h).
+  if (c.find("jti") && !isSafeJti(claims.jti))
+    return refuse("token jti must match [A-Za-z0-9._:-]{1,128}");
   if (!rules.issuer.empty() && iss != rules.issuer) return refuse("token issuer mismatch");
   if (!rules.audience.empty()) {
     const JsonMember* aud = c.find("aud");
@@ -258,6 +262,9 @@ Result<std::string> signJwt(const JwtKey& key, const JwtClaims& claims, const Jw
                              std::string_view(claims.jti), std::string_view(key.id()),
                              std::string_view(rules.issuer), std::string_view(rules.audience)}) {
     if (!jsonStringSafe(s)) return makeError(ErrorCode::InvalidArgument, "unsafe claim text");
+  }
+  if (!claims.jti.empty() && !isSafeJti(claims.jti)) {
+    return makeError(ErrorCode::InvalidArgument, "jti must match [A-Za-z0-9._:-]{1,128}");
   }
   const std::string header = "{\"alg\":\"" + std::string(jwtAlgName(key.alg())) + "\",\"kid\":\"" +
                              key.id() + "\",\"typ\":\"JWT\"}";

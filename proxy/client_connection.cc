@@ -331,7 +331,7 @@ std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<ui
   if (chunked) head += "Transfer-Encoding: chunked\r\n";
   // Redis mode makes its own sync tokens; a REST upstream's own pass through in resp.headers.
   if (!server_.router().relaysSyncToken()) {
-    head += "upstash-sync-token: " + server_.router().nextSyncToken() + "\r\n";
+    head += "upstash-sync-token: " + server_.router().nextSyncToken(record_.client) + "\r\n";
   }
   for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";

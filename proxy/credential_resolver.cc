@@ -13,6 +13,8 @@ std::string_view credentialFailureReason(CredentialFailure f) {
     case CredentialFailure::BadJwt:
     case CredentialFailure::UnknownClient:
       return "auth_jwt";
+    case CredentialFailure::WrongKind:
+      return "auth_kind";
   }
   return "auth";
 }
@@ -29,6 +31,10 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
   if (static_shaped || token.find('.') == std::string_view::npos) {
     r.entry = snapshot.findClientByApiKey(token);
     r.failure = CredentialFailure::UnknownKey;
+    if (r.entry != nullptr && !r.entry->config->accepts_api_key) {
+      r.entry = nullptr;
+      r.failure = CredentialFailure::WrongKind;
+    }
     return r;
   }
   r.is_jwt = true;
@@ -42,7 +48,13 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
     r.failure = CredentialFailure::UnknownClient;
     return r;
   }
+  // A signing key may only speak for clients that accept JWTs (`credentials:`).
+  if (!entry->config->accepts_jwt) {
+    r.failure = CredentialFailure::WrongKind;
+    return r;
+  }
   r.entry = entry;
+  r.exp = claims->exp;
   r.sub = std::move(claims->sub);
   r.jti = std::move(claims->jti);
   return r;

@@ -16,6 +16,7 @@ enum class CredentialFailure : uint8_t {
   UnknownKey,     // static-key shaped token that matches no client
   BadJwt,         // signature, kid, alg, iss, aud, time, shape or revoked jti
   UnknownClient,  // a valid JWT whose `client` claim names no configured client
+  WrongKind,      // a valid credential of a kind the client's `credentials:` does not accept
 };
 
 // The access-log reason for a failure: "auth" for key failures, "auth_jwt" for token failures.
@@ -25,6 +26,7 @@ struct ResolvedCredential {
   const conf::ClientEntry* entry = nullptr;  // null on failure; lives as long as the snapshot
   std::string sub;                           // JWT sub claim (empty for static keys / absent)
   std::string jti;                           // JWT jti claim (empty for static keys / absent)
+  int64_t exp = 0;                           // JWT exp claim (0 for static keys)
   bool is_jwt = false;
   CredentialFailure failure = CredentialFailure::Missing;  // meaningful when entry is null
 

@@ -17,6 +17,7 @@
 #include "conf/api_key_gen.h"
 #include "conf/loader.h"
 #include "conf/snapshot.h"
+#include "policy/credentials.h"
 #include "policy/jwt.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_server.h"
@@ -90,6 +91,9 @@ int runTokenMint(const CliArgs& a) {
   }
   const conf::Snapshot& s = **snap;
   if (s.findClientByName(a.client) == nullptr) return fail("no client named " + a.client);
+  if (!s.findClientByName(a.client)->config->accepts_jwt) {
+    return fail("client " + a.client + " does not accept jwt credentials (its credentials: list)");
+  }
   if (s.jwtKeys().empty()) return fail("signing.keys is empty: no key to sign with");
   const policy::JwtKey& key = *s.jwtKeys().front();
   if (!key.canSign()) {
@@ -97,6 +101,9 @@ int runTokenMint(const CliArgs& a) {
   }
   if (!a.sub.empty() && !policy::isValidSub(a.sub)) {
     return fail("--sub must match [A-Za-z0-9._@-]{1,128}");
+  }
+  if (!a.jti.empty() && !policy::isSafeJti(a.jti)) {
+    return fail("--jti must match [A-Za-z0-9._:-]{1,128}");
   }
   int64_t ttl_s = 15 * 60;
   if (!a.ttl.empty()) {
@@ -274,6 +281,14 @@ int runServe(const std::string& path) {
   };
   Timer pinger(base.get(), probeUpstream);
   pinger.armPeriodic(Milliseconds(2000));
+  // A stream whose token expires is closed within a quarter second of its exp (+ leeway).
+  Timer stream_expiry(base.get(), [&] {
+    router.recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count(),
+                          true);
+  });
+  stream_expiry.armPeriodic(Milliseconds(250));
   Timer log_flusher(base.get(), [] { flushLogs(); });
   log_flusher.armPeriodic(Milliseconds(100));
   probeUpstream();

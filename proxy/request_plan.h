@@ -18,6 +18,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/redis_connection.h"
+#include "proxy/stream_guard.h"
 
 namespace kw::proxy {
 
@@ -35,6 +36,8 @@ struct RouteContext {
   std::string client;                 // the client's name: the upstream queues' tenant
   std::shared_ptr<const void> share;  // the client's share ticket (router_shares.cc): held
                                       // while any copy of the context lives
+  // Subscribe / PSubscribe: the stream's authorisation, kept alive by the stream's callbacks.
+  std::shared_ptr<StreamGuard> stream;
 };
 
 // The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and

@@ -1,12 +1,15 @@
 // Routes one HTTP request: credentials, REST decoding, access checks, policy plan, quota, dispatch.
 #include "proxy/request_router.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <deque>
 #include <optional>
 
+#include "conf/loader.h"
 #include "policy/command_table.h"
 #include "policy/decision.h"
 #include "policy/jwt.h"
@@ -141,17 +144,18 @@ void RequestRouter::reloadRevocations() {
   revocations_known_ = true;
   if (file.empty()) {
     revoked_.reset();
-    return;
-  }
-  auto list = conf::loadRevokedFile(file);
-  if (list) {
+  } else if (auto list = conf::loadRevokedFile(file)) {
     revoked_ = std::make_shared<const std::unordered_set<std::string>>(std::move(*list));
-    return;
+  } else {
+    // Fail closed: without the list a revoked token would pass, so every JWT is refused until
+    // a reload reads it again (static API keys keep working).
+    revocations_known_ = false;
+    logEvent("revoked_file_unreadable", {{"error", list.error().message}});
   }
-  // Fail closed: without the list a revoked token would pass, so every JWT is refused until
-  // a reload reads it again (static API keys keep working).
-  revocations_known_ = false;
-  logEvent("revoked_file_unreadable", {{"error", list.error().message}});
+  // Streams were authorised when they opened: what changed may no longer allow them.
+  recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
 }
 
 void RequestRouter::noteResponse(const AccessRecord& rec) {
@@ -167,7 +171,19 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
   }
 }
 
-std::string RequestRouter::nextSyncToken() { return std::to_string(++sync_counter_); }
+std::string RequestRouter::nextSyncToken(std::string_view client) {
+  if (client.empty()) return "0";
+  // Bounded: names come from configs; past the bound every counter restarts from a new random
+  // start (keyward ignores the tokens clients send back: one Redis, no replica to wait for).
+  if (sync_counters_.size() >= 2 * conf::kMaxClients) sync_counters_.clear();
+  auto [it, inserted] = sync_counters_.try_emplace(std::string(client), 0);
+  if (inserted) {
+    uint32_t start = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
+    it->second = start;
+  }
+  return std::to_string(++it->second);
+}
 
 void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
                           Exchange& ex) {
@@ -205,8 +221,30 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
 
   const conf::ClientEntry& entry = *admission.entry;
   const policy::Identity identity{admission.sub};
+  if (req.route() == codec::RestRoute::Subscribe || req.route() == codec::RestRoute::PSubscribe) {
+    ctx.stream = std::make_shared<StreamGuard>();
+    ctx.stream->token = std::move(admission.stream_token);
+    ctx.stream->jti = std::move(admission.stream_jti);
+    ctx.stream->deadline_s = admission.stream_deadline;
+    ctx.stream->client = entry.config->spec.name;
+    ctx.stream->ip16 = admission.client_ip.ip16;
+    if (auto origin = parser.header("origin")) ctx.stream->origin = std::string(*origin);
+    codec::Argv argv = req.command(0);
+    ctx.stream->argv.assign(argv.begin(), argv.end());
+    ctx.stream->close = [&ex, g = ctx.stream.get()](int status, std::string_view message) {
+      if (g->began) {
+        ex.streamWrite(streamClosedEvent(message));
+        ex.endStream();
+        return;
+      }
+      HttpResponse r = errorResponse(status, message);
+      r.close = true;
+      ex.respond(std::move(r));
+    };
+  }
   RequestPlan plan;
   if (!planRequest(req, entry, identity, ex, ctx, plan)) return;
+  if (ctx.stream) watchStream(ctx.stream);
 
   const conf::ClientConfig& client = *entry.config;
   chargeAndDispatch(plan, client,

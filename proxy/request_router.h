@@ -24,6 +24,7 @@
 #include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
 #include "proxy/rest_upstream.h"
+#include "proxy/stream_guard.h"
 
 namespace kw::proxy {
 
@@ -84,6 +85,10 @@ struct Admission {
   PeerInfo client_ip;                         // after trusted X-Forwarded-For hops
   std::optional<codec::RestRequest> request;  // decoded at head time when no body follows
   std::vector<std::pair<std::string, std::string>> cors;  // Allow-Origin etc. for the reply
+  // Subscribe / PSubscribe only: what the stream's guard re-checks later (router_streams.cc).
+  std::string stream_token;     // SECRET: the bearer token
+  std::string stream_jti;       // JWT jti
+  int64_t stream_deadline = 0;  // JWT: exp + leeway; 0 for static keys
 };
 
 // Shared, long-lived state every connection routes through.
@@ -96,7 +101,13 @@ class RequestRouter {
   // Also reloads signing.revoked_file.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
   // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  // Then re-checks every open stream (recheckStreams).
   void reloadRevocations();
+  // Authorises every open SSE stream again against the current snapshot and revocation list at
+  // `now_s` and closes those no longer allowed (router_streams.cc). `expiry_only`: only streams
+  // whose token deadline has passed (the periodic timer; cheap when none has).
+  void recheckStreams(int64_t now_s, bool expiry_only = false);
+  [[nodiscard]] size_t openStreams() const { return streams_live_; }
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
   // Every quota counter (main wires the state file or the shared store to it).
   QuotaLedger& quota() { return quota_; }
@@ -111,8 +122,10 @@ class RequestRouter {
   // may be answered later.
   void route(const codec::HttpRequestParser& parser, Admission admission, Exchange& ex);
 
-  // A fresh upstash-sync-token value (Redis upstream).
-  std::string nextSyncToken();
+  // A fresh upstash-sync-token value (Redis upstream) for a response to `client` (empty when
+  // unauthenticated). Each client has its own counter from a random start, so the value shows
+  // nothing of other clients' traffic; unauthenticated responses get "0".
+  std::string nextSyncToken(std::string_view client);
   // REST upstream: sync tokens are the upstream's, relayed both ways; keyward makes none.
   [[nodiscard]] bool relaysSyncToken() const { return rest_ != nullptr; }
 
@@ -164,7 +177,12 @@ class RequestRouter {
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
-  uint64_t sync_counter_ = 0;
+  std::unordered_map<std::string, uint64_t> sync_counters_;  // per client (nextSyncToken)
+  // Open streams (router_streams.cc): weak, the streams own their guards.
+  void watchStream(const std::shared_ptr<StreamGuard>& guard);
+  std::vector<std::weak_ptr<StreamGuard>> streams_;
+  size_t streams_live_ = 0;      // streams_ entries alive at the last prune
+  int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
   Stats stats_;
 };
 

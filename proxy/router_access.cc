@@ -105,6 +105,13 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     a.entry = cred.entry;
     a.sub = std::move(cred.sub);
     if (a.entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
+    const bool stream = decoded->route() == codec::RestRoute::Subscribe ||
+                        decoded->route() == codec::RestRoute::PSubscribe;
+    if (a.entry != nullptr && stream) {
+      a.stream_token = std::string(*token);
+      a.stream_jti = std::move(cred.jti);
+      if (cred.is_jwt) a.stream_deadline = cred.exp + a.snapshot->jwtRules().leeway_s;
+    }
   }
   if (a.entry == nullptr) {
     std::string reason = rec.reason.empty() ? std::string("auth") : rec.reason;

@@ -130,6 +130,7 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
           [&ex, ctx, started](const UpstreamReply& reply) {
             if (!*started) {
               *started = true;
+              if (ctx.stream) ctx.stream->began = true;
               ex.record().upstream_ms = msSince(ctx.started);
               HttpResponse head;
               head.content_type = "text/event-stream";

@@ -204,6 +204,7 @@ void onHead(Relay& r, Exchange& ex, const codec::HttpResponseParser& p) {
     HttpResponse h = r.head();
     h.headers.emplace_back("Cache-Control", "no-cache");
     r.began = true;
+    if (r.ctx.stream) r.ctx.stream->began = true;
     ex.beginStream(std::move(h));
   }
 }

@@ -13,6 +13,7 @@
 
 #include "conf/config.h"
 #include "policy/client_policy.h"
+#include "policy/credentials.h"
 #include "policy/json_object.h"
 #include "policy/jwt.h"
 #include "proxy/codec/json_escape.h"
@@ -50,14 +51,6 @@ bool writeAll(int fd, std::string_view data) {
 
 }  // namespace
 
-bool isRevocableJti(std::string_view jti) {
-  if (jti.empty() || jti.size() > 256 || jti.front() == '#') return false;
-  for (char c : jti) {
-    if (c <= ' ' || c > '~') return false;
-  }
-  return true;
-}
-
 TokenAdminResponse mintTokenRequest(const conf::Snapshot& snapshot, std::string_view body,
                                     int64_t now_s) {
   auto obj = policy::parseJsonObject(body);
@@ -69,6 +62,9 @@ TokenAdminResponse mintTokenRequest(const conf::Snapshot& snapshot, std::string_
   if (bad) return fail(400, "ERR client, sub and ttl must be strings");
   if (!client || snapshot.findClientByName(*client) == nullptr) {
     return fail(400, "ERR client must name a configured client");
+  }
+  if (!snapshot.findClientByName(*client)->config->accepts_jwt) {
+    return fail(400, "ERR client does not accept jwt credentials (its credentials: list)");
   }
   if (sub && !sub->empty() && !policy::isValidSub(*sub)) {
     return fail(400, "ERR sub must match [A-Za-z0-9._@-]{1,128}");
@@ -108,8 +104,8 @@ TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::strin
   if (!obj) return fail(400, "ERR body must be a JSON object");
   bool bad = false;
   auto jti = stringMember(*obj, "jti", bad);
-  if (bad || !jti || !isRevocableJti(*jti)) {
-    return fail(400, "ERR jti must be 1-256 printable characters without spaces");
+  if (bad || !jti || !policy::isSafeJti(*jti)) {
+    return fail(400, "ERR jti must match [A-Za-z0-9._:-]{1,128}");
   }
   const std::string& file = snapshot.config().signing.revoked_file;
   if (file.empty()) return fail(400, "ERR signing.revoked_file is not configured");

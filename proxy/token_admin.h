@@ -31,9 +31,6 @@ struct TokenAdminResponse {
 [[nodiscard]] TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot,
                                                     std::string_view body);
 
-// A jti keyward accepts for revocation: 1..256 printable ASCII bytes, no space, not starting '#'.
-bool isRevocableJti(std::string_view jti);
-
 // The AdminHooks::v1_post handler for POST /v1/tokens and /v1/tokens/revoke against `router`'s
 // current snapshot; after a revocation it re-reads the revocation file into the router.
 std::function<bool(std::string_view, std::string_view, int&, std::string&)> tokenAdminHook(

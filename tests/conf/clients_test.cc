@@ -116,6 +116,29 @@ TEST(ClientsTest, ApiKeyUsedByTwoClients) {
             "kw.yaml:9:9: clients[0].api_keys[1]: duplicate key (also at kw.yaml:8:9)");
 }
 
+// credentials: defaults from api_keys, explicit lists, and every error with FILE:LINE:COL.
+TEST(ClientsTest, CredentialKinds) {
+  auto cfg = load(std::string(kHead) + "  - name: a\n    api_keys: [\"" + kHashA +
+                  "\"]\n  - name: b\n  - name: c\n    api_keys: [\"" + kHashB +
+                  "\"]\n    credentials: [jwt, api_key]\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_TRUE(cfg->clients[0].accepts_api_key);
+  EXPECT_FALSE(cfg->clients[0].accepts_jwt);
+  EXPECT_FALSE(cfg->clients[1].accepts_api_key);
+  EXPECT_TRUE(cfg->clients[1].accepts_jwt);
+  EXPECT_TRUE(cfg->clients[2].accepts_api_key);
+  EXPECT_TRUE(cfg->clients[2].accepts_jwt);
+  EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    credentials: [jwt, oauth]\n"),
+            "kw.yaml:7:24: clients[0].credentials[1]: expected api_key or jwt, got \"oauth\"");
+  EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    credentials: [jwt, jwt]\n"),
+            "kw.yaml:7:24: clients[0].credentials[1]: duplicate credential kind \"jwt\"");
+  EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    credentials: []\n"),
+            "kw.yaml:7:18: clients[0].credentials: expected at least one of api_key, jwt (an empty "
+            "list admits nobody)");
+  EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    credentials: [api_key]\n"),
+            "kw.yaml:7:18: clients[0].credentials: lists api_key but the client has no api_keys");
+}
+
 TEST(ClientsTest, TooManyApiKeys) {
   std::string keys;
   for (size_t i = 0; i <= kMaxApiKeysPerClient; ++i) {

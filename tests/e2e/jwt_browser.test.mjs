@@ -41,7 +41,7 @@ before(async () => {
   stack = await startStack({
     signing: signingSection([ed], keys.revokedFile),
     extraClients: {
-      "browser-session": { commands: ["+get", "+set", "+del"], keys: ["sess:{sub}:*"],
+      "browser-session": { credentials: ["api_key", "jwt"], commands: ["+get", "+set", "+del"], keys: ["sess:{sub}:*"],
                            allow_origins: [good.origin] },
     },
   });

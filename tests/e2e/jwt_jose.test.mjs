@@ -24,7 +24,7 @@ before(async () => {
   stack = await startStack({
     signing: signingSection([ed, hs], keys.revokedFile),
     extraClients: {
-      session: { commands: ["+get", "+set", "+del"], keys: ["sess:{sub}:*"] },
+      session: { credentials: ["api_key", "jwt"], commands: ["+get", "+set", "+del"], keys: ["sess:{sub}:*"] },
     },
   });
 });

@@ -23,7 +23,7 @@ before(async () => {
   B = await edKey(keys.dir, "key-b", { withPrivate: true });
   stack = await startStack({
     signing: signingSection([A], keys.revokedFile),
-    extraClients: { session: { commands: ["+get", "+set", "+incr"], keys: ["sess:{sub}:*"] } },
+    extraClients: { session: { credentials: ["api_key", "jwt"], commands: ["+get", "+set", "+incr"], keys: ["sess:{sub}:*"] } },
   });
   kw = stack.keyward;
 });

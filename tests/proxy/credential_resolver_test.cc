@@ -44,6 +44,11 @@ class CredentialResolverTest : public ::testing::Test {
     auto key = conf::newApiKey();
     ASSERT_TRUE(key);
     static_key_ = key->key;
+    auto key2 = conf::newApiKey();
+    auto key3 = conf::newApiKey();
+    ASSERT_TRUE(key2 && key3);
+    jwt_only_key_ = key2->key;
+    both_key_ = key3->key;
     const std::string yaml =
         "listen:\n  address: 127.0.0.1:0\nupstream:\n  url: redis://127.0.0.1:6379\n"
         "clients:\n"
@@ -51,6 +56,12 @@ class CredentialResolverTest : public ::testing::Test {
         key->reference +
         "\"]\n    commands: [\"+get\"]\n    keys: [\"app:*\"]\n"
         "  - name: tenant\n    commands: [\"+get\", \"+set\"]\n    keys: [\"sess:{sub}:*\"]\n"
+        "  - name: jwtonly\n    api_keys: [\"" +
+        key2->reference +
+        "\"]\n    credentials: [jwt]\n    commands: [\"+get\"]\n"
+        "  - name: both\n    api_keys: [\"" +
+        key3->reference +
+        "\"]\n    credentials: [api_key, jwt]\n    commands: [\"+get\"]\n"
         "signing:\n  keys:\n"
         "    - id: ed\n      alg: EdDSA\n      private_key_file: ed.pem\n"
         "    - id: hs\n      alg: HS256\n      secret_env: KW_CREDRES_HS\n";
@@ -89,7 +100,7 @@ class CredentialResolverTest : public ::testing::Test {
 
   std::string dir_;
   policy::JwtKeyConstSharedPtr ed_, hs_;
-  std::string static_key_;
+  std::string static_key_, jwt_only_key_, both_key_;
   conf::SnapshotConstSharedPtr snapshot_;
 };
 
@@ -119,6 +130,31 @@ TEST_F(CredentialResolverTest, SubBindsTheClientsKeyTemplate) {
   std::vector<std::string_view> other = {"GET", "sess:u2:cart"};
   EXPECT_TRUE(r.entry->policy->evaluate(own, id, scratch).decision.allowed());
   EXPECT_FALSE(r.entry->policy->evaluate(other, id, scratch).decision.allowed());
+}
+
+// `credentials:` keeps the kinds apart: a signing key cannot act as an api_key client (the
+// default when api_keys is set) and an api key cannot act as a client that takes only JWTs.
+TEST_F(CredentialResolverTest, CredentialKindsDoNotCross) {
+  auto r = resolve(mint(*ed_, "app", "u1"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::WrongKind);
+  EXPECT_EQ(credentialFailureReason(r.failure), "auth_kind");
+  EXPECT_TRUE(resolve(static_key_).ok());
+
+  r = resolve(jwt_only_key_);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, CredentialFailure::WrongKind);
+  r = resolve(mint(*ed_, "jwtonly", "u1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "jwtonly");
+
+  r = resolve(both_key_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "both");
+  r = resolve(mint(*hs_, "both", "u1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.entry->config->spec.name, "both");
+  EXPECT_EQ(r.exp, kNow + 600);
 }
 
 TEST_F(CredentialResolverTest, UnknownClientClaimIsRefused) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "conf/loader.h"
+#include "policy/credentials.h"
 #include "policy/jwt.h"
 
 namespace kw::proxy {
@@ -123,8 +124,15 @@ TEST_F(TokenAdminTest, RefusesBadRevokeRequests) {
   auto no_file = load("");
   ASSERT_NE(no_file, nullptr);
   EXPECT_EQ(revokeTokenRequest(*no_file, R"({"jti":"j"})").status, 400);
-  EXPECT_TRUE(isRevocableJti("550e8400-e29b-41d4-a716-446655440000"));
-  EXPECT_FALSE(isRevocableJti(std::string(257, 'a')));
+  EXPECT_TRUE(policy::isSafeJti("550e8400-e29b-41d4-a716-446655440000"));
+  EXPECT_TRUE(policy::isSafeJti(std::string(128, 'a')));
+  EXPECT_FALSE(policy::isSafeJti(std::string(129, 'a')));
+  for (const char* j : {"#abc", " abc", "abc ", "a/b", "a\tb", "", "a\"b"}) {
+    EXPECT_FALSE(policy::isSafeJti(j)) << j;
+    EXPECT_EQ(revokeTokenRequest(*snapshot_, std::string(R"({"jti":)") + "\"" + j + "\"}").status,
+              400)
+        << j;
+  }
 }
 
 }  // namespace
