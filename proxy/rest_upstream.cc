@@ -49,8 +49,9 @@ struct RestConn {
   bool dedicated = false;  // a stream call's own connection, or a relay detached from the pool
   codec::HttpResponseParser parser;
   std::shared_ptr<RestPending> req;
-  std::string body;    // decoded body bytes not yet handed out
-  std::string tenant;  // a detached relay's tenant (its detached_by_tenant count)
+  std::string body;       // decoded body bytes not yet handed out
+  std::string tenant;     // a detached relay's tenant (its detached_by_tenant count)
+  bool detached = false;  // counted in detached_by_tenant
 };
 
 namespace {
@@ -67,7 +68,7 @@ struct RestUpstream::Impl {
   SslCtxPtr tls;
   std::vector<std::unique_ptr<RestConn>> pool;
   std::vector<std::unique_ptr<RestConn>> streams;
-  std::vector<std::unique_ptr<RestConn>> detached;  // paused relays taken out of the pool
+  std::vector<std::unique_ptr<RestConn>> detached;  // relays (long or paused) off the pool
   std::unordered_map<std::string, uint32_t> detached_by_tenant;
   std::vector<std::unique_ptr<RestConn>> graveyard;
   FairQueue<std::shared_ptr<RestPending>> queue;
@@ -328,7 +329,7 @@ void RestUpstream::Impl::kill(RestConn* c) {
     bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
     c->bev.reset();
   }
-  if (c->dedicated && !c->tenant.empty()) {
+  if (c->detached) {
     auto t = detached_by_tenant.find(c->tenant);
     if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
   }
@@ -365,6 +366,7 @@ void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
   }
   ++mine;
   c->dedicated = true;
+  c->detached = true;
   c->tenant = tenant;
   detached.push_back(std::move(*it));
   pool.erase(it);
