@@ -89,6 +89,7 @@ struct RestUpstream::Impl {
   // Takes a busy pooled connection out of the pool (it closes when its response ends). At the
   // max_detached bound: a paused call (`cut_at_bound`) fails, a running one stays pooled.
   void detach(RestConn* c, bool cut_at_bound);
+  void rejoinPool(RestConn* c);  // a detached connection whose response ended, kept alive
   void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
   void complete(RestConn* c);
   void processInput(RestConn* c);
@@ -373,6 +374,18 @@ void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
   pump_timer.arm(Milliseconds(0));  // a replacement for the queue, if anything waits
 }
 
+void RestUpstream::Impl::rejoinPool(RestConn* c) {
+  auto it = std::find_if(detached.begin(), detached.end(), [c](auto& u) { return u.get() == c; });
+  if (it == detached.end()) return;
+  auto t = detached_by_tenant.find(c->tenant);
+  if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
+  c->detached = false;
+  c->dedicated = false;
+  c->tenant.clear();
+  pool.push_back(std::move(*it));
+  detached.erase(it);
+}
+
 void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
   if (p->done) return;
   p->done = true;
@@ -402,9 +415,13 @@ void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
 
 void RestUpstream::Impl::complete(RestConn* c) {
   std::shared_ptr<RestPending> p = c->req;
-  if (c->dedicated || !c->parser.keepAlive() || hasInput(c)) {
+  // A detached relay's connection rejoins the pool when the pool has room (no replacement was
+  // needed meanwhile): a large reply costs no new upstream connection then.
+  const bool rejoin = c->detached && pool.size() < o.connections;
+  if ((c->dedicated && !rejoin) || !c->parser.keepAlive() || hasInput(c)) {
     kill(c);
   } else {
+    if (rejoin) rejoinPool(c);
     c->state = RestConn::State::Idle;
     c->req.reset();
     p->conn = nullptr;
