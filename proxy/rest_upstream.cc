@@ -49,8 +49,9 @@ struct RestConn {
   bool dedicated = false;  // a stream call's own connection, or a relay detached from the pool
   codec::HttpResponseParser parser;
   std::shared_ptr<RestPending> req;
-  std::string body;    // decoded body bytes not yet handed out
-  std::string tenant;  // a detached relay's tenant (its detached_by_tenant count)
+  std::string body;       // decoded body bytes not yet handed out
+  std::string tenant;     // a detached relay's tenant (its detached_by_tenant count)
+  bool detached = false;  // counted in detached_by_tenant
 };
 
 namespace {
@@ -67,7 +68,7 @@ struct RestUpstream::Impl {
   SslCtxPtr tls;
   std::vector<std::unique_ptr<RestConn>> pool;
   std::vector<std::unique_ptr<RestConn>> streams;
-  std::vector<std::unique_ptr<RestConn>> detached;  // paused relays taken out of the pool
+  std::vector<std::unique_ptr<RestConn>> detached;  // relays (long or paused) off the pool
   std::unordered_map<std::string, uint32_t> detached_by_tenant;
   std::vector<std::unique_ptr<RestConn>> graveyard;
   FairQueue<std::shared_ptr<RestPending>> queue;
@@ -88,6 +89,7 @@ struct RestUpstream::Impl {
   // Takes a busy pooled connection out of the pool (it closes when its response ends). At the
   // max_detached bound: a paused call (`cut_at_bound`) fails, a running one stays pooled.
   void detach(RestConn* c, bool cut_at_bound);
+  void rejoinPool(RestConn* c);  // a detached connection whose response ended, kept alive
   void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
   void complete(RestConn* c);
   void processInput(RestConn* c);
@@ -328,7 +330,7 @@ void RestUpstream::Impl::kill(RestConn* c) {
     bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
     c->bev.reset();
   }
-  if (c->dedicated && !c->tenant.empty()) {
+  if (c->detached) {
     auto t = detached_by_tenant.find(c->tenant);
     if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
   }
@@ -365,10 +367,23 @@ void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
   }
   ++mine;
   c->dedicated = true;
+  c->detached = true;
   c->tenant = tenant;
   detached.push_back(std::move(*it));
   pool.erase(it);
   pump_timer.arm(Milliseconds(0));  // a replacement for the queue, if anything waits
+}
+
+void RestUpstream::Impl::rejoinPool(RestConn* c) {
+  auto it = std::find_if(detached.begin(), detached.end(), [c](auto& u) { return u.get() == c; });
+  if (it == detached.end()) return;
+  auto t = detached_by_tenant.find(c->tenant);
+  if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
+  c->detached = false;
+  c->dedicated = false;
+  c->tenant.clear();
+  pool.push_back(std::move(*it));
+  detached.erase(it);
 }
 
 void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
@@ -400,9 +415,13 @@ void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
 
 void RestUpstream::Impl::complete(RestConn* c) {
   std::shared_ptr<RestPending> p = c->req;
-  if (c->dedicated || !c->parser.keepAlive() || hasInput(c)) {
+  // A detached relay's connection rejoins the pool when the pool has room (no replacement was
+  // needed meanwhile): a large reply costs no new upstream connection then.
+  const bool rejoin = c->detached && pool.size() < o.connections;
+  if ((c->dedicated && !rejoin) || !c->parser.keepAlive() || hasInput(c)) {
     kill(c);
   } else {
+    if (rejoin) rejoinPool(c);
     c->state = RestConn::State::Idle;
     c->req.reset();
     p->conn = nullptr;

@@ -1,4 +1,4 @@
-// min-assertions: 34
+// min-assertions: 40
 // Upstream in-flight requests and wait-queue slots are shared (CONTRACT.md §8): one client
 // flooding from 150 connections must not push another client's GET behind its backlog (the
 // upstream queues serve clients in turn), a client past clients[].limits.max_in_flight gets 429
@@ -7,6 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { adminCall } from "../e2e/harness.mjs";
+import { request } from "../e2e/http.mjs";
 import { MODES, report, rssKiB, sleep, startModeStack, underAttack } from "./lib.mjs";
 import { flood, neverRead } from "./shares_lib.mjs";
 
@@ -82,6 +83,16 @@ describe("shares: REST relays whose clients never read (rest mode)", () => {
     await stack?.stop();
   });
   const mode = "rest";
+  test("control: large replies read normally arrive whole, and their connections come back", async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await request(stack.port, { method: "GET", path: "/get/big:v", key: stack.keys.big });
+      assert.equal(res.status, 200);
+      assert.equal(res.json?.result?.length, BIG_BYTES);
+    }
+    const m = await adminCall(stack, stack.keyward, "GET", "/metrics");
+    assert.match(m.text, /^keyward_upstream_detached_relays 0$/m);
+    assert.match(m.text, /^keyward_upstream_connections 2$/m);
+  });
   test("clients asking for 8 MiB replies and never reading: the probe keeps working", async () => {
     // The readers first: once every relay is paused off the pool, the probe measures what the
     // held relays cost the others (the 8 MiB transfers before that are the upstream's work).

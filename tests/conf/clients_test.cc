@@ -217,6 +217,28 @@ TEST(ClientsTest, Limits) {
   EXPECT_EQ(r->clients[1].limits.per_day, 500u);
 }
 
+TEST(ClientsTest, ShareLimits) {
+  auto r = load(
+      "listen:\n  address: \":1\"\n  max_subscriptions: 100\n"
+      "upstream:\n  url: redis://h\nclients:\n"
+      "  - name: a\n    limits: { max_subscriptions: 7, max_in_flight: 64 }\n  - name: b\n");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->listen.max_subscriptions, 100u);
+  EXPECT_EQ(r->clients[0].limits.max_subscriptions, 7u);
+  EXPECT_EQ(r->clients[0].limits.max_in_flight, 64u);
+  EXPECT_EQ(r->clients[1].limits.max_subscriptions, 0u);  // 0 = the default share (half)
+  EXPECT_EQ(r->clients[1].limits.max_in_flight, 0u);
+  auto d = load(std::string(kHead) + "  - name: a\n");
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(d->listen.max_subscriptions, 4096u);
+  EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    limits:\n      max_in_flight: 0\n"),
+            "kw.yaml:8:22: clients[0].limits.max_in_flight: 0 is out of range 1..100000");
+  EXPECT_EQ(
+      loadError(std::string(kHead) + "  - name: a\n    limits:\n      max_subscriptions: x\n"),
+      "kw.yaml:8:26: clients[0].limits.max_subscriptions: expected an integer in 1..100000, got "
+      "the scalar \"x\"");
+}
+
 TEST(ClientsTest, LimitErrors) {
   EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    limits:\n      rate: 50\n"),
             "kw.yaml:8:13: clients[0].limits.rate: expected a rate such as 50/s, 100/m, 1000/h or "

@@ -366,6 +366,28 @@ TEST_F(RedisUpstreamTest, QueueOverflowIsOverloaded) {
   EXPECT_EQ(out[1]->error().kind, UpstreamErrorKind::Timeout);
 }
 
+TEST_F(RedisUpstreamTest, WaitingRequestsOfDifferentTenantsAreServedInTurn) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 1;
+  opts.max_pipeline_depth = 1;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const Cmd ping{"PING"};
+  const policy::Argv argv(ping);
+  std::vector<std::string> order;
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 20; ++i) {
+    hs.push_back(up->execute(
+        {&argv, 1}, [&order](UpstreamResult&&) { order.emplace_back("flood"); }, "flood"));
+  }
+  hs.push_back(up->execute(
+      {&argv, 1}, [&order](UpstreamResult&&) { order.emplace_back("probe"); }, "probe"));
+  ASSERT_TRUE(loop_.runUntil([&] { return order.size() == 21; }));
+  // FIFO would answer the probe last; in turn, it goes right after the flood's first.
+  const auto at = std::find(order.begin(), order.end(), "probe") - order.begin();
+  EXPECT_LE(at, 1);
+}
+
 TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
