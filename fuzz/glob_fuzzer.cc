@@ -40,6 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(g.match(s));
   }
   if (g.matchesEverything()) check(got);
+  // canMatchStartingWith never says no for a prefix some match starts with (notification
+  // channels): the subject's own head, and the keyspace prefix in front of it.
+  if (!g.canMatchStartingWith(subject.substr(0, subject.size() / 2))) check(!got);
+  if (pattern.size() <= 64 && subject.size() <= 512 && !g.canMatchStartingWith("__keyspace@")) {
+    check(!kw::testing::redisGlobReference(pattern, "__keyspace@" + std::string(subject)));
+  }
   // Containment is sound: whatever `inner` matches, the outer pattern matches too.
   if (!inner.empty() && kw::policy::globContains(g, pattern, inner) &&
       kw::policy::globMatch(inner, subject)) {

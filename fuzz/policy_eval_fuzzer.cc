@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/glob_reference.h"
 #include "policy/client_policy.h"
 #include "policy/command_table.h"
 #include "policy/glob.h"
@@ -167,6 +168,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(anyMatch(c.spec.channels, argv[ch.arg], sub));
     }
     check(argv[ch.arg].rfind("__keyspace@", 0) != 0 && argv[ch.arg].rfind("__keyevent@", 0) != 0);
+  }
+  // Notification channels (CONTRACT.md 3), re-derived with Redis's own matcher on concrete
+  // channel names: whatever the channel grants, a keyevent channel needs read on "*", a
+  // keyspace one read on the key it names.
+  auto hasStar = [](const std::vector<std::string>& l) {
+    return std::find(l.begin(), l.end(), "*") != l.end();
+  };
+  const bool keys_all_read = hasStar(c.spec.keys) || hasStar(c.spec.read_keys);
+  for (const ChannelRef& ch : ex.channels) {
+    const std::string_view name = argv[ch.arg];
+    if (name.size() > 64) continue;  // the reference is recursive
+    for (std::string_view tail :
+         {std::string_view(""), std::string_view("x"), std::string_view("app:1"), name}) {
+      const std::string event = "__keyevent@0__:" + std::string(tail);
+      const std::string space = "__keyspace@0__:" + std::string(tail);
+      const bool hits_event =
+          ch.pattern ? kw::testing::redisGlobReference(name, event) : name == event;
+      const bool hits_space =
+          ch.pattern ? kw::testing::redisGlobReference(name, space) : name == space;
+      if (hits_event) check(keys_all_read);
+      if (hits_space && !keys_all_read) {
+        bool m = false;
+        check((grantedAccess(c.spec, tail, sub, m) & kAccessRead) && m);
+      }
+    }
   }
   for (uint32_t g : ex.groups) check(anyMatch(c.spec.consumer_groups, argv[g], sub));
   if (!ev.rewritten.empty()) {
