@@ -137,6 +137,7 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
   } else if ((self->state_ == State::Streaming || self->state_ == State::Relaying) &&
              self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
+    self->timer_.cancel();
     if (self->subscription_) self->subscription_->resume();
   }
 }
@@ -152,7 +153,10 @@ void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
 }
 
 void ClientConnection::onTimeout() {
-  if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering) {
+  if (state_ == State::Relaying && paused_) {
+    relayAbort();  // the client stopped reading: free the upstream connection it holds
+  } else if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering ||
+             (state_ == State::Streaming && paused_)) {
     closeNow();
   }
 }
@@ -430,6 +434,9 @@ void ClientConnection::noteOutput() {
   if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
     paused_ = true;
     if (subscription_) subscription_->pause();
+    // A stream or relay whose client stops reading is closed after idle_timeout without
+    // progress (the paused source, perhaps a pooled upstream connection, is released).
+    timer_.arm(server_.listen().idle_timeout);
   }
 }
 
