@@ -23,6 +23,7 @@ constexpr size_t kStreamHighWater = 1024 * 1024;   // pause the subscription abo
 constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
 constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
 constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
+constexpr Milliseconds kLingerTime{2000};          // and for at most this long
 // After refusing a request whose body was never read: enough for the client to read the
 // refusal before the close resets the connection, never its megabytes (CONTRACT section 4).
 constexpr size_t kRefusedLingerBytes = 256 * 1024;
@@ -31,7 +32,6 @@ constexpr size_t kRefusedLingerBytes = 256 * 1024;
 // after idle_timeout.
 constexpr size_t kOutputHighWater = 1024 * 1024;
 constexpr size_t kOutputLowWater = 256 * 1024;
-constexpr Milliseconds kLingerTime{2000};     // and for at most this long
 constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with its head
 
 std::string_view reasonPhrase(int status) {
@@ -211,6 +211,8 @@ void ClientConnection::processInput() {
         parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used);
     evbuffer_drain(in, used);
     if (st == codec::ParseStatus::Error) {
+      record_ = AccessRecord{};
+      linger_limit_ = kRefusedLingerBytes;  // e.g. a 413: its body is not read either
       record_.method = parser_.headComplete() ? codec::methodName(parser_.method()) : "";
       record_.source_ip = peer_.ip;
       record_.reason = "bad_request";
