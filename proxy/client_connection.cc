@@ -23,15 +23,16 @@ constexpr size_t kStreamHighWater = 1024 * 1024;   // pause the subscription abo
 constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
 constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
 constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
-// After refusing a request whose body was never read: enough for the client to read the
-// refusal before the close resets the connection, never its megabytes (CONTRACT section 4).
-constexpr size_t kRefusedLingerBytes = 256 * 1024;
+constexpr Milliseconds kLingerTime{2000};          // and for at most this long
+// After refusing a request whose body was never read: discarded (never buffered) so that a
+// client still sending usually reads the refusal before the close resets the connection; a
+// bound, not the body's megabytes (CONTRACT section 4). Kept within kLingerTime as well.
+constexpr size_t kRefusedLingerBytes = 1024 * 1024;
 // Unsent response bytes above which the connection stops reading (and so serving) pipelined
 // requests; it resumes at or below the low-water mark. A client that never reads is closed
 // after idle_timeout.
 constexpr size_t kOutputHighWater = 1024 * 1024;
 constexpr size_t kOutputLowWater = 256 * 1024;
-constexpr Milliseconds kLingerTime{2000};     // and for at most this long
 constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with its head
 
 std::string_view reasonPhrase(int status) {
@@ -137,6 +138,7 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
   } else if ((self->state_ == State::Streaming || self->state_ == State::Relaying) &&
              self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
+    self->timer_.cancel();
     if (self->subscription_) self->subscription_->resume();
   }
 }
@@ -152,7 +154,10 @@ void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
 }
 
 void ClientConnection::onTimeout() {
-  if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering) {
+  if (state_ == State::Relaying && paused_) {
+    relayAbort();  // the client stopped reading: free the upstream connection it holds
+  } else if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering ||
+             (state_ == State::Streaming && paused_)) {
     closeNow();
   }
 }
@@ -207,6 +212,8 @@ void ClientConnection::processInput() {
         parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used);
     evbuffer_drain(in, used);
     if (st == codec::ParseStatus::Error) {
+      record_ = AccessRecord{};
+      linger_limit_ = kRefusedLingerBytes;  // e.g. a 413: its body is not read either
       record_.method = parser_.headComplete() ? codec::methodName(parser_.method()) : "";
       record_.source_ip = peer_.ip;
       record_.reason = "bad_request";
@@ -430,6 +437,9 @@ void ClientConnection::noteOutput() {
   if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
     paused_ = true;
     if (subscription_) subscription_->pause();
+    // A stream or relay whose client stops reading is closed after idle_timeout without
+    // progress (the paused source, perhaps a pooled upstream connection, is released).
+    timer_.arm(server_.listen().idle_timeout);
   }
 }
 
