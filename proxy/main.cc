@@ -321,6 +321,9 @@ int runServe(const std::string& path) {
   // list) replaces the old one only when all of it is valid.
   // The upstream's trust anchor as read at start (its TLS context is built once).
   const std::string upstream_ca_digest = fileDigest(cfg.upstream.ca_file);
+  // mTLS trust anchor: connections verified under the old CA would stay open after a change.
+  const std::string client_ca_digest =
+      cfg.listen.tls ? fileDigest(cfg.listen.tls->client_ca_file) : std::string();
   auto reloadNow = [&](std::string& message) {
     auto fresh = loadSnapshot(path);
     if (!fresh) {
@@ -334,6 +337,10 @@ int runServe(const std::string& path) {
     std::optional<std::string> restart = conf::settingNeedingRestart(cfg, next);
     if (!restart && fileDigest(next.upstream.ca_file) != upstream_ca_digest) {
       restart = "upstream.ca_file (its contents)";
+    }
+    if (!restart && next.listen.tls &&
+        fileDigest(next.listen.tls->client_ca_file) != client_ca_digest) {
+      restart = "listen.tls.client_ca_file (its contents)";
     }
     if (restart) {
       message = *restart + " needs a restart";

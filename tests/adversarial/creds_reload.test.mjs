@@ -87,6 +87,9 @@ for (const mode of MODES) {
         await refusedReload((c) => { delete c.admin.token_env; c.admin.token_file = adminFile; },
                             "admin.token");
         await refusedReload((c) => { c.listen.max_body_bytes = 1024; }, "listen.max_body_bytes");
+        await refusedReload((c) => { c.listen.tls.client_ca_file = caCopy; },
+                            "listen.tls.client_ca_file");
+        await refusedReload((c) => { c.listen.address = "127.0.0.1:1"; }, "listen.address");
       }, { durationMs: 2500 });
       report(`creds_reload.refused.${mode}`, { p99: r.probe.p99, rssDeltaKiB: r.peakRssKiB - r.baseRssKiB });
       assert.equal(r.probe.failed, 0, JSON.stringify(r.probe.statuses));
