@@ -482,10 +482,12 @@ TEST(LoaderTest, ErrorsStayOnOneLine) {
 
 TEST(LoaderTest, UnknownKeyListsEveryAllowedKey) {
   const std::string err = testing::loadError(testing::minimalConfig("", "    kees: []\n"));
-  EXPECT_NE(err.find("(expected one of: name, api_keys, commands, keys, read_keys, write_keys, "
-                     "channels, consumer_groups, scripts, functions, allow_ips, allow_origins, "
-                     "limits)"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find(
+          "(expected one of: name, api_keys, credentials, commands, keys, read_keys, "
+          "write_keys, channels, consumer_groups, scripts, functions, allow_ips, allow_origins, "
+          "limits)"),
+      std::string::npos)
       << err;
 }
 
