@@ -180,4 +180,36 @@ Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path)
   return out;
 }
 
+std::optional<std::string> settingNeedingRestart(const Config& running, const Config& next) {
+  const ListenConfig& a = running.listen;
+  const ListenConfig& b = next.listen;
+  const UpstreamConfig& ua = running.upstream;
+  const UpstreamConfig& ub = next.upstream;
+  // Secrets are compared, never named by value.
+  const std::pair<const char*, bool> checks[] = {
+      {"listen.address", a.address.host != b.address.host || a.address.port != b.address.port},
+      {"listen.tls", a.tls.has_value() != b.tls.has_value()},
+      {"listen.tls.client_ca_file",
+       a.tls && b.tls && a.tls->client_ca_file != b.tls->client_ca_file},
+      {"listen.max_body_bytes", a.max_body_bytes != b.max_body_bytes},
+      {"listen.max_connections", a.max_connections != b.max_connections},
+      {"listen.header_timeout", a.header_timeout != b.header_timeout},
+      {"listen.idle_timeout", a.idle_timeout != b.idle_timeout},
+      {"admin.address", running.admin.address.host != next.admin.address.host ||
+                            running.admin.address.port != next.admin.address.port},
+      {"admin.token", running.admin.token != next.admin.token},
+      {"upstream.url", ua.url != ub.url},
+      {"upstream.token", ua.token != ub.token},
+      {"upstream.ca_file", ua.ca_file != ub.ca_file},
+      {"upstream.timeout", ua.timeout != ub.timeout},
+      {"upstream.connections", ua.connections != ub.connections},
+      {"quota.state_file", running.quota.state_file != next.quota.state_file},
+      {"quota.store_url", running.quota.store_url != next.quota.store_url},
+  };
+  for (const auto& [name, differs] : checks) {
+    if (differs) return std::string(name);
+  }
+  return std::nullopt;
+}
+
 }  // namespace kw::conf

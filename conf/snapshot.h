@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -69,5 +70,13 @@ inline constexpr size_t kMaxRevokedBytes = size_t{64} * 1024 * 1024;
 inline constexpr size_t kMaxRevokedEntries = 1000000;
 
 Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path);
+
+// The first setting that differs between `running` and `next` and that a reload cannot apply
+// completely (it is read once at start: listeners, upstream, quota storage, admin token), as
+// its dotted name ("upstream.url"); nullopt when `next` may replace `running`. A reload that
+// changed one is refused whole: half-applying it could send a new upstream token to the old
+// upstream (or the old token to a new one). Everything else (clients, signing, budget,
+// listen.tls cert/key/min_version, allow_query_token, trusted_proxies, audit) applies at once.
+std::optional<std::string> settingNeedingRestart(const Config& running, const Config& next);
 
 }  // namespace kw::conf

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "policy/credentials.h"
 #include "policy/json_object.h"
 #include "policy/jwt.h"
 
@@ -45,5 +46,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto got = kw::policy::verifyJwt(in, ring.keys, {}, 1'800'000'000);
   // The ring's keys are random or secret: a fuzzer-made token must never verify.
   if (got.has_value()) std::abort();
+  // The input as the claims of a token signed with the ring's HS256 key, so the claim checks
+  // run: whatever verifies carries a client, and a jti only from the revocable set.
+  const std::string input = kw::policy::base64UrlEncode(R"({"alg":"HS256","kid":"hs"})") + "." +
+                            kw::policy::base64UrlEncode(in);
+  auto sig = ring.keys.front()->sign(input);
+  if (!sig) std::abort();
+  auto claims = kw::policy::verifyJwt(input + "." + kw::policy::base64UrlEncode(*sig), ring.keys,
+                                      {}, 1'800'000'000);
+  if (claims &&
+      (claims->client.empty() || (!claims->jti.empty() && !kw::policy::isSafeJti(claims->jti)))) {
+    std::abort();
+  }
   return 0;
 }

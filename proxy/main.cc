@@ -7,9 +7,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,6 +127,17 @@ int runTokenMint(const CliArgs& a) {
   if (!token) return fail("cannot sign: " + token.error().message);
   std::cout << *token << "\n";
   return 0;
+}
+
+// SHA-256 of a file's contents ("" for no path, "unreadable" when it cannot be read), to see
+// whether a trust anchor read at start has changed on disk.
+std::string fileDigest(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "unreadable";
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return policy::sha256Hex(ss.str());
 }
 
 void printListening(std::string_view address, bool tls, bool admin) {
@@ -313,6 +326,11 @@ int runServe(const std::string& path) {
   };
   // SIGHUP and POST /v1/reload: the new config (and certificates, signing keys, revocation
   // list) replaces the old one only when all of it is valid.
+  // The upstream's trust anchor as read at start (its TLS context is built once).
+  const std::string upstream_ca_digest = fileDigest(cfg.upstream.ca_file);
+  // mTLS trust anchor: connections verified under the old CA would stay open after a change.
+  const std::string client_ca_digest =
+      cfg.listen.tls ? fileDigest(cfg.listen.tls->client_ca_file) : std::string();
   auto reloadNow = [&](std::string& message) {
     auto fresh = loadSnapshot(path);
     if (!fresh) {
@@ -321,6 +339,21 @@ int runServe(const std::string& path) {
       return false;
     }
     const conf::Config& next = (*fresh)->config();
+    // All or nothing: a setting read once at start refuses the whole reload (the old config
+    // keeps serving), so no secret ever goes to a peer it was not configured for.
+    std::optional<std::string> restart = conf::settingNeedingRestart(cfg, next);
+    if (!restart && fileDigest(next.upstream.ca_file) != upstream_ca_digest) {
+      restart = "upstream.ca_file (its contents)";
+    }
+    if (!restart && next.listen.tls &&
+        fileDigest(next.listen.tls->client_ca_file) != client_ca_digest) {
+      restart = "listen.tls.client_ca_file (its contents)";
+    }
+    if (restart) {
+      message = *restart + " needs a restart";
+      logEvent("reload_failed", {{"errors", message}});
+      return false;
+    }
     if (next.listen.tls && server->tls()) {
       auto ctx = makeServerTlsContext(*next.listen.tls);
       if (!ctx) {
@@ -332,8 +365,7 @@ int runServe(const std::string& path) {
     }
     router.setSnapshot(std::move(*fresh));
     message = "reloaded";
-    logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())},
-                          {"note", "listen address and upstream changes need a restart"}});
+    logEvent("reloaded", {{"clients", std::to_string(router.snapshot()->config().clients.size())}});
     return true;
   };
   auto reload = [&] {

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "proxy/atomic_file.h"
+
 namespace kw::proxy {
 namespace {
 
@@ -19,7 +21,7 @@ Error ioError(const std::string& what, const std::string& path) {
 }  // namespace
 
 Result<std::optional<policy::QuotaState>> loadQuotaStateFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<policy::QuotaState>();
     return ioError("cannot open", path);
@@ -49,35 +51,7 @@ Result<std::optional<policy::QuotaState>> loadQuotaStateFile(const std::string& 
 }
 
 Status saveQuotaStateFile(const std::string& path, const policy::QuotaState& state) {
-  const std::string text = policy::formatQuotaState(state);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ioError("cannot create", tmp);
-  size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error e = ioError("cannot write", tmp);
-      ::close(fd);
-      return e;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Error e = ioError("cannot fsync", tmp);
-    ::close(fd);
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ioError("cannot rename to", path);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);  // the rename itself durable
-    ::close(dfd);
-  }
-  return Ok{};
+  return replaceFileAtomically(path, policy::formatQuotaState(state));
 }
 
 QuotaStateWriter::QuotaStateWriter(std::string path)

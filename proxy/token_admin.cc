@@ -16,6 +16,7 @@
 #include "policy/credentials.h"
 #include "policy/json_object.h"
 #include "policy/jwt.h"
+#include "proxy/atomic_file.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/request_router.h"
@@ -37,16 +38,6 @@ std::optional<std::string> stringMember(const policy::JsonObject& o, std::string
     return std::nullopt;
   }
   return m->text;
-}
-
-bool writeAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
 }
 
 }  // namespace
@@ -109,28 +100,17 @@ TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::strin
   }
   const std::string& file = snapshot.config().signing.revoked_file;
   if (file.empty()) return fail(400, "ERR signing.revoked_file is not configured");
-  std::string content;
-  {
-    std::ifstream in(file, std::ios::binary);
-    if (in) {
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      content = ss.str();
-    }
+  // Neither the read nor the write follows a symlink planted at the file or beside it.
+  auto read = readFileNoFollow(file, conf::kMaxRevokedBytes, true);
+  if (!read) {
+    return fail(500, read.error().code == ErrorCode::TooLarge ? "ERR revoked_file is too large"
+                                                              : "ERR cannot read revoked_file");
   }
-  if (content.size() > conf::kMaxRevokedBytes) return fail(500, "ERR revoked_file is too large");
+  std::string content = std::move(*read);
   if (!content.empty() && content.back() != '\n') content += '\n';
   content += *jti;
   content += '\n';
-  const std::string tmp = file + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(500, "ERR cannot write revoked_file");
-  bool ok = writeAll(fd, content) && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return fail(500, "ERR cannot write revoked_file");
-  }
+  if (!replaceFileAtomically(file, content)) return fail(500, "ERR cannot write revoked_file");
   return {200, "{\"revoked\":true}"};
 }
 

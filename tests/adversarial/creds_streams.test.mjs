@@ -1,4 +1,4 @@
-// min-assertions: 60
+// min-assertions: 70
 // Streams are authorised again after they open: a /subscribe or /psubscribe stream is closed
 // with a final `event: error` (data: {"error":"..."}) within a second of its token's revocation,
 // at its token's exp, and when a reload removes its client or its channel grant; unrelated
@@ -7,6 +7,8 @@
 import fs from "node:fs";
 import https from "node:https";
 import { after, before, describe, test } from "node:test";
+// The SDK is installed with the e2e suites (tests/e2e/package.json).
+import { Redis } from "../e2e/node_modules/@upstash/redis/nodejs.mjs";
 import { assert } from "../e2e/counted_assert.mjs";
 import { adminCall, certs, rewriteConfig } from "../e2e/harness.mjs";
 import { edKey, keyDir, signingSection } from "../e2e/jwt_support.mjs";
@@ -130,6 +132,36 @@ for (const mode of MODES) {
       await again.ended;
       assert.equal(again.status, 401);
       for (const s of [other, keyed]) s.close();
+    });
+
+    test("@upstash/redis subscriber: a revoked token's subscription ends cleanly", async () => {
+      const t = await mintAdmin();
+      const redis = new Redis({ url: stack.url, token: t.token, retry: false });
+      const sub = redis.subscribe(["room:sdk"]);
+      const got = [];
+      const errors = [];
+      let count = 0;
+      sub.on("subscribe", (n) => { count = n; });
+      sub.on("message", (m) => got.push(m.message));
+      sub.on("error", (e) => errors.push(e));
+      await until(() => count === 1, 5000, "sdk subscribe");
+      await stack.redis.call("PUBLISH", "room:sdk", "before");
+      await until(() => got.includes("before"), 3000, "sdk message");
+      const numsub = async () => (await stack.redis.call("PUBSUB", "NUMSUB", "room:sdk"))[1];
+      assert.equal(await numsub(), 1);
+      const rv = await adminCall(stack, stack.keyward, "POST", "/v1/tokens/revoke", { jti: t.jti });
+      assert.equal(rv.status, 200, rv.text);
+      const t0 = Date.now();
+      while (await numsub() !== 0 && Date.now() - t0 < 2000) await sleep(20);
+      assert.equal(await numsub(), 0, "upstream subscription outlived the revoked token");
+      assert.ok(Date.now() - t0 < 1000, `torn down after ${Date.now() - t0} ms`);
+      await stack.redis.call("PUBLISH", "room:sdk", "after");
+      await sleep(200);
+      assert.ok(!got.includes("after"), "message delivered after revocation");
+      // The final event is not a message: the SDK dispatches nothing for it and does not throw.
+      assert.deepEqual(got, ["before"]);
+      assert.equal(errors.length, 0, String(errors[0]));
+      await sub.unsubscribe().catch(() => {});
     });
 
     test("exp passing while streaming closes the stream at exp", async () => {

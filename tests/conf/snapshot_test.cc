@@ -186,3 +186,59 @@ TEST(RevokedFileTest, ParsesAndBounds) {
 
 }  // namespace
 }  // namespace kw::conf
+
+namespace kw::conf {
+namespace {
+
+// Every setting read once at start refuses a reload by name; what a reload applies does not.
+TEST(SettingNeedingRestartTest, NamesEachStartOnlySetting) {
+  Config a;
+  a.upstream.url = "redis://127.0.0.1:6379";
+  a.upstream.token = "secret-a";
+  a.admin.token = "admin-a";
+  a.listen.tls = TlsConfig{"/c.pem", "/k.pem", "", TlsConfig::MinVersion::Tls12};
+  EXPECT_EQ(settingNeedingRestart(a, a), std::nullopt);
+  struct Case {
+    const char* name;
+    void (*mutate)(Config&);
+  };
+  const Case cases[] = {
+      {"listen.address", [](Config& c) { c.listen.address.port = 1; }},
+      {"listen.tls", [](Config& c) { c.listen.tls.reset(); }},
+      {"listen.tls.client_ca_file", [](Config& c) { c.listen.tls->client_ca_file = "/ca.pem"; }},
+      {"listen.max_body_bytes", [](Config& c) { c.listen.max_body_bytes = 1; }},
+      {"listen.max_connections", [](Config& c) { c.listen.max_connections = 1; }},
+      {"listen.header_timeout", [](Config& c) { c.listen.header_timeout = Duration(1); }},
+      {"listen.idle_timeout", [](Config& c) { c.listen.idle_timeout = Duration(1); }},
+      {"admin.address", [](Config& c) { c.admin.address.port = 1; }},
+      {"admin.token", [](Config& c) { c.admin.token = "admin-b"; }},
+      {"upstream.url", [](Config& c) { c.upstream.url = "redis://127.0.0.2:6379"; }},
+      {"upstream.token", [](Config& c) { c.upstream.token = "secret-b"; }},
+      {"upstream.ca_file", [](Config& c) { c.upstream.ca_file = "/other-ca.pem"; }},
+      {"upstream.timeout", [](Config& c) { c.upstream.timeout = Duration(1); }},
+      {"upstream.connections", [](Config& c) { c.upstream.connections = 1; }},
+      {"quota.state_file", [](Config& c) { c.quota.state_file = "/q"; }},
+      {"quota.store_url", [](Config& c) { c.quota.store_url = "redis://127.0.0.1:1"; }},
+  };
+  for (const Case& k : cases) {
+    Config b = a;
+    k.mutate(b);
+    auto got = settingNeedingRestart(a, b);
+    ASSERT_TRUE(got) << k.name;
+    EXPECT_EQ(*got, k.name);
+    EXPECT_EQ(got->find("secret"), std::string::npos);
+  }
+  // Applied on reload: TLS certificate and key, signing, budget, clients, query tokens.
+  Config b = a;
+  b.listen.tls->cert_file = "/c2.pem";
+  b.listen.tls->key_file = "/k2.pem";
+  b.listen.allow_query_token = true;
+  b.signing.keys.push_back({});
+  b.signing.leeway = Duration(0);
+  b.budget.per_day = 1;
+  b.clients.push_back({});
+  EXPECT_EQ(settingNeedingRestart(a, b), std::nullopt);
+}
+
+}  // namespace
+}  // namespace kw::conf
