@@ -276,6 +276,30 @@ TEST(LoaderTest, UnknownKeyInUpstream) {
   EXPECT_EQ(loadError(with).substr(0, 46), "kw.yaml:6:3: upstream: unknown key \"retries\" (");
 }
 
+TEST(LoaderTest, UpstreamReplyBounds) {
+  auto d = load(minimalConfig());
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(d->upstream.max_reply_bytes, 64u << 20);
+  EXPECT_EQ(d->upstream.max_reply_bytes_total, 256u << 20);
+  EXPECT_EQ(d->upstream.max_reply_elements, 1u << 20);
+  const std::string text = minimalConfig();
+  const auto with = [&](const std::string& lines) {
+    return text.substr(0, text.find("clients:")) + lines + text.substr(text.find("clients:"));
+  };
+  auto r =
+      load(with("  max_reply_bytes: 2048\n  max_reply_bytes_total: 4096\n"
+                "  max_reply_elements: 10\n"));
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->upstream.max_reply_bytes, 2048u);
+  EXPECT_EQ(r->upstream.max_reply_bytes_total, 4096u);
+  EXPECT_EQ(r->upstream.max_reply_elements, 10u);
+  EXPECT_NE(loadError(with("  max_reply_bytes: 8192\n  max_reply_bytes_total: 4096\n"))
+                .find("upstream.max_reply_bytes_total: must be at least upstream.max_reply_bytes"),
+            std::string::npos);
+  EXPECT_NE(loadError(with("  max_reply_elements: 0\n")).find("upstream.max_reply_elements"),
+            std::string::npos);
+}
+
 TEST(LoaderTest, WrongTypes) {
   const std::string rest = minimalConfig().substr(minimalConfig().find("upstream:"));
   EXPECT_EQ(loadError("listen:\n  address: \":1\"\n  max_body_bytes: abc\n" + rest),
