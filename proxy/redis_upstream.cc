@@ -64,6 +64,11 @@ struct ResponseBuilder {
 using detail::PendingRequest;
 using Stage = PendingRequest::Stage;
 
+// A request holding at most this much is never refused for the total: a tenant that fills
+// max_reply_bytes_total cannot starve everyone's small replies. What such requests hold is
+// bounded apart: connections x max_pipeline_depth x 256 KiB (64 MiB by default).
+constexpr uint64_t kSmallRequestBytes = uint64_t{256} << 10;
+
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -309,7 +314,8 @@ struct RedisUpstream::Impl {
       over = "ERR reply exceeds upstream.max_reply_elements";
     } else if (req.held + bytes > options.max_reply_bytes) {
       over = "ERR reply exceeds upstream.max_reply_bytes";
-    } else if (held_total - pc->partial + bytes > options.max_reply_bytes_total) {
+    } else if (req.held + bytes > kSmallRequestBytes &&
+               held_total - pc->partial + bytes > options.max_reply_bytes_total) {
       over = "ERR replies in flight exceed upstream.max_reply_bytes_total";
     }
     if (over != nullptr) {
