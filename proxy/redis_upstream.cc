@@ -618,6 +618,7 @@ UpstreamStats RedisUpstream::stats() const {
   s.connections = static_cast<uint32_t>(impl_->conns.size());
   for (auto& c : impl_->conns) {
     s.in_flight += static_cast<uint32_t>(c->inflight.size());
+    s.streaming += c->heavy ? 1 : 0;
   }
   s.queued = impl_->queued_live;
   s.subscriptions = *impl_->live_subscriptions;
