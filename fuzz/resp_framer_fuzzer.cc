@@ -14,12 +14,17 @@
 namespace {
 
 struct Framed {
-  std::vector<size_t> lengths;
+  std::vector<size_t> lengths;  // whole reply sizes (dropped bytes included)
+  std::vector<uint64_t> values;
   bool invalid = false;
 };
 
-// Frames `in` as if it arrived in `step`-byte reads (step 0 = all at once).
-Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limits) {
+// Frames `in` as if it arrived in `step`-byte reads (step 0 = all at once). With `discard`,
+// the accepted bytes of every reply are dropped at each NeedMore, as RedisConnection does for
+// a reply it skips: framing must come out the same while at most one read plus one line is
+// buffered.
+Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limits,
+             bool discard = false) {
   kw::proxy::RespFramer framer(&limits);
   Framed out;
   size_t pos = 0;
@@ -30,6 +35,13 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limi
       size_t len = 0;
       const auto st = framer.scan(in.substr(pos, avail - pos), len);
       if (st == kw::proxy::RespFramer::Status::NeedMore) {
+        if (discard) {
+          const size_t a = framer.accepted();
+          KW_FUZZ_CHECK(pos + a <= avail);
+          framer.discard(a);
+          pos += a;
+          KW_FUZZ_CHECK(avail - pos <= step + limits.max_line_bytes + 3);
+        }
         break;
       }
       if (st == kw::proxy::RespFramer::Status::Invalid) {
@@ -37,14 +49,22 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limi
         out.invalid = true;
         break;
       }
-      KW_FUZZ_CHECK(len > 0 && pos + len <= avail);
-      KW_FUZZ_CHECK(len <= limits.max_reply_bytes);
-      out.lengths.push_back(len);
+      KW_FUZZ_CHECK(pos + len <= avail);
+      const uint64_t whole = framer.dropped() + len;
+      KW_FUZZ_CHECK(whole > 0 && whole <= limits.max_reply_bytes);
+      out.lengths.push_back(whole);
+      out.values.push_back(framer.values());
       pos += len;
       framer.reset();
     }
   }
   return out;
+}
+
+uint64_t countValues(const kw::proxy::codec::RespValue& v) {
+  uint64_t n = 1;
+  for (const auto& e : v.elements) n += countValues(e);
+  return n;
 }
 
 }  // namespace
@@ -65,6 +85,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Chunking never changes the outcome.
   KW_FUZZ_CHECK(whole.lengths == split.lengths);
   KW_FUZZ_CHECK(whole.invalid == split.invalid);
+  KW_FUZZ_CHECK(whole.values == split.values);
+  const Framed dropped = frame(in, step, limits, true);
+  KW_FUZZ_CHECK(whole.lengths == dropped.lengths);
+  KW_FUZZ_CHECK(whole.values == dropped.values);
+  KW_FUZZ_CHECK(whole.invalid == dropped.invalid);
 
   // Where the codec's reader also accepts a reply, both agree on its end.
   kw::proxy::codec::RespReaderLimits rl;
@@ -74,11 +99,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kw::proxy::codec::RespReader reader(rl);
   reader.feed(in);
   kw::proxy::codec::RespReply reply;
-  for (const size_t len : whole.lengths) {
+  for (size_t i = 0; i < whole.lengths.size(); ++i) {
     if (reader.next(reply) != kw::proxy::codec::RespReader::Status::Reply) {
       break;
     }
-    KW_FUZZ_CHECK(reply.raw().size() == len);
+    KW_FUZZ_CHECK(reply.raw().size() == whole.lengths[i]);
+    // The values the framer declares are the values the reader parses (arrays included).
+    auto parsed = kw::proxy::codec::parseReply(reply.raw(), rl);
+    KW_FUZZ_CHECK(parsed.has_value());
+    KW_FUZZ_CHECK(countValues(*parsed) == whole.values[i]);
   }
   return 0;
 }

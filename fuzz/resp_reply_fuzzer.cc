@@ -87,6 +87,14 @@ void checkReply(simdjson::dom::parser& parser, const RespReply& reply,
   if (!lim.accept_resp3) KW_FUZZ_CHECK(same(*reparsed, v));
   for (ReplyEncoding enc : {ReplyEncoding::Plain, ReplyEncoding::Base64}) {
     const std::string single = singleReplyJson(v, enc);
+    // The size bound RequestRouter checks before building a body is never below the body.
+    KW_FUZZ_CHECK(jsonBodySizeBound({&v, 1}, enc) >= single.size());
+    KW_FUZZ_CHECK(jsonBodySizeBound({&v, 1}, enc) >= pipelineJson({&v, 1}, enc).size());
+    if (v.isString() || v.isError()) {
+      std::string js;
+      appendJsonString(js, v.str);
+      KW_FUZZ_CHECK(jsonStringSize(v.str) == js.size());
+    }
     simdjson::dom::element root = parseJson(parser, single);
     simdjson::dom::object obj;
     KW_FUZZ_CHECK(root.get_object().get(obj) == simdjson::SUCCESS);
@@ -94,6 +102,7 @@ void checkReply(simdjson::dom::parser& parser, const RespReply& reply,
     KW_FUZZ_CHECK((httpStatusForSingle(v) == 400) == v.isError());
     std::string multi;
     const int status = appendMultiExecJson(multi, v, enc);
+    KW_FUZZ_CHECK(jsonBodySizeBound({&v, 1}, enc) >= multi.size());
     KW_FUZZ_CHECK(status == 200 || status == 400 || status == 502);
     simdjson::dom::element mroot = parseJson(parser, multi);
     KW_FUZZ_CHECK((status == 200) == mroot.is_array());

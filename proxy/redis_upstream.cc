@@ -67,6 +67,13 @@ struct ResponseBuilder {
 using detail::PendingRequest;
 using Stage = PendingRequest::Stage;
 
+// A request holding at most this much is never refused for the total: a tenant that fills
+// max_reply_bytes_total cannot starve everyone's small replies. What such requests hold is
+// bounded apart: connections x max_pipeline_depth x 256 KiB (64 MiB by default).
+constexpr uint64_t kSmallRequestBytes = uint64_t{256} << 10;
+// A reply past this size marks its connection heavy (see PooledConn::heavy).
+constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
+
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -125,6 +132,9 @@ struct RedisUpstream::Impl {
     }
     void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
     uint64_t partial = 0;  // bytes of the reply arriving now (counted in Impl::held_total)
+    // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
+    // where it would wait for every byte of it.
+    bool heavy = false;
     void onClosed(RedisConnection& /*c*/, const UpstreamError& e) override {
       owner->onConnClosed(this, e);  // destroys *this: nothing may follow
     }
@@ -271,7 +281,7 @@ struct RedisUpstream::Impl {
       for (auto& c : conns) {
         if (!c->ready) {
           ++opening;
-        } else if (c->inflight.size() < options.max_pipeline_depth &&
+        } else if (!c->heavy && c->inflight.size() < options.max_pipeline_depth &&
                    (best == nullptr || c->inflight.size() < best->inflight.size())) {
           best = c.get();
         }
@@ -304,8 +314,10 @@ struct RedisUpstream::Impl {
       return true;  // onReply closes the connection: a reply nobody asked for
     }
     PendingRequest& req = *pc->inflight.front();
+    pc->heavy = pc->heavy || bytes > kHeavyReplyBytes;
     if (!req.callback || req.reply_error || req.slot_error != nullptr) {
       setPartial(pc, 0);  // cancelled, or already over a limit: read and drop
+      pc->heavy = true;   // a skip lasts as long as the upstream sends
       return false;
     }
     const char* over = nullptr;
@@ -313,11 +325,13 @@ struct RedisUpstream::Impl {
       over = "ERR reply exceeds upstream.max_reply_elements";
     } else if (req.held + bytes > options.max_reply_bytes) {
       over = "ERR reply exceeds upstream.max_reply_bytes";
-    } else if (held_total - pc->partial + bytes > options.max_reply_bytes_total) {
+    } else if (req.held + bytes > kSmallRequestBytes &&
+               held_total - pc->partial + bytes > options.max_reply_bytes_total) {
       over = "ERR replies in flight exceed upstream.max_reply_bytes_total";
     }
     if (over != nullptr) {
       setPartial(pc, 0);
+      pc->heavy = true;
       if (req.expected > 1 && !req.transaction) {
         req.slot_error = over;  // the slots before and after it keep their replies
         return false;
@@ -335,6 +349,7 @@ struct RedisUpstream::Impl {
 
   void onReplySkipped(PooledConn* pc) {
     setPartial(pc, 0);
+    pc->heavy = false;
     if (pc->inflight.empty()) {
       closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
       return;
@@ -363,6 +378,7 @@ struct RedisUpstream::Impl {
 
   void onReply(PooledConn* pc, std::string_view raw) {
     setPartial(pc, 0);
+    pc->heavy = false;
     if (pc->inflight.empty()) {
       closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
       return;
@@ -395,6 +411,7 @@ struct RedisUpstream::Impl {
 
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
     if (++req->received < req->expected) {
+      if (!queue.empty()) dispatch();  // the connection may have stopped being heavy
       return;
     }
     pc->inflight.pop_front();
@@ -605,6 +622,7 @@ UpstreamStats RedisUpstream::stats() const {
   s.connections = static_cast<uint32_t>(impl_->conns.size());
   for (auto& c : impl_->conns) {
     s.in_flight += static_cast<uint32_t>(c->inflight.size());
+    s.streaming += c->heavy ? 1 : 0;
   }
   s.queued = impl_->queued_live;
   s.subscriptions = *impl_->live_subscriptions;

@@ -42,7 +42,11 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
 
 // JSON escaping can grow a reply 6x: a body over the bound is refused before it is built.
 bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uint64_t bound) {
-  return !ctx.resp2 && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
+  if (ctx.resp2) return false;  // the raw bytes, already within max_reply_bytes
+  // No JSON byte costs more than 6 per RESP byte (\u00XX; every RESP value has >= 3 bytes of
+  // framing for its envelope and separators): the exact sizing pass only runs when it matters.
+  const uint64_t worst = 6 * uint64_t{resp.rawAll().size()} + 66 + 16 * uint64_t{resp.size()};
+  return worst > bound && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
 }
 
 HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {

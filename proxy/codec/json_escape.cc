@@ -142,27 +142,33 @@ void appendJsonString(std::string& out, std::string_view sv) {
 }
 
 size_t jsonStringSize(std::string_view sv) {
+  // Same walk as appendJsonString: plain bytes only advance, the others add their growth.
   const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
   const size_t n = sv.size();
-  size_t size = 2;
+  size_t size = n + 2;
   size_t i = 0;
   while (i < n) {
     const uint8_t c = s[i];
     const uint8_t cls = kClass[c];
     if (cls == 0) {
-      ++size;
       ++i;
-    } else if (cls == 2) {
+      continue;
+    }
+    if (cls == 2) {
       size_t bad = 0;
       const size_t len = utf8Sequence(s, n, i, bad);
-      size += len != 0 ? len : kReplacement.size();
-      i += len != 0 ? len : bad;
-    } else {
-      const bool short_escape =
-          c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t';
-      size += short_escape ? 2 : 6;
-      ++i;
+      if (len != 0) {
+        i += len;
+        continue;
+      }
+      size = size - bad + kReplacement.size();
+      i += bad;
+      continue;
     }
+    const bool short_escape =
+        c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t';
+    size += short_escape ? 1 : 5;
+    ++i;
   }
   return size;
 }

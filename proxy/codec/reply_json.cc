@@ -1,6 +1,7 @@
 // Upstash REST JSON bodies from Redis replies: envelopes, pipelines, transactions, base64 mode.
 #include "proxy/codec/reply_json.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "proxy/codec/base64.h"
@@ -92,11 +93,17 @@ uint64_t valueSize(const RespValue& v, bool b64, bool top_level) {
 }  // namespace
 
 uint64_t jsonBodySizeBound(std::span<const RespValue> replies, ReplyEncoding enc) {
-  uint64_t n = 2;
+  const bool b64 = enc == ReplyEncoding::Base64;
+  uint64_t n = 2 + 64;  // brackets, and room for keyward's own fixed error texts
   for (const RespValue& r : replies) {
-    // An array may be EXEC's, whose elements each get an envelope of their own.
-    n += valueSize(r, enc == ReplyEncoding::Base64, true) + 16 +
-         (r.isArray() ? 12 * r.elements.size() : 0);
+    uint64_t size = valueSize(r, b64, true) + 16;
+    if (r.isArray()) {
+      // It may be EXEC's: each element is then a top-level value in an envelope of its own.
+      uint64_t as_exec = 2;
+      for (const RespValue& e : r.elements) as_exec += valueSize(e, b64, true) + 16;
+      size = std::max(size, as_exec);
+    }
+    n += size;
   }
   return n;
 }

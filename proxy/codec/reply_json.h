@@ -85,7 +85,7 @@ struct InlineError {
 [[nodiscard]] int appendTransactionJson(std::string& out, std::span<const RespValue> replies,
                                         ReplyEncoding enc);
 
-// An upper bound (exact for each value, plus at most 16 bytes of envelope per reply) on the
+// An upper bound (exact for each value, plus envelopes and keyward's fixed error texts) on the
 // JSON body that any of the functions above builds from `replies` (a transaction's replies
 // included): computed without allocating, to refuse a body before building it.
 [[nodiscard]] uint64_t jsonBodySizeBound(std::span<const RespValue> replies, ReplyEncoding enc);

@@ -611,5 +611,36 @@ TEST_F(RedisUpstreamTest, DroppedConnectionAnswersOutcomeUnknown) {
   EXPECT_EQ(clientMessage(never->error()), "ERR upstream unreachable");
 }
 
+// A request is not pipelined behind a large reply that is streaming in (it would wait for all
+// of it): it goes to another connection and is answered first.
+TEST_F(RedisUpstreamTest, NothingWaitsBehindALargeReplyInProgress) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 2;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::string big(48 << 20, 'b');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "big", big}}, false, 30000ms)), "+OK\r\n");
+  for (const bool skipped : {false, true}) {
+    RedisUpstreamOptions o = opts;
+    if (skipped) o.max_reply_bytes = 2 << 20;  // the same reply, refused and skipped
+    auto pool = makeUpstream(loop_.base(), redis.url(), o);
+    ASSERT_EQ(rawOf(*run(loop_, *pool, {{"PING"}})), "+PONG\r\n");  // one warm connection
+    std::vector<std::string> order;
+    const Cmd get{"GET", "big"};
+    const Cmd ping{"PING"};
+    const policy::Argv ga(get);
+    const policy::Argv pa(ping);
+    RequestHandle hg = pool->execute({&ga, 1}, [&](UpstreamResult&&) { order.push_back("get"); });
+    // Wait until the big reply is arriving (held, or being skipped) on the warm connection.
+    ASSERT_TRUE(loop_.runUntil([&] { return pool->stats().streaming == 1; }, 10000ms));
+    if (!skipped) EXPECT_GT(pool->stats().reply_bytes, 1u << 20);
+    ASSERT_TRUE(order.empty()) << "the 48 MiB reply finished too soon to test";
+    RequestHandle hp = pool->execute({&pa, 1}, [&](UpstreamResult&&) { order.push_back("ping"); });
+    ASSERT_TRUE(loop_.runUntil([&] { return order.size() == 2; }, 20000ms));
+    EXPECT_EQ(order.front(), "ping") << (skipped ? "skipped" : "held");
+    EXPECT_EQ(pool->stats().connections, 2u);
+  }
+}
+
 }  // namespace
 }  // namespace kw::proxy
