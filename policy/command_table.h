@@ -9,8 +9,29 @@ namespace kw::policy {
 
 // Redis 7 ACL categories (ACL CAT) plus the module categories Upstash adds.
 enum class Category : uint8_t {
-  Keyspace, Read, Write, Set, SortedSet, List, Hash, String, Bitmap, HyperLogLog, Geo, Stream,
-  PubSub, Admin, Fast, Slow, Blocking, Dangerous, Connection, Transaction, Scripting, Json, Search,
+  Keyspace,
+  Read,
+  Write,
+  Set,
+  SortedSet,
+  List,
+  Hash,
+  String,
+  Bitmap,
+  HyperLogLog,
+  Geo,
+  Stream,
+  PubSub,
+  Admin,
+  Fast,
+  Slow,
+  Blocking,
+  Dangerous,
+  Connection,
+  Transaction,
+  Scripting,
+  Json,
+  Search,
   kCount
 };
 using CategorySet = uint32_t;  // bit (1u << Category)
@@ -39,13 +60,13 @@ enum CommandTrait : uint32_t {
 };
 
 struct CommandInfo {
-  uint16_t id;               // dense index: bit position in a client's command bitset
-  std::string_view name;     // lowercase; subcommands as "parent|sub"
-  int16_t arity;             // Redis arity, counting the name (and for subcommands the parent):
-                             // n > 0 exactly n, n < 0 at least -n
+  uint16_t id;            // dense index: bit position in a client's command bitset
+  std::string_view name;  // lowercase; subcommands as "parent|sub"
+  int16_t arity;          // Redis arity, counting the name (and for subcommands the parent):
+                          // n > 0 exactly n, n < 0 at least -n
   CategorySet categories;
-  uint32_t traits;           // CommandTrait bits
-  uint16_t parent;           // id of the container for subcommands, else == id
+  uint32_t traits;  // CommandTrait bits
+  uint16_t parent;  // id of the container for subcommands, else == id
 };
 
 // Every executable unit (plain commands and subcommands; containers too, flagged kContainer).

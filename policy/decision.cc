@@ -7,25 +7,44 @@ namespace kw::policy {
 
 std::string_view reasonName(Reason r) {
   switch (r) {
-    case Reason::Ok: return "ok";
-    case Reason::EmptyCommand: return "empty_command";
-    case Reason::TooLarge: return "too_large";
-    case Reason::UnknownCommand: return "unknown_command";
-    case Reason::UnknownSubcommand: return "unknown_subcommand";
-    case Reason::ArityError: return "arity_error";
-    case Reason::SyntaxError: return "syntax_error";
-    case Reason::CommandDenied: return "command_denied";
-    case Reason::KeyDenied: return "key_denied";
-    case Reason::ChannelDenied: return "channel_denied";
-    case Reason::GroupDenied: return "group_denied";
-    case Reason::ScriptDenied: return "script_denied";
-    case Reason::FunctionDenied: return "function_denied";
-    case Reason::KeyspaceWideDenied: return "keyspace_wide_denied";
-    case Reason::ScanDenied: return "scan_denied";
-    case Reason::OtherDatabase: return "other_database";
-    case Reason::ConnectionState: return "connection_state";
-    case Reason::SortPatternDenied: return "sort_pattern_denied";
-    case Reason::TemplateUnbound: return "template_unbound";
+    case Reason::Ok:
+      return "ok";
+    case Reason::EmptyCommand:
+      return "empty_command";
+    case Reason::TooLarge:
+      return "too_large";
+    case Reason::UnknownCommand:
+      return "unknown_command";
+    case Reason::UnknownSubcommand:
+      return "unknown_subcommand";
+    case Reason::ArityError:
+      return "arity_error";
+    case Reason::SyntaxError:
+      return "syntax_error";
+    case Reason::CommandDenied:
+      return "command_denied";
+    case Reason::KeyDenied:
+      return "key_denied";
+    case Reason::ChannelDenied:
+      return "channel_denied";
+    case Reason::GroupDenied:
+      return "group_denied";
+    case Reason::ScriptDenied:
+      return "script_denied";
+    case Reason::FunctionDenied:
+      return "function_denied";
+    case Reason::KeyspaceWideDenied:
+      return "keyspace_wide_denied";
+    case Reason::ScanDenied:
+      return "scan_denied";
+    case Reason::OtherDatabase:
+      return "other_database";
+    case Reason::ConnectionState:
+      return "connection_state";
+    case Reason::SortPatternDenied:
+      return "sort_pattern_denied";
+    case Reason::TemplateUnbound:
+      return "template_unbound";
     case Reason::Blocking:
       return "blocking";
     case Reason::Introspection:
@@ -56,23 +75,31 @@ std::string at(const Decision& d) {
 std::string denialMessage(const Decision& d, std::string_view command_name) {
   const std::string cmd = d.command ? std::string(d.command->name) : safeName(command_name);
   switch (d.reason) {
-    case Reason::Ok: return "OK";
-    case Reason::EmptyCommand: return "ERR empty command";
-    case Reason::TooLarge: return "ERR command too large";
-    case Reason::UnknownCommand: return "ERR unknown command '" + cmd + "'";
+    case Reason::Ok:
+      return "OK";
+    case Reason::EmptyCommand:
+      return "ERR empty command";
+    case Reason::TooLarge:
+      return "ERR command too large";
+    case Reason::UnknownCommand:
+      return "ERR unknown command '" + cmd + "'";
     case Reason::UnknownSubcommand:
       return "ERR unknown or missing subcommand for '" + cmd + "'" + at(d);
-    case Reason::ArityError: return "ERR wrong number of arguments for '" + cmd + "' command";
-    case Reason::SyntaxError: return "ERR syntax error in '" + cmd + "'" + at(d);
+    case Reason::ArityError:
+      return "ERR wrong number of arguments for '" + cmd + "' command";
+    case Reason::SyntaxError:
+      return "ERR syntax error in '" + cmd + "'" + at(d);
     case Reason::CommandDenied:
       return "NOPERM this user has no permissions to run the '" + cmd +
              "' command or its subcommand";
     case Reason::KeyDenied:
-      return "NOPERM this user has no permissions to access one of the keys used as arguments of '" +
+      return "NOPERM this user has no permissions to access one of the keys used as arguments of "
+             "'" +
              cmd + "'" + at(d);
     case Reason::ChannelDenied:
       return "NOPERM this user has no permissions to access one of the channels used as "
-             "arguments of '" + cmd + "'" + at(d);
+             "arguments of '" +
+             cmd + "'" + at(d);
     case Reason::GroupDenied:
       return "NOPERM this user has no permissions to use the consumer group in '" + cmd + "'" +
              at(d);
@@ -84,7 +111,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' touches the whole keyspace and needs keys: [\"*\"]";
     case Reason::ScanDenied:
       return "NOPERM SCAN MATCH pattern lies outside this user's key patterns" + at(d);
-    case Reason::OtherDatabase: return "NOPERM only database 0 is reachable ('" + cmd + "')";
+    case Reason::OtherDatabase:
+      return "NOPERM only database 0 is reachable ('" + cmd + "')";
     case Reason::ConnectionState:
       return "NOPERM '" + cmd + "' changes connection state and is not available through keyward";
     case Reason::SortPatternDenied:

@@ -31,11 +31,11 @@ struct Extraction {
   const CommandInfo* command = nullptr;  // resolved executable unit (subcommand if any)
   std::vector<KeyRef> keys;
   std::vector<ChannelRef> channels;
-  std::vector<uint32_t> groups;       // argv indexes of consumer-group names
+  std::vector<uint32_t> groups;  // argv indexes of consumer-group names
   ScriptRef script = ScriptRef::None;
-  int32_t script_arg = -1;            // EVAL body, EVALSHA sha, SCRIPT LOAD body, FCALL name
-  int32_t db_arg = -1;                // argv index of a database number (SELECT, MOVE, COPY DB..)
-  bool sort_reads_external = false;   // SORT BY <pattern with *> or any GET: needs read on "*"
+  int32_t script_arg = -1;           // EVAL body, EVALSHA sha, SCRIPT LOAD body, FCALL name
+  int32_t db_arg = -1;               // argv index of a database number (SELECT, MOVE, COPY DB..)
+  bool sort_reads_external = false;  // SORT BY <pattern with *> or any GET: needs read on "*"
   int32_t sort_external_arg = -1;
   bool all_channels = false;  // PUBSUB CHANNELS (no pattern), NUMPAT: every channel
 

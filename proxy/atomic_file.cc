@@ -65,10 +65,10 @@ Status replaceFileAtomically(const std::string& path, std::string_view content) 
   return Ok{};
 }
 
-Result<std::string> readFileNoFollow(const std::string& path, size_t max_bytes, bool missing_ok) {
+Result<std::optional<std::string>> readFileNoFollow(const std::string& path, size_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT && missing_ok) return std::string();
+    if (errno == ENOENT) return std::optional<std::string>();
     return ioError("cannot open", path);
   }
   std::string text;
@@ -90,7 +90,7 @@ Result<std::string> readFileNoFollow(const std::string& path, size_t max_bytes, 
     }
   }
   ::close(fd);
-  return text;
+  return std::optional<std::string>(std::move(text));
 }
 
 }  // namespace kw::proxy

@@ -1,6 +1,7 @@
 // Replacing a file keyward owns without trusting what sits at (or next to) its path.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,7 +17,7 @@ namespace kw::proxy {
 Status replaceFileAtomically(const std::string& path, std::string_view content);
 
 // Reads all of `path` (at most `max_bytes`, else TooLarge) without following a symlink at it
-// (O_NOFOLLOW: a symlink is an error). A missing file reads as empty when `missing_ok`.
-Result<std::string> readFileNoFollow(const std::string& path, size_t max_bytes, bool missing_ok);
+// (O_NOFOLLOW: a symlink is an error). A missing file is nullopt.
+Result<std::optional<std::string>> readFileNoFollow(const std::string& path, size_t max_bytes);
 
 }  // namespace kw::proxy

@@ -1,47 +1,17 @@
 // quota.state_file I/O: bounded read, strict parse, atomic replace.
 #include "proxy/quota_state_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include "proxy/atomic_file.h"
 
 namespace kw::proxy {
-namespace {
-
-Error ioError(const std::string& what, const std::string& path) {
-  return makeError(ErrorCode::Io, what + " " + path + ": " + std::strerror(errno));
-}
-
-}  // namespace
-
 Result<std::optional<policy::QuotaState>> loadQuotaStateFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<policy::QuotaState>();
-    return ioError("cannot open", path);
-  }
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Error e = ioError("cannot read", path);
-      ::close(fd);
-      return e;
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > policy::kQuotaStateMaxBytes) break;
-  }
-  ::close(fd);
-  auto st = policy::parseQuotaState(text);
+  auto text = readFileNoFollow(path, policy::kQuotaStateMaxBytes);
+  if (!text) return text.error();
+  if (!*text) return std::optional<policy::QuotaState>();
+  auto st = policy::parseQuotaState(**text);
   if (!st) {
     return makeError(ErrorCode::InvalidArgument, "quota state file " + path + ": " +
                                                      st.error().message +

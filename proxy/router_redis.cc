@@ -89,9 +89,10 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
         return ex.respond(
             withHeaders(pipelineBody(ctx, plan.denied_at, plan.messages, nullptr), ctx));
       }
-      ex.holdRequest(
-          upstream_->execute(plan.forward, [&ex, ctx, bound, denied_at = plan.denied_at,
-                                            messages = plan.messages](UpstreamResult&& r) {
+      ex.holdRequest(upstream_->execute(
+          plan.forward,
+          [&ex, ctx, bound, denied_at = plan.denied_at,
+           messages = plan.messages](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
             if (overEncodedBound(ctx, r.value(), bound)) {

@@ -101,12 +101,12 @@ TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::strin
   const std::string& file = snapshot.config().signing.revoked_file;
   if (file.empty()) return fail(400, "ERR signing.revoked_file is not configured");
   // Neither the read nor the write follows a symlink planted at the file or beside it.
-  auto read = readFileNoFollow(file, conf::kMaxRevokedBytes, true);
+  auto read = readFileNoFollow(file, conf::kMaxRevokedBytes);
   if (!read) {
     return fail(500, read.error().code == ErrorCode::TooLarge ? "ERR revoked_file is too large"
                                                               : "ERR cannot read revoked_file");
   }
-  std::string content = std::move(*read);
+  std::string content = read->value_or(std::string());
   if (!content.empty() && content.back() != '\n') content += '\n';
   content += *jti;
   content += '\n';
