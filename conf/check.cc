@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "conf/loader.h"
 #include "conf/schema.h"
 #include "conf/snapshot.h"
+#include "policy/command_table.h"
 
 namespace kw::conf {
 namespace {
@@ -29,9 +31,46 @@ struct PkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 
+// The classes the policy never forwards, whatever the rules (docs/command-classes.md), by the
+// reason name the access log uses; nullptr when `traits` has none of them.
+const char* neverForwardedClass(uint32_t traits) {
+  if ((traits & policy::kUnsupported) != 0) return "unsupported";
+  if ((traits & policy::kConnectionState) != 0) return "connection_state";
+  if ((traits & policy::kBlocking) != 0) return "blocking";
+  if ((traits & policy::kIntrospection) != 0) return "introspection";
+  return nullptr;
+}
+
+// Why `+name` can grant nothing: the command's class, or for a container (`+cluster`) its own
+// class or, when every one of its subcommands is never forwarded, their classes ("a, b").
+// Empty when the command can be forwarded (or is unknown: the policy compile reports that).
+std::string neverForwarded(std::string_view name) {
+  const size_t bar = name.find('|');
+  const policy::CommandInfo* info = policy::findCommand(name.substr(0, bar));
+  if (info != nullptr && bar != std::string_view::npos) {
+    info = policy::findSubcommand(*info, name.substr(bar + 1));
+  }
+  if (info == nullptr) return {};
+  if (const char* cls = neverForwardedClass(info->traits)) return cls;
+  if ((info->traits & policy::kContainer) == 0) return {};
+  std::vector<std::string_view> classes;
+  bool any = false;
+  for (const policy::CommandInfo& sub : policy::allCommands()) {
+    if (sub.parent != info->id || sub.id == info->id) continue;
+    const char* cls = neverForwardedClass(sub.traits);
+    if (cls == nullptr) return {};
+    any = true;
+    if (std::find(classes.begin(), classes.end(), cls) == classes.end()) classes.push_back(cls);
+  }
+  std::string out;
+  for (std::string_view c : classes) out += (out.empty() ? "" : ", ") + std::string(c);
+  return any ? out : std::string();
+}
+
 class Checker {
  public:
-  Checker(const Config& cfg, std::vector<std::string>& errors) : cfg_(cfg), errors_(errors) {}
+  Checker(const Config& cfg, std::vector<std::string>& errors, std::vector<std::string>* warnings)
+      : cfg_(cfg), errors_(errors), warnings_(warnings) {}
 
   std::string where(std::string_view field) const {
     for (const auto& [name, loc] : cfg_.path_locations) {
@@ -148,20 +187,45 @@ class Checker {
       }
     }
     if (!cfg_.quota.state_file.empty()) directoryOf("quota.state_file", cfg_.quota.state_file);
+    if (warnings_ != nullptr) {
+      for (const ClientConfig& c : cfg_.clients) grantsThatDoNothing(c);
+    }
+  }
+
+  // A `commands` rule naming a command of a never-forwarded class explicitly (`+script|debug`,
+  // `+wait`) is valid but grants nothing: say so, so the operator does not wait for it to work.
+  // Categories (`+@connection`) grant other commands too and are not reported.
+  void grantsThatDoNothing(const ClientConfig& c) {
+    for (size_t i = 0; i < c.spec.commands.size(); ++i) {
+      const std::string& rule = c.spec.commands[i];
+      if (rule.size() < 2 || rule[0] != '+' || rule[1] == '@') continue;
+      const std::string cls = neverForwarded(std::string_view(rule).substr(1));
+      if (cls.empty()) continue;
+      std::string loc = c.location.empty() ? cfg_.source + ":1:1" : c.location;
+      const std::string key = "commands[" + std::to_string(i) + "]";
+      for (const auto& [name, l] : c.element_locations) {
+        if (name == key) loc = l;
+      }
+      warnings_->push_back(loc + ": warning: " + oneLine(rule) + " is never forwarded (" + cls +
+                           ")");
+    }
   }
 
  private:
   const Config& cfg_;
   std::vector<std::string>& errors_;
+  std::vector<std::string>* warnings_;
 };
 
 }  // namespace
 
-std::vector<std::string> checkConfigFile(const std::string& path, const EnvLookup& env) {
+std::vector<std::string> checkConfigFile(const std::string& path, const EnvLookup& env,
+                                         std::vector<std::string>* warnings) {
   Config cfg;
   std::vector<std::string> errors = loadFileInto(path, env, cfg);
   if (!errors.empty() && cfg.source.empty()) return errors;  // the file itself is unreadable
-  Checker(cfg, errors).run();
+  Checker(cfg, errors, warnings).run();
+  if (warnings != nullptr) sortByLocation(*warnings, path);
   auto snap = buildSnapshot(cfg);
   if (!snap) {
     std::istringstream lines(snap.error().message);
@@ -172,8 +236,9 @@ std::vector<std::string> checkConfigFile(const std::string& path, const EnvLooku
   return errors;
 }
 
-std::vector<std::string> checkConfigFile(const std::string& path) {
-  return checkConfigFile(path, processEnv());
+std::vector<std::string> checkConfigFile(const std::string& path,
+                                         std::vector<std::string>* warnings) {
+  return checkConfigFile(path, processEnv(), warnings);
 }
 
 }  // namespace kw::conf

@@ -44,7 +44,11 @@ std::vector<std::string> collectConfigErrors(std::string_view text, const std::s
 // `keyward check`: every loader error, plus: every named file exists and is readable (TLS
 // cert/key/CA, upstream CA, signing key files, revoked_file or its directory, the quota state
 // file's directory), signing keys parse, and every client policy compiles. Empty = valid.
-std::vector<std::string> checkConfigFile(const std::string& path);
-std::vector<std::string> checkConfigFile(const std::string& path, const EnvLookup& env);
+// `warnings` (when given) gets "FILE:LINE:COL: warning: ..." lines for a valid config that does
+// not do what it says: a `commands` rule naming a command the policy never forwards.
+std::vector<std::string> checkConfigFile(const std::string& path,
+                                         std::vector<std::string>* warnings = nullptr);
+std::vector<std::string> checkConfigFile(const std::string& path, const EnvLookup& env,
+                                         std::vector<std::string>* warnings = nullptr);
 
 }  // namespace kw::conf

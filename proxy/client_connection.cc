@@ -336,10 +336,8 @@ std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<ui
   if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
   if (length) head += "Content-Length: " + std::to_string(*length) + "\r\n";
   if (chunked) head += "Transfer-Encoding: chunked\r\n";
-  // Redis mode makes its own sync tokens; a REST upstream's own pass through in resp.headers.
-  if (!server_.router().relaysSyncToken()) {
-    head += "upstash-sync-token: " + server_.router().nextSyncToken(record_.client) + "\r\n";
-  }
+  // Both modes: the client's own counter (an upstream's token never reaches a client).
+  head += "upstash-sync-token: " + server_.router().nextSyncToken(record_.client) + "\r\n";
   for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   head += "\r\n";

@@ -65,7 +65,10 @@ int runVersion() {
 }
 
 int runCheck(const std::string& path) {
-  std::vector<std::string> errors = conf::checkConfigFile(path);
+  std::vector<std::string> warnings;
+  std::vector<std::string> errors = conf::checkConfigFile(path, &warnings);
+  // Warnings alone leave the exit status 0: the config is valid, it just grants less than it says.
+  for (const auto& w : warnings) std::cout << w << "\n";
   for (const auto& e : errors) std::cout << e << "\n";
   if (errors.empty()) std::cout << path << ": ok\n";
   return errors.empty() ? 0 : 1;

@@ -42,10 +42,13 @@ struct RouteContext {
 
 // The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and
 // Upstash-Response-Format as keyward understood them (`opts`: written anew, never the client's
-// bytes), and the client's first upstash-sync-token and Upstash-Telemetry-* of each name; never
-// credentials or cookies (router_rest.cc).
+// bytes), the client's first Upstash-Telemetry-* of each name, and, when the client sent any
+// upstash-sync-token, `sync_token` (the newest upstream token seen on that client's responses,
+// RequestRouter::upstreamSyncToken; nothing when empty) in place of the client's value, which
+// is keyward's own counter; never credentials or cookies (router_rest.cc).
 std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
-    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts);
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
+    std::string_view sync_token);
 
 // The policy's verdict on a request that may proceed. `forward` views point into the decoded
 // request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()

@@ -171,18 +171,39 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
   }
 }
 
-std::string RequestRouter::nextSyncToken(std::string_view client) {
-  if (client.empty()) return "0";
+RequestRouter::SyncState& RequestRouter::syncState(std::string_view client) {
   // Bounded: names come from configs; past the bound every counter restarts from a new random
-  // start (keyward ignores the tokens clients send back: one Redis, no replica to wait for).
-  if (sync_counters_.size() >= 2 * conf::kMaxClients) sync_counters_.clear();
-  auto [it, inserted] = sync_counters_.try_emplace(std::string(client), 0);
+  // start and the kept upstream tokens go (the next read may be served by a lagging replica
+  // once, as when the client sends no token).
+  if (sync_.size() >= 2 * conf::kMaxClients && sync_.find(std::string(client)) == sync_.end()) {
+    sync_.clear();
+  }
+  auto [it, inserted] = sync_.try_emplace(std::string(client));
   if (inserted) {
     uint32_t start = 0;
     if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
-    it->second = start;
+    it->second.counter = start;
   }
-  return std::to_string(++it->second);
+  return it->second;
+}
+
+std::string RequestRouter::nextSyncToken(std::string_view client) {
+  if (client.empty()) return "0";
+  return std::to_string(++syncState(client).counter);
+}
+
+void RequestRouter::noteUpstreamSyncToken(std::string_view client, std::string_view token) {
+  // Opaque: only its size and charset are checked, so it can go into a header line unchanged.
+  if (client.empty() || token.empty() || token.size() > kMaxUpstreamSyncToken) return;
+  if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    return;
+  }
+  syncState(client).upstream_token.assign(token);
+}
+
+std::string_view RequestRouter::upstreamSyncToken(std::string_view client) const {
+  auto it = sync_.find(std::string(client));
+  return it == sync_.end() ? std::string_view() : std::string_view(it->second.upstream_token);
 }
 
 void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
@@ -201,7 +222,10 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
                                           parser.header("upstash-response-format"));
   ctx.enc = opts && opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
   ctx.resp2 = opts && opts->resp2;
-  if (rest_ != nullptr && opts) ctx.upstream_headers = restPassthroughHeaders(parser, *opts);
+  if (rest_ != nullptr && opts) {
+    ctx.upstream_headers = restPassthroughHeaders(
+        parser, *opts, upstreamSyncToken(admission.entry->config->spec.name));
+  }
   ctx.headers = std::move(admission.cors);
   if (!admission.request) {  // a body followed the head: decode it now
     codec::RestOptions ro;

@@ -122,12 +122,19 @@ class RequestRouter {
   // may be answered later.
   void route(const codec::HttpRequestParser& parser, Admission admission, Exchange& ex);
 
-  // A fresh upstash-sync-token value (Redis upstream) for a response to `client` (empty when
-  // unauthenticated). Each client has its own counter from a random start, so the value shows
-  // nothing of other clients' traffic; unauthenticated responses get "0".
+  // A fresh upstash-sync-token value for a response to `client` (empty when unauthenticated),
+  // in both upstream modes. Each client has its own counter from a random start, so the value
+  // shows nothing of other clients' traffic nor of the upstream's; unauthenticated responses
+  // get "0".
   std::string nextSyncToken(std::string_view client);
-  // REST upstream: sync tokens are the upstream's, relayed both ways; keyward makes none.
-  [[nodiscard]] bool relaysSyncToken() const { return rest_ != nullptr; }
+  // REST upstream (read-your-writes across Upstash replicas): the newest upstream sync token
+  // seen on `client`'s responses is kept here, never shown to any client, and sent upstream
+  // on that client's requests that carry a token. A token that is empty, longer than
+  // kMaxUpstreamSyncToken or not visible ASCII is dropped (the one kept stays).
+  void noteUpstreamSyncToken(std::string_view client, std::string_view token);
+  // The token to send upstream for `client` ("" when none was seen).
+  [[nodiscard]] std::string_view upstreamSyncToken(std::string_view client) const;
+  static constexpr size_t kMaxUpstreamSyncToken = 256;
 
   // Counters for /metrics (updated by noteResponse once per answered request or stream).
   struct Stats {
@@ -177,7 +184,13 @@ class RequestRouter {
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
-  std::unordered_map<std::string, uint64_t> sync_counters_;  // per client (nextSyncToken)
+  // Per client name (nextSyncToken, noteUpstreamSyncToken); bounded at 2 * conf::kMaxClients.
+  struct SyncState {
+    uint64_t counter = 0;        // the last value given to the client
+    std::string upstream_token;  // REST: the newest upstream token on its responses
+  };
+  SyncState& syncState(std::string_view client);
+  std::unordered_map<std::string, SyncState> sync_;
   // Open streams (router_streams.cc): weak, the streams own their guards.
   void watchStream(const std::shared_ptr<StreamGuard>& guard);
   std::vector<std::weak_ptr<StreamGuard>> streams_;

@@ -76,6 +76,7 @@ bool isJsonType(std::string_view ct) { return startsWith(ct, "application/json")
 // The state one relayed reply shares between its callbacks.
 struct Relay {
   RouteContext ctx;
+  RequestRouter* router = nullptr;  // keeps the client's upstream sync token
   codec::RestRoute route = codec::RestRoute::Command;
   std::string upstream;  // "host:port" for logs
   RestCall* call = nullptr;
@@ -85,7 +86,6 @@ struct Relay {
   // From the upstream's head.
   int status = 0;
   std::string content_type;
-  std::optional<std::string> sync_token;
   std::optional<uint64_t> length;
   bool head_ok = false;
   bool began = false;     // the client's response head has been sent
@@ -106,7 +106,6 @@ struct Relay {
     HttpResponse h;
     h.status = status;
     h.content_type = content_type;
-    if (sync_token) h.headers.emplace_back("upstash-sync-token", *sync_token);
     return withHeaders(std::move(h), ctx);
   }
 };
@@ -196,7 +195,8 @@ void onHead(Relay& r, Exchange& ex, const codec::HttpResponseParser& p) {
   if (auto bad = checkHead(r, p)) return failRelay(r, ex, *bad);
   r.status = p.status();
   r.content_type = std::string(p.header("content-type").value_or("application/json"));
-  if (auto t = p.header("upstash-sync-token")) r.sync_token = std::string(*t);
+  // Kept for the client's next requests, never relayed: the client gets keyward's counter.
+  if (auto t = p.header("upstash-sync-token")) r.router->noteUpstreamSyncToken(r.ctx.client, *t);
   r.length = p.contentLength();
   r.head_ok = true;
   if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
@@ -310,14 +310,20 @@ void onDone(Relay& r, Exchange& ex) {
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
-    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts) {
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
+    std::string_view sync_token) {
   std::vector<std::pair<std::string, std::string>> out;
   // What keyward relays and splices is what it parsed: the upstream gets the same reading, not
   // a variant spelling (or a duplicate) it might read otherwise.
   if (opts.base64) out.emplace_back("upstash-encoding", "base64");
   if (opts.resp2) out.emplace_back("upstash-response-format", "resp2");
+  // The client holds keyward's per-client counter, never an upstream token: asking for
+  // read-your-writes gets the client's own newest upstream token sent, whatever it sent.
+  if (parser.header("upstash-sync-token") && !sync_token.empty()) {
+    out.emplace_back("upstash-sync-token", std::string(sync_token));
+  }
   for (const codec::HttpHeader& h : parser.headers()) {
-    if (h.name != "upstash-sync-token" && !startsWith(h.name, "upstash-telemetry-")) continue;
+    if (!startsWith(h.name, "upstash-telemetry-")) continue;
     if (out.size() >= kMaxPassthroughHeaders) break;
     const bool seen =
         std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == h.name; });
@@ -349,6 +355,7 @@ void RequestRouter::dispatchRest(const RequestPlan& plan, const RouteContext& ba
   const conf::UpstreamConfig& up = base.snapshot->config().upstream;
   auto relay = std::make_shared<Relay>();
   relay->ctx = base;
+  relay->router = this;
   relay->ctx.started = Clock::now();
   relay->route = plan.route;
   relay->upstream = up.display;

@@ -151,6 +151,57 @@ TEST_F(CheckTest, SigningKeyFileProblems) {
       << errors[1];
 }
 
+// The policy never forwards these classes whatever the rules: naming one grants nothing, and
+// `keyward check` says so (a warning; the config stays valid).
+TEST_F(CheckTest, GrantsOfNeverForwardedCommandsWarn) {
+  const char* rules[] = {"+get",    "+script|debug", "+WAIT",        "+acl|whoami",
+                         "+select", "+cluster",      "+@connection", "-debug",
+                         "+client", "+script",       "+shutdown"};
+  std::string clients = "  - name: a\n    commands:\n";
+  for (const char* r : rules) clients += std::string("      - \"") + r + "\"\n";
+  const std::string path =
+      writeConfig("    cert_file: certs/server.crt\n    key_file: certs/server.key\n", "", clients);
+  std::vector<std::string> warnings;
+  const auto errors = checkConfigFile(path, fakeEnv({}), &warnings);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  // commands[i] is on line 11 + i, its scalar at column 9; in file order.
+  const std::vector<std::string> want = {
+      path + ":12:9: warning: +script|debug is never forwarded (connection_state)",
+      path + ":13:9: warning: +WAIT is never forwarded (blocking)",
+      path + ":14:9: warning: +acl|whoami is never forwarded (introspection)",
+      path + ":15:9: warning: +select is never forwarded (connection_state)",
+      path + ":16:9: warning: +cluster is never forwarded (unsupported)",
+      path + ":21:9: warning: +shutdown is never forwarded (unsupported)",
+  };
+  EXPECT_EQ(warnings, want);
+  // Without the out-parameter the result is the errors alone.
+  EXPECT_TRUE(check(path).empty());
+}
+
+TEST_F(CheckTest, NoWarningsForGrantsThatCanBeForwarded) {
+  const std::string path =
+      writeConfig("    cert_file: certs/server.crt\n    key_file: certs/server.key\n", "",
+                  "  - name: a\n    commands: [\"+@all\", \"-@dangerous\", \"+client|help\", "
+                  "\"+xread\", \"-select\", \"+object|encoding\", \"+@blocking\"]\n");
+  std::vector<std::string> warnings;
+  const auto errors = checkConfigFile(path, fakeEnv({}), &warnings);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+}
+
+TEST_F(CheckTest, WarningsBesideErrorsKeepFileOrder) {
+  const std::string path =
+      writeConfig("    cert_file: certs/nope.crt\n    key_file: certs/server.key\n", "",
+                  "  - name: a\n    commands: [\"+monitor\", \"+frobnicate\"]\n");
+  std::vector<std::string> warnings;
+  const auto errors = checkConfigFile(path, fakeEnv({}), &warnings);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find(":4:16: listen.tls.cert_file: "), std::string::npos) << errors[0];
+  EXPECT_NE(errors[1].find(":10:28: clients[0].commands[1]: "), std::string::npos) << errors[1];
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], path + ":10:16: warning: +monitor is never forwarded (connection_state)");
+}
+
 TEST_F(CheckTest, UnreadableConfig) {
   const auto errors = check(dir_.path() + "/none.yaml");
   ASSERT_EQ(errors.size(), 1u);

@@ -105,7 +105,7 @@ function expectError(res, status, prefix) {
 }
 
 describe("request shape", () => {
-  test("single command: token swap, body, pass-through headers, sync token both ways", async () => {
+  test("single command: token swap, body, pass-through headers; sync tokens kept per client", async () => {
     up.syncToken = "up-sync-7";
     const body = '["SET","app:k","v a l"]';
     const res = await post(body, { headers: {
@@ -115,7 +115,8 @@ describe("request shape", () => {
       "upstash-sync-token": "client-sync-3" } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json, { result: resultOf(["SET", "app:k", "v a l"]) });
-    assert.equal(res.headers["upstash-sync-token"], "up-sync-7", "upstream sync token not returned to the client");
+    // The client gets keyward's own per-client counter; the upstream's token stays in keyward.
+    assert.match(res.headers["upstash-sync-token"], /^[0-9]+$/, "not keyward's counter");
     assert.equal(up.requests.length, 1);
     const rec = up.requests[0];
     assertClean(rec, [keys.admin, COOKIE]);
@@ -125,9 +126,47 @@ describe("request shape", () => {
     assert.equal(rec.headers["upstash-telemetry-sdk"], "@upstash/redis@v1.39.0");
     assert.equal(rec.headers["upstash-telemetry-runtime"], "node@v20");
     assert.equal(rec.headers["upstash-telemetry-platform"], "unknown");
-    assert.equal(rec.headers["upstash-sync-token"], "client-sync-3");
+    // The client's value is never relayed (it is not an upstream token); nothing was kept yet.
+    assert.equal(rec.headers["upstash-sync-token"], undefined, "client's sync token relayed");
     assert.equal(rec.headers.cookie, undefined);
     assert.equal(rec.headers.host, `127.0.0.1:${up.port}`, "Host is not the upstream URL's authority");
+  });
+
+  test("sync tokens: the newest upstream token of this client goes up, none reaches a client", async () => {
+    const token = (res) => {
+      assert.equal(res.status, 200, res.text);
+      const t = res.headers["upstash-sync-token"];
+      assert.match(t, /^[0-9]+$/, `client token ${t} is not keyward's counter`);
+      return BigInt(t);
+    };
+    const sentUp = () => up.requests.at(-1).headers["upstash-sync-token"];
+    up.syncToken = "up-sync-20";
+    let t = token(await post(["SET", "app:s", "1"], { headers: { "upstash-sync-token": "" } }));
+    up.syncToken = "up-sync-21";
+    const t2 = token(await post(["GET", "app:s"], { headers: { "upstash-sync-token": String(t) } }));
+    assert.equal(sentUp(), "up-sync-20", "the client's newest upstream token was not sent");
+    assert.equal(t2, t + 1n, "the client's counter did not advance by one");
+    // Whatever the client sends (a stale or made-up value), its own newest upstream token goes up.
+    token(await post(["GET", "app:s"], { headers: { "upstash-sync-token": "forged-up-sync-1" } }));
+    assert.equal(sentUp(), "up-sync-21");
+    // No token sent: none forwarded (read-your-writes off, as the SDK's readYourWrites:false).
+    token(await post(["GET", "app:s"]));
+    assert.equal(sentUp(), undefined, "a token forwarded for a client that sent none");
+    // A reply without a token, an oversized one and one with a space keep the last good one.
+    for (const bad of [null, "x".repeat(257), "up sync"]) {
+      up.syncToken = bad;
+      token(await post(["GET", "app:s"], { headers: { "upstash-sync-token": "1" } }));
+      assert.equal(sentUp(), "up-sync-21", `kept token lost after ${String(bad).slice(0, 10)}`);
+    }
+    // Another client has tokens of its own: admin's upstream token is never sent for it.
+    up.syncToken = null;
+    const r = token(await post(["GET", "app:s"], { key: keys.reader, headers: { "upstash-sync-token": "" } }));
+    assert.equal(sentUp(), undefined, "another client's upstream token sent for reader");
+    assert.notEqual(r, t2 + 1n);
+    // Upstream errors and answers keyward makes itself carry the counter too (both modes alike).
+    const denied = await post(["SET", "app:s", "1"], { key: keys.reader });
+    assert.equal(denied.status, 403);
+    assert.match(denied.headers["upstash-sync-token"], /^[0-9]+$/);
   });
 
   test("headers the client did not send are not invented", async () => {
@@ -151,7 +190,9 @@ describe("request shape", () => {
     let rec = up.requests[0];
     assert.equal(rec.headers["upstash-encoding"], "base64");
     assert.equal(rec.headers["upstash-response-format"], undefined, "json is the default: not sent");
-    assert.equal(rec.headers["upstash-sync-token"], "first-sync");
+    // Neither client value goes up: a sync token upstream is only ever the upstream's own.
+    assert.ok(rec.rawHeaders.filter(([n]) => n.toLowerCase() === "upstash-sync-token").length <= 1);
+    assert.ok(!["first-sync", "second-sync"].includes(rec.headers["upstash-sync-token"]), "client token relayed");
     assert.equal(rec.headers["upstash-telemetry-sdk"], "sdk-a");
     up.requests.length = 0;
     res = await post(["GET", "app:k"], { headers: { "Upstash-Encoding": "gzip" } });
