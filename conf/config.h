@@ -55,6 +55,9 @@ struct ListenConfig {
   // All request bodies held at once across connections; past it new bodies wait (reading
   // stops) and are refused with 503 when they cannot start within header_timeout.
   uint64_t max_buffered_bytes = 268435456;
+  // Unsent response bytes held at once across client connections; past it the connections
+  // holding the most (stalled readers first) are closed until the total fits again.
+  uint64_t max_output_bytes = 268435456;
   uint64_t max_subscriptions = 4096;  // SSE streams open at once, all clients; then 503
   Duration header_timeout{10000};
   Duration idle_timeout{60000};

@@ -81,6 +81,9 @@ void readListen(Ctx& ctx, const YamlNode& n, ListenConfig& out) {
   if (const YamlNode* v = m.get("max_buffered_bytes")) {
     readUint(ctx, *v, m.sub("max_buffered_bytes"), 1, 1ULL << 40, out.max_buffered_bytes);
   }
+  if (const YamlNode* v = m.get("max_output_bytes")) {
+    readUint(ctx, *v, m.sub("max_output_bytes"), 1048576, 1ULL << 40, out.max_output_bytes);
+  }
   if (const YamlNode* v = m.get("max_subscriptions")) {
     readUint(ctx, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
   }

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -34,6 +35,9 @@ constexpr size_t kRefusedLingerBytes = 1024 * 1024;
 constexpr size_t kOutputHighWater = 1024 * 1024;
 constexpr size_t kOutputLowWater = 256 * 1024;
 constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with its head
+// Over listen.max_output_bytes, a connection none of whose output was sent for this long is shed
+// before any connection whose client is reading.
+constexpr std::chrono::milliseconds kOutputStallTime{500};
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
@@ -96,6 +100,7 @@ ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, Pe
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
+  detachOutput();
   quota_wait_.reset();
   pending_.cancel();
   subscription_.reset();
@@ -104,6 +109,7 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::start() {
+  output_cb_ = evbuffer_add_cb(bufferevent_get_output(bev_.get()), onOutputChange, this);
   bufferevent_setcb(bev_.get(), onRead, onWrite, onEvent, this);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   timer_.arm(server_.listen().header_timeout);
@@ -140,6 +146,37 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
     self->paused_ = false;
     self->timer_.cancel();
     if (self->subscription_) self->subscription_->resume();
+  }
+}
+
+void ClientConnection::onOutputChange(evbuffer* /*buf*/, const evbuffer_cb_info* info, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (info->n_deleted != 0 || (info->orig_size == 0 && info->n_added != 0)) {
+    self->output_progress_ = std::chrono::steady_clock::now();
+  }
+  self->output_held_ += info->n_added;
+  self->output_held_ -= std::min(info->n_deleted, self->output_held_);
+  self->server_.noteOutput(info->n_added, info->n_deleted);
+}
+
+void ClientConnection::detachOutput() {
+  if (output_cb_ == nullptr) return;
+  if (bev_) evbuffer_remove_cb_entry(bufferevent_get_output(bev_.get()), output_cb_);
+  output_cb_ = nullptr;
+  server_.noteOutput(0, output_held_);
+  output_held_ = 0;
+}
+
+bool ClientConnection::outputStalled(std::chrono::steady_clock::time_point now) const {
+  return output_held_ != 0 && now - output_progress_ >= kOutputStallTime;
+}
+
+void ClientConnection::shed() {
+  if (record_.reason.empty()) record_.reason = "max_output_bytes";
+  if (state_ == State::Relaying) {
+    relayAbort();  // its access record is written; the paused upstream reply is released
+  } else {
+    closeNow();
   }
 }
 
@@ -502,6 +539,7 @@ void ClientConnection::closeNow() {
   quota_wait_.reset();
   pending_.cancel();
   if (subscription_) subscription_->close();
+  detachOutput();
   if (bev_) {
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
     bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);

@@ -1,6 +1,9 @@
 // One client connection: HTTP/1.1 framing on a bufferevent, timeouts, keep-alive, SSE streams.
 #pragma once
 
+#include <event2/buffer.h>
+
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +33,11 @@ class ClientConnection final : public Exchange {
   // Server shutdown: close now when between requests, else after the current response.
   void drain();
   [[nodiscard]] bool closed() const { return state_ == State::Closed; }
+  // listen.max_output_bytes: this connection's unsent output, whether its reader is stalled (no
+  // byte of it sent for kOutputStallTime), and closing it to shed that output.
+  [[nodiscard]] size_t outputHeld() const { return output_held_; }
+  [[nodiscard]] bool outputStalled(std::chrono::steady_clock::time_point now) const;
+  void shed();
 
   // Exchange
   void respond(HttpResponse resp) override;
@@ -56,6 +64,8 @@ class ClientConnection final : public Exchange {
   static void onRead(bufferevent* bev, void* arg);
   static void onWrite(bufferevent* bev, void* arg);
   static void onEvent(bufferevent* bev, short what, void* arg);
+  static void onOutputChange(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
+  void detachOutput();  // gives this connection's output share back to the server
 
   void processInput();
   // The head is in (`st` HeadComplete: a body follows; Complete: none): admission, the
@@ -96,8 +106,11 @@ class ClientConnection final : public Exchange {
   size_t lingered_bytes_ = 0;    // discarded while Lingering
   size_t linger_limit_ = 0;      // the most discarded before closing at once
   bool output_blocked_ = false;  // reading stopped until the output drains
-  uint64_t reserved_body_ = 0;   // this request's share of listen.max_buffered_bytes
-  std::string client_;           // the client this connection counts for ("" = none yet)
+  evbuffer_cb_entry* output_cb_ = nullptr;
+  size_t output_held_ = 0;                                 // counted in the server's total
+  std::chrono::steady_clock::time_point output_progress_;  // last byte sent, or first held
+  uint64_t reserved_body_ = 0;  // this request's share of listen.max_buffered_bytes
+  std::string client_;          // the client this connection counts for ("" = none yet)
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()

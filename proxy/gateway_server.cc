@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "proxy/access_log.h"
@@ -49,6 +50,7 @@ GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
       router_(router),
       tls_ctx_(std::move(tls_ctx)),
       reaper_(base, [this] { reap(); }),
+      shed_(base, [this] { shedOutput(); }),
       accept_retry_(base, [this] {
         if (listener_) evconnlistener_enable(listener_.get());
       }) {}
@@ -189,6 +191,42 @@ void GatewayServer::detachClient(const std::string& client) {
 uint64_t GatewayServer::clientConnections(const std::string& client) const {
   auto it = client_connections_.find(client);
   return it == client_connections_.end() ? 0 : it->second;
+}
+
+void GatewayServer::noteOutput(size_t added, size_t deleted) {
+  output_bytes_ += added;
+  output_bytes_ -= std::min<uint64_t>(deleted, output_bytes_);
+  if (output_bytes_ > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
+}
+
+void GatewayServer::shedOutput() {
+  const uint64_t before = output_bytes_;
+  uint64_t closed = 0;
+  const auto now = std::chrono::steady_clock::now();
+  while (output_bytes_ > listen_.max_output_bytes) {
+    // The biggest holder among stalled readers; when none is stalled, the biggest holder.
+    ClientConnection* victim = nullptr;
+    bool victim_stalled = false;
+    for (auto& [p, c] : connections_) {
+      if (c->closed() || c->outputHeld() == 0) continue;
+      const bool stalled = c->outputStalled(now);
+      if (victim == nullptr || (stalled && !victim_stalled) ||
+          (stalled == victim_stalled && c->outputHeld() > victim->outputHeld())) {
+        victim = p;
+        victim_stalled = stalled;
+      }
+    }
+    if (victim == nullptr) break;  // nothing left to close (the total is then 0)
+    victim->shed();
+    ++closed;
+  }
+  output_shed_ += closed;
+  if (closed != 0) {
+    logEvent("output_shed", {{"connections", std::to_string(closed)},
+                             {"freed_bytes", std::to_string(before - output_bytes_)},
+                             {"held_bytes", std::to_string(output_bytes_)},
+                             {"max_output_bytes", std::to_string(listen_.max_output_bytes)}});
+  }
 }
 
 void GatewayServer::reap() {

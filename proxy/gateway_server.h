@@ -61,6 +61,12 @@ class GatewayServer {
   [[nodiscard]] bool attachClient(const std::string& client, uint64_t limit);
   void detachClient(const std::string& client);
   [[nodiscard]] uint64_t clientConnections(const std::string& client) const;
+  // listen.max_output_bytes: unsent response bytes in all connections' output buffers (kept
+  // exact by each connection's evbuffer callback). Over the bound, a deferred pass closes the
+  // biggest holders, stalled readers first, until the total fits (never from inside a write).
+  void noteOutput(size_t added, size_t deleted);
+  [[nodiscard]] uint64_t outputBytes() const { return output_bytes_; }
+  [[nodiscard]] uint64_t outputShed() const { return output_shed_; }
 
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
@@ -69,6 +75,7 @@ class GatewayServer {
   static void onAcceptError(evconnlistener* l, void* arg);
   void accept(int fd, sockaddr* addr, int len);
   void reap();
+  void shedOutput();
 
   event_base* base_;
   conf::ListenConfig listen_;
@@ -77,10 +84,13 @@ class GatewayServer {
   ListenerPtr listener_;
   std::string bound_;
   uint64_t buffered_bytes_ = 0;
+  uint64_t output_bytes_ = 0;
+  uint64_t output_shed_ = 0;  // connections closed by shedOutput()
   std::unordered_map<std::string, uint64_t> client_connections_;  // only clients with some
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;
+  Timer shed_;          // runs shedOutput() from the loop
   Timer accept_retry_;  // re-enables the listener after EMFILE/ENFILE
   bool draining_ = false;
   std::function<void()> on_drained_;

@@ -170,6 +170,11 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.counter("keyward_upstream_errors_total", "Requests failed by the upstream", s.upstream_errors);
   p.counter("keyward_sse_streams_total", "SSE streams started", s.streams);
   p.gauge("keyward_client_connections", "Open client connections", server.connectionCount());
+  p.gauge("keyward_client_output_bytes", "Unsent response bytes held for client connections",
+          server.outputBytes());
+  p.counter("keyward_output_shed_total",
+            "Client connections closed because listen.max_output_bytes was reached",
+            server.outputShed());
   p.gauge("keyward_upstream_connections", "Open upstream connections", u.connections);
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);

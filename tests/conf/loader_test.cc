@@ -32,6 +32,7 @@ TEST(LoaderTest, MinimalConfigGetsContractDefaults) {
   EXPECT_FALSE(c.listen.tls.has_value());
   EXPECT_EQ(c.listen.max_body_bytes, 10485760u);
   EXPECT_EQ(c.listen.max_connections, 10000u);
+  EXPECT_EQ(c.listen.max_output_bytes, 268435456u);
   EXPECT_EQ(c.listen.header_timeout, milliseconds(10000));
   EXPECT_EQ(c.listen.idle_timeout, milliseconds(60000));
   EXPECT_FALSE(c.listen.allow_query_token);
@@ -325,6 +326,8 @@ TEST(LoaderTest, IntegerRanges) {
   const std::string rest = minimalConfig().substr(minimalConfig().find("upstream:"));
   EXPECT_EQ(loadError("listen:\n  address: \":1\"\n  max_connections: 0\n" + rest),
             "kw.yaml:3:20: listen.max_connections: 0 is out of range 1..1000000");
+  EXPECT_EQ(loadError("listen:\n  address: \":1\"\n  max_output_bytes: 1000\n" + rest),
+            "kw.yaml:3:21: listen.max_output_bytes: 1000 is out of range 1048576..1099511627776");
   EXPECT_EQ(loadError("listen:\n  address: \":1\"\n  max_body_bytes: -5\n" + rest),
             "kw.yaml:3:19: listen.max_body_bytes: expected an integer in 1..1073741824, got the "
             "scalar \"-5\"");

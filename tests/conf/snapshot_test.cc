@@ -208,6 +208,7 @@ TEST(SettingNeedingRestartTest, NamesEachStartOnlySetting) {
       {"listen.tls.client_ca_file", [](Config& c) { c.listen.tls->client_ca_file = "/ca.pem"; }},
       {"listen.max_body_bytes", [](Config& c) { c.listen.max_body_bytes = 1; }},
       {"listen.max_connections", [](Config& c) { c.listen.max_connections = 1; }},
+      {"listen.max_output_bytes", [](Config& c) { c.listen.max_output_bytes = 1 << 20; }},
       {"listen.header_timeout", [](Config& c) { c.listen.header_timeout = Duration(1); }},
       {"listen.idle_timeout", [](Config& c) { c.listen.idle_timeout = Duration(1); }},
       {"admin.address", [](Config& c) { c.admin.address.port = 1; }},

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "conf/api_key_gen.h"
 #include "conf/loader.h"
@@ -34,7 +35,7 @@ class GatewayTest : public ::testing::Test {
     admin_key_ = admin->key;
     reader_key_ = reader->key;
     std::string yaml =
-        "listen:\n  address: 127.0.0.1:0\n  header_timeout: 300ms\n"
+        "listen:\n  address: 127.0.0.1:0\n  header_timeout: 300ms\n  max_output_bytes: 4194304\n"
         "  max_body_bytes: 1000\n  trusted_proxies: [\"127.0.0.1\"]\n"
         "upstream:\n  url: redis://127.0.0.1:" +
         std::to_string(redis_.port()) +
@@ -354,6 +355,50 @@ TEST_F(GatewayTest, DrainClosesIdleConnectionsAndStopsAccepting) {
   EXPECT_TRUE(loop_.runUntil([&] { return drained; }, std::chrono::milliseconds(3000)));
   EXPECT_EQ(server_->connectionCount(), 0u);
   ::close(fd);
+}
+
+// listen.max_output_bytes (4 MiB here): clients that never read pipeline GETs of a 1.5 MiB value;
+// past the total the biggest stalled holders are closed until it fits, the rest wait, a client
+// that reads gets its whole value, and every closed connection gives its share back.
+TEST_F(GatewayTest, OutputTotalShedsStalledReadersFirst) {
+  const std::string value(1536 * 1024, 'v');
+  ASSERT_EQ(direct(loop_, *upstream_, {"SET", "app:big", value}), "+OK\r\n");
+  const std::string get =
+      "GET /get/app:big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_key_ + "\r\n\r\n";
+  std::vector<int> stalled;
+  for (int i = 0; i < 6; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;  // the kernel keeps little of what keyward sends
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    std::string three = get + get + get;
+    ASSERT_EQ(::send(fd, three.data(), three.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(three.size()));
+    stalled.push_back(fd);
+  }
+  // Each holds at most 1 MiB plus one response (about 2.5 MiB): 6 of them exceed 4 MiB.
+  ASSERT_TRUE(loop_.runUntil([&] { return server_->outputShed() > 0; }));
+  loop_.runFor(std::chrono::milliseconds(700));  // the survivors are now stalled readers
+  EXPECT_LE(server_->outputBytes(), 4194304u);
+  EXPECT_GT(server_->outputBytes(), 0u);
+  const uint64_t shed = server_->outputShed();
+  EXPECT_LT(shed, 6u);
+  EXPECT_EQ(server_->connectionCount(), 6u - shed);
+  // A reader that keeps up pushes the total over again: a stalled reader goes, it does not.
+  int fd = connectClient();
+  std::string got = exchange(fd, get, 1, nullptr, std::chrono::milliseconds(10000));
+  EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_GT(got.size(), value.size());
+  EXPECT_NE(got.find(R"({"result":")" + value + R"("})"), std::string::npos);
+  ::close(fd);
+  EXPECT_LE(server_->outputBytes(), 4194304u);
+  for (int s : stalled) ::close(s);
+  EXPECT_TRUE(loop_.runUntil([&] { return server_->connectionCount() == 0; }));
+  EXPECT_EQ(server_->outputBytes(), 0u);
 }
 
 }  // namespace
