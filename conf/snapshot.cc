@@ -194,6 +194,7 @@ std::optional<std::string> settingNeedingRestart(const Config& running, const Co
       {"listen.max_body_bytes", a.max_body_bytes != b.max_body_bytes},
       {"listen.max_connections", a.max_connections != b.max_connections},
       {"listen.max_output_bytes", a.max_output_bytes != b.max_output_bytes},
+      {"listen.max_buffered_bytes", a.max_buffered_bytes != b.max_buffered_bytes},
       {"listen.header_timeout", a.header_timeout != b.header_timeout},
       {"listen.idle_timeout", a.idle_timeout != b.idle_timeout},
       {"admin.address", running.admin.address.host != next.admin.address.host ||

@@ -299,6 +299,8 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     // DUMP of a stream serialises its consumer groups and consumers by name; the key's type is
     // unknown here, so DUMP of any key needs consumer_groups: ["*"].
     if (cmd->name == "dump") return Decision::deny(Reason::GroupDenied, 1, cmd);
+    // RESTORE of a stream payload creates the groups and consumers it names, unchecked.
+    if (cmd->name == "restore") return Decision::deny(Reason::GroupDenied, 1, cmd);
   }
   return Decision::allow(cmd);
 }

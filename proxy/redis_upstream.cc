@@ -322,12 +322,15 @@ struct RedisUpstream::Impl {
     }
     const char* over = nullptr;
     if (values > options.max_reply_elements) {
-      over = "ERR reply exceeds upstream.max_reply_elements";
+      over =
+          "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
     } else if (req.held + bytes > options.max_reply_bytes) {
-      over = "ERR reply exceeds upstream.max_reply_bytes";
+      over = "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)";
     } else if (req.held + bytes > kSmallRequestBytes &&
                held_total - pc->partial + bytes > options.max_reply_bytes_total) {
-      over = "ERR replies in flight exceed upstream.max_reply_bytes_total";
+      over =
+          "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its reply "
+          "was dropped)";
     }
     if (over != nullptr) {
       setPartial(pc, 0);

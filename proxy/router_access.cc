@@ -47,11 +47,18 @@ std::optional<policy::Decision> commandRefusal(const conf::ClientEntry& entry,
   std::vector<std::string_view> probe(argv.begin(), argv.end());
   probe.emplace_back();  // stands for the body
   policy::Evaluation ev = entry.policy->evaluate(probe, identity, scratch);
-  if (ev.decision.reason == policy::Reason::CommandDenied ||
-      ev.decision.reason == policy::Reason::UnknownCommand) {
-    return ev.decision;
+  // Refusals that depend on the command alone, never on its (body) arguments.
+  switch (ev.decision.reason) {
+    case policy::Reason::CommandDenied:
+    case policy::Reason::UnknownCommand:
+    case policy::Reason::ConnectionState:
+    case policy::Reason::Blocking:
+    case policy::Reason::Introspection:
+    case policy::Reason::Unsupported:
+      return ev.decision;
+    default:
+      return std::nullopt;
   }
-  return std::nullopt;
 }
 
 }  // namespace

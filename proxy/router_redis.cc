@@ -51,7 +51,9 @@ bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uin
 
 HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
   return upstreamFailure({UpstreamErrorKind::TooLarge,
-                          "ERR reply exceeds upstream.max_reply_bytes once encoded", true},
+                          "ERR reply exceeds upstream.max_reply_bytes once encoded (the command "
+                          "ran; its reply was dropped)",
+                          true},
                          ctx, rec);
 }
 

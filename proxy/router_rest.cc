@@ -149,7 +149,9 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
   const std::string ct(p.header("content-type").value_or(""));
   const bool sse =
       r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe;
-  if (s == 401 || s == 403) {
+  // Only 401 says the token is bad. A 403 is the upstream refusing a command (an inner keyward
+  // or a read-only Upstash token): the client's answer, passed on like a 400.
+  if (s == 401) {
     return UpstreamError{UpstreamErrorKind::Auth,
                          "upstream refused keyward's upstream token (HTTP " + std::to_string(s) +
                              "): check upstream.token_env / token_file"};
@@ -158,7 +160,7 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
     if (s == 200 && startsWith(ct, "text/event-stream")) return std::nullopt;
   } else if (s == 200 && r.ctx.resp2 && startsWith(ct, "application/octet-stream")) {
     return std::nullopt;
-  } else if ((s == 200 || s == 400) && isJsonType(ct)) {
+  } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct)) {
     return std::nullopt;
   }
   std::string shown = ct.substr(0, 64);

@@ -152,6 +152,19 @@ for (const mode of MODES) {
       c.sock.destroy();
     });
 
+    test("Expect: 100-continue for never-forwarded commands, even under +@all: 403 and no 100", async () => {
+      for (const path of ["/config/set/x", "/hello", "/client/list", "/wait/0", "/script/debug"]) {
+        const c = await connect(stack.port);
+        c.sock.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY}\r\n` +
+                     `Expect: 100-continue\r\nAuthorization: Bearer ${stack.keys.admin}\r\n\r\n`);
+        await waitFor(c, /\r\n\r\n\{.*\}/s);
+        assert.ok(!/100 Continue/.test(c.data), `${path}: ${c.data.slice(0, 80)}`);
+        assert.equal(statusOf(c), 403, path);
+        assert.match(c.data, /NOPERM/, path);
+        c.sock.destroy();
+      }
+    });
+
     test("control: 100-continue with a good credential, then a 9 MiB SET works", async () => {
       const c = await connect(stack.port);
       c.sock.write(`POST /set/big:nine HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY}\r\n` +

@@ -65,8 +65,8 @@ for (const mode of MODES) {
         for (const round of [[mget, srand], [mget, mget], [mget, mget]]) {
           const res = await Promise.all(round.map((a) => a()));
           outcomes.push(...res.map((x, i) => ({ status: x.status, error: x.json?.error,
-            want: round[i] === mget ? "ERR reply exceeds upstream.max_reply_bytes"
-              : "ERR reply exceeds upstream.max_reply_elements" })));
+            want: round[i] === mget ? "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)"
+              : "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)" })));
         }
       }, { durationMs: 8000 });
       report(`replies_amplification.${mode}`, { ...r.probe, peakRssKiB: r.peakRssKiB,
@@ -113,7 +113,7 @@ for (const mode of MODES) {
       const ctl = await post(stack, ["GET", "amp:ctl"]);
       assert.equal(ctl.status, 502);
       assert.equal(ctl.json.error,
-        refusal(mode, "ERR reply exceeds upstream.max_reply_bytes once encoded"));
+        refusal(mode, "ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was dropped)"));
       const ctl64 = await post(stack, ["GET", "amp:ctl"], { "upstash-encoding": "base64" });
       assert.equal(ctl64.status, 200);
       assert.equal(Buffer.from(ctl64.json.result, "base64").length, 24 * MiB);
@@ -151,7 +151,7 @@ describe("over-limit reply on a shared pooled connection (redis mode)", () => {
     const [att, ...counters] = await Promise.all([attacker, ...counterRuns]);
     assert.equal(att.status, 200, att.text);
     assert.deepEqual(att.json, [{ result: 1 },
-      { error: "ERR reply exceeds upstream.max_reply_elements" }, { result: 2 }]);
+      { error: "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)" }, { result: 2 }]);
     for (const c of counters) assert.equal(c.status, 200, c.text);
     const seen = counters.map((c) => c.json[0].result).sort((x, y) => x - y);
     assert.deepEqual(seen, Array.from({ length: n }, (_, i) => i + 1));

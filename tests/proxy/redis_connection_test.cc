@@ -187,9 +187,12 @@ TEST(UpstreamErrorKind, MapsToHttpStatus) {
             "ERR upstream closed: outcome unknown");
   EXPECT_EQ(clientMessage({UpstreamErrorKind::Unreachable, "x", false}),
             "ERR upstream unreachable");
-  EXPECT_EQ(clientMessage(
-                {UpstreamErrorKind::TooLarge, "ERR reply exceeds upstream.max_reply_bytes", true}),
-            "ERR reply exceeds upstream.max_reply_bytes");
+  EXPECT_EQ(
+      clientMessage(
+          {UpstreamErrorKind::TooLarge,
+           "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)",
+           true}),
+      "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)");
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Overloaded), 503);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Auth), 502);
   EXPECT_EQ(httpStatus(UpstreamErrorKind::Rejected), 400);

@@ -409,7 +409,8 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
   auto over = run(loop_, *up_small, {{"GET", "big"}});
   ASSERT_TRUE(over && !over->has_value());
   EXPECT_EQ(over->error().kind, UpstreamErrorKind::TooLarge);
-  EXPECT_EQ(clientMessage(over->error()), "ERR reply exceeds upstream.max_reply_bytes");
+  EXPECT_EQ(clientMessage(over->error()),
+            "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)");
   EXPECT_EQ(rawOf(*run(loop_, *up_small, {{"STRLEN", "big"}})), ":5242880\r\n");
 }
 
@@ -464,14 +465,19 @@ TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection
   ASSERT_FALSE(res[1].has_value());
   EXPECT_EQ(res[1].error().kind, UpstreamErrorKind::TooLarge);
   EXPECT_EQ(httpStatus(res[1].error().kind), 502);
-  EXPECT_EQ(clientMessage(res[1].error()), "ERR reply exceeds upstream.max_reply_elements");
+  EXPECT_EQ(
+      clientMessage(res[1].error()),
+      "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)");
   EXPECT_EQ(rawOf(res[2]), ":2\r\n");
   ASSERT_FALSE(res[3].has_value());
-  EXPECT_EQ(clientMessage(res[3].error()), "ERR reply exceeds upstream.max_reply_bytes");
+  EXPECT_EQ(clientMessage(res[3].error()),
+            "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)");
   // The pipeline keeps its other slots; the over-limit slot is an error reply of keyward's.
   ASSERT_TRUE(res[4].has_value()) << res[4].error().message;
   EXPECT_EQ(rawOf(res[4], 0), ":3\r\n");
-  EXPECT_EQ(rawOf(res[4], 1), "-ERR reply exceeds upstream.max_reply_elements\r\n");
+  EXPECT_EQ(rawOf(res[4], 1),
+            "-ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was "
+            "dropped)\r\n");
   EXPECT_TRUE(res[4].value().value(1).isError());
   EXPECT_EQ(rawOf(res[4], 2), ":4\r\n");
   EXPECT_EQ(rawOf(res[5]), ":5\r\n");
@@ -501,7 +507,9 @@ TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
   auto res = run(loop_, *up, {{"GET", "a"}, {"GET", "a"}, {"STRLEN", "a"}});
   ASSERT_TRUE(res && res->has_value());
   EXPECT_EQ(res->value().value(0).str.size(), value.size());
-  EXPECT_EQ(rawOf(*res, 1), "-ERR reply exceeds upstream.max_reply_bytes\r\n");
+  EXPECT_EQ(
+      rawOf(*res, 1),
+      "-ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)\r\n");
   EXPECT_EQ(rawOf(*res, 2), ":3145728\r\n");
   EXPECT_EQ(up->stats().reply_bytes, 0u);
 
@@ -517,7 +525,9 @@ TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
   size_t refused = 0;
   for (auto& r : both) {
     ASSERT_TRUE(r.has_value());
-    if (rawOf(r, 1) == "-ERR replies in flight exceed upstream.max_reply_bytes_total\r\n") {
+    if (rawOf(r, 1) ==
+        "-ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its reply "
+        "was dropped)\r\n") {
       ++refused;
     } else {
       EXPECT_EQ(r.value().value(1).str.size(), value.size());
