@@ -106,14 +106,15 @@ bool isValidUtf8(std::string_view sv) {
   return true;
 }
 
-void appendJsonString(std::string& out, std::string_view sv) {
+size_t appendJsonStringPart(std::string& out, std::string_view sv, size_t from, size_t max_in) {
+  // Stops only where the whole-string walk stands (after a complete unit), and looks ahead in
+  // the whole string: pieces concatenate to exactly the whole string's content.
   const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
   const size_t n = sv.size();
-  out.reserve(out.size() + n + 2);
-  out.push_back('"');
-  size_t run = 0;  // start of the pending run of bytes to copy verbatim
-  size_t i = 0;
-  while (i < n) {
+  const size_t limit = max_in >= n - from ? n : from + max_in;
+  size_t run = from;  // start of the pending run of bytes to copy verbatim
+  size_t i = from;
+  while (i < limit) {
     const uint8_t cls = kClass[s[i]];
     if (cls == 0) {
       ++i;
@@ -137,7 +138,14 @@ void appendJsonString(std::string& out, std::string_view sv) {
     ++i;
     run = i;
   }
-  out.append(sv.data() + run, n - run);
+  out.append(sv.data() + run, i - run);
+  return i;
+}
+
+void appendJsonString(std::string& out, std::string_view sv) {
+  out.reserve(out.size() + sv.size() + 2);
+  out.push_back('"');
+  appendJsonStringPart(out, sv, 0, sv.size());
   out.push_back('"');
 }
 

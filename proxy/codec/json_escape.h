@@ -15,6 +15,12 @@ namespace kw::proxy::codec {
 // replaced by one U+FFFD, so the output is always valid JSON and valid UTF-8.
 void appendJsonString(std::string& out, std::string_view s);
 
+// appendJsonString's content (no quotes) in pieces: appends the escaped bytes of sv[from, ...)
+// up to the first unit boundary at or past from + max_in (a UTF-8 sequence or ill-formed subpart
+// is never split; up to 3 bytes past), and returns that position (sv.size() when done). `from`
+// must be 0 or a position this returned. Consecutive pieces concatenate to exactly the content.
+size_t appendJsonStringPart(std::string& out, std::string_view sv, size_t from, size_t max_in);
+
 // The exact number of bytes appendJsonString(out, s) appends, without building it.
 [[nodiscard]] size_t jsonStringSize(std::string_view s);
 
