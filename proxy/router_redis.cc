@@ -1,6 +1,7 @@
 // RequestRouter's Redis dispatcher: a RequestPlan becomes one RESP pipeline (or MULTI/EXEC, or a
 // subscription) on the Redis upstream, and its replies become the Upstash JSON (or resp2) body.
 #include <memory>
+#include <optional>
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/sliced_reply.h"
@@ -18,6 +19,8 @@ using Clock = std::chrono::steady_clock;
 // ones are built at once (no per-turn overhead where it cannot matter).
 constexpr uint64_t kSliceThreshold = 1024 * 1024;
 constexpr size_t kSliceBytes = 256 * 1024;
+// Sizing (the escaping walk, nothing built) is several times faster than encoding.
+constexpr size_t kMeasureBytes = 2 * 1024 * 1024;
 
 // What the encoder's views point into, kept until the body is out.
 struct HeldReply {
@@ -35,9 +38,10 @@ HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
                          ctx, rec);
 }
 
-// The body of a reply that may be large, sized exactly first (one walk, which is also the
-// encoded-size bound's check): over `bound` it is refused; over kSliceThreshold it is sent in
-// slices: the head with the exact Content-Length, then a slice per loop turn (a zero-delay timer
+// The body of a reply that may be large, sized exactly first (one walk in kMeasureBytes steps,
+// which is also the encoded-size bound's check): over `bound` it is refused; over
+// kSliceThreshold it is sent in slices: the head with the exact Content-Length, then a slice
+// per loop turn (a zero-delay timer
 // lets every other connection's events run between slices). Held by the exchange as its relay
 // source: paused while the client's output buffer is over its high-water mark (so at most
 // ~1 MiB of encoded body waits ahead of the client), resumed when it drains, closed (nothing
@@ -47,25 +51,16 @@ class SlicedReply final : public Subscription {
  public:
   static void start(Exchange& ex, event_base* base, HeldReply held, MakeEncoder make,
                     const RouteContext& ctx, uint64_t bound) {
-    auto job = std::unique_ptr<SlicedReply>(new SlicedReply(ex, base, std::move(held)));
-    int status = 200;
-    job->enc_ = make(job->held_, ctx, status);
+    auto job = std::unique_ptr<SlicedReply>(new SlicedReply(ex, base, std::move(held), ctx, bound));
+    job->enc_ = make(job->held_, ctx, job->status_);
     if (!job->enc_) return ex.respond(errorResponse(500, "ERR internal error"));
-    const uint64_t length = job->enc_->size();
-    // resp2 is the raw bytes, already within max_reply_bytes.
-    if (!ctx.resp2 && length > bound) return ex.respond(tooLargeEncoded(ctx, ex.record()));
-    HttpResponse head;
-    head.status = status;
-    if (ctx.resp2) head.content_type = "application/octet-stream";
-    if (length <= kSliceThreshold) {  // at once after all: the same bytes
-      head.body.reserve(length);
-      job->enc_->next(head.body, SIZE_MAX);
-      return ex.respond(withHeaders(std::move(head), ctx));
-    }
-    head = withHeaders(std::move(head), ctx);
     SlicedReply* self = job.get();
-    ex.holdSubscription(std::move(job));
-    ex.relayBegin(std::move(head), length);
+    if (self->enc_->measure(kMeasureBytes)) {
+      if (auto whole = self->answerAtOnce()) return ex.respond(std::move(*whole));
+      ex.holdSubscription(std::move(job));
+      return self->begin();
+    }
+    ex.holdSubscription(std::move(job));  // sized over the next turns
     self->timer_.arm(Milliseconds{0});
   }
 
@@ -83,11 +78,51 @@ class SlicedReply final : public Subscription {
   }
 
  private:
-  SlicedReply(Exchange& ex, event_base* base, HeldReply held)
-      : ex_(ex), held_(std::move(held)), timer_(base, [this] { slice(); }) {}
+  SlicedReply(Exchange& ex, event_base* base, HeldReply held, const RouteContext& ctx,
+              uint64_t bound)
+      : ex_(ex), held_(std::move(held)), ctx_(ctx), bound_(bound), timer_(base, [this] {
+          slice();
+        }) {}
+
+  HttpResponse head() const {
+    HttpResponse h;
+    h.status = status_;
+    if (ctx_.resp2) h.content_type = "application/octet-stream";
+    return h;
+  }
+
+  // Sized: the refusal when over the bound (resp2 is the raw bytes, within max_reply_bytes),
+  // the whole body when small after all (the same bytes), else nullopt (send it in slices).
+  std::optional<HttpResponse> answerAtOnce() {
+    const uint64_t length = enc_->size();
+    if (!ctx_.resp2 && length > bound_) return tooLargeEncoded(ctx_, ex_.record());
+    if (length > kSliceThreshold) return std::nullopt;
+    HttpResponse whole = head();
+    whole.body.reserve(length);
+    enc_->next(whole.body, SIZE_MAX);
+    return withHeaders(std::move(whole), ctx_);
+  }
+
+  void begin() {
+    sending_ = true;
+    ex_.relayBegin(withHeaders(head(), ctx_), enc_->size());
+    timer_.arm(Milliseconds{0});
+  }
 
   void slice() {
     if (closed_ || paused_) return;
+    if (!sending_) {
+      if (!enc_->measure(kMeasureBytes)) return timer_.arm(Milliseconds{0});
+      if (auto whole = answerAtOnce()) {
+        // Held as the relay source: answered through the relay, whose end frees this.
+        std::string body = std::move(whole->body);
+        whole->body.clear();
+        ex_.relayBegin(std::move(*whole), body.size());
+        ex_.relayWrite(body);
+        return ex_.relayEnd();  // destroys this: nothing after
+      }
+      return begin();
+    }
     std::string out;
     out.reserve(kSliceBytes + codec::SlicedReplyEncoder::kMaxOvershoot);
     const bool done = enc_->next(out, kSliceBytes);
@@ -98,8 +133,12 @@ class SlicedReply final : public Subscription {
 
   Exchange& ex_;
   HeldReply held_;
+  RouteContext ctx_;
+  uint64_t bound_;
+  int status_ = 200;
   std::unique_ptr<codec::SlicedReplyEncoder> enc_;  // views into held_
   Timer timer_;
+  bool sending_ = false;  // sized, head sent
   bool paused_ = false;
   bool closed_ = false;
 };

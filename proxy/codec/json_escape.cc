@@ -161,15 +161,16 @@ void appendJsonString(std::string& out, std::string_view sv) {
   out.push_back('"');
 }
 
-size_t jsonStringSize(std::string_view sv) {
+size_t jsonStringSizePart(std::string_view sv, size_t from, size_t max_in, uint64_t& size) {
   // Same walk as appendJsonString: ASCII adds its escape's growth (8 bytes at a time when none
   // is non-ASCII: a 56 MiB reply is sized before its head is sent, synchronously), non-ASCII
   // takes the UTF-8 check.
   const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
   const size_t n = sv.size();
-  size_t size = n + 2;
-  size_t i = 0;
-  while (i < n) {
+  const size_t limit = max_in >= n - from ? n : from + max_in;
+  size += limit - from;  // each byte once; escapes and repairs add their growth
+  size_t i = from;
+  while (i < limit) {
     if (n - i >= 8) {
       uint64_t w;
       std::memcpy(&w, s + i, 8);
@@ -201,7 +202,14 @@ size_t jsonStringSize(std::string_view sv) {
     size = size - bad + kReplacement.size();
     i += bad;
   }
-  return size;
+  size += i - limit;  // a unit that ended past the limit (its bytes were not counted yet)
+  return i;
+}
+
+size_t jsonStringSize(std::string_view sv) {
+  uint64_t size = 2;
+  jsonStringSizePart(sv, 0, sv.size(), size);
+  return static_cast<size_t>(size);
 }
 
 }  // namespace kw::proxy::codec

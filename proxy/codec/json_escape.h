@@ -21,6 +21,11 @@ void appendJsonString(std::string& out, std::string_view s);
 // must be 0 or a position this returned. Consecutive pieces concatenate to exactly the content.
 size_t appendJsonStringPart(std::string& out, std::string_view sv, size_t from, size_t max_in);
 
+// Sizing in pieces: adds to `size` the escaped size of sv[from, p) and returns p, the first unit
+// boundary at or past from + max_in (up to 7 bytes past). `from`: 0 or a position this returned.
+// Pieces add up to jsonStringSize(sv) - 2.
+size_t jsonStringSizePart(std::string_view sv, size_t from, size_t max_in, uint64_t& size);
+
 // The exact number of bytes appendJsonString(out, s) appends, without building it.
 [[nodiscard]] size_t jsonStringSize(std::string_view s);
 

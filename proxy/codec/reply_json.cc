@@ -108,10 +108,6 @@ uint64_t jsonBodySizeBound(std::span<const RespValue> replies, ReplyEncoding enc
   return n;
 }
 
-uint64_t jsonValueSize(const RespValue& v, ReplyEncoding enc, bool top_level) {
-  return valueSize(v, enc == ReplyEncoding::Base64, top_level);
-}
-
 void appendJsonValue(std::string& out, const RespValue& v, ReplyEncoding enc, bool top_level) {
   appendValue(out, v, enc == ReplyEncoding::Base64, top_level);
 }

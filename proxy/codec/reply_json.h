@@ -24,9 +24,6 @@ enum class ReplyEncoding : uint8_t { Plain, Base64 };
 // `top_level` selects the base64 "OK" exemption. A top-level Error becomes its message string.
 void appendJsonValue(std::string& out, const RespValue& v, ReplyEncoding enc, bool top_level);
 
-// The exact number of bytes appendJsonValue(out, v, enc, top_level) appends.
-[[nodiscard]] uint64_t jsonValueSize(const RespValue& v, ReplyEncoding enc, bool top_level);
-
 // Appends one envelope: {"error":"<msg>"} for an Error reply, else {"result":<value>}.
 void appendEnvelope(std::string& out, const RespValue& reply, ReplyEncoding enc);
 

@@ -15,19 +15,39 @@ namespace {
 constexpr std::string_view kResultOpen = "{\"result\":";
 constexpr std::string_view kErrorOpen = "{\"error\":";
 
-uint64_t envelopeSize(const RespValue& r, ReplyEncoding enc) {
-  if (r.type == RespType::Error) return kErrorOpen.size() + jsonStringSize(r.str) + 1;
-  return kResultOpen.size() + jsonValueSize(r, enc, true) + 1;
-}
-
 }  // namespace
+
+// Where a walk's bytes go: appended (next), or only counted (measure).
+struct SlicedReplyEncoder::Writer {
+  std::string& out;
+  size_t start;
+  [[nodiscard]] size_t written() const { return out.size() - start; }
+  void put(char c) { out.push_back(c); }
+  void put(std::string_view s) { out.append(s); }
+  void base64(std::string_view s) { appendBase64(out, s); }
+  size_t json(std::string_view s, size_t from, size_t max_in) {
+    return appendJsonStringPart(out, s, from, max_in);
+  }
+};
+
+struct SlicedReplyEncoder::Counter {
+  uint64_t n = 0;
+  size_t start = 0;
+  [[nodiscard]] size_t written() const { return static_cast<size_t>(n) - start; }
+  void put(char /*c*/) { ++n; }
+  void put(std::string_view s) { n += s.size(); }
+  void base64(std::string_view s) { n += base64EncodedSize(s.size()); }
+  size_t json(std::string_view s, size_t from, size_t max_in) {
+    return jsonStringSizePart(s, from, max_in, n);
+  }
+};
 
 std::unique_ptr<SlicedReplyEncoder> SlicedReplyEncoder::single(const RespValue& reply,
                                                                ReplyEncoding enc) {
   std::unique_ptr<SlicedReplyEncoder> e(new SlicedReplyEncoder());
   e->b64_ = enc == ReplyEncoding::Base64;
-  e->size_ = envelopeSize(reply, enc);
   e->pushEnvelope(reply);
+  e->initial_ = e->stack_;
   return e;
 }
 
@@ -43,6 +63,7 @@ Result<std::unique_ptr<SlicedReplyEncoder>> SlicedReplyEncoder::pipeline(
   std::unique_ptr<SlicedReplyEncoder> e(new SlicedReplyEncoder());
   e->b64_ = enc == ReplyEncoding::Base64;
   e->listOf(replies, errors);
+  e->initial_ = e->stack_;
   return e;
 }
 
@@ -54,12 +75,14 @@ std::unique_ptr<SlicedReplyEncoder> SlicedReplyEncoder::transaction(
   if (replies.size() >= 2 && !replies.front().isError() && replies.back().isArray()) {
     status = 200;
     e->listOf(replies.back().elements, {});
+    e->initial_ = e->stack_;
     return e;
   }
   e->owned_.emplace_back();
   status = appendTransactionJson(e->owned_.back(), replies, enc);
   e->size_ = e->owned_.back().size();
   e->stack_.push_back({.kind = Kind::Text, .s = e->owned_.back()});
+  e->ready();
   return e;
 }
 
@@ -84,6 +107,7 @@ std::unique_ptr<SlicedReplyEncoder> SlicedReplyEncoder::resp2(
     e->size_ += it->size();
     e->stack_.push_back({.kind = Kind::Text, .s = *it});
   }
+  e->ready();
   return e;
 }
 
@@ -92,11 +116,6 @@ void SlicedReplyEncoder::listOf(std::span<const RespValue> replies,
   list_ = replies;
   errors_.assign(errors.begin(), errors.end());
   list_total_ = replies.size() + errors.size();
-  size_ = 2 + (list_total_ == 0 ? 0 : list_total_ - 1);
-  for (const RespValue& r : replies)
-    size_ += envelopeSize(r, b64_ ? ReplyEncoding::Base64 : ReplyEncoding::Plain);
-  for (const InlineError& err : errors)
-    size_ += kErrorOpen.size() + jsonStringSize(err.message) + 1;
   stack_.push_back({.kind = Kind::Text, .s = "]"});
   stack_.push_back({.kind = Kind::Envelopes});
   stack_.push_back({.kind = Kind::Text, .s = "["});
@@ -119,22 +138,47 @@ void SlicedReplyEncoder::pushValue(const RespValue& v, bool top_level) {
   stack_.push_back({.kind = Kind::Value, .flag = top_level, .v = &v});
 }
 
+void SlicedReplyEncoder::ready() {
+  measured_ = true;
+  initial_.clear();
+}
+
+bool SlicedReplyEncoder::measure(size_t budget) {
+  if (measured_) return true;
+  Counter c{.n = size_, .start = static_cast<size_t>(size_)};
+  const bool done = run(c, budget);
+  size_ = c.n;
+  if (!done) return false;
+  // The writing walk starts over from the same frames.
+  stack_ = std::move(initial_);
+  list_pos_ = next_reply_ = next_error_ = 0;
+  ready();
+  return true;
+}
+
 bool SlicedReplyEncoder::next(std::string& out, size_t budget) {
-  const size_t start = out.size();
+  if (!measured_) return false;  // a caller's bug: nothing is written unsized
+  Writer w{out, out.size()};
+  return run(w, budget);
+}
+
+template <typename Sink>
+bool SlicedReplyEncoder::run(Sink& sink, size_t budget) {
   while (!stack_.empty()) {
-    const size_t used = out.size() - start;
+    const size_t used = sink.written();
     if (used >= budget) return false;
-    step(out, budget - used);
+    step(sink, budget - used);
   }
   return true;
 }
 
-void SlicedReplyEncoder::stepEnvelopes(std::string& out) {
+template <typename Sink>
+void SlicedReplyEncoder::stepEnvelopes(Sink& out) {
   if (list_pos_ == list_total_) {
     stack_.pop_back();
     return;
   }
-  if (list_pos_++ > 0) out.push_back(',');
+  if (list_pos_++ > 0) out.put(',');
   if (next_error_ < errors_.size() && errors_[next_error_].index == list_pos_ - 1) {
     pushError(errors_[next_error_++].message);
   } else {
@@ -143,12 +187,13 @@ void SlicedReplyEncoder::stepEnvelopes(std::string& out) {
 }
 
 // One bounded piece of work on the top frame; `room` (> 0) is what the slice has left.
-void SlicedReplyEncoder::step(std::string& out, size_t room) {
+template <typename Sink>
+void SlicedReplyEncoder::step(Sink& out, size_t room) {
   Frame& f = stack_.back();
   switch (f.kind) {
     case Kind::Text: {
       const size_t n = std::min(room, f.s.size());
-      out.append(f.s.data(), n);
+      out.put(f.s.substr(0, n));
       f.s.remove_prefix(n);
       if (f.s.empty()) stack_.pop_back();
       return;
@@ -161,17 +206,17 @@ void SlicedReplyEncoder::step(std::string& out, size_t room) {
         stack_.pop_back();
         return;
       }
-      if (f.pos > 0) out.push_back(',');
+      if (f.pos > 0) out.put(',');
       const RespValue& e = arr->elements[f.pos++];
       return pushValue(e, false);  // `f` may dangle from here
     }
     case Kind::Str: {
       if (!f.opened) {
-        out.push_back('"');
+        out.put('"');
         f.opened = true;
       }
       if (f.pos == f.s.size()) {
-        out.push_back('"');
+        out.put('"');
         stack_.pop_back();
         return;
       }
@@ -179,11 +224,11 @@ void SlicedReplyEncoder::step(std::string& out, size_t room) {
         // Whole 3-byte groups but the last: the same symbols and padding as one call.
         const size_t groups = std::max<size_t>(1, room / 4);
         const size_t n = std::min(f.s.size() - f.pos, groups * 3);
-        appendBase64(out, f.s.substr(f.pos, n));
+        out.base64(f.s.substr(f.pos, n));
         f.pos += n;
       } else {
         // No byte escapes to more than 6: room / 6 input bytes stay within the room.
-        f.pos = appendJsonStringPart(out, f.s, f.pos, std::max<size_t>(1, room / 6));
+        f.pos = out.json(f.s, f.pos, std::max<size_t>(1, room / 6));
       }
       return;
     }
@@ -194,12 +239,12 @@ void SlicedReplyEncoder::step(std::string& out, size_t room) {
       switch (v.type) {
         case RespType::Null:
         case RespType::NullArray:
-          out += "null";
+          out.put("null");
           return;
         case RespType::Integer: {
           char buf[24];
           const auto r = std::to_chars(buf, buf + sizeof(buf), v.integer);
-          out.append(buf, static_cast<size_t>(r.ptr - buf));
+          out.put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
           return;
         }
         case RespType::Status:

@@ -17,7 +17,8 @@ namespace kw::proxy::codec {
 
 // A resumable encoder: the bytes of successive next() calls concatenate to exactly what the
 // one-shot function named by its factory builds, and size() is their exact total, known before
-// the first byte (a Content-Length). So a 96 MiB body can be built 256 KiB per event-loop turn.
+// the first byte (a Content-Length) once measure() is done. Both walks go in bounded steps: a
+// 96 MiB body is sized a few MiB per event-loop turn, then built 256 KiB per turn.
 // It holds views: the replies (and the messages of inline errors) must outlive it. Strings are
 // split anywhere between JSON escaping units (a UTF-8 sequence is never cut) and on 3-byte
 // boundaries for base64, so no slice changes a byte. Not copyable or movable (it points into
@@ -45,9 +46,13 @@ class SlicedReplyEncoder {
   SlicedReplyEncoder(const SlicedReplyEncoder&) = delete;
   SlicedReplyEncoder& operator=(const SlicedReplyEncoder&) = delete;
 
+  // Sizes the next `budget` (> 0) bytes of the body (about that much work; nothing is built).
+  // True once size() is known. Call until true before next().
+  bool measure(size_t budget);
   // Appends the next bytes: at least `budget` (> 0) of them unless the body ends first, and at
   // most budget + kMaxOvershoot. True once the whole body has been appended.
   bool next(std::string& out, size_t budget);
+  // The body's exact size, once measure() has returned true.
   [[nodiscard]] uint64_t size() const { return size_; }
 
  private:
@@ -61,17 +66,28 @@ class SlicedReplyEncoder {
     size_t pos = 0;      // Str: next input byte; Elements: next element
   };
 
+  struct Writer;
+  struct Counter;
+
   SlicedReplyEncoder() = default;
-  void step(std::string& out, size_t room);
-  void stepEnvelopes(std::string& out);
+  // The frames are walked twice: counting (measure), then writing (next).
+  template <typename Sink>
+  bool run(Sink& sink, size_t budget);
+  template <typename Sink>
+  void step(Sink& sink, size_t room);
+  template <typename Sink>
+  void stepEnvelopes(Sink& sink);
+  void ready();  // sized at construction: nothing to measure
   void pushError(std::string_view message);
   void pushEnvelope(const RespValue& reply);
   void pushValue(const RespValue& v, bool top_level);
   void listOf(std::span<const RespValue> replies, std::span<const InlineError> errors);
 
   bool b64_ = false;
+  bool measured_ = false;
   uint64_t size_ = 0;
-  std::vector<Frame> stack_;  // the top is next
+  std::vector<Frame> stack_;    // the top is next
+  std::vector<Frame> initial_;  // the stack before the counting walk, for the writing one
   // The Envelopes frame's list (one per encoder): a pipeline's, or EXEC's elements.
   std::span<const RespValue> list_;
   std::vector<InlineError> errors_;

@@ -14,14 +14,21 @@ namespace {
 
 using V = RespValue;
 
-// Drains `e` in slices of `budget` bytes, checking each slice's bound.
+// Sizes `e` in steps of `budget`, then drains it in slices of `budget` bytes, checking each
+// slice's bound; size() must then be the bytes drained.
 std::string drain(SlicedReplyEncoder& e, size_t budget) {
   std::string out;
+  size_t steps = 0;
+  while (!e.measure(budget)) ++steps;
+  EXPECT_LE(steps, e.size() / budget + 1);
   for (size_t guard = 0; guard < (size_t{1} << 26); ++guard) {
     const size_t before = out.size();
     const bool done = e.next(out, budget);
     EXPECT_LE(out.size() - before, budget + SlicedReplyEncoder::kMaxOvershoot);
-    if (done) return out;
+    if (done) {
+      EXPECT_EQ(out.size(), e.size());
+      return out;
+    }
     EXPECT_GE(out.size() - before, budget);
   }
   ADD_FAILURE() << "never done";
@@ -98,8 +105,8 @@ TEST(SlicedReply, SingleMatchesOneShotForEveryBudget) {
       const std::string want = singleReplyJson(v, enc);
       for (size_t budget : kBudgets) {
         auto e = SlicedReplyEncoder::single(v, enc);
-        ASSERT_EQ(e->size(), want.size());
         ASSERT_EQ(drain(*e, budget), want) << "budget " << budget;
+        ASSERT_EQ(e->size(), want.size());
       }
     }
   }
@@ -130,16 +137,26 @@ TEST(SlicedReply, PipelineAndTransactionMatchOneShot) {
       for (size_t budget : kBudgets) {
         auto p = SlicedReplyEncoder::pipeline(replies, errors, enc);
         ASSERT_TRUE(p);
-        ASSERT_EQ((*p)->size(), want.size());
         ASSERT_EQ(drain(**p, budget), want) << "budget " << budget;
         int status = 0;
         auto t = SlicedReplyEncoder::transaction(tx, enc, status);
         ASSERT_EQ(status, want_status);
-        ASSERT_EQ(t->size(), want_tx.size());
         ASSERT_EQ(drain(*t, budget), want_tx) << "budget " << budget;
       }
     }
   }
+}
+
+TEST(SlicedReply, WritesNothingBeforeItIsSized) {
+  const V v = V::bulk("abc");
+  auto e = SlicedReplyEncoder::single(v, ReplyEncoding::Plain);
+  std::string out;
+  EXPECT_FALSE(e->next(out, 100));
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(e->measure(100));
+  EXPECT_EQ(e->size(), 16u);
+  EXPECT_TRUE(e->next(out, 100));
+  EXPECT_EQ(out, R"({"result":"abc"})");
 }
 
 TEST(SlicedReply, RefusesUnorderedInlineErrorsLikeOneShot) {
@@ -164,7 +181,6 @@ TEST(SlicedReply, LongStringsSplitAnywhereWithinEscapes) {
            {size_t{1}, size_t{4}, size_t{6}, size_t{7}, size_t{1} << 12, size_t{256} << 10}) {
         auto e = SlicedReplyEncoder::pipeline(replies, {}, enc);
         ASSERT_TRUE(e);
-        ASSERT_EQ((*e)->size(), want.size());
         ASSERT_EQ(drain(**e, budget), want) << "budget " << budget;
       }
     }
@@ -183,7 +199,7 @@ TEST(SlicedReply, Resp2PassthroughWithInlineErrors) {
   appendResp2Passthrough(want, raws[2]);
   for (size_t budget : kBudgets) {
     auto e = SlicedReplyEncoder::resp2(raws, denied, messages);
-    ASSERT_EQ(e->size(), want.size());
+    ASSERT_EQ(e->size(), want.size());  // known at once: the raw bytes
     ASSERT_EQ(drain(*e, budget), want);
   }
 }
@@ -202,6 +218,14 @@ TEST(SlicedReply, JsonStringPartsConcatenateToTheWhole) {
     }
     parts += '"';
     ASSERT_EQ(parts, whole);
+    uint64_t size = 2;
+    for (size_t pos = 0; pos < s.size();) {
+      const size_t next = jsonStringSizePart(s, pos, 1 + rng() % 9, size);
+      ASSERT_GT(next, pos);
+      pos = next;
+    }
+    ASSERT_EQ(size, whole.size());
+    ASSERT_EQ(jsonStringSize(s), whole.size());
   }
 }
 
