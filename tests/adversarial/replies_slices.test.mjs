@@ -1,4 +1,4 @@
-// min-assertions: 20
+// min-assertions: 22
 // Large replies are encoded in slices (Redis mode): an MGET of seven 8 MiB values (56 MiB raw;
 // one of them "\x01" x 8 MiB, which JSON escapes 6x to 48 MiB; 96 MiB of JSON in all, under the
 // 2 x upstream.max_reply_bytes encoded bound) is encoded ~256 KiB per event-loop turn, paused
@@ -23,6 +23,7 @@ const MiB = 1024 * 1024;
 const KEYS = Array.from({ length: 7 }, (_, i) => `slices:big:${i}`);
 const RSS_BOUND_KIB = 512 * 1024;     // two 56 MiB replies held, parsed and in slices at once
 const SETTLED_BOUND_KIB = 160 * 1024;  // after the abandoned replies are gone (allocator slack)
+const STALLED_BOUND_KIB = 3 * 80 * 1024;  // three stalled readers: 56 MiB raw each and slack
 const values = [];
 let expectedHash;
 
@@ -64,6 +65,27 @@ function leaveMidReply(port, key, readBytes) {
     });
     s.on("error", reject);
     s.on("close", () => resolve(got));
+  });
+}
+
+// Sends the MGET on a raw TLS connection and stops reading after the first bytes (the socket
+// is paused: the kernel's buffers fill, then keyward's output buffer).
+function stallAfterRequest(port, key) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(["MGET", ...KEYS]);
+    let got = 0;
+    const s = tls.connect({ host: "127.0.0.1", port, ca: fs.readFileSync(certs().ca),
+                            servername: "localhost" }, () => {
+      s.write(`POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+              `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      resolve({ sock: s, got: () => got });
+    });
+    s.on("data", (d) => {
+      got += d.length;
+      s.pause();
+    });
+    s.on("error", () => {});
+    s.once("error", reject);
   });
 }
 
@@ -126,6 +148,21 @@ for (const mode of ["redis"]) {
       }
       report(`replies_slices.${mode}.abandoned`, { baseRssKiB: base, settledRssKiB: settled, got });
       assert.ok(settled - base < SETTLED_BOUND_KIB, `RSS ${settled - base} KiB above idle`);
+    });
+
+    test("readers that stall: each holds its raw reply, not its 96 MiB of JSON", async () => {
+      const pid = stack.keyward.proc.pid;
+      const base = rssKiB(pid);
+      const sockets = await Promise.all([0, 1, 2].map(() => stallAfterRequest(stack.port, stack.keys.admin)));
+      await sleep(2500);  // the replies arrive and the encoders run until each client's buffer is full
+      const held = rssKiB(pid) - base;
+      const got = sockets.map((x) => x.got());
+      for (const x of sockets) x.sock.destroy();
+      report(`replies_slices.${mode}.stalled`, { baseRssKiB: base, heldKiB: held, got });
+      // Per stalled reader: 56 MiB raw and its parse, plus at most ~1.25 MiB of JSON in keyward
+      // and what the kernel's socket buffers took. Encoded whole, it would be 96 MiB more each.
+      assert.ok(held < STALLED_BOUND_KIB, `3 stalled readers hold ${held} KiB (bound ${STALLED_BOUND_KIB})`);
+      assert.ok(got.every((n) => n > 0 && n < 16 * MiB), JSON.stringify(got));
     });
 
     test("control: small and base64 replies unchanged", async () => {
