@@ -617,6 +617,8 @@ SubscriptionPtr RedisUpstream::subscribe(bool pattern, std::string_view channel,
                                std::move(error));
 }
 
+event_base* RedisUpstream::base() const { return impl_->base; }
+
 uint64_t RedisUpstream::maxEncodedBytes() const { return 2 * impl_->options.max_reply_bytes; }
 
 UpstreamStats RedisUpstream::stats() const {

@@ -174,6 +174,8 @@ class RedisUpstream {
   // Bound on the body encoded from one request's replies (JSON escaping can grow a string 6x,
   // base64 4/3x): 2 x max_reply_bytes. A router answers TooLarge rather than build more.
   [[nodiscard]] uint64_t maxEncodedBytes() const;
+  // The loop the upstream runs on (a router's deferred work, e.g. reply slices).
+  [[nodiscard]] event_base* base() const;
   // "host:port" (and "tls"), for logs: never the password.
   [[nodiscard]] std::string describe() const;
 

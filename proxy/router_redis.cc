@@ -1,8 +1,10 @@
 // RequestRouter's Redis dispatcher: a RequestPlan becomes one RESP pipeline (or MULTI/EXEC, or a
 // subscription) on the Redis upstream, and its replies become the Upstash JSON (or resp2) body.
 #include <memory>
+#include <optional>
 
 #include "proxy/codec/reply_json.h"
+#include "proxy/codec/sliced_reply.h"
 #include "proxy/codec/sse.h"
 #include "proxy/request_router.h"
 
@@ -11,6 +13,181 @@ namespace kw::proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A body larger than this is encoded in slices of kSliceBytes, one per event-loop turn, so that
+// a 96 MiB body (56 MiB of values, escaped) never holds the loop for more than a slice; smaller
+// ones are built at once (no per-turn overhead where it cannot matter).
+constexpr uint64_t kSliceThreshold = 1024 * 1024;
+constexpr size_t kSliceBytes = 256 * 1024;
+// Sizing (the escaping walk, nothing built) is several times faster than encoding.
+constexpr size_t kMeasureBytes = 2 * 1024 * 1024;
+
+// What the encoder's views point into, kept until the body is out.
+struct HeldReply {
+  UpstreamResponse resp;
+  std::vector<size_t> denied_at;  // a pipeline's denied positions and their messages
+  std::vector<std::string> messages;
+  std::vector<codec::InlineError> errors;  // views into messages
+};
+using MakeEncoder = std::unique_ptr<codec::SlicedReplyEncoder> (*)(const HeldReply&,
+                                                                   const RouteContext&, int&);
+
+HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
+  return upstreamFailure({UpstreamErrorKind::TooLarge,
+                          "ERR reply exceeds upstream.max_reply_bytes once encoded (the command "
+                          "ran; its reply was dropped)",
+                          true},
+                         ctx, rec);
+}
+
+// The body of a reply that may be large, sized exactly first (one walk in kMeasureBytes steps,
+// which is also the encoded-size bound's check): over `bound` it is refused; over
+// kSliceThreshold it is sent in slices: the head with the exact Content-Length, then a slice
+// per loop turn (a zero-delay timer
+// lets every other connection's events run between slices). Held by the exchange as its relay
+// source: paused while the client's output buffer is over its high-water mark (so at most
+// ~1 MiB of encoded body waits ahead of the client), resumed when it drains, closed (nothing
+// more is encoded; the reply is freed) if the client goes away. It keeps the upstream reply the
+// encoder's views point into.
+class SlicedReply final : public Subscription {
+ public:
+  static void start(Exchange& ex, event_base* base, HeldReply held, MakeEncoder make,
+                    const RouteContext& ctx, uint64_t bound) {
+    auto job = std::unique_ptr<SlicedReply>(new SlicedReply(ex, base, std::move(held), ctx, bound));
+    job->enc_ = make(job->held_, ctx, job->status_);
+    if (!job->enc_) return ex.respond(errorResponse(500, "ERR internal error"));
+    SlicedReply* self = job.get();
+    if (self->enc_->measure(kMeasureBytes)) {
+      if (auto whole = self->answerAtOnce()) return ex.respond(std::move(*whole));
+      ex.holdSubscription(std::move(job));
+      return self->begin();
+    }
+    ex.holdSubscription(std::move(job));  // sized over the next turns
+    self->timer_.arm(Milliseconds{0});
+  }
+
+  void close() override {
+    closed_ = true;
+    timer_.cancel();
+  }
+  void pause() override {
+    paused_ = true;
+    timer_.cancel();
+  }
+  void resume() override {
+    paused_ = false;
+    if (!closed_) timer_.arm(Milliseconds{0});
+  }
+
+ private:
+  SlicedReply(Exchange& ex, event_base* base, HeldReply held, const RouteContext& ctx,
+              uint64_t bound)
+      : ex_(ex), held_(std::move(held)), ctx_(ctx), bound_(bound), timer_(base, [this] {
+          slice();
+        }) {}
+
+  HttpResponse head() const {
+    HttpResponse h;
+    h.status = status_;
+    if (ctx_.resp2) h.content_type = "application/octet-stream";
+    return h;
+  }
+
+  // Sized: the refusal when over the bound (resp2 is the raw bytes, within max_reply_bytes),
+  // the whole body when small after all (the same bytes), else nullopt (send it in slices).
+  std::optional<HttpResponse> answerAtOnce() {
+    const uint64_t length = enc_->size();
+    if (!ctx_.resp2 && length > bound_) return tooLargeEncoded(ctx_, ex_.record());
+    if (length > kSliceThreshold) return std::nullopt;
+    HttpResponse whole = head();
+    whole.body.reserve(length);
+    enc_->next(whole.body, SIZE_MAX);
+    return withHeaders(std::move(whole), ctx_);
+  }
+
+  void begin() {
+    sending_ = true;
+    ex_.relayBegin(withHeaders(head(), ctx_), enc_->size());
+    timer_.arm(Milliseconds{0});
+  }
+
+  void slice() {
+    if (closed_ || paused_) return;
+    if (!sending_) {
+      if (!enc_->measure(kMeasureBytes)) return timer_.arm(Milliseconds{0});
+      if (auto whole = answerAtOnce()) {
+        // Held as the relay source: answered through the relay, whose end frees this.
+        std::string body = std::move(whole->body);
+        whole->body.clear();
+        ex_.relayBegin(std::move(*whole), body.size());
+        ex_.relayWrite(body);
+        return ex_.relayEnd();  // destroys this: nothing after
+      }
+      return begin();
+    }
+    std::string out;
+    out.reserve(kSliceBytes + codec::SlicedReplyEncoder::kMaxOvershoot);
+    const bool done = enc_->next(out, kSliceBytes);
+    ex_.relayWrite(out);              // may pause() this
+    if (done) return ex_.relayEnd();  // destroys this: nothing after
+    if (!paused_ && !closed_) timer_.arm(Milliseconds{0});
+  }
+
+  Exchange& ex_;
+  HeldReply held_;
+  RouteContext ctx_;
+  uint64_t bound_;
+  int status_ = 200;
+  std::unique_ptr<codec::SlicedReplyEncoder> enc_;  // views into held_
+  Timer timer_;
+  bool sending_ = false;  // sized, head sent
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+// Encoders for the sliced path, one per route (the same bodies as the one-shot code below).
+std::unique_ptr<codec::SlicedReplyEncoder> slicedSingle(const HeldReply& h, const RouteContext& ctx,
+                                                        int& status) {
+  const UpstreamResponse& resp = h.resp;
+  status = codec::httpStatusForSingle(resp.value(0));
+  if (ctx.resp2) {
+    const std::string_view raw = resp.raw(0);
+    return codec::SlicedReplyEncoder::resp2({&raw, 1}, {}, {});
+  }
+  return codec::SlicedReplyEncoder::single(resp.value(0), ctx.enc);
+}
+
+std::unique_ptr<codec::SlicedReplyEncoder> slicedTransaction(const HeldReply& h,
+                                                             const RouteContext& ctx, int& status) {
+  const UpstreamResponse& resp = h.resp;
+  if (ctx.resp2) {
+    status = 200;
+    const std::string_view raw = resp.execRaw();
+    return codec::SlicedReplyEncoder::resp2({&raw, 1}, {}, {});
+  }
+  return codec::SlicedReplyEncoder::transaction(resp.values(), ctx.enc, status);
+}
+
+std::unique_ptr<codec::SlicedReplyEncoder> slicedPipeline(const HeldReply& h,
+                                                          const RouteContext& ctx, int& status) {
+  status = 200;
+  if (ctx.resp2) {
+    std::vector<std::string_view> raws;
+    raws.reserve(h.resp.size());
+    for (size_t i = 0; i < h.resp.size(); ++i) raws.push_back(h.resp.raw(i));
+    return codec::SlicedReplyEncoder::resp2(raws, h.denied_at, h.messages);
+  }
+  auto e = codec::SlicedReplyEncoder::pipeline(h.resp.values(), h.errors, ctx.enc);
+  return e ? std::move(*e) : nullptr;
+}
+
+// May the body be over kSliceThreshold? A cheap upper estimate (6 bytes per raw byte, as in
+// overEncodedBound): SlicedReply then sizes it exactly.
+bool mayBeLarge(const RouteContext& ctx, const UpstreamResponse& resp) {
+  const uint64_t raw = resp.rawAll().size();
+  if (ctx.resp2) return raw > kSliceThreshold;
+  return 6 * raw + 66 + 16 * uint64_t{resp.size()} > kSliceThreshold;
+}
 
 // The pipeline's body: upstream replies with the denied slots' errors spliced in at their
 // request positions.
@@ -40,7 +217,8 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
   return out;
 }
 
-// JSON escaping can grow a reply 6x: a body over the bound is refused before it is built.
+// JSON escaping can grow a reply 6x: a body over the bound is refused before it is built (a body
+// that may be over kSliceThreshold is sized exactly by SlicedReply instead).
 bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uint64_t bound) {
   if (ctx.resp2) return false;  // the raw bytes, already within max_reply_bytes
   // No JSON byte costs more than 6 per RESP byte (\u00XX; every RESP value has >= 3 bytes of
@@ -49,29 +227,26 @@ bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uin
   return worst > bound && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
 }
 
-HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
-  return upstreamFailure({UpstreamErrorKind::TooLarge,
-                          "ERR reply exceeds upstream.max_reply_bytes once encoded (the command "
-                          "ran; its reply was dropped)",
-                          true},
-                         ctx, rec);
-}
-
 }  // namespace
 
 void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
   RouteContext ctx = base;
   ctx.started = Clock::now();
   const uint64_t bound = upstream_->maxEncodedBytes();
+  event_base* const loop = upstream_->base();
   switch (plan.route) {
     case codec::RestRoute::Command: {
       ex.holdRequest(upstream_->execute(
           plan.forward,
-          [&ex, ctx, bound](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop](UpstreamResult&& r) {
             AccessRecord& rc = ex.record();
             rc.upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
             const UpstreamResponse& resp = r.value();
+            if (mayBeLarge(ctx, resp)) {
+              return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedSingle, ctx,
+                                        bound);
+            }
             if (overEncodedBound(ctx, resp, bound)) return ex.respond(tooLargeEncoded(ctx, rc));
             HttpResponse out;
             if (ctx.resp2) {
@@ -93,10 +268,19 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
       }
       ex.holdRequest(upstream_->execute(
           plan.forward,
-          [&ex, ctx, bound, denied_at = plan.denied_at,
+          [&ex, ctx, bound, loop, denied_at = plan.denied_at,
            messages = plan.messages](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            if (mayBeLarge(ctx, r.value())) {
+              HeldReply h{
+                  .resp = std::move(r.value()), .denied_at = denied_at, .messages = messages};
+              // The messages' strings are moved along with the vector: the views stay valid.
+              for (size_t k = 0; k < h.denied_at.size(); ++k) {
+                h.errors.push_back({h.denied_at[k], h.messages[k]});
+              }
+              return SlicedReply::start(ex, loop, std::move(h), slicedPipeline, ctx, bound);
+            }
             if (overEncodedBound(ctx, r.value(), bound)) {
               return ex.respond(tooLargeEncoded(ctx, ex.record()));
             }
@@ -108,10 +292,14 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
     case codec::RestRoute::MultiExec: {
       ex.holdRequest(upstream_->executeTransaction(
           plan.forward,
-          [&ex, ctx, bound](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
             const UpstreamResponse& resp = r.value();
+            if (mayBeLarge(ctx, resp)) {
+              return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedTransaction,
+                                        ctx, bound);
+            }
             if (overEncodedBound(ctx, resp, bound)) {
               return ex.respond(tooLargeEncoded(ctx, ex.record()));
             }

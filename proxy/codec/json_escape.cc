@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace kw::proxy::codec {
 
@@ -20,6 +21,17 @@ constexpr std::array<uint8_t, 256> makeClassTable() {
   return t;
 }
 constexpr std::array<uint8_t, 256> kClass = makeClassTable();
+
+// Bytes appendEscape adds beyond the byte itself, for ASCII (non-ASCII: 0, checked apart).
+constexpr std::array<uint8_t, 256> makeGrowthTable() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = 5;  // \u00XX
+  for (int c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'}) t[c] = 1;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kGrowth = makeGrowthTable();
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHigh = 0x8080808080808080ULL;
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (s[i] >= 0x80), or 0 if ill-formed;
 // when 0, `bad` is the length of the maximal ill-formed subpart to replace (>= 1).
@@ -106,14 +118,15 @@ bool isValidUtf8(std::string_view sv) {
   return true;
 }
 
-void appendJsonString(std::string& out, std::string_view sv) {
+size_t appendJsonStringPart(std::string& out, std::string_view sv, size_t from, size_t max_in) {
+  // Stops only where the whole-string walk stands (after a complete unit), and looks ahead in
+  // the whole string: pieces concatenate to exactly the whole string's content.
   const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
   const size_t n = sv.size();
-  out.reserve(out.size() + n + 2);
-  out.push_back('"');
-  size_t run = 0;  // start of the pending run of bytes to copy verbatim
-  size_t i = 0;
-  while (i < n) {
+  const size_t limit = max_in >= n - from ? n : from + max_in;
+  size_t run = from;  // start of the pending run of bytes to copy verbatim
+  size_t i = from;
+  while (i < limit) {
     const uint8_t cls = kClass[s[i]];
     if (cls == 0) {
       ++i;
@@ -137,40 +150,66 @@ void appendJsonString(std::string& out, std::string_view sv) {
     ++i;
     run = i;
   }
-  out.append(sv.data() + run, n - run);
+  out.append(sv.data() + run, i - run);
+  return i;
+}
+
+void appendJsonString(std::string& out, std::string_view sv) {
+  out.reserve(out.size() + sv.size() + 2);
+  out.push_back('"');
+  appendJsonStringPart(out, sv, 0, sv.size());
   out.push_back('"');
 }
 
-size_t jsonStringSize(std::string_view sv) {
-  // Same walk as appendJsonString: plain bytes only advance, the others add their growth.
+size_t jsonStringSizePart(std::string_view sv, size_t from, size_t max_in, uint64_t& size) {
+  // Same walk as appendJsonString: ASCII adds its escape's growth (8 bytes at a time when none
+  // is non-ASCII: a 56 MiB reply is sized before its head is sent, synchronously), non-ASCII
+  // takes the UTF-8 check.
   const auto* s = reinterpret_cast<const uint8_t*>(sv.data());
   const size_t n = sv.size();
-  size_t size = n + 2;
-  size_t i = 0;
-  while (i < n) {
+  const size_t limit = max_in >= n - from ? n : from + max_in;
+  size += limit - from;  // each byte once; escapes and repairs add their growth
+  size_t i = from;
+  while (i < limit) {
+    if (n - i >= 8) {
+      uint64_t w;
+      std::memcpy(&w, s + i, 8);
+      if ((w & kHigh) == 0) {
+        // SWAR: is any byte < 0x20, '"' or '\\'? (All are < 0x80 here.) Most words: none.
+        const uint64_t ctl = (w - kOnes * 0x20) & ~w & kHigh;
+        const uint64_t quote = ((w ^ (kOnes * '"')) - kOnes) & ~(w ^ (kOnes * '"')) & kHigh;
+        const uint64_t bslash = ((w ^ (kOnes * '\\')) - kOnes) & ~(w ^ (kOnes * '\\')) & kHigh;
+        if ((ctl | quote | bslash) != 0) {
+          size += kGrowth[s[i]] + kGrowth[s[i + 1]] + kGrowth[s[i + 2]] + kGrowth[s[i + 3]] +
+                  kGrowth[s[i + 4]] + kGrowth[s[i + 5]] + kGrowth[s[i + 6]] + kGrowth[s[i + 7]];
+        }
+        i += 8;
+        continue;
+      }
+    }
     const uint8_t c = s[i];
-    const uint8_t cls = kClass[c];
-    if (cls == 0) {
+    if (c < 0x80) {
+      size += kGrowth[c];
       ++i;
       continue;
     }
-    if (cls == 2) {
-      size_t bad = 0;
-      const size_t len = utf8Sequence(s, n, i, bad);
-      if (len != 0) {
-        i += len;
-        continue;
-      }
-      size = size - bad + kReplacement.size();
-      i += bad;
+    size_t bad = 0;
+    const size_t len = utf8Sequence(s, n, i, bad);
+    if (len != 0) {
+      i += len;
       continue;
     }
-    const bool short_escape =
-        c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t';
-    size += short_escape ? 1 : 5;
-    ++i;
+    size = size - bad + kReplacement.size();
+    i += bad;
   }
-  return size;
+  size += i - limit;  // a unit that ended past the limit (its bytes were not counted yet)
+  return i;
+}
+
+size_t jsonStringSize(std::string_view sv) {
+  uint64_t size = 2;
+  jsonStringSizePart(sv, 0, sv.size(), size);
+  return static_cast<size_t>(size);
 }
 
 }  // namespace kw::proxy::codec
