@@ -59,6 +59,9 @@ struct ListenConfig {
   // holding the most (stalled readers first) are closed until the total fits again.
   uint64_t max_output_bytes = 268435456;
   uint64_t max_subscriptions = 4096;  // SSE streams open at once, all clients; then 503
+  // Connections from one source address (IPv4 address, IPv6 /64) not yet counted for a client
+  // (TLS handshake, first head); 0 = half of max_connections. trusted_proxies are exempt.
+  uint64_t max_unauthenticated_per_address = 0;
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   bool allow_query_token = false;

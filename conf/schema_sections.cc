@@ -87,6 +87,10 @@ void readListen(Ctx& ctx, const YamlNode& n, ListenConfig& out) {
   if (const YamlNode* v = m.get("max_subscriptions")) {
     readUint(ctx, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
   }
+  if (const YamlNode* v = m.get("max_unauthenticated_per_address")) {
+    readUint(ctx, *v, m.sub("max_unauthenticated_per_address"), 1, 1000000,
+             out.max_unauthenticated_per_address);
+  }
   if (const YamlNode* v = m.get("header_timeout")) {
     readDurationField(ctx, *v, m.sub("header_timeout"), Duration(1), out.header_timeout);
   }

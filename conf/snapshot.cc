@@ -195,6 +195,8 @@ std::optional<std::string> settingNeedingRestart(const Config& running, const Co
       {"listen.max_connections", a.max_connections != b.max_connections},
       {"listen.max_output_bytes", a.max_output_bytes != b.max_output_bytes},
       {"listen.max_buffered_bytes", a.max_buffered_bytes != b.max_buffered_bytes},
+      {"listen.max_unauthenticated_per_address",
+       a.max_unauthenticated_per_address != b.max_unauthenticated_per_address},
       {"listen.header_timeout", a.header_timeout != b.header_timeout},
       {"listen.idle_timeout", a.idle_timeout != b.idle_timeout},
       {"admin.address", running.admin.address.host != next.admin.address.host ||

@@ -92,11 +92,13 @@ codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer)
+ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
+                                   std::string anonymous_key)
     : server_(server),
       bev_(std::move(bev)),
       peer_(std::move(peer)),
       parser_(limitsFor(server.listen())),
+      anonymous_key_(std::move(anonymous_key)),
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
@@ -106,6 +108,13 @@ ClientConnection::~ClientConnection() {
   subscription_.reset();
   releaseBody();
   if (!client_.empty()) server_.detachClient(client_);
+  leaveAnonymous();
+}
+
+void ClientConnection::leaveAnonymous() {
+  if (anonymous_key_.empty()) return;
+  server_.leaveAnonymous(anonymous_key_);
+  anonymous_key_.clear();
 }
 
 void ClientConnection::start() {
@@ -335,6 +344,7 @@ std::optional<HttpResponse> ClientConnection::attributeTo(const conf::ClientConf
   // clients' credentials over one pooled connection).
   if (!client_.empty()) server_.detachClient(client_);
   client_ = name;
+  leaveAnonymous();
   return std::nullopt;
 }
 
@@ -536,6 +546,7 @@ void ClientConnection::closeNow() {
   releaseBody();
   if (!client_.empty()) server_.detachClient(client_);
   client_.clear();
+  leaveAnonymous();
   quota_wait_.reset();
   pending_.cancel();
   if (subscription_) subscription_->close();

@@ -24,7 +24,10 @@ class GatewayServer;
 // (deferred), so no callback ever runs on a freed object.
 class ClientConnection final : public Exchange {
  public:
-  ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer);
+  // `anonymous_key`: the server's per-address count this connection is in until it first counts
+  // for a client ("" = none, a trusted proxy's).
+  ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
+                   std::string anonymous_key);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -88,6 +91,7 @@ class ClientConnection final : public Exchange {
   void closeAfterFlush();
   void linger();
   void closeNow();
+  void leaveAnonymous();
   void onTimeout();
   void armForNextRequest();
 
@@ -111,6 +115,7 @@ class ClientConnection final : public Exchange {
   std::chrono::steady_clock::time_point output_progress_;  // last byte sent, or first held
   uint64_t reserved_body_ = 0;  // this request's share of listen.max_buffered_bytes
   std::string client_;          // the client this connection counts for ("" = none yet)
+  std::string anonymous_key_;   // counted as anonymous under this address until then
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()

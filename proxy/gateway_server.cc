@@ -41,6 +41,14 @@ PeerInfo peerFrom(const sockaddr* addr) {
   return p;
 }
 
+// The unit one holder of addresses controls: an IPv4 address, or an IPv6 /64 (a single host is
+// routinely given a whole /64, so a per-address cap there would be no cap).
+std::string addressBlock(const PeerInfo& p) {
+  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const bool v4 = std::memcmp(p.ip16.data(), kV4Mapped, sizeof kV4Mapped) == 0;
+  return std::string(reinterpret_cast<const char*>(p.ip16.data()), v4 ? 16 : 8);
+}
+
 }  // namespace
 
 GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
@@ -120,6 +128,22 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     evutil_closesocket(fd);
     return;
   }
+  PeerInfo peer = peerFrom(addr);
+  // Before a connection belongs to a client, nothing but its address tells holders apart: one
+  // address may not hold more than its share of the slots with handshakes and unfinished heads.
+  std::string anonymous_key;
+  if (!router_.isTrustedProxy(peer)) {
+    uint64_t limit = listen_.max_unauthenticated_per_address;
+    if (limit == 0) limit = std::max<uint64_t>(1, listen_.max_connections / 2);
+    anonymous_key = addressBlock(peer);
+    uint64_t& n = anonymous_by_address_[anonymous_key];
+    if (n >= limit) {
+      ++anonymous_refused_;
+      evutil_closesocket(fd);
+      return;
+    }
+    ++n;
+  }
   evutil_make_socket_nonblocking(fd);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -127,6 +151,7 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
   if (tls_ctx_) {
     SSL* ssl = SSL_new(tls_ctx_.get());
     if (ssl == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
       evutil_closesocket(fd);
       return;
     }
@@ -134,6 +159,7 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
       SSL_free(ssl);
       evutil_closesocket(fd);
       return;
@@ -142,11 +168,13 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
   } else {
     bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
       evutil_closesocket(fd);
       return;
     }
   }
-  auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), peerFrom(addr));
+  auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
+                                                 std::move(anonymous_key));
   ClientConnection* raw = conn.get();
   connections_.emplace(raw, std::move(conn));
   raw->start();
@@ -180,6 +208,12 @@ bool GatewayServer::attachClient(const std::string& client, uint64_t limit) {
   }
   ++n;
   return true;
+}
+
+void GatewayServer::leaveAnonymous(const std::string& key) {
+  auto it = anonymous_by_address_.find(key);
+  if (it == anonymous_by_address_.end()) return;
+  if (--it->second == 0) anonymous_by_address_.erase(it);
 }
 
 void GatewayServer::detachClient(const std::string& client) {

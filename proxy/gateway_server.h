@@ -67,6 +67,11 @@ class GatewayServer {
   void noteOutput(size_t added, size_t deleted);
   [[nodiscard]] uint64_t outputBytes() const { return output_bytes_; }
   [[nodiscard]] uint64_t outputShed() const { return output_shed_; }
+  // listen.max_unauthenticated_per_address: a connection is anonymous from accept until it first
+  // counts for a client; accept() refuses one more from an address (IPv4, IPv6 /64) at the
+  // bound. A connection gives its place back here, once, by the key accept() handed it.
+  void leaveAnonymous(const std::string& key);
+  [[nodiscard]] uint64_t anonymousRefused() const { return anonymous_refused_; }
 
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
@@ -86,7 +91,9 @@ class GatewayServer {
   uint64_t buffered_bytes_ = 0;
   uint64_t output_bytes_ = 0;
   uint64_t output_shed_ = 0;  // connections closed by shedOutput()
-  std::unordered_map<std::string, uint64_t> client_connections_;  // only clients with some
+  std::unordered_map<std::string, uint64_t> client_connections_;    // only clients with some
+  std::unordered_map<std::string, uint64_t> anonymous_by_address_;  // only addresses with some
+  uint64_t anonymous_refused_ = 0;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;

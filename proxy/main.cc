@@ -170,6 +170,10 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.counter("keyward_upstream_errors_total", "Requests failed by the upstream", s.upstream_errors);
   p.counter("keyward_sse_streams_total", "SSE streams started", s.streams);
   p.gauge("keyward_client_connections", "Open client connections", server.connectionCount());
+  p.counter("keyward_unauthenticated_refused_total",
+            "Connections refused at accept: their address held "
+            "listen.max_unauthenticated_per_address",
+            server.anonymousRefused());
   p.gauge("keyward_client_output_bytes", "Unsent response bytes held for client connections",
           server.outputBytes());
   p.counter("keyward_output_shed_total",

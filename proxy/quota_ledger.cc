@@ -53,6 +53,28 @@ std::string windowText(bool day) { return day ? "daily" : "monthly"; }
 
 }  // namespace
 
+conf::LimitsConfig budgetShares(const conf::LimitsConfig& limits, const conf::BudgetConfig& budget,
+                                bool shared, BudgetShares& shares) {
+  conf::LimitsConfig out = limits;
+  shares = {};
+  if (!shared) return out;
+  auto half = [](uint64_t v) { return std::max<uint64_t>(1, v / 2); };
+  if (out.rate.count == 0 && budget.per_second != 0) {
+    out.rate = policy::Rate{half(budget.per_second), 1000};
+    out.burst = 0;
+    shares.rate = true;
+  }
+  if (out.per_day == 0 && budget.per_day != 0) {
+    out.per_day = half(budget.per_day);
+    shares.day = true;
+  }
+  if (out.per_month == 0 && budget.per_month != 0) {
+    out.per_month = half(budget.per_month);
+    shares.month = true;
+  }
+  return out;
+}
+
 std::string identityKey(std::string_view sub, const std::array<uint8_t, 16>& ip16) {
   if (!sub.empty()) return "sub:" + std::string(sub);
   static constexpr std::array<uint8_t, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -151,7 +173,8 @@ std::optional<QuotaRefusal> QuotaLedger::decide(const QuotaAsk& ask, const Now& 
                                                 std::vector<Scope>* missing) {
   const uint64_t n = ask.commands;
   if (n == 0) return std::nullopt;  // everything denied by policy: costs nothing
-  const conf::LimitsConfig& lim = ask.limits;
+  BudgetShares shared;
+  const conf::LimitsConfig lim = budgetShares(ask.limits, budget_, ask.budget_shared, shared);
 
   // Rate limits (always local).
   policy::TokenBucket* client_rate = nullptr;
@@ -159,7 +182,11 @@ std::optional<QuotaRefusal> QuotaLedger::decide(const QuotaAsk& ask, const Now& 
     const uint64_t burst = lim.burst != 0 ? lim.burst : lim.rate.count;
     client_rate = &bucket(rate_buckets_, ask.client, lim.rate, burst, t.mono_ms);
     if (n > burst || client_rate->available(t.mono_ms) < n) {
-      return bucketRefusal(*client_rate, n, t.mono_ms, "rate limit of this client", "rate");
+      return bucketRefusal(*client_rate, n, t.mono_ms,
+                           shared.rate ? "rate limit of this client (its default share: half of "
+                                         "budget.per_second, limits.rate unset)"
+                                       : "rate limit of this client",
+                           "rate");
     }
   }
   policy::TokenBucket* identity_rate = nullptr;
@@ -202,8 +229,13 @@ std::optional<QuotaRefusal> QuotaLedger::decide(const QuotaAsk& ask, const Now& 
       std::string who = s.global ? "of the upstream plan" : "of this client";
       std::string field = s.global ? (s.day ? "budget.per_day" : "budget.per_month")
                                    : (s.day ? "per_day" : "per_month");
+      std::string share;
+      if (!s.global && (s.day ? shared.day : shared.month)) {
+        share = std::string(": unset, the default share is half of budget.") +
+                (s.day ? "per_day" : "per_month");
+      }
       return refusal("ERR " + windowText(s.day) + " command budget " + who + " exhausted (" +
-                         field + " " + std::to_string(s.limit) + ")",
+                         field + " " + std::to_string(s.limit) + share + ")",
                      "budget_exhausted",
                      std::string(s.global ? "global-" : "") + (s.day ? "day" : "month"), retry,
                      s.limit, s.day ? 86400 : 2592000);

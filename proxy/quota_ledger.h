@@ -47,7 +47,21 @@ struct QuotaAsk {
   conf::LimitsConfig limits;
   std::string identity;  // "sub:<sub>" or "ip:<address>"; see identityKey()
   uint64_t commands = 0;
+  // Other clients share the plan's budget: a limit this client leaves unset defaults to half of
+  // the budget's (CONTRACT.md §8), see budgetShares().
+  bool budget_shared = false;
 };
+
+// Which of a client's limits are its default share of the plan's budget.
+struct BudgetShares {
+  bool rate = false;
+  bool day = false;
+  bool month = false;
+};
+// `limits` with every unset rate/per_day/per_month that the plan's budget bounds set to half of
+// it (at least 1), when `shared`; `shares` says which were set.
+conf::LimitsConfig budgetShares(const conf::LimitsConfig& limits, const conf::BudgetConfig& budget,
+                                bool shared, BudgetShares& shares);
 
 // "sub:<sub>" when the JWT has one, else "ip:<v4>" or "ip6:<first 64 bits>" (one IPv6 host has
 // a whole /64, so per address would be no limit at all).

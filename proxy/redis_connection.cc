@@ -74,6 +74,8 @@ std::string clientMessage(const UpstreamError& error) {
 namespace {
 
 constexpr size_t kKeptBufferBytes = size_t{1} << 20;
+// Replies at least this large are handed over as their buffer (Handler::onReplyOwned).
+constexpr size_t kOwnedReplyBytes = size_t{1} << 20;
 
 // Appends one RESP bulk string.
 void appendBulk(std::string& out, std::string_view arg) {
@@ -310,6 +312,13 @@ void RedisConnection::processInput() {
       skipping_ = false;
       if (skip) {
         handler_->onReplySkipped(*this);
+      } else if (in_pos_ == len && len >= kOwnedReplyBytes) {
+        // The reply starts the buffer: hand the buffer over and keep only what follows it.
+        std::string whole = std::move(in_);
+        in_.assign(whole, len);
+        in_pos_ = 0;
+        whole.resize(len);
+        handler_->onReplyOwned(*this, std::move(whole));
       } else {
         handler_->onReply(*this, raw);
       }

@@ -63,6 +63,10 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     virtual void onReady(RedisConnection& conn) = 0;
     // One complete reply (not a handshake reply). `raw` is valid during the call only.
     virtual void onReply(RedisConnection& conn, std::string_view raw) = 0;
+    // A large reply that filled the front of the read buffer is handed over as that buffer
+    // (no copy: a 64 MiB reply would otherwise be copied in one loop turn). By default it is
+    // delivered as a view.
+    virtual void onReplyOwned(RedisConnection& conn, std::string&& raw) { onReply(conn, raw); }
     // Asked while a reply arrives (and once it is complete) with its size so far and the
     // values its array headers declare: false makes the connection skip that reply (its bytes
     // are framed and dropped, never held) and report onReplySkipped instead of onReply.

@@ -125,7 +125,10 @@ struct RedisUpstream::Impl {
     }
     void onReady(RedisConnection& /*c*/) override { owner->onReady(this); }
     void onReply(RedisConnection& /*c*/, std::string_view raw) override {
-      owner->onReply(this, raw);
+      owner->onReply(this, raw, nullptr);
+    }
+    void onReplyOwned(RedisConnection& /*c*/, std::string&& raw) override {
+      owner->onReply(this, raw, &raw);
     }
     bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
       return owner->admitReply(this, bytes, values);
@@ -369,7 +372,16 @@ struct RedisUpstream::Impl {
     completeOne(pc, pc->inflight.front());
   }
 
-  void storeReply(PendingRequest& req, std::string_view raw) {
+  // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
+  // buffer instead of being copied.
+  void storeReply(PendingRequest& req, std::string_view raw, std::string* owned = nullptr) {
+    if (!req.bytes && owned != nullptr) {
+      req.bytes = std::make_unique<std::string>(std::move(*owned));
+      req.spans.emplace_back(0, req.bytes->size());
+      req.held += req.bytes->size();
+      held_total += req.bytes->size();
+      return;
+    }
     if (!req.bytes) {
       req.bytes = std::make_unique<std::string>();
     }
@@ -379,7 +391,7 @@ struct RedisUpstream::Impl {
     held_total += raw.size();
   }
 
-  void onReply(PooledConn* pc, std::string_view raw) {
+  void onReply(PooledConn* pc, std::string_view raw, std::string* owned) {
     setPartial(pc, 0);
     pc->heavy = false;
     if (pc->inflight.empty()) {
@@ -393,7 +405,7 @@ struct RedisUpstream::Impl {
       return;
     }
     if (req->callback && !req->reply_error) {  // a cancelled request's replies are dropped
-      storeReply(*req, raw);
+      storeReply(*req, raw, owned);
     }
     completeOne(pc, req);
   }

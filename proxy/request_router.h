@@ -108,6 +108,8 @@ class RequestRouter {
   // whose token deadline has passed (the periodic timer; cheap when none has).
   void recheckStreams(int64_t now_s, bool expiry_only = false);
   [[nodiscard]] size_t openStreams() const { return streams_live_; }
+  // The peer is one of listen.trusted_proxies (current snapshot).
+  [[nodiscard]] bool isTrustedProxy(const PeerInfo& peer) const;
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
   // Every quota counter (main wires the state file or the shared store to it).
   QuotaLedger& quota() { return quota_; }

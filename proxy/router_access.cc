@@ -161,6 +161,10 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
   return a;
 }
 
+bool RequestRouter::isTrustedProxy(const PeerInfo& peer) const {
+  return conf::anyContains(snapshot_->config().listen.trusted_proxies, peer.ip16);
+}
+
 PeerInfo RequestRouter::clientAddress(const codec::HttpRequestParser& parser,
                                       const PeerInfo& peer) const {
   const std::vector<conf::Cidr>& trusted = snapshot_->config().listen.trusted_proxies;

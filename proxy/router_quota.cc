@@ -51,7 +51,8 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
                                       Exchange& ex) {
   RouteContext ctx = base;
   if (!admitShare(plan, client, ctx, ex)) return;  // before the charge: a refusal costs nothing
-  QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed()};
+  QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed(),
+               snapshot_->config().clients.size() > 1};
   QuotaLedger::Charge charge = quota_.charge(std::move(ask));
   if (charge.refused) return refuse(*charge.refused, ctx, ex);
   if (!charge.wait) return dispatch(plan, ctx, ex);

@@ -24,7 +24,10 @@ before(async () => {
       restart: { ...INCR, limits: { per_day: 500, per_month: 100000 } },
       rate50: { ...INCR, limits: { rate: "50/s", burst: 50 } },
       free: { commands: ["+get"], keys: ["app:*"], limits: { per_day: 5 } },
-      shared: INCR,
+      // Its own per_day above the plan's, so the shared global budget is what binds.
+      shared: { ...INCR, limits: { per_day: 1000000 } },
+      share_a: INCR,
+      share_b: INCR,
     },
   });
   rt = stack.redis;
@@ -90,6 +93,40 @@ describe("day budgets are exact under concurrency", () => {
     assert.equal(r.status, 429);
     assert.match(r.json.error, /daily command budget of the upstream plan exhausted \(budget\.per_day 500\)/);
     assert.equal(r.headers["ratelimit-policy"], '"global-day";q=500;w=86400');
+  });
+});
+
+describe("default shares of the plan's budget (CONTRACT section 8)", () => {
+  test("a client without its own per_day gets half of budget.per_day; the others keep theirs", async () => {
+    const kw = await stack.startKeyward({
+      quota: { state_file: path.join(stack.dir, "share.state") },
+      budget: { per_second: 0, per_day: 100, per_month: 0 },
+    });
+    const [first, delta] = await measure(rt, () => Promise.all(
+      Array.from({ length: 4 }, () => drain(kw.port, stack.keys.share_a, "q:share_a"))));
+    assert.equal(first.reduce((a, b) => a + b, 0), 50);
+    assert.equal(delta.incr, 50);
+    const r = await request(kw.port, { body: ["INCR", "q:share_a"], key: stack.keys.share_a });
+    assert.equal(r.status, 429);
+    assert.match(r.json.error,
+                 /^ERR daily command budget of this client exhausted \(per_day 50: unset, the default share is half of budget\.per_day\)/);
+    // The other half is still there for everyone else.
+    const other = await Promise.all(
+      Array.from({ length: 4 }, () => drain(kw.port, stack.keys.share_b, "q:share_b")));
+    assert.equal(other.reduce((a, b) => a + b, 0), 50);
+    await kw.stop();
+  });
+
+  test("a client without its own rate gets half of budget.per_second", async () => {
+    const kw = await stack.startKeyward({ budget: { per_second: 20, per_day: 0, per_month: 0 } });
+    const big = await request(kw.port, { path: "/pipeline", body: pipeline("q:share_rate", 11),
+                                         key: stack.keys.share_a });
+    assert.equal(big.status, 429, big.text);
+    assert.match(big.json.error, /exceeds the burst of 10 of the rate limit of this client \(its default share: half of budget\.per_second/);
+    const fits = await request(kw.port, { path: "/pipeline", body: pipeline("q:share_rate", 10),
+                                          key: stack.keys.share_a });
+    assert.equal(fits.status, 200, fits.text);
+    await kw.stop();
   });
 });
 
