@@ -209,6 +209,23 @@ class Checker {
       warnings_->push_back(loc + ": warning: " + oneLine(rule) + " is never forwarded (" + cls +
                            ")");
     }
+    // keyward checks a script's declared keys only; the script itself can touch any key and
+    // SELECT any database. A wildcard grants that to any code the client sends.
+    const std::pair<const char*, const std::vector<std::string>*> code[] = {
+        {"scripts", &c.spec.scripts}, {"functions", &c.spec.functions}};
+    for (const auto& [field, list] : code) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        if ((*list)[i] != "*") continue;
+        std::string loc = c.location.empty() ? cfg_.source + ":1:1" : c.location;
+        const std::string key = std::string(field) + "[" + std::to_string(i) + "]";
+        for (const auto& [name, l] : c.element_locations) {
+          if (name == key) loc = l;
+        }
+        warnings_->push_back(loc + ": warning: " + field +
+                             " \"*\" runs any code the client sends: it can reach keys outside "
+                             "its grants and other databases; list what it may run instead");
+      }
+    }
   }
 
  private:

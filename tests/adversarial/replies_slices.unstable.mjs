@@ -155,7 +155,11 @@ for (const mode of ["redis"]) {
       const pid = stack.keyward.proc.pid;
       const base = rssKiB(pid);
       const sockets = await Promise.all([0, 1, 2].map(() => stallAfterRequest(stack.port, stack.keys.admin)));
-      await sleep(2500);  // the replies arrive and the encoders run until each client's buffer is full
+      // The replies arrive and the encoders run until each client's buffer is full: wait for
+      // every reader's first bytes (a loaded machine takes longer), then for the rest to settle.
+      const until = Date.now() + 20000;
+      while (Date.now() < until && !sockets.every((x) => x.got() > 0)) await sleep(100);
+      await sleep(1500);
       const held = rssKiB(pid) - base;
       const got = sockets.map((x) => x.got());
       for (const x of sockets) x.sock.destroy();

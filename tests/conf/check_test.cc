@@ -189,6 +189,27 @@ TEST_F(CheckTest, NoWarningsForGrantsThatCanBeForwarded) {
   EXPECT_TRUE(warnings.empty()) << warnings[0];
 }
 
+// A wildcard script or function grant runs any code the client sends, which reaches keys outside
+// the grants and other databases: valid, but said.
+TEST_F(CheckTest, WildcardCodeGrantsWarn) {
+  const std::string path =
+      writeConfig("    cert_file: certs/server.crt\n    key_file: certs/server.key\n", "",
+                  "  - name: a\n    commands: [\"+evalsha\", \"+fcall\"]\n    keys: [\"app:*\"]\n"
+                  "    scripts: [\"0123456789abcdef0123456789abcdef01234567\", \"*\"]\n"
+                  "    functions: [\"*\"]\n");
+  std::vector<std::string> warnings;
+  const auto errors = checkConfigFile(path, fakeEnv({}), &warnings);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  const std::string tail =
+      " runs any code the client sends: it can reach keys outside its grants and other "
+      "databases; list what it may run instead";
+  const std::vector<std::string> want = {
+      path + ":12:59: warning: scripts \"*\"" + tail,
+      path + ":13:17: warning: functions \"*\"" + tail,
+  };
+  EXPECT_EQ(warnings, want);
+}
+
 TEST_F(CheckTest, WarningsBesideErrorsKeepFileOrder) {
   const std::string path =
       writeConfig("    cert_file: certs/nope.crt\n    key_file: certs/server.key\n", "",
