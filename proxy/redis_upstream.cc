@@ -27,7 +27,7 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
-  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held_total)
+  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held)
   // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
   // alone with slot_error; a single command or a transaction fails whole with reply_error.
   std::optional<UpstreamError> reply_error;
@@ -40,10 +40,40 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   void* conn = nullptr;  // the PooledConn carrying it while InFlight
 };
 
+void HeldReplyBytes::add(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  total += n;
+  by_tenant[tenant] += n;
+}
+
+void HeldReplyBytes::remove(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  total -= std::min(n, total);
+  auto it = by_tenant.find(tenant);
+  if (it == by_tenant.end()) return;
+  it->second -= std::min(n, it->second);
+  if (it->second == 0) by_tenant.erase(it);
+}
+
+uint64_t HeldReplyBytes::of(const std::string& tenant) const {
+  auto it = by_tenant.find(tenant);
+  return it == by_tenant.end() ? 0 : it->second;
+}
+
+HeldReplyShare::~HeldReplyShare() {
+  if (auto account = account_.lock()) account->remove(tenant_, bytes_);
+}
+
 struct ResponseBuilder {
   // Turns the collected bytes into parsed replies; false (and `error`) when one does not parse.
+  // The request's held bytes move into the response's share of `held`.
   static bool build(PendingRequest& req, const codec::RespReaderLimits& limits,
-                    UpstreamResponse& out, std::string& error) {
+                    const std::shared_ptr<HeldReplyBytes>& held, UpstreamResponse& out,
+                    std::string& error) {
+    if (req.held != 0) {
+      out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
+      req.held = 0;
+    }
     out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<std::string>();
     out.values_.reserve(req.spans.size());
     out.raws_.reserve(req.spans.size());
@@ -134,7 +164,8 @@ struct RedisUpstream::Impl {
       return owner->admitReply(this, bytes, values);
     }
     void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
-    uint64_t partial = 0;  // bytes of the reply arriving now (counted in Impl::held_total)
+    uint64_t partial = 0;        // bytes of the reply arriving now (counted in Impl::held)
+    std::string partial_tenant;  // whose they are
     // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
     // where it would wait for every byte of it.
     bool heavy = false;
@@ -154,7 +185,8 @@ struct RedisUpstream::Impl {
   FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
-  uint64_t held_total = 0;  // reply bytes held across all requests and connections
+  // Reply bytes held across all requests, connections and undelivered responses.
+  std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
 
   ~Impl() {
@@ -216,14 +248,18 @@ struct RedisUpstream::Impl {
     if (cb) {
       cb(std::move(result));
     }
-    held_total -= req->held;  // the bytes were moved into the response, gone with it
+    held->remove(req->tenant, req->held);  // what did not move into a response
     req->held = 0;
     req->bytes.reset();
   }
 
   void setPartial(PooledConn* pc, uint64_t bytes) {
-    held_total = held_total - pc->partial + bytes;
+    held->remove(pc->partial_tenant, pc->partial);
     pc->partial = bytes;
+    if (bytes != 0) {
+      pc->partial_tenant = pc->inflight.front()->tenant;
+      held->add(pc->partial_tenant, bytes);
+    }
   }
 
   void onDeadline(PendingRequest* raw) {
@@ -329,11 +365,19 @@ struct RedisUpstream::Impl {
           "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
     } else if (req.held + bytes > options.max_reply_bytes) {
       over = "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)";
-    } else if (req.held + bytes > kSmallRequestBytes &&
-               held_total - pc->partial + bytes > options.max_reply_bytes_total) {
-      over =
-          "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its reply "
-          "was dropped)";
+    } else if (req.held + bytes > kSmallRequestBytes) {
+      const uint64_t others = held->total - pc->partial;
+      const uint64_t mine =
+          held->of(req.tenant) - (pc->partial_tenant == req.tenant ? pc->partial : 0);
+      if (others + bytes > options.max_reply_bytes_total) {
+        over =
+            "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its "
+            "reply was dropped)";
+      } else if (mine + bytes > options.max_reply_bytes_total / 2) {
+        over =
+            "ERR replies in flight of this client exceed its share, half of "
+            "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
+      }
     }
     if (over != nullptr) {
       setPartial(pc, 0);
@@ -345,7 +389,7 @@ struct RedisUpstream::Impl {
       req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
       req.bytes.reset();  // what the request held so far goes too
       req.spans.clear();
-      held_total -= req.held;
+      held->remove(req.tenant, req.held);
       req.held = 0;
       return false;
     }
@@ -379,7 +423,7 @@ struct RedisUpstream::Impl {
       req.bytes = std::make_unique<std::string>(std::move(*owned));
       req.spans.emplace_back(0, req.bytes->size());
       req.held += req.bytes->size();
-      held_total += req.bytes->size();
+      held->add(req.tenant, req.bytes->size());
       return;
     }
     if (!req.bytes) {
@@ -388,7 +432,7 @@ struct RedisUpstream::Impl {
     req.spans.emplace_back(req.bytes->size(), raw.size());
     req.bytes->append(raw);
     req.held += raw.size();
-    held_total += raw.size();
+    held->add(req.tenant, raw.size());
   }
 
   void onReply(PooledConn* pc, std::string_view raw, std::string* owned) {
@@ -439,7 +483,7 @@ struct RedisUpstream::Impl {
     } else {
       UpstreamResponse response;
       std::string error;
-      if (detail::ResponseBuilder::build(*req, reader_limits, response, error)) {
+      if (detail::ResponseBuilder::build(*req, reader_limits, held, response, error)) {
         finish(req, std::move(response));
       } else {
         finish(req,
@@ -635,7 +679,7 @@ uint64_t RedisUpstream::maxEncodedBytes() const { return 2 * impl_->options.max_
 
 UpstreamStats RedisUpstream::stats() const {
   UpstreamStats s;
-  s.reply_bytes = impl_->held_total;
+  s.reply_bytes = impl_->held->total;
   s.connections = static_cast<uint32_t>(impl_->conns.size());
   for (auto& c : impl_->conns) {
     s.in_flight += static_cast<uint32_t>(c->inflight.size());

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -22,6 +23,34 @@ namespace kw::proxy {
 namespace detail {
 struct PendingRequest;
 struct ResponseBuilder;
+
+// Raw reply bytes held for requests, in total and per tenant (max_reply_bytes_total and each
+// tenant's half of it), from their first byte read until the response holding them is gone:
+// encoded and sent, or dropped when its client left. A reply being sliced out to a slow reader
+// keeps counting.
+struct HeldReplyBytes {
+  uint64_t total = 0;
+  std::unordered_map<std::string, uint64_t> by_tenant;  // only tenants holding some
+  void add(const std::string& tenant, uint64_t n);
+  void remove(const std::string& tenant, uint64_t n);
+  [[nodiscard]] uint64_t of(const std::string& tenant) const;
+};
+
+// A response's bytes in HeldReplyBytes, given back when the response is destroyed (the pool
+// may be gone by then).
+class HeldReplyShare {
+ public:
+  HeldReplyShare(std::weak_ptr<HeldReplyBytes> account, std::string tenant, uint64_t bytes)
+      : account_(std::move(account)), tenant_(std::move(tenant)), bytes_(bytes) {}
+  ~HeldReplyShare();
+  HeldReplyShare(const HeldReplyShare&) = delete;
+  HeldReplyShare& operator=(const HeldReplyShare&) = delete;
+
+ private:
+  std::weak_ptr<HeldReplyBytes> account_;
+  std::string tenant_;
+  uint64_t bytes_;
+};
 }  // namespace detail
 
 // One reply: the parsed tree (views into `raw`) and its exact RESP bytes.
@@ -56,6 +85,7 @@ class UpstreamResponse {
   std::unique_ptr<std::string> bytes_;  // heap-pinned: views survive moves
   std::vector<codec::RespValue> values_;
   std::vector<std::string_view> raws_;
+  std::unique_ptr<detail::HeldReplyShare> held_;  // bytes_ counted until this is destroyed
 };
 
 // Either the response or the failure. has_value()/value()/error() like kw::Result.

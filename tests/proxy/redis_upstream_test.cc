@@ -416,15 +416,18 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
 
 // Fires requests on one pooled connection before the loop runs (so they are pipelined on it)
 // and waits for all their outcomes.
+// `tenants[i]` (when given) is whose request i is.
 std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisUpstream& up,
-                                            const std::vector<std::vector<Cmd>>& requests) {
+                                            const std::vector<std::vector<Cmd>>& requests,
+                                            const std::vector<std::string>& tenants = {}) {
   std::vector<std::vector<policy::Argv>> argvs;
   for (const auto& r : requests) argvs.emplace_back(r.begin(), r.end());
   std::vector<std::optional<UpstreamResult>> out(requests.size());
   std::vector<RequestHandle> hs;
   for (size_t i = 0; i < requests.size(); ++i) {
-    hs.push_back(
-        up.execute(argvs[i], [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); }));
+    hs.push_back(up.execute(
+        argvs[i], [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); },
+        i < tenants.size() ? tenants[i] : std::string_view()));
   }
   loop.runUntil(
       [&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.has_value(); }); },
@@ -482,6 +485,8 @@ TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection
   EXPECT_EQ(rawOf(res[4], 2), ":4\r\n");
   EXPECT_EQ(rawOf(res[5]), ":5\r\n");
   EXPECT_EQ(up->stats().connections, 1u);  // never closed
+  EXPECT_GT(up->stats().reply_bytes, 0u);  // the delivered responses still hold their bytes
+  res.clear();
   EXPECT_EQ(up->stats().reply_bytes, 0u);  // nothing left held
   EXPECT_EQ(rawOf(*run(loop_, *up, {{"GET", "c"}})), "$1\r\n5\r\n");
   // Within the limits the same data comes back byte-exact.
@@ -494,13 +499,13 @@ TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection
 }
 
 // A limit on what all requests hold at once: a pipeline whose replies together would go over
-// upstream.max_reply_bytes_total gets that slot refused, the earlier slots kept.
-TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
+// upstream.max_reply_bytes gets that slot refused, the earlier slots kept.
+TEST_F(RedisUpstreamTest, PipelineReplyBytesAreBounded) {
   RedisServer redis;
   RedisUpstreamOptions opts;
   opts.connections = 1;
   opts.max_reply_bytes = 4 << 20;
-  opts.max_reply_bytes_total = 4 << 20;
+  opts.max_reply_bytes_total = 8 << 20;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
   const std::string value(3 << 20, 'v');
   ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
@@ -511,30 +516,76 @@ TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
       rawOf(*res, 1),
       "-ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)\r\n");
   EXPECT_EQ(rawOf(*res, 2), ":3145728\r\n");
+  res.reset();
   EXPECT_EQ(up->stats().reply_bytes, 0u);
+}
 
-  // Two requests on two connections whose replies arrive at once: their sum is over the
-  // total, not each alone (BLPOP makes both wait, then both 3 MiB replies stream in together).
-  opts.connections = 2;
+constexpr const char* kTotalRefused =
+    "-ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its reply was "
+    "dropped)\r\n";
+constexpr const char* kShareRefused =
+    "-ERR replies in flight of this client exceed its share, half of "
+    "upstream.max_reply_bytes_total (the command ran; its reply was dropped)\r\n";
+
+// Requests on separate connections whose replies arrive at once (BLPOP makes them wait, then
+// the 2 MiB replies stream in together): three tenants, each within its half, together over the
+// total: exactly one is refused for the total.
+TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 3;
   opts.max_pipeline_depth = 1;
-  opts.max_reply_bytes_total = 4 << 20;
-  auto up2 = makeUpstream(loop_.base(), redis.url(), opts);
+  opts.max_reply_bytes = 4 << 20;
+  opts.max_reply_bytes_total = 5 << 20;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::string value(2 << 20, 'v');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
   const std::vector<Cmd> slow = {{"BLPOP", "nothing", "0.3"}, {"GET", "a"}};
-  auto both = runConcurrently(loop_, *up2, {slow, slow});
-  EXPECT_EQ(up2->stats().connections, 2u);
+  auto all = runConcurrently(loop_, *up, {slow, slow, slow}, {"t1", "t2", "t3"});
+  EXPECT_EQ(up->stats().connections, 3u);
   size_t refused = 0;
-  for (auto& r : both) {
+  for (auto& r : all) {
     ASSERT_TRUE(r.has_value());
-    if (rawOf(r, 1) ==
-        "-ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its reply "
-        "was dropped)\r\n") {
+    if (rawOf(r, 1) == kTotalRefused) {
       ++refused;
     } else {
-      EXPECT_EQ(r.value().value(1).str.size(), value.size());
+      EXPECT_EQ(r.value().value(1).str.size(), value.size()) << rawOf(r, 1).substr(0, 120);
     }
   }
   EXPECT_EQ(refused, 1u);
-  EXPECT_EQ(up2->stats().reply_bytes, 0u);
+  all.clear();
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
+}
+
+// One tenant holds at most half of the total, counted until its responses are gone (a reply
+// still being sent to a slow reader keeps counting); another tenant's reply still fits.
+TEST_F(RedisUpstreamTest, EachTenantHoldsAtMostHalfOfTheTotal) {
+  RedisServer redis;
+  RedisUpstreamOptions opts;
+  opts.connections = 2;
+  opts.max_reply_bytes = 4 << 20;
+  opts.max_reply_bytes_total = 8 << 20;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::string value(3 << 20, 'v');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
+  auto held = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"greedy"});
+  ASSERT_TRUE(held[0].has_value());
+  EXPECT_EQ(held[0].value().value(0).str.size(), value.size());
+  EXPECT_GT(up->stats().reply_bytes, uint64_t{3} << 20);
+  // While that response lives, the same tenant's next 3 MiB would pass its 4 MiB half.
+  auto next = runConcurrently(loop_, *up, {{{"GET", "a"}, {"STRLEN", "a"}}, {{"GET", "a"}}},
+                              {"greedy", "other"});
+  ASSERT_TRUE(next[0].has_value() && next[1].has_value());
+  EXPECT_EQ(rawOf(next[0], 0), std::string(kShareRefused));
+  EXPECT_EQ(rawOf(next[0], 1), ":3145728\r\n");
+  EXPECT_EQ(next[1].value().value(0).str.size(), value.size());  // the other tenant's fits
+  // Once the held response is gone, the tenant's share is free again.
+  held.clear();
+  next.clear();
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
+  auto again = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"greedy"});
+  ASSERT_TRUE(again[0].has_value());
+  EXPECT_EQ(again[0].value().value(0).str.size(), value.size());
 }
 
 // Replies that do not match what was sent (a RESP3 push on a RESP2 connection, a reply nobody
