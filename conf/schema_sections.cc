@@ -179,9 +179,10 @@ void readUpstream(Ctx& ctx, const YamlNode& n, UpstreamConfig& out) {
   if (const YamlNode* v = m.get("max_reply_elements")) {
     readUint(ctx, *v, m.sub("max_reply_elements"), 1, 1ULL << 26, out.max_reply_elements);
   }
-  if (out.max_reply_bytes_total < out.max_reply_bytes) {
+  // Each client may hold half of the total, and one reply of the largest size must fit a half.
+  if (out.max_reply_bytes_total / 2 < out.max_reply_bytes) {
     ctx.error(m.mark(), m.sub("max_reply_bytes_total"),
-              "must be at least upstream.max_reply_bytes");
+              "must be at least twice upstream.max_reply_bytes (each client holds at most half)");
   }
   m.finish();
 }

@@ -294,8 +294,9 @@ TEST(LoaderTest, UpstreamReplyBounds) {
   EXPECT_EQ(r->upstream.max_reply_bytes, 2048u);
   EXPECT_EQ(r->upstream.max_reply_bytes_total, 4096u);
   EXPECT_EQ(r->upstream.max_reply_elements, 10u);
-  EXPECT_NE(loadError(with("  max_reply_bytes: 8192\n  max_reply_bytes_total: 4096\n"))
-                .find("upstream.max_reply_bytes_total: must be at least upstream.max_reply_bytes"),
+  EXPECT_NE(loadError(with("  max_reply_bytes: 8192\n  max_reply_bytes_total: 16383\n"))
+                .find("upstream.max_reply_bytes_total: must be at least twice "
+                      "upstream.max_reply_bytes"),
             std::string::npos);
   EXPECT_NE(loadError(with("  max_reply_elements: 0\n")).find("upstream.max_reply_elements"),
             std::string::npos);
