@@ -39,6 +39,14 @@ class FairQueue {
     }
     return item;
   }
+  // Tenants with items waiting.
+  [[nodiscard]] size_t tenants() const { return ring_.size(); }
+  // Passes over front()'s tenant for this round (its item stays first in its lane): the next
+  // tenant's item becomes front().
+  void skip() {
+    ring_.push_back(std::move(ring_.front()));
+    ring_.pop_front();
+  }
   // Removes one item equal to `item` (cancel, timeout): false when it is not queued.
   bool erase(std::string_view tenant, const T& item) {
     auto it = lanes_.find(std::string(tenant));

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -185,6 +186,7 @@ struct RedisUpstream::Impl {
   FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
+  std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
   // Reply bytes held across all requests, connections and undelivered responses.
   std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
@@ -308,30 +310,68 @@ struct RedisUpstream::Impl {
     conns.push_back(std::move(pc));
   }
 
+  // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
+  // request pipelined behind another tenant's waits for that tenant's reply, however large or
+  // slow. So: a connection that is idle or carries only this tenant's requests first; behind
+  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
+  // tenant already on half the pool's connections pipelines behind its own requests only, so
+  // it never holds every connection (alone, it may use them all).
+  // `grow` is set when a new connection should be opened.
+  PooledConn* place(const std::string& tenant, bool& grow) {
+    const size_t half = std::max<size_t>(1, options.connections / 2);
+    uint32_t opening = 0;
+    size_t tenant_conns = 0;
+    bool others = queue.tenants() > 1;  // the queue's front is this tenant's
+    for (auto& c : conns) {
+      if (!c->ready) {
+        ++opening;
+        continue;
+      }
+      if (carries(*c, tenant)) ++tenant_conns;
+      if (!onlyOf(*c, tenant)) others = true;
+    }
+    const bool confined = others && tenant_conns >= half;
+    PooledConn* clean = nullptr;   // idle, or only this tenant's requests
+    PooledConn* shared = nullptr;  // behind other tenants' requests too
+    for (auto& c : conns) {
+      if (!c->ready || c->heavy || c->inflight.size() >= options.max_pipeline_depth) continue;
+      if (confined && !carries(*c, tenant)) continue;
+      PooledConn*& slot = onlyOf(*c, tenant) ? clean : shared;
+      if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c.get();
+    }
+    const bool can_grow = conns.size() < options.connections && !confined &&
+                          std::chrono::steady_clock::now() >= grow_after;
+    grow = (clean == nullptr || !clean->inflight.empty()) && can_grow && opening < queued_live;
+    if (clean != nullptr) return clean;
+    if (can_grow) return nullptr;  // a connection of its own is coming (or opening)
+    return shared;
+  }
+  static bool carries(const PooledConn& c, const std::string& tenant) {
+    return std::any_of(c.inflight.begin(), c.inflight.end(),
+                       [&](const auto& r) { return r->tenant == tenant; });
+  }
+  static bool onlyOf(const PooledConn& c, const std::string& tenant) {
+    return std::all_of(c.inflight.begin(), c.inflight.end(),
+                       [&](const auto& r) { return r->tenant == tenant; });
+  }
+
   void dispatch() {
-    while (!queue.empty()) {
+    size_t passed = 0;  // tenants in a row whose next request found no connection
+    while (!queue.empty() && passed < queue.tenants()) {
       const std::shared_ptr<PendingRequest>& front = queue.front();
       if (front->stage != Stage::Queued) {
         queue.pop();  // cancelled or timed out while waiting
         continue;
       }
-      PooledConn* best = nullptr;
-      uint32_t opening = 0;
-      for (auto& c : conns) {
-        if (!c->ready) {
-          ++opening;
-        } else if (!c->heavy && c->inflight.size() < options.max_pipeline_depth &&
-                   (best == nullptr || c->inflight.size() < best->inflight.size())) {
-          best = c.get();
-        }
-      }
-      if ((best == nullptr || !best->inflight.empty()) && conns.size() < options.connections &&
-          opening < queued_live) {
-        openConnection();
-      }
+      bool grow = false;
+      PooledConn* best = place(front->tenant, grow);
+      if (grow) openConnection();
       if (best == nullptr) {
-        return;
+        queue.skip();  // the next tenant may still fit where this one may not
+        ++passed;
+        continue;
       }
+      passed = 0;
       std::shared_ptr<PendingRequest> req = queue.pop();
       --queued_live;
       req->stage = Stage::InFlight;
@@ -516,6 +556,11 @@ struct RedisUpstream::Impl {
     }
     const bool any_ready =
         std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
+    if (!was_ready && any_ready) {
+      // A new connection failed while others work (the server's maxclients, a flaky path): use
+      // the ones there are for a while rather than keep requests waiting for another.
+      grow_after = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     if (!was_ready && !any_ready) {
       // The upstream cannot be reached now: fail the waiting requests fast (never written).
       std::deque<std::shared_ptr<PendingRequest>> waiting = queue.drain();
