@@ -73,7 +73,6 @@ std::string clientMessage(const UpstreamError& error) {
 
 namespace {
 
-constexpr size_t kKeptBufferBytes = size_t{1} << 20;
 // Replies at least this large are handed over as their buffer (Handler::onReplyOwned).
 constexpr size_t kOwnedReplyBytes = size_t{1} << 20;
 
@@ -281,7 +280,7 @@ void RedisConnection::processInput() {
   processing_ = true;
   while (!paused_ && state_ != State::Closed && handler_ != nullptr) {
     size_t len = 0;
-    const std::string_view rest = std::string_view(in_).substr(in_pos_);
+    const std::string_view rest = in_.view().substr(in_pos_);
     const RespFramer::Status st = framer_.scan(rest, len);
     if (st == RespFramer::Status::NeedMore) {
       if (state_ == State::Ready && !skipping_ &&
@@ -314,10 +313,14 @@ void RedisConnection::processInput() {
         handler_->onReplySkipped(*this);
       } else if (in_pos_ == len && len >= kOwnedReplyBytes) {
         // The reply starts the buffer: hand the buffer over and keep only what follows it.
-        std::string whole = std::move(in_);
-        in_.assign(whole, len);
+        ReplyBuffer whole = std::move(in_);
         in_pos_ = 0;
-        whole.resize(len);
+        if (!in_.append(whole.view().substr(len))) {
+          processing_ = false;
+          fail({UpstreamErrorKind::Protocol, "out of memory for upstream replies"});
+          return;
+        }
+        whole.truncate(len);
         handler_->onReplyOwned(*this, std::move(whole));
       } else {
         handler_->onReply(*this, raw);
@@ -330,13 +333,10 @@ void RedisConnection::processInput() {
   }
   processing_ = false;
   if (in_pos_ > 0) {
-    in_.erase(0, in_pos_);
+    in_.eraseFront(in_pos_);  // a large buffer left behind goes back (ReplyBuffer::eraseFront)
     in_pos_ = 0;
   }
-  // A large reply leaves a large buffer behind: give it back rather than keep it per connection.
-  if (in_.capacity() > kKeptBufferBytes && in_.size() < kKeptBufferBytes / 2) {
-    in_.shrink_to_fit();
-  }
+  in_.shrinkIfIdle();
 }
 
 void RedisConnection::onReadCb(bufferevent* bev, void* arg) noexcept {
@@ -344,10 +344,13 @@ void RedisConnection::onReadCb(bufferevent* bev, void* arg) noexcept {
   evbuffer* input = bufferevent_get_input(bev);
   const size_t n = evbuffer_get_length(input);
   if (n > 0) {
-    const size_t old = self->in_.size();
-    self->in_.resize(old + n);
-    const int got = evbuffer_remove(input, self->in_.data() + old, n);
-    self->in_.resize(old + static_cast<size_t>(std::max(got, 0)));
+    if (!self->in_.reserveTail(n)) {
+      auto keep = self->shared_from_this();
+      self->fail({UpstreamErrorKind::Protocol, "out of memory for upstream replies"});
+      return;
+    }
+    const int got = evbuffer_remove(input, self->in_.tail(), n);
+    self->in_.commit(static_cast<size_t>(std::max(got, 0)));
   }
   self->processInput();
 }

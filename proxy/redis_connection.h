@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/event_loop.h"
+#include "proxy/reply_buffer.h"
 #include "proxy/resp_framer.h"
 
 namespace kw::proxy {
@@ -66,7 +67,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     // A large reply that filled the front of the read buffer is handed over as that buffer
     // (no copy: a 64 MiB reply would otherwise be copied in one loop turn). By default it is
     // delivered as a view.
-    virtual void onReplyOwned(RedisConnection& conn, std::string&& raw) { onReply(conn, raw); }
+    virtual void onReplyOwned(RedisConnection& conn, ReplyBuffer&& raw) {
+      onReply(conn, raw.view());
+    }
     // Asked while a reply arrives (and once it is complete) with its size so far and the
     // values its array headers declare: false makes the connection skip that reply (its bytes
     // are framed and dropped, never held) and report onReplySkipped instead of onReply.
@@ -123,7 +126,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   Timer start_timer_;
   Timer resume_timer_;
   RespFramer framer_;
-  std::string in_;     // bytes read and not yet delivered
+  ReplyBuffer in_;     // bytes read and not yet delivered
   size_t in_pos_ = 0;  // start of the first undelivered reply in in_
   uint32_t handshake_replies_ = 0;
   bool skipping_ = false;  // the current reply was refused by admitReply: drop its bytes

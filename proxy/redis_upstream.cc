@@ -36,7 +36,7 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   ReplyCallback callback;
   std::optional<Timer> deadline;
   std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
-  std::unique_ptr<std::string> bytes;
+  std::unique_ptr<ReplyBuffer> bytes;
   std::vector<std::pair<size_t, size_t>> spans;
   void* conn = nullptr;  // the PooledConn carrying it while InFlight
 };
@@ -75,10 +75,10 @@ struct ResponseBuilder {
       out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
       req.held = 0;
     }
-    out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<std::string>();
+    out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<ReplyBuffer>();
     out.values_.reserve(req.spans.size());
     out.raws_.reserve(req.spans.size());
-    const std::string_view all(*out.bytes_);
+    const std::string_view all = out.bytes_->view();
     for (const auto& [offset, length] : req.spans) {
       const std::string_view raw = all.substr(offset, length);
       auto value = codec::parseReply(raw, limits);
@@ -158,8 +158,8 @@ struct RedisUpstream::Impl {
     void onReply(RedisConnection& /*c*/, std::string_view raw) override {
       owner->onReply(this, raw, nullptr);
     }
-    void onReplyOwned(RedisConnection& /*c*/, std::string&& raw) override {
-      owner->onReply(this, raw, &raw);
+    void onReplyOwned(RedisConnection& /*c*/, ReplyBuffer&& raw) override {
+      owner->onReply(this, raw.view(), &raw);
     }
     bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
       return owner->admitReply(this, bytes, values);
@@ -458,24 +458,33 @@ struct RedisUpstream::Impl {
 
   // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
   // buffer instead of being copied.
-  void storeReply(PendingRequest& req, std::string_view raw, std::string* owned = nullptr) {
+  void storeReply(PendingRequest& req, std::string_view raw, ReplyBuffer* owned = nullptr) {
     if (!req.bytes && owned != nullptr) {
-      req.bytes = std::make_unique<std::string>(std::move(*owned));
+      req.bytes = std::make_unique<ReplyBuffer>(std::move(*owned));
       req.spans.emplace_back(0, req.bytes->size());
       req.held += req.bytes->size();
       held->add(req.tenant, req.bytes->size());
       return;
     }
     if (!req.bytes) {
-      req.bytes = std::make_unique<std::string>();
+      req.bytes = std::make_unique<ReplyBuffer>();
     }
     req.spans.emplace_back(req.bytes->size(), raw.size());
-    req.bytes->append(raw);
+    if (!req.bytes->append(raw)) {  // no memory for it: the request fails, never half-answered
+      req.reply_error = UpstreamError{
+          UpstreamErrorKind::TooLarge,
+          "ERR no memory for the reply (the command ran; its reply was dropped)", true};
+      held->remove(req.tenant, req.held);
+      req.held = 0;
+      req.bytes.reset();
+      req.spans.clear();
+      return;
+    }
     req.held += raw.size();
     held->add(req.tenant, raw.size());
   }
 
-  void onReply(PooledConn* pc, std::string_view raw, std::string* owned) {
+  void onReply(PooledConn* pc, std::string_view raw, ReplyBuffer* owned) {
     setPartial(pc, 0);
     pc->heavy = false;
     if (pc->inflight.empty()) {

@@ -17,6 +17,7 @@
 #include "proxy/event_loop.h"
 #include "proxy/redis_connection.h"
 #include "proxy/redis_url.h"
+#include "proxy/reply_buffer.h"
 
 namespace kw::proxy {
 
@@ -75,14 +76,14 @@ class UpstreamResponse {
   [[nodiscard]] std::string_view raw(size_t i) const { return raws_[i]; }
   // Every reply's bytes, concatenated (resp2 passthrough of a pipeline).
   [[nodiscard]] std::string_view rawAll() const {
-    return bytes_ ? std::string_view(*bytes_) : std::string_view();
+    return bytes_ ? bytes_->view() : std::string_view();
   }
   [[nodiscard]] const codec::RespValue& execValue() const { return values_.back(); }
   [[nodiscard]] std::string_view execRaw() const { return raws_.back(); }
 
  private:
   friend struct detail::ResponseBuilder;
-  std::unique_ptr<std::string> bytes_;  // heap-pinned: views survive moves
+  std::unique_ptr<ReplyBuffer> bytes_;  // its data stays put: views survive moves
   std::vector<codec::RespValue> values_;
   std::vector<std::string_view> raws_;
   std::unique_ptr<detail::HeldReplyShare> held_;  // bytes_ counted until this is destroyed

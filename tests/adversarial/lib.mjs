@@ -2,6 +2,7 @@
 // probe client that keeps asking while an attack runs and reports what a victim tenant saw.
 import fs from "node:fs";
 import https from "node:https";
+import net from "node:net";
 import { certs, sleep, startStack } from "../e2e/harness.mjs";
 
 // Both upstream modes: "redis" (keyward -> redis-server) and "rest" (keyward -> Upstash REST
@@ -54,7 +55,7 @@ function percentile(sorted, p) {
 // A probe: `concurrency` keep-alive loops of GET probe:k against `url` with `key`, for
 // `durationMs` (or until stop()). Every request has a deadline (`timeoutMs`); a failure is any
 // status other than 200 or a transport error. Resolves to
-// {count, ok, failed, p50, p99, max, statuses}.
+// {count, ok, failed, p50, p99, max, statuses, windows}.
 export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeoutMs = 5000 } = {}) {
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: fs.readFileSync(certs().ca) });
   const latencies = [];
@@ -62,6 +63,7 @@ export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeo
   let failed = 0;
   let stopped = false;
   const deadline = Date.now() + durationMs;
+  const windows = [];  // [start, end] in ms of every answered request (200s)
   const one = () => new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const req = https.request(`${url}/get/probe:k`, {
@@ -71,7 +73,10 @@ export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeo
       res.on("end", () => {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode === 200) latencies.push(ms);
+        if (res.statusCode === 200) {
+          latencies.push(ms);
+          windows.push([Number(t0) / 1e6, Number(t0) / 1e6 + ms]);
+        }
         else failed++;
         resolve();
       });
@@ -93,7 +98,7 @@ export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeo
     return {
       count: latencies.length + failed, ok: latencies.length, failed,
       p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1) ?? Infinity,
-      statuses,
+      statuses, windows,
     };
   });
   return {
@@ -105,6 +110,50 @@ export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeo
   };
 }
 
+// A probe of redis-server itself, beside keyward: PING on a connection of its own every 5 ms
+// until stop(). Resolves to the windows [start, end] (ms) of the PINGs slower than `slowMs`:
+// the times redis-server itself did not answer (a command that costs it hundreds of ms stalls
+// every client of that server, keyward or not).
+export function startRedisProbe(stack, { slowMs = 20 } = {}) {
+  const stalls = [];
+  let stopped = false;
+  const done = new Promise((resolve) => {
+    const sock = net.connect(stack.redisPort, "127.0.0.1");
+    let waiting = null;
+    sock.on("data", () => { const w = waiting; waiting = null; w?.(); });
+    sock.on("error", () => resolve(stalls));
+    sock.once("connect", async () => {
+      const pw = stack.redisPassword;
+      const ask = (cmd) => new Promise((r) => { waiting = r; sock.write(cmd); });
+      await ask(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(pw)}\r\n${pw}\r\n`);
+      while (!stopped) {
+        const t0 = Number(process.hrtime.bigint()) / 1e6;
+        await ask("*1\r\n$4\r\nPING\r\n");
+        const t1 = Number(process.hrtime.bigint()) / 1e6;
+        if (t1 - t0 > slowMs) stalls.push([t0, t1]);
+        await sleep(5);
+      }
+      sock.destroy();
+      resolve(stalls);
+    });
+  });
+  return { stop() { stopped = true; return done; } };
+}
+
+// The probe's p99 over the requests that did not overlap a stall of redis-server itself: what
+// keyward added. `explained` counts the requests left out.
+export function keywardP99(probe, stalls) {
+  const overlaps = ([s, e]) => stalls.some(([a, b]) => s < b && a < e);
+  const kept = [];
+  let explained = 0;
+  for (const w of probe.windows) {
+    if (overlaps(w)) explained++;
+    else kept.push(w[1] - w[0]);
+  }
+  kept.sort((a, b) => a - b);
+  return { p99: percentile(kept, 0.99), explained };
+}
+
 // Runs `attack()` (resolves when the attack is in place or over) while a probe runs for
 // `durationMs`; resolves to {probe, peakRssKiB, baseRssKiB, attack} where attack is what
 // attack() resolved to.
@@ -112,11 +161,17 @@ export async function underAttack(stack, attack, { durationMs = 3000, probeKey }
   const pid = stack.keyward.proc.pid;
   const baseRssKiB = rssKiB(pid);
   const sampler = rssSampler(pid);
+  const redisProbe = startRedisProbe(stack);
   const probe = startProbe(stack.url, probeKey ?? stack.keys.probe, { durationMs });
   const attackResult = await attack();
   const probeResult = await probe.done;
+  const redisStalls = await redisProbe.stop();
   const peakRssKiB = sampler.stop();
-  return { probe: probeResult, peakRssKiB, baseRssKiB, attack: attackResult };
+  const own = keywardP99(probeResult, redisStalls);
+  const { windows, ...summary } = probeResult;
+  return { probe: { ...summary, keywardP99: own.p99, redisExplained: own.explained,
+                    redisStalls: redisStalls.length },
+           peakRssKiB, baseRssKiB, attack: attackResult };
 }
 
 // One line per measurement on stdout, so figures for the docs come straight from a CI log.
