@@ -182,6 +182,9 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_connections", "Open upstream connections", u.connections);
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
+  p.gauge("keyward_upstream_reply_bytes",
+          "Raw upstream reply bytes held until sent (upstream.max_reply_bytes_total)",
+          u.reply_bytes);
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
   p.gauge("keyward_upstream_detached_relays",
           "REST relays (long or paused replies) on connections of their own", u.detached);

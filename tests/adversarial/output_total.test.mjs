@@ -1,5 +1,4 @@
 // min-assertions: 24
-// Not in ctest yet: in the full CI run its figures failed (slices: probe p99 85 ms; output: RSS +120.8 MiB over its bound). Run by hand: sh tests/integration/run_e2e.sh ../adversarial/<this file>.
 // listen.max_output_bytes: the total of unsent response bytes across all client connections.
 // 40 clients pipeline GETs of a 2 MiB value and never read; past the total keyward closes the
 // biggest holders (stalled readers first) instead of growing, while a client reading a 20 MiB
