@@ -1,5 +1,7 @@
 // Fuzzes the upstream RESP framer: chunking-independent, bounded, and in agreement with the
-// codec's RespReader on where each valid reply ends.
+// codec's RespReader on where each valid reply ends. The bytes are held as RedisConnection
+// holds them, in a ReplyBuffer (mapped from one page here, so mremap growth and the hand-over
+// of a large reply run on small inputs), checked against the input at every step.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +11,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "proxy/codec/resp_reader.h"
+#include "proxy/reply_buffer.h"
 #include "proxy/resp_framer.h"
 
 namespace {
@@ -29,16 +32,21 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limi
   Framed out;
   size_t pos = 0;
   size_t avail = 0;
+  kw::proxy::ReplyBuffer held(4096);  // in.substr(pos, avail - pos), as RedisConnection::in_
   while (avail < in.size() && !out.invalid) {
+    const size_t before = avail;
     avail = step == 0 ? in.size() : std::min(in.size(), avail + step);
+    KW_FUZZ_CHECK(held.append(in.substr(before, avail - before)));
     for (;;) {
+      KW_FUZZ_CHECK(held.view() == in.substr(pos, avail - pos));
       size_t len = 0;
-      const auto st = framer.scan(in.substr(pos, avail - pos), len);
+      const auto st = framer.scan(held.view(), len);
       if (st == kw::proxy::RespFramer::Status::NeedMore) {
         if (discard) {
           const size_t a = framer.accepted();
           KW_FUZZ_CHECK(pos + a <= avail);
           framer.discard(a);
+          held.eraseFront(a);
           pos += a;
           KW_FUZZ_CHECK(avail - pos <= step + limits.max_line_bytes + 3);
         }
@@ -54,6 +62,15 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::RespLimits& limi
       KW_FUZZ_CHECK(whole > 0 && whole <= limits.max_reply_bytes);
       out.lengths.push_back(whole);
       out.values.push_back(framer.values());
+      if (len >= 4096) {  // a large reply leaves as its buffer; what follows stays
+        kw::proxy::ReplyBuffer taken = std::move(held);
+        held = kw::proxy::ReplyBuffer(4096);
+        KW_FUZZ_CHECK(held.append(taken.view().substr(len)));
+        taken.truncate(len);
+        KW_FUZZ_CHECK(taken.view() == in.substr(pos, len));
+      } else {
+        held.eraseFront(len);
+      }
       pos += len;
       framer.reset();
     }

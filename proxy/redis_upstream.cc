@@ -56,13 +56,20 @@ void HeldReplyBytes::remove(const std::string& tenant, uint64_t n) {
   if (it->second == 0) by_tenant.erase(it);
 }
 
+void HeldReplyBytes::release(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  remove(tenant, n);
+  for (auto& [who, allowed] : blocked) allowed = 1;
+  if (on_release) on_release();
+}
+
 uint64_t HeldReplyBytes::of(const std::string& tenant) const {
   auto it = by_tenant.find(tenant);
   return it == by_tenant.end() ? 0 : it->second;
 }
 
 HeldReplyShare::~HeldReplyShare() {
-  if (auto account = account_.lock()) account->remove(tenant_, bytes_);
+  if (auto account = account_.lock()) account->release(tenant_, bytes_);
 }
 
 struct ResponseBuilder {
@@ -187,6 +194,7 @@ struct RedisUpstream::Impl {
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
   std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
+  std::optional<Timer> redispatch;  // dispatch() from the loop once held reply bytes went back
   // Reply bytes held across all requests, connections and undelivered responses.
   std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
@@ -250,7 +258,7 @@ struct RedisUpstream::Impl {
     if (cb) {
       cb(std::move(result));
     }
-    held->remove(req->tenant, req->held);  // what did not move into a response
+    held->release(req->tenant, req->held);  // what did not move into a response
     req->held = 0;
     req->bytes.reset();
   }
@@ -318,6 +326,13 @@ struct RedisUpstream::Impl {
   // it never holds every connection (alone, it may use them all).
   // `grow` is set when a new connection should be opened.
   PooledConn* place(const std::string& tenant, bool& grow) {
+    // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
+    // yet), or whose last reply was refused for it, sends nothing more until some goes.
+    const auto blocked = held->blocked.find(tenant);
+    if ((blocked != held->blocked.end() && blocked->second == 0) ||
+        held->of(tenant) >= options.max_reply_bytes_total / 2) {
+      return nullptr;
+    }
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
@@ -372,6 +387,7 @@ struct RedisUpstream::Impl {
         continue;
       }
       passed = 0;
+      if (auto b = held->blocked.find(front->tenant); b != held->blocked.end()) --b->second;
       std::shared_ptr<PendingRequest> req = queue.pop();
       --queued_live;
       req->stage = Stage::InFlight;
@@ -418,6 +434,7 @@ struct RedisUpstream::Impl {
             "ERR replies in flight of this client exceed its share, half of "
             "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
       }
+      if (over != nullptr) held->blocked[req.tenant] = 0;
     }
     if (over != nullptr) {
       setPartial(pc, 0);
@@ -429,7 +446,7 @@ struct RedisUpstream::Impl {
       req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
       req.bytes.reset();  // what the request held so far goes too
       req.spans.clear();
-      held->remove(req.tenant, req.held);
+      held->release(req.tenant, req.held);
       req.held = 0;
       return false;
     }
@@ -459,6 +476,7 @@ struct RedisUpstream::Impl {
   // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
   // buffer instead of being copied.
   void storeReply(PendingRequest& req, std::string_view raw, ReplyBuffer* owned = nullptr) {
+    held->blocked.erase(req.tenant);  // a reply fits again
     if (!req.bytes && owned != nullptr) {
       req.bytes = std::make_unique<ReplyBuffer>(std::move(*owned));
       req.spans.emplace_back(0, req.bytes->size());
@@ -474,7 +492,7 @@ struct RedisUpstream::Impl {
       req.reply_error = UpstreamError{
           UpstreamErrorKind::TooLarge,
           "ERR no memory for the reply (the command ran; its reply was dropped)", true};
-      held->remove(req.tenant, req.held);
+      held->release(req.tenant, req.held);
       req.held = 0;
       req.bytes.reset();
       req.spans.clear();
@@ -630,6 +648,11 @@ Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
   }
   auto impl = std::make_unique<Impl>();
   impl->base = base;
+  Impl* raw = impl.get();
+  impl->redispatch.emplace(base, [raw] { raw->dispatch(); });
+  impl->held->on_release = [raw] {
+    if (raw->queued_live != 0 && !raw->redispatch->armed()) raw->redispatch->arm(Milliseconds(0));
+  };
   if (!options.password.empty()) {
     endpoint->password = options.password;
   }

@@ -32,8 +32,14 @@ struct ResponseBuilder;
 struct HeldReplyBytes {
   uint64_t total = 0;
   std::unordered_map<std::string, uint64_t> by_tenant;  // only tenants holding some
+  // Tenants whose last reply was refused for the total or their share, with the requests each
+  // may still send: none until some bytes go back, then one (else they would keep the upstream
+  // and the loop busy with replies dropped as fast as they can ask). A reply held again ends it.
+  std::unordered_map<std::string, uint32_t> blocked;
+  std::function<void()> on_release;  // bytes went back: blocked requests may go
   void add(const std::string& tenant, uint64_t n);
-  void remove(const std::string& tenant, uint64_t n);
+  void remove(const std::string& tenant, uint64_t n);   // accounting only (partial replies)
+  void release(const std::string& tenant, uint64_t n);  // gone for good: each blocked may try one
   [[nodiscard]] uint64_t of(const std::string& tenant) const;
 };
 

@@ -1,4 +1,4 @@
-// ReplyBuffer: heap below 1 MiB, an mremap-grown anonymous mapping above.
+// ReplyBuffer: heap below 1 MiB (mapped_from), an mremap-grown anonymous mapping above.
 #include "proxy/reply_buffer.h"
 
 #include <sys/mman.h>
@@ -25,7 +25,8 @@ ReplyBuffer::ReplyBuffer(ReplyBuffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       capacity_(std::exchange(other.capacity_, 0)),
-      mapped_(std::exchange(other.mapped_, false)) {}
+      mapped_(std::exchange(other.mapped_, false)),
+      mapped_from_(other.mapped_from_) {}
 
 ReplyBuffer& ReplyBuffer::operator=(ReplyBuffer&& other) noexcept {
   if (this != &other) {
@@ -34,6 +35,7 @@ ReplyBuffer& ReplyBuffer::operator=(ReplyBuffer&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     capacity_ = std::exchange(other.capacity_, 0);
     mapped_ = std::exchange(other.mapped_, false);
+    mapped_from_ = other.mapped_from_;
   }
   return *this;
 }
@@ -56,7 +58,7 @@ bool ReplyBuffer::reserveTail(size_t n) {
   if (capacity_ - size_ >= n) return true;
   if (n > SIZE_MAX / 4 - size_) return false;
   const size_t want = std::max(size_ + n, capacity_ * 2);
-  if (want < kMappedBytes) {
+  if (want < mapped_from_) {
     void* p = std::realloc(data_, std::max<size_t>(want, 4096));
     if (p == nullptr) return false;
     data_ = static_cast<char*>(p);
@@ -91,9 +93,9 @@ void ReplyBuffer::eraseFront(size_t n) {
   n = std::min(n, size_);
   if (n == 0) return;
   const size_t rest = size_ - n;
-  if (mapped_ && rest < kMappedBytes / 2) {
+  if (mapped_ && rest < mapped_from_ / 2) {
     // A large reply went: the little that follows it goes to a small block of its own.
-    ReplyBuffer small;
+    ReplyBuffer small(mapped_from_);
     if (small.append(std::string_view(data_ + n, rest))) {
       *this = std::move(small);
       return;
@@ -104,7 +106,7 @@ void ReplyBuffer::eraseFront(size_t n) {
 }
 
 void ReplyBuffer::shrinkIfIdle() {
-  if (size_ == 0 && capacity_ > kMappedBytes) release();
+  if (size_ == 0 && capacity_ > mapped_from_) release();
 }
 
 }  // namespace kw::proxy

@@ -16,6 +16,9 @@ class ReplyBuffer {
   static constexpr size_t kMappedBytes = size_t{1} << 20;
 
   ReplyBuffer() = default;
+  // `mapped_from`: the size from which the bytes live in a mapping (tests and fuzzers use a
+  // page to reach that path with small inputs).
+  explicit ReplyBuffer(size_t mapped_from) : mapped_from_(mapped_from) {}
   ~ReplyBuffer() { release(); }
   ReplyBuffer(ReplyBuffer&& other) noexcept;
   ReplyBuffer& operator=(ReplyBuffer&& other) noexcept;
@@ -50,6 +53,7 @@ class ReplyBuffer {
   size_t size_ = 0;
   size_t capacity_ = 0;
   bool mapped_ = false;  // data_ is an mmap of capacity_ bytes, else malloc
+  size_t mapped_from_ = kMappedBytes;
 };
 
 }  // namespace kw::proxy

@@ -66,7 +66,9 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   Stack s;
   // The client's own limit lifts its default share (half of listen.max_connections).
   const std::string clients = std::string(kClients) + "    limits: { max_connections: 2 }\n";
-  ASSERT_TRUE(s.start(clients, "  max_connections: 2\n")) << s.kw.out_text << s.kw.err_text;
+  // Every connection here comes from 127.0.0.1 and connects before it authenticates.
+  ASSERT_TRUE(s.start(clients, "  max_connections: 2\n  max_unauthenticated_per_address: 2\n"))
+      << s.kw.out_text << s.kw.err_text;
   const std::string get =
       "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
   int a = connectTo(s.port, 3);
@@ -136,7 +138,8 @@ TEST(Limits, RefusedHeadsAreAnsweredBeforeTheirBody) {
 
 TEST(Limits, DefaultClientShareIsHalfOfTheListenersConnections) {
   Stack s;
-  ASSERT_TRUE(s.start(kClients, "  max_connections: 4\n")) << s.kw.out_text << s.kw.err_text;
+  ASSERT_TRUE(s.start(kClients, "  max_connections: 4\n  max_unauthenticated_per_address: 4\n"))
+      << s.kw.out_text << s.kw.err_text;
   const std::string get =
       "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
   int a = connectTo(s.port, 3);
