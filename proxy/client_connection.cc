@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -287,15 +288,29 @@ bool ClientConnection::onHead(codec::ParseStatus st) {
   const bool body_follows = st == codec::ParseStatus::HeadComplete;
   if (!admission_.refusal && body_follows) {
     const uint64_t want = parser_.contentLength().value_or(server_.listen().max_body_bytes);
-    if (server_.reserveBody(want)) {
-      reserved_body_ = want;
-    } else {
-      record_.reason = "max_buffered_bytes";
-      admission_.refusal = errorResponse(
-          503, "ERR too many request bodies in flight (listen.max_buffered_bytes " +
-                   std::to_string(server_.listen().max_buffered_bytes) + "), retry later");
-      admission_.refusal->headers.emplace_back("Retry-After", "1");
+    const uint64_t total = server_.listen().max_buffered_bytes;
+    switch (server_.reserveBody(want, client_)) {
+      case GatewayServer::BodyReserve::Ok:
+        reserved_body_ = want;
+        reserved_for_ = client_;
+        break;
+      case GatewayServer::BodyReserve::TotalFull:
+        record_.reason = "max_buffered_bytes";
+        admission_.refusal =
+            errorResponse(503, "ERR too many request bodies in flight (listen.max_buffered_bytes " +
+                                   std::to_string(total) + "), retry later");
+        break;
+      case GatewayServer::BodyReserve::ClientShareFull:
+        record_.reason = "max_buffered_bytes";
+        record_.decision = "deny";
+        admission_.refusal = errorResponse(
+            429,
+            "ERR too many request bodies of this client in flight (its share, half of "
+            "listen.max_buffered_bytes " +
+                std::to_string(total) + "), retry later");
+        break;
     }
+    if (admission_.refusal) admission_.refusal->headers.emplace_back("Retry-After", "1");
   }
   if (admission_.refusal) {
     // Answered from the head alone; a body that follows is never read (nor 100 Continue sent).
@@ -350,8 +365,9 @@ std::optional<HttpResponse> ClientConnection::attributeTo(const conf::ClientConf
 
 void ClientConnection::releaseBody() {
   if (reserved_body_ == 0) return;
-  server_.releaseBody(reserved_body_);
+  server_.releaseBody(reserved_body_, reserved_for_);
   reserved_body_ = 0;
+  reserved_for_.clear();
 }
 
 bool ClientConnection::outputBlocked() {
@@ -369,6 +385,24 @@ void ClientConnection::serveRequest() {
   state_ = State::Busy;
   keep_alive_ = parser_.keepAlive() && !draining_;
   head_request_ = parser_.method() == codec::HttpMethod::Head;
+  // The head was admitted before its body arrived, maybe long ago: a credential revoked,
+  // expired or removed, or a grant narrowed, meanwhile must not act. Admitted again from the
+  // same head when anything the decision relied on changed.
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  if (admission_.entry != nullptr && !server_.router().admissionCurrent(admission_, now_s)) {
+    admission_ = server_.router().admit(parser_, peer_, record_);
+    if (!admission_.refusal && admission_.entry != nullptr) {
+      admission_.refusal = attributeTo(*admission_.entry->config);
+    }
+    if (admission_.refusal) {
+      HttpResponse r = std::move(*admission_.refusal);
+      admission_ = Admission{};
+      respond(std::move(r));
+      return;
+    }
+  }
   server_.router().route(parser_, std::move(admission_), *this);
   admission_ = Admission{};
 }

@@ -114,6 +114,7 @@ class ClientConnection final : public Exchange {
   size_t output_held_ = 0;                                 // counted in the server's total
   std::chrono::steady_clock::time_point output_progress_;  // last byte sent, or first held
   uint64_t reserved_body_ = 0;  // this request's share of listen.max_buffered_bytes
+  std::string reserved_for_;    // the client it is counted for
   std::string client_;          // the client this connection counts for ("" = none yet)
   std::string anonymous_key_;   // counted as anonymous under this address until then
   Admission admission_;

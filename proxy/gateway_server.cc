@@ -188,16 +188,26 @@ void GatewayServer::release(ClientConnection* conn) {
   reaper_.arm(Milliseconds(0));
 }
 
-bool GatewayServer::reserveBody(uint64_t bytes) {
-  if (bytes > listen_.max_buffered_bytes - std::min(buffered_bytes_, listen_.max_buffered_bytes)) {
-    return false;
+GatewayServer::BodyReserve GatewayServer::reserveBody(uint64_t bytes, const std::string& client) {
+  const uint64_t total = listen_.max_buffered_bytes;
+  if (bytes > total - std::min(buffered_bytes_, total)) return BodyReserve::TotalFull;
+  const uint64_t share = std::max<uint64_t>(1, total / 2);
+  uint64_t& mine = buffered_by_client_[client];
+  if (bytes > share - std::min(mine, share)) {
+    if (mine == 0) buffered_by_client_.erase(client);
+    return BodyReserve::ClientShareFull;
   }
+  mine += bytes;
   buffered_bytes_ += bytes;
-  return true;
+  return BodyReserve::Ok;
 }
 
-void GatewayServer::releaseBody(uint64_t bytes) {
+void GatewayServer::releaseBody(uint64_t bytes, const std::string& client) {
   buffered_bytes_ -= std::min(bytes, buffered_bytes_);
+  auto it = buffered_by_client_.find(client);
+  if (it == buffered_by_client_.end()) return;
+  it->second -= std::min(bytes, it->second);
+  if (it->second == 0) buffered_by_client_.erase(it);
 }
 
 bool GatewayServer::attachClient(const std::string& client, uint64_t limit) {

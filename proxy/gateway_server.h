@@ -53,8 +53,10 @@ class GatewayServer {
 
   // listen.max_buffered_bytes: request bodies held at once across connections. A body is
   // reserved whole (its Content-Length, or max_body_bytes when chunked) before it is read.
-  [[nodiscard]] bool reserveBody(uint64_t bytes);
-  void releaseBody(uint64_t bytes);
+  // Each client may hold at most half of it (CONTRACT 8); the result says which bound refused.
+  enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
+  [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
+  void releaseBody(uint64_t bytes, const std::string& client);
   [[nodiscard]] uint64_t bufferedBytes() const { return buffered_bytes_; }
   // clients[].limits.max_connections: a connection counts for the client it last authenticated
   // as. False when `client` already has `limit` connections.
@@ -93,6 +95,7 @@ class GatewayServer {
   uint64_t output_shed_ = 0;  // connections closed by shedOutput()
   std::unordered_map<std::string, uint64_t> client_connections_;    // only clients with some
   std::unordered_map<std::string, uint64_t> anonymous_by_address_;  // only addresses with some
+  std::unordered_map<std::string, uint64_t> buffered_by_client_;    // only clients with some
   uint64_t anonymous_refused_ = 0;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;

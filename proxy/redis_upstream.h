@@ -86,6 +86,12 @@ class UpstreamResponse {
   }
   [[nodiscard]] const codec::RespValue& execValue() const { return values_.back(); }
   [[nodiscard]] std::string_view execRaw() const { return raws_.back(); }
+  // Reply i becomes the error `message` (static text: it is viewed, not copied), raw() included:
+  // a pipeline slot whose reply keyward will not send is answered inline instead.
+  void replaceWithError(size_t i, std::string_view message, std::string_view raw_message) {
+    values_[i] = codec::RespValue::error(message);
+    raws_[i] = raw_message;
+  }
 
  private:
   friend struct detail::ResponseBuilder;

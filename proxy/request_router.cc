@@ -142,6 +142,7 @@ void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
 void RequestRouter::reloadRevocations() {
   const std::string& file = snapshot_->config().signing.revoked_file;
   revocations_known_ = true;
+  ++revocation_generation_;
   if (file.empty()) {
     revoked_.reset();
   } else if (auto list = conf::loadRevokedFile(file)) {

@@ -89,6 +89,9 @@ struct Admission {
   std::string stream_token;     // SECRET: the bearer token
   std::string stream_jti;       // JWT jti
   int64_t stream_deadline = 0;  // JWT: exp + leeway; 0 for static keys
+  // What the decision relied on besides the head (admissionCurrent()).
+  uint64_t revocation_generation = 0;
+  int64_t expires_s = 0;  // JWT: exp + leeway; 0 for static keys
 };
 
 // Shared, long-lived state every connection routes through.
@@ -119,6 +122,13 @@ class RequestRouter {
   // method, source address, route and, once known, client; never touches the body.
   [[nodiscard]] Admission admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
                                 AccessRecord& rec) const;
+  // The admission still holds at `now_s`: the same config and revocation list as when it was
+  // made, and its token not past exp. A body may take up to idle_timeout to arrive after its
+  // head was admitted: a stale admission is made again before the request runs (CONTRACT 4).
+  [[nodiscard]] bool admissionCurrent(const Admission& a, int64_t now_s) const {
+    return a.snapshot == snapshot_ && a.revocation_generation == revocation_generation_ &&
+           (a.expires_s == 0 || now_s < a.expires_s);
+  }
   // `parser` is Complete and `admission` (from admit() on the same head) has no refusal.
   // Everything the router needs from the parser is copied or decoded before return; the exchange
   // may be answered later.
@@ -185,7 +195,8 @@ class RequestRouter {
   QuotaLedger quota_;
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
-  bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
+  bool revocations_known_ = true;       // false: revoked_file unreadable, JWTs refused
+  uint64_t revocation_generation_ = 0;  // counts reloadRevocations()
   // Per client name (nextSyncToken, noteUpstreamSyncToken); bounded at 2 * conf::kMaxClients.
   struct SyncState {
     uint64_t counter = 0;        // the last value given to the client

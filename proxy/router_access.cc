@@ -111,6 +111,8 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
         resolveCredential(*token, *a.snapshot, now_s, revoked_.get(), revocations_known_);
     a.entry = cred.entry;
     a.sub = std::move(cred.sub);
+    a.revocation_generation = revocation_generation_;
+    if (cred.is_jwt) a.expires_s = cred.exp + a.snapshot->jwtRules().leeway_s;
     if (a.entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
     const bool stream = decoded->route() == codec::RestRoute::Subscribe ||
                         decoded->route() == codec::RestRoute::PSubscribe;

@@ -1,5 +1,7 @@
 // RequestRouter's Redis dispatcher: a RequestPlan becomes one RESP pipeline (or MULTI/EXEC, or a
 // subscription) on the Redis upstream, and its replies become the Upstash JSON (or resp2) body.
+#include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -217,6 +219,35 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
   return out;
 }
 
+// A pipeline whose JSON body would be over the bound: its largest replies become inline error
+// slots ("the command ran; its reply was dropped"), largest first, until the rest fits, so that
+// the pipeline is never failed whole (CONTRACT 3). One sizing walk per slot.
+void fitPipeline(const RouteContext& ctx, UpstreamResponse& resp, uint64_t bound) {
+  static constexpr std::string_view kDropped =
+      "ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was "
+      "dropped)";
+  static constexpr std::string_view kDroppedRaw =
+      "-ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was "
+      "dropped)\r\n";
+  if (ctx.resp2) return;  // the raw bytes, already within max_reply_bytes
+  const uint64_t worst = 6 * uint64_t{resp.rawAll().size()} + 66 + 16 * uint64_t{resp.size()};
+  if (worst <= bound) return;
+  std::vector<std::pair<uint64_t, size_t>> sizes;  // (encoded size, slot)
+  uint64_t total = 2;
+  for (size_t i = 0; i < resp.size(); ++i) {
+    const uint64_t n = codec::jsonBodySizeBound({&resp.value(i), 1}, ctx.enc);
+    sizes.emplace_back(n, i);
+    total += n + 1;
+  }
+  if (total <= bound) return;
+  std::sort(sizes.begin(), sizes.end(), std::greater<>());
+  for (const auto& [n, i] : sizes) {
+    if (total <= bound) break;
+    resp.replaceWithError(i, kDropped, kDroppedRaw);
+    total = total - n + kDropped.size() + 16;
+  }
+}
+
 // JSON escaping can grow a reply 6x: a body over the bound is refused before it is built (a body
 // that may be over kSliceThreshold is sized exactly by SlicedReply instead).
 bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uint64_t bound) {
@@ -272,6 +303,7 @@ void RequestRouter::dispatchRedis(const RequestPlan& plan, const RouteContext& b
            messages = plan.messages](UpstreamResult&& r) {
             ex.record().upstream_ms = msSince(ctx.started);
             if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            fitPipeline(ctx, r.value(), bound);
             if (mayBeLarge(ctx, r.value())) {
               HeldReply h{
                   .resp = std::move(r.value()), .denied_at = denied_at, .messages = messages};

@@ -33,8 +33,10 @@ enum class QueryToken : uint8_t {
 };
 
 struct RestOptions {
-  bool allow_query_token = false;     // listen.allow_query_token
-  uint32_t max_commands = 100000;     // commands in one /pipeline or /multi-exec
+  bool allow_query_token = false;  // listen.allow_query_token
+  // Commands in one /pipeline or /multi-exec (10x the SDK's auto-pipeline batch): bounds the
+  // loop time one request costs (policy, inline denials, body) whatever its commands are.
+  uint32_t max_commands = 10000;
   uint32_t max_args = 1048576;        // arguments in one command (Redis proto-max-multibulk)
   uint32_t max_total_args = 1048576;  // arguments over all commands of the request
 };

@@ -196,14 +196,18 @@ TEST(RestRequest, HundredThousandCommandPipeline) {
   }
   body += "]";
   ASSERT_GT(body.size(), 1u << 20) << "exercises the large-body parser path";
-  RestRequest r = post("/pipeline", body);
+  EXPECT_EQ(failsPost("/pipeline", body), 413) << "over the default of 10,000 commands";
+  RestOptions big;
+  big.max_commands = 100000;
+  RestRequest r = post("/pipeline", body, big);
   ASSERT_EQ(r.commandCount(), 100000u);
   EXPECT_EQ(argvOf(r, 99999), (Args{"get", "k99999"}));
   EXPECT_EQ(r.totalArgs(), 200000u);
   EXPECT_TRUE(viewsInsideStorage(r));
   std::string over = body.substr(0, body.size() - 1) + ",[\"ping\"]]";
-  EXPECT_EQ(failsPost("/pipeline", over), 413);
+  EXPECT_EQ(failsPost("/pipeline", over, big), 413);
   RestOptions few;
+  few.max_commands = 100000;
   few.max_total_args = 1000;
   EXPECT_EQ(failsPost("/pipeline", body, few), 413);
 }
