@@ -17,6 +17,7 @@
 
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/reply_json.h"
+#include "proxy/codec/rest_request.h"
 
 namespace kw::proxy {
 
@@ -299,11 +300,11 @@ AdminServer::Response AdminServer::route(std::string_view method, std::string_vi
     return Response{200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
   }
   if (path.rfind("/v1/", 0) == 0) {
-    constexpr std::string_view kBearer = "Bearer ";
+    // The same reading of Authorization as the client listener's (scheme in any case).
+    const std::optional<std::string_view> given = codec::bearerToken(authorization);
     bool ok = false;
-    if (!token_.empty() && authorization.size() == kBearer.size() + token_.size() &&
-        authorization.substr(0, kBearer.size()) == kBearer) {
-      ok = CRYPTO_memcmp(authorization.data() + kBearer.size(), token_.data(), token_.size()) == 0;
+    if (!token_.empty() && given && given->size() == token_.size()) {
+      ok = CRYPTO_memcmp(given->data(), token_.data(), token_.size()) == 0;
     }
     if (!ok) return json(401, codec::jsonError("WRONGPASS invalid or missing admin token"));
     if (path == "/v1/reload") {

@@ -87,6 +87,11 @@ TEST(AdminServerRoute, V1NeedsTheExactBearerToken) {
   EXPECT_NE(r.body.find("cfg.yaml:3:4: bad \\\"value\\\""), std::string::npos) << r.body;
   // The token never appears in any answer.
   EXPECT_EQ(r.body.find(kToken), std::string::npos);
+  // The scheme in any case, as on the client listener (RFC 9110 11.1); the token exactly.
+  EXPECT_EQ(f.server->route("POST", "/v1/reload", std::string("bearer ") + kToken).status, 400);
+  EXPECT_EQ(f.server->route("POST", "/v1/reload", std::string("BEARER  ") + kToken).status, 400);
+  EXPECT_EQ(f.server->route("POST", "/v1/reload", std::string("bearer ") + kToken + " x").status,
+            401);
 }
 
 TEST(AdminServerRoute, EmptyTokenRefusesV1) {
