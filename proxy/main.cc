@@ -290,7 +290,6 @@ int runServe(const std::string& path) {
                        {"quota", quota_store          ? "store " + quota_store->describe()
                                  : state_file.empty() ? std::string("memory")
                                                       : "state_file " + state_file}});
-  printListening(server->boundAddress(), server->tls(), false);
 
   // Readiness: a PING every 2 s decides whether the upstream answers.
   // REST: Upstash bills every command, so no PING: readiness means a verified connection to the
@@ -398,6 +397,8 @@ int runServe(const std::string& path) {
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
   if (!admin_r) return fail("admin listener: " + admin_r.error().message);
   std::unique_ptr<AdminServer> admin = std::move(*admin_r);
+  // Printed once both listeners are bound: whoever waits for the line may use either at once.
+  printListening(server->boundAddress(), server->tls(), false);
   printListening(admin->boundAddress(), false, true);
 
   auto sigterm = SignalEvent::create(base.get(), SIGTERM, [&] { stop("SIGTERM"); });

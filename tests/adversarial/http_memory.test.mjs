@@ -178,22 +178,28 @@ for (const mode of MODES) {
       assert.equal(Number(len), BODY);
     });
 
-    test("listen.max_buffered_bytes: a body past the shared budget gets 503 naming it", async () => {
-      // Two 10 MiB bodies reserve 20 of 24 MiB; a third cannot.
-      const held = [];
-      for (let i = 0; i < 2; i++) {
+    test("listen.max_buffered_bytes: past a client's half 429, past the pool 503, each naming it", async () => {
+      // 24 MiB in all, 12 MiB per client: big holds 10 MiB, then asks for 10 more (429); admin's
+      // 10 MiB fits (20 of 24); the probe's 10 MiB does not fit the pool (503).
+      const post = async (path, key) => {
         const c = await connect(stack.port);
-        c.sock.write(`POST /set/big:h${i} HTTP/1.1\r\nHost: x\r\nContent-Length: ${10 * MiB}\r\n` +
-                     `Authorization: Bearer ${stack.keys.big}\r\n\r\nabc`);
-        held.push(c);
-      }
+        c.sock.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${10 * MiB}\r\n` +
+                     `Authorization: Bearer ${key}\r\n\r\nabc`);
+        return c;
+      };
+      const held = [await post("/set/big:h0", stack.keys.big)];
       await sleep(200);
-      const c = await connect(stack.port);
-      c.sock.write(`POST /set/big:h3 HTTP/1.1\r\nHost: x\r\nContent-Length: ${10 * MiB}\r\n` +
-                   `Authorization: Bearer ${stack.keys.big}\r\n\r\n`);
+      const second = await post("/set/big:h1", stack.keys.big);
+      await waitFor(second, /\r\n\r\n\{.*\}/s);
+      assert.equal(statusOf(second), 429);
+      assert.match(second.data, /its share, half of listen\.max_buffered_bytes 25165824/);
+      second.sock.destroy();
+      held.push(await post("/set/app:h1", stack.keys.admin));
+      await sleep(200);
+      const c = await post("/set/probe:h3", stack.keys.probe);
       await waitFor(c, /\r\n\r\n\{.*\}/s);
       assert.equal(statusOf(c), 503);
-      assert.match(c.data, /max_buffered_bytes/);
+      assert.match(c.data, /too many request bodies in flight \(listen\.max_buffered_bytes 25165824\)/);
       c.sock.destroy();
       for (const h of held) h.sock.destroy();
       await sleep(200);
