@@ -8,7 +8,7 @@ import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { certs } from "../e2e/harness.mjs";
-import { MODES, report, rssKiB, sleep, startModeStack, underAttack } from "./lib.mjs";
+import { MODES, report, rssKiB, settled, sleep, startModeStack, underAttack } from "./lib.mjs";
 
 const MiB = 1024 * 1024;
 const BODY = 9 * MiB;
@@ -51,26 +51,6 @@ async function pushBody(c, total) {
       await Promise.race([new Promise((r) => c.sock.once("drain", r)), c.ended, sleep(500)]);
     }
   }
-}
-
-// CPU ticks (user + system) keyward has used so far.
-function cpuTicks(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(f[11]) + Number(f[12]);
-}
-
-// Resolves once keyward used under 2 ticks (20 ms) of CPU in a 300 ms window (or after `ms`):
-// the attack has reached its steady state.
-async function settled(pid, ms = 15000) {
-  const end = Date.now() + ms;
-  let last = cpuTicks(pid);
-  while (Date.now() < end) {
-    await sleep(300);
-    const now = cpuTicks(pid);
-    if (now - last < 2) return true;
-    last = now;
-  }
-  return false;
 }
 
 function statusOf(c) {
@@ -275,7 +255,7 @@ for (const mode of MODES) {
         await sleep(2500);
       }, { durationMs: 3000 });
       // Then the 100 stalled connections stay open while another tenant works.
-      const quiet = await settled(stack.keyward.proc.pid);
+      const quiet = await settled(stack.keyward.proc.pid, 15000);
       const held = await underAttack(stack, async () => null, { durationMs: 2000 });
       const grewMiB = (Math.max(setup.peakRssKiB, held.peakRssKiB) - before) / 1024;
       report(`http.slow_readers.${mode}`, { setup: setup.probe, held: held.probe, grewMiB });

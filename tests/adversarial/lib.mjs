@@ -174,6 +174,33 @@ export async function underAttack(stack, attack, { durationMs = 3000, probeKey }
            peakRssKiB, baseRssKiB, attack: attackResult };
 }
 
+// CPU ticks (user + system) a process has used so far.
+export function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+// True once the process used under 2 ticks (20 ms) of CPU in a 300 ms window, false after `ms`:
+// an attack has reached its steady state and keyward does nothing more for it.
+export async function settled(pid, ms) {
+  const end = Date.now() + ms;
+  let last = cpuTicks(pid);
+  while (Date.now() < end) {
+    await sleep(300);
+    const now = cpuTicks(pid);
+    if (now - last < 2) return true;
+    last = now;
+  }
+  return false;
+}
+
+// One sample or counter of a keyward's /metrics (NaN when absent).
+export async function metric(kw, name) {
+  const res = await fetch(`http://127.0.0.1:${kw.adminPort}/metrics`);
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(await res.text());
+  return m ? Number(m[1]) : NaN;
+}
+
 // One line per measurement on stdout, so figures for the docs come straight from a CI log.
 export function report(name, fields) {
   process.stdout.write(`# adversarial ${name} ${JSON.stringify(fields)}\n`);

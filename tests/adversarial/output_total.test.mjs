@@ -9,7 +9,7 @@ import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { certs } from "../e2e/harness.mjs";
-import { MODES, report, rssKiB, sleep, startModeStack, underAttack } from "./lib.mjs";
+import { MODES, metric, report, rssKiB, settled, sleep, startModeStack, underAttack } from "./lib.mjs";
 
 const MiB = 1024 * 1024;
 const LIMIT = 32 * MiB;
@@ -50,33 +50,6 @@ function readValue(stack, key, token) {
   });
 }
 
-// CPU ticks (user + system) keyward has used so far.
-function cpuTicks(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(f[11]) + Number(f[12]);
-}
-
-// True once keyward used under 2 ticks (20 ms) of CPU in a 300 ms window (false after `ms`).
-async function settled(pid, ms = 10000) {
-  const end = Date.now() + ms;
-  let last = cpuTicks(pid);
-  while (Date.now() < end) {
-    await sleep(300);
-    const now = cpuTicks(pid);
-    if (now - last < 2) return true;
-    last = now;
-  }
-  return false;
-}
-
-async function metric(stack, name) {
-  const res = await fetch(`http://127.0.0.1:${stack.keyward.adminPort}/metrics`, {
-    headers: { authorization: `Bearer ${stack.adminToken}` },
-  });
-  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(await res.text());
-  return m ? Number(m[1]) : NaN;
-}
-
 for (const mode of MODES) {
   describe(`output total (${mode} mode)`, () => {
     let stack;
@@ -96,17 +69,17 @@ for (const mode of MODES) {
     });
 
     test("control: a 20 MiB value read normally comes whole, nothing shed", async () => {
-      const shed0 = await metric(stack, "keyward_output_shed_total");
+      const shed0 = await metric(stack.keyward, "keyward_output_shed_total");
       const got = await readValue(stack, "big:huge", stack.keys.fast);
       assert.equal(got.status, 200);
       assert.ok(got.bytes > 20 * MiB, `got ${got.bytes} bytes`);
-      assert.equal(await metric(stack, "keyward_output_shed_total"), shed0);
+      assert.equal(await metric(stack.keyward, "keyward_output_shed_total"), shed0);
     });
 
     test("40 stalled readers of 2 MiB replies: total held bounded, fast reader served", async () => {
       const pid = stack.keyward.proc.pid;
       const before = rssKiB(pid);
-      const shed0 = await metric(stack, "keyward_output_shed_total");
+      const shed0 = await metric(stack.keyward, "keyward_output_shed_total");
       const conns = [];
       // Setting up: each connection is served until 1 MiB of its output is unsent; past the
       // total the biggest stalled holders are closed.
@@ -120,9 +93,9 @@ for (const mode of MODES) {
         }
         await sleep(1500);
       }, { durationMs: 2000 });
-      const quiet = await settled(pid);
-      const shedSetup = (await metric(stack, "keyward_output_shed_total")) - shed0;
-      const heldSetup = await metric(stack, "keyward_client_output_bytes");
+      const quiet = await settled(pid, 10000);
+      const shedSetup = (await metric(stack.keyward, "keyward_output_shed_total")) - shed0;
+      const heldSetup = await metric(stack.keyward, "keyward_client_output_bytes");
       // While the survivors hold their output: a reader that keeps up, 2 MiB at a time and then
       // the 20 MiB value (which pushes the total over again: stalled readers go, it does not).
       const fast = [];
@@ -132,9 +105,9 @@ for (const mode of MODES) {
       }, { durationMs: 3000 });
       const grewMiB = (Math.max(setup.peakRssKiB, held.peakRssKiB) - before) / 1024;
       const setupGrewMiB = (setup.peakRssKiB - before) / 1024;
-      const heldBytes = await metric(stack, "keyward_client_output_bytes");
-      const shed = (await metric(stack, "keyward_output_shed_total")) - shed0;
-      const open = await metric(stack, "keyward_client_connections");
+      const heldBytes = await metric(stack.keyward, "keyward_client_output_bytes");
+      const shed = (await metric(stack.keyward, "keyward_output_shed_total")) - shed0;
+      const open = await metric(stack.keyward, "keyward_client_connections");
       report(`output.stalled_readers.${mode}`, {
         setup: setup.probe, held: held.probe, grewMiB, setupGrewMiB,
         heldSetupMiB: heldSetup / MiB, heldMiB: heldBytes / MiB, shedSetup, shed, open,
@@ -156,7 +129,7 @@ for (const mode of MODES) {
       assert.ok(held.probe.p99 < 50, `probe p99 ${held.probe.p99} ms`);
       for (const c of conns) c.sock.destroy();
       await sleep(300);
-      assert.equal(await metric(stack, "keyward_client_output_bytes"), 0);
+      assert.equal(await metric(stack.keyward, "keyward_client_output_bytes"), 0);
     });
   });
 }

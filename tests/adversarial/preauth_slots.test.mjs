@@ -10,7 +10,7 @@ import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { certs } from "../e2e/harness.mjs";
-import { MODES, report, sleep, startModeStack, underAttack } from "./lib.mjs";
+import { MODES, metric, report, sleep, startModeStack, underAttack } from "./lib.mjs";
 
 const MAX_CONNECTIONS = 60;
 const DEFAULT_SHARE = MAX_CONNECTIONS / 2;  // listen.max_unauthenticated_per_address unset
@@ -51,12 +51,6 @@ function authenticatedGet(port, from, key) {
       s.write(`GET /get/probe:k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n\r\n`);
     });
   });
-}
-
-async function metric(kw, name) {
-  const res = await fetch(`http://127.0.0.1:${kw.adminPort}/metrics`);
-  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(await res.text());
-  return m ? Number(m[1]) : NaN;
 }
 
 async function settle(conns, ms = 300) {
