@@ -195,6 +195,7 @@ struct RedisUpstream::Impl {
   uint32_t queued_live = 0;
   std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
   std::optional<Timer> redispatch;  // dispatch() from the loop once held reply bytes went back
+  std::chrono::steady_clock::time_point silent_at{};  // a connection last closed for a timeout
   // Reply bytes held across all requests, connections and undelivered responses.
   std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
@@ -291,9 +292,14 @@ struct RedisUpstream::Impl {
         --queued_live;  // dispatch() drops the Done entry from the queue
         // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
         // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
-        const bool any_ready = std::any_of(conns.begin(), conns.end(), [](auto& c) {
-          return c->ready || (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
-        });
+        // So does a connection closed for silence within this request's wait (the one it
+        // waited for, replaced by one still connecting).
+        const bool any_ready =
+            std::chrono::steady_clock::now() - silent_at < options.timeout ||
+            std::any_of(conns.begin(), conns.end(), [](auto& c) {
+              return c->ready ||
+                     (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
+            });
         finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
                                               "no upstream connection became free in time"}
                               : UpstreamError{UpstreamErrorKind::Unreachable,
@@ -567,6 +573,7 @@ struct RedisUpstream::Impl {
   // (maybe_executed), never "not executed". Requests still queued were never written.
   void onConnClosed(PooledConn* pc, const UpstreamError& error) {
     const bool was_ready = pc->ready;
+    if (error.kind == UpstreamErrorKind::Timeout) silent_at = std::chrono::steady_clock::now();
     setPartial(pc, 0);
     std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
