@@ -26,6 +26,8 @@ int httpStatus(UpstreamErrorKind kind) {
       return 504;
     case UpstreamErrorKind::Overloaded:
       return 503;
+    case UpstreamErrorKind::Share:
+      return 429;
     case UpstreamErrorKind::Rejected:
       return 400;
     case UpstreamErrorKind::Unreachable:
@@ -50,6 +52,8 @@ std::string_view toString(UpstreamErrorKind kind) {
       return "closed";
     case UpstreamErrorKind::Overloaded:
       return "overloaded";
+    case UpstreamErrorKind::Share:
+      return "client_share";
     case UpstreamErrorKind::Auth:
       return "auth";
     case UpstreamErrorKind::Rejected:
@@ -61,7 +65,7 @@ std::string_view toString(UpstreamErrorKind kind) {
 }
 
 std::string clientMessage(const UpstreamError& error) {
-  if (error.kind == UpstreamErrorKind::TooLarge) {
+  if (error.kind == UpstreamErrorKind::TooLarge || error.kind == UpstreamErrorKind::Share) {
     return error.message;
   }
   std::string out = "ERR upstream " + std::string(toString(error.kind));

@@ -22,12 +22,14 @@ enum class UpstreamErrorKind : uint8_t {
   TooLarge,     // the command ran, but its reply was over upstream.max_reply_* (reply dropped,
                 // the connection stays in sync)
   Overloaded,   // the wait queue (or the subscription limit) is full
+  Share,        // the client's share of a shared bound is used up (nothing was sent): 429
   Auth,         // the upstream rejected AUTH or SELECT (wrong password, bad db)
   Rejected,     // refused before sending: empty command, or one that would desynchronise a pooled
                 // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
 };
 
-// HTTP status for an upstream failure: Timeout 504, Overloaded 503, Rejected 400, others 502.
+// HTTP status for an upstream failure: Timeout 504, Overloaded 503, Share 429, Rejected 400,
+// others 502.
 [[nodiscard]] int httpStatus(UpstreamErrorKind kind);
 [[nodiscard]] std::string_view toString(UpstreamErrorKind kind);
 

@@ -236,6 +236,13 @@ struct RedisUpstream::Impl {
     if (!error && queued_live >= options.max_queue) {
       error = UpstreamError{UpstreamErrorKind::Overloaded, "upstream request queue is full"};
     }
+    if (!error && shareUsedUp(req->tenant)) {
+      // Refused at once, nothing sent: waiting would only time out (its clients are not taking
+      // the replies they have), and a flood of such waits would time out together.
+      error = UpstreamError{UpstreamErrorKind::Share,
+                            "ERR replies in flight of this client exceed its share, half of "
+                            "upstream.max_reply_bytes_total; retry later"};
+    }
     if (error) {
       req->stage = Stage::Done;
       req->deferred_error = std::move(error);
@@ -331,14 +338,18 @@ struct RedisUpstream::Impl {
   // tenant already on half the pool's connections pipelines behind its own requests only, so
   // it never holds every connection (alone, it may use them all).
   // `grow` is set when a new connection should be opened.
+  // The tenant holds its half of max_reply_bytes_total, or its last reply was refused for it
+  // (or the total) and nothing has gone back since.
+  bool shareUsedUp(const std::string& tenant) const {
+    const auto blocked = held->blocked.find(tenant);
+    return (blocked != held->blocked.end() && blocked->second == 0) ||
+           held->of(tenant) >= options.max_reply_bytes_total / 2;
+  }
+
   PooledConn* place(const std::string& tenant, bool& grow) {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
-    const auto blocked = held->blocked.find(tenant);
-    if ((blocked != held->blocked.end() && blocked->second == 0) ||
-        held->of(tenant) >= options.max_reply_bytes_total / 2) {
-      return nullptr;
-    }
+    if (shareUsedUp(tenant)) return nullptr;
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
