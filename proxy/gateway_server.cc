@@ -17,6 +17,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/client_connection.h"
+#include "proxy/quota_ledger.h"
 #include "proxy/tls_read_ahead.h"
 
 namespace kw::proxy {
@@ -39,14 +40,6 @@ PeerInfo peerFrom(const sockaddr* addr) {
   }
   p.ip = buf;
   return p;
-}
-
-// The unit one holder of addresses controls: an IPv4 address, or an IPv6 /64 (a single host is
-// routinely given a whole /64, so a per-address cap there would be no cap).
-std::string addressBlock(const PeerInfo& p) {
-  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  const bool v4 = std::memcmp(p.ip16.data(), kV4Mapped, sizeof kV4Mapped) == 0;
-  return std::string(reinterpret_cast<const char*>(p.ip16.data()), v4 ? 16 : 8);
 }
 
 }  // namespace
@@ -135,7 +128,8 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
   if (!router_.isTrustedProxy(peer)) {
     uint64_t limit = listen_.max_unauthenticated_per_address;
     if (limit == 0) limit = std::max<uint64_t>(1, listen_.max_connections / 2);
-    anonymous_key = addressBlock(peer);
+    // Counted per IPv4 address or IPv6 /64, as per_identity_rate counts anonymous callers.
+    anonymous_key = identityKey({}, peer.ip16);
     uint64_t& n = anonymous_by_address_[anonymous_key];
     if (n >= limit) {
       ++anonymous_refused_;

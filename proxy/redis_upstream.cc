@@ -275,7 +275,8 @@ struct RedisUpstream::Impl {
     held->remove(pc->partial_tenant, pc->partial);
     pc->partial = bytes;
     if (bytes != 0) {
-      pc->partial_tenant = pc->inflight.front()->tenant;
+      const std::string& tenant = pc->inflight.front()->tenant;
+      if (pc->partial_tenant != tenant) pc->partial_tenant = tenant;  // called per read
       held->add(pc->partial_tenant, bytes);
     }
   }
@@ -331,13 +332,6 @@ struct RedisUpstream::Impl {
     conns.push_back(std::move(pc));
   }
 
-  // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
-  // request pipelined behind another tenant's waits for that tenant's reply, however large or
-  // slow. So: a connection that is idle or carries only this tenant's requests first; behind
-  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
-  // tenant already on half the pool's connections pipelines behind its own requests only, so
-  // it never holds every connection (alone, it may use them all).
-  // `grow` is set when a new connection should be opened.
   // The tenant holds its half of max_reply_bytes_total, or its last reply was refused for it
   // (or the total) and nothing has gone back since.
   bool shareUsedUp(const std::string& tenant) const {
@@ -346,6 +340,13 @@ struct RedisUpstream::Impl {
            held->of(tenant) >= options.max_reply_bytes_total / 2;
   }
 
+  // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
+  // request pipelined behind another tenant's waits for that tenant's reply, however large or
+  // slow. So: a connection that is idle or carries only this tenant's requests first; behind
+  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
+  // tenant already on half the pool's connections pipelines behind its own requests only, so
+  // it never holds every connection (alone, it may use them all).
+  // `grow` is set when a new connection should be opened.
   PooledConn* place(const std::string& tenant, bool& grow) {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
@@ -354,22 +355,37 @@ struct RedisUpstream::Impl {
     uint32_t opening = 0;
     size_t tenant_conns = 0;
     bool others = queue.tenants() > 1;  // the queue's front is this tenant's
-    for (auto& c : conns) {
-      if (!c->ready) {
+    // Whose requests each ready connection carries, read once: {any of this tenant's, only
+    // this tenant's} (an idle connection is "only").
+    std::vector<std::pair<bool, bool>> mix(conns.size());
+    for (size_t i = 0; i < conns.size(); ++i) {
+      const PooledConn& c = *conns[i];
+      if (!c.ready) {
         ++opening;
         continue;
       }
-      if (carries(*c, tenant)) ++tenant_conns;
-      if (!onlyOf(*c, tenant)) others = true;
+      bool any = false;
+      bool only = true;
+      for (const auto& r : c.inflight) {
+        if (r->tenant == tenant) {
+          any = true;
+        } else {
+          only = false;
+        }
+      }
+      mix[i] = {any, only};
+      if (any) ++tenant_conns;
+      if (!only) others = true;
     }
     const bool confined = others && tenant_conns >= half;
     PooledConn* clean = nullptr;   // idle, or only this tenant's requests
     PooledConn* shared = nullptr;  // behind other tenants' requests too
-    for (auto& c : conns) {
+    for (size_t i = 0; i < conns.size(); ++i) {
+      PooledConn* c = conns[i].get();
       if (!c->ready || c->heavy || c->inflight.size() >= options.max_pipeline_depth) continue;
-      if (confined && !carries(*c, tenant)) continue;
-      PooledConn*& slot = onlyOf(*c, tenant) ? clean : shared;
-      if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c.get();
+      if (confined && !mix[i].first) continue;
+      PooledConn*& slot = mix[i].second ? clean : shared;
+      if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c;
     }
     const bool can_grow = conns.size() < options.connections && !confined &&
                           std::chrono::steady_clock::now() >= grow_after;
@@ -377,14 +393,6 @@ struct RedisUpstream::Impl {
     if (clean != nullptr) return clean;
     if (can_grow) return nullptr;  // a connection of its own is coming (or opening)
     return shared;
-  }
-  static bool carries(const PooledConn& c, const std::string& tenant) {
-    return std::any_of(c.inflight.begin(), c.inflight.end(),
-                       [&](const auto& r) { return r->tenant == tenant; });
-  }
-  static bool onlyOf(const PooledConn& c, const std::string& tenant) {
-    return std::all_of(c.inflight.begin(), c.inflight.end(),
-                       [&](const auto& r) { return r->tenant == tenant; });
   }
 
   void dispatch() {
