@@ -94,7 +94,7 @@ struct UpstreamConfig {
   std::string ca_file;  // absolute; empty = system CA store
   Duration timeout{5000};
   uint32_t connections = 8;
-  // Redis mode: bounds on replies (RedisUpstreamOptions::max_reply_*).
+  // Redis mode: bounds on replies (RedisPoolOptions::max_reply_*).
   uint64_t max_reply_bytes = uint64_t{64} << 20;
   uint64_t max_reply_bytes_total = uint64_t{256} << 20;
   uint64_t max_reply_elements = uint64_t{1} << 20;
@@ -122,6 +122,7 @@ struct QuotaConfig {
   std::string state_file;  // absolute; default "<config dir>/quota.state"; empty when store_url
   std::string store_url;   // optional redis:// or rediss:// URL; replaces state_file. May hold a
                            // password: never print.
+  UpstreamConfig store;    // store_url parsed (kind Redis or Rediss) when it is set
 };
 
 // 0 = unlimited for every budget field.

@@ -295,6 +295,7 @@ void readQuota(Ctx& ctx, const YamlNode& n, QuotaConfig& out) {
       ctx.error(where, m.sub("store_url"), "replaces state_file: set only one of them");
     } else {
       out.store_url = std::move(url);
+      out.store = std::move(parsed);
       out.state_file.clear();
     }
   }

@@ -1,21 +1,13 @@
 // Checks or adds SCAN's MATCH so a key-restricted client sees only keys inside its patterns.
 #include "policy/scan_rewrite.h"
 
+#include "policy/ascii.h"
+
 namespace kw::policy {
 
 namespace {
 
 constexpr std::string_view kMatch = "MATCH";
-
-bool equalsIgnoreCase(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -27,10 +19,10 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
   for (size_t i = 2; i < argv.size(); i += 2) {
     if (i + 1 >= argv.size()) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     const std::string_view opt = argv[i];
-    if (equalsIgnoreCase(opt, "match")) {
+    if (ascii::equalsIgnoreCase(opt, "match")) {
       match_idx = static_cast<int32_t>(i + 1);
       ++match_count;
-    } else if (!equalsIgnoreCase(opt, "count") && !equalsIgnoreCase(opt, "type")) {
+    } else if (!ascii::equalsIgnoreCase(opt, "count") && !ascii::equalsIgnoreCase(opt, "type")) {
       return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     }
   }
@@ -57,7 +49,7 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
     if (match_count > 1) {
       rewritten.assign(argv.begin(), argv.begin() + 2);
       for (size_t i = 2; i + 1 < argv.size(); i += 2) {
-        if (equalsIgnoreCase(argv[i], "match") && static_cast<int32_t>(i + 1) != match_idx) {
+        if (ascii::equalsIgnoreCase(argv[i], "match") && static_cast<int32_t>(i + 1) != match_idx) {
           continue;
         }
         rewritten.push_back(argv[i]);

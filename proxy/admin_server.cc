@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "policy/ascii.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
@@ -232,7 +233,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::create(event_base* base,
       auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
       inet_ntop(AF_INET6, &in6->sin6_addr, h, sizeof(h));
       p = ntohs(in6->sin6_port);
-      s->bound_ = "[" + std::string(h) + "]:" + std::to_string(p);
+      s->bound_ = ascii::hostPort(h, p);
     }
   }
   return s;

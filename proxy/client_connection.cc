@@ -106,7 +106,7 @@ ClientConnection::~ClientConnection() {
   detachOutput();
   quota_wait_.reset();
   pending_.cancel();
-  subscription_.reset();
+  source_.reset();
   releaseBody();
   if (!client_.empty()) server_.detachClient(client_);
   leaveAnonymous();
@@ -155,7 +155,7 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
              self->paused_ && pending <= kStreamLowWater) {
     self->paused_ = false;
     self->timer_.cancel();
-    if (self->subscription_) self->subscription_->resume();
+    if (self->source_) self->source_->resume();
   }
 }
 
@@ -463,9 +463,9 @@ void ClientConnection::completeRequest(bool keep) {
 
 void ClientConnection::holdRequest(RequestHandle handle) { pending_ = std::move(handle); }
 
-void ClientConnection::holdSubscription(SubscriptionPtr sub) {
-  subscription_ = std::move(sub);
-  if (!subscription_ && state_ == State::Busy) {
+void ClientConnection::holdSource(StreamSourcePtr sub) {
+  source_ = std::move(sub);
+  if (!source_ && state_ == State::Busy) {
     respond(errorResponse(503, "ERR too many subscriptions"));
   }
 }
@@ -515,7 +515,7 @@ void ClientConnection::relayWrite(std::string_view bytes) {
 void ClientConnection::noteOutput() {
   if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
     paused_ = true;
-    if (subscription_) subscription_->pause();
+    if (source_) source_->pause();
     // A stream or relay whose client stops reading is closed after idle_timeout without
     // progress (the paused source, perhaps a pooled upstream connection, is released).
     timer_.arm(server_.listen().idle_timeout);
@@ -525,7 +525,7 @@ void ClientConnection::noteOutput() {
 void ClientConnection::relayEnd() {
   if (!bev_ || state_ != State::Relaying) return;
   if (relay_chunked_ && !head_request_) writeThrough(bev_.get(), "0\r\n\r\n");
-  subscription_.reset();
+  source_.reset();
   paused_ = false;
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
   finishRecord(record_.status, record_.bytes_out);
@@ -541,7 +541,7 @@ void ClientConnection::relayAbort() {
 
 void ClientConnection::endStream() {
   if (state_ != State::Streaming) return;
-  if (subscription_) subscription_->close();
+  if (source_) source_->close();
   closeAfterFlush();
 }
 
@@ -583,7 +583,7 @@ void ClientConnection::closeNow() {
   leaveAnonymous();
   quota_wait_.reset();
   pending_.cancel();
-  if (subscription_) subscription_->close();
+  if (source_) source_->close();
   detachOutput();
   if (bev_) {
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);

@@ -45,7 +45,7 @@ class ClientConnection final : public Exchange {
   // Exchange
   void respond(HttpResponse resp) override;
   void holdRequest(RequestHandle handle) override;
-  void holdSubscription(SubscriptionPtr sub) override;
+  void holdSource(StreamSourcePtr sub) override;
   void holdQuotaWait(QuotaWaitPtr wait) override { quota_wait_ = std::move(wait); }
   void beginStream(HttpResponse head) override;
   void streamWrite(std::string_view bytes) override;
@@ -123,7 +123,7 @@ class ClientConnection final : public Exchange {
   Timer timer_;
   RequestHandle pending_;
   QuotaWaitPtr quota_wait_;  // destroyed first: cancels a wait for a store lease
-  SubscriptionPtr subscription_;
+  StreamSourcePtr source_;
   AccessRecord record_;
   policy::EvalScratch scratch_;
 };

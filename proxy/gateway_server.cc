@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "policy/ascii.h"
 #include "proxy/access_log.h"
 #include "proxy/client_connection.h"
 #include "proxy/quota_ledger.h"
@@ -98,8 +99,7 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
   PeerInfo bound = peerFrom(reinterpret_cast<sockaddr*>(&ss));
   uint16_t bport = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                                             : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  s->bound_ =
-      (ss.ss_family == AF_INET6 ? "[" + bound.ip + "]" : bound.ip) + ":" + std::to_string(bport);
+  s->bound_ = ascii::hostPort(bound.ip, bport);
   return s;
 }
 

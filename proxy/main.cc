@@ -217,10 +217,9 @@ int runServe(const std::string& path) {
   if (!base_r) return fail(base_r.error().message);
   EventBasePtr base = std::move(*base_r);
 
-  std::unique_ptr<RedisUpstream> upstream;  // redis:// or rediss://
-  std::unique_ptr<RestUpstream> rest;       // https:// or http://
-  if (rest_mode) {
-    RestUpstreamOptions ro;
+  std::unique_ptr<Upstream> upstream;
+  if (rest_mode) {  // https:// or http://
+    RestPoolOptions ro;
     ro.host = cfg.upstream.host;
     ro.port = cfg.upstream.port;
     ro.tls = cfg.upstream.kind == conf::UpstreamKind::RestHttps;
@@ -230,12 +229,10 @@ int runServe(const std::string& path) {
     ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto r = RestUpstream::create(base.get(), std::move(ro));
     if (!r) return fail("upstream " + cfg.upstream.display + ": " + r.error().message);
-    rest = std::move(*r);
-    rest->warm();
-  } else {
-    RedisUpstreamOptions uo;
-    uo.url = cfg.upstream.url;
-    uo.password = cfg.upstream.token;
+    upstream = std::move(*r);
+  } else {  // redis:// or rediss://
+    RedisPoolOptions uo;
+    uo.endpoint = redisEndpoint(cfg.upstream);
     uo.ca_file = cfg.upstream.ca_file;
     uo.timeout = cfg.upstream.timeout;
     uo.connections = cfg.upstream.connections;
@@ -243,10 +240,9 @@ int runServe(const std::string& path) {
     uo.max_reply_bytes_total = cfg.upstream.max_reply_bytes_total;
     uo.max_reply_elements = cfg.upstream.max_reply_elements;
     uo.max_subscriptions = 100000;  // the router enforces listen.max_subscriptions (reloadable)
-    auto upstream_r = RedisUpstream::create(base.get(), std::move(uo));
-    if (!upstream_r)
-      return fail("upstream " + cfg.upstream.display + ": " + upstream_r.error().message);
-    upstream = std::move(*upstream_r);
+    auto r = RedisUpstream::create(base.get(), std::move(uo));
+    if (!r) return fail("upstream " + cfg.upstream.display + ": " + r.error().message);
+    upstream = std::move(*r);
   }
 
   SslCtxPtr tls_ctx;
@@ -255,12 +251,12 @@ int runServe(const std::string& path) {
     if (!ctx) return fail(ctx.error().message);
     tls_ctx = std::move(*ctx);
   }
-  RequestRouter router(snapshot, upstream.get(), rest.get());
+  RequestRouter router(snapshot, *upstream);
   // Quota counters: leased from a shared store, or kept here and saved to the state file.
   std::unique_ptr<QuotaStore> quota_store;
   const std::string state_file = cfg.quota.store_url.empty() ? cfg.quota.state_file : "";
   if (!cfg.quota.store_url.empty()) {
-    auto st = QuotaStore::create(base.get(), cfg.quota.store_url,
+    auto st = QuotaStore::create(base.get(), cfg.quota.store,
                                  std::min(cfg.upstream.timeout, kQuotaStoreTimeout));
     if (!st) return fail("quota.store_url: " + st.error().message);
     quota_store = std::move(*st);
@@ -285,27 +281,16 @@ int runServe(const std::string& path) {
   if (!server_r) return fail(server_r.error().message);
   std::unique_ptr<GatewayServer> server = std::move(*server_r);
   logEvent("started", {{"version", KW_VERSION},
-                       {"upstream", rest ? rest->describe() : upstream->describe()},
+                       {"upstream", upstream->describe()},
                        {"clients", std::to_string(cfg.clients.size())},
                        {"quota", quota_store          ? "store " + quota_store->describe()
                                  : state_file.empty() ? std::string("memory")
                                                       : "state_file " + state_file}});
 
-  // Readiness: a PING every 2 s decides whether the upstream answers.
-  // REST: Upstash bills every command, so no PING: readiness means a verified connection to the
-  // upstream is open (warm() reopens them every 2 s). A wrong token shows on the first request
-  // (502 and an upstream_failed log line naming the cause).
-  bool upstream_ok = false;
-  RequestHandle ping;
-  auto probeUpstream = [&] {
-    if (rest) {
-      rest->warm();
-      upstream_ok = rest->connected();
-      return;
-    }
-    if (ping.pending()) return;
-    ping = upstream->ping([&](UpstreamResult&& r) { upstream_ok = r.has_value(); });
-  };
+  // Readiness: Upstream::probe every 2 s (Redis: a PING; REST: a verified warm connection, as
+  // Upstash bills every command). A wrong REST token shows on the first request (502 and an
+  // upstream_failed log line naming the cause).
+  auto probeUpstream = [&] { upstream->probe(); };
   Timer pinger(base.get(), probeUpstream);
   pinger.armPeriodic(Milliseconds(2000));
   // A stream whose token expires is closed within a quarter second of its exp (+ leeway).
@@ -387,11 +372,9 @@ int runServe(const std::string& path) {
     (void)reloadNow(message);
   };
   AdminHooks hooks;
-  hooks.ready = [&] { return upstream_ok && !stopping; };
+  hooks.ready = [&] { return upstream->ready() && !stopping; };
   hooks.draining = [&] { return stopping; };
-  hooks.metrics = [&] {
-    return metricsText(router, *server, rest ? rest->stats() : upstream->stats());
-  };
+  hooks.metrics = [&] { return metricsText(router, *server, upstream->stats()); };
   hooks.reload = reloadNow;
   hooks.v1_post = tokenAdminHook(router);
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
@@ -414,11 +397,9 @@ int runServe(const std::string& path) {
   }
   admin->close();
   admin.reset();
-  ping.cancel();
   server->closeAll();
   server.reset();
   upstream.reset();
-  rest.reset();
   logEvent("stopped");
   return 0;
 }

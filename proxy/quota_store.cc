@@ -43,15 +43,16 @@ return #KEYS
 
 }  // namespace
 
-Result<std::unique_ptr<QuotaStore>> QuotaStore::create(event_base* base, const std::string& url,
+Result<std::unique_ptr<QuotaStore>> QuotaStore::create(event_base* base,
+                                                       const conf::UpstreamConfig& store,
                                                        Milliseconds timeout) {
-  RedisUpstreamOptions o;
-  o.url = url;
+  RedisPoolOptions o;
+  o.endpoint = redisEndpoint(store);
   o.timeout = timeout;
   o.connections = 1;
   o.max_queue = 64;
   o.max_reply_bytes = 1 << 20;
-  auto r = RedisUpstream::create(base, std::move(o));
+  auto r = RedisPool::create(base, std::move(o));
   if (!r) return r.error();
   return std::unique_ptr<QuotaStore>(new QuotaStore(std::move(*r)));
 }

@@ -7,14 +7,16 @@
 #include <string>
 
 #include "proxy/quota_ledger.h"
-#include "proxy/redis_upstream.h"
+#include "proxy/redis_pool.h"
 
 namespace kw::proxy {
 
 class QuotaStore final : public QuotaLeaseSource {
  public:
-  // Connects lazily (like the upstream); `timeout` bounds every store call.
-  static Result<std::unique_ptr<QuotaStore>> create(event_base* base, const std::string& url,
+  // Connects lazily (like the upstream) to quota.store (conf's parse of quota.store_url);
+  // `timeout` bounds every store call.
+  static Result<std::unique_ptr<QuotaStore>> create(event_base* base,
+                                                    const conf::UpstreamConfig& store,
                                                     Milliseconds timeout);
   void lease(const std::vector<Want>& wants, Granted done) override;
   void giveBack(const std::vector<Return>& returns, std::function<void()> done) override;
@@ -22,8 +24,8 @@ class QuotaStore final : public QuotaLeaseSource {
   [[nodiscard]] std::string describe() const { return redis_->describe(); }
 
  private:
-  explicit QuotaStore(std::unique_ptr<RedisUpstream> redis) : redis_(std::move(redis)) {}
-  std::unique_ptr<RedisUpstream> redis_;
+  explicit QuotaStore(std::unique_ptr<RedisPool> redis) : redis_(std::move(redis)) {}
+  std::unique_ptr<RedisPool> redis_;
   RequestHandle lease_call_;
   RequestHandle return_call_;
 };

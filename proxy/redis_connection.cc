@@ -16,78 +16,15 @@
 #include <cstring>
 #include <utility>
 
+#include "proxy/codec/resp_writer.h"
 #include "proxy/tls_client.h"
 
 namespace kw::proxy {
-
-int httpStatus(UpstreamErrorKind kind) {
-  switch (kind) {
-    case UpstreamErrorKind::Timeout:
-      return 504;
-    case UpstreamErrorKind::Overloaded:
-      return 503;
-    case UpstreamErrorKind::Share:
-      return 429;
-    case UpstreamErrorKind::Rejected:
-      return 400;
-    case UpstreamErrorKind::Unreachable:
-    case UpstreamErrorKind::Protocol:
-    case UpstreamErrorKind::Closed:
-    case UpstreamErrorKind::TooLarge:
-    case UpstreamErrorKind::Auth:
-      return 502;
-  }
-  return 502;
-}
-
-std::string_view toString(UpstreamErrorKind kind) {
-  switch (kind) {
-    case UpstreamErrorKind::Unreachable:
-      return "unreachable";
-    case UpstreamErrorKind::Timeout:
-      return "timeout";
-    case UpstreamErrorKind::Protocol:
-      return "protocol";
-    case UpstreamErrorKind::Closed:
-      return "closed";
-    case UpstreamErrorKind::Overloaded:
-      return "overloaded";
-    case UpstreamErrorKind::Share:
-      return "client_share";
-    case UpstreamErrorKind::Auth:
-      return "auth";
-    case UpstreamErrorKind::Rejected:
-      return "rejected";
-    case UpstreamErrorKind::TooLarge:
-      return "reply_too_large";
-  }
-  return "unknown";
-}
-
-std::string clientMessage(const UpstreamError& error) {
-  if (error.kind == UpstreamErrorKind::TooLarge || error.kind == UpstreamErrorKind::Share) {
-    return error.message;
-  }
-  std::string out = "ERR upstream " + std::string(toString(error.kind));
-  if (error.maybe_executed) {
-    out += ": outcome unknown";
-  }
-  return out;
-}
 
 namespace {
 
 // Replies at least this large are handed over as their buffer (Handler::onReplyOwned).
 constexpr size_t kOwnedReplyBytes = size_t{1} << 20;
-
-// Appends one RESP bulk string.
-void appendBulk(std::string& out, std::string_view arg) {
-  out += '$';
-  out += std::to_string(arg.size());
-  out += "\r\n";
-  out.append(arg);
-  out += "\r\n";
-}
 
 }  // namespace
 
@@ -187,18 +124,16 @@ void RedisConnection::onConnected() {
   }
   std::string hello;
   if (!endpoint_.password.empty()) {
-    hello += endpoint_.user.empty() ? "*2\r\n" : "*3\r\n";
-    appendBulk(hello, "AUTH");
-    if (!endpoint_.user.empty()) {
-      appendBulk(hello, endpoint_.user);
-    }
-    appendBulk(hello, endpoint_.password);
+    const std::string_view with_user[] = {"AUTH", endpoint_.user, endpoint_.password};
+    const std::string_view without[] = {"AUTH", endpoint_.password};
+    codec::appendCommand(hello, endpoint_.user.empty() ? codec::CommandArgv(without)
+                                                       : codec::CommandArgv(with_user));
     ++handshake_replies_;
   }
   if (endpoint_.db != 0) {
-    hello += "*2\r\n";
-    appendBulk(hello, "SELECT");
-    appendBulk(hello, std::to_string(endpoint_.db));
+    const std::string db = std::to_string(endpoint_.db);
+    const std::string_view select[] = {"SELECT", db};
+    codec::appendCommand(hello, select);
     ++handshake_replies_;
   }
   if (handshake_replies_ == 0) {

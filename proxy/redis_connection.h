@@ -11,38 +11,9 @@
 #include "proxy/event_loop.h"
 #include "proxy/reply_buffer.h"
 #include "proxy/resp_framer.h"
+#include "proxy/upstream_types.h"
 
 namespace kw::proxy {
-
-enum class UpstreamErrorKind : uint8_t {
-  Unreachable,  // connect / TLS / DNS failed, or the connection died before the request was sent
-  Timeout,      // no complete reply within the timeout (the connection is then closed)
-  Protocol,     // the upstream sent malformed RESP or a reply over the configured limits
-  Closed,       // the connection closed after the request was (possibly) written: outcome unknown
-  TooLarge,     // the command ran, but its reply was over upstream.max_reply_* (reply dropped,
-                // the connection stays in sync)
-  Overloaded,   // the wait queue (or the subscription limit) is full
-  Share,        // the client's share of a shared bound is used up (nothing was sent): 429
-  Auth,         // the upstream rejected AUTH or SELECT (wrong password, bad db)
-  Rejected,     // refused before sending: empty command, or one that would desynchronise a pooled
-                // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
-};
-
-// HTTP status for an upstream failure: Timeout 504, Overloaded 503, Share 429, Rejected 400,
-// others 502.
-[[nodiscard]] int httpStatus(UpstreamErrorKind kind);
-[[nodiscard]] std::string_view toString(UpstreamErrorKind kind);
-
-struct UpstreamError {
-  UpstreamErrorKind kind = UpstreamErrorKind::Unreachable;
-  std::string message;  // operator-facing detail (never contains the password)
-  // The command was written (so it may have run): a client must not be told it was not.
-  bool maybe_executed = false;
-};
-
-// The client-facing error text: "ERR upstream <kind>", plus ": outcome unknown" when the
-// command may have run; a TooLarge error is its message ("ERR reply exceeds ...").
-[[nodiscard]] std::string clientMessage(const UpstreamError& error);
 
 // Where and how to connect. `password` is secret: never logged, never in an error message.
 struct RedisEndpoint {
@@ -56,7 +27,7 @@ struct RedisEndpoint {
 
 // One connection. Reports to a Handler; the owner holds it in a shared_ptr and may drop it from
 // inside any Handler callback (the connection keeps itself alive until its callback returns).
-// It may outlive the RedisUpstream that made it (it copies what it needs).
+// It may outlive the RedisPool that made it (it copies what it needs).
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  public:
   class Handler {

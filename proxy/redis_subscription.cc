@@ -4,11 +4,13 @@
 #include <string>
 #include <utility>
 
+#include "proxy/codec/resp_writer.h"
+
 namespace kw::proxy {
 
 namespace {
 
-class RedisSubscription final : public Subscription, public RedisConnection::Handler {
+class RedisSubscription final : public StreamSource, public RedisConnection::Handler {
  public:
   RedisSubscription(const SubscriptionSetup& setup, bool pattern, std::string_view channel,
                     SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close)
@@ -30,8 +32,8 @@ class RedisSubscription final : public Subscription, public RedisConnection::Han
           }
         }) {
     const std::string_view verb = pattern ? "PSUBSCRIBE" : "SUBSCRIBE";
-    command_ = "*2\r\n$" + std::to_string(verb.size()) + "\r\n" + std::string(verb) + "\r\n$" +
-               std::to_string(channel.size()) + "\r\n" + std::string(channel) + "\r\n";
+    const std::string_view argv[] = {verb, channel};
+    codec::appendCommand(command_, argv);
     conn_ = RedisConnection::create(setup.base, setup.endpoint, setup.tls_ctx, setup.timeout,
                                     setup.limits, this);
   }
@@ -140,7 +142,7 @@ class RedisSubscription final : public Subscription, public RedisConnection::Han
 
 }  // namespace
 
-SubscriptionPtr makeRedisSubscription(const SubscriptionSetup& setup, bool pattern,
+StreamSourcePtr makeRedisSubscription(const SubscriptionSetup& setup, bool pattern,
                                       std::string_view channel, SubscriptionEventCallback on_event,
                                       SubscriptionCloseCallback on_close,
                                       std::optional<UpstreamError> error) {

@@ -1,11 +1,11 @@
-// Factory for dedicated SUBSCRIBE/PSUBSCRIBE connections (used by RedisUpstream::subscribe).
+// Factory for dedicated SUBSCRIBE/PSUBSCRIBE connections (used by RedisPool::subscribe).
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string_view>
 
-#include "proxy/redis_upstream.h"
+#include "proxy/redis_pool.h"
 
 namespace kw::proxy {
 
@@ -19,7 +19,7 @@ inline codec::RespReaderLimits readerLimits(const RespLimits& l) {
   return r;
 }
 
-// What a subscription copies from its RedisUpstream (it may outlive the upstream).
+// What a subscription copies from its RedisPool (it may outlive the upstream).
 struct SubscriptionSetup {
   event_base* base;
   const RedisEndpoint& endpoint;
@@ -30,7 +30,7 @@ struct SubscriptionSetup {
 };
 
 // Starts connecting at once; `error` (e.g. Overloaded) is delivered to on_close from the loop.
-SubscriptionPtr makeRedisSubscription(const SubscriptionSetup& setup, bool pattern,
+StreamSourcePtr makeRedisSubscription(const SubscriptionSetup& setup, bool pattern,
                                       std::string_view channel, SubscriptionEventCallback on_event,
                                       SubscriptionCloseCallback on_close,
                                       std::optional<UpstreamError> error);

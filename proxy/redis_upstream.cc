@@ -1,803 +1,385 @@
-// Pooled, pipelined Redis upstream: a wait queue fair between tenants, per-request deadlines,
-// cancellation, no retries.
+// RedisUpstream: RESP out, Upstash JSON (or resp2) back.
 #include "proxy/redis_upstream.h"
 
-#include <openssl/crypto.h>
-#include <strings.h>
-
 #include <algorithm>
-#include <chrono>
-#include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
-#include <utility>
 
-#include "proxy/fair_queue.h"
-#include "proxy/redis_subscription.h"
-#include "proxy/tls_client.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/sliced_reply.h"
+#include "proxy/codec/sse.h"
 
 namespace kw::proxy {
 
-namespace detail {
-
-struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
-  enum class Stage : uint8_t { Queued, InFlight, Done };
-  RedisUpstream::Impl* owner = nullptr;  // null once the upstream is gone
-  Stage stage = Stage::Queued;
-  std::string wire;    // RESP bytes; freed once written
-  std::string tenant;  // whose request: the wait queue serves tenants in turn
-  uint32_t expected = 0;
-  uint32_t received = 0;
-  bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
-  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held)
-  // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
-  // alone with slot_error; a single command or a transaction fails whole with reply_error.
-  std::optional<UpstreamError> reply_error;
-  const char* slot_error = nullptr;
-  ReplyCallback callback;
-  std::optional<Timer> deadline;
-  std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
-  std::unique_ptr<ReplyBuffer> bytes;
-  std::vector<std::pair<size_t, size_t>> spans;
-  void* conn = nullptr;  // the PooledConn carrying it while InFlight
-};
-
-void HeldReplyBytes::add(const std::string& tenant, uint64_t n) {
-  if (n == 0) return;
-  total += n;
-  by_tenant[tenant] += n;
-}
-
-void HeldReplyBytes::remove(const std::string& tenant, uint64_t n) {
-  if (n == 0) return;
-  total -= std::min(n, total);
-  auto it = by_tenant.find(tenant);
-  if (it == by_tenant.end()) return;
-  it->second -= std::min(n, it->second);
-  if (it->second == 0) by_tenant.erase(it);
-}
-
-void HeldReplyBytes::release(const std::string& tenant, uint64_t n) {
-  if (n == 0) return;
-  remove(tenant, n);
-  for (auto& [who, allowed] : blocked) allowed = 1;
-  if (on_release) on_release();
-}
-
-uint64_t HeldReplyBytes::of(const std::string& tenant) const {
-  auto it = by_tenant.find(tenant);
-  return it == by_tenant.end() ? 0 : it->second;
-}
-
-HeldReplyShare::~HeldReplyShare() {
-  if (auto account = account_.lock()) account->release(tenant_, bytes_);
-}
-
-struct ResponseBuilder {
-  // Turns the collected bytes into parsed replies; false (and `error`) when one does not parse.
-  // The request's held bytes move into the response's share of `held`.
-  static bool build(PendingRequest& req, const codec::RespReaderLimits& limits,
-                    const std::shared_ptr<HeldReplyBytes>& held, UpstreamResponse& out,
-                    std::string& error) {
-    if (req.held != 0) {
-      out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
-      req.held = 0;
-    }
-    out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<ReplyBuffer>();
-    out.values_.reserve(req.spans.size());
-    out.raws_.reserve(req.spans.size());
-    const std::string_view all = out.bytes_->view();
-    for (const auto& [offset, length] : req.spans) {
-      const std::string_view raw = all.substr(offset, length);
-      auto value = codec::parseReply(raw, limits);
-      if (!value) {
-        error = value.error().message;
-        return false;
-      }
-      out.raws_.push_back(raw);
-      out.values_.push_back(std::move(*value));
-    }
-    return true;
-  }
-};
-
-}  // namespace detail
-
-using detail::PendingRequest;
-using Stage = PendingRequest::Stage;
-
-// A request holding at most this much is never refused for the total: a tenant that fills
-// max_reply_bytes_total cannot starve everyone's small replies. What such requests hold is
-// bounded apart: connections x max_pipeline_depth x 256 KiB (64 MiB by default).
-constexpr uint64_t kSmallRequestBytes = uint64_t{256} << 10;
-// A reply past this size marks its connection heavy (see PooledConn::heavy).
-constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
-
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+using Clock = std::chrono::steady_clock;
+
+// A body larger than this is encoded in slices of kSliceBytes, one per event-loop turn, so that
+// a 96 MiB body (56 MiB of values, escaped) never holds the loop for more than a slice; smaller
+// ones are built at once (no per-turn overhead where it cannot matter).
+constexpr uint64_t kSliceThreshold = 1024 * 1024;
+constexpr size_t kSliceBytes = 256 * 1024;
+// Sizing (the escaping walk, nothing built) is several times faster than encoding.
+constexpr size_t kMeasureBytes = 2 * 1024 * 1024;
+
+// What the encoder's views point into, kept until the body is out.
+struct HeldReply {
+  UpstreamResponse resp;
+  std::vector<size_t> denied_at;  // a pipeline's denied positions and their messages
+  std::vector<std::string> messages;
+  std::vector<codec::InlineError> errors;  // views into messages
+};
+using MakeEncoder = std::unique_ptr<codec::SlicedReplyEncoder> (*)(const HeldReply&,
+                                                                   const RouteContext&, int&);
+
+HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
+  return upstreamFailure({UpstreamErrorKind::TooLarge,
+                          "ERR reply exceeds upstream.max_reply_bytes once encoded (the command "
+                          "ran; its reply was dropped)",
+                          true},
+                         ctx, rec);
 }
 
-// Commands whose replies or side effects would desynchronise a shared, pipelined connection.
-bool unsafeOnPool(policy::Argv argv) {
-  static constexpr std::string_view kUnsafe[] = {
-      "subscribe",    "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
-      "sunsubscribe", "monitor",    "sync",       "psync",       "replconf",
-      "multi",        "exec",       "discard",    "watch",       "unwatch",
-      "select",       "auth",       "hello",      "reset",       "quit"};
-  for (const std::string_view name : kUnsafe) {
-    if (iequals(argv[0], name)) {
-      return true;
+// The body of a reply that may be large, sized exactly first (one walk in kMeasureBytes steps,
+// which is also the encoded-size bound's check): over `bound` it is refused; over
+// kSliceThreshold it is sent in slices: the head with the exact Content-Length, then a slice
+// per loop turn (a zero-delay timer
+// lets every other connection's events run between slices). Held by the exchange as its relay
+// source: paused while the client's output buffer is over its high-water mark (so at most
+// ~1 MiB of encoded body waits ahead of the client), resumed when it drains, closed (nothing
+// more is encoded; the reply is freed) if the client goes away. It keeps the upstream reply the
+// encoder's views point into.
+class SlicedReply final : public StreamSource {
+ public:
+  static void start(Exchange& ex, event_base* base, HeldReply held, MakeEncoder make,
+                    const RouteContext& ctx, uint64_t bound) {
+    auto job = std::unique_ptr<SlicedReply>(new SlicedReply(ex, base, std::move(held), ctx, bound));
+    job->enc_ = make(job->held_, ctx, job->status_);
+    if (!job->enc_) return ex.respond(errorResponse(500, "ERR internal error"));
+    SlicedReply* self = job.get();
+    if (self->enc_->measure(kMeasureBytes)) {
+      if (auto whole = self->answerAtOnce()) return ex.respond(std::move(*whole));
+      ex.holdSource(std::move(job));
+      return self->begin();
     }
+    ex.holdSource(std::move(job));  // sized over the next turns
+    self->timer_.arm(Milliseconds{0});
   }
-  return argv.size() >= 2 && iequals(argv[0], "client") && iequals(argv[1], "reply");
+
+  void close() override {
+    closed_ = true;
+    timer_.cancel();
+  }
+  void pause() override {
+    paused_ = true;
+    timer_.cancel();
+  }
+  void resume() override {
+    paused_ = false;
+    if (!closed_) timer_.arm(Milliseconds{0});
+  }
+
+ private:
+  SlicedReply(Exchange& ex, event_base* base, HeldReply held, const RouteContext& ctx,
+              uint64_t bound)
+      : ex_(ex), held_(std::move(held)), ctx_(ctx), bound_(bound), timer_(base, [this] {
+          slice();
+        }) {}
+
+  HttpResponse head() const {
+    HttpResponse h;
+    h.status = status_;
+    if (ctx_.resp2) h.content_type = "application/octet-stream";
+    return h;
+  }
+
+  // Sized: the refusal when over the bound (resp2 is the raw bytes, within max_reply_bytes),
+  // the whole body when small after all (the same bytes), else nullopt (send it in slices).
+  std::optional<HttpResponse> answerAtOnce() {
+    const uint64_t length = enc_->size();
+    if (!ctx_.resp2 && length > bound_) return tooLargeEncoded(ctx_, ex_.record());
+    if (length > kSliceThreshold) return std::nullopt;
+    HttpResponse whole = head();
+    whole.body.reserve(length);
+    enc_->next(whole.body, SIZE_MAX);
+    return withHeaders(std::move(whole), ctx_);
+  }
+
+  void begin() {
+    sending_ = true;
+    ex_.relayBegin(withHeaders(head(), ctx_), enc_->size());
+    timer_.arm(Milliseconds{0});
+  }
+
+  void slice() {
+    if (closed_ || paused_) return;
+    if (!sending_) {
+      if (!enc_->measure(kMeasureBytes)) return timer_.arm(Milliseconds{0});
+      if (auto whole = answerAtOnce()) {
+        // Held as the relay source: answered through the relay, whose end frees this.
+        std::string body = std::move(whole->body);
+        whole->body.clear();
+        ex_.relayBegin(std::move(*whole), body.size());
+        ex_.relayWrite(body);
+        return ex_.relayEnd();  // destroys this: nothing after
+      }
+      return begin();
+    }
+    std::string out;
+    out.reserve(kSliceBytes + codec::SlicedReplyEncoder::kMaxOvershoot);
+    const bool done = enc_->next(out, kSliceBytes);
+    ex_.relayWrite(out);              // may pause() this
+    if (done) return ex_.relayEnd();  // destroys this: nothing after
+    if (!paused_ && !closed_) timer_.arm(Milliseconds{0});
+  }
+
+  Exchange& ex_;
+  HeldReply held_;
+  RouteContext ctx_;
+  uint64_t bound_;
+  int status_ = 200;
+  std::unique_ptr<codec::SlicedReplyEncoder> enc_;  // views into held_
+  Timer timer_;
+  bool sending_ = false;  // sized, head sent
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+// Encoders for the sliced path, one per route (the same bodies as the one-shot code below).
+std::unique_ptr<codec::SlicedReplyEncoder> slicedSingle(const HeldReply& h, const RouteContext& ctx,
+                                                        int& status) {
+  const UpstreamResponse& resp = h.resp;
+  status = codec::httpStatusForSingle(resp.value(0));
+  if (ctx.resp2) {
+    const std::string_view raw = resp.raw(0);
+    return codec::SlicedReplyEncoder::resp2({&raw, 1}, {}, {});
+  }
+  return codec::SlicedReplyEncoder::single(resp.value(0), ctx.enc);
 }
 
-void appendCommand(std::string& out, policy::Argv argv) {
-  out += '*';
-  out += std::to_string(argv.size());
-  out += "\r\n";
-  for (const std::string_view arg : argv) {
-    out += '$';
-    out += std::to_string(arg.size());
-    out += "\r\n";
-    out.append(arg);
-    out += "\r\n";
+std::unique_ptr<codec::SlicedReplyEncoder> slicedTransaction(const HeldReply& h,
+                                                             const RouteContext& ctx, int& status) {
+  const UpstreamResponse& resp = h.resp;
+  if (ctx.resp2) {
+    status = 200;
+    const std::string_view raw = resp.execRaw();
+    return codec::SlicedReplyEncoder::resp2({&raw, 1}, {}, {});
   }
+  return codec::SlicedReplyEncoder::transaction(resp.values(), ctx.enc, status);
+}
+
+std::unique_ptr<codec::SlicedReplyEncoder> slicedPipeline(const HeldReply& h,
+                                                          const RouteContext& ctx, int& status) {
+  status = 200;
+  if (ctx.resp2) {
+    std::vector<std::string_view> raws;
+    raws.reserve(h.resp.size());
+    for (size_t i = 0; i < h.resp.size(); ++i) raws.push_back(h.resp.raw(i));
+    return codec::SlicedReplyEncoder::resp2(raws, h.denied_at, h.messages);
+  }
+  auto e = codec::SlicedReplyEncoder::pipeline(h.resp.values(), h.errors, ctx.enc);
+  return e ? std::move(*e) : nullptr;
+}
+
+// May the body be over kSliceThreshold? A cheap upper estimate (6 bytes per raw byte, as in
+// overEncodedBound): SlicedReply then sizes it exactly.
+bool mayBeLarge(const RouteContext& ctx, const UpstreamResponse& resp) {
+  const uint64_t raw = resp.rawSize();
+  if (ctx.resp2) return raw > kSliceThreshold;
+  return 6 * raw + 66 + 16 * uint64_t{resp.size()} > kSliceThreshold;
+}
+
+// The pipeline's body: upstream replies with the denied slots' errors spliced in at their
+// request positions.
+HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& denied_at,
+                          const std::vector<std::string>& messages, const UpstreamResponse& resp) {
+  HttpResponse out;
+  if (ctx.resp2) {
+    out.content_type = "application/octet-stream";
+    std::vector<std::string_view> raws;
+    raws.reserve(resp.size());
+    for (size_t i = 0; i < resp.size(); ++i) raws.push_back(resp.raw(i));
+    codec::appendResp2Pipeline(out.body, raws, denied_at, messages);
+    return out;
+  }
+  std::vector<codec::InlineError> errs;
+  errs.reserve(denied_at.size());
+  for (size_t k = 0; k < denied_at.size(); ++k) errs.push_back({denied_at[k], messages[k]});
+  if (!codec::appendPipelineJson(out.body, resp.values(), errs, ctx.enc)) {
+    return errorResponse(500, "ERR internal error");
+  }
+  return out;
+}
+
+// A pipeline whose JSON body would be over the bound: its largest replies become inline error
+// slots ("the command ran; its reply was dropped"), largest first, until the rest fits, so that
+// the pipeline is never failed whole (CONTRACT 3). One sizing walk per slot.
+void fitPipeline(const RouteContext& ctx, UpstreamResponse& resp, uint64_t bound) {
+  static constexpr std::string_view kDropped =
+      "ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was "
+      "dropped)";
+  static constexpr std::string_view kDroppedRaw =
+      "-ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was "
+      "dropped)\r\n";
+  if (ctx.resp2) return;  // the raw bytes, already within max_reply_bytes
+  const uint64_t worst = 6 * uint64_t{resp.rawSize()} + 66 + 16 * uint64_t{resp.size()};
+  if (worst <= bound) return;
+  std::vector<std::pair<uint64_t, size_t>> sizes;  // (encoded size, slot)
+  uint64_t total = 2;
+  for (size_t i = 0; i < resp.size(); ++i) {
+    const uint64_t n = codec::jsonBodySizeBound({&resp.value(i), 1}, ctx.enc);
+    sizes.emplace_back(n, i);
+    total += n + 1;
+  }
+  if (total <= bound) return;
+  std::sort(sizes.begin(), sizes.end(), std::greater<>());
+  for (const auto& [n, i] : sizes) {
+    if (total <= bound) break;
+    resp.replaceWithError(i, kDropped, kDroppedRaw);
+    total = total - n + kDropped.size() + 16;
+  }
+}
+
+// JSON escaping can grow a reply 6x: a body over the bound is refused before it is built (a body
+// that may be over kSliceThreshold is sized exactly by SlicedReply instead).
+bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uint64_t bound) {
+  if (ctx.resp2) return false;  // the raw bytes, already within max_reply_bytes
+  // No JSON byte costs more than 6 per RESP byte (\u00XX; every RESP value has >= 3 bytes of
+  // framing for its envelope and separators): the exact sizing pass only runs when it matters.
+  const uint64_t worst = 6 * uint64_t{resp.rawSize()} + 66 + 16 * uint64_t{resp.size()};
+  return worst > bound && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
 }
 
 }  // namespace
 
-// ---- the pool ------------------------------------------------------------------------------
-
-struct RedisUpstream::Impl {
-  struct PooledConn final : RedisConnection::Handler {
-    Impl* owner = nullptr;
-    std::shared_ptr<RedisConnection> conn;
-    std::deque<std::shared_ptr<PendingRequest>> inflight;
-    bool ready = false;
-    ~PooledConn() override {
-      if (conn) {
-        conn->close();
-      }
-    }
-    void onReady(RedisConnection& /*c*/) override { owner->onReady(this); }
-    void onReply(RedisConnection& /*c*/, std::string_view raw) override {
-      owner->onReply(this, raw, nullptr);
-    }
-    void onReplyOwned(RedisConnection& /*c*/, ReplyBuffer&& raw) override {
-      owner->onReply(this, raw.view(), &raw);
-    }
-    bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
-      return owner->admitReply(this, bytes, values);
-    }
-    void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
-    uint64_t partial = 0;        // bytes of the reply arriving now (counted in Impl::held)
-    std::string partial_tenant;  // whose they are
-    // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
-    // where it would wait for every byte of it.
-    bool heavy = false;
-    void onClosed(RedisConnection& /*c*/, const UpstreamError& e) override {
-      owner->onConnClosed(this, e);  // destroys *this: nothing may follow
-    }
-  };
-
-  event_base* base = nullptr;
-  RedisUpstreamOptions options;
-  RedisEndpoint endpoint;
-  RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
-  RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
-  codec::RespReaderLimits reader_limits;
-  SslCtxPtr tls_ctx;
-  std::vector<std::unique_ptr<PooledConn>> conns;
-  FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
-  std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
-  uint32_t queued_live = 0;
-  std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
-  std::optional<Timer> redispatch;  // dispatch() from the loop once held reply bytes went back
-  std::chrono::steady_clock::time_point silent_at{};  // a connection last closed for a timeout
-  // Reply bytes held across all requests, connections and undelivered responses.
-  std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
-  std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
-
-  ~Impl() {
-    for (auto& r : deferred) {
-      r->owner = nullptr;
-      r->deadline.reset();
-    }
-    for (auto& r : queue.drain()) {
-      r->owner = nullptr;
-      r->deadline.reset();
-    }
-    for (auto& c : conns) {
-      for (auto& r : c->inflight) {
-        r->owner = nullptr;
-        r->deadline.reset();
-      }
-    }
-  }
-
-  RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
-                       std::optional<UpstreamError> error, std::string_view tenant = {},
-                       bool transaction = false) {
-    auto req = std::make_shared<PendingRequest>();
-    req->transaction = transaction;
-    req->owner = this;
-    req->tenant = tenant;
-    req->wire = std::move(wire);
-    req->expected = expected;
-    req->callback = std::move(cb);
-    PendingRequest* raw = req.get();
-    req->deadline.emplace(base, [raw] {
-      if (raw->owner != nullptr) {
-        raw->owner->onDeadline(raw);
-      }
-    });
-    if (!error && queued_live >= options.max_queue) {
-      error = UpstreamError{UpstreamErrorKind::Overloaded, "upstream request queue is full"};
-    }
-    if (!error && shareUsedUp(req->tenant)) {
-      // Refused at once, nothing sent: waiting would only time out (its clients are not taking
-      // the replies they have), and a flood of such waits would time out together.
-      error = UpstreamError{UpstreamErrorKind::Share,
-                            "ERR replies in flight of this client exceed its share, half of "
-                            "upstream.max_reply_bytes_total; retry later"};
-    }
-    if (error) {
-      req->stage = Stage::Done;
-      req->deferred_error = std::move(error);
-      req->deadline->arm(Milliseconds(0));
-      deferred.push_back(req);  // kept alive until the timer delivers the error
-      return RequestHandle(req);
-    }
-    req->deadline->arm(options.timeout);
-    queue.push(req->tenant, req);
-    ++queued_live;
-    dispatch();
-    return RequestHandle(req);
-  }
-
-  void finish(const std::shared_ptr<PendingRequest>& req, UpstreamResult&& result) {
-    req->stage = Stage::Done;
-    req->deadline.reset();
-    req->conn = nullptr;
-    ReplyCallback cb = std::move(req->callback);
-    req->callback = nullptr;
-    if (cb) {
-      cb(std::move(result));
-    }
-    held->release(req->tenant, req->held);  // what did not move into a response
-    req->held = 0;
-    req->bytes.reset();
-  }
-
-  void setPartial(PooledConn* pc, uint64_t bytes) {
-    held->remove(pc->partial_tenant, pc->partial);
-    pc->partial = bytes;
-    if (bytes != 0) {
-      const std::string& tenant = pc->inflight.front()->tenant;
-      if (pc->partial_tenant != tenant) pc->partial_tenant = tenant;  // called per read
-      held->add(pc->partial_tenant, bytes);
-    }
-  }
-
-  void onDeadline(PendingRequest* raw) {
-    std::shared_ptr<PendingRequest> req = raw->shared_from_this();
-    switch (req->stage) {
-      case Stage::Done: {
-        auto it = std::find(deferred.begin(), deferred.end(), req);
-        if (it != deferred.end()) {
-          deferred.erase(it);
-        }
-        if (req->deferred_error) {
-          UpstreamError e = std::move(*req->deferred_error);
-          req->deferred_error.reset();
-          finish(req, std::move(e));
-        }
-        return;
-      }
-      case Stage::Queued: {
-        --queued_live;  // dispatch() drops the Done entry from the queue
-        // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
-        // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
-        // So does a connection closed for silence within this request's wait (the one it
-        // waited for, replaced by one still connecting).
-        const bool any_ready =
-            std::chrono::steady_clock::now() - silent_at < options.timeout ||
-            std::any_of(conns.begin(), conns.end(), [](auto& c) {
-              return c->ready ||
-                     (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
-            });
-        finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
-                                              "no upstream connection became free in time"}
-                              : UpstreamError{UpstreamErrorKind::Unreachable,
-                                              "could not connect to the upstream in time"});
-        return;
-      }
-      case Stage::InFlight:
-        // The connection cannot be trusted to catch up: it goes, and every request on it
-        // (written, so possibly executed) gets a timeout whose outcome is unknown.
-        closeConn(static_cast<PooledConn*>(req->conn),
-                  {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout", true});
-        return;
-    }
-  }
-
-  void openConnection() {
-    auto pc = std::make_unique<PooledConn>();
-    pc->owner = this;
-    pc->conn =
-        RedisConnection::create(base, endpoint, tls_ctx.get(), options.timeout, limits, pc.get());
-    pc->conn->start();
-    conns.push_back(std::move(pc));
-  }
-
-  // The tenant holds its half of max_reply_bytes_total, or its last reply was refused for it
-  // (or the total) and nothing has gone back since.
-  bool shareUsedUp(const std::string& tenant) const {
-    const auto blocked = held->blocked.find(tenant);
-    return (blocked != held->blocked.end() && blocked->second == 0) ||
-           held->of(tenant) >= options.max_reply_bytes_total / 2;
-  }
-
-  // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
-  // request pipelined behind another tenant's waits for that tenant's reply, however large or
-  // slow. So: a connection that is idle or carries only this tenant's requests first; behind
-  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
-  // tenant already on half the pool's connections pipelines behind its own requests only, so
-  // it never holds every connection (alone, it may use them all).
-  // `grow` is set when a new connection should be opened.
-  PooledConn* place(const std::string& tenant, bool& grow) {
-    // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
-    // yet), or whose last reply was refused for it, sends nothing more until some goes.
-    if (shareUsedUp(tenant)) return nullptr;
-    const size_t half = std::max<size_t>(1, options.connections / 2);
-    uint32_t opening = 0;
-    size_t tenant_conns = 0;
-    bool others = queue.tenants() > 1;  // the queue's front is this tenant's
-    // Whose requests each ready connection carries, read once: {any of this tenant's, only
-    // this tenant's} (an idle connection is "only").
-    std::vector<std::pair<bool, bool>> mix(conns.size());
-    for (size_t i = 0; i < conns.size(); ++i) {
-      const PooledConn& c = *conns[i];
-      if (!c.ready) {
-        ++opening;
-        continue;
-      }
-      bool any = false;
-      bool only = true;
-      for (const auto& r : c.inflight) {
-        if (r->tenant == tenant) {
-          any = true;
-        } else {
-          only = false;
-        }
-      }
-      mix[i] = {any, only};
-      if (any) ++tenant_conns;
-      if (!only) others = true;
-    }
-    const bool confined = others && tenant_conns >= half;
-    PooledConn* clean = nullptr;   // idle, or only this tenant's requests
-    PooledConn* shared = nullptr;  // behind other tenants' requests too
-    for (size_t i = 0; i < conns.size(); ++i) {
-      PooledConn* c = conns[i].get();
-      if (!c->ready || c->heavy || c->inflight.size() >= options.max_pipeline_depth) continue;
-      if (confined && !mix[i].first) continue;
-      PooledConn*& slot = mix[i].second ? clean : shared;
-      if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c;
-    }
-    const bool can_grow = conns.size() < options.connections && !confined &&
-                          std::chrono::steady_clock::now() >= grow_after;
-    grow = (clean == nullptr || !clean->inflight.empty()) && can_grow && opening < queued_live;
-    if (clean != nullptr) return clean;
-    if (can_grow) return nullptr;  // a connection of its own is coming (or opening)
-    return shared;
-  }
-
-  void dispatch() {
-    size_t passed = 0;  // tenants in a row whose next request found no connection
-    while (!queue.empty() && passed < queue.tenants()) {
-      const std::shared_ptr<PendingRequest>& front = queue.front();
-      if (front->stage != Stage::Queued) {
-        queue.pop();  // cancelled or timed out while waiting
-        continue;
-      }
-      bool grow = false;
-      PooledConn* best = place(front->tenant, grow);
-      if (grow) openConnection();
-      if (best == nullptr) {
-        queue.skip();  // the next tenant may still fit where this one may not
-        ++passed;
-        continue;
-      }
-      passed = 0;
-      if (auto b = held->blocked.find(front->tenant); b != held->blocked.end()) --b->second;
-      std::shared_ptr<PendingRequest> req = queue.pop();
-      --queued_live;
-      req->stage = Stage::InFlight;
-      req->conn = best;
-      best->conn->write(req->wire);
-      std::string().swap(req->wire);
-      best->inflight.push_back(std::move(req));
-    }
-  }
-
-  void onReady(PooledConn* pc) {
-    pc->ready = true;
-    dispatch();
-  }
-
-  // Decides whether the reply arriving for the request at the head of pc's queue may be held.
-  bool admitReply(PooledConn* pc, uint64_t bytes, uint64_t values) {
-    if (pc->inflight.empty()) {
-      return true;  // onReply closes the connection: a reply nobody asked for
-    }
-    PendingRequest& req = *pc->inflight.front();
-    pc->heavy = pc->heavy || bytes > kHeavyReplyBytes;
-    if (!req.callback || req.reply_error || req.slot_error != nullptr) {
-      setPartial(pc, 0);  // cancelled, or already over a limit: read and drop
-      pc->heavy = true;   // a skip lasts as long as the upstream sends
-      return false;
-    }
-    const char* over = nullptr;
-    if (values > options.max_reply_elements) {
-      over =
-          "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
-    } else if (req.held + bytes > options.max_reply_bytes) {
-      over = "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)";
-    } else if (req.held + bytes > kSmallRequestBytes) {
-      const uint64_t others = held->total - pc->partial;
-      const uint64_t mine =
-          held->of(req.tenant) - (pc->partial_tenant == req.tenant ? pc->partial : 0);
-      if (others + bytes > options.max_reply_bytes_total) {
-        over =
-            "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its "
-            "reply was dropped)";
-      } else if (mine + bytes > options.max_reply_bytes_total / 2) {
-        over =
-            "ERR replies in flight of this client exceed its share, half of "
-            "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
-      }
-      if (over != nullptr) held->blocked[req.tenant] = 0;
-    }
-    if (over != nullptr) {
-      setPartial(pc, 0);
-      pc->heavy = true;
-      if (req.expected > 1 && !req.transaction) {
-        req.slot_error = over;  // the slots before and after it keep their replies
-        return false;
-      }
-      req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
-      req.bytes.reset();  // what the request held so far goes too
-      req.spans.clear();
-      held->release(req.tenant, req.held);
-      req.held = 0;
-      return false;
-    }
-    setPartial(pc, bytes);
-    return true;
-  }
-
-  void onReplySkipped(PooledConn* pc) {
-    setPartial(pc, 0);
-    pc->heavy = false;
-    if (pc->inflight.empty()) {
-      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
-      return;
-    }
-    PendingRequest& req = *pc->inflight.front();
-    if (req.slot_error != nullptr && req.callback) {
-      // The slot's reply becomes an error reply of keyward's, in the request's own bytes.
-      std::string synth = "-";
-      synth += req.slot_error;
-      synth += "\r\n";
-      storeReply(req, synth);
-    }
-    req.slot_error = nullptr;
-    completeOne(pc, pc->inflight.front());
-  }
-
-  // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
-  // buffer instead of being copied.
-  void storeReply(PendingRequest& req, std::string_view raw, ReplyBuffer* owned = nullptr) {
-    held->blocked.erase(req.tenant);  // a reply fits again
-    if (!req.bytes && owned != nullptr) {
-      req.bytes = std::make_unique<ReplyBuffer>(std::move(*owned));
-      req.spans.emplace_back(0, req.bytes->size());
-      req.held += req.bytes->size();
-      held->add(req.tenant, req.bytes->size());
-      return;
-    }
-    if (!req.bytes) {
-      req.bytes = std::make_unique<ReplyBuffer>();
-    }
-    req.spans.emplace_back(req.bytes->size(), raw.size());
-    if (!req.bytes->append(raw)) {  // no memory for it: the request fails, never half-answered
-      req.reply_error = UpstreamError{
-          UpstreamErrorKind::TooLarge,
-          "ERR no memory for the reply (the command ran; its reply was dropped)", true};
-      held->release(req.tenant, req.held);
-      req.held = 0;
-      req.bytes.reset();
-      req.spans.clear();
-      return;
-    }
-    req.held += raw.size();
-    held->add(req.tenant, raw.size());
-  }
-
-  void onReply(PooledConn* pc, std::string_view raw, ReplyBuffer* owned) {
-    setPartial(pc, 0);
-    pc->heavy = false;
-    if (pc->inflight.empty()) {
-      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
-      return;
-    }
-    std::shared_ptr<PendingRequest> req = pc->inflight.front();
-    if (req->transaction && req->received + 1 == req->expected && !execCountMatches(*req, raw)) {
-      closeConn(pc, {UpstreamErrorKind::Protocol,
-                     "upstream EXEC reply does not match the commands sent", true});
-      return;
-    }
-    if (req->callback && !req->reply_error) {  // a cancelled request's replies are dropped
-      storeReply(*req, raw, owned);
-    }
-    completeOne(pc, req);
-  }
-
-  // EXEC answers with an array of one reply per queued command, or with a non-array (an
-  // error, or nil): any other count means the connection's replies are out of step.
-  static bool execCountMatches(const PendingRequest& req, std::string_view raw) {
-    if (raw.empty() || raw.front() != '*') {
-      return true;
-    }
-    int64_t n = 0;
-    const size_t eol = raw.find('\r');
-    if (eol == std::string_view::npos || !detail::parseRespInt(raw.substr(1, eol - 1), n)) {
-      return false;
-    }
-    return n < 0 || static_cast<uint64_t>(n) + 2 == req.expected;
-  }
-
-  void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
-    if (++req->received < req->expected) {
-      if (!queue.empty()) dispatch();  // the connection may have stopped being heavy
-      return;
-    }
-    pc->inflight.pop_front();
-    if (!req->callback) {
-      finish(req, UpstreamError{});
-    } else if (req->reply_error) {
-      UpstreamError e = std::move(*req->reply_error);
-      req->reply_error.reset();
-      finish(req, std::move(e));
-    } else {
-      UpstreamResponse response;
-      std::string error;
-      if (detail::ResponseBuilder::build(*req, reader_limits, held, response, error)) {
-        finish(req, std::move(response));
-      } else {
-        finish(req,
-               UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error, true});
-      }
-    }
-    dispatch();
-  }
-
-  // Closes a connection and fails what it carried (the caller's UpstreamError kind).
-  void closeConn(PooledConn* pc, const UpstreamError& error) { onConnClosed(pc, error); }
-
-  // Every request written on the connection may have run: each is answered "outcome unknown"
-  // (maybe_executed), never "not executed". Requests still queued were never written.
-  void onConnClosed(PooledConn* pc, const UpstreamError& error) {
-    const bool was_ready = pc->ready;
-    if (error.kind == UpstreamErrorKind::Timeout) silent_at = std::chrono::steady_clock::now();
-    setPartial(pc, 0);
-    std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
-    auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
-    std::unique_ptr<PooledConn> dying;
-    if (it != conns.end()) {
-      dying = std::move(*it);
-      conns.erase(it);
-    }
-    dying.reset();  // closes the socket; its RedisConnection lives until its callback returns
-    for (auto& r : failed) {
-      UpstreamError e = error;
-      e.maybe_executed = true;
-      finish(r, std::move(e));
-    }
-    const bool any_ready =
-        std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
-    if (!was_ready && any_ready) {
-      // A new connection failed while others work (the server's maxclients, a flaky path): use
-      // the ones there are for a while rather than keep requests waiting for another.
-      grow_after = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    }
-    if (!was_ready && !any_ready) {
-      // The upstream cannot be reached now: fail the waiting requests fast (never written).
-      std::deque<std::shared_ptr<PendingRequest>> waiting = queue.drain();
-      for (auto& r : waiting) {
-        if (r->stage == Stage::Queued) {
-          --queued_live;
-          finish(r, UpstreamError(error));
-        }
-      }
-    }
-    dispatch();
-  }
-};
-
-RequestHandle& RequestHandle::operator=(RequestHandle&& other) noexcept {
-  if (this != &other) {
-    cancel();
-    req_ = std::move(other.req_);
-  }
-  return *this;
-}
-
-void RequestHandle::cancel() {
-  const std::shared_ptr<PendingRequest> req = req_.lock();
-  req_.reset();
-  if (!req) {
-    return;
-  }
-  req->callback = nullptr;  // releases the captures now
-  if (req->stage == Stage::Queued) {
-    req->stage = Stage::Done;  // never written: dispatch drops it
-    req->deadline.reset();
-    std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
-    if (req->owner != nullptr) {
-      --req->owner->queued_live;
-    }
-  } else if (req->stage == Stage::Done) {
-    req->deferred_error.reset();
-  }
-  // InFlight: keep the slot (and its deadline) so the replies are read and dropped in order.
-}
-
-bool RequestHandle::pending() const {
-  const std::shared_ptr<PendingRequest> req = req_.lock();
-  return req && req->callback != nullptr;
-}
-
-// ---- RedisUpstream -------------------------------------------------------------------------
-
-RedisUpstream::RedisUpstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-RedisUpstream::~RedisUpstream() = default;
-
 Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
-                                                             RedisUpstreamOptions options) {
-  auto endpoint = parseRedisUrl(options.url);
-  if (!endpoint) {
-    return endpoint.error();
-  }
-  auto impl = std::make_unique<Impl>();
-  impl->base = base;
-  Impl* raw = impl.get();
-  impl->redispatch.emplace(base, [raw] { raw->dispatch(); });
-  impl->held->on_release = [raw] {
-    if (raw->queued_live != 0 && !raw->redispatch->armed()) raw->redispatch->arm(Milliseconds(0));
-  };
-  if (!options.password.empty()) {
-    endpoint->password = options.password;
-  }
-  OPENSSL_cleanse(options.password.data(), options.password.size());
-  options.password.clear();
-  options.connections = std::clamp<uint32_t>(options.connections, 1, 1024);
-  options.max_pipeline_depth = std::max<uint32_t>(options.max_pipeline_depth, 1);
-  if (options.timeout.count() <= 0) {
-    options.timeout = Milliseconds(5000);
-  }
-  options.max_reply_bytes = std::max<uint64_t>(options.max_reply_bytes, 1024);
-  options.max_reply_bytes_total =
-      std::max<uint64_t>(options.max_reply_bytes_total, options.max_reply_bytes);
-  options.max_reply_elements = std::max<uint64_t>(options.max_reply_elements, 1);
-  // The framer's own bounds only catch a broken stream (Invalid closes the connection); the
-  // per-request limits above skip a reply instead. Sizes and counts are unbounded there (a
-  // skipped reply costs no memory), nesting is bounded by the framer's stack.
-  impl->limits.max_reply_bytes = uint64_t{1} << 62;
-  impl->limits.max_elements = uint64_t{1} << 62;
-  impl->limits.max_depth = 1024;
-  impl->sub_limits.max_reply_bytes = options.max_reply_bytes;
-  impl->sub_limits.max_bulk_bytes =
-      std::min(impl->sub_limits.max_bulk_bytes, options.max_reply_bytes);
-  impl->sub_limits.max_elements = options.max_reply_elements;
-  impl->reader_limits = readerLimits(impl->limits);
-  impl->reader_limits.max_reply_bytes = options.max_reply_bytes;
-  impl->reader_limits.max_elements = options.max_reply_elements;
-  impl->reader_limits.max_depth = 64;  // deeper parses fail that request only
-  if (endpoint->tls) {
-    auto ctx = makeClientTlsContext(options.ca_file);
-    if (!ctx) {
-      return ctx.error();
+                                                             RedisPoolOptions options) {
+  auto pool = RedisPool::create(base, std::move(options));
+  if (!pool) return pool.error();
+  return std::make_unique<RedisUpstream>(std::move(*pool));
+}
+
+void RedisUpstream::probe() {
+  if (ping_.pending()) return;
+  ping_ = pool_->ping([this](UpstreamResult&& r) { ready_ = r.has_value(); });
+}
+
+void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+  RouteContext ctx = base;
+  ctx.started = Clock::now();
+  const uint64_t bound = pool_->maxEncodedBytes();
+  event_base* const loop = pool_->base();
+  switch (plan.route) {
+    case codec::RestRoute::Command: {
+      ex.holdRequest(pool_->execute(
+          plan.forward,
+          [&ex, ctx, bound, loop](UpstreamResult&& r) {
+            AccessRecord& rc = ex.record();
+            rc.upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
+            const UpstreamResponse& resp = r.value();
+            if (mayBeLarge(ctx, resp)) {
+              return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedSingle, ctx,
+                                        bound);
+            }
+            if (overEncodedBound(ctx, resp, bound)) return ex.respond(tooLargeEncoded(ctx, rc));
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.raw(0));
+            } else {
+              out.body = codec::singleReplyJson(resp.value(0), ctx.enc);
+            }
+            out.status = codec::httpStatusForSingle(resp.value(0));
+            ex.respond(withHeaders(std::move(out), ctx));
+          },
+          ctx.client));
+      return;
     }
-    impl->tls_ctx = std::move(*ctx);
-  }
-  impl->endpoint = std::move(*endpoint);
-  impl->options = std::move(options);
-  return std::unique_ptr<RedisUpstream>(new RedisUpstream(std::move(impl)));
-}
-
-RequestHandle RedisUpstream::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
-                                     std::string_view tenant) {
-  std::string wire;
-  std::optional<UpstreamError> error;
-  for (const policy::Argv argv : commands) {
-    if (argv.empty() || unsafeOnPool(argv)) {
-      error = UpstreamError{UpstreamErrorKind::Rejected,
-                            argv.empty() ? std::string("empty command")
-                                         : "command not allowed on a pooled connection: " +
-                                               std::string(argv[0].substr(0, 64))};
-      break;
+    case codec::RestRoute::Pipeline: {
+      ex.holdRequest(pool_->execute(
+          plan.forward,
+          [&ex, ctx, bound, loop, denied_at = plan.denied_at,
+           messages = plan.messages](UpstreamResult&& r) {
+            ex.record().upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            fitPipeline(ctx, r.value(), bound);
+            if (mayBeLarge(ctx, r.value())) {
+              HeldReply h{
+                  .resp = std::move(r.value()), .denied_at = denied_at, .messages = messages};
+              // The messages' strings are moved along with the vector: the views stay valid.
+              for (size_t k = 0; k < h.denied_at.size(); ++k) {
+                h.errors.push_back({h.denied_at[k], h.messages[k]});
+              }
+              return SlicedReply::start(ex, loop, std::move(h), slicedPipeline, ctx, bound);
+            }
+            if (overEncodedBound(ctx, r.value(), bound)) {
+              return ex.respond(tooLargeEncoded(ctx, ex.record()));
+            }
+            ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, r.value()), ctx));
+          },
+          ctx.client));
+      return;
     }
-    appendCommand(wire, argv);
-  }
-  if (commands.empty()) {
-    error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
-  }
-  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error), tenant);
-}
-
-RequestHandle RedisUpstream::executeTransaction(std::span<const policy::Argv> commands,
-                                                ReplyCallback callback, std::string_view tenant) {
-  std::string wire = "*1\r\n$5\r\nMULTI\r\n";
-  std::optional<UpstreamError> error;
-  for (const policy::Argv argv : commands) {
-    if (argv.empty() || unsafeOnPool(argv)) {
-      error = UpstreamError{UpstreamErrorKind::Rejected,
-                            argv.empty() ? std::string("empty command")
-                                         : "command not allowed in a transaction: " +
-                                               std::string(argv[0].substr(0, 64))};
-      break;
+    case codec::RestRoute::MultiExec: {
+      ex.holdRequest(pool_->executeTransaction(
+          plan.forward,
+          [&ex, ctx, bound, loop](UpstreamResult&& r) {
+            ex.record().upstream_ms = msSince(ctx.started);
+            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            const UpstreamResponse& resp = r.value();
+            if (mayBeLarge(ctx, resp)) {
+              return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedTransaction,
+                                        ctx, bound);
+            }
+            if (overEncodedBound(ctx, resp, bound)) {
+              return ex.respond(tooLargeEncoded(ctx, ex.record()));
+            }
+            HttpResponse out;
+            if (ctx.resp2) {
+              out.content_type = "application/octet-stream";
+              codec::appendResp2Passthrough(out.body, resp.execRaw());
+              out.status = 200;
+            } else {
+              out.status = codec::appendTransactionJson(out.body, resp.values(), ctx.enc);
+            }
+            ex.respond(withHeaders(std::move(out), ctx));
+          },
+          ctx.client));
+      return;
     }
-    appendCommand(wire, argv);
+    case codec::RestRoute::Subscribe:
+    case codec::RestRoute::PSubscribe: {
+      auto started = std::make_shared<bool>(false);
+      const bool pattern = plan.route == codec::RestRoute::PSubscribe;
+      ex.holdSource(pool_->subscribe(
+          pattern, plan.channel,
+          [&ex, ctx, started](const UpstreamReply& reply) {
+            if (!*started) {
+              *started = true;
+              if (ctx.stream) ctx.stream->began = true;
+              ex.record().upstream_ms = msSince(ctx.started);
+              HttpResponse head;
+              head.content_type = "text/event-stream";
+              head.headers.emplace_back("Cache-Control", "no-cache");
+              ex.beginStream(withHeaders(std::move(head), ctx));
+            }
+            std::string out;
+            if (codec::appendSseEvent(out, reply.value)) ex.streamWrite(out);
+          },
+          [&ex, ctx, started](const UpstreamError& e) {
+            if (!*started) {
+              ex.record().upstream_ms = msSince(ctx.started);
+              ex.respond(upstreamFailure(e, ctx, ex.record()));
+            } else {
+              ex.endStream();
+            }
+          }));
+      return;
+    }
   }
-  wire += "*1\r\n$4\r\nEXEC\r\n";
-  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error), tenant, true);
-}
-
-RequestHandle RedisUpstream::ping(ReplyCallback callback) {
-  return impl_->submit("*1\r\n$4\r\nPING\r\n", 1, std::move(callback), std::nullopt);
-}
-
-SubscriptionPtr RedisUpstream::subscribe(bool pattern, std::string_view channel,
-                                         SubscriptionEventCallback on_event,
-                                         SubscriptionCloseCallback on_close) {
-  std::optional<UpstreamError> error;
-  if (*impl_->live_subscriptions >= impl_->options.max_subscriptions) {
-    error = UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"};
-  }
-  SubscriptionSetup setup{impl_->base,       impl_->endpoint,        impl_->tls_ctx.get(),
-                          impl_->sub_limits, impl_->options.timeout, impl_->live_subscriptions};
-  return makeRedisSubscription(setup, pattern, channel, std::move(on_event), std::move(on_close),
-                               std::move(error));
-}
-
-event_base* RedisUpstream::base() const { return impl_->base; }
-
-uint64_t RedisUpstream::maxEncodedBytes() const { return 2 * impl_->options.max_reply_bytes; }
-
-UpstreamStats RedisUpstream::stats() const {
-  UpstreamStats s;
-  s.reply_bytes = impl_->held->total;
-  s.connections = static_cast<uint32_t>(impl_->conns.size());
-  for (auto& c : impl_->conns) {
-    s.in_flight += static_cast<uint32_t>(c->inflight.size());
-    s.streaming += c->heavy ? 1 : 0;
-  }
-  s.queued = impl_->queued_live;
-  s.subscriptions = *impl_->live_subscriptions;
-  return s;
-}
-
-std::string RedisUpstream::describe() const {
-  const RedisEndpoint& ep = impl_->endpoint;
-  const bool v6 = ep.host.find(':') != std::string::npos;
-  return std::string(ep.tls ? "rediss://" : "redis://") + (v6 ? "[" : "") + ep.host +
-         (v6 ? "]" : "") + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
 }
 
 }  // namespace kw::proxy

@@ -1,5 +1,5 @@
 // Between the policy and the upstream: what one request will send, and what every async step of
-// it needs. Shared by the router and its upstream-specific dispatchers (router_redis.cc, REST).
+// it needs. Shared by the router and the upstreams (upstream.h).
 #pragma once
 
 #include <chrono>
@@ -17,12 +17,11 @@
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
-#include "proxy/redis_connection.h"
+#include "proxy/exchange.h"
 #include "proxy/stream_guard.h"
+#include "proxy/upstream_types.h"
 
 namespace kw::proxy {
-
-struct HttpResponse;
 
 // Copied into upstream callbacks: nothing here may point into the request.
 struct RouteContext {
@@ -40,16 +39,6 @@ struct RouteContext {
   std::shared_ptr<StreamGuard> stream;
 };
 
-// The request headers a REST upstream receives on the client's behalf: Upstash-Encoding and
-// Upstash-Response-Format as keyward understood them (`opts`: written anew, never the client's
-// bytes), the client's first Upstash-Telemetry-* of each name, and, when the client sent any
-// upstash-sync-token, `sync_token` (the newest upstream token seen on that client's responses,
-// RequestRouter::upstreamSyncToken; nothing when empty) in place of the client's value, which
-// is keyward's own counter; never credentials or cookies (router_rest.cc).
-std::vector<std::pair<std::string, std::string>> restPassthroughHeaders(
-    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
-    std::string_view sync_token);
-
 // The policy's verdict on a request that may proceed. `forward` views point into the decoded
 // request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()
 // returns, so a dispatcher must copy or serialize them before that.
@@ -65,13 +54,6 @@ struct RequestPlan {
   // Billed upstream commands (CONTRACT.md §3: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }
 };
-
-// The bytes of one POST to the REST upstream at `path` (base path included): Host, keyward's
-// own bearer token, the JSON body, and `headers` (restPassthroughHeaders). SECRET inside.
-std::string buildRestRequest(const conf::UpstreamConfig& up, std::string_view path,
-                             std::string_view body,
-                             const std::vector<std::pair<std::string, std::string>>& headers,
-                             bool stream);
 
 // `r` plus the context's headers.
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx);

@@ -22,27 +22,6 @@ namespace kw::proxy {
 using codec::ReplyEncoding;
 using Clock = std::chrono::steady_clock;
 
-HttpResponse errorResponse(int status, std::string_view message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = codec::jsonError(message);
-  return r;
-}
-
-HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx) {
-  for (const auto& h : ctx.headers) r.headers.push_back(h);
-  return r;
-}
-
-double msSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec) {
-  rec.reason = "upstream_" + std::string(toString(e.kind));
-  return withHeaders(errorResponse(httpStatus(e.kind), clientMessage(e)), ctx);
-}
-
 namespace {
 
 // One command's verdict in the gateway's terms.
@@ -127,9 +106,8 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
 
 }  // namespace
 
-RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* redis,
-                             RestUpstream* rest)
-    : upstream_(redis), rest_(rest), quota_(snapshot->config().budget) {
+RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream)
+    : upstream_(upstream), quota_(snapshot->config().budget) {
   setSnapshot(std::move(snapshot));
 }
 
@@ -172,39 +150,21 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
   }
 }
 
-RequestRouter::SyncState& RequestRouter::syncState(std::string_view client) {
+std::string RequestRouter::nextSyncToken(std::string_view client) {
+  if (client.empty()) return "0";
   // Bounded: names come from configs; past the bound every counter restarts from a new random
-  // start and the kept upstream tokens go (the next read may be served by a lagging replica
-  // once, as when the client sends no token).
-  if (sync_.size() >= 2 * conf::kMaxClients && sync_.find(std::string(client)) == sync_.end()) {
-    sync_.clear();
+  // start.
+  if (sync_counters_.size() >= 2 * conf::kMaxClients &&
+      sync_counters_.find(std::string(client)) == sync_counters_.end()) {
+    sync_counters_.clear();
   }
-  auto [it, inserted] = sync_.try_emplace(std::string(client));
+  auto [it, inserted] = sync_counters_.try_emplace(std::string(client));
   if (inserted) {
     uint32_t start = 0;
     if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
-    it->second.counter = start;
+    it->second = start;
   }
-  return it->second;
-}
-
-std::string RequestRouter::nextSyncToken(std::string_view client) {
-  if (client.empty()) return "0";
-  return std::to_string(++syncState(client).counter);
-}
-
-void RequestRouter::noteUpstreamSyncToken(std::string_view client, std::string_view token) {
-  // Opaque: only its size and charset are checked, so it can go into a header line unchanged.
-  if (client.empty() || token.empty() || token.size() > kMaxUpstreamSyncToken) return;
-  if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
-    return;
-  }
-  syncState(client).upstream_token.assign(token);
-}
-
-std::string_view RequestRouter::upstreamSyncToken(std::string_view client) const {
-  auto it = sync_.find(std::string(client));
-  return it == sync_.end() ? std::string_view() : std::string_view(it->second.upstream_token);
+  return std::to_string(++it->second);
 }
 
 void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
@@ -223,9 +183,9 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
                                           parser.header("upstash-response-format"));
   ctx.enc = opts && opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
   ctx.resp2 = opts && opts->resp2;
-  if (rest_ != nullptr && opts) {
-    ctx.upstream_headers = restPassthroughHeaders(
-        parser, *opts, upstreamSyncToken(admission.entry->config->spec.name));
+  if (opts) {
+    ctx.upstream_headers =
+        upstream_.passthroughHeaders(parser, *opts, admission.entry->config->spec.name);
   }
   ctx.headers = std::move(admission.cors);
   if (!admission.request) {  // a body followed the head: decode it now

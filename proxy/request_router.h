@@ -20,53 +20,13 @@
 #include "proxy/client_shares.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/rest_request.h"
+#include "proxy/exchange.h"
 #include "proxy/quota_ledger.h"
-#include "proxy/redis_upstream.h"
 #include "proxy/request_plan.h"
-#include "proxy/rest_upstream.h"
 #include "proxy/stream_guard.h"
+#include "proxy/upstream.h"
 
 namespace kw::proxy {
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  bool close = false;                                        // Connection: close after it
-};
-
-// The connection side of one request. The router calls exactly one of respond() or
-// beginStream() per request (possibly later, from an upstream callback).
-class Exchange {
- public:
-  virtual ~Exchange() = default;
-  // Sends the response and completes the request (the access record is written then).
-  virtual void respond(HttpResponse resp) = 0;
-  // Keeps the in-flight upstream request; destroyed (cancelled) if the client goes away.
-  virtual void holdRequest(RequestHandle handle) = 0;
-  // Keeps the subscription; closed when the client disconnects.
-  virtual void holdSubscription(SubscriptionPtr sub) = 0;
-  // Keeps a request waiting for a quota lease; destroyed (cancelled) if the client goes away.
-  virtual void holdQuotaWait(QuotaWaitPtr wait) = 0;
-  // Sends the head of an endless response (no Content-Length; the connection closes after).
-  virtual void beginStream(HttpResponse head) = 0;
-  // Appends bytes to a started stream (backpressure is the connection's business).
-  virtual void streamWrite(std::string_view bytes) = 0;
-  // Ends a started stream: flush, then close.
-  virtual void endStream() = 0;
-  // A relayed response body (REST upstream): the head with Content-Length `length`, or chunked
-  // when unknown; then relayWrite() pieces, and relayEnd() completes the request (keep-alive
-  // preserved) or relayAbort() closes the connection at once so the client sees a truncated
-  // response, never a complete-looking one. The source held by holdSubscription() is paused
-  // while the client's output buffer is full and closed if the client goes away.
-  virtual void relayBegin(HttpResponse head, std::optional<uint64_t> length) = 0;
-  virtual void relayWrite(std::string_view bytes) = 0;
-  virtual void relayEnd() = 0;
-  virtual void relayAbort() = 0;
-  virtual AccessRecord& record() = 0;
-  virtual policy::EvalScratch& scratch() = 0;
-};
 
 struct PeerInfo {
   std::string ip;                  // textual
@@ -97,9 +57,8 @@ struct Admission {
 // Shared, long-lived state every connection routes through.
 class RequestRouter {
  public:
-  // Exactly one of `redis` and `rest` is non-null.
-  RequestRouter(conf::SnapshotConstSharedPtr snapshot, RedisUpstream* redis,
-                RestUpstream* rest = nullptr);
+  // `upstream` outlives the router.
+  RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream);
 
   // Also reloads signing.revoked_file.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
@@ -137,16 +96,8 @@ class RequestRouter {
   // A fresh upstash-sync-token value for a response to `client` (empty when unauthenticated),
   // in both upstream modes. Each client has its own counter from a random start, so the value
   // shows nothing of other clients' traffic nor of the upstream's; unauthenticated responses
-  // get "0".
+  // get "0". (Read-your-writes against a REST upstream: RestUpstream::noteSyncToken.)
   std::string nextSyncToken(std::string_view client);
-  // REST upstream (read-your-writes across Upstash replicas): the newest upstream sync token
-  // seen on `client`'s responses is kept here, never shown to any client, and sent upstream
-  // on that client's requests that carry a token. A token that is empty, longer than
-  // kMaxUpstreamSyncToken or not visible ASCII is dropped (the one kept stays).
-  void noteUpstreamSyncToken(std::string_view client, std::string_view token);
-  // The token to send upstream for `client` ("" when none was seen).
-  [[nodiscard]] std::string_view upstreamSyncToken(std::string_view client) const;
-  static constexpr size_t kMaxUpstreamSyncToken = 256;
 
   // Counters for /metrics (updated by noteResponse once per answered request or stream).
   struct Stats {
@@ -178,32 +129,22 @@ class RequestRouter {
   // `ctx`; false when refused (the exchange has been answered 429/503) (router_shares.cc).
   bool admitShare(const RequestPlan& plan, const conf::ClientConfig& client, RouteContext& ctx,
                   Exchange& ex);
-  // Sends an allowed (and charged) plan to the upstream.
+  // Sends an allowed (and charged) plan to the upstream; a pipeline whose every command was
+  // denied is answered here, with nothing sent.
   void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
-  // Sends the plan to the Redis upstream and answers the exchange from its replies
-  // (router_redis.cc).
-  void dispatchRedis(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
-  // Sends the plan to the REST upstream and relays its reply (router_rest.cc).
-  void dispatchRest(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
   // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
   // right-most X-Forwarded-For hop that is not a trusted proxy.
   PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
 
   conf::SnapshotConstSharedPtr snapshot_;
-  RedisUpstream* upstream_;
-  RestUpstream* rest_;
+  Upstream& upstream_;
   QuotaLedger quota_;
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;       // false: revoked_file unreadable, JWTs refused
   uint64_t revocation_generation_ = 0;  // counts reloadRevocations()
-  // Per client name (nextSyncToken, noteUpstreamSyncToken); bounded at 2 * conf::kMaxClients.
-  struct SyncState {
-    uint64_t counter = 0;        // the last value given to the client
-    std::string upstream_token;  // REST: the newest upstream token on its responses
-  };
-  SyncState& syncState(std::string_view client);
-  std::unordered_map<std::string, SyncState> sync_;
+  // Per client name (nextSyncToken): the last value given; bounded at 2 * conf::kMaxClients.
+  std::unordered_map<std::string, uint64_t> sync_counters_;
   // Open streams (router_streams.cc): weak, the streams own their guards.
   void watchStream(const std::shared_ptr<StreamGuard>& guard);
   std::vector<std::weak_ptr<StreamGuard>> streams_;
@@ -211,8 +152,5 @@ class RequestRouter {
   int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
   Stats stats_;
 };
-
-// An error response: {"error": message} with `status`.
-HttpResponse errorResponse(int status, std::string_view message);
 
 }  // namespace kw::proxy

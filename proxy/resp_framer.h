@@ -12,7 +12,7 @@
 namespace kw::proxy {
 
 // Bounds on what the upstream may send in one reply. Exceeding one is a protocol error
-// (Invalid): the stream cannot be trusted after it. RedisUpstream sets the reply size and
+// (Invalid): the stream cannot be trusted after it. RedisPool sets the reply size and
 // element bounds far above its own per-request limits, which it enforces by skipping a reply
 // (see RespFramer::accepted/discard) so that the connection stays in sync.
 struct RespLimits {

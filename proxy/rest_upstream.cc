@@ -1,549 +1,364 @@
-// RestUpstream: see the header. All state lives on the event loop's thread; connections that
-// die inside their own callbacks are parked and freed from a zero-delay timer.
+// RestUpstream: an Upstash REST request out, its reply relayed back.
 #include "proxy/rest_upstream.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/crypto.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <algorithm>
-#include <deque>
-#include <unordered_map>
+#include <memory>
+#include <optional>
+#include <utility>
 
-#include "proxy/fair_queue.h"
-#include "proxy/tls_client.h"
-#include "proxy/tls_read_ahead.h"
-#include "proxy/write_through.h"
+#include "conf/loader.h"
+#include "proxy/codec/json_array_splice.h"
+#include "proxy/codec/json_escape.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/rest_upstream_request.h"
+#include "proxy/resp_framer.h"
 
 namespace kw::proxy {
 
-struct RestConn;
-
-namespace detail {
-struct RestPending {
-  RestUpstream::Impl* owner = nullptr;
-  RestCallSpec spec;
-  RestCallbacks cb;
-  std::unique_ptr<Timer> timer;
-  RestConn* conn = nullptr;
-  bool done = false;
-  bool head_seen = false;
-  bool paused = false;
-  bool in_callback = false;  // on_head / on_body running: cancel() must not destroy them
-};
-}  // namespace detail
-
-using detail::RestPending;
-
-struct RestConn {
-  enum class State : uint8_t { Connecting, Idle, Busy, Dead };
-  RestUpstream::Impl* impl = nullptr;
-  BufferEventPtr bev;
-  State state = State::Connecting;
-  bool dedicated = false;  // a stream call's own connection, or a relay detached from the pool
-  codec::HttpResponseParser parser;
-  std::shared_ptr<RestPending> req;
-  std::string body;       // decoded body bytes not yet handed out
-  std::string tenant;     // a detached relay's tenant (its detached_by_tenant count)
-  bool detached = false;  // counted in detached_by_tenant
-};
-
 namespace {
-// Unread response bytes, in the bufferevent or still inside OpenSSL (read-ahead).
-bool hasInput(const RestConn* c) {
-  return c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0 ||
-                    tlsBuffered(c->bev.get()));
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxPassthroughHeaders = 16;
+// Replies up to this size are held and answered whole; larger ones stream.
+constexpr size_t kRelayThreshold = 256 * 1024;
+
+std::string errorElement(std::string_view message) {
+  std::string out = "{\"error\":";
+  codec::appendJsonString(out, message);
+  out += '}';
+  return out;
 }
+
+bool isJsonType(std::string_view ct) { return ct.starts_with("application/json"); }
+
+// The state one relayed reply shares between its callbacks.
+struct Relay {
+  RouteContext ctx;
+  RestUpstream* owner = nullptr;  // keeps the client's upstream sync token
+  codec::RestRoute route = codec::RestRoute::Command;
+  std::string upstream;  // "host:port" for logs
+  RestCall* call = nullptr;
+  size_t upstream_count = 0;
+  std::vector<size_t> denied_at;
+  std::vector<std::string> messages;
+  // From the upstream's head.
+  int status = 0;
+  std::string content_type;
+  std::optional<uint64_t> length;
+  bool head_ok = false;
+  bool began = false;     // the client's response head has been sent
+  bool finished = false;  // the client's request is answered: ignore the rest
+  std::string pending;    // the reply's bytes held before the relay starts
+  std::optional<codec::JsonArraySplicer> splicer;
+
+  // Denied slots go into a 200 reply only: an upstream 400 refused the request whole, and its
+  // {"error":...} passes through as it is.
+  [[nodiscard]] bool spliceJson() const {
+    return !denied_at.empty() && !ctx.resp2 && status == 200;
+  }
+  [[nodiscard]] bool spliceResp2() const {
+    return !denied_at.empty() && ctx.resp2 && status == 200;
+  }
+
+  HttpResponse head() const {
+    HttpResponse h;
+    h.status = status;
+    h.content_type = content_type;
+    return withHeaders(std::move(h), ctx);
+  }
+};
+
+void logFailure(const Relay& r, const UpstreamError& e, std::string_view phase) {
+  logEvent("upstream_failed", {{"upstream", r.upstream},
+                               {"kind", std::string(toString(e.kind))},
+                               {"phase", std::string(phase)},
+                               {"detail", e.message}});
+}
+
+// Ends the request with a failure: a JSON 502/504 when nothing was sent yet, else the client
+// connection is closed mid-body (a truncated response, never a complete-looking one).
+void failRelay(Relay& r, Exchange& ex, const UpstreamError& e) {
+  if (r.finished) return;
+  r.finished = true;
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  // Stop the call first: answering may start the client's next request, which replaces (and
+  // frees) the call this exchange holds.
+  if (r.call != nullptr) std::exchange(r.call, nullptr)->close();
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    if (r.began) {
+      logFailure(r, e, "stream");
+      return ex.endStream();
+    }
+  }
+  if (r.began) {
+    logFailure(r, e, "body");
+    ex.record().reason = "upstream_" + std::string(toString(e.kind));
+    ex.relayAbort();
+  } else {
+    logFailure(r, e, "head");
+    ex.respond(upstreamFailure(e, r.ctx, ex.record()));
+  }
+}
+
+// Is the upstream's answer one the client may see? (Upstash: 200 JSON, or 400 JSON for Redis
+// errors; resp2: 200 octet-stream.) Anything else is the upstream's failure, not the client's.
+std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponseParser& p) {
+  const int s = p.status();
+  const std::string ct(p.header("content-type").value_or(""));
+  const bool sse =
+      r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe;
+  // Only 401 says the token is bad. A 403 is the upstream refusing a command (an inner keyward
+  // or a read-only Upstash token): the client's answer, passed on like a 400.
+  if (s == 401) {
+    return UpstreamError{UpstreamErrorKind::Auth,
+                         "upstream refused keyward's upstream token (HTTP " + std::to_string(s) +
+                             "): check upstream.token_env / token_file"};
+  }
+  if (sse) {
+    if (s == 200 && ct.starts_with("text/event-stream")) return std::nullopt;
+  } else if (s == 200 && r.ctx.resp2 && ct.starts_with("application/octet-stream")) {
+    return std::nullopt;
+  } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct)) {
+    return std::nullopt;
+  }
+  std::string shown = ct.substr(0, 64);
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') c = '?';
+  }
+  return UpstreamError{UpstreamErrorKind::Protocol, "upstream answered HTTP " + std::to_string(s) +
+                                                        " with Content-Type '" + shown + "'"};
+}
+
+// resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
+std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
+  RespLimits limits;
+  std::vector<std::string_view> raws;
+  raws.reserve(r.upstream_count);
+  std::string_view rest = body;
+  while (raws.size() < r.upstream_count) {
+    RespFramer framer(&limits);
+    size_t len = 0;
+    if (framer.scan(rest, len) != RespFramer::Status::Complete) return std::nullopt;
+    raws.push_back(rest.substr(0, len));
+    rest.remove_prefix(len);
+  }
+  if (!rest.empty()) return std::nullopt;
+  std::string out;
+  codec::appendResp2Pipeline(out, raws, r.denied_at, r.messages);
+  return out;
+}
+
+void onHead(Relay& r, Exchange& ex, const codec::HttpResponseParser& p) {
+  if (r.finished) return;
+  if (auto bad = checkHead(r, p)) return failRelay(r, ex, *bad);
+  r.status = p.status();
+  r.content_type = std::string(p.header("content-type").value_or("application/json"));
+  // Kept for the client's next requests, never relayed: the client gets keyward's counter.
+  if (auto t = p.header("upstash-sync-token")) r.owner->noteSyncToken(r.ctx.client, *t);
+  r.length = p.contentLength();
+  r.head_ok = true;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    ex.record().upstream_ms = msSince(r.ctx.started);
+    HttpResponse h = r.head();
+    h.headers.emplace_back("Cache-Control", "no-cache");
+    r.began = true;
+    if (r.ctx.stream) r.ctx.stream->began = true;
+    ex.beginStream(std::move(h));
+  }
+}
+
+// Does the body start like what its Content-Type says (JSON, or RESP for resp2)?
+bool plausibleStart(const Relay& r, std::string_view body) {
+  size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return false;
+  const char c = body[first];
+  if (r.content_type.starts_with("application/octet-stream")) {
+    return std::string_view("+-:$*").find(c) != std::string_view::npos;
+  }
+  return c == '{' || c == '[';
+}
+
+std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r) {
+  if (!r.spliceJson()) return std::nullopt;
+  std::vector<codec::SplicedElement> inserts;
+  for (size_t k = 0; k < r.denied_at.size(); ++k) {
+    inserts.push_back({r.denied_at[k], errorElement(r.messages[k])});
+  }
+  return codec::JsonArraySplicer(r.upstream_count, std::move(inserts));
+}
+
+// The held bytes outgrew kRelayThreshold: send the head and stream from here on.
+void startRelay(Relay& r, Exchange& ex) {
+  if (!plausibleStart(r, r.pending)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+  }
+  r.splicer = makeSplicer(r);
+  if (r.call != nullptr) r.call->leavePool();
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  r.began = true;
+  ex.relayBegin(r.head(), r.splicer ? std::nullopt : r.length);
+  std::string held;
+  held.swap(r.pending);
+  if (!r.splicer) return ex.relayWrite(held);
+  std::string out;
+  if (!r.splicer->feed(held, out)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+  }
+  ex.relayWrite(out);
+}
+
+void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
+  if (r.finished || !r.head_ok) return;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    return ex.streamWrite(chunk);
+  }
+  if (!r.began) {
+    // Small replies are held whole, so a failure mid-reply is still a clean JSON 502; only
+    // replies larger than the threshold stream (and are cut off if the upstream fails).
+    r.pending.append(chunk);
+    if (r.pending.size() >= kRelayThreshold && !r.spliceResp2()) startRelay(r, ex);
+    return;
+  }
+  if (!r.splicer) return ex.relayWrite(chunk);
+  std::string out;
+  if (!r.splicer->feed(chunk, out)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+  }
+  ex.relayWrite(out);
+}
+
+void onDone(Relay& r, Exchange& ex) {
+  if (r.finished) return;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    r.finished = true;
+    return ex.endStream();
+  }
+  if (r.began) {
+    if (r.splicer && !r.splicer->finish()) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+    }
+    r.finished = true;
+    return ex.relayEnd();
+  }
+  // The whole reply is here: check it, splice it, answer with a Content-Length.
+  if (!plausibleStart(r, r.pending)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+  }
+  HttpResponse out = r.head();
+  if (r.spliceResp2()) {
+    auto body = spliceResp2(r, r.pending);
+    if (!body) {
+      return failRelay(r, ex,
+                       {UpstreamErrorKind::Protocol,
+                        "upstream resp2 pipeline reply does not match the commands sent"});
+    }
+    out.body = std::move(*body);
+  } else if (auto splicer = makeSplicer(r)) {
+    if (!splicer->feed(r.pending, out.body) || !splicer->finish()) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error()});
+    }
+  } else {
+    out.body = std::move(r.pending);
+  }
+  r.finished = true;
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  ex.respond(std::move(out));
+}
+
 }  // namespace
 
-struct RestUpstream::Impl {
-  event_base* base;
-  RestUpstreamOptions o;
-  SslCtxPtr tls;
-  std::vector<std::unique_ptr<RestConn>> pool;
-  std::vector<std::unique_ptr<RestConn>> streams;
-  std::vector<std::unique_ptr<RestConn>> detached;  // relays (long or paused) off the pool
-  std::unordered_map<std::string, uint32_t> detached_by_tenant;
-  std::vector<std::unique_ptr<RestConn>> graveyard;
-  FairQueue<std::shared_ptr<RestPending>> queue;
-  Timer pump_timer;
-  Timer reaper;
-  bool destroying = false;
-
-  Impl(event_base* b, RestUpstreamOptions opts)
-      : base(b),
-        o(std::move(opts)),
-        pump_timer(b, [this] { pump(); }),
-        reaper(b, [this] { graveyard.clear(); }) {}
-
-  RestConn* open(bool dedicated);
-  void pump();
-  void assign(RestConn* c, const std::shared_ptr<RestPending>& p);
-  void kill(RestConn* c);
-  // Takes a busy pooled connection out of the pool (it closes when its response ends). At the
-  // max_detached bound: a paused call (`cut_at_bound`) fails, a running one stays pooled.
-  void detach(RestConn* c, bool cut_at_bound);
-  void rejoinPool(RestConn* c);  // a detached connection whose response ended, kept alive
-  void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
-  void complete(RestConn* c);
-  void processInput(RestConn* c);
-  void onEvent(RestConn* c, short what);
-  void onTimeout(const std::shared_ptr<RestPending>& p);
-  void cancel(const std::shared_ptr<RestPending>& p);
-  [[nodiscard]] std::string connectError(bufferevent* bev) const;
-
-  static void onReadCb(bufferevent* /*bev*/, void* arg) {
-    auto* c = static_cast<RestConn*>(arg);
-    c->impl->processInput(c);
-  }
-  static void onEventCb(bufferevent* /*bev*/, short what, void* arg) {
-    auto* c = static_cast<RestConn*>(arg);
-    c->impl->onEvent(c, what);
-  }
-};
-
-void RestCall::close() {
-  if (p_ && p_->owner != nullptr) p_->owner->cancel(p_);
-  p_.reset();
-}
-
-void RestCall::pause() {
-  if (!p_ || p_->done || p_->paused) return;
-  p_->paused = true;
-  if (p_->conn != nullptr && p_->conn->bev) {
-    bufferevent_disable(p_->conn->bev.get(), EV_READ);
-    if (!p_->conn->dedicated && p_->owner != nullptr) p_->owner->detach(p_->conn, true);
-  }
-}
-
-void RestCall::leavePool() {
-  if (p_ && !p_->done && p_->conn != nullptr && !p_->conn->dedicated && p_->owner != nullptr) {
-    p_->owner->detach(p_->conn, false);
-  }
-}
-
-void RestCall::resume() {
-  if (!p_ || p_->done || !p_->paused) return;
-  p_->paused = false;
-  RestConn* c = p_->conn;
-  if (c != nullptr && c->bev) {
-    bufferevent_enable(c->bev.get(), EV_READ);
-    // Bytes already buffered (here or in OpenSSL) get processed: the read callback, deferred.
-    bufferevent_trigger(c->bev.get(), EV_READ,
-                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-  }
-}
-
 Result<std::unique_ptr<RestUpstream>> RestUpstream::create(event_base* base,
-                                                           RestUpstreamOptions o) {
-  if (o.connections == 0) o.connections = 1;
-  auto impl = std::make_unique<Impl>(base, std::move(o));
-  if (impl->o.tls) {
-    auto ctx = makeClientTlsContext(impl->o.ca_file);
-    if (!ctx) return ctx.error();
-    impl->tls = std::move(*ctx);
-  }
-  return std::unique_ptr<RestUpstream>(new RestUpstream(std::move(impl)));
+                                                           RestPoolOptions options) {
+  auto pool = RestPool::create(base, std::move(options));
+  if (!pool) return pool.error();
+  auto up = std::make_unique<RestUpstream>(std::move(*pool));
+  up->probe();
+  return up;
 }
 
-RestUpstream::RestUpstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-RestUpstream::~RestUpstream() {
-  impl_->destroying = true;
-  for (auto& p : impl_->queue.drain()) p->owner = nullptr;
-  for (auto* list : {&impl_->pool, &impl_->streams, &impl_->detached}) {
-    for (auto& c : *list) {
-      if (c->req) c->req->owner = nullptr;
-      c->bev.reset();
-    }
-  }
+void RestUpstream::probe() {
+  pool_->warm();
+  ready_ = pool_->connected();
 }
 
-std::string RestUpstream::describe() const {
-  return impl_->o.host + ":" + std::to_string(impl_->o.port) + (impl_->o.tls ? " (tls)" : "");
-}
-
-UpstreamStats RestUpstream::stats() const {
-  UpstreamStats s;
-  for (const auto& c : impl_->pool) {
-    if (c->state == RestConn::State::Busy) ++s.in_flight;
-  }
-  s.connections = static_cast<uint32_t>(impl_->pool.size());
-  s.queued = static_cast<uint32_t>(impl_->queue.size());
-  s.subscriptions = static_cast<uint32_t>(impl_->streams.size());
-  s.detached = static_cast<uint32_t>(impl_->detached.size());
-  return s;
-}
-
-bool RestUpstream::connected() const {
-  for (const auto& c : impl_->pool) {
-    if (c->state == RestConn::State::Idle || c->state == RestConn::State::Busy) return true;
-  }
-  return false;
-}
-
-void RestUpstream::warm() {
-  while (impl_->pool.size() < impl_->o.connections) {
-    if (impl_->open(false) == nullptr) break;
-  }
-}
-
-RestCallPtr RestUpstream::call(RestCallSpec spec, RestCallbacks callbacks) {
-  auto p = std::make_shared<RestPending>();
-  p->owner = impl_.get();
-  p->spec = std::move(spec);
-  p->cb = std::move(callbacks);
-  std::weak_ptr<RestPending> weak = p;
-  Impl* impl = impl_.get();
-  p->timer = std::make_unique<Timer>(impl->base, [impl, weak] {
-    if (auto sp = weak.lock()) impl->onTimeout(sp);
-  });
-  p->timer->arm(impl->o.timeout);
-  // Refusals are reported from the loop (the pending call's timer), never inside call().
-  auto failSoon = [&](UpstreamError e) {
-    p->timer = std::make_unique<Timer>(impl->base, [impl, weak, e] {
-      if (auto sp = weak.lock()) impl->fail(sp, e);
-    });
-    p->timer->arm(Milliseconds(0));
-    return std::make_unique<RestCall>(p);
-  };
-  if (p->spec.stream) {
-    if (impl->streams.size() >= impl->o.max_streams) {
-      return failSoon({UpstreamErrorKind::Overloaded, "too many upstream streams"});
-    }
-    RestConn* c = impl->open(true);
-    if (c == nullptr) {
-      return failSoon({UpstreamErrorKind::Unreachable, "cannot open an upstream connection"});
-    }
-    c->req = p;
-    p->conn = c;
-    return std::make_unique<RestCall>(p);
-  }
-  if (impl->queue.size() >= impl->o.max_queue) {
-    return failSoon({UpstreamErrorKind::Overloaded, "upstream request queue is full"});
-  }
-  if (impl->queue.empty()) {
-    // An idle connection takes the request now (writing it runs no callback).
-    for (auto& c : impl->pool) {
-      if (c->state == RestConn::State::Idle) {
-        impl->assign(c.get(), p);
-        return std::make_unique<RestCall>(p);
-      }
-    }
-  }
-  impl->queue.push(p->spec.tenant, p);
-  impl->pump_timer.arm(Milliseconds(0));
-  return std::make_unique<RestCall>(p);
-}
-
-RestConn* RestUpstream::Impl::open(bool dedicated) {
-  auto c = std::make_unique<RestConn>();
-  c->impl = this;
-  c->dedicated = dedicated;
-  codec::HttpResponseLimits limits;
-  limits.max_body_bytes = o.max_body_bytes;
-  c->parser = codec::HttpResponseParser(limits);
-  RestConn* raw = c.get();
-  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-  if (o.tls) {
-    auto ssl = makeClientSsl(tls.get(), o.host);
-    if (!ssl) return nullptr;
-    enableTlsReadAhead(ssl->get());  // processInput() pulls what OpenSSL holds
-    c->bev.reset(
-        bufferevent_openssl_socket_new(base, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
-    if (c->bev) {
-      (void)ssl->release();
-      bufferevent_openssl_set_allow_dirty_shutdown(c->bev.get(), 1);
-    }
-  } else {
-    c->bev.reset(bufferevent_socket_new(base, -1, opts));
-  }
-  if (!c->bev) return nullptr;
-  bufferevent_setcb(c->bev.get(), &Impl::onReadCb, nullptr, &Impl::onEventCb, raw);
-  bufferevent_enable(c->bev.get(), EV_READ | EV_WRITE);
-  (dedicated ? streams : pool).push_back(std::move(c));
-  // Blocking name resolution (no evdns base): only when a connection is opened. A failure is
-  // reported through the event callback (deferred), never from inside call().
-  (void)bufferevent_socket_connect_hostname(raw->bev.get(), nullptr, AF_UNSPEC, o.host.c_str(),
-                                            o.port);
-  return raw;
-}
-
-void RestUpstream::Impl::pump() {
-  if (destroying) return;
-  while (!queue.empty()) {
-    RestConn* idle = nullptr;
-    for (auto& c : pool) {
-      if (c->state == RestConn::State::Idle) {
-        idle = c.get();
-        break;
-      }
-    }
-    if (idle == nullptr) break;
-    assign(idle, queue.pop());
-  }
-  if (queue.empty()) return;
-  size_t connecting = 0;
-  for (auto& c : pool) connecting += c->state == RestConn::State::Connecting ? 1 : 0;
-  while (pool.size() < o.connections && connecting < queue.size()) {
-    if (open(false) == nullptr) {
-      // No connection can be made (TLS setup failed): nothing queued can ever be sent.
-      for (auto& p : queue.drain()) {
-        fail(p, {UpstreamErrorKind::Unreachable, "cannot open an upstream connection"});
-      }
-      return;
-    }
-    ++connecting;
-  }
-}
-
-void RestUpstream::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>& p) {
-  c->state = RestConn::State::Busy;
-  c->req = p;
-  c->parser.reset();
-  c->body.clear();
-  p->conn = c;
-  writeThrough(c->bev.get(), p->spec.bytes);
-  // Written: the bytes (with keyward's upstream token) are wiped, not just released.
-  OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
-  std::string().swap(p->spec.bytes);
-  if (p->paused) {
-    bufferevent_disable(c->bev.get(), EV_READ);
-  } else {
-    bufferevent_enable(c->bev.get(), EV_READ);
-  }
-}
-
-void RestUpstream::Impl::kill(RestConn* c) {
-  if (c->state == RestConn::State::Dead) return;
-  c->state = RestConn::State::Dead;
-  if (c->req) c->req->conn = nullptr;
-  c->req.reset();
-  if (c->bev) {
-    bufferevent_setcb(c->bev.get(), nullptr, nullptr, nullptr, nullptr);
-    bufferevent_disable(c->bev.get(), EV_READ | EV_WRITE);
-    c->bev.reset();
-  }
-  if (c->detached) {
-    auto t = detached_by_tenant.find(c->tenant);
-    if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
-  }
-  for (auto* list : {&pool, &streams, &detached}) {
-    auto it = std::find_if(list->begin(), list->end(), [c](auto& u) { return u.get() == c; });
-    if (it != list->end()) {
-      graveyard.push_back(std::move(*it));
-      list->erase(it);
-      reaper.arm(Milliseconds(0));
-    }
-  }
-}
-
-void RestUpstream::Impl::detach(RestConn* c, bool cut_at_bound) {
-  if (c->state != RestConn::State::Busy || !c->req) return;
-  const std::string& tenant = c->req->spec.tenant;
-  auto it = std::find_if(pool.begin(), pool.end(), [c](auto& u) { return u.get() == c; });
-  if (it == pool.end()) return;
-  uint32_t& mine = detached_by_tenant[tenant];
-  if (detached.size() >= o.max_detached || mine >= std::max<uint32_t>(o.max_detached / 2, 1)) {
-    if (mine == 0) detached_by_tenant.erase(tenant);
-    if (!cut_at_bound) return;
-    // Deferred: pause() runs inside the client's write path.
-    auto p = c->req;
-    std::weak_ptr<RestPending> weak = p;
-    p->timer = std::make_unique<Timer>(base, [this, weak] {
-      if (auto sp = weak.lock()) {
-        fail(sp, {UpstreamErrorKind::Overloaded,
-                  "too many relays whose clients do not read (upstream max_detached)"});
-      }
-    });
-    p->timer->arm(Milliseconds(0));
+void RestUpstream::noteSyncToken(std::string_view client, std::string_view token) {
+  // Opaque: only its size and charset are checked, so it can go into a header line unchanged.
+  if (client.empty() || token.empty() || token.size() > kMaxSyncToken) return;
+  if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     return;
   }
-  ++mine;
-  c->dedicated = true;
-  c->detached = true;
-  c->tenant = tenant;
-  detached.push_back(std::move(*it));
-  pool.erase(it);
-  pump_timer.arm(Milliseconds(0));  // a replacement for the queue, if anything waits
-}
-
-void RestUpstream::Impl::rejoinPool(RestConn* c) {
-  auto it = std::find_if(detached.begin(), detached.end(), [c](auto& u) { return u.get() == c; });
-  if (it == detached.end()) return;
-  auto t = detached_by_tenant.find(c->tenant);
-  if (t != detached_by_tenant.end() && --t->second == 0) detached_by_tenant.erase(t);
-  c->detached = false;
-  c->dedicated = false;
-  c->tenant.clear();
-  pool.push_back(std::move(*it));
-  detached.erase(it);
-}
-
-void RestUpstream::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
-  if (p->done) return;
-  p->done = true;
-  if (p->timer) p->timer->cancel();
-  if (p->conn != nullptr) kill(p->conn);
-  auto cb = std::move(p->cb.on_error);
-  p->cb = {};
-  if (cb) cb(e);
-}
-
-void RestUpstream::Impl::onTimeout(const std::shared_ptr<RestPending>& p) {
-  if (p->done) return;
-  queue.erase(p->spec.tenant, p);
-  fail(p, {UpstreamErrorKind::Timeout, "no upstream response within upstream.timeout"});
-}
-
-void RestUpstream::Impl::cancel(const std::shared_ptr<RestPending>& p) {
-  p->owner = nullptr;
-  if (p->done) return;
-  p->done = true;
-  if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
-  if (p->timer) p->timer->cancel();
-  queue.erase(p->spec.tenant, p);
-  // A response in progress cannot be resynchronised: the connection goes.
-  if (p->conn != nullptr) kill(p->conn);
-}
-
-void RestUpstream::Impl::complete(RestConn* c) {
-  std::shared_ptr<RestPending> p = c->req;
-  // A detached relay's connection rejoins the pool when the pool has room (no replacement was
-  // needed meanwhile): a large reply costs no new upstream connection then.
-  const bool rejoin = c->detached && pool.size() < o.connections;
-  if ((c->dedicated && !rejoin) || !c->parser.keepAlive() || hasInput(c)) {
-    kill(c);
-  } else {
-    if (rejoin) rejoinPool(c);
-    c->state = RestConn::State::Idle;
-    c->req.reset();
-    p->conn = nullptr;
-    if (!queue.empty()) pump_timer.arm(Milliseconds(0));
+  // Bounded: names come from configs; past the bound the kept tokens go (the next read may be
+  // served by a lagging replica once, as when the client sends no token).
+  if (sync_tokens_.size() >= 2 * conf::kMaxClients &&
+      sync_tokens_.find(std::string(client)) == sync_tokens_.end()) {
+    sync_tokens_.clear();
   }
-  p->done = true;
-  if (p->timer) p->timer->cancel();
-  auto cb = std::move(p->cb.on_done);
-  p->cb = {};
-  if (cb) cb();
+  sync_tokens_[std::string(client)].assign(token);
 }
 
-void RestUpstream::Impl::processInput(RestConn* c) {
-  if (c->state != RestConn::State::Busy || !c->bev) {
-    // Bytes on an idle keep-alive connection are a protocol violation: drop it. (A read
-    // callback scheduled by resume() may run after the reply completed: nothing is there then.)
-    if (c->state == RestConn::State::Idle && hasInput(c)) kill(c);
-    return;
-  }
-  std::shared_ptr<RestPending> p = c->req;
-  evbuffer* in = bufferevent_get_input(c->bev.get());
-  size_t pull_budget = kTlsPullPerTurn;
-  while (c->state == RestConn::State::Busy && !p->paused &&
-         (evbuffer_get_length(in) != 0 || pullTlsBuffered(c->bev.get(), &pull_budget) != 0)) {
-    evbuffer_iovec vec;
-    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
-    size_t used = 0;
-    auto st = c->parser.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used, c->body);
-    evbuffer_drain(in, used);
-    if (st == codec::HttpResponseParser::Status::Error) {
-      return fail(p, {UpstreamErrorKind::Protocol,
-                      "upstream sent a malformed HTTP response: " + c->parser.error()});
-    }
-    if (!p->head_seen && c->parser.headComplete()) {
-      p->head_seen = true;
-      if (p->spec.stream && p->timer) p->timer->cancel();
-      if (p->cb.on_head) {
-        p->in_callback = true;
-        p->cb.on_head(c->parser);
-        p->in_callback = false;
-      }
-      if (p->done) p->cb = {};
-      if (p->done || c->state != RestConn::State::Busy) return;
-    }
-    if (!c->body.empty()) {
-      std::string chunk;
-      chunk.swap(c->body);
-      if (p->cb.on_body) {
-        p->in_callback = true;
-        p->cb.on_body(chunk);
-        p->in_callback = false;
-      }
-      if (p->done) p->cb = {};
-      if (p->done || c->state != RestConn::State::Busy) return;
-    }
-    if (st == codec::HttpResponseParser::Status::Complete) return complete(c);
-  }
+std::string_view RestUpstream::syncToken(std::string_view client) const {
+  auto it = sync_tokens_.find(std::string(client));
+  return it == sync_tokens_.end() ? std::string_view() : std::string_view(it->second);
 }
 
-std::string RestUpstream::Impl::connectError(bufferevent* bev) const {
-  std::string why = o.tls ? describeTlsFailure(bev) : std::string();
-  if (why.empty()) {
-    const int dns = bufferevent_socket_get_dns_error(bev);
-    if (dns != 0) {
-      why = std::string("DNS: ") + evutil_gai_strerror(dns);
-    } else {
-      const int e = EVUTIL_SOCKET_ERROR();
-      why = e != 0 ? evutil_socket_error_to_string(e) : "connection closed";
-    }
+std::vector<std::pair<std::string, std::string>> RestUpstream::passthroughHeaders(
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
+    std::string_view client) const {
+  const std::string_view sync_token = syncToken(client);
+  std::vector<std::pair<std::string, std::string>> out;
+  // What keyward relays and splices is what it parsed: the upstream gets the same reading, not
+  // a variant spelling (or a duplicate) it might read otherwise.
+  if (opts.base64) out.emplace_back("upstash-encoding", "base64");
+  if (opts.resp2) out.emplace_back("upstash-response-format", "resp2");
+  // The client holds keyward's per-client counter, never an upstream token: asking for
+  // read-your-writes gets the client's own newest upstream token sent, whatever it sent.
+  if (parser.header("upstash-sync-token") && !sync_token.empty()) {
+    out.emplace_back("upstash-sync-token", std::string(sync_token));
   }
-  return "upstream " + o.host + ":" + std::to_string(o.port) + ": " + why;
+  for (const codec::HttpHeader& h : parser.headers()) {
+    if (!h.name.starts_with("upstash-telemetry-")) continue;
+    if (out.size() >= kMaxPassthroughHeaders) break;
+    const bool seen =
+        std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == h.name; });
+    if (!seen) out.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  return out;
 }
 
-void RestUpstream::Impl::onEvent(RestConn* c, short what) {
-  if ((what & BEV_EVENT_CONNECTED) != 0) {
-    const evutil_socket_t fd = bufferevent_getfd(c->bev.get());
-    if (fd >= 0) {
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    if (c->dedicated) {
-      if (c->req) {
-        auto p = c->req;
-        c->req.reset();
-        assign(c, p);
-      } else {
-        kill(c);
-      }
-      return;
-    }
-    c->state = RestConn::State::Idle;
-    pump();
-    return;
+void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+  const conf::UpstreamConfig& up = base.snapshot->config().upstream;
+  const codec::RestTarget to{up.host, up.port, up.kind == conf::UpstreamKind::RestHttps, up.path,
+                             up.token};
+  auto bytes = codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
+                                                base.upstream_headers);
+  if (!bytes) {
+    ex.record().reason = "bad_request";
+    return ex.respond(withHeaders(errorResponse(400, bytes.error().message), base));
   }
-  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0) return;
-  if (c->state == RestConn::State::Busy) {
-    processInput(c);  // whatever arrived before the close
-    if (c->state != RestConn::State::Busy) return;
-    auto p = c->req;
-    if ((what & BEV_EVENT_EOF) != 0 && !p->paused &&
-        c->parser.finishAtEof() == codec::HttpResponseParser::Status::Complete) {
-      return complete(c);
-    }
-    return fail(p, {UpstreamErrorKind::Closed,
-                    "upstream closed the connection before the response was complete"});
-  }
-  if (c->state == RestConn::State::Connecting) {
-    UpstreamError e{UpstreamErrorKind::Unreachable, connectError(c->bev.get())};
-    auto p = c->req;  // a dedicated connection's call
-    kill(c);
-    if (p) return fail(p, e);
-    // Without any working connection nothing queued can be sent: fail it now, not at timeout.
-    bool healthy = false;
-    for (auto& other : pool) healthy = healthy || other->state != RestConn::State::Connecting;
-    if (!healthy) {
-      for (auto& q : queue.drain()) fail(q, e);
-    } else {
-      pump();
-    }
-    return;
-  }
-  kill(c);  // an idle keep-alive connection the upstream closed: reopened on demand
+  auto relay = std::make_shared<Relay>();
+  relay->ctx = base;
+  relay->owner = this;
+  relay->ctx.started = Clock::now();
+  relay->route = plan.route;
+  relay->upstream = up.display;
+  relay->upstream_count = plan.forward.size();
+  relay->denied_at = plan.denied_at;
+  relay->messages = plan.messages;
+
+  RestCallSpec spec;
+  spec.bytes = std::move(*bytes);
+  spec.stream =
+      plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
+  spec.tenant = base.client;
+  RestCallbacks cb;
+  cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
+  cb.on_body = [relay, &ex](std::string_view chunk) { onBody(*relay, ex, chunk); };
+  cb.on_done = [relay, &ex] { onDone(*relay, ex); };
+  cb.on_error = [relay, &ex](const UpstreamError& e) { failRelay(*relay, ex, e); };
+  RestCallPtr call = pool_->call(std::move(spec), std::move(cb));
+  relay->call = call.get();
+  ex.holdSource(std::move(call));
 }
 
 }  // namespace kw::proxy

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 
+#include "policy/ascii.h"
 #include "policy/command_table.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
@@ -205,11 +206,8 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
       "upstash-sync-token";
   // upstash-telemetry-* cannot be a wildcard in Allow-Headers: echo the requested ones.
   for (std::string_view h : parser.headerList("access-control-request-headers")) {
-    bool telemetry = h.size() > 18 && h.size() < 64;
-    for (size_t i = 0; telemetry && i < 18; ++i) {
-      telemetry = static_cast<char>(std::tolower(static_cast<unsigned char>(h[i]))) ==
-                  "upstash-telemetry-"[i];
-    }
+    bool telemetry =
+        h.size() > 18 && h.size() < 64 && ascii::startsWithIgnoreCase(h, "upstash-telemetry-");
     for (size_t i = 0; telemetry && i < h.size(); ++i) {
       unsigned char ch = static_cast<unsigned char>(h[i]);
       telemetry = std::isalnum(ch) || ch == '-';

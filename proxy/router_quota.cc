@@ -64,8 +64,23 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
 }
 
 void RequestRouter::dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) {
-  if (rest_ != nullptr) return dispatchRest(plan, ctx, ex);
-  dispatchRedis(plan, ctx, ex);
+  if (plan.route == codec::RestRoute::Pipeline && plan.forward.empty()) {
+    HttpResponse out;  // every command denied: nothing to send
+    if (ctx.resp2) {
+      out.content_type = "application/octet-stream";
+      codec::appendResp2Pipeline(out.body, {}, plan.denied_at, plan.messages);
+    } else {
+      std::vector<codec::InlineError> errs;
+      for (size_t k = 0; k < plan.denied_at.size(); ++k) {
+        errs.push_back({plan.denied_at[k], plan.messages[k]});
+      }
+      if (!codec::appendPipelineJson(out.body, {}, errs, ctx.enc)) {
+        return ex.respond(errorResponse(500, "ERR internal error"));
+      }
+    }
+    return ex.respond(withHeaders(std::move(out), ctx));
+  }
+  upstream_.dispatch(plan, ctx, ex);
 }
 
 }  // namespace kw::proxy

@@ -8,7 +8,7 @@
 namespace kw::proxy {
 
 namespace {
-// The upstream wait queue (RedisUpstreamOptions / RestUpstreamOptions::max_queue): the pool a
+// The upstream wait queue (RedisPoolOptions / RestPoolOptions::max_queue): the pool a
 // client's default max_in_flight takes half of.
 constexpr uint64_t kUpstreamQueue = 10000;
 }  // namespace

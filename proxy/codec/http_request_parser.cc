@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "policy/ascii.h"
+
 namespace kw::proxy::codec {
 namespace {
 
@@ -34,22 +36,6 @@ struct CharTables {
 constexpr CharTables kChars;
 
 constexpr bool isTchar(unsigned char c) { return kChars.tchar[c]; }
-
-constexpr char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // field-value bytes: HTAB, SP, VCHAR, obs-text. No NUL, CR, LF, other CTLs or DEL.
 bool validFieldValue(std::string_view v) {
@@ -82,7 +68,7 @@ template <class Fn>
 void forEachListToken(std::string_view v, Fn&& fn) {
   while (!v.empty()) {
     size_t comma = v.find(',');
-    std::string_view tok = trimOws(v.substr(0, comma));
+    std::string_view tok = ascii::trimOws(v.substr(0, comma));
     if (!tok.empty()) fn(tok);
     if (comma == std::string_view::npos) break;
     v.remove_prefix(comma + 1);
@@ -324,7 +310,7 @@ ParseStatus HttpRequestParser::parseHeaderLine(std::string_view line) {
   if (colon == 0 || colon == line.size() || line[colon] != ':') {
     return fail(400, "ERR bad header line");
   }
-  std::string_view value = trimOws(line.substr(colon + 1));
+  std::string_view value = ascii::trimOws(line.substr(colon + 1));
   if (!validFieldValue(value)) return fail(400, "ERR bad header value");
   if (headers_.size() >= limits_.max_header_count) return fail(431, "ERR too many header fields");
   headers_.push_back(HttpHeader{std::string_view(name, colon), value});
@@ -372,17 +358,18 @@ ParseStatus HttpRequestParser::finishHead() {
     } else if (h.name == "transfer-encoding") {
       if (seen_te) return fail(501, "ERR unsupported transfer coding");
       seen_te = true;
-      if (!equalsIgnoreCase(h.value, "chunked")) {
+      if (!ascii::equalsIgnoreCase(h.value, "chunked")) {
         return fail(501, "ERR unsupported transfer coding");
       }
     } else if (h.name == "connection") {
       forEachListToken(h.value, [&](std::string_view tok) {
-        if (equalsIgnoreCase(tok, "close")) conn_close = true;
-        if (equalsIgnoreCase(tok, "keep-alive")) conn_keep_alive = true;
+        if (ascii::equalsIgnoreCase(tok, "close")) conn_close = true;
+        if (ascii::equalsIgnoreCase(tok, "keep-alive")) conn_keep_alive = true;
       });
     } else if (h.name == "expect") {
       forEachListToken(h.value, [&](std::string_view tok) {
-        if (version_minor_ == 1 && equalsIgnoreCase(tok, "100-continue")) expect_continue_ = true;
+        if (version_minor_ == 1 && ascii::equalsIgnoreCase(tok, "100-continue"))
+          expect_continue_ = true;
       });
     }
   }
@@ -457,7 +444,7 @@ ParseStatus HttpRequestParser::feedChunked(const char* data, size_t len, size_t*
         uint64_t size = 0;
         size_t i = 0;
         for (; i < line_.size(); ++i) {
-          char c = toLower(line_[i]);
+          char c = ascii::toLower(line_[i]);
           int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
           if (d < 0) break;
           if (size > (limits_.max_body_bytes >> 4)) {  // also guards uint64 overflow

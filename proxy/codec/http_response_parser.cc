@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "policy/ascii.h"
+
 namespace kw::proxy::codec {
 
 namespace {
@@ -11,22 +13,6 @@ namespace {
 bool isTchar(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // 1*DIGIT without sign or overflow.
@@ -51,8 +37,8 @@ int hexValue(char c) {
 bool listsToken(std::string_view value, std::string_view token) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view item = trim(value.substr(0, comma));
-    if (iequals(item, token)) return true;
+    std::string_view item = ascii::trimOws(value.substr(0, comma));
+    if (ascii::equalsIgnoreCase(item, token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -155,7 +141,7 @@ bool HttpResponseParser::parseHead() {
         fail("invalid character in an upstream header name");
         return false;
       }
-      head_[pos + i] = lower(head_[pos + i]);
+      head_[pos + i] = ascii::toLower(head_[pos + i]);
     }
     std::string_view raw_value = line.substr(colon + 1);
     for (char c : raw_value) {
@@ -164,7 +150,7 @@ bool HttpResponseParser::parseHead() {
         return false;
       }
     }
-    std::string_view value = trim(raw_value);
+    std::string_view value = ascii::trimOws(raw_value);
     if (fields_.size() >= limits_.max_header_count) {
       fail("too many upstream headers");
       return false;
@@ -183,7 +169,7 @@ bool HttpResponseParser::parseHead() {
       has_length = true;
       content_length_ = *n;
     } else if (name == "transfer-encoding") {
-      if (has_te || !iequals(value, "chunked")) {
+      if (has_te || !ascii::equalsIgnoreCase(value, "chunked")) {
         fail("unsupported upstream Transfer-Encoding");
         return false;
       }
@@ -317,7 +303,7 @@ HttpResponseParser::Status HttpResponseParser::feed(const char* data, size_t len
           state_ = State::ChunkSize;
         } else if (state_ == State::ChunkSize) {
           std::string_view size_part = line.substr(0, line.find(';'));
-          size_part = trim(size_part);
+          size_part = ascii::trimOws(size_part);
           if (size_part.empty() || size_part.size() > 15) {
             *consumed = pos;
             return fail("invalid upstream chunk size");

@@ -246,4 +246,16 @@ void appendResp2Error(std::string& out, std::string_view message) {
   appendErrorReply(out, message);
 }
 
+void appendResp2Pipeline(std::string& out, std::span<const std::string_view> raws,
+                         std::span<const size_t> denied_at, std::span<const std::string> messages) {
+  size_t ri = 0, di = 0;
+  for (size_t pos = 0; pos < raws.size() + denied_at.size(); ++pos) {
+    if (di < denied_at.size() && denied_at[di] == pos) {
+      appendResp2Error(out, messages[di++]);
+    } else {
+      out.append(raws[ri++]);
+    }
+  }
+}
+
 }  // namespace kw::proxy::codec

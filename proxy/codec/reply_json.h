@@ -95,5 +95,9 @@ struct InlineError {
 // error as "-<message>\r\n" (CR/LF in the message replaced by spaces).
 void appendResp2Passthrough(std::string& out, std::string_view raw_reply);
 void appendResp2Error(std::string& out, std::string_view message);
+// A resp2 pipeline body: raws[i] in order, with appendResp2Error(messages[k]) at request position
+// denied_at[k] (strictly increasing; every position below raws.size() + denied_at.size()).
+void appendResp2Pipeline(std::string& out, std::span<const std::string_view> raws,
+                         std::span<const size_t> denied_at, std::span<const std::string> messages);
 
 }  // namespace kw::proxy::codec

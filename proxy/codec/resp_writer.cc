@@ -37,9 +37,6 @@ void appendLine(std::string& out, char type, std::string_view s) {
   out += "\r\n";
 }
 
-constexpr std::string_view kMulti = "*1\r\n$5\r\nMULTI\r\n";
-constexpr std::string_view kExec = "*1\r\n$4\r\nEXEC\r\n";
-
 }  // namespace
 
 size_t commandWireSize(CommandArgv argv) {
@@ -56,25 +53,6 @@ void appendCommand(std::string& out, CommandArgv argv) {
     out.append(a);
     out += "\r\n";
   }
-}
-
-std::string encodeCommand(CommandArgv argv) {
-  std::string out;
-  appendCommand(out, argv);
-  return out;
-}
-
-void appendPipeline(std::string& out, std::span<const CommandArgv> commands) {
-  size_t total = 0;
-  for (CommandArgv c : commands) total += commandWireSize(c);
-  out.reserve(out.size() + total);
-  for (CommandArgv c : commands) appendCommand(out, c);
-}
-
-void appendTransaction(std::string& out, std::span<const CommandArgv> commands) {
-  out.append(kMulti);
-  appendPipeline(out, commands);
-  out.append(kExec);
 }
 
 void appendStatusReply(std::string& out, std::string_view s) { appendLine(out, '+', s); }

@@ -1,4 +1,5 @@
-// RESP2 writers: commands (argv -> multibulk), pipelines, MULTI/EXEC framing, and replies.
+// RESP2 writers: commands (argv -> multibulk; every command keyward sends goes through
+// appendCommand) and replies.
 #pragma once
 
 #include <cstddef>
@@ -19,13 +20,6 @@ using CommandArgv = std::span<const std::string_view>;
 
 // Appends "*<n>\r\n" then "$<len>\r\n<arg>\r\n" per argument. Arguments are binary-safe.
 void appendCommand(std::string& out, CommandArgv argv);
-[[nodiscard]] std::string encodeCommand(CommandArgv argv);
-
-// Appends every command in order (one RESP pipeline).
-void appendPipeline(std::string& out, std::span<const CommandArgv> commands);
-// Appends "MULTI", the commands, then "EXEC". The server answers 1 + commands.size() + 1
-// replies: +OK, +QUEUED (or an error) per command, then EXEC's array (or -EXECABORT).
-void appendTransaction(std::string& out, std::span<const CommandArgv> commands);
 
 // Reply writers (RESP2). Status and error text must be one line: any '\r' or '\n' in it is
 // replaced by a space so the frame can never be broken.

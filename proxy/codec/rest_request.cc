@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "policy/ascii.h"
 #include "proxy/codec/percent_decode.h"
 
 namespace kw::proxy::codec {
@@ -393,35 +394,15 @@ uint16_t restErrorStatus(const Error& e) {
   return 400;
 }
 
-namespace {
-
-char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 Result<ResponseOptions> parseResponseOptions(std::optional<std::string_view> encoding,
                                              std::optional<std::string_view> format) {
   ResponseOptions out;
-  if (encoding && equalsIgnoreCase(trimOws(*encoding), "base64")) out.base64 = true;
+  if (encoding && ascii::equalsIgnoreCase(ascii::trimOws(*encoding), "base64")) out.base64 = true;
   if (format) {
-    std::string_view f = trimOws(*format);
-    if (equalsIgnoreCase(f, "resp2")) {
+    std::string_view f = ascii::trimOws(*format);
+    if (ascii::equalsIgnoreCase(f, "resp2")) {
       out.resp2 = true;
-    } else if (!equalsIgnoreCase(f, "json")) {
+    } else if (!ascii::equalsIgnoreCase(f, "json")) {
       return badRequest("ERR invalid Upstash-Response-Format, expected json or resp2");
     }
   }
@@ -433,13 +414,14 @@ Result<ResponseOptions> parseResponseOptions(std::optional<std::string_view> enc
 
 std::optional<std::string_view> bearerToken(std::optional<std::string_view> authorization) {
   if (!authorization) return std::nullopt;
-  std::string_view v = trimOws(*authorization);
+  std::string_view v = ascii::trimOws(*authorization);
   constexpr std::string_view kScheme = "bearer";
-  if (v.size() <= kScheme.size() || !equalsIgnoreCase(v.substr(0, kScheme.size()), kScheme) ||
+  if (v.size() <= kScheme.size() ||
+      !ascii::equalsIgnoreCase(v.substr(0, kScheme.size()), kScheme) ||
       (v[kScheme.size()] != ' ' && v[kScheme.size()] != '\t')) {
     return std::nullopt;
   }
-  std::string_view token = trimOws(v.substr(kScheme.size()));
+  std::string_view token = ascii::trimOws(v.substr(kScheme.size()));
   if (token.empty() || token.size() > kMaxBearerTokenBytes) return std::nullopt;
   for (unsigned char c : token) {
     if (c <= 0x20 || c >= 0x7f) return std::nullopt;

@@ -25,6 +25,22 @@ namespace {
 
 using Argv = std::vector<std::string_view>;
 
+std::string encodeCommand(CommandArgv argv) {
+  std::string out;
+  appendCommand(out, argv);
+  return out;
+}
+
+// MULTI, the commands, EXEC: what RedisPool::executeTransaction writes.
+std::string transactionWire(const std::vector<CommandArgv>& cmds) {
+  const Argv multi = {"MULTI"};
+  const Argv exec = {"EXEC"};
+  std::string out = encodeCommand(multi);
+  for (CommandArgv c : cmds) appendCommand(out, c);
+  appendCommand(out, exec);
+  return out;
+}
+
 TEST(RespWriter, Command) {
   const Argv argv = {"SET", "k", "v"};
   EXPECT_EQ(encodeCommand(argv), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
@@ -56,19 +72,10 @@ TEST(RespWriter, AppendKeepsExistingBytes) {
   EXPECT_EQ(out, "PREFIX*1\r\n$4\r\nPING\r\n");
 }
 
-TEST(RespWriter, PipelineAndTransaction) {
+TEST(RespWriter, TransactionFramingIsThreeCommands) {
   const Argv a = {"SET", "k", "1"};
-  const Argv b = {"INCR", "k"};
-  const std::vector<CommandArgv> cmds = {a, b};
-  std::string p;
-  appendPipeline(p, cmds);
-  EXPECT_EQ(p, encodeCommand(a) + encodeCommand(b));
-  std::string t;
-  appendTransaction(t, cmds);
-  EXPECT_EQ(t, "*1\r\n$5\r\nMULTI\r\n" + p + "*1\r\n$4\r\nEXEC\r\n");
-  std::string empty;
-  appendTransaction(empty, {});
-  EXPECT_EQ(empty, "*1\r\n$5\r\nMULTI\r\n*1\r\n$4\r\nEXEC\r\n");
+  EXPECT_EQ(transactionWire({a}),
+            "*1\r\n$5\r\nMULTI\r\n" + encodeCommand(a) + "*1\r\n$4\r\nEXEC\r\n");
 }
 
 TEST(RespWriter, ReplyWriters) {
@@ -187,7 +194,7 @@ class LiveRedis : public ::testing::Test {
   std::string json(const std::vector<Argv>& cmds, ReplyEncoding enc) {
     std::vector<CommandArgv> spans(cmds.begin(), cmds.end());
     std::string wire;
-    appendPipeline(wire, spans);
+    for (CommandArgv c : spans) appendCommand(wire, c);
     auto replies = roundTrip(wire, cmds.size());
     std::string out;
     PipelineJsonWriter w(out, enc);
@@ -232,8 +239,7 @@ TEST_F(LiveRedis, TransactionFraming) {
   const Argv bad = {"LPUSH", "t", "x"};
   const Argv incr = {"INCR", "t"};
   const std::vector<CommandArgv> cmds = {set, bad, incr};
-  std::string wire;
-  appendTransaction(wire, cmds);
+  std::string wire = transactionWire(cmds);
   auto replies = roundTrip(wire, 5);
   ASSERT_EQ(replies.size(), 5u);
   EXPECT_EQ(replies[0].raw(), "+OK\r\n");
@@ -245,8 +251,7 @@ TEST_F(LiveRedis, TransactionFraming) {
 
   const Argv arity = {"GET"};
   const std::vector<CommandArgv> aborted = {set, arity};
-  wire.clear();
-  appendTransaction(wire, aborted);
+  wire = transactionWire(aborted);
   replies = roundTrip(wire, 4);
   ASSERT_EQ(replies.size(), 4u);
   out.clear();

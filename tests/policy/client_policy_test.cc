@@ -267,7 +267,7 @@ TEST(ClientPolicyClasses, NeverForwardedClassesResistTheWidestGrant) {
   }
 }
 
-// The names redis_upstream.cc refuses before sending (unsafeOnPool): policy must deny each of
+// The names redis_pool.cc refuses before sending (unsafeOnPool): policy must deny each of
 // them first, so a /pipeline never fails whole on one of them (an inline error slot instead).
 TEST(ClientPolicyClasses, NothingTheUpstreamRefusesIsAllowed) {
   ClientSpec s;

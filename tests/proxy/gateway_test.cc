@@ -12,6 +12,7 @@
 #include "conf/snapshot.h"
 #include "policy/jwt.h"
 #include "proxy/gateway_server.h"
+#include "proxy/redis_pool.h"
 #include "proxy/redis_upstream.h"
 #include "proxy/request_router.h"
 #include "tests/proxy/redis_test_support.h"
@@ -66,12 +67,15 @@ class GatewayTest : public ::testing::Test {
     auto snap = conf::buildSnapshot(std::move(*cfg));
     ASSERT_TRUE(snap) << snap.error().message;
     snapshot_ = *snap;
-    RedisUpstreamOptions uo;
-    uo.url = snapshot_->config().upstream.url;
-    auto up = RedisUpstream::create(loop_.base(), uo);
+    RedisPoolOptions uo;
+    uo.endpoint = testing::endpointFor(snapshot_->config().upstream.url);
+    auto up = RedisPool::create(loop_.base(), uo);  // the test's own commands
     ASSERT_TRUE(up) << up.error().message;
     upstream_ = std::move(*up);
-    router_ = std::make_unique<RequestRouter>(snapshot_, upstream_.get());
+    auto gateway_up = RedisUpstream::create(loop_.base(), uo);
+    ASSERT_TRUE(gateway_up) << gateway_up.error().message;
+    gateway_upstream_ = std::move(*gateway_up);
+    router_ = std::make_unique<RequestRouter>(snapshot_, *gateway_upstream_);
     auto srv = GatewayServer::create(loop_.base(), snapshot_->config().listen, *router_, nullptr);
     ASSERT_TRUE(srv) << srv.error().message;
     server_ = std::move(*srv);
@@ -147,7 +151,8 @@ class GatewayTest : public ::testing::Test {
   RedisServer redis_;
   LoopRunner loop_;
   conf::SnapshotConstSharedPtr snapshot_;
-  std::unique_ptr<RedisUpstream> upstream_;
+  std::unique_ptr<RedisPool> upstream_;
+  std::unique_ptr<RedisUpstream> gateway_upstream_;
   std::unique_ptr<RequestRouter> router_;
   std::unique_ptr<GatewayServer> server_;
   uint16_t port_ = 0;
@@ -256,7 +261,7 @@ TEST_F(GatewayTest, TrustedProxyForwardsTheClientAddress) {
 }
 
 // Runs one command on the upstream directly (bypassing the gateway) and returns its raw reply.
-std::string direct(LoopRunner& loop, RedisUpstream& up, std::vector<std::string> argv) {
+std::string direct(LoopRunner& loop, RedisPool& up, std::vector<std::string> argv) {
   std::vector<std::string_view> views(argv.begin(), argv.end());
   policy::Argv a(views.data(), views.size());
   std::optional<std::string> out;

@@ -1,11 +1,12 @@
-// RespFramer (incremental RESP2 framing, limits) and parseRedisUrl, without any server.
+// RespFramer (incremental RESP2 framing, limits) and the pool's endpoint, without any server.
 #include "proxy/redis_connection.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "proxy/redis_upstream.h"
+#include "proxy/redis_pool.h"
+#include "tests/proxy/redis_test_support.h"
 
 namespace kw::proxy {
 namespace {
@@ -140,41 +141,42 @@ TEST(RespFramer, DiscardingAcceptedBytesKeepsFraming) {
   EXPECT_EQ(frameBytewise("$3\r\nabc\rX").back(), "INVALID");
 }
 
-TEST(ParseRedisUrl, AcceptsTheDocumentedForms) {
-  auto a = parseRedisUrl("redis://127.0.0.1:6380");
-  ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->host, "127.0.0.1");
-  EXPECT_EQ(a->port, 6380);
-  EXPECT_FALSE(a->tls);
-  EXPECT_EQ(a->db, 0u);
-  EXPECT_TRUE(a->password.empty());
+// The pool connects where conf's URL parser (the only one) says.
+using testing::endpointFor;
 
-  auto b = parseRedisUrl("rediss://default:p%40ss%3Aw@eu1-x.upstash.io/3");
-  ASSERT_TRUE(b.has_value());
-  EXPECT_TRUE(b->tls);
-  EXPECT_EQ(b->host, "eu1-x.upstash.io");
-  EXPECT_EQ(b->port, 6379);
-  EXPECT_EQ(b->user, "default");
-  EXPECT_EQ(b->password, "p@ss:w");
-  EXPECT_EQ(b->db, 3u);
+TEST(RedisEndpoint, FromTheDocumentedUrlForms) {
+  RedisEndpoint a = endpointFor("redis://127.0.0.1:6380");
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 6380);
+  EXPECT_FALSE(a.tls);
+  EXPECT_EQ(a.db, 0u);
+  EXPECT_TRUE(a.password.empty());
 
-  auto c = parseRedisUrl("redis://:pw@[::1]:7000/");
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->host, "::1");
-  EXPECT_EQ(c->port, 7000);
-  EXPECT_EQ(c->user, "");
-  EXPECT_EQ(c->password, "pw");
+  RedisEndpoint b = endpointFor("rediss://default:p%40ss%3Aw@eu1-x.upstash.io/3");
+  EXPECT_TRUE(b.tls);
+  EXPECT_EQ(b.host, "eu1-x.upstash.io");
+  EXPECT_EQ(b.port, 6379);
+  EXPECT_EQ(b.user, "default");
+  EXPECT_EQ(b.password, "p@ss:w");
+  EXPECT_EQ(b.db, 3u);
+
+  RedisEndpoint c = endpointFor("redis://:pw@[::1]:7000/");
+  EXPECT_EQ(c.host, "::1");
+  EXPECT_EQ(c.port, 7000);
+  EXPECT_EQ(c.user, "");
+  EXPECT_EQ(c.password, "pw");
 }
 
-TEST(ParseRedisUrl, RejectsBadForms) {
-  for (const char* bad : {"http://h:1", "redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
+TEST(RedisEndpoint, BadUrlsNeverReachThePool) {
+  for (const char* bad : {"redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
                           "redis://h:", "redis://h/x", "redis://h/99999999999", "redis://h?db=1",
                           "redis://[::1", "redis://%zz@h", "redis://[::1]x"}) {
-    EXPECT_FALSE(parseRedisUrl(bad).has_value()) << bad;
+    conf::UpstreamConfig u;
+    EXPECT_FALSE(conf::parseUpstreamUrl(bad, u).has_value()) << bad;
   }
-  auto err = parseRedisUrl("redis://user:secretpw@h:x");
-  ASSERT_FALSE(err.has_value());
-  EXPECT_EQ(err.error().message.find("secretpw"), std::string::npos);
+  testing::LoopRunner loop;
+  RedisPoolOptions none;  // no host: refused, not connected somewhere by default
+  EXPECT_FALSE(RedisPool::create(loop.base(), none).has_value());
 }
 
 TEST(UpstreamErrorKind, MapsToHttpStatus) {

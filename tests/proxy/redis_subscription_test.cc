@@ -1,4 +1,4 @@
-// RedisUpstream::subscribe against a real redis-server: messages, patterns, pause/resume,
+// RedisPool::subscribe against a real redis-server: messages, patterns, pause/resume,
 // teardown (PUBSUB NUMSUB back to 0) and failures.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/redis_upstream.h"
+#include "proxy/redis_pool.h"
 #include "redis_test_support.h"
 
 namespace kw::proxy {
@@ -22,10 +22,10 @@ using Cmd = std::vector<std::string_view>;
 class RedisSubscriptionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    RedisUpstreamOptions opts;
-    opts.url = redis_.url();
+    RedisPoolOptions opts;
+    opts.endpoint = testing::endpointFor(redis_.url());
     opts.timeout = 2000ms;
-    auto up = RedisUpstream::create(loop_.base(), opts);
+    auto up = RedisPool::create(loop_.base(), opts);
     ASSERT_TRUE(up.has_value());
     up_ = std::move(*up);
   }
@@ -44,7 +44,7 @@ class RedisSubscriptionTest : public ::testing::Test {
 
   LoopRunner loop_;
   RedisServer redis_;
-  std::unique_ptr<RedisUpstream> up_;
+  std::unique_ptr<RedisPool> up_;
 };
 
 std::string bulk(std::string_view s) {
@@ -54,7 +54,7 @@ std::string bulk(std::string_view s) {
 TEST_F(RedisSubscriptionTest, SubscribeReceivesMessagesAndCloseUnsubscribes) {
   std::vector<std::string> events;
   std::optional<UpstreamError> closed;
-  SubscriptionPtr sub = up_->subscribe(
+  StreamSourcePtr sub = up_->subscribe(
       false, "chat",
       [&](const UpstreamReply& r) {
         events.emplace_back(r.raw);
@@ -90,7 +90,7 @@ TEST_F(RedisSubscriptionTest, SubscribeReceivesMessagesAndCloseUnsubscribes) {
 
 TEST_F(RedisSubscriptionTest, PatternSubscribeAndDestroyFromCallback) {
   std::vector<std::string> events;
-  SubscriptionPtr sub;
+  StreamSourcePtr sub;
   sub = up_->subscribe(
       true, "news.*",
       [&](const UpstreamReply& r) {
@@ -116,7 +116,7 @@ TEST_F(RedisSubscriptionTest, PatternSubscribeAndDestroyFromCallback) {
 
 TEST_F(RedisSubscriptionTest, PauseHoldsMessagesUntilResume) {
   std::vector<std::string> events;
-  SubscriptionPtr sub = up_->subscribe(
+  StreamSourcePtr sub = up_->subscribe(
       false, "bp", [&](const UpstreamReply& r) { events.emplace_back(r.raw); },
       [&](const UpstreamError&) {});
   ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 1; }));
@@ -134,7 +134,7 @@ TEST_F(RedisSubscriptionTest, PauseHoldsMessagesUntilResume) {
 TEST_F(RedisSubscriptionTest, UpstreamDeathCallsOnClose) {
   std::vector<std::string> events;
   std::optional<UpstreamError> closed;
-  SubscriptionPtr sub = up_->subscribe(
+  StreamSourcePtr sub = up_->subscribe(
       false, "dies", [&](const UpstreamReply& r) { events.emplace_back(r.raw); },
       [&](const UpstreamError& e) { closed = e; });
   ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 1; }));
@@ -147,27 +147,27 @@ TEST_F(RedisSubscriptionTest, UpstreamDeathCallsOnClose) {
 TEST(RedisSubscriptionLimits, OverloadedAndUnreachable) {
   LoopRunner loop;
   HangingServer hang;
-  RedisUpstreamOptions opts;
-  opts.url = "redis://127.0.0.1:" + std::to_string(hang.port());
+  RedisPoolOptions opts;
+  opts.endpoint = testing::endpointFor("redis://127.0.0.1:" + std::to_string(hang.port()));
   opts.max_subscriptions = 1;
   opts.timeout = 200ms;
-  auto up = RedisUpstream::create(loop.base(), opts);
+  auto up = RedisPool::create(loop.base(), opts);
   ASSERT_TRUE(up.has_value());
   std::optional<UpstreamError> first;
   std::optional<UpstreamError> second;
-  SubscriptionPtr a = (*up)->subscribe(
+  StreamSourcePtr a = (*up)->subscribe(
       false, "a", [](const UpstreamReply&) {}, [&](const UpstreamError& e) { first = e; });
-  SubscriptionPtr b = (*up)->subscribe(
+  StreamSourcePtr b = (*up)->subscribe(
       false, "b", [](const UpstreamReply&) {}, [&](const UpstreamError& e) { second = e; });
   EXPECT_FALSE(second.has_value()) << "on_close ran inside subscribe()";
   ASSERT_TRUE(loop.runUntil([&] { return first && second; }, 3000ms));
   EXPECT_EQ(second->kind, UpstreamErrorKind::Overloaded);
   EXPECT_EQ(first->kind, UpstreamErrorKind::Timeout);  // never confirmed
 
-  opts.url = "redis://127.0.0.1:" + std::to_string(testing::freePort());
-  auto down = RedisUpstream::create(loop.base(), opts);
+  opts.endpoint = testing::endpointFor("redis://127.0.0.1:" + std::to_string(testing::freePort()));
+  auto down = RedisPool::create(loop.base(), opts);
   std::optional<UpstreamError> refused;
-  SubscriptionPtr c = (*down)->subscribe(
+  StreamSourcePtr c = (*down)->subscribe(
       false, "c", [](const UpstreamReply&) {}, [&](const UpstreamError& e) { refused = e; });
   ASSERT_TRUE(loop.runUntil([&] { return refused.has_value(); }, 3000ms));
   EXPECT_EQ(refused->kind, UpstreamErrorKind::Unreachable);

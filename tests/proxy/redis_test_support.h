@@ -23,9 +23,18 @@
 #include <thread>
 #include <vector>
 
+#include "conf/config.h"
 #include "proxy/event_loop.h"
+#include "proxy/redis_pool.h"
 
 namespace kw::proxy::testing {
+
+// A redis:// or rediss:// URL as a pool's endpoint, through conf's parser as keyward does it.
+inline RedisEndpoint endpointFor(std::string_view url) {
+  conf::UpstreamConfig u;
+  EXPECT_TRUE(conf::parseUpstreamUrl(url, u).has_value()) << url;
+  return redisEndpoint(u);
+}
 
 inline uint16_t freePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -1,6 +1,6 @@
-// RedisUpstream against real redis-server processes: pipelines, transactions, AUTH, TLS,
+// RedisPool against real redis-server processes: pipelines, transactions, AUTH, TLS,
 // failures, timeouts, cancellation, pub/sub and large values.
-#include "proxy/redis_upstream.h"
+#include "proxy/redis_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -23,16 +23,18 @@ using testing::TempDir;
 
 using Cmd = std::vector<std::string_view>;
 
-std::unique_ptr<RedisUpstream> makeUpstream(event_base* base, const std::string& url,
-                                            RedisUpstreamOptions opts = {}) {
-  opts.url = url;
-  auto up = RedisUpstream::create(base, std::move(opts));
+std::unique_ptr<RedisPool> makeUpstream(event_base* base, const std::string& url,
+                                        RedisPoolOptions opts = {}) {
+  const std::string password = opts.endpoint.password;  // overrides the URL's, as token_env does
+  opts.endpoint = testing::endpointFor(url);
+  if (!password.empty()) opts.endpoint.password = password;
+  auto up = RedisPool::create(base, std::move(opts));
   EXPECT_TRUE(up.has_value()) << (up ? "" : up.error().message);
   return up ? std::move(*up) : nullptr;
 }
 
 // Runs commands (or a transaction) and waits for the outcome.
-std::optional<UpstreamResult> run(LoopRunner& loop, RedisUpstream& up, const std::vector<Cmd>& cmds,
+std::optional<UpstreamResult> run(LoopRunner& loop, RedisPool& up, const std::vector<Cmd>& cmds,
                                   bool transaction = false,
                                   std::chrono::milliseconds limit = 10000ms) {
   std::vector<policy::Argv> argvs(cmds.begin(), cmds.end());
@@ -51,12 +53,12 @@ std::string rawOf(const UpstreamResult& r, size_t i = 0) {
   return std::string(r.value().raw(i));
 }
 
-class RedisUpstreamTest : public ::testing::Test {
+class RedisPoolTest : public ::testing::Test {
  protected:
   LoopRunner loop_;
 };
 
-TEST_F(RedisUpstreamTest, SingleCommandAndPing) {
+TEST_F(RedisPoolTest, SingleCommandAndPing) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
   ASSERT_TRUE(up);
@@ -78,7 +80,7 @@ TEST_F(RedisUpstreamTest, SingleCommandAndPing) {
   EXPECT_EQ(up->describe(), "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0");
 }
 
-TEST_F(RedisUpstreamTest, ThousandCommandPipelineInOrder) {
+TEST_F(RedisPoolTest, ThousandCommandPipelineInOrder) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
   std::vector<std::string> storage;
@@ -100,12 +102,15 @@ TEST_F(RedisUpstreamTest, ThousandCommandPipelineInOrder) {
   ASSERT_EQ(values.size(), 1000u);
   EXPECT_EQ(values[0].type, codec::RespType::Status);
   EXPECT_EQ(values[999].integer, 500);
-  EXPECT_TRUE(res->value().rawAll().starts_with("+OK\r\n:1\r\n+OK\r\n:2\r\n"));
+  std::string all;
+  for (size_t i = 0; i < res->value().size(); ++i) all += res->value().raw(i);
+  EXPECT_TRUE(all.starts_with("+OK\r\n:1\r\n+OK\r\n:2\r\n"));
+  EXPECT_EQ(res->value().rawSize(), all.size());
 }
 
-TEST_F(RedisUpstreamTest, ManyConcurrentRequestsShareThePool) {
+TEST_F(RedisPoolTest, ManyConcurrentRequestsShareThePool) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 3;
   opts.max_pipeline_depth = 4;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
@@ -135,7 +140,7 @@ TEST_F(RedisUpstreamTest, ManyConcurrentRequestsShareThePool) {
   EXPECT_EQ(up->stats().queued, 0u);
 }
 
-TEST_F(RedisUpstreamTest, TransactionAndExecAbort) {
+TEST_F(RedisPoolTest, TransactionAndExecAbort) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
   auto tx = run(loop_, *up, {{"SET", "t", "1"}, {"INCR", "t"}, {"GET", "t"}}, true);
@@ -144,7 +149,7 @@ TEST_F(RedisUpstreamTest, TransactionAndExecAbort) {
   EXPECT_EQ(rawOf(*tx, 0), "+OK\r\n");
   EXPECT_EQ(rawOf(*tx, 1), "+QUEUED\r\n");
   EXPECT_EQ(tx->value().execRaw(), "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
-  const codec::RespValue& exec = tx->value().execValue();
+  const codec::RespValue& exec = tx->value().values().back();
   ASSERT_TRUE(exec.isArray());
   ASSERT_EQ(exec.elements.size(), 3u);
   EXPECT_EQ(exec.elements[1].type, codec::RespType::Integer);
@@ -155,13 +160,13 @@ TEST_F(RedisUpstreamTest, TransactionAndExecAbort) {
   ASSERT_TRUE(abort && abort->has_value());
   EXPECT_EQ(rawOf(*abort, 2).substr(0, 4), "-ERR");
   EXPECT_EQ(abort->value().execRaw().substr(0, 10), "-EXECABORT");
-  EXPECT_TRUE(abort->value().execValue().isError());
-  EXPECT_TRUE(abort->value().execValue().str.starts_with("EXECABORT"));
+  EXPECT_TRUE(abort->value().values().back().isError());
+  EXPECT_TRUE(abort->value().values().back().str.starts_with("EXECABORT"));
   auto get = run(loop_, *up, {{"GET", "t"}});
   EXPECT_EQ(rawOf(*get), "$1\r\n2\r\n") << "the aborted transaction must not have run";
 }
 
-TEST_F(RedisUpstreamTest, RejectsCommandsThatWouldDesyncThePool) {
+TEST_F(RedisPoolTest, RejectsCommandsThatWouldDesyncThePool) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
   for (const Cmd& bad : {Cmd{"subscribe", "x"}, Cmd{"MULTI"}, Cmd{"select", "1"},
@@ -178,15 +183,15 @@ TEST_F(RedisUpstreamTest, RejectsCommandsThatWouldDesyncThePool) {
   EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
 }
 
-TEST_F(RedisUpstreamTest, AuthWithRequirepass) {
+TEST_F(RedisPoolTest, AuthWithRequirepass) {
   RedisServer redis({"--requirepass", "s3cret"});
-  RedisUpstreamOptions good;
-  good.password = "s3cret";
+  RedisPoolOptions good;
+  good.endpoint.password = "s3cret";
   auto up = makeUpstream(loop_.base(), redis.url(), good);
   EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
 
-  RedisUpstreamOptions bad;
-  bad.password = "wrong";
+  RedisPoolOptions bad;
+  bad.endpoint.password = "wrong";
   auto up_bad = makeUpstream(loop_.base(), redis.url(), bad);
   auto res = run(loop_, *up_bad, {{"PING"}});
   ASSERT_TRUE(res && !res->has_value());
@@ -203,7 +208,7 @@ TEST_F(RedisUpstreamTest, AuthWithRequirepass) {
   EXPECT_EQ(rawOf(*run(loop_, *up_none, {{"PING"}})).substr(0, 7), "-NOAUTH");
 }
 
-TEST_F(RedisUpstreamTest, TlsVerificationSuccessWrongCaAndWrongHost) {
+TEST_F(RedisPoolTest, TlsVerificationSuccessWrongCaAndWrongHost) {
   TempDir dir;
   testing::makeCert(dir, "ca", "server", "DNS:localhost,IP:127.0.0.1");
   testing::makeCert(dir, "ca", "other", "DNS:wrong.example");
@@ -217,13 +222,13 @@ TEST_F(RedisUpstreamTest, TlsVerificationSuccessWrongCaAndWrongHost) {
   RedisServer redis(tlsArgs("server"), 0, true);
   RedisServer wrong_host(tlsArgs("other"), 0, true);
 
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.ca_file = dir.file("ca.crt");
   for (const std::string host : {"127.0.0.1", "localhost"}) {
     auto up = makeUpstream(loop_.base(), redis.url(host), opts);
     EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n") << host;
   }
-  auto check_fails = [&](const std::string& url, const RedisUpstreamOptions& o) {
+  auto check_fails = [&](const std::string& url, const RedisPoolOptions& o) {
     auto up = makeUpstream(loop_.base(), url, o);
     auto res = run(loop_, *up, {{"PING"}});
     ASSERT_TRUE(res && !res->has_value()) << url;
@@ -231,21 +236,21 @@ TEST_F(RedisUpstreamTest, TlsVerificationSuccessWrongCaAndWrongHost) {
     EXPECT_NE(res->error().message.find("certificate verify failed"), std::string::npos)
         << res->error().message;
   };
-  RedisUpstreamOptions wrong_ca;
+  RedisPoolOptions wrong_ca;
   wrong_ca.ca_file = dir.file("ca2.crt");
   check_fails(redis.url(), wrong_ca);
   check_fails(wrong_host.url("localhost"), opts);
   check_fails(wrong_host.url("127.0.0.1"), opts);
-  RedisUpstreamOptions system_store;  // a private CA is not in the system store
+  RedisPoolOptions system_store;  // a private CA is not in the system store
   check_fails(redis.url("localhost"), system_store);
 
-  RedisUpstreamOptions missing;
-  missing.url = redis.url();
+  RedisPoolOptions missing;
+  missing.endpoint = testing::endpointFor(redis.url());
   missing.ca_file = dir.file("nope.crt");
-  EXPECT_FALSE(RedisUpstream::create(loop_.base(), missing).has_value());
+  EXPECT_FALSE(RedisPool::create(loop_.base(), missing).has_value());
 }
 
-TEST_F(RedisUpstreamTest, RedisKilledMidRequestThenRestarted) {
+TEST_F(RedisPoolTest, RedisKilledMidRequestThenRestarted) {
   auto redis = std::make_unique<RedisServer>();
   const uint16_t port = redis->port();
   auto up = makeUpstream(loop_.base(), redis->url());
@@ -272,9 +277,9 @@ TEST_F(RedisUpstreamTest, RedisKilledMidRequestThenRestarted) {
   EXPECT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
 }
 
-TEST_F(RedisUpstreamTest, TimeoutAgainstHangingServer) {
+TEST_F(RedisPoolTest, TimeoutAgainstHangingServer) {
   HangingServer hang;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.timeout = 300ms;
   auto up = makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
   const auto t0 = std::chrono::steady_clock::now();
@@ -296,7 +301,7 @@ TEST_F(RedisUpstreamTest, TimeoutAgainstHangingServer) {
 
   // With a password the handshake never completes: the TCP connect succeeded, so the silent
   // upstream is a timeout (504, e2e "upstream accepts and never answers"), not unreachable.
-  opts.password = "pw";
+  opts.endpoint.password = "pw";
   auto up_auth =
       makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(hang.port()), opts);
   auto res = run(loop_, *up_auth, {{"PING"}}, false, 5000ms);
@@ -304,9 +309,9 @@ TEST_F(RedisUpstreamTest, TimeoutAgainstHangingServer) {
   EXPECT_EQ(res->error().kind, UpstreamErrorKind::Timeout) << res->error().message;
 }
 
-TEST_F(RedisUpstreamTest, CancelledRequestNeverCallsBackAndPoolStaysInSync) {
+TEST_F(RedisPoolTest, CancelledRequestNeverCallsBackAndPoolStaysInSync) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
   ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "sync", "yes"}})), "+OK\r\n");
@@ -342,9 +347,9 @@ TEST_F(RedisUpstreamTest, CancelledRequestNeverCallsBackAndPoolStaysInSync) {
   EXPECT_FALSE(second);
 }
 
-TEST_F(RedisUpstreamTest, QueueOverflowIsOverloaded) {
+TEST_F(RedisPoolTest, QueueOverflowIsOverloaded) {
   HangingServer hang;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   opts.max_pipeline_depth = 1;
   opts.max_queue = 2;
@@ -366,9 +371,9 @@ TEST_F(RedisUpstreamTest, QueueOverflowIsOverloaded) {
   EXPECT_EQ(out[1]->error().kind, UpstreamErrorKind::Timeout);
 }
 
-TEST_F(RedisUpstreamTest, WaitingRequestsOfDifferentTenantsAreServedInTurn) {
+TEST_F(RedisPoolTest, WaitingRequestsOfDifferentTenantsAreServedInTurn) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   opts.max_pipeline_depth = 1;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
@@ -388,7 +393,7 @@ TEST_F(RedisUpstreamTest, WaitingRequestsOfDifferentTenantsAreServedInTurn) {
   EXPECT_LE(at, 1);
 }
 
-TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
+TEST_F(RedisPoolTest, FiveMegabyteValueRoundTrip) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
   std::string big(5 * 1024 * 1024, '\0');
@@ -403,7 +408,7 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
   EXPECT_TRUE(get->value().value(0).str == big);
   EXPECT_EQ(rawOf(*get, 1), ":5242880\r\n");
 
-  RedisUpstreamOptions small;
+  RedisPoolOptions small;
   small.max_reply_bytes = 1 << 20;
   auto up_small = makeUpstream(loop_.base(), redis.url(), small);
   auto over = run(loop_, *up_small, {{"GET", "big"}});
@@ -417,7 +422,7 @@ TEST_F(RedisUpstreamTest, FiveMegabyteValueRoundTrip) {
 // Fires requests on one pooled connection before the loop runs (so they are pipelined on it)
 // and waits for all their outcomes.
 // `tenants[i]` (when given) is whose request i is.
-std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisUpstream& up,
+std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisPool& up,
                                             const std::vector<std::vector<Cmd>>& requests,
                                             const std::vector<std::string>& tenants = {}) {
   std::vector<std::vector<policy::Argv>> argvs;
@@ -443,9 +448,9 @@ std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisUpstream& up,
 // A reply over a limit fails that request (or that pipeline slot) only: the shared connection
 // stays in sync, the other requests pipelined on it get their own replies, and each INCR ran
 // once (checked on redis-server).
-TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection) {
+TEST_F(RedisPoolTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   opts.max_reply_elements = 1000;
   opts.max_reply_bytes = 1 << 20;
@@ -500,9 +505,9 @@ TEST_F(RedisUpstreamTest, OverLimitReplyFailsOnlyItsRequestOnTheSharedConnection
 
 // A limit on what all requests hold at once: a pipeline whose replies together would go over
 // upstream.max_reply_bytes gets that slot refused, the earlier slots kept.
-TEST_F(RedisUpstreamTest, PipelineReplyBytesAreBounded) {
+TEST_F(RedisPoolTest, PipelineReplyBytesAreBounded) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   opts.max_reply_bytes = 4 << 20;
   opts.max_reply_bytes_total = 8 << 20;
@@ -530,9 +535,9 @@ constexpr const char* kShareRefused =
 // Requests on separate connections whose replies arrive at once (BLPOP makes them wait, then
 // the 2 MiB replies stream in together): three tenants, each within its half, together over the
 // total: exactly one is refused for the total.
-TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
+TEST_F(RedisPoolTest, TotalReplyBytesAreBounded) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 3;
   opts.max_pipeline_depth = 1;
   opts.max_reply_bytes = 4 << 20;
@@ -559,9 +564,9 @@ TEST_F(RedisUpstreamTest, TotalReplyBytesAreBounded) {
 
 // One tenant holds at most half of the total, counted until its responses are gone (a reply
 // still being sent to a slow reader keeps counting); another tenant's reply still fits.
-TEST_F(RedisUpstreamTest, EachTenantHoldsAtMostHalfOfTheTotal) {
+TEST_F(RedisPoolTest, EachTenantHoldsAtMostHalfOfTheTotal) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 2;
   opts.max_reply_bytes = 4 << 20;
   opts.max_reply_bytes_total = 8 << 20;
@@ -592,7 +597,7 @@ TEST_F(RedisUpstreamTest, EachTenantHoldsAtMostHalfOfTheTotal) {
 // asked for, an EXEC array of the wrong length): the connection is closed at once and never
 // reused, and what was written on it is answered "outcome unknown". Fake upstream: a real
 // redis-server never sends these.
-TEST_F(RedisUpstreamTest, OutOfStepRepliesKillTheConnection) {
+TEST_F(RedisPoolTest, OutOfStepRepliesKillTheConnection) {
   const std::vector<std::pair<std::string, bool>> cases = {
       {">2\r\n+message\r\n+x\r\n", false},   // push type on RESP2
       {"|1\r\n+a\r\n+b\r\n+OK\r\n", false},  // attribute
@@ -601,7 +606,7 @@ TEST_F(RedisUpstreamTest, OutOfStepRepliesKillTheConnection) {
   };
   for (const auto& [bad, first_ok] : cases) {
     ScriptedServer fake({bad, "+PONG\r\n"});
-    RedisUpstreamOptions opts;
+    RedisPoolOptions opts;
     opts.connections = 1;
     opts.timeout = 2000ms;
     auto up = makeUpstream(loop_.base(), fake.url(), opts);
@@ -627,7 +632,7 @@ TEST_F(RedisUpstreamTest, OutOfStepRepliesKillTheConnection) {
   }
 
   ScriptedServer fake({"+OK\r\n+QUEUED\r\n*2\r\n:1\r\n:2\r\n", "+PONG\r\n"});
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   auto up = makeUpstream(loop_.base(), fake.url(), opts);
   auto tx = run(loop_, *up, {{"INCR", "x"}}, true, 3000ms);
@@ -640,9 +645,9 @@ TEST_F(RedisUpstreamTest, OutOfStepRepliesKillTheConnection) {
 
 // A connection dropped under written requests: each may have run, so each is told the outcome
 // is unknown; a request that was never written is told so differently.
-TEST_F(RedisUpstreamTest, DroppedConnectionAnswersOutcomeUnknown) {
+TEST_F(RedisPoolTest, DroppedConnectionAnswersOutcomeUnknown) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 1;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
   ASSERT_EQ(rawOf(*run(loop_, *up, {{"PING"}})), "+PONG\r\n");
@@ -674,15 +679,15 @@ TEST_F(RedisUpstreamTest, DroppedConnectionAnswersOutcomeUnknown) {
 
 // A request is not pipelined behind a large reply that is streaming in (it would wait for all
 // of it): it goes to another connection and is answered first.
-TEST_F(RedisUpstreamTest, NothingWaitsBehindALargeReplyInProgress) {
+TEST_F(RedisPoolTest, NothingWaitsBehindALargeReplyInProgress) {
   RedisServer redis;
-  RedisUpstreamOptions opts;
+  RedisPoolOptions opts;
   opts.connections = 2;
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
   const std::string big(48 << 20, 'b');
   ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "big", big}}, false, 30000ms)), "+OK\r\n");
   for (const bool skipped : {false, true}) {
-    RedisUpstreamOptions o = opts;
+    RedisPoolOptions o = opts;
     if (skipped) o.max_reply_bytes = 2 << 20;  // the same reply, refused and skipped
     auto pool = makeUpstream(loop_.base(), redis.url(), o);
     ASSERT_EQ(rawOf(*run(loop_, *pool, {{"PING"}})), "+PONG\r\n");  // one warm connection

@@ -1,0 +1,46 @@
+// ASCII text rules every layer shares: case-insensitive tokens (HTTP header values, Redis
+// command names), HTTP optional whitespace, and host:port with IPv6 brackets.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kw::ascii {
+
+constexpr char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+
+// ASCII letters compare without case; every other byte exactly (no locale).
+constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (toLower(a[i]) != toLower(b[i])) return false;
+  }
+  return true;
+}
+
+constexpr bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// RFC 9110 OWS (spaces and tabs) off both ends.
+constexpr std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// `host` as it goes before a port or into a Host header: an IPv6 literal in brackets.
+inline std::string bracketHost(std::string_view host) {
+  if (host.find(':') == std::string_view::npos) return std::string(host);
+  std::string out = "[";
+  out.append(host).append("]");
+  return out;
+}
+
+// "host:port" ("[::1]:6379" for IPv6 literals).
+inline std::string hostPort(std::string_view host, uint16_t port) {
+  return bracketHost(host) + ":" + std::to_string(port);
+}
+
+}  // namespace kw::ascii
