@@ -7,6 +7,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_reader.h"
 #include "proxy/codec/resp_writer.h"
+#include "tests/support/resp_stream.h"
 
 namespace {
 

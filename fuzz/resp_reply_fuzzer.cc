@@ -17,6 +17,7 @@
 #include "proxy/codec/resp_reader.h"
 #include "proxy/codec/resp_writer.h"
 #include "proxy/codec/sse.h"
+#include "tests/support/resp_stream.h"
 
 using namespace kw::proxy::codec;  // NOLINT(google-build-using-namespace): harness only
 

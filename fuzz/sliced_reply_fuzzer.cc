@@ -12,6 +12,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_reader.h"
 #include "proxy/codec/sliced_reply.h"
+#include "tests/support/resp_stream.h"
 
 using namespace kw::proxy::codec;  // NOLINT(google-build-using-namespace): harness only
 

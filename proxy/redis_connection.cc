@@ -30,14 +30,14 @@ constexpr size_t kOwnedReplyBytes = size_t{1} << 20;
 
 std::shared_ptr<RedisConnection> RedisConnection::create(
     event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
-    Milliseconds connect_timeout, const RespLimits& limits, Handler* handler) {
+    Milliseconds connect_timeout, const codec::RespLimits& limits, Handler* handler) {
   return std::shared_ptr<RedisConnection>(
       new RedisConnection(base, endpoint, tls_ctx, connect_timeout, limits, handler));
 }
 
 RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint,
                                  ssl_ctx_st* tls_ctx, Milliseconds connect_timeout,
-                                 const RespLimits& limits, Handler* handler)
+                                 const codec::RespLimits& limits, Handler* handler)
     : base_(base),
       endpoint_(endpoint),
       connect_timeout_(connect_timeout),
@@ -220,8 +220,8 @@ void RedisConnection::processInput() {
   while (!paused_ && state_ != State::Closed && handler_ != nullptr) {
     size_t len = 0;
     const std::string_view rest = in_.view().substr(in_pos_);
-    const RespFramer::Status st = framer_.scan(rest, len);
-    if (st == RespFramer::Status::NeedMore) {
+    const codec::RespFramer::Status st = framer_.scan(rest, len);
+    if (st == codec::RespFramer::Status::NeedMore) {
       if (state_ == State::Ready && !skipping_ &&
           !handler_->admitReply(*this, framer_.dropped() + rest.size(), framer_.values())) {
         skipping_ = true;
@@ -233,7 +233,7 @@ void RedisConnection::processInput() {
       }
       break;
     }
-    if (st == RespFramer::Status::Invalid) {
+    if (st == codec::RespFramer::Status::Invalid) {
       processing_ = false;
       fail({UpstreamErrorKind::Protocol, "upstream sent invalid RESP: " + framer_.error()});
       return;

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/codec/resp_framer.h"
 #include "proxy/event_loop.h"
 #include "proxy/reply_buffer.h"
-#include "proxy/resp_framer.h"
 #include "proxy/upstream_types.h"
 
 namespace kw::proxy {
@@ -59,7 +59,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
   static std::shared_ptr<RedisConnection> create(event_base* base, const RedisEndpoint& endpoint,
                                                  ssl_ctx_st* tls_ctx, Milliseconds connect_timeout,
-                                                 const RespLimits& limits, Handler* handler);
+                                                 const codec::RespLimits& limits, Handler* handler);
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -78,7 +78,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
  private:
   RedisConnection(event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
-                  Milliseconds connect_timeout, const RespLimits& limits, Handler* handler);
+                  Milliseconds connect_timeout, const codec::RespLimits& limits, Handler* handler);
   static void onReadCb(bufferevent* bev, void* arg) noexcept;
   static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
   void doStart();
@@ -91,14 +91,14 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   RedisEndpoint endpoint_;
   SslCtxPtr tls_ctx_;  // a reference of its own (SSL_CTX_up_ref)
   Milliseconds connect_timeout_;
-  RespLimits limits_;
+  codec::RespLimits limits_;
   Handler* handler_;
   State state_ = State::Idle;
   BufferEventPtr bev_;
   Timer connect_timer_;
   Timer start_timer_;
   Timer resume_timer_;
-  RespFramer framer_;
+  codec::RespFramer framer_;
   ReplyBuffer in_;     // bytes read and not yet delivered
   size_t in_pos_ = 0;  // start of the first undelivered reply in in_
   uint32_t handshake_replies_ = 0;

@@ -172,8 +172,8 @@ struct RedisPool::Impl {
   event_base* base = nullptr;
   RedisPoolOptions options;
   RedisEndpoint endpoint;
-  RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
-  RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
+  codec::RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
+  codec::RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
   codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
@@ -541,7 +541,7 @@ struct RedisPool::Impl {
     }
     int64_t n = 0;
     const size_t eol = raw.find('\r');
-    if (eol == std::string_view::npos || !detail::parseRespInt(raw.substr(1, eol - 1), n)) {
+    if (eol == std::string_view::npos || !codec::detail::parseRespInt(raw.substr(1, eol - 1), n)) {
       return false;
     }
     return n < 0 || static_cast<uint64_t>(n) + 2 == req.expected;

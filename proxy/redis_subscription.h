@@ -10,7 +10,7 @@
 namespace kw::proxy {
 
 // The codec reader's limits matching the framer's (the framer has already validated a reply).
-inline codec::RespReaderLimits readerLimits(const RespLimits& l) {
+inline codec::RespReaderLimits readerLimits(const codec::RespLimits& l) {
   codec::RespReaderLimits r;
   r.max_bulk_bytes = l.max_bulk_bytes;
   r.max_reply_bytes = l.max_reply_bytes;
@@ -24,7 +24,7 @@ struct SubscriptionSetup {
   event_base* base;
   const RedisEndpoint& endpoint;
   ssl_ctx_st* tls_ctx;
-  const RespLimits& limits;
+  const codec::RespLimits& limits;
   Milliseconds timeout;                  // connect + AUTH + subscribe confirmation
   std::shared_ptr<uint32_t> live_count;  // the upstream's subscription gauge
 };

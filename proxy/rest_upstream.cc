@@ -10,8 +10,8 @@
 #include "proxy/codec/json_array_splice.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
+#include "proxy/codec/resp_framer.h"
 #include "proxy/codec/rest_upstream_request.h"
-#include "proxy/resp_framer.h"
 
 namespace kw::proxy {
 
@@ -132,14 +132,14 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
 
 // resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
 std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
-  RespLimits limits;
+  codec::RespLimits limits;
   std::vector<std::string_view> raws;
   raws.reserve(r.upstream_count);
   std::string_view rest = body;
   while (raws.size() < r.upstream_count) {
-    RespFramer framer(&limits);
+    codec::RespFramer framer(&limits);
     size_t len = 0;
-    if (framer.scan(rest, len) != RespFramer::Status::Complete) return std::nullopt;
+    if (framer.scan(rest, len) != codec::RespFramer::Status::Complete) return std::nullopt;
     raws.push_back(rest.substr(0, len));
     rest.remove_prefix(len);
   }

@@ -1,4 +1,5 @@
-// RESP reply reader: bounded, incremental parser of Redis replies into a RespValue tree.
+// RESP reply parser: one complete, framed reply (codec/resp_framer.h finds where it ends) into
+// a bounded RespValue tree.
 #pragma once
 
 #include <cstddef>
@@ -30,7 +31,7 @@ enum class RespType : uint8_t {
 [[nodiscard]] std::string_view respTypeName(RespType t);  // "status", "error", ...
 
 // One parsed reply. `str` views point into the bytes the value was parsed from (see
-// parseReply / RespReply for their lifetime); hand-built values may point anywhere.
+// parseReply for their lifetime); hand-built values may point anywhere.
 struct RespValue {
   RespType type = RespType::Null;
   int64_t integer = 0;              // Integer
@@ -67,61 +68,5 @@ struct RespReaderLimits {
 // TooLarge when a limit is exceeded. Never reads outside `raw`; recursion depth <= max_depth.
 [[nodiscard]] Result<RespValue> parseReply(std::string_view raw,
                                            const RespReaderLimits& limits = {});
-
-// A reply popped from RespReader: owns its raw bytes; value() views point into them and stay
-// valid while the RespReply lives (moves included).
-class RespReply {
- public:
-  RespReply() = default;
-  RespReply(RespReply&&) noexcept = default;
-  RespReply& operator=(RespReply&&) noexcept = default;
-  RespReply(const RespReply&) = delete;
-  RespReply& operator=(const RespReply&) = delete;
-
-  // The exact RESP bytes of this reply (Upstash-Response-Format: resp2 passthrough).
-  [[nodiscard]] std::string_view raw() const { return {bytes_.get(), size_}; }
-  [[nodiscard]] const RespValue& value() const { return value_; }
-
- private:
-  friend class RespReader;
-  std::unique_ptr<char[]> bytes_;
-  size_t size_ = 0;
-  RespValue value_;
-};
-
-// Incremental reader for a stream of replies: feed() bytes as they arrive (any split), then
-// call next() until it returns NeedMore. Already-scanned bytes are never re-scanned. After an
-// Error the reader stays failed (the connection must be dropped).
-class RespReader {
- public:
-  enum class Status : uint8_t { NeedMore, Reply, Error };
-
-  explicit RespReader(RespReaderLimits limits = {});
-
-  void feed(std::string_view bytes);
-  // Reply: `out` holds the next complete reply. NeedMore: feed more. Error: see error().
-  [[nodiscard]] Status next(RespReply& out);
-  // Error: the message ("protocol error: ..."); empty otherwise.
-  [[nodiscard]] const std::string& error() const { return error_; }
-  [[nodiscard]] bool failed() const { return !error_.empty(); }
-  // Bytes fed and not yet returned as replies.
-  [[nodiscard]] size_t buffered() const { return buf_.size() - pos_; }
-
- private:
-  struct Frame {
-    uint64_t remaining;  // elements still expected in this open array
-  };
-  Status fail(std::string why);
-  [[nodiscard]] Status scan(size_t& length);
-
-  RespReaderLimits limits_;
-  std::string buf_;
-  size_t pos_ = 0;            // start of the current (incomplete) reply in buf_
-  size_t scan_ = 0;           // bytes of the current reply already validated
-  size_t hint_ = 0;           // bytes of the pending header line known to hold no CR
-  uint64_t elements_ = 0;     // values seen in the current reply
-  std::vector<Frame> stack_;  // open arrays of the current reply
-  std::string error_;
-};
 
 }  // namespace kw::proxy::codec

@@ -17,6 +17,7 @@
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_reader.h"
+#include "tests/support/resp_stream.h"
 
 extern char** environ;
 

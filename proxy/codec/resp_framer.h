@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace kw::proxy {
+namespace kw::proxy::codec {
 
 // Bounds on what the upstream may send in one reply. Exceeding one is a protocol error
 // (Invalid): the stream cannot be trusted after it. RedisPool sets the reply size and
@@ -26,7 +26,8 @@ struct RespLimits {
 // Incremental RESP2 framer: finds where each complete reply ends without re-scanning bytes it
 // has already seen (a bulk payload is accepted as it arrives). The caller may drop accepted
 // bytes of the current reply (discard) so that a reply it will not keep never has to be held
-// whole. Pure, header-only so that fuzz/resp_framer_fuzzer links it without libevent.
+// whole. Pure and header-only. Every RESP stream keyward reads is framed by this (RedisConnection,
+// the REST resp2 splice), and each complete reply is read by parseReply (resp_reader.h).
 class RespFramer {
  public:
   enum class Status : uint8_t { NeedMore, Complete, Invalid };
@@ -192,4 +193,4 @@ inline RespFramer::Status RespFramer::scan(std::string_view data, size_t& length
   }
 }
 
-}  // namespace kw::proxy
+}  // namespace kw::proxy::codec
