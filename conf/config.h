@@ -13,6 +13,7 @@
 #include "policy/client_policy.h"
 #include "policy/jwt.h"
 #include "policy/quota.h"
+#include "policy/quota_book.h"
 #include "policy/result.h"
 
 namespace kw::conf {
@@ -126,24 +127,17 @@ struct QuotaConfig {
 };
 
 // 0 = unlimited for every budget field.
-struct BudgetConfig {
-  uint64_t per_second = 10000;
-  uint64_t per_day = 16000;
-  uint64_t per_month = 500000;
-};
+// budget: the upstream plan's limits (0 = unlimited).
+using BudgetConfig = policy::PlanBudget;
 
 struct AuditConfig {
   bool log_keys = false;
 };
 
 // A client's limits. A Rate with count 0 (or a 0 day/month) means "no limit".
-struct LimitsConfig {
-  policy::Rate rate{0, 1000};               // "50/s": count 50 per period_ms 1000
-  uint64_t burst = 0;                       // default: rate.count
-  policy::Rate per_identity_rate{0, 1000};  // per source IP, or per JWT sub; burst = its count
-  uint64_t per_day = 0;
-  uint64_t per_month = 0;
-  // Open client connections attributed to this client; 0 = half of listen.max_connections.
+// limits: the quota ones (rate, burst, per_identity_rate, per_day, per_month), then shares.
+struct LimitsConfig : policy::QuotaLimits {  // Open client connections attributed to this client; 0
+                                             // = half of listen.max_connections.
   uint64_t max_connections = 0;
   // Shares of shared pools (CONTRACT.md §8). 0 = the default: half the pool.
   uint64_t max_subscriptions = 0;  // open SSE streams; pool: listen.max_subscriptions

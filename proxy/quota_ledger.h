@@ -1,17 +1,7 @@
-// QuotaLedger: every quota counter of the gateway (CONTRACT.md §2 limits and budget, §3 quotas),
-// and the all-or-nothing decision for one request.
-//
-// Counted in billed commands: a request of N allowed commands takes N from each of
-//   - the client's token bucket (limits.rate / limits.burst),
-//   - the identity's token bucket (limits.per_identity_rate: per JWT sub, else per source IP,
-//     IPv6 by /64), burst = its count,
-//   - the client's UTC day and month budgets (limits.per_day / per_month),
-//   - the global budget (budget.per_second as a token bucket, per_day, per_month).
-// A request that would exceed any of them takes nothing from any (429, naming the limit).
-//
-// Day and month budgets live either here (embedded: saved to quota.state_file by the owner) or
-// in a shared store (quota.store_url) from which this replica leases batches (proxy/quota_store).
-// Rate limits are always local to the replica.
+// QuotaLedger: the quota step of the gateway around policy::QuotaBook (which counts and
+// decides, time passed in): it reads the clock, and in store mode (quota.store_url) leases
+// day/month budget in batches from the shared store (proxy/quota_store), holding the requests
+// that wait for a lease. In embedded mode the owner saves state() to quota.state_file.
 #pragma once
 
 #include <array>
@@ -27,53 +17,16 @@
 
 #include "conf/config.h"
 #include "policy/quota.h"
+#include "policy/quota_book.h"
 #include "policy/quota_state.h"
 
 namespace kw::proxy {
 
-// A refused request: status 429 (CONTRACT.md §5) and what its headers say.
-struct QuotaRefusal {
-  std::string message;  // "ERR ..." naming the limit hit
-  std::string reason;   // access-log reason
-  std::string policy;   // RateLimit policy name: "rate", "identity", "day", ...
-  int64_t retry_after_s = 1;
-  uint64_t limit = 0;  // the limit hit, in commands per window
-  uint64_t window_s = 1;
-};
-
-// What one request asks for. Owned copies: an ask may wait for the store.
-struct QuotaAsk {
-  std::string client;
-  conf::LimitsConfig limits;
-  std::string identity;  // "sub:<sub>" or "ip:<address>"; see identityKey()
-  uint64_t commands = 0;
-  // Other clients share the plan's budget: a limit this client leaves unset defaults to half of
-  // the budget's (CONTRACT.md §8), see budgetShares().
-  bool budget_shared = false;
-};
-
-// Which of a client's limits are its default share of the plan's budget.
-struct BudgetShares {
-  bool rate = false;
-  bool day = false;
-  bool month = false;
-};
-// `limits` with every unset rate/per_day/per_month that the plan's budget bounds set to half of
-// it (at least 1), when `shared`; `shares` says which were set.
-conf::LimitsConfig budgetShares(const conf::LimitsConfig& limits, const conf::BudgetConfig& budget,
-                                bool shared, BudgetShares& shares);
-
-// "sub:<sub>" when the JWT has one, else "ip:<v4>" or "ip6:<first 64 bits>" (one IPv6 host has
-// a whole /64, so per address would be no limit at all).
-std::string identityKey(std::string_view sub, const std::array<uint8_t, 16>& ip16);
-
-// One budget counter for one window (a UTC day or month).
-struct WindowCounter {
-  int64_t window = -1;
-  uint64_t used = 0;         // taken in `window` by this process (embedded: the whole truth)
-  uint64_t lease = 0;        // store mode: leased from the store for `window`, not yet taken
-  int64_t dry_until_ms = 0;  // store mode: the store had nothing left (re-asked after this)
-};
+using policy::BudgetShares;
+using policy::budgetShares;
+using policy::identityKey;
+using policy::QuotaAsk;
+using policy::QuotaRefusal;
 
 class QuotaLedger;
 
@@ -125,14 +78,17 @@ class QuotaLeaseSource {
 
 class QuotaLedger {
  public:
-  explicit QuotaLedger(const conf::BudgetConfig& budget) : budget_(budget) { resetGlobalRate(); }
+  explicit QuotaLedger(const conf::BudgetConfig& budget);
   ~QuotaLedger();
   QuotaLedger(const QuotaLedger&) = delete;
   QuotaLedger& operator=(const QuotaLedger&) = delete;
 
   void setBudget(const conf::BudgetConfig& budget);
   // Store mode from now on: day/month budgets come from `source` (not owned; outlives this).
-  void useLeases(QuotaLeaseSource* source) { source_ = source; }
+  void useLeases(QuotaLeaseSource* source) {
+    source_ = source;
+    book_.useLeases();
+  }
 
   struct Charge {
     std::optional<QuotaRefusal> refused;  // set: 429
@@ -142,16 +98,16 @@ class QuotaLedger {
   Charge charge(QuotaAsk ask);
 
   // Embedded mode: counters to save, and counters loaded at start.
-  [[nodiscard]] policy::QuotaState state() const;
-  void restore(const policy::QuotaState& state);
+  [[nodiscard]] policy::QuotaState state() const { return book_.state(); }
+  void restore(const policy::QuotaState& state) { book_.restore(state); }
   // True when counters changed since the last markSaved().
-  [[nodiscard]] bool dirty() const { return dirty_; }
-  void markSaved() { dirty_ = false; }
+  [[nodiscard]] bool dirty() const { return book_.dirty(); }
+  void markSaved() { book_.markSaved(); }
 
   // Store mode: hands unused leases back (shutdown); `done` runs when the store answered.
   void returnLeases(std::function<void()> done);
   // Unused lease held now, summed over scopes (metrics, tests).
-  [[nodiscard]] uint64_t leaseHeld() const;
+  [[nodiscard]] uint64_t leaseHeld() const { return book_.leaseHeld(); }
 
   struct Stats {
     uint64_t store_fetches = 0;
@@ -162,50 +118,17 @@ class QuotaLedger {
 
  private:
   friend class QuotaWait;
-  struct Budgets {
-    WindowCounter day, month;
-  };
-  struct Now {
-    int64_t mono_ms;
-    int64_t unix_s;
-    int64_t day;
-    int64_t month;
-  };
-  // One day/month budget an ask must fit.
-  struct Scope {
-    WindowCounter* counter;
-    uint64_t limit;
-    bool day;  // else month
-    bool global;
-  };
-  static Now now();
-  void resetGlobalRate();
-  // Decides `ask`: a refusal; or it fits (taken when `take`); or, in store mode, some budgets
-  // need a lease first (`missing` filled, nothing taken).
-  std::optional<QuotaRefusal> decide(const QuotaAsk& ask, const Now& t, bool take,
-                                     std::vector<Scope>* missing);
-  static std::string storeKey(bool global, std::string_view client, bool day, int64_t window);
+  static policy::QuotaTime now();
   void fetch();
   void finish(QuotaWait* w, const std::optional<QuotaRefusal>& r);
   void forget(QuotaWait* w);
-  policy::TokenBucket& bucket(std::unordered_map<std::string, policy::TokenBucket>& m,
-                              const std::string& key, policy::Rate rate, uint64_t burst,
-                              int64_t now_ms);
-  policy::TokenBucket* identityBucket(const QuotaAsk& ask, int64_t now_ms);
 
-  conf::BudgetConfig budget_;
+  policy::QuotaBook book_;
   QuotaLeaseSource* source_ = nullptr;
-  Budgets global_;
-  std::optional<policy::TokenBucket> global_rate_;
-  std::unordered_map<std::string, Budgets> clients_;
-  std::unordered_map<std::string, policy::TokenBucket> rate_buckets_;
-  std::unordered_map<std::string, policy::TokenBucket> identity_buckets_;
-  std::unordered_map<std::string, policy::TokenBucket> overflow_buckets_;  // per client
   std::list<QuotaWait*> waiting_;
   bool fetching_ = false;
   int64_t store_down_until_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  bool dirty_ = false;
   Stats stats_;
 };
 
