@@ -9,7 +9,8 @@
 namespace kw::proxy::codec {
 namespace {
 
-// The request @upstash/redis 1.39 sends for a lone auto-pipelined command (UPSTASH-REST §4.1).
+// The request @upstash/redis 1.39 sends for a lone auto-pipelined command (docs/upstash-wire.md
+// §4.1).
 const std::string kSdkPipeline =
     "POST /pipeline HTTP/1.1\r\n"
     "host: 127.0.0.1:18080\r\n"

@@ -1,4 +1,4 @@
-// The validated configuration (CONTRACT.md section 2) as plain data, plus its value parsers.
+// The validated configuration (README, Configuration) as plain data, plus its value parsers.
 #pragma once
 
 #include <array>
@@ -139,7 +139,7 @@ struct AuditConfig {
 struct LimitsConfig : policy::QuotaLimits {  // Open client connections attributed to this client; 0
                                              // = half of listen.max_connections.
   uint64_t max_connections = 0;
-  // Shares of shared pools (CONTRACT.md §8). 0 = the default: half the pool.
+  // Shares of shared pools (README, Limits and shares). 0 = the default: half the pool.
   uint64_t max_subscriptions = 0;  // open SSE streams; pool: listen.max_subscriptions
   uint64_t max_in_flight = 0;      // requests at the upstream or queued for it; pool: the
                                    // upstream wait queue (10000)

@@ -169,8 +169,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     check(argv[ch.arg].rfind("__keyspace@", 0) != 0 && argv[ch.arg].rfind("__keyevent@", 0) != 0);
   }
-  // Notification channels (CONTRACT.md 3), re-derived with Redis's own matcher on concrete
-  // channel names: whatever the channel grants, a keyevent channel needs read on "*", a
+  // Notification channels (README, Policy semantics), re-derived with Redis's own matcher on
+  // concrete channel names: whatever the channel grants, a keyevent channel needs read on "*", a
   // keyspace one read on the key it names.
   auto hasStar = [](const std::vector<std::string>& l) {
     return std::find(l.begin(), l.end(), "*") != l.end();

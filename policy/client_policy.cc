@@ -1,4 +1,5 @@
-// Compiles a client's spec and decides, command by command, what it may run (CONTRACT.md 3).
+// Compiles a client's spec and decides, command by command, what it may run (README, Policy
+// semantics).
 #include "policy/client_policy.h"
 
 #include <openssl/evp.h>
@@ -146,8 +147,8 @@ Decision ClientPolicy::Impl::checkScripts(Argv argv, const Extraction& ex,
   return Decision::allow(cmd);
 }
 
-// Keyspace-notification channels carry key names (CONTRACT.md 3): whatever the channel grants,
-// reaching one needs read access to every key it can name, and PUBLISH to one (a forged
+// Keyspace-notification channels carry key names (README, Policy semantics): whatever the channel
+// grants, reaching one needs read access to every key it can name, and PUBLISH to one (a forged
 // notification about any key, seen by every subscriber) needs keys: ["*"] read and write.
 Decision ClientPolicy::Impl::checkNotifications(Argv argv, const Extraction& ex, const Identity& id,
                                                 EvalScratch& scratch) const {
@@ -293,7 +294,8 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
       const auto c = groups.check(argv[g], kAccessNone, id.sub, scratch.patterns);
       if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::GroupDenied, g, cmd);
     }
-    // Listings of every group of a stream (B11, REDIS-ACL.md 2.6) need consumer_groups: ["*"].
+    // Listings of every group of a stream (B11, docs/redis-acl-notes.md 2.6) need consumer_groups:
+    // ["*"].
     const int32_t listing = groupListingArg(*cmd, argv);
     if (listing >= 0) return Decision::deny(Reason::GroupDenied, listing, cmd);
     // DUMP of a stream serialises its consumer groups and consumers by name; the key's type is

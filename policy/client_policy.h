@@ -13,7 +13,7 @@
 
 namespace kw::policy {
 
-// What conf/ hands over, field for field as CONTRACT.md section 2 names them.
+// What conf/ hands over, field for field as README, Configuration names them.
 struct ClientSpec {
   std::string name;
   std::vector<std::string> commands;         // Redis ACL rules: +@cat -@cat +cmd -cmd +cmd|sub

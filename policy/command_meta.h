@@ -12,7 +12,7 @@ namespace kw::policy {
 enum class BeginSearch : uint8_t { Index, Keyword, Unknown };
 enum class FindKeys : uint8_t { Range, Keynum, Unknown };
 
-// One Redis 7 key spec (REDIS-ACL.md 2.1), `access` already mapped to kAccess* bits.
+// One Redis 7 key spec (docs/redis-acl-notes.md 2.1), `access` already mapped to kAccess* bits.
 struct KeySpec {
   BeginSearch begin;
   int16_t index;             // Index: argv position of the first key

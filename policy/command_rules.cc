@@ -19,7 +19,7 @@ std::string lower(std::string_view s) {
 }
 
 // Units granted only when named one by one, like @dangerous ones: @dangerous itself, plus the
-// commands CONTRACT.md section 3 names because they change state shared by every client
+// commands README, Policy semantics names (denied) because they change state shared by every client
 // (Redis files them under @write/@scripting, not @dangerous).
 bool isDangerous(const CommandInfo& c) {
   if ((c.categories & categoryBit(Category::Dangerous)) != 0) return true;

@@ -18,15 +18,16 @@ inline constexpr size_t kMaxCommandRules = 4096;
 //                      +@all / allcommands and -@all / nocommands too.
 //   +cmd / -cmd        one command; for a container (CONFIG, CLIENT, ...) all its subcommands.
 //   +cmd|sub / -cmd|sub one real subcommand.
-// keyward differs from Redis in one way (CONTRACT.md section 3): a @dangerous unit is granted only
-// when named one by one. So `+@all` or `+@keyspace` never grant FLUSHALL or KEYS, and `+@dangerous`
-// is rejected as a rule that could grant nothing. For containers we take the safe reading:
+// keyward differs from Redis in one way (README, Policy semantics): a @dangerous unit is granted
+// only when named one by one. So `+@all` or `+@keyspace` never grant FLUSHALL or KEYS, and
+// `+@dangerous` is rejected as a rule that could grant nothing. For containers we take the safe
+// reading:
 // `+config` grants CONFIG's non-dangerous subcommands only (CONFIG HELP); each dangerous one needs
 // its own `+config|set`. `-` rules remove dangerous units like any other. SCRIPT FLUSH/KILL and
-// FUNCTION LOAD/DELETE/FLUSH/RESTORE (shared state, CONTRACT.md 3) are treated as @dangerous.
-// Names are case-insensitive. Unknown commands, subcommands and categories, Redis's legacy
-// first-argument rules (`+select|0`), and `cmd|sub|arg` are errors, so a typo cannot silently
-// grant less (or more) than intended.
+// FUNCTION LOAD/DELETE/FLUSH/RESTORE (shared state, README, Policy semantics) are treated as
+// @dangerous. Names are case-insensitive. Unknown commands, subcommands and categories, Redis's
+// legacy first-argument rules (`+select|0`), and `cmd|sub|arg` are errors, so a typo cannot
+// silently grant less (or more) than intended.
 class CommandRules {
  public:
   // `field` names the config field in errors: "commands[3]: unknown command 'gett'".

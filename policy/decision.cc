@@ -132,4 +132,40 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
   return "NOPERM denied";
 }
 
+int denialStatus(Reason r) {
+  switch (r) {
+    case Reason::EmptyCommand:
+    case Reason::TooLarge:
+    case Reason::UnknownSubcommand:
+    case Reason::ArityError:
+    case Reason::SyntaxError:
+      return 400;
+    case Reason::Ok:
+    case Reason::UnknownCommand:
+    case Reason::CommandDenied:
+    case Reason::KeyDenied:
+    case Reason::ChannelDenied:
+    case Reason::GroupDenied:
+    case Reason::ScriptDenied:
+    case Reason::FunctionDenied:
+    case Reason::KeyspaceWideDenied:
+    case Reason::ScanDenied:
+    case Reason::OtherDatabase:
+    case Reason::ConnectionState:
+    case Reason::SortPatternDenied:
+    case Reason::TemplateUnbound:
+    case Reason::Blocking:
+    case Reason::Introspection:
+    case Reason::Unsupported:
+      return 403;
+  }
+  return 403;
+}
+
+std::string streamOnlyMessage(const Decision& allowed) {
+  if (allowed.command == nullptr || (allowed.command->traits & kSubscribe) == 0) return {};
+  return "ERR '" + std::string(allowed.command->name) +
+         "' is only available through /subscribe/{channel} and /psubscribe/{pattern}";
+}
+
 }  // namespace kw::policy

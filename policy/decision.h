@@ -59,4 +59,13 @@ std::string_view reasonName(Reason r);
 // contains key, channel or argument bytes, so it is also safe to log.
 std::string denialMessage(const Decision& d, std::string_view command_name);
 
+// The HTTP status of a denial: a malformed command is the client's error (400, "ERR ..."), every
+// other denial a permission (403, "NOPERM ...").
+[[nodiscard]] int denialStatus(Reason r);
+
+// An allowed command a request body cannot carry: SUBSCRIBE and PSUBSCRIBE enter subscriber
+// mode, which only the streaming routes (/subscribe, /psubscribe) serve. Returns the client's
+// error text (the reason is ConnectionState, status 400), or empty when the body may carry it.
+[[nodiscard]] std::string streamOnlyMessage(const Decision& allowed);
+
 }  // namespace kw::policy

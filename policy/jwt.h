@@ -18,7 +18,7 @@ namespace kw::policy {
 enum class JwtAlg : uint8_t { EdDSA, HS256 };
 std::string_view jwtAlgName(JwtAlg alg);
 
-// One configured key (CONTRACT.md section 4). Holds either an Ed25519 key (public, or private for
+// One configured key (README, Credentials). Holds either an Ed25519 key (public, or private for
 // signing) or an HS256 secret. Secrets never appear in messages.
 class JwtKey {
  public:

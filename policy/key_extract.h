@@ -14,7 +14,7 @@ namespace kw::policy {
 using Argv = std::span<const std::string_view>;
 
 // Access a key needs. kAccessNone: flag-less key spec (EXISTS, TYPE...): any pattern that
-// matches the key at all suffices (Redis 7 semantics, REDIS-ACL.md 1.3).
+// matches the key at all suffices (Redis 7 semantics, docs/redis-acl-notes.md 1.3).
 enum Access : uint8_t { kAccessNone = 0, kAccessRead = 1, kAccessWrite = 2, kAccessReadWrite = 3 };
 
 struct KeyRef {

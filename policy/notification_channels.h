@@ -1,6 +1,6 @@
-// Which keyspace-notification channels a pub/sub channel or pattern can reach (CONTRACT.md 3).
-// Redis publishes `__keyspace@<db>__:<key>` (payload: the event) and `__keyevent@<db>__:<event>`
-// (payload: the key), so both carry key names of every tenant.
+// Which keyspace-notification channels a pub/sub channel or pattern can reach (README, Policy
+// semantics). Redis publishes `__keyspace@<db>__:<key>` (payload: the event) and
+// `__keyevent@<db>__:<event>` (payload: the key), so both carry key names of every tenant.
 #pragma once
 
 #include <cstdint>

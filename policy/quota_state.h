@@ -1,4 +1,4 @@
-// The quota state file's text format (embedded mode, CONTRACT.md §2 quota.state_file): the
+// The quota state file's text format (embedded mode, README, Configuration quota.state_file): the
 // day/month counters of the global budget and of every client, so a restart does not hand out a
 // fresh day. Pure: parse and format only (proxy/quota_state_file does the I/O).
 //

@@ -9,7 +9,7 @@
 
 namespace kw::policy {
 
-// Rules (CONTRACT.md 3, "Keyspace-wide commands"):
+// Rules (README, Policy semantics, "Keyspace-wide commands"):
 // - options are parsed like scanGenericCommand: pairs of MATCH / COUNT / TYPE in any case, any
 //   order, repeated; the LAST MATCH wins. A dangling or unknown option is a SyntaxError.
 // - a client with read on "*" runs SCAN as sent.

@@ -1,4 +1,5 @@
-// Admin listener (CONTRACT §6): GET /healthz, /readyz, /metrics; /v1/* behind a bearer token.
+// Admin listener (README, Operating it): GET /healthz, /readyz, /metrics; /v1/* behind a bearer
+// token.
 #pragma once
 
 #include <sys/socket.h>

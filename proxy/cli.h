@@ -1,4 +1,4 @@
-// Command-line parsing for the keyward executable (CONTRACT.md section 1).
+// Command-line parsing for the keyward executable (README, Command line).
 #pragma once
 
 #include <string>

@@ -28,7 +28,7 @@ constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after th
 constexpr Milliseconds kLingerTime{2000};          // and for at most this long
 // After refusing a request whose body was never read: discarded (never buffered) so that a
 // client still sending usually reads the refusal before the close resets the connection; a
-// bound, not the body's megabytes (CONTRACT section 4). Kept within kLingerTime as well.
+// bound, not the body's megabytes (README, Limits and shares). Kept within kLingerTime as well.
 constexpr size_t kRefusedLingerBytes = 1024 * 1024;
 // Unsent response bytes above which the connection stops reading (and so serving) pipelined
 // requests; it resumes at or below the low-water mark. A client that never reads is closed

@@ -1,6 +1,6 @@
-// Per-client shares of the pools every client draws from (CONTRACT.md §8): open SSE streams and
-// requests at (or queued for) the upstream. Counted here, in front of either upstream, so both
-// upstream modes enforce the same shares and nothing of a refused request is sent.
+// Per-client shares of the pools every client draws from (README, Limits and shares): open SSE
+// streams and requests at (or queued for) the upstream. Counted here, in front of either upstream,
+// so both upstream modes enforce the same shares and nothing of a refused request is sent.
 #pragma once
 
 #include <array>

@@ -53,7 +53,8 @@ class GatewayServer {
 
   // listen.max_buffered_bytes: request bodies held at once across connections. A body is
   // reserved whole (its Content-Length, or max_body_bytes when chunked) before it is read.
-  // Each client may hold at most half of it (CONTRACT 8); the result says which bound refused.
+  // Each client may hold at most half of it (README, Limits and shares); the result says which
+  // bound refused.
   enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
   [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
   void releaseBody(uint64_t bytes, const std::string& client);

@@ -1,4 +1,4 @@
-// keyward entry point: serve / check / token new / version (CONTRACT.md section 1).
+// keyward entry point: serve / check / token new / version (README, Command line).
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>

@@ -1,4 +1,4 @@
-// QuotaStore: the shared budget store of several replicas (CONTRACT.md §2 quota.store_url, a
+// QuotaStore: the shared budget store of several replicas (README, Configuration quota.store_url, a
 // Redis of the operator's own). Leases are granted and returned by atomic Lua scripts, so the
 // sum of every replica's leases never exceeds a budget; each replica spends only what it holds.
 #pragma once

@@ -215,7 +215,7 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
 
 // A pipeline whose JSON body would be over the bound: its largest replies become inline error
 // slots ("the command ran; its reply was dropped"), largest first, until the rest fits, so that
-// the pipeline is never failed whole (CONTRACT 3). One sizing walk per slot.
+// the pipeline is never failed whole (README, Policy semantics). One sizing walk per slot.
 void fitPipeline(const RouteContext& ctx, UpstreamResponse& resp, uint64_t bound) {
   static constexpr std::string_view kDropped =
       "ERR reply exceeds upstream.max_reply_bytes once encoded (the command ran; its reply was "

@@ -14,6 +14,14 @@ HttpResponse errorResponse(int status, std::string_view message) {
   return r;
 }
 
+HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec) {
+  rec.reason = r.reason;
+  if (r.deny) rec.decision = "deny";
+  HttpResponse out = errorResponse(r.status, r.message);
+  out.headers = r.headers;
+  return out;
+}
+
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx) {
   for (const auto& h : ctx.headers) r.headers.push_back(h);
   return r;

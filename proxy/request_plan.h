@@ -51,9 +51,23 @@ struct RequestPlan {
   std::deque<std::string> owned;
   std::deque<std::vector<std::string_view>> views;
 
-  // Billed upstream commands (CONTRACT.md §3: a pipeline of N is N; denied ones cost nothing).
+  // Billed upstream commands (README, Quotas: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }
 };
+
+// A request answered before it reached the upstream (credential, bad body, policy, share,
+// quota).
+struct Refusal {
+  int status = 403;
+  std::string message;  // the client's {"error": message}
+  std::string reason;   // access-log reason
+  bool deny = true;     // access-log decision "deny" (false: a malformed request, not a denial)
+  std::vector<std::pair<std::string, std::string>> headers;  // Retry-After, RateLimit, ...
+};
+
+// The refusal's response ({"error": message}, its status and headers), its reason and decision
+// noted in `rec`: the one place a refusal becomes a response.
+HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec);
 
 // `r` plus the context's headers.
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx);

@@ -33,38 +33,6 @@ struct Checked {
   policy::Reason reason = policy::Reason::Ok;
 };
 
-// The status of a policy denial: malformed commands are the client's error (400, "ERR"), all
-// other denials are permissions (403, "NOPERM"). Every Reason is listed (-Wswitch).
-int deniedStatus(policy::Reason r) {
-  switch (r) {
-    case policy::Reason::EmptyCommand:
-    case policy::Reason::TooLarge:
-    case policy::Reason::UnknownSubcommand:
-    case policy::Reason::ArityError:
-    case policy::Reason::SyntaxError:
-      return 400;
-    case policy::Reason::Ok:
-    case policy::Reason::UnknownCommand:
-    case policy::Reason::CommandDenied:
-    case policy::Reason::KeyDenied:
-    case policy::Reason::ChannelDenied:
-    case policy::Reason::GroupDenied:
-    case policy::Reason::ScriptDenied:
-    case policy::Reason::FunctionDenied:
-    case policy::Reason::KeyspaceWideDenied:
-    case policy::Reason::ScanDenied:
-    case policy::Reason::OtherDatabase:
-    case policy::Reason::ConnectionState:
-    case policy::Reason::SortPatternDenied:
-    case policy::Reason::TemplateUnbound:
-    case policy::Reason::Blocking:
-    case policy::Reason::Introspection:
-    case policy::Reason::Unsupported:
-      return 403;
-  }
-  return 403;
-}
-
 Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
               policy::EvalScratch& scratch, RequestPlan& plan, policy::Argv& forward) {
   Checked c;
@@ -82,13 +50,12 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
     } else {
       c.message = policy::denialMessage(d, sent);
     }
-    c.status = deniedStatus(d.reason);
+    c.status = policy::denialStatus(d.reason);
     return c;
   }
-  if (d.command && (d.command->traits & policy::kSubscribe) != 0) {
+  if (std::string stream_only = policy::streamOnlyMessage(d); !stream_only.empty()) {
     c.status = 400;
-    c.message = "ERR '" + c.name +
-                "' is only available through /subscribe/{channel} and /psubscribe/{pattern}";
+    c.message = std::move(stream_only);
     c.reason = policy::Reason::ConnectionState;
     return c;
   }
@@ -167,17 +134,40 @@ std::string RequestRouter::nextSyncToken(std::string_view client) {
   return std::to_string(++it->second);
 }
 
+void RequestRouter::refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex) {
+  ex.respond(withHeaders(refusalResponse(r, ex.record()), ctx));
+}
+
+// authenticate (admit, at head time) -> decode -> access and plan -> share -> charge -> dispatch.
 void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
                           Exchange& ex) {
-  AccessRecord& rec = ex.record();
-  rec.bytes_in = parser.body().size();
-  if (admission.entry == nullptr) {  // OPTIONS: the only request admitted without a client
-    ex.respond(preflight(parser));
-    return;
+  ex.record().bytes_in = parser.body().size();
+  if (admission.entry == nullptr) return ex.respond(preflight(parser));  // OPTIONS
+  RouteContext ctx = contextFor(parser, admission);
+  if (auto r = decode(parser, admission, ex.record())) return refuse(*r, ctx, ex);
+  const codec::RestRequest& req = *admission.request;
+  if (req.route() == codec::RestRoute::Subscribe || req.route() == codec::RestRoute::PSubscribe) {
+    ctx.stream = streamGuard(parser, admission, ex);
   }
+  const conf::ClientEntry& entry = *admission.entry;
+  RequestPlan plan;
+  if (auto r = planRequest(req, entry, policy::Identity{admission.sub}, ex, ctx, plan)) {
+    return refuse(*r, ctx, ex);
+  }
+  if (ctx.stream) watchStream(ctx.stream);
+  const conf::ClientConfig& client = *entry.config;
+  if (auto r = admitShare(plan, client, ctx)) return refuse(*r, ctx, ex);
+  chargeAndDispatch(plan, client,
+                    client.limits.per_identity_rate.count != 0
+                        ? identityKey(admission.sub, admission.client_ip.ip16)
+                        : std::string(),
+                    ctx, ex);
+}
+
+RouteContext RequestRouter::contextFor(const codec::HttpRequestParser& parser,
+                                       Admission& admission) const {
   RouteContext ctx;
-  ctx.snapshot = std::move(admission.snapshot);
-  const conf::Config& cfg = ctx.snapshot->config();
+  ctx.snapshot = admission.snapshot;
   // Parsed once at admission already; cannot fail here.
   auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
                                           parser.header("upstash-response-format"));
@@ -188,60 +178,57 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
         upstream_.passthroughHeaders(parser, *opts, admission.entry->config->spec.name);
   }
   ctx.headers = std::move(admission.cors);
+  return ctx;
+}
+
+std::optional<Refusal> RequestRouter::decode(const codec::HttpRequestParser& parser,
+                                             Admission& admission, AccessRecord& rec) const {
   if (!admission.request) {  // a body followed the head: decode it now
     codec::RestOptions ro;
-    ro.allow_query_token = cfg.listen.allow_query_token;
+    ro.allow_query_token = admission.snapshot->config().listen.allow_query_token;
     auto decoded = codec::decodeRestRequest(parser, ro);
     if (!decoded) {
-      rec.reason = "bad_request";
-      ex.respond(withHeaders(
-          errorResponse(codec::restErrorStatus(decoded.error()), decoded.error().message), ctx));
-      return;
+      return Refusal{codec::restErrorStatus(decoded.error()),
+                     decoded.error().message,
+                     "bad_request",
+                     false,
+                     {}};
     }
     admission.request = std::move(*decoded);
   }
-  const codec::RestRequest& req = *admission.request;
-  rec.route = codec::routeName(req.route());
-  rec.command_count = req.commandCount();
-
-  const conf::ClientEntry& entry = *admission.entry;
-  const policy::Identity identity{admission.sub};
-  if (req.route() == codec::RestRoute::Subscribe || req.route() == codec::RestRoute::PSubscribe) {
-    ctx.stream = std::make_shared<StreamGuard>();
-    ctx.stream->token = std::move(admission.stream_token);
-    ctx.stream->jti = std::move(admission.stream_jti);
-    ctx.stream->deadline_s = admission.stream_deadline;
-    ctx.stream->client = entry.config->spec.name;
-    ctx.stream->ip16 = admission.client_ip.ip16;
-    if (auto origin = parser.header("origin")) ctx.stream->origin = std::string(*origin);
-    codec::Argv argv = req.command(0);
-    ctx.stream->argv.assign(argv.begin(), argv.end());
-    ctx.stream->close = [&ex, g = ctx.stream.get()](int status, std::string_view message) {
-      if (g->began) {
-        ex.streamWrite(streamClosedEvent(message));
-        ex.endStream();
-        return;
-      }
-      HttpResponse r = errorResponse(status, message);
-      r.close = true;
-      ex.respond(std::move(r));
-    };
-  }
-  RequestPlan plan;
-  if (!planRequest(req, entry, identity, ex, ctx, plan)) return;
-  if (ctx.stream) watchStream(ctx.stream);
-
-  const conf::ClientConfig& client = *entry.config;
-  chargeAndDispatch(plan, client,
-                    client.limits.per_identity_rate.count != 0
-                        ? identityKey(admission.sub, admission.client_ip.ip16)
-                        : std::string(),
-                    ctx, ex);
+  rec.route = codec::routeName(admission.request->route());
+  rec.command_count = admission.request->commandCount();
+  return std::nullopt;
 }
 
-bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
-                                const policy::Identity& identity, Exchange& ex,
-                                const RouteContext& ctx, RequestPlan& plan) {
+std::shared_ptr<StreamGuard> RequestRouter::streamGuard(const codec::HttpRequestParser& parser,
+                                                        Admission& admission, Exchange& ex) {
+  auto guard = std::make_shared<StreamGuard>();
+  guard->token = std::move(admission.stream_token);
+  guard->jti = std::move(admission.stream_jti);
+  guard->deadline_s = admission.stream_deadline;
+  guard->client = admission.entry->config->spec.name;
+  guard->ip16 = admission.client_ip.ip16;
+  if (auto origin = parser.header("origin")) guard->origin = std::string(*origin);
+  codec::Argv argv = admission.request->command(0);
+  guard->argv.assign(argv.begin(), argv.end());
+  guard->close = [&ex, g = guard.get()](int status, std::string_view message) {
+    if (g->began) {
+      ex.streamWrite(streamClosedEvent(message));
+      ex.endStream();
+      return;
+    }
+    HttpResponse r = errorResponse(status, message);
+    r.close = true;
+    ex.respond(std::move(r));
+  };
+  return guard;
+}
+
+std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
+                                                  const conf::ClientEntry& entry,
+                                                  const policy::Identity& identity, Exchange& ex,
+                                                  const RouteContext& ctx, RequestPlan& plan) {
   AccessRecord& rec = ex.record();
   policy::EvalScratch& scratch = ex.scratch();
   const size_t n = req.commandCount();
@@ -259,11 +246,9 @@ bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::Clien
     }
   };
   plan.route = req.route();
-  auto refuse = [&](const Checked& c, std::string message) {
-    rec.decision = "deny";
-    rec.reason = std::string(policy::reasonName(c.reason));
-    ex.respond(withHeaders(errorResponse(c.status, message), ctx));
-    return false;
+  auto denied = [](const Checked& c, std::string message) {
+    return Refusal{
+        c.status, std::move(message), std::string(policy::reasonName(c.reason)), true, {}};
   };
 
   switch (req.route()) {
@@ -271,10 +256,10 @@ bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::Clien
       policy::Argv fwd;
       Checked c = check(entry, identity, req.command(0), scratch, plan, fwd);
       note(c, req.command(0));
-      if (!c.allowed) return refuse(c, c.message);
+      if (!c.allowed) return denied(c, c.message);
       plan.forward.push_back(fwd);
       rec.decision = "allow";
-      return true;
+      return std::nullopt;
     }
     case codec::RestRoute::Pipeline: {
       for (size_t i = 0; i < n; ++i) {
@@ -292,7 +277,7 @@ bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::Clien
       if (!plan.denied_at.empty()) {
         rec.reason = "inline_denials:" + std::to_string(plan.denied_at.size());
       }
-      return true;
+      return std::nullopt;
     }
     case codec::RestRoute::MultiExec: {
       // All or nothing: one denied command rejects the transaction before anything is sent.
@@ -301,12 +286,12 @@ bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::Clien
         Checked c = check(entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (!c.allowed) {
-          return refuse(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
+          return denied(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
         }
         plan.forward.push_back(f);
       }
       rec.decision = "allow";
-      return true;
+      return std::nullopt;
     }
     case codec::RestRoute::Subscribe:
     case codec::RestRoute::PSubscribe: {
@@ -316,16 +301,16 @@ bool RequestRouter::planRequest(const codec::RestRequest& req, const conf::Clien
       if (!ev.decision.allowed()) {
         Checked c;
         c.reason = ev.decision.reason;
-        c.status = deniedStatus(ev.decision.reason);
-        return refuse(c, policy::denialMessage(ev.decision, argv[0]));
+        c.status = policy::denialStatus(ev.decision.reason);
+        return denied(c, policy::denialMessage(ev.decision, argv[0]));
       }
       plan.forward.push_back(argv);
       plan.channel = req.channel();
       rec.decision = "allow";
-      return true;
+      return std::nullopt;
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 }  // namespace kw::proxy

@@ -33,7 +33,7 @@ struct PeerInfo {
   std::array<uint8_t, 16> ip16{};  // IPv4 as ::ffff:a.b.c.d
 };
 
-// The head-time decision on one request (CONTRACT section 4): the credential, the client's
+// The head-time decision on one request (README, Limits and shares): the credential, the client's
 // address, the Origin and, for path-style requests, the command are checked as soon as the head
 // is in, before a body byte is read or `100 Continue` is sent. Either `refusal` is set (answer
 // it; a body that follows is never read) or the request may proceed to route().
@@ -83,7 +83,8 @@ class RequestRouter {
                                 AccessRecord& rec) const;
   // The admission still holds at `now_s`: the same config and revocation list as when it was
   // made, and its token not past exp. A body may take up to idle_timeout to arrive after its
-  // head was admitted: a stale admission is made again before the request runs (CONTRACT 4).
+  // head was admitted: a stale admission is made again before the request runs (README, Limits and
+  // shares).
   [[nodiscard]] bool admissionCurrent(const Admission& a, int64_t now_s) const {
     return a.snapshot == snapshot_ && a.revocation_generation == revocation_generation_ &&
            (a.expires_s == 0 || now_s < a.expires_s);
@@ -116,19 +117,31 @@ class RequestRouter {
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
   HttpResponse preflight(const codec::HttpRequestParser& parser) const;
-  // Evaluates every command of `req` into `plan`. False when the request was refused whole
-  // (the exchange has been answered).
-  bool planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
-                   const policy::Identity& identity, Exchange& ex, const RouteContext& ctx,
-                   RequestPlan& plan);
-  // Quota for the plan's billed commands (router_quota.cc): then dispatch(), or a 429. May
-  // answer later when a store lease is needed.
+  // route()'s steps, in order; each returns its refusal, if any.
+  // What every later step of the request needs: response options, CORS, passthrough headers.
+  RouteContext contextFor(const codec::HttpRequestParser& parser, Admission& admission) const;
+  // The request decoded: at admission already when no body followed, else from the body now.
+  std::optional<Refusal> decode(const codec::HttpRequestParser& parser, Admission& admission,
+                                AccessRecord& rec) const;
+  // Subscribe / PSubscribe: what the stream's guard re-checks later (router_streams.cc), and
+  // how it closes the stream.
+  static std::shared_ptr<StreamGuard> streamGuard(const codec::HttpRequestParser& parser,
+                                                  Admission& admission, Exchange& ex);
+  // Every command of `req` evaluated into `plan` (a pipeline's denied commands become inline
+  // errors; anything else denied refuses the request).
+  std::optional<Refusal> planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
+                                     const policy::Identity& identity, Exchange& ex,
+                                     const RouteContext& ctx, RequestPlan& plan);
+  // One unit of the client's share for the plan (a stream, or a request in flight) into `ctx`
+  // (router_shares.cc).
+  std::optional<Refusal> admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
+                                    RouteContext& ctx);
+  // Quota for the plan's billed commands (router_quota.cc), then dispatch(); may answer later
+  // when a store lease is needed.
   void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
                          std::string identity, const RouteContext& ctx, Exchange& ex);
-  // Takes one unit of the client's share for the plan (a stream, or a request in flight) into
-  // `ctx`; false when refused (the exchange has been answered 429/503) (router_shares.cc).
-  bool admitShare(const RequestPlan& plan, const conf::ClientConfig& client, RouteContext& ctx,
-                  Exchange& ex);
+  // The one place a refusal becomes a response (and its access-record fields).
+  static void refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex);
   // Sends an allowed (and charged) plan to the upstream; a pipeline whose every command was
   // denied is answered here, with nothing sent.
   void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);

@@ -17,12 +17,13 @@ namespace {
 
 constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
 
-// The one place a head-time refusal becomes a response (and its access-record fields).
-Admission refuse(Admission a, AccessRecord& rec, int status, std::string_view reason,
-                 std::string_view message) {
-  rec.reason = std::string(reason);
-  if (status == 401 || status == 403) rec.decision = "deny";
-  a.refusal = errorResponse(status, message);
+// A head-time refusal: 401 and 403 are denials, anything else a malformed request.
+Admission refused(Admission a, AccessRecord& rec, int status, std::string_view reason,
+                  std::string_view message) {
+  a.refusal = refusalResponse(
+      Refusal{
+          status, std::string(message), std::string(reason), status == 401 || status == 403, {}},
+      rec);
   a.entry = nullptr;
   return a;
 }
@@ -72,15 +73,15 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
   a.client_ip = clientAddress(parser, peer);
   rec.source_ip = a.client_ip.ip;
   if (parser.method() == codec::HttpMethod::Other) {
-    return refuse(std::move(a), rec, 405, "method_not_allowed", "ERR method not allowed");
+    return refused(std::move(a), rec, 405, "method_not_allowed", "ERR method not allowed");
   }
   if (parser.method() == codec::HttpMethod::Options) return a;  // preflight: no credential
   const conf::Config& cfg = a.snapshot->config();
   auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
                                           parser.header("upstash-response-format"));
   if (!opts) {
-    return refuse(std::move(a), rec, codec::restErrorStatus(opts.error()), "bad_request",
-                  opts.error().message);
+    return refused(std::move(a), rec, codec::restErrorStatus(opts.error()), "bad_request",
+                   opts.error().message);
   }
   codec::RestOptions ro;
   ro.allow_query_token = cfg.listen.allow_query_token;
@@ -93,8 +94,8 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
                  : json_route  ? decodeQueryOnly(parser, ro)
                                : codec::decodeRestRequest(parser.method(), parser.target(), {}, ro);
   if (!decoded) {
-    return refuse(std::move(a), rec, codec::restErrorStatus(decoded.error()), "bad_request",
-                  decoded.error().message);
+    return refused(std::move(a), rec, codec::restErrorStatus(decoded.error()), "bad_request",
+                   decoded.error().message);
   }
   if (!body_follows || !json_route) {
     rec.route = codec::routeName(decoded->route());
@@ -125,20 +126,20 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
   }
   if (a.entry == nullptr) {
     std::string reason = rec.reason.empty() ? std::string("auth") : rec.reason;
-    return refuse(std::move(a), rec, 401, reason, kWrongPass);
+    return refused(std::move(a), rec, 401, reason, kWrongPass);
   }
   const conf::ClientConfig& client = *a.entry->config;
   rec.client = client.spec.name;
   rec.sub = a.sub;
   if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, a.client_ip.ip16)) {
-    return refuse(std::move(a), rec, 403, "source_ip",
-                  "NOPERM source address not allowed for this client");
+    return refused(std::move(a), rec, 403, "source_ip",
+                   "NOPERM source address not allowed for this client");
   }
   if (auto origin = parser.header("origin")) {
     bool ok = false;
     for (const auto& o : client.allow_origins) ok = ok || o == *origin || o == "*";
     if (!ok) {
-      return refuse(std::move(a), rec, 403, "origin", "NOPERM origin not allowed for this client");
+      return refused(std::move(a), rec, 403, "origin", "NOPERM origin not allowed for this client");
     }
     a.cors.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
     a.cors.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
@@ -149,8 +150,8 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     codec::Argv argv = decoded->command(0);
     if (auto d = commandRefusal(*a.entry, policy::Identity{a.sub}, argv, scratch)) {
       std::string_view sent = argv[0].substr(0, 64);
-      Admission r = refuse(std::move(a), rec, 403, policy::reasonName(d->reason),
-                           policy::denialMessage(*d, sent));
+      Admission r = refused(std::move(a), rec, 403, policy::reasonName(d->reason),
+                            policy::denialMessage(*d, sent));
       if (r.refusal) {
         if (auto origin = parser.header("origin")) {
           r.refusal->headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));

@@ -1,5 +1,5 @@
 // RequestRouter's quota step between the policy plan and the upstream: one charge of the plan's
-// billed commands (CONTRACT.md §3), a 429 naming the limit, or a wait for a store lease.
+// billed commands (README, Quotas), a 429 naming the limit, or a wait for a store lease.
 #include <memory>
 
 #include "proxy/codec/reply_json.h"
@@ -10,21 +10,14 @@ namespace {
 
 // 429 with Retry-After and the IETF rate-limit headers (draft-ietf-httpapi-ratelimit-headers:
 // RateLimit-Policy: "day";q=500;w=86400 and RateLimit: "day";r=0;t=3600).
-HttpResponse tooMany(const QuotaRefusal& r) {
-  HttpResponse out = errorResponse(429, r.message);
+Refusal tooMany(const QuotaRefusal& r) {
+  Refusal out{429, r.message, r.reason, true, {}};
   const std::string name = "\"" + r.policy + "\"";
   out.headers.emplace_back("Retry-After", std::to_string(r.retry_after_s));
   out.headers.emplace_back("RateLimit-Policy", name + ";q=" + std::to_string(r.limit) +
                                                    ";w=" + std::to_string(r.window_s));
   out.headers.emplace_back("RateLimit", name + ";r=0;t=" + std::to_string(r.retry_after_s));
   return out;
-}
-
-void refuse(const QuotaRefusal& r, const RouteContext& ctx, Exchange& ex) {
-  AccessRecord& rec = ex.record();
-  rec.reason = r.reason;
-  rec.decision = "deny";
-  ex.respond(withHeaders(tooMany(r), ctx));
 }
 
 // A copy of `plan` whose views point into its own storage (the request's bytes are gone by the
@@ -47,17 +40,14 @@ std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
 }  // namespace
 
 void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
-                                      std::string identity, const RouteContext& base,
-                                      Exchange& ex) {
-  RouteContext ctx = base;
-  if (!admitShare(plan, client, ctx, ex)) return;  // before the charge: a refusal costs nothing
+                                      std::string identity, const RouteContext& ctx, Exchange& ex) {
   QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed(),
                snapshot_->config().clients.size() > 1};
   QuotaLedger::Charge charge = quota_.charge(std::move(ask));
-  if (charge.refused) return refuse(*charge.refused, ctx, ex);
+  if (charge.refused) return refuse(tooMany(*charge.refused), ctx, ex);
   if (!charge.wait) return dispatch(plan, ctx, ex);
   charge.wait->onDone([this, owned = detach(plan), ctx, &ex](const std::optional<QuotaRefusal>& r) {
-    if (r) return refuse(*r, ctx, ex);
+    if (r) return refuse(tooMany(*r), ctx, ex);
     dispatch(*owned, ctx, ex);
   });
   ex.holdQuotaWait(std::move(charge.wait));

@@ -1,6 +1,6 @@
-// RequestRouter's admission to the shared pools (CONTRACT.md §8): a subscription stream or an
-// upstream request takes one unit of its client's share; a refusal is answered before anything
-// is charged or sent.
+// RequestRouter's admission to the shared pools (README, Limits and shares): a subscription stream
+// or an upstream request takes one unit of its client's share; a refusal is answered before
+// anything is charged or sent.
 #include <algorithm>
 
 #include "proxy/request_router.h"
@@ -13,11 +13,12 @@ namespace {
 constexpr uint64_t kUpstreamQueue = 10000;
 }  // namespace
 
-bool RequestRouter::admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
-                               RouteContext& ctx, Exchange& ex) {
+std::optional<Refusal> RequestRouter::admitShare(const RequestPlan& plan,
+                                                 const conf::ClientConfig& client,
+                                                 RouteContext& ctx) {
   const bool stream =
       plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
-  if (!stream && plan.forward.empty()) return true;  // answered without the upstream
+  if (!stream && plan.forward.empty()) return std::nullopt;  // answered without the upstream
   const conf::LimitsConfig& l = client.limits;
   const uint64_t pool = ctx.snapshot->config().listen.max_subscriptions;
   auto got = stream
@@ -30,14 +31,10 @@ bool RequestRouter::admitShare(const RequestPlan& plan, const conf::ClientConfig
   ctx.client = client.spec.name;
   if (auto* ticket = std::get_if<ShareLedger::TicketPtr>(&got)) {
     ctx.share = std::move(*ticket);
-    return true;
+    return std::nullopt;
   }
-  const ShareRefusal& r = std::get<ShareRefusal>(got);
-  AccessRecord& rec = ex.record();
-  rec.reason = r.reason;
-  rec.decision = "deny";
-  ex.respond(withHeaders(errorResponse(r.status, r.message), ctx));
-  return false;
+  ShareRefusal& r = std::get<ShareRefusal>(got);
+  return Refusal{r.status, std::move(r.message), std::move(r.reason), true, {}};
 }
 
 }  // namespace kw::proxy

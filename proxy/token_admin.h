@@ -1,4 +1,5 @@
-// Admin token endpoints (CONTRACT §6): POST /v1/tokens mints, POST /v1/tokens/revoke revokes.
+// Admin token endpoints (README, Operating it): POST /v1/tokens mints, POST /v1/tokens/revoke
+// revokes.
 #pragma once
 
 #include <cstdint>

@@ -95,7 +95,7 @@ def normalize(entries):
 
 
 def access_of(flags):
-    """Redis 7 ACL semantics (REDIS-ACL.md 1.3): access -> R; update/insert/delete -> W."""
+    """Redis 7 ACL semantics (docs/redis-acl-notes.md 1.3): access -> R; update/insert/delete -> W."""
     a = 0
     if "access" in flags:
         a |= 1

@@ -1,4 +1,5 @@
-// Redis replies -> Upstash REST JSON bodies ({"result":...} / {"error":...}), UPSTASH-REST.md §3.
+// Redis replies -> Upstash REST JSON bodies ({"result":...} / {"error":...}), docs/upstash-wire.md
+// §3.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
 // min-assertions: 60
-// Memory before and after authentication on the client listener (CONTRACT sections 4 and 8):
+// Memory before and after authentication on the client listener (README, Credentials; Limits and shares):
 // anonymous body pushers, Expect: 100-continue with a bad credential, clients that never read
 // their pipelined responses, per-client connection shares, the shared body budget; each attack
 // in both upstream modes while a probe client (another tenant) keeps getting answers.

@@ -1,6 +1,6 @@
 // min-assertions: 150
 // Command classes that are never forwarded whatever the rules (docs/command-classes.md), and
-// replies confined to the grants (CONTRACT.md 3), against the real redis-server in both upstream
+// replies confined to the grants (README, Policy semantics), against the real redis-server in both upstream
 // modes: each attack is refused with NOPERM and redis-server's own INFO commandstats shows the
 // command never ran; the granted equivalents still work; in a /pipeline a refused command is one
 // inline error slot and the rest runs; a tenant probing meanwhile keeps fast answers.

@@ -1,5 +1,5 @@
 // min-assertions: 28
-// Connection slots before authentication (CONTRACT section 8): one source address that opens
+// Connection slots before authentication (README, Limits and shares): one source address that opens
 // connections and never finishes a TLS handshake or a head may hold at most
 // listen.max_unauthenticated_per_address of listen.max_connections; other addresses keep getting
 // served, and the address's own authenticated connections no longer count. Loopback has every

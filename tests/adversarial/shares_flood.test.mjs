@@ -1,5 +1,5 @@
 // min-assertions: 40
-// Upstream in-flight requests and wait-queue slots are shared (CONTRACT.md §8): one client
+// Upstream in-flight requests and wait-queue slots are shared (README, Limits and shares): one client
 // flooding from 150 connections must not push another client's GET behind its backlog (the
 // upstream queues serve clients in turn), a client past clients[].limits.max_in_flight gets 429
 // naming it, and in REST mode clients that ask for large replies and never read them must not

@@ -1,5 +1,5 @@
 // min-assertions: 30
-// Subscription streams are a shared pool with per-client shares (CONTRACT.md §8): a client
+// Subscription streams are a shared pool with per-client shares (README, Limits and shares): a client
 // holding its whole share gets 429 naming clients[].limits.max_subscriptions, the pool as a whole
 // 503 naming listen.max_subscriptions, and another client's subscribe keeps working meanwhile.
 import { after, before, describe, test } from "node:test";

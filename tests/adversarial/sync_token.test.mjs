@@ -1,5 +1,5 @@
 // min-assertions: 60
-// upstash-sync-token as a side channel (CONTRACT §3: nothing outside a grant is revealed). A
+// upstash-sync-token as a side channel (README, Policy semantics: nothing outside a grant is revealed). A
 // client's token is keyward's own per-client counter in both modes: another tenant's writes
 // never move it, and in REST mode it never equals (or follows) the upstream's token, which moves
 // with every tenant's traffic. The @upstash/redis SDK still works through keyward (it echoes

@@ -73,7 +73,7 @@ TEST(LoaderTest, MinimalConfigGetsContractDefaults) {
   EXPECT_EQ(app.location, "kw.yaml:7:5");
 }
 
-// CONTRACT.md section 2's example, with the truncated hash completed.
+// The specification's full example config, with the truncated hash completed.
 const char kContractExample[] = R"(listen:
   address: "0.0.0.0:8443"
   tls:

@@ -189,7 +189,7 @@ bool isStoreToken(std::string_view a) {
   return s == "store" || s == "storedist";
 }
 
-// REDIS-ACL.md 3.2 #1 (fixed upstream in 7.4.11): GEORADIUS* key specs take the FIRST
+// docs/redis-acl-notes.md 3.2 #1 (fixed upstream in 7.4.11): GEORADIUS* key specs take the FIRST
 // "STORE"/"STOREDIST" token, geo.c parses option by option. In "... STORE STOREDIST x" geo.c
 // stores into the argument named STOREDIST (and reads "x" as the next option), while the 7.0.15
 // spec reports "x". Such a Redis key is accepted as wrong only when keyward reports the
@@ -316,7 +316,8 @@ TEST(Differential, EveryKeyRedisFindsKeywardFindsWithAtLeastItsAccess) {
   EXPECT_LT(st.keyward_denied * 10, st.compared);
 }
 
-// Where Redis 7.0.15 is known wrong (REDIS-ACL.md 3.2), keyward follows the implementation.
+// Where Redis 7.0.15 is known wrong (docs/redis-acl-notes.md 3.2), keyward follows the
+// implementation.
 TEST(Differential, KnownRedisMistakesFollowTheImplementation) {
   auto keysOf = [](std::vector<std::string_view> argv) {
     Extraction ex;

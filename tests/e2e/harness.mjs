@@ -17,7 +17,7 @@ export function sha1(s) {
 export function sha256hex(s) {
   return crypto.createHash("sha256").update(s).digest("hex");
 }
-// A static API key as CONTRACT §4 defines it: kw_ + 43 base64url chars (256 random bits).
+// A static API key as README, Credentials defines it: kw_ + 43 base64url chars (256 random bits).
 export function newApiKey() {
   return "kw_" + crypto.randomBytes(32).toString("base64url");
 }
@@ -121,7 +121,7 @@ export async function startRedis(dir) {
   throw new Error("redis-server did not start");
 }
 
-// The clients every stack gets (CONTRACT §2). Keys are generated per stack.
+// The clients every stack gets (README, Configuration). Keys are generated per stack.
 export function defaultClients() {
   return {
     admin: {
@@ -235,8 +235,8 @@ export async function spawnKeyward(dir, config, env) {
 }
 
 // Base keyward config for a stack; `over` merges into listen/upstream (shallow).
-// `signing` (optional) is the CONTRACT §4 signing section, paths absolute.
-// The plan `budget` defaults to none (0 = unlimited): the suites send far more than CONTRACT's
+// `signing` (optional) is the `signing` section (README, Credentials), paths absolute.
+// The plan `budget` defaults to none (0 = unlimited): the suites send far more than the default
 // default 16,000 commands a day. `quota` (state_file / store_url) is passed through.
 export const NO_BUDGET = { per_second: 0, per_day: 0, per_month: 0 };
 export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing,

@@ -1,5 +1,5 @@
 // HTTP-level suite: raw requests against the real keyward over TLS, one test per row of
-// CONTRACT.md §5 plus the wire features of UPSTASH-REST.md; every refusal is also checked on the
+// README, HTTP statuses plus the wire features of docs/upstash-wire.md; every refusal is also checked on the
 // real redis-server (INFO commandstats) to have executed nothing.
 import { after, before, describe, test } from "node:test";
 import tls from "node:tls";
@@ -469,7 +469,7 @@ describe("HTTP framing attacks", () => {
   });
 });
 
-describe("wire compatibility (UPSTASH-REST.md)", () => {
+describe("wire compatibility (docs/upstash-wire.md)", () => {
   test("Upstash-Encoding: base64 encodes strings, keeps top-level OK, never errors", async () => {
     const h = { "upstash-encoding": "base64" };
     let res = await post(["SET", "app:b64", "bar"], { headers: h });

@@ -1,4 +1,4 @@
-// HTTP-level suite for the access rows of CONTRACT.md §5 beyond credentials: source-IP and
+// HTTP-level suite for the access rows of README, HTTP statuses beyond credentials: source-IP and
 // browser-Origin allow-lists (403), CORS preflight, and rate limits (429 with its headers).
 import { after, before, describe, test } from "node:test";
 import { assert } from "./counted_assert.mjs";

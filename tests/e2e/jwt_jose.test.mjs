@@ -1,6 +1,6 @@
 // JWT conformance against tokens minted by an outside library (the `jose` npm package): valid
 // EdDSA and HS256 tokens work, also as the token of @upstash/redis; every refusal class of
-// CONTRACT.md §4 gets 401 WRONGPASS and executes nothing on redis.
+// README, Credentials gets 401 WRONGPASS and executes nothing on redis.
 import { after, before, describe, test } from "node:test";
 import { Redis, errors } from "@upstash/redis";
 import { SignJWT, UnsecuredJWT, base64url } from "jose";

@@ -1,4 +1,4 @@
-// Quotas through the real binary (CONTRACT.md §2 limits/budget/quota, §3 quotas): exact day
+// Quotas through the real binary (README, Configuration; Quotas): exact day
 // budgets under 16 concurrent pipelining clients (per client and global), a restart that keeps
 // the spent budget, three replicas sharing one store under a 400-command budget, a 50/s rate,
 // and requests denied by policy costing nothing. Ground truth: the upstream redis-server's own
@@ -96,7 +96,7 @@ describe("day budgets are exact under concurrency", () => {
   });
 });
 
-describe("default shares of the plan's budget (CONTRACT section 8)", () => {
+describe("default shares of the plan's budget (README, Limits and shares)", () => {
   test("a client without its own per_day gets half of budget.per_day; the others keep theirs", async () => {
     const kw = await stack.startKeyward({
       quota: { state_file: path.join(stack.dir, "share.state") },

@@ -1,5 +1,5 @@
 // @upstash/ratelimit 2.0.8 (the last version whose scripts run on Redis 7.0: 2.1.0+ start with
-// the Upstash-only `#!lua flags=allow-key-locking`, UPSTASH-REST.md §5.1) through keyward over
+// the Upstash-only `#!lua flags=allow-key-locking`, docs/upstash-wire.md §5.1) through keyward over
 // TLS, with only its script SHA-1s allowlisted: fixedWindow, slidingWindow and tokenBucket
 // limit() allow exactly their limit and then block; a script not on the list is refused
 // (NOPERM) and nothing runs; and keyward bills each check's commands to the client's budget.

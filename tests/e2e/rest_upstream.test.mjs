@@ -52,7 +52,7 @@ before(async () => {
 after(async () => {
   await kw?.stop();
   await up?.close();
-  // keyward's own output never carries a secret (CONTRACT §7).
+  // keyward's own output never carries a secret (README, Operating it).
   for (const secret of kw ? [UP_TOKEN, ...Object.values(keys), COOKIE] : []) {
     assert.ok(!kw.stdout.includes(secret) && !kw.stderr.includes(secret), "a secret reached keyward's logs");
   }

@@ -197,8 +197,8 @@ TEST(CommandTable, SecurityTraits) {
         << n;
 }
 
-// REDIS-ACL.md 2.2/5.3: every movablekeys, incomplete, variable_flags or unknown-spec command
-// either has a dedicated parser or is refused as a whole. These are the 7.0.15 members.
+// docs/redis-acl-notes.md 2.2: every movablekeys, incomplete, variable_flags or unknown-spec
+// command either has a dedicated parser or is refused as a whole. These are the 7.0.15 members.
 TEST(CommandTable, IncompleteSpecsNeverReachTheGenericEngine) {
   for (const CommandInfo& c : allCommands()) {
     const CommandMeta& m = commandMeta(c);

@@ -333,8 +333,8 @@ std::string rowName(const ::testing::TestParamInfo<Row>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Tables, DecisionTableTest, ::testing::ValuesIn(allRows()), rowName);
 
-// Every bypass class of REDIS-ACL.md 3.1 has both allowed and denied rows, and the tables are
-// big enough to mean something.
+// Every bypass class of docs/redis-acl-notes.md 3.1 has both allowed and denied rows, and the
+// tables are big enough to mean something.
 TEST(DecisionTables, CoverEveryBypassClassBothWays) {
   const auto& rows = allRows();
   EXPECT_GE(rows.size(), 300u);

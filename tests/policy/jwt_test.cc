@@ -1,4 +1,4 @@
-// JWT conformance table: every refusal class of CONTRACT.md section 4, plus accepted tokens.
+// JWT conformance table: every refusal class of README, Credentials, plus accepted tokens.
 #include "policy/jwt.h"
 
 #include <gtest/gtest.h>

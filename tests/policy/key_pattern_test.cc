@@ -111,7 +111,7 @@ TEST(KeyPatternSet, AccessUnionAcrossPatterns) {
   ASSERT_TRUE(set.add("r:*", kAccessRead, "read_keys[1]").has_value());
   ASSERT_TRUE(set.add("w:*", kAccessWrite, "write_keys[1]").has_value());
   PatternScratch s;
-  // %R~x %W~x == ~x (REDIS-ACL.md 1.1): read+write on x is granted by the union.
+  // %R~x %W~x == ~x (docs/redis-acl-notes.md 1.1): read+write on x is granted by the union.
   EXPECT_EQ(set.check("x", kAccessReadWrite, "", s), Check::Granted);
   EXPECT_EQ(set.check("r:1", kAccessRead, "", s), Check::Granted);
   EXPECT_EQ(set.check("r:1", kAccessWrite, "", s), Check::Denied);

@@ -1,5 +1,6 @@
 // The real keyward binary: `keyward token mint` tokens bind `{sub}` templates end to end against a
-// real redis-server; expired, revoked and garbage tokens get 401 WRONGPASS (CONTRACT §1, §4).
+// real redis-server; expired, revoked and garbage tokens get 401 WRONGPASS (README, Command line;
+// Credentials).
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -93,8 +93,8 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   ::close(b);
 }
 
-// CONTRACT section 4: the credential, address, Origin and path-style command are checked from
-// the head; a refused request is answered without its body and without `100 Continue`.
+// README, Limits and shares: the credential, address, Origin and path-style command are checked
+// from the head; a refused request is answered without its body and without `100 Continue`.
 TEST(Limits, RefusedHeadsAreAnsweredBeforeTheirBody) {
   Stack s;
   ASSERT_TRUE(s.start(kClients)) << s.kw.out_text << s.kw.err_text;

@@ -1,5 +1,6 @@
 // The real keyward binary's stdout/stderr never carry a token, the upstream password, a value or a
-// key name, and every request leaves exactly one access record with its status (CONTRACT §7).
+// key name, and every request leaves exactly one access record with its status (README, Operating
+// it).
 #include <gtest/gtest.h>
 
 #include <chrono>
