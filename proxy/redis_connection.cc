@@ -3,14 +3,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -75,53 +71,28 @@ void RedisConnection::start() {
 void RedisConnection::doStart() {
   auto keep = shared_from_this();
   connect_timer_.arm(connect_timeout_);
-  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-  if (endpoint_.tls) {
-    if (!tls_ctx_) {
-      fail({UpstreamErrorKind::Unreachable, "no TLS context for rediss://"});
-      return;
-    }
-    auto ssl = makeClientSsl(tls_ctx_.get(), endpoint_.host);
-    if (!ssl) {
-      fail({UpstreamErrorKind::Unreachable, ssl.error().message});
-      return;
-    }
-    bev_.reset(
-        bufferevent_openssl_socket_new(base_, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
-    if (bev_) {
-      (void)ssl->release();  // the bufferevent owns it now (BEV_OPT_CLOSE_ON_FREE)
-      bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
-    }
-  } else {
-    bev_.reset(bufferevent_socket_new(base_, -1, opts));
-  }
-  if (!bev_) {
-    fail({UpstreamErrorKind::Unreachable, "cannot create the upstream connection"});
+  if (endpoint_.tls && !tls_ctx_) {
+    fail({UpstreamErrorKind::Unreachable, "no TLS context for rediss://"});
     return;
   }
+  auto bev = newClientBufferevent(base_, endpoint_.tls ? tls_ctx_.get() : nullptr, endpoint_.host);
+  if (!bev) {
+    fail({UpstreamErrorKind::Unreachable, bev.error().message});
+    return;
+  }
+  bev_ = std::move(*bev);
   bufferevent_setcb(bev_.get(), &RedisConnection::onReadCb, nullptr, &RedisConnection::onEventCb,
                     this);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
-  // Blocking name resolution (no evdns base): only when a pooled connection is opened.
-  if (bufferevent_socket_connect_hostname(bev_.get(), nullptr, AF_UNSPEC, endpoint_.host.c_str(),
-                                          endpoint_.port) != 0 &&
+  std::string why;
+  if (!connectClient(bev_.get(), endpoint_.host, endpoint_.port, why) &&
       state_ == State::Connecting) {
-    const int dns = bufferevent_socket_get_dns_error(bev_.get());
-    std::string why = "cannot connect to upstream " + endpoint_.host;
-    if (dns != 0) {
-      why += ": ";
-      why += evutil_gai_strerror(dns);
-    }
     fail({UpstreamErrorKind::Unreachable, why});
   }
 }
 
 void RedisConnection::onConnected() {
-  const evutil_socket_t fd = bufferevent_getfd(bev_.get());
-  if (fd >= 0) {
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
+  setNoDelay(bev_.get());
   std::string hello;
   if (!endpoint_.password.empty()) {
     const std::string_view with_user[] = {"AUTH", endpoint_.user, endpoint_.password};

@@ -4,10 +4,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -250,28 +247,17 @@ RestConn* RestPool::Impl::open(bool dedicated) {
   limits.max_body_bytes = o.max_body_bytes;
   c->parser = codec::HttpResponseParser(limits);
   RestConn* raw = c.get();
-  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-  if (o.tls) {
-    auto ssl = makeClientSsl(tls.get(), o.host);
-    if (!ssl) return nullptr;
-    enableTlsReadAhead(ssl->get());  // processInput() pulls what OpenSSL holds
-    c->bev.reset(
-        bufferevent_openssl_socket_new(base, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
-    if (c->bev) {
-      (void)ssl->release();
-      bufferevent_openssl_set_allow_dirty_shutdown(c->bev.get(), 1);
-    }
-  } else {
-    c->bev.reset(bufferevent_socket_new(base, -1, opts));
-  }
-  if (!c->bev) return nullptr;
+  auto bev = newClientBufferevent(base, o.tls ? tls.get() : nullptr, o.host,
+                                  /*read_ahead=*/true);  // processInput() pulls what OpenSSL holds
+  if (!bev) return nullptr;
+  c->bev = std::move(*bev);
   bufferevent_setcb(c->bev.get(), &Impl::onReadCb, nullptr, &Impl::onEventCb, raw);
   bufferevent_enable(c->bev.get(), EV_READ | EV_WRITE);
   (dedicated ? streams : pool).push_back(std::move(c));
-  // Blocking name resolution (no evdns base): only when a connection is opened. A failure is
-  // reported through the event callback (deferred), never from inside call().
-  (void)bufferevent_socket_connect_hostname(raw->bev.get(), nullptr, AF_UNSPEC, o.host.c_str(),
-                                            o.port);
+  // A failure to connect is reported through the event callback (deferred), never from inside
+  // call().
+  std::string why;
+  (void)connectClient(raw->bev.get(), o.host, o.port, why);
   return raw;
 }
 
@@ -497,11 +483,7 @@ std::string RestPool::Impl::connectError(bufferevent* bev) const {
 
 void RestPool::Impl::onEvent(RestConn* c, short what) {
   if ((what & BEV_EVENT_CONNECTED) != 0) {
-    const evutil_socket_t fd = bufferevent_getfd(c->bev.get());
-    if (fd >= 0) {
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
+    setNoDelay(c->bev.get());
     if (c->dedicated) {
       if (c->req) {
         auto p = c->req;

@@ -2,14 +2,19 @@
 #include "proxy/tls_client.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <array>
 
+#include "proxy/tls_read_ahead.h"
 #include "proxy/write_through.h"
 
 namespace kw::proxy {
@@ -96,6 +101,46 @@ std::string describeTlsError(unsigned long err, long verify_result) {
     return std::string("TLS error: ") + buf.data();
   }
   return "TLS handshake failed";
+}
+
+Result<BufferEventPtr> newClientBufferevent(event_base* base, ssl_ctx_st* tls_ctx,
+                                            const std::string& host, bool read_ahead) {
+  const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+  BufferEventPtr bev;
+  if (tls_ctx != nullptr) {
+    auto ssl = makeClientSsl(tls_ctx, host);
+    if (!ssl) return ssl.error();
+    if (read_ahead) enableTlsReadAhead(ssl->get());
+    bev.reset(
+        bufferevent_openssl_socket_new(base, -1, ssl->get(), BUFFEREVENT_SSL_CONNECTING, opts));
+    if (bev) {
+      (void)ssl->release();  // the bufferevent owns it now (BEV_OPT_CLOSE_ON_FREE)
+      bufferevent_openssl_set_allow_dirty_shutdown(bev.get(), 1);
+    }
+  } else {
+    bev.reset(bufferevent_socket_new(base, -1, opts));
+  }
+  if (!bev) return makeError(ErrorCode::Io, "cannot create the upstream connection");
+  return bev;
+}
+
+bool connectClient(bufferevent* bev, const std::string& host, uint16_t port, std::string& why) {
+  if (bufferevent_socket_connect_hostname(bev, nullptr, AF_UNSPEC, host.c_str(), port) == 0) {
+    return true;
+  }
+  why = "cannot connect to upstream " + host;
+  if (const int dns = bufferevent_socket_get_dns_error(bev); dns != 0) {
+    why += ": ";
+    why += evutil_gai_strerror(dns);
+  }
+  return false;
+}
+
+void setNoDelay(bufferevent* bev) {
+  const evutil_socket_t fd = bufferevent_getfd(bev);
+  if (fd < 0) return;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 }  // namespace kw::proxy

@@ -24,6 +24,20 @@ namespace kw::proxy {
 // the certificate verify result), as describeTlsError; empty when TLS reported nothing.
 [[nodiscard]] std::string describeTlsFailure(bufferevent* bev);
 
+// A bufferevent for one upstream connection to `host`, not yet connecting (set its callbacks,
+// then connectClient): verified TLS with SNI when `tls_ctx` is set (OpenSSL read-ahead on when
+// `read_ahead`: its read handler must pull, see tls_read_ahead.h), plain TCP otherwise. A TLS
+// close without close_notify is allowed: the protocol's own framing decides completeness.
+[[nodiscard]] Result<BufferEventPtr> newClientBufferevent(event_base* base, ssl_ctx_st* tls_ctx,
+                                                          const std::string& host,
+                                                          bool read_ahead = false);
+// Starts connecting `bev` to host:port. Name resolution blocks (getaddrinfo, no evdns base); it
+// runs only when a pooled connection is opened. False when it failed at once; `why` says so.
+[[nodiscard]] bool connectClient(bufferevent* bev, const std::string& host, uint16_t port,
+                                 std::string& why);
+// TCP_NODELAY on a connected bufferevent's socket: requests are written whole.
+void setNoDelay(bufferevent* bev);
+
 // True when `host` is an IPv4 or IPv6 literal (without brackets).
 [[nodiscard]] bool isIpLiteral(std::string_view host);
 
