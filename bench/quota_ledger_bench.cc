@@ -7,7 +7,7 @@
 #include <array>
 #include <cstdlib>
 
-#include "proxy/quota_ledger.h"
+#include "proxy/quota/quota_ledger.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "fuzz/fuzz_check.h"
 #include "proxy/codec/resp_framer.h"
 #include "proxy/codec/resp_reader.h"
-#include "proxy/reply_buffer.h"
+#include "proxy/io/reply_buffer.h"
 
 namespace {
 

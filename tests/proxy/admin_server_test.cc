@@ -1,5 +1,5 @@
 // AdminServer: routing table (health, readiness, metrics, token-guarded /v1) and a live listener.
-#include "proxy/admin_server.h"
+#include "proxy/admin/admin_server.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>

@@ -1,6 +1,6 @@
 // replaceFileAtomically / readFileNoFollow and their users (quota state file, revocation list):
 // a symlink planted at the target or at a temp name is never written through.
-#include "proxy/atomic_file.h"
+#include "proxy/io/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "conf/loader.h"
-#include "proxy/quota_state_file.h"
-#include "proxy/token_admin.h"
+#include "proxy/admin/token_admin.h"
+#include "proxy/quota/quota_state_file.h"
 
 namespace kw::proxy {
 namespace {

@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "proxy/event_loop.h"
-#include "proxy/server_tls.h"
-#include "proxy/tls_client.h"
-#include "proxy/tls_read_ahead.h"
-#include "proxy/write_through.h"
+#include "proxy/io/event_loop.h"
+#include "proxy/io/tls_client.h"
+#include "proxy/io/tls_read_ahead.h"
+#include "proxy/io/write_through.h"
+#include "proxy/server/server_tls.h"
 #include "tests/proxy/redis_test_support.h"
 
 namespace kw::proxy {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/access_log.h"
+#include "proxy/io/access_log.h"
 
 namespace kw::proxy {
 namespace {

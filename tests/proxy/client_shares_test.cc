@@ -1,12 +1,12 @@
 // ShareLedger (per-client shares of shared pools) and FairQueue (tenants served in turn).
-#include "proxy/client_shares.h"
+#include "proxy/router/client_shares.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "proxy/fair_queue.h"
+#include "proxy/io/fair_queue.h"
 
 namespace kw::proxy {
 namespace {

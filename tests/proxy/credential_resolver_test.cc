@@ -1,5 +1,5 @@
 // resolveCredential: static keys, EdDSA and HS256 JWTs, and every refusal answered as a failure.
-#include "proxy/credential_resolver.h"
+#include "proxy/router/credential_resolver.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -1,5 +1,5 @@
 // Timers, signal events and RAII handles of proxy/event_loop.
-#include "proxy/event_loop.h"
+#include "proxy/io/event_loop.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>

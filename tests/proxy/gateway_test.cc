@@ -11,10 +11,10 @@
 #include "conf/loader.h"
 #include "conf/snapshot.h"
 #include "policy/jwt.h"
-#include "proxy/gateway_server.h"
-#include "proxy/redis_pool.h"
-#include "proxy/redis_upstream.h"
-#include "proxy/request_router.h"
+#include "proxy/router/request_router.h"
+#include "proxy/server/gateway_server.h"
+#include "proxy/upstream/redis/redis_pool.h"
+#include "proxy/upstream/redis/redis_upstream.h"
 #include "tests/proxy/redis_test_support.h"
 
 namespace kw::proxy {

@@ -1,6 +1,6 @@
 // QuotaLedger decisions without a network: all-or-nothing across limits, commands counted,
 // bounded identities, state round trip, and store leases from a scripted lease source.
-#include "proxy/quota_ledger.h"
+#include "proxy/quota/quota_ledger.h"
 
 #include <gtest/gtest.h>
 

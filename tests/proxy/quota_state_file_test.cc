@@ -1,5 +1,5 @@
 // quota.state_file I/O: missing = first start, damaged = error, atomic save, background writer.
-#include "proxy/quota_state_file.h"
+#include "proxy/quota/quota_state_file.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

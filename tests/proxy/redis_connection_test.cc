@@ -1,11 +1,11 @@
 // The pool's endpoint and upstream error statuses, without any server.
-#include "proxy/redis_connection.h"
+#include "proxy/upstream/redis/redis_connection.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "proxy/redis_pool.h"
+#include "proxy/upstream/redis/redis_pool.h"
 #include "tests/proxy/redis_test_support.h"
 
 namespace kw::proxy {

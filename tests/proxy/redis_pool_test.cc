@@ -1,6 +1,6 @@
 // RedisPool against real redis-server processes: pipelines, transactions, AUTH, TLS,
 // failures, timeouts, cancellation, pub/sub and large values.
-#include "proxy/redis_pool.h"
+#include "proxy/upstream/redis/redis_pool.h"
 
 #include <gtest/gtest.h>
 

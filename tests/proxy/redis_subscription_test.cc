@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/redis_pool.h"
+#include "proxy/upstream/redis/redis_pool.h"
 #include "redis_test_support.h"
 
 namespace kw::proxy {

@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "proxy/event_loop.h"
-#include "proxy/redis_pool.h"
+#include "proxy/io/event_loop.h"
+#include "proxy/upstream/redis/redis_pool.h"
 
 namespace kw::proxy::testing {
 

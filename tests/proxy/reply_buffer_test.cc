@@ -1,5 +1,5 @@
 // ReplyBuffer against a std::string model: contents, growth past the mapped threshold, moves.
-#include "proxy/reply_buffer.h"
+#include "proxy/io/reply_buffer.h"
 
 #include <gtest/gtest.h>
 

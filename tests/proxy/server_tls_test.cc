@@ -1,5 +1,5 @@
 // Tests for the listener's server SSL_CTX: versions, ALPN, certificate/key loading errors.
-#include "proxy/server_tls.h"
+#include "proxy/server/server_tls.h"
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>

@@ -1,5 +1,5 @@
 // mintTokenRequest / revokeTokenRequest: request validation, signed output, atomic file append.
-#include "proxy/token_admin.h"
+#include "proxy/admin/token_admin.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,0 +1,124 @@
+// Formats and writes access records and operational events as JSON lines on stdout.
+#include "proxy/io/access_log.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+
+#include "proxy/codec/json_escape.h"
+
+namespace kw::proxy {
+
+std::string nowRfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  // Every access line needs the time: the calendar part is formatted once per second.
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[80];  // "YYYY-MM-DDTHH:MM:SS", room for any int the compiler assumes
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  const auto milli = static_cast<int>(ms % 1000);
+  std::string out(cached);
+  const char tail[] = {'.', static_cast<char>('0' + milli / 100),
+                       static_cast<char>('0' + milli / 10 % 10),
+                       static_cast<char>('0' + milli % 10), 'Z'};
+  out.append(tail, sizeof tail);
+  return out;
+}
+
+namespace {
+
+void field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  codec::appendJsonString(out, value);
+}
+
+void emit(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+std::string formatAccessRecord(const AccessRecord& r) {
+  std::string out;
+  out.reserve(512);  // a typical line, in one allocation
+  out += "{\"time\":";
+  codec::appendJsonString(out, nowRfc3339());
+  field(out, "event", "access");
+  field(out, "method", r.method);
+  field(out, "route", r.route);
+  field(out, "client", r.client);
+  if (!r.sub.empty()) field(out, "sub", r.sub);
+  field(out, "source_ip", r.source_ip);
+  out += ",\"commands\":[";
+  size_t n = 0;
+  for (const auto& c : r.commands) {
+    if (n == 32) break;
+    if (n++ > 0) out += ',';
+    codec::appendJsonString(out, c);
+  }
+  out += "],\"command_count\":" + std::to_string(r.command_count);
+  out += ",\"key_count\":" + std::to_string(r.key_count);
+  if (!r.keys.empty()) {
+    out += ",\"keys\":[";
+    for (size_t i = 0; i < r.keys.size() && i < 32; ++i) {
+      if (i > 0) out += ',';
+      codec::appendJsonString(out, r.keys[i]);
+    }
+    out += ']';
+  }
+  field(out, "decision", r.decision);
+  field(out, "reason", r.reason);
+  out += ",\"status\":" + std::to_string(r.status);
+  if (r.upstream_ms >= 0) {
+    // Milliseconds with 3 decimals, without printf's floating-point path (once per request).
+    const auto us = static_cast<uint64_t>(std::llround(std::min(r.upstream_ms, 1e12) * 1000.0));
+    const auto frac = static_cast<unsigned>(us % 1000);
+    out += ",\"upstream_ms\":" + std::to_string(us / 1000);
+    const char digits[] = {'.', static_cast<char>('0' + frac / 100),
+                           static_cast<char>('0' + frac / 10 % 10),
+                           static_cast<char>('0' + frac % 10)};
+    out.append(digits, sizeof digits);
+  } else {
+    out += ",\"upstream_ms\":null";
+  }
+  out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
+  out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  out += '}';
+  return out;
+}
+
+// Access records stay in stdio's buffer (one write(2) per few KiB instead of one per request);
+// main flushes them every 100 ms and at exit, and every operational event flushes at once.
+void writeAccessRecord(const AccessRecord& r) {
+  const std::string line = formatAccessRecord(r);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+void flushLogs() { std::fflush(stdout); }
+
+void logEvent(std::string_view event,
+              const std::vector<std::pair<std::string_view, std::string>>& fields) {
+  std::string out = "{\"time\":";
+  codec::appendJsonString(out, nowRfc3339());
+  field(out, "event", event);
+  for (const auto& [k, v] : fields) field(out, k, v);
+  out += '}';
+  emit(out);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,80 @@
+// writeThrough: see the header.
+#include "proxy/io/write_through.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+namespace kw::proxy {
+
+namespace {
+// libevent's default largest single SSL_write (MAX_SINGLE_WRITE_DEFAULT). When a direct SSL_write
+// of one such piece blocks, OpenSSL has taken it and must be called again with at least those
+// bytes: the bufferevent's next SSL_write covers up to this many bytes from the front of its
+// output, so pieces never exceed it.
+constexpr size_t kPiece = 16384;
+
+// Bytes written directly over TLS; *retry = the length of a piece SSL_write took but could not
+// finish (it must lead the bufferevent's next SSL_write), else 0.
+size_t writeTls(SSL* ssl, std::string_view bytes, size_t* retry) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const size_t n = std::min(kPiece, bytes.size() - done);
+    ERR_clear_error();
+    const int r = SSL_write(ssl, bytes.data() + done, static_cast<int>(n));
+    if (r <= 0) {
+      const int err = SSL_get_error(ssl, r);
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) *retry = n;
+      ERR_clear_error();  // the bufferevent meets (and reports) a hard error on its own write
+      break;
+    }
+    done += static_cast<size_t>(r);  // r == n: SSL_MODE_ENABLE_PARTIAL_WRITE is never set
+  }
+  return done;
+}
+
+size_t writePlain(evutil_socket_t fd, std::string_view bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t r =
+        ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r > 0) {
+      done += static_cast<size_t>(r);
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // EAGAIN: the bufferevent waits for writability; an error: it reports it
+    }
+  }
+  return done;
+}
+}  // namespace
+
+void writeThrough(bufferevent* bev, std::string_view bytes) {
+  if (bytes.empty()) return;
+  evbuffer* out = bufferevent_get_output(bev);
+  size_t done = 0;
+  size_t retry = 0;
+  if (evbuffer_get_length(out) == 0) {  // else these bytes must queue behind the others
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr) {
+      if (SSL_is_init_finished(ssl) != 0) done = writeTls(ssl, bytes, &retry);
+    } else if (const evutil_socket_t fd = bufferevent_getfd(bev); fd >= 0) {
+      done = writePlain(fd, bytes);
+    }
+  }
+  if (done == bytes.size()) return;
+  bufferevent_write(bev, bytes.data() + done, bytes.size() - done);
+  // The piece OpenSSL holds must come first and whole in the bufferevent's next SSL_write.
+  if (retry != 0) evbuffer_pullup(out, static_cast<ev_ssize_t>(retry));
+}
+
+void enableWriteThrough(SSL_CTX* ctx) {
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,55 @@
+// ShareLedger: see the header.
+#include "proxy/router/client_shares.h"
+
+namespace kw::proxy {
+
+namespace {
+size_t slot(ShareKind k) { return k == ShareKind::Subscriptions ? 0 : 1; }
+}  // namespace
+
+ShareLedger::ShareLedger() : state_(std::make_shared<State>()) {}
+
+std::variant<ShareLedger::TicketPtr, ShareRefusal> ShareLedger::acquire(ShareKind kind,
+                                                                        const std::string& client,
+                                                                        uint64_t client_limit,
+                                                                        uint64_t pool_limit) {
+  const size_t i = slot(kind);
+  const bool subs = kind == ShareKind::Subscriptions;
+  if (pool_limit != 0 && state_->total[i] >= pool_limit) {
+    return ShareRefusal{503, subs ? "subscriptions_full" : "in_flight_full",
+                        subs ? "ERR " + std::to_string(pool_limit) +
+                                   " subscription streams are open, the most keyward allows "
+                                   "(listen.max_subscriptions)"
+                             : "ERR the upstream queue is full"};
+  }
+  auto it = state_->per_client.find(client);
+  const uint64_t mine = it == state_->per_client.end() ? 0 : it->second[i];
+  if (mine >= client_limit) {
+    return ShareRefusal{
+        429, subs ? "max_subscriptions" : "max_in_flight",
+        subs ? "ERR this client has " + std::to_string(mine) +
+                   " subscription streams open, its share (clients[].limits.max_subscriptions)"
+             : "ERR this client has " + std::to_string(mine) +
+                   " requests at the upstream, its share (clients[].limits.max_in_flight)"};
+  }
+  ++state_->per_client[client][i];
+  ++state_->total[i];
+  return std::make_shared<Ticket>(state_, kind, client);
+}
+
+uint64_t ShareLedger::held(ShareKind kind, const std::string& client) const {
+  auto it = state_->per_client.find(client);
+  return it == state_->per_client.end() ? 0 : it->second[slot(kind)];
+}
+
+uint64_t ShareLedger::total(ShareKind kind) const { return state_->total[slot(kind)]; }
+
+ShareLedger::Ticket::~Ticket() {
+  const size_t i = slot(kind_);
+  --state_->total[i];
+  auto it = state_->per_client.find(client_);
+  if (it == state_->per_client.end()) return;
+  if (--it->second[i] == 0 && it->second[1 - i] == 0) state_->per_client.erase(it);
+}
+
+}  // namespace kw::proxy

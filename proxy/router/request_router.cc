@@ -1,0 +1,316 @@
+// Routes one HTTP request: credentials, REST decoding, access checks, policy plan, quota, dispatch.
+#include "proxy/router/request_router.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include "conf/loader.h"
+#include "policy/command_table.h"
+#include "policy/decision.h"
+#include "policy/jwt.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/rest_request.h"
+#include "proxy/router/credential_resolver.h"
+
+namespace kw::proxy {
+
+using codec::ReplyEncoding;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One command's verdict in the gateway's terms.
+struct Checked {
+  bool allowed = false;
+  int status = 200;     // when denied: 403 (NOPERM) or 400 (ERR)
+  std::string message;  // when denied
+  std::string name;     // canonical command name for logs ("?" when unknown)
+  policy::Reason reason = policy::Reason::Ok;
+};
+
+Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
+              policy::EvalScratch& scratch, RequestPlan& plan, policy::Argv& forward) {
+  Checked c;
+  policy::Evaluation ev = entry.policy->evaluate(argv, id, scratch);
+  const policy::Decision& d = ev.decision;
+  c.reason = d.reason;
+  c.name = d.command ? std::string(d.command->name) : std::string("?");
+  std::string_view sent = argv.empty() ? std::string_view() : argv[0];
+  if (sent.size() > 64) sent = sent.substr(0, 64);
+  if (!d.allowed()) {
+    if (d.reason == policy::Reason::UnknownCommand) {
+      // Unknown to the table = not granted: refuse as a permission error, like a denied one.
+      c.message =
+          policy::denialMessage(policy::Decision::deny(policy::Reason::CommandDenied), sent);
+    } else {
+      c.message = policy::denialMessage(d, sent);
+    }
+    c.status = policy::denialStatus(d.reason);
+    return c;
+  }
+  if (std::string stream_only = policy::streamOnlyMessage(d); !stream_only.empty()) {
+    c.status = 400;
+    c.message = std::move(stream_only);
+    c.reason = policy::Reason::ConnectionState;
+    return c;
+  }
+  c.allowed = true;
+  if (ev.rewritten.empty()) {
+    forward = argv;
+  } else {
+    auto& v = plan.views.emplace_back();
+    v.reserve(ev.rewritten.size());
+    for (std::string_view a : ev.rewritten) v.push_back(plan.owned.emplace_back(a));
+    forward = policy::Argv(v.data(), v.size());
+  }
+  return c;
+}
+
+}  // namespace
+
+RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream)
+    : upstream_(upstream), quota_(snapshot->config().budget) {
+  setSnapshot(std::move(snapshot));
+}
+
+void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
+  snapshot_ = std::move(snapshot);
+  quota_.setBudget(snapshot_->config().budget);
+  reloadRevocations();
+}
+
+void RequestRouter::reloadRevocations() {
+  const std::string& file = snapshot_->config().signing.revoked_file;
+  revocations_known_ = true;
+  ++revocation_generation_;
+  if (file.empty()) {
+    revoked_.reset();
+  } else if (auto list = conf::loadRevokedFile(file)) {
+    revoked_ = std::make_shared<const std::unordered_set<std::string>>(std::move(*list));
+  } else {
+    // Fail closed: without the list a revoked token would pass, so every JWT is refused until
+    // a reload reads it again (static API keys keep working).
+    revocations_known_ = false;
+    logEvent("revoked_file_unreadable", {{"error", list.error().message}});
+  }
+  // Streams were authorised when they opened: what changed may no longer allow them.
+  recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
+}
+
+void RequestRouter::noteResponse(const AccessRecord& rec) {
+  ++stats_.requests;
+  if (rec.status >= 200 && rec.status < 300) ++stats_.status_2xx;
+  if (rec.status >= 400 && rec.status < 500) ++stats_.status_4xx;
+  if (rec.status >= 500) ++stats_.status_5xx;
+  if (rec.decision == "deny" || rec.decision == "partial") ++stats_.denied;
+  if (rec.status == 429) ++stats_.rate_limited;
+  if (rec.reason.rfind("upstream_", 0) == 0) ++stats_.upstream_errors;
+  if ((rec.route == "subscribe" || rec.route == "psubscribe") && rec.status == 200) {
+    ++stats_.streams;
+  }
+}
+
+std::string RequestRouter::nextSyncToken(std::string_view client) {
+  if (client.empty()) return "0";
+  // Bounded: names come from configs; past the bound every counter restarts from a new random
+  // start.
+  if (sync_counters_.size() >= 2 * conf::kMaxClients &&
+      sync_counters_.find(std::string(client)) == sync_counters_.end()) {
+    sync_counters_.clear();
+  }
+  auto [it, inserted] = sync_counters_.try_emplace(std::string(client));
+  if (inserted) {
+    uint32_t start = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
+    it->second = start;
+  }
+  return std::to_string(++it->second);
+}
+
+void RequestRouter::refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex) {
+  ex.respond(withHeaders(refusalResponse(r, ex.record()), ctx));
+}
+
+// authenticate (admit, at head time) -> decode -> access and plan -> share -> charge -> dispatch.
+void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admission,
+                          Exchange& ex) {
+  ex.record().bytes_in = parser.body().size();
+  if (admission.entry == nullptr) return ex.respond(preflight(parser));  // OPTIONS
+  RouteContext ctx = contextFor(parser, admission);
+  if (auto r = decode(parser, admission, ex.record())) return refuse(*r, ctx, ex);
+  const codec::RestRequest& req = *admission.request;
+  if (req.route() == codec::RestRoute::Subscribe || req.route() == codec::RestRoute::PSubscribe) {
+    ctx.stream = streamGuard(parser, admission, ex);
+  }
+  const conf::ClientEntry& entry = *admission.entry;
+  RequestPlan plan;
+  if (auto r = planRequest(req, entry, policy::Identity{admission.sub}, ex, ctx, plan)) {
+    return refuse(*r, ctx, ex);
+  }
+  if (ctx.stream) watchStream(ctx.stream);
+  const conf::ClientConfig& client = *entry.config;
+  if (auto r = admitShare(plan, client, ctx)) return refuse(*r, ctx, ex);
+  chargeAndDispatch(plan, client,
+                    client.limits.per_identity_rate.count != 0
+                        ? identityKey(admission.sub, admission.client_ip.ip16)
+                        : std::string(),
+                    ctx, ex);
+}
+
+RouteContext RequestRouter::contextFor(const codec::HttpRequestParser& parser,
+                                       Admission& admission) const {
+  RouteContext ctx;
+  ctx.snapshot = admission.snapshot;
+  // Parsed once at admission already; cannot fail here.
+  auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
+                                          parser.header("upstash-response-format"));
+  ctx.enc = opts && opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
+  ctx.resp2 = opts && opts->resp2;
+  if (opts) {
+    ctx.upstream_headers =
+        upstream_.passthroughHeaders(parser, *opts, admission.entry->config->spec.name);
+  }
+  ctx.headers = std::move(admission.cors);
+  return ctx;
+}
+
+std::optional<Refusal> RequestRouter::decode(const codec::HttpRequestParser& parser,
+                                             Admission& admission, AccessRecord& rec) const {
+  if (!admission.request) {  // a body followed the head: decode it now
+    codec::RestOptions ro;
+    ro.allow_query_token = admission.snapshot->config().listen.allow_query_token;
+    auto decoded = codec::decodeRestRequest(parser, ro);
+    if (!decoded) {
+      return Refusal{codec::restErrorStatus(decoded.error()),
+                     decoded.error().message,
+                     "bad_request",
+                     false,
+                     {}};
+    }
+    admission.request = std::move(*decoded);
+  }
+  rec.route = codec::routeName(admission.request->route());
+  rec.command_count = admission.request->commandCount();
+  return std::nullopt;
+}
+
+std::shared_ptr<StreamGuard> RequestRouter::streamGuard(const codec::HttpRequestParser& parser,
+                                                        Admission& admission, Exchange& ex) {
+  auto guard = std::make_shared<StreamGuard>();
+  guard->token = std::move(admission.stream_token);
+  guard->jti = std::move(admission.stream_jti);
+  guard->deadline_s = admission.stream_deadline;
+  guard->client = admission.entry->config->spec.name;
+  guard->ip16 = admission.client_ip.ip16;
+  if (auto origin = parser.header("origin")) guard->origin = std::string(*origin);
+  codec::Argv argv = admission.request->command(0);
+  guard->argv.assign(argv.begin(), argv.end());
+  guard->close = [&ex, g = guard.get()](int status, std::string_view message) {
+    if (g->began) {
+      ex.streamWrite(streamClosedEvent(message));
+      ex.endStream();
+      return;
+    }
+    HttpResponse r = errorResponse(status, message);
+    r.close = true;
+    ex.respond(std::move(r));
+  };
+  return guard;
+}
+
+std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
+                                                  const conf::ClientEntry& entry,
+                                                  const policy::Identity& identity, Exchange& ex,
+                                                  const RouteContext& ctx, RequestPlan& plan) {
+  AccessRecord& rec = ex.record();
+  policy::EvalScratch& scratch = ex.scratch();
+  const size_t n = req.commandCount();
+  rec.commands.reserve(std::min<size_t>(n, 32));
+  const bool log_keys = ctx.snapshot->config().audit.log_keys;
+  // After each evaluation: the command name, and the keys the policy found (names only with
+  // audit.log_keys).
+  auto note = [&rec, &scratch, log_keys](const Checked& c, codec::Argv argv) {
+    if (rec.commands.size() < 32) rec.commands.push_back(c.name);
+    rec.key_count += scratch.extraction.keys.size();
+    if (!log_keys) return;
+    for (const policy::KeyRef& k : scratch.extraction.keys) {
+      if (rec.keys.size() >= 32) break;
+      if (k.arg < argv.size()) rec.keys.emplace_back(argv[k.arg].substr(0, 256));
+    }
+  };
+  plan.route = req.route();
+  auto denied = [](const Checked& c, std::string message) {
+    return Refusal{
+        c.status, std::move(message), std::string(policy::reasonName(c.reason)), true, {}};
+  };
+
+  switch (req.route()) {
+    case codec::RestRoute::Command: {
+      policy::Argv fwd;
+      Checked c = check(entry, identity, req.command(0), scratch, plan, fwd);
+      note(c, req.command(0));
+      if (!c.allowed) return denied(c, c.message);
+      plan.forward.push_back(fwd);
+      rec.decision = "allow";
+      return std::nullopt;
+    }
+    case codec::RestRoute::Pipeline: {
+      for (size_t i = 0; i < n; ++i) {
+        policy::Argv f;
+        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
+        note(c, req.command(i));
+        if (c.allowed) {
+          plan.forward.push_back(f);
+        } else {
+          plan.messages.push_back(std::move(c.message));
+          plan.denied_at.push_back(i);
+        }
+      }
+      rec.decision = plan.denied_at.empty() ? "allow" : plan.forward.empty() ? "deny" : "partial";
+      if (!plan.denied_at.empty()) {
+        rec.reason = "inline_denials:" + std::to_string(plan.denied_at.size());
+      }
+      return std::nullopt;
+    }
+    case codec::RestRoute::MultiExec: {
+      // All or nothing: one denied command rejects the transaction before anything is sent.
+      for (size_t i = 0; i < n; ++i) {
+        policy::Argv f;
+        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
+        note(c, req.command(i));
+        if (!c.allowed) {
+          return denied(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
+        }
+        plan.forward.push_back(f);
+      }
+      rec.decision = "allow";
+      return std::nullopt;
+    }
+    case codec::RestRoute::Subscribe:
+    case codec::RestRoute::PSubscribe: {
+      codec::Argv argv = req.command(0);
+      policy::Evaluation ev = entry.policy->evaluate(argv, identity, scratch);
+      rec.commands.push_back(ev.decision.command ? std::string(ev.decision.command->name) : "?");
+      if (!ev.decision.allowed()) {
+        Checked c;
+        c.reason = ev.decision.reason;
+        c.status = policy::denialStatus(ev.decision.reason);
+        return denied(c, policy::denialMessage(ev.decision, argv[0]));
+      }
+      plan.forward.push_back(argv);
+      plan.channel = req.channel();
+      rec.decision = "allow";
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,169 @@
+// Serves one parsed HTTP request: auth -> decode -> policy -> upstream -> Upstash JSON body.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "conf/snapshot.h"
+#include "policy/client_policy.h"
+#include "policy/quota.h"
+#include "proxy/codec/http_request_parser.h"
+#include "proxy/codec/rest_request.h"
+#include "proxy/io/access_log.h"
+#include "proxy/quota/quota_ledger.h"
+#include "proxy/router/client_shares.h"
+#include "proxy/upstream/exchange.h"
+#include "proxy/upstream/request_plan.h"
+#include "proxy/upstream/stream_guard.h"
+#include "proxy/upstream/upstream.h"
+
+namespace kw::proxy {
+
+struct PeerInfo {
+  std::string ip;                  // textual
+  std::array<uint8_t, 16> ip16{};  // IPv4 as ::ffff:a.b.c.d
+};
+
+// The head-time decision on one request (README, Limits and shares): the credential, the client's
+// address, the Origin and, for path-style requests, the command are checked as soon as the head
+// is in, before a body byte is read or `100 Continue` is sent. Either `refusal` is set (answer
+// it; a body that follows is never read) or the request may proceed to route().
+struct Admission {
+  std::optional<HttpResponse> refusal;
+  conf::SnapshotConstSharedPtr snapshot;      // the config the credential was checked against
+  const conf::ClientEntry* entry = nullptr;   // null for OPTIONS (no credential needed)
+  std::string sub;                            // the JWT's sub (empty for static keys)
+  PeerInfo client_ip;                         // after trusted X-Forwarded-For hops
+  std::optional<codec::RestRequest> request;  // decoded at head time when no body follows
+  std::vector<std::pair<std::string, std::string>> cors;  // Allow-Origin etc. for the reply
+  // Subscribe / PSubscribe only: what the stream's guard re-checks later (router_streams.cc).
+  std::string stream_token;     // SECRET: the bearer token
+  std::string stream_jti;       // JWT jti
+  int64_t stream_deadline = 0;  // JWT: exp + leeway; 0 for static keys
+  // What the decision relied on besides the head (admissionCurrent()).
+  uint64_t revocation_generation = 0;
+  int64_t expires_s = 0;  // JWT: exp + leeway; 0 for static keys
+};
+
+// Shared, long-lived state every connection routes through.
+class RequestRouter {
+ public:
+  // `upstream` outlives the router.
+  RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream);
+
+  // Also reloads signing.revoked_file.
+  void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
+  // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  // Then re-checks every open stream (recheckStreams).
+  void reloadRevocations();
+  // Authorises every open SSE stream again against the current snapshot and revocation list at
+  // `now_s` and closes those no longer allowed (router_streams.cc). `expiry_only`: only streams
+  // whose token deadline has passed (the periodic timer; cheap when none has).
+  void recheckStreams(int64_t now_s, bool expiry_only = false);
+  [[nodiscard]] size_t openStreams() const { return streams_live_; }
+  // The peer is one of listen.trusted_proxies (current snapshot).
+  [[nodiscard]] bool isTrustedProxy(const PeerInfo& peer) const;
+  const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
+  // Every quota counter (main wires the state file or the shared store to it).
+  QuotaLedger& quota() { return quota_; }
+  const QuotaLedger& quota() const { return quota_; }
+
+  // `parser` has its head (headComplete()); its body may still be unread. Fills the record's
+  // method, source address, route and, once known, client; never touches the body.
+  [[nodiscard]] Admission admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
+                                AccessRecord& rec) const;
+  // The admission still holds at `now_s`: the same config and revocation list as when it was
+  // made, and its token not past exp. A body may take up to idle_timeout to arrive after its
+  // head was admitted: a stale admission is made again before the request runs (README, Limits and
+  // shares).
+  [[nodiscard]] bool admissionCurrent(const Admission& a, int64_t now_s) const {
+    return a.snapshot == snapshot_ && a.revocation_generation == revocation_generation_ &&
+           (a.expires_s == 0 || now_s < a.expires_s);
+  }
+  // `parser` is Complete and `admission` (from admit() on the same head) has no refusal.
+  // Everything the router needs from the parser is copied or decoded before return; the exchange
+  // may be answered later.
+  void route(const codec::HttpRequestParser& parser, Admission admission, Exchange& ex);
+
+  // A fresh upstash-sync-token value for a response to `client` (empty when unauthenticated),
+  // in both upstream modes. Each client has its own counter from a random start, so the value
+  // shows nothing of other clients' traffic nor of the upstream's; unauthenticated responses
+  // get "0". (Read-your-writes against a REST upstream: RestUpstream::noteSyncToken.)
+  std::string nextSyncToken(std::string_view client);
+
+  // Counters for /metrics (updated by noteResponse once per answered request or stream).
+  struct Stats {
+    uint64_t requests = 0;
+    uint64_t status_2xx = 0;
+    uint64_t status_4xx = 0;
+    uint64_t status_5xx = 0;
+    uint64_t denied = 0;        // 401/403/429 and inline pipeline denials
+    uint64_t rate_limited = 0;  // 429
+    uint64_t upstream_errors = 0;
+    uint64_t streams = 0;  // SSE streams started
+  };
+  void noteResponse(const AccessRecord& rec);
+  [[nodiscard]] const Stats& stats() const { return stats_; }
+
+ private:
+  // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
+  HttpResponse preflight(const codec::HttpRequestParser& parser) const;
+  // route()'s steps, in order; each returns its refusal, if any.
+  // What every later step of the request needs: response options, CORS, passthrough headers.
+  RouteContext contextFor(const codec::HttpRequestParser& parser, Admission& admission) const;
+  // The request decoded: at admission already when no body followed, else from the body now.
+  std::optional<Refusal> decode(const codec::HttpRequestParser& parser, Admission& admission,
+                                AccessRecord& rec) const;
+  // Subscribe / PSubscribe: what the stream's guard re-checks later (router_streams.cc), and
+  // how it closes the stream.
+  static std::shared_ptr<StreamGuard> streamGuard(const codec::HttpRequestParser& parser,
+                                                  Admission& admission, Exchange& ex);
+  // Every command of `req` evaluated into `plan` (a pipeline's denied commands become inline
+  // errors; anything else denied refuses the request).
+  std::optional<Refusal> planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
+                                     const policy::Identity& identity, Exchange& ex,
+                                     const RouteContext& ctx, RequestPlan& plan);
+  // One unit of the client's share for the plan (a stream, or a request in flight) into `ctx`
+  // (router_shares.cc).
+  std::optional<Refusal> admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
+                                    RouteContext& ctx);
+  // Quota for the plan's billed commands (router_quota.cc), then dispatch(); may answer later
+  // when a store lease is needed.
+  void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
+                         std::string identity, const RouteContext& ctx, Exchange& ex);
+  // The one place a refusal becomes a response (and its access-record fields).
+  static void refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex);
+  // Sends an allowed (and charged) plan to the upstream; a pipeline whose every command was
+  // denied is answered here, with nothing sent.
+  void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex);
+  // The client's address: the peer, or (when the peer is in listen.trusted_proxies) the
+  // right-most X-Forwarded-For hop that is not a trusted proxy.
+  PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
+
+  conf::SnapshotConstSharedPtr snapshot_;
+  Upstream& upstream_;
+  QuotaLedger quota_;
+  ShareLedger shares_;
+  std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
+  bool revocations_known_ = true;       // false: revoked_file unreadable, JWTs refused
+  uint64_t revocation_generation_ = 0;  // counts reloadRevocations()
+  // Per client name (nextSyncToken): the last value given; bounded at 2 * conf::kMaxClients.
+  std::unordered_map<std::string, uint64_t> sync_counters_;
+  // Open streams (router_streams.cc): weak, the streams own their guards.
+  void watchStream(const std::shared_ptr<StreamGuard>& guard);
+  std::vector<std::weak_ptr<StreamGuard>> streams_;
+  size_t streams_live_ = 0;      // streams_ entries alive at the last prune
+  int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
+  Stats stats_;
+};
+
+}  // namespace kw::proxy

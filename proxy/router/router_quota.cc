@@ -1,0 +1,76 @@
+// RequestRouter's quota step between the policy plan and the upstream: one charge of the plan's
+// billed commands (README, Quotas), a 429 naming the limit, or a wait for a store lease.
+#include <memory>
+
+#include "proxy/codec/reply_json.h"
+#include "proxy/router/request_router.h"
+
+namespace kw::proxy {
+namespace {
+
+// 429 with Retry-After and the IETF rate-limit headers (draft-ietf-httpapi-ratelimit-headers:
+// RateLimit-Policy: "day";q=500;w=86400 and RateLimit: "day";r=0;t=3600).
+Refusal tooMany(const QuotaRefusal& r) {
+  Refusal out{429, r.message, r.reason, true, {}};
+  const std::string name = "\"" + r.policy + "\"";
+  out.headers.emplace_back("Retry-After", std::to_string(r.retry_after_s));
+  out.headers.emplace_back("RateLimit-Policy", name + ";q=" + std::to_string(r.limit) +
+                                                   ";w=" + std::to_string(r.window_s));
+  out.headers.emplace_back("RateLimit", name + ";r=0;t=" + std::to_string(r.retry_after_s));
+  return out;
+}
+
+// A copy of `plan` whose views point into its own storage (the request's bytes are gone by the
+// time a store lease arrives).
+std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
+  auto out = std::make_shared<RequestPlan>();
+  out->route = plan.route;
+  out->denied_at = plan.denied_at;
+  out->messages = plan.messages;
+  out->channel = out->owned.emplace_back(plan.channel);
+  for (const policy::Argv& argv : plan.forward) {
+    auto& v = out->views.emplace_back();
+    v.reserve(argv.size());
+    for (std::string_view a : argv) v.push_back(out->owned.emplace_back(a));
+    out->forward.emplace_back(v.data(), v.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
+                                      std::string identity, const RouteContext& ctx, Exchange& ex) {
+  QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed(),
+               snapshot_->config().clients.size() > 1};
+  QuotaLedger::Charge charge = quota_.charge(std::move(ask));
+  if (charge.refused) return refuse(tooMany(*charge.refused), ctx, ex);
+  if (!charge.wait) return dispatch(plan, ctx, ex);
+  charge.wait->onDone([this, owned = detach(plan), ctx, &ex](const std::optional<QuotaRefusal>& r) {
+    if (r) return refuse(tooMany(*r), ctx, ex);
+    dispatch(*owned, ctx, ex);
+  });
+  ex.holdQuotaWait(std::move(charge.wait));
+}
+
+void RequestRouter::dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) {
+  if (plan.route == codec::RestRoute::Pipeline && plan.forward.empty()) {
+    HttpResponse out;  // every command denied: nothing to send
+    if (ctx.resp2) {
+      out.content_type = "application/octet-stream";
+      codec::appendResp2Pipeline(out.body, {}, plan.denied_at, plan.messages);
+    } else {
+      std::vector<codec::InlineError> errs;
+      for (size_t k = 0; k < plan.denied_at.size(); ++k) {
+        errs.push_back({plan.denied_at[k], plan.messages[k]});
+      }
+      if (!codec::appendPipelineJson(out.body, {}, errs, ctx.enc)) {
+        return ex.respond(errorResponse(500, "ERR internal error"));
+      }
+    }
+    return ex.respond(withHeaders(std::move(out), ctx));
+  }
+  upstream_.dispatch(plan, ctx, ex);
+}
+
+}  // namespace kw::proxy

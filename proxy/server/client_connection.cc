@@ -1,0 +1,596 @@
+// Per-connection HTTP/1.1 state machine: parse, route, respond, keep-alive, stream, time out.
+#include "proxy/server/client_connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "proxy/codec/reply_json.h"
+#include "proxy/io/tls_read_ahead.h"
+#include "proxy/io/write_through.h"
+#include "proxy/server/gateway_server.h"
+
+namespace kw::proxy {
+
+namespace {
+
+constexpr size_t kBusyInputLimit = 64 * 1024;      // pipelined bytes buffered while busy
+constexpr size_t kStreamHighWater = 1024 * 1024;   // pause the subscription above this
+constexpr size_t kStreamLowWater = 256 * 1024;     // resume at or below this
+constexpr size_t kStreamInputLimit = 16 * 1024;    // bytes a streaming client may send
+constexpr size_t kLingerBytes = 16 * 1024 * 1024;  // discarded at most after the last response
+constexpr Milliseconds kLingerTime{2000};          // and for at most this long
+// After refusing a request whose body was never read: discarded (never buffered) so that a
+// client still sending usually reads the refusal before the close resets the connection; a
+// bound, not the body's megabytes (README, Limits and shares). Kept within kLingerTime as well.
+constexpr size_t kRefusedLingerBytes = 1024 * 1024;
+// Unsent response bytes above which the connection stops reading (and so serving) pipelined
+// requests; it resumes at or below the low-water mark. A client that never reads is closed
+// after idle_timeout.
+constexpr size_t kOutputHighWater = 1024 * 1024;
+constexpr size_t kOutputLowWater = 256 * 1024;
+constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with its head
+// Over listen.max_output_bytes, a connection none of whose output was sent for this long is shed
+// before any connection whose client is reading.
+constexpr std::chrono::milliseconds kOutputStallTime{500};
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
+  codec::HttpParserLimits l;
+  l.max_body_bytes = listen.max_body_bytes;
+  return l;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
+                                   std::string anonymous_key)
+    : server_(server),
+      bev_(std::move(bev)),
+      peer_(std::move(peer)),
+      parser_(limitsFor(server.listen())),
+      anonymous_key_(std::move(anonymous_key)),
+      timer_(server.base(), [this] { onTimeout(); }) {}
+
+ClientConnection::~ClientConnection() {
+  detachOutput();
+  quota_wait_.reset();
+  pending_.cancel();
+  source_.reset();
+  releaseBody();
+  if (!client_.empty()) server_.detachClient(client_);
+  leaveAnonymous();
+}
+
+void ClientConnection::leaveAnonymous() {
+  if (anonymous_key_.empty()) return;
+  server_.leaveAnonymous(anonymous_key_);
+  anonymous_key_.clear();
+}
+
+void ClientConnection::start() {
+  output_cb_ = evbuffer_add_cb(bufferevent_get_output(bev_.get()), onOutputChange, this);
+  bufferevent_setcb(bev_.get(), onRead, onWrite, onEvent, this);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  timer_.arm(server_.listen().header_timeout);
+}
+
+void ClientConnection::drain() {
+  draining_ = true;
+  if ((state_ == State::Reading && awaiting_bytes_) || state_ == State::Lingering) {
+    closeNow();
+  } else if (state_ == State::Streaming) {
+    endStream();
+  }  // Relaying finishes its body; completeRequest() then closes (draining_).
+}
+
+void ClientConnection::onRead(bufferevent* /*bev*/, void* arg) {
+  static_cast<ClientConnection*>(arg)->processInput();
+}
+
+void ClientConnection::onWrite(bufferevent* bev, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+  if (self->state_ == State::Closing && pending == 0) {
+    self->linger();
+  } else if (self->output_blocked_ && pending <= kOutputLowWater) {
+    self->output_blocked_ = false;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (self->state_ == State::Reading) {
+      bufferevent_enable(bev, EV_READ);
+      self->armForNextRequest();
+      self->processInput();
+    }
+  } else if ((self->state_ == State::Streaming || self->state_ == State::Relaying) &&
+             self->paused_ && pending <= kStreamLowWater) {
+    self->paused_ = false;
+    self->timer_.cancel();
+    if (self->source_) self->source_->resume();
+  }
+}
+
+void ClientConnection::onOutputChange(evbuffer* /*buf*/, const evbuffer_cb_info* info, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (info->n_deleted != 0 || (info->orig_size == 0 && info->n_added != 0)) {
+    self->output_progress_ = std::chrono::steady_clock::now();
+  }
+  self->output_held_ += info->n_added;
+  self->output_held_ -= std::min(info->n_deleted, self->output_held_);
+  self->server_.noteOutput(info->n_added, info->n_deleted);
+}
+
+void ClientConnection::detachOutput() {
+  if (output_cb_ == nullptr) return;
+  if (bev_) evbuffer_remove_cb_entry(bufferevent_get_output(bev_.get()), output_cb_);
+  output_cb_ = nullptr;
+  server_.noteOutput(0, output_held_);
+  output_held_ = 0;
+}
+
+bool ClientConnection::outputStalled(std::chrono::steady_clock::time_point now) const {
+  return output_held_ != 0 && now - output_progress_ >= kOutputStallTime;
+}
+
+void ClientConnection::shed() {
+  if (record_.reason.empty()) record_.reason = "max_output_bytes";
+  if (state_ == State::Relaying) {
+    relayAbort();  // its access record is written; the paused upstream reply is released
+  } else {
+    closeNow();
+  }
+}
+
+void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0) {
+    self->closeNow();
+  } else if ((what & BEV_EVENT_CONNECTED) != 0) {
+    // The handshake is done: a request that came with its last flight may already be read.
+    self->processInput();
+  }
+}
+
+void ClientConnection::onTimeout() {
+  if (state_ == State::Relaying && paused_) {
+    relayAbort();  // the client stopped reading: free the upstream connection it holds
+  } else if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering ||
+             (state_ == State::Streaming && paused_)) {
+    closeNow();
+  }
+}
+
+void ClientConnection::armForNextRequest() {
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  awaiting_bytes_ = evbuffer_get_length(in) == 0;
+  timer_.arm(awaiting_bytes_ ? server_.listen().idle_timeout : server_.listen().header_timeout);
+}
+
+void ClientConnection::processInput() {
+  if (in_process_ || !bev_) return;
+  in_process_ = true;
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  size_t pull_budget = kTlsPullPerTurn;
+  while (bev_ != nullptr) {
+    if (state_ == State::Busy || state_ == State::Relaying) {
+      if (evbuffer_get_length(in) > kBusyInputLimit) bufferevent_disable(bev_.get(), EV_READ);
+      break;
+    }
+    if (state_ == State::Streaming) {
+      // The SSE client has nothing more to say; discard (bounded) what it sends.
+      if (evbuffer_get_length(in) > kStreamInputLimit) {
+        closeNow();
+        break;
+      }
+      evbuffer_drain(in, evbuffer_get_length(in));
+      break;
+    }
+    if (state_ != State::Reading) {
+      lingered_bytes_ += evbuffer_get_length(in);  // Closing or Lingering
+      evbuffer_drain(in, evbuffer_get_length(in));
+      if (lingered_bytes_ > (linger_limit_ != 0 ? linger_limit_ : kLingerBytes)) closeNow();
+      break;
+    }
+    if (!parser_.headComplete() && outputBlocked()) break;
+    size_t avail = evbuffer_get_length(in);
+    if (avail == 0) avail = pullTlsBuffered(bev_.get(), &pull_budget);  // OpenSSL read ahead
+    if (avail == 0) break;
+    if (awaiting_bytes_) {
+      awaiting_bytes_ = false;
+      // The first head shares the timer armed at accept with the TLS handshake; later heads
+      // get header_timeout from their first byte. Never re-armed while the head trickles in.
+      if (!first_head_) timer_.arm(server_.listen().header_timeout);
+      first_head_ = false;
+    }
+    evbuffer_iovec vec;
+    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
+    size_t used = 0;
+    bool was_head = parser_.headComplete();
+    codec::ParseStatus st =
+        parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used);
+    evbuffer_drain(in, used);
+    if (st == codec::ParseStatus::Error) {
+      record_ = AccessRecord{};
+      linger_limit_ = kRefusedLingerBytes;  // e.g. a 413: its body is not read either
+      record_.method = parser_.headComplete() ? codec::methodName(parser_.method()) : "";
+      record_.source_ip = peer_.ip;
+      record_.reason = "bad_request";
+      HttpResponse r = errorResponse(parser_.errorStatus(), parser_.errorMessage());
+      r.close = true;
+      respond(std::move(r));
+      break;
+    }
+    if (!was_head && parser_.headComplete() && onHead(st)) continue;
+    if (st == codec::ParseStatus::Complete) {
+      serveRequest();
+      continue;
+    }
+    if (used == 0 && st != codec::ParseStatus::HeadComplete) break;
+  }
+  in_process_ = false;
+}
+
+bool ClientConnection::onHead(codec::ParseStatus st) {
+  record_ = AccessRecord{};
+  admission_ = server_.router().admit(parser_, peer_, record_);
+  if (!admission_.refusal && admission_.entry != nullptr) {
+    admission_.refusal = attributeTo(*admission_.entry->config);
+  }
+  const bool body_follows = st == codec::ParseStatus::HeadComplete;
+  if (!admission_.refusal && body_follows) {
+    const uint64_t want = parser_.contentLength().value_or(server_.listen().max_body_bytes);
+    const uint64_t total = server_.listen().max_buffered_bytes;
+    switch (server_.reserveBody(want, client_)) {
+      case GatewayServer::BodyReserve::Ok:
+        reserved_body_ = want;
+        reserved_for_ = client_;
+        break;
+      case GatewayServer::BodyReserve::TotalFull:
+        record_.reason = "max_buffered_bytes";
+        admission_.refusal =
+            errorResponse(503, "ERR too many request bodies in flight (listen.max_buffered_bytes " +
+                                   std::to_string(total) + "), retry later");
+        break;
+      case GatewayServer::BodyReserve::ClientShareFull:
+        record_.reason = "max_buffered_bytes";
+        record_.decision = "deny";
+        admission_.refusal = errorResponse(
+            429,
+            "ERR too many request bodies of this client in flight (its share, half of "
+            "listen.max_buffered_bytes " +
+                std::to_string(total) + "), retry later");
+        break;
+    }
+    if (admission_.refusal) admission_.refusal->headers.emplace_back("Retry-After", "1");
+  }
+  if (admission_.refusal) {
+    // Answered from the head alone; a body that follows is never read (nor 100 Continue sent).
+    timer_.cancel();
+    state_ = State::Busy;
+    keep_alive_ = !body_follows && parser_.keepAlive() && !draining_;
+    head_request_ = parser_.method() == codec::HttpMethod::Head;
+    HttpResponse r = std::move(*admission_.refusal);
+    admission_ = Admission{};
+    if (body_follows) {
+      r.close = true;
+      linger_limit_ = kRefusedLingerBytes;
+    }
+    respond(std::move(r));
+    return true;
+  }
+  if (body_follows) {
+    // The body has idle_timeout in total (from the end of the head, never re-armed by progress).
+    timer_.arm(server_.listen().idle_timeout);
+    if (parser_.expectContinue()) {
+      static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+      writeThrough(bev_.get(), k100);
+    }
+  }
+  return false;
+}
+
+std::optional<HttpResponse> ClientConnection::attributeTo(const conf::ClientConfig& client) {
+  const std::string& name = client.spec.name;
+  if (name == client_) return std::nullopt;
+  // Default share: half of the listener's connections, so one client never takes them all.
+  uint64_t limit = client.limits.max_connections;
+  if (limit == 0) limit = std::max<uint64_t>(1, server_.listen().max_connections / 2);
+  if (!server_.attachClient(name, limit)) {
+    record_.reason = "max_connections";
+    record_.decision = "deny";
+    HttpResponse r = errorResponse(429,
+                                   "ERR too many connections for this client "
+                                   "(limits.max_connections " +
+                                       std::to_string(limit) + ")");
+    r.headers.emplace_back("Retry-After", "1");
+    r.close = true;
+    return r;
+  }
+  // A connection counts for the client it last authenticated as (a backend may send several
+  // clients' credentials over one pooled connection).
+  if (!client_.empty()) server_.detachClient(client_);
+  client_ = name;
+  leaveAnonymous();
+  return std::nullopt;
+}
+
+void ClientConnection::releaseBody() {
+  if (reserved_body_ == 0) return;
+  server_.releaseBody(reserved_body_, reserved_for_);
+  reserved_body_ = 0;
+  reserved_for_.clear();
+}
+
+bool ClientConnection::outputBlocked() {
+  if (output_blocked_) return true;
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) <= kOutputHighWater) return false;
+  output_blocked_ = true;
+  bufferevent_disable(bev_.get(), EV_READ);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
+  timer_.arm(server_.listen().idle_timeout);  // a client that never reads is closed
+  return true;
+}
+
+void ClientConnection::serveRequest() {
+  timer_.cancel();
+  state_ = State::Busy;
+  keep_alive_ = parser_.keepAlive() && !draining_;
+  head_request_ = parser_.method() == codec::HttpMethod::Head;
+  // The head was admitted before its body arrived, maybe long ago: a credential revoked,
+  // expired or removed, or a grant narrowed, meanwhile must not act. Admitted again from the
+  // same head when anything the decision relied on changed.
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  if (admission_.entry != nullptr && !server_.router().admissionCurrent(admission_, now_s)) {
+    admission_ = server_.router().admit(parser_, peer_, record_);
+    if (!admission_.refusal && admission_.entry != nullptr) {
+      admission_.refusal = attributeTo(*admission_.entry->config);
+    }
+    if (admission_.refusal) {
+      HttpResponse r = std::move(*admission_.refusal);
+      admission_ = Admission{};
+      respond(std::move(r));
+      return;
+    }
+  }
+  server_.router().route(parser_, std::move(admission_), *this);
+  admission_ = Admission{};
+}
+
+std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<uint64_t> length,
+                                      bool keep_alive, bool chunked) {
+  std::string head = "HTTP/1.1 ";
+  head += std::to_string(resp.status);
+  head += ' ';
+  head += reasonPhrase(resp.status);
+  head += "\r\n";
+  if (!resp.content_type.empty()) head += "Content-Type: " + resp.content_type + "\r\n";
+  if (length) head += "Content-Length: " + std::to_string(*length) + "\r\n";
+  if (chunked) head += "Transfer-Encoding: chunked\r\n";
+  // Both modes: the client's own counter (an upstream's token never reaches a client).
+  head += "upstash-sync-token: " + server_.router().nextSyncToken(record_.client) + "\r\n";
+  for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
+  head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  head += "\r\n";
+  return head;
+}
+
+void ClientConnection::finishRecord(int status, size_t bytes_out) {
+  record_.status = status;
+  record_.bytes_out = bytes_out;
+  if (record_.source_ip.empty()) record_.source_ip = peer_.ip;
+  writeAccessRecord(record_);
+  server_.router().noteResponse(record_);
+}
+
+void ClientConnection::respond(HttpResponse resp) {
+  if (!bev_ || state_ == State::Closed || state_ == State::Closing) return;
+  bool keep = keep_alive_ && !resp.close && !draining_;
+  bool with_length = resp.status != 204 && resp.status != 304;
+  std::string out =
+      headFor(resp, with_length ? std::optional<uint64_t>(resp.body.size()) : std::nullopt, keep);
+  const bool with_body = !head_request_ && with_length && !resp.body.empty();
+  // One write (one TLS record) for a small response; a large body is not copied.
+  if (with_body && resp.body.size() <= kCoalesceBytes) out += resp.body;
+  writeThrough(bev_.get(), out);
+  if (with_body && resp.body.size() > kCoalesceBytes) writeThrough(bev_.get(), resp.body);
+  finishRecord(resp.status, resp.body.size());
+  completeRequest(keep);
+}
+
+void ClientConnection::completeRequest(bool keep) {
+  if (!keep) {
+    closeAfterFlush();
+    return;
+  }
+  releaseBody();
+  parser_.reset();
+  state_ = State::Reading;
+  bufferevent_enable(bev_.get(), EV_READ);
+  armForNextRequest();
+  if (!in_process_) processInput();
+}
+
+void ClientConnection::holdRequest(RequestHandle handle) { pending_ = std::move(handle); }
+
+void ClientConnection::holdSource(StreamSourcePtr sub) {
+  source_ = std::move(sub);
+  if (!source_ && state_ == State::Busy) {
+    respond(errorResponse(503, "ERR too many subscriptions"));
+  }
+}
+
+void ClientConnection::beginStream(HttpResponse head) {
+  if (!bev_ || state_ != State::Busy) return;
+  state_ = State::Streaming;
+  writeThrough(bev_.get(), headFor(head, std::nullopt, false));
+  finishRecord(head.status, 0);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
+  bufferevent_enable(bev_.get(), EV_READ);
+}
+
+void ClientConnection::streamWrite(std::string_view bytes) {
+  if (!bev_ || state_ != State::Streaming) return;
+  writeThrough(bev_.get(), bytes);
+  noteOutput();
+}
+
+void ClientConnection::relayBegin(HttpResponse head, std::optional<uint64_t> length) {
+  if (!bev_ || state_ != State::Busy) return;
+  state_ = State::Relaying;
+  relay_keep_ = keep_alive_ && !head.close && !draining_;
+  relay_chunked_ = !length.has_value();
+  writeThrough(bev_.get(), headFor(head, length, relay_keep_, relay_chunked_));
+  record_.status = head.status;
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
+}
+
+void ClientConnection::relayWrite(std::string_view bytes) {
+  if (!bev_ || state_ != State::Relaying || bytes.empty()) return;
+  record_.bytes_out += bytes.size();
+  if (head_request_) return;  // HEAD: the head only, the body is counted but never sent
+  if (relay_chunked_) {
+    char size_line[24];
+    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+    std::string chunk;
+    chunk.reserve(static_cast<size_t>(n) + bytes.size() + 2);
+    chunk.append(size_line, static_cast<size_t>(n)).append(bytes).append("\r\n");
+    writeThrough(bev_.get(), chunk);
+  } else {
+    writeThrough(bev_.get(), bytes);
+  }
+  noteOutput();
+}
+
+void ClientConnection::noteOutput() {
+  if (!paused_ && evbuffer_get_length(bufferevent_get_output(bev_.get())) > kStreamHighWater) {
+    paused_ = true;
+    if (source_) source_->pause();
+    // A stream or relay whose client stops reading is closed after idle_timeout without
+    // progress (the paused source, perhaps a pooled upstream connection, is released).
+    timer_.arm(server_.listen().idle_timeout);
+  }
+}
+
+void ClientConnection::relayEnd() {
+  if (!bev_ || state_ != State::Relaying) return;
+  if (relay_chunked_ && !head_request_) writeThrough(bev_.get(), "0\r\n\r\n");
+  source_.reset();
+  paused_ = false;
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+  finishRecord(record_.status, record_.bytes_out);
+  state_ = State::Busy;
+  completeRequest(relay_keep_);
+}
+
+void ClientConnection::relayAbort() {
+  if (state_ != State::Relaying) return;
+  finishRecord(record_.status, record_.bytes_out);
+  closeNow();
+}
+
+void ClientConnection::endStream() {
+  if (state_ != State::Streaming) return;
+  if (source_) source_->close();
+  closeAfterFlush();
+}
+
+void ClientConnection::closeAfterFlush() {
+  if (!bev_) return;
+  state_ = State::Closing;
+  // Keep reading (and discarding) while the response flushes: unread input at close() makes
+  // the kernel reset the connection, and the client may then never see the response.
+  bufferevent_enable(bev_.get(), EV_READ);
+  bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+    linger();
+    return;
+  }
+  // A client that never reads must not hold the connection forever.
+  timer_.arm(server_.listen().idle_timeout);
+}
+
+void ClientConnection::linger() {
+  if (!bev_ || state_ == State::Closed) return;
+  state_ = State::Lingering;
+  releaseBody();
+  evutil_socket_t fd = bufferevent_getfd(bev_.get());
+  if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) {
+    closeNow();
+    return;
+  }
+  bufferevent_enable(bev_.get(), EV_READ);
+  timer_.arm(kLingerTime);
+}
+
+void ClientConnection::closeNow() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  timer_.cancel();
+  releaseBody();
+  if (!client_.empty()) server_.detachClient(client_);
+  client_.clear();
+  leaveAnonymous();
+  quota_wait_.reset();
+  pending_.cancel();
+  if (source_) source_->close();
+  detachOutput();
+  if (bev_) {
+    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+    bev_.reset();
+  }
+  server_.release(this);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,297 @@
+// Binds the client listener, accepts connections (TLS or plaintext) and tracks them to drain.
+#include "proxy/server/gateway_server.h"
+
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "policy/ascii.h"
+#include "proxy/io/access_log.h"
+#include "proxy/io/tls_read_ahead.h"
+#include "proxy/quota/quota_ledger.h"
+#include "proxy/server/client_connection.h"
+
+namespace kw::proxy {
+
+namespace {
+
+PeerInfo peerFrom(const sockaddr* addr) {
+  PeerInfo p;
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    p.ip16[10] = 0xff;
+    p.ip16[11] = 0xff;
+    std::memcpy(p.ip16.data() + 12, &in->sin_addr, 4);
+  } else if (addr->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    std::memcpy(p.ip16.data(), &in6->sin6_addr, 16);
+  }
+  p.ip = buf;
+  return p;
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
+                             RequestRouter& router, SslCtxPtr tls_ctx)
+    : base_(base),
+      listen_(listen),
+      router_(router),
+      tls_ctx_(std::move(tls_ctx)),
+      reaper_(base, [this] { reap(); }),
+      shed_(base, [this] { shedOutput(); }),
+      accept_retry_(base, [this] {
+        if (listener_) evconnlistener_enable(listener_.get());
+      }) {}
+
+GatewayServer::~GatewayServer() {
+  listener_.reset();
+  connections_.clear();
+  graveyard_.clear();
+}
+
+Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
+                                                             const conf::ListenConfig& listen,
+                                                             RequestRouter& router,
+                                                             SslCtxPtr tls_ctx) {
+  std::unique_ptr<GatewayServer> s(new GatewayServer(base, listen, router, std::move(tls_ctx)));
+  std::string host = listen.address.host.empty() ? "0.0.0.0" : listen.address.host;
+  evutil_addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+  evutil_addrinfo* res = nullptr;
+  std::string port = std::to_string(listen.address.port);
+  if (evutil_getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return Error{ErrorCode::Io, "cannot resolve listen address " + listen.address.text};
+  }
+  evconnlistener* l = nullptr;
+  int last_errno = 0;
+  for (evutil_addrinfo* ai = res; ai != nullptr && l == nullptr; ai = ai->ai_next) {
+    l = evconnlistener_new_bind(base, onAccept, s.get(),
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                1024, ai->ai_addr, static_cast<int>(ai->ai_addrlen));
+    if (l == nullptr) last_errno = errno;
+  }
+  evutil_freeaddrinfo(res);
+  if (l == nullptr) {
+    return Error{ErrorCode::Io,
+                 "cannot listen on " + listen.address.text + ": " + std::strerror(last_errno)};
+  }
+  s->listener_.reset(l);
+  evconnlistener_set_error_cb(l, onAcceptError);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(evconnlistener_get_fd(l), reinterpret_cast<sockaddr*>(&ss), &len);
+  PeerInfo bound = peerFrom(reinterpret_cast<sockaddr*>(&ss));
+  uint16_t bport = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  s->bound_ = ascii::hostPort(bound.ip, bport);
+  return s;
+}
+
+void GatewayServer::onAccept(evconnlistener* /*l*/, int fd, sockaddr* addr, int len, void* arg) {
+  static_cast<GatewayServer*>(arg)->accept(fd, addr, len);
+}
+
+void GatewayServer::onAcceptError(evconnlistener* l, void* arg) {
+  // Out of descriptors (or another accept failure): pause accepting briefly instead of spinning.
+  auto* self = static_cast<GatewayServer*>(arg);
+  int err = EVUTIL_SOCKET_ERROR();
+  evconnlistener_disable(l);
+  self->accept_retry_.arm(Milliseconds(100));
+  logEvent("accept_error", {{"error", evutil_socket_error_to_string(err)}});
+}
+
+void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
+  if (draining_ || connections_.size() >= listen_.max_connections) {
+    evutil_closesocket(fd);
+    return;
+  }
+  PeerInfo peer = peerFrom(addr);
+  // Before a connection belongs to a client, nothing but its address tells holders apart: one
+  // address may not hold more than its share of the slots with handshakes and unfinished heads.
+  std::string anonymous_key;
+  if (!router_.isTrustedProxy(peer)) {
+    uint64_t limit = listen_.max_unauthenticated_per_address;
+    if (limit == 0) limit = std::max<uint64_t>(1, listen_.max_connections / 2);
+    // Counted per IPv4 address or IPv6 /64, as per_identity_rate counts anonymous callers.
+    anonymous_key = identityKey({}, peer.ip16);
+    uint64_t& n = anonymous_by_address_[anonymous_key];
+    if (n >= limit) {
+      ++anonymous_refused_;
+      evutil_closesocket(fd);
+      return;
+    }
+    ++n;
+  }
+  evutil_make_socket_nonblocking(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bufferevent* bev = nullptr;
+  if (tls_ctx_) {
+    SSL* ssl = SSL_new(tls_ctx_.get());
+    if (ssl == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
+      evutil_closesocket(fd);
+      return;
+    }
+    enableTlsReadAhead(ssl);  // ClientConnection pulls what OpenSSL holds
+    bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
+      SSL_free(ssl);
+      evutil_closesocket(fd);
+      return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
+      evutil_closesocket(fd);
+      return;
+    }
+  }
+  auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
+                                                 std::move(anonymous_key));
+  ClientConnection* raw = conn.get();
+  connections_.emplace(raw, std::move(conn));
+  raw->start();
+}
+
+void GatewayServer::release(ClientConnection* conn) {
+  auto it = connections_.find(conn);
+  if (it == connections_.end()) return;
+  graveyard_.push_back(std::move(it->second));
+  connections_.erase(it);
+  reaper_.arm(Milliseconds(0));
+}
+
+GatewayServer::BodyReserve GatewayServer::reserveBody(uint64_t bytes, const std::string& client) {
+  const uint64_t total = listen_.max_buffered_bytes;
+  if (bytes > total - std::min(buffered_bytes_, total)) return BodyReserve::TotalFull;
+  const uint64_t share = std::max<uint64_t>(1, total / 2);
+  uint64_t& mine = buffered_by_client_[client];
+  if (bytes > share - std::min(mine, share)) {
+    if (mine == 0) buffered_by_client_.erase(client);
+    return BodyReserve::ClientShareFull;
+  }
+  mine += bytes;
+  buffered_bytes_ += bytes;
+  return BodyReserve::Ok;
+}
+
+void GatewayServer::releaseBody(uint64_t bytes, const std::string& client) {
+  buffered_bytes_ -= std::min(bytes, buffered_bytes_);
+  auto it = buffered_by_client_.find(client);
+  if (it == buffered_by_client_.end()) return;
+  it->second -= std::min(bytes, it->second);
+  if (it->second == 0) buffered_by_client_.erase(it);
+}
+
+bool GatewayServer::attachClient(const std::string& client, uint64_t limit) {
+  uint64_t& n = client_connections_[client];
+  if (n >= limit) {
+    if (n == 0) client_connections_.erase(client);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void GatewayServer::leaveAnonymous(const std::string& key) {
+  auto it = anonymous_by_address_.find(key);
+  if (it == anonymous_by_address_.end()) return;
+  if (--it->second == 0) anonymous_by_address_.erase(it);
+}
+
+void GatewayServer::detachClient(const std::string& client) {
+  auto it = client_connections_.find(client);
+  if (it == client_connections_.end()) return;
+  if (--it->second == 0) client_connections_.erase(it);
+}
+
+uint64_t GatewayServer::clientConnections(const std::string& client) const {
+  auto it = client_connections_.find(client);
+  return it == client_connections_.end() ? 0 : it->second;
+}
+
+void GatewayServer::noteOutput(size_t added, size_t deleted) {
+  output_bytes_ += added;
+  output_bytes_ -= std::min<uint64_t>(deleted, output_bytes_);
+  if (output_bytes_ > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
+}
+
+void GatewayServer::shedOutput() {
+  const uint64_t before = output_bytes_;
+  uint64_t closed = 0;
+  const auto now = std::chrono::steady_clock::now();
+  while (output_bytes_ > listen_.max_output_bytes) {
+    // The biggest holder among stalled readers; when none is stalled, the biggest holder.
+    ClientConnection* victim = nullptr;
+    bool victim_stalled = false;
+    for (auto& [p, c] : connections_) {
+      if (c->closed() || c->outputHeld() == 0) continue;
+      const bool stalled = c->outputStalled(now);
+      if (victim == nullptr || (stalled && !victim_stalled) ||
+          (stalled == victim_stalled && c->outputHeld() > victim->outputHeld())) {
+        victim = p;
+        victim_stalled = stalled;
+      }
+    }
+    if (victim == nullptr) break;  // nothing left to close (the total is then 0)
+    victim->shed();
+    ++closed;
+  }
+  output_shed_ += closed;
+  if (closed != 0) {
+    logEvent("output_shed", {{"connections", std::to_string(closed)},
+                             {"freed_bytes", std::to_string(before - output_bytes_)},
+                             {"held_bytes", std::to_string(output_bytes_)},
+                             {"max_output_bytes", std::to_string(listen_.max_output_bytes)}});
+  }
+}
+
+void GatewayServer::reap() {
+  auto dead = std::move(graveyard_);
+  graveyard_.clear();
+  dead.clear();
+  if (draining_ && connections_.empty() && on_drained_) {
+    auto cb = std::move(on_drained_);
+    on_drained_ = nullptr;
+    cb();
+  }
+}
+
+void GatewayServer::beginDrain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  listener_.reset();
+  std::vector<ClientConnection*> all;
+  all.reserve(connections_.size());
+  for (auto& [p, c] : connections_) all.push_back(p);
+  for (ClientConnection* c : all) c->drain();
+  reaper_.arm(Milliseconds(0));
+}
+
+void GatewayServer::closeAll() {
+  connections_.clear();
+  graveyard_.clear();
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,110 @@
+// RedisConnection: one TCP or TLS connection to Redis that connects, authenticates, writes
+// bytes and frames the replies (validated RESP2, bounded).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/codec/resp_framer.h"
+#include "proxy/io/event_loop.h"
+#include "proxy/io/reply_buffer.h"
+#include "proxy/upstream/upstream_types.h"
+
+namespace kw::proxy {
+
+// Where and how to connect. `password` is secret: never logged, never in an error message.
+struct RedisEndpoint {
+  std::string host;  // DNS name or IP literal (no brackets)
+  uint16_t port = 6379;
+  bool tls = false;
+  std::string user;      // AUTH <user> <password> when set, AUTH <password> otherwise
+  std::string password;  // empty: no AUTH
+  uint32_t db = 0;       // SELECT when non-zero
+};
+
+// One connection. Reports to a Handler; the owner holds it in a shared_ptr and may drop it from
+// inside any Handler callback (the connection keeps itself alive until its callback returns).
+// It may outlive the RedisPool that made it (it copies what it needs).
+class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // Connected, TLS verified, AUTH/SELECT accepted: requests may be written now.
+    virtual void onReady(RedisConnection& conn) = 0;
+    // One complete reply (not a handshake reply). `raw` is valid during the call only.
+    virtual void onReply(RedisConnection& conn, std::string_view raw) = 0;
+    // A large reply that filled the front of the read buffer is handed over as that buffer
+    // (no copy: a 64 MiB reply would otherwise be copied in one loop turn). By default it is
+    // delivered as a view.
+    virtual void onReplyOwned(RedisConnection& conn, ReplyBuffer&& raw) {
+      onReply(conn, raw.view());
+    }
+    // Asked while a reply arrives (and once it is complete) with its size so far and the
+    // values its array headers declare: false makes the connection skip that reply (its bytes
+    // are framed and dropped, never held) and report onReplySkipped instead of onReply.
+    virtual bool admitReply(RedisConnection& /*conn*/, uint64_t /*bytes*/, uint64_t /*values*/) {
+      return true;
+    }
+    virtual void onReplySkipped(RedisConnection& /*conn*/) {}
+    // The connection is gone (never after close()). Kinds: Unreachable or Auth before onReady;
+    // Closed or Protocol after it.
+    virtual void onClosed(RedisConnection& conn, const UpstreamError& error) = 0;
+  };
+
+  enum class State : uint8_t { Idle, Connecting, Handshaking, Ready, Closed };
+
+  static std::shared_ptr<RedisConnection> create(event_base* base, const RedisEndpoint& endpoint,
+                                                 ssl_ctx_st* tls_ctx, Milliseconds connect_timeout,
+                                                 const codec::RespLimits& limits, Handler* handler);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Starts connecting; the outcome arrives via onReady or onClosed (never inside start()).
+  void start();
+  // Queues bytes for writing (Ready state only).
+  void write(std::string_view bytes);
+  // Closes at once; no Handler call follows.
+  void close();
+  // Stop / restart reading and delivering replies (backpressure).
+  void pauseReading();
+  void resumeReading();
+
+  [[nodiscard]] State state() const { return state_; }
+
+ private:
+  RedisConnection(event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
+                  Milliseconds connect_timeout, const codec::RespLimits& limits, Handler* handler);
+  static void onReadCb(bufferevent* bev, void* arg) noexcept;
+  static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
+  void doStart();
+  void onConnected();
+  void processInput();
+  void handleHandshakeReply(std::string_view raw);
+  void fail(const UpstreamError& error);
+
+  event_base* base_;
+  RedisEndpoint endpoint_;
+  SslCtxPtr tls_ctx_;  // a reference of its own (SSL_CTX_up_ref)
+  Milliseconds connect_timeout_;
+  codec::RespLimits limits_;
+  Handler* handler_;
+  State state_ = State::Idle;
+  BufferEventPtr bev_;
+  Timer connect_timer_;
+  Timer start_timer_;
+  Timer resume_timer_;
+  codec::RespFramer framer_;
+  ReplyBuffer in_;     // bytes read and not yet delivered
+  size_t in_pos_ = 0;  // start of the first undelivered reply in in_
+  uint32_t handshake_replies_ = 0;
+  bool skipping_ = false;  // the current reply was refused by admitReply: drop its bytes
+  bool paused_ = false;
+  bool processing_ = false;
+};
+
+}  // namespace kw::proxy

@@ -1,0 +1,789 @@
+// Pooled, pipelined Redis upstream: a wait queue fair between tenants, per-request deadlines,
+// cancellation, no retries.
+#include "proxy/upstream/redis/redis_pool.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "policy/ascii.h"
+#include "proxy/codec/resp_writer.h"
+#include "proxy/io/fair_queue.h"
+#include "proxy/io/tls_client.h"
+#include "proxy/upstream/redis/redis_subscription.h"
+
+namespace kw::proxy {
+
+namespace detail {
+
+struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
+  enum class Stage : uint8_t { Queued, InFlight, Done };
+  RedisPool::Impl* owner = nullptr;  // null once the upstream is gone
+  Stage stage = Stage::Queued;
+  std::string wire;    // RESP bytes; freed once written
+  std::string tenant;  // whose request: the wait queue serves tenants in turn
+  uint32_t expected = 0;
+  uint32_t received = 0;
+  bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
+  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held)
+  // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
+  // alone with slot_error; a single command or a transaction fails whole with reply_error.
+  std::optional<UpstreamError> reply_error;
+  const char* slot_error = nullptr;
+  ReplyCallback callback;
+  std::optional<Timer> deadline;
+  std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
+  std::unique_ptr<ReplyBuffer> bytes;
+  std::vector<std::pair<size_t, size_t>> spans;
+  void* conn = nullptr;  // the PooledConn carrying it while InFlight
+};
+
+void HeldReplyBytes::add(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  total += n;
+  by_tenant[tenant] += n;
+}
+
+void HeldReplyBytes::remove(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  total -= std::min(n, total);
+  auto it = by_tenant.find(tenant);
+  if (it == by_tenant.end()) return;
+  it->second -= std::min(n, it->second);
+  if (it->second == 0) by_tenant.erase(it);
+}
+
+void HeldReplyBytes::release(const std::string& tenant, uint64_t n) {
+  if (n == 0) return;
+  remove(tenant, n);
+  for (auto& [who, allowed] : blocked) allowed = 1;
+  if (on_release) on_release();
+}
+
+uint64_t HeldReplyBytes::of(const std::string& tenant) const {
+  auto it = by_tenant.find(tenant);
+  return it == by_tenant.end() ? 0 : it->second;
+}
+
+HeldReplyShare::~HeldReplyShare() {
+  if (auto account = account_.lock()) account->release(tenant_, bytes_);
+}
+
+struct ResponseBuilder {
+  // Turns the collected bytes into parsed replies; false (and `error`) when one does not parse.
+  // The request's held bytes move into the response's share of `held`.
+  static bool build(PendingRequest& req, const codec::RespReaderLimits& limits,
+                    const std::shared_ptr<HeldReplyBytes>& held, UpstreamResponse& out,
+                    std::string& error) {
+    if (req.held != 0) {
+      out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
+      req.held = 0;
+    }
+    out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<ReplyBuffer>();
+    out.values_.reserve(req.spans.size());
+    out.raws_.reserve(req.spans.size());
+    const std::string_view all = out.bytes_->view();
+    for (const auto& [offset, length] : req.spans) {
+      const std::string_view raw = all.substr(offset, length);
+      auto value = codec::parseReply(raw, limits);
+      if (!value) {
+        error = value.error().message;
+        return false;
+      }
+      out.raws_.push_back(raw);
+      out.values_.push_back(std::move(*value));
+    }
+    return true;
+  }
+};
+
+}  // namespace detail
+
+using detail::PendingRequest;
+using Stage = PendingRequest::Stage;
+// How a RequestHandle cancels a PendingRequest (defined once Impl is complete).
+extern const RequestHandle::Ops kPendingOps;
+
+// A request holding at most this much is never refused for the total: a tenant that fills
+// max_reply_bytes_total cannot starve everyone's small replies. What such requests hold is
+// bounded apart: connections x max_pipeline_depth x 256 KiB (64 MiB by default).
+constexpr uint64_t kSmallRequestBytes = uint64_t{256} << 10;
+// A reply past this size marks its connection heavy (see PooledConn::heavy).
+constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
+
+namespace {
+
+// Commands whose replies or side effects would desynchronise a shared, pipelined connection.
+bool unsafeOnPool(policy::Argv argv) {
+  static constexpr std::string_view kUnsafe[] = {
+      "subscribe",    "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
+      "sunsubscribe", "monitor",    "sync",       "psync",       "replconf",
+      "multi",        "exec",       "discard",    "watch",       "unwatch",
+      "select",       "auth",       "hello",      "reset",       "quit"};
+  for (const std::string_view name : kUnsafe) {
+    if (ascii::equalsIgnoreCase(argv[0], name)) {
+      return true;
+    }
+  }
+  return argv.size() >= 2 && ascii::equalsIgnoreCase(argv[0], "client") &&
+         ascii::equalsIgnoreCase(argv[1], "reply");
+}
+
+}  // namespace
+
+// ---- the pool ------------------------------------------------------------------------------
+
+struct RedisPool::Impl {
+  struct PooledConn final : RedisConnection::Handler {
+    Impl* owner = nullptr;
+    std::shared_ptr<RedisConnection> conn;
+    std::deque<std::shared_ptr<PendingRequest>> inflight;
+    bool ready = false;
+    ~PooledConn() override {
+      if (conn) {
+        conn->close();
+      }
+    }
+    void onReady(RedisConnection& /*c*/) override { owner->onReady(this); }
+    void onReply(RedisConnection& /*c*/, std::string_view raw) override {
+      owner->onReply(this, raw, nullptr);
+    }
+    void onReplyOwned(RedisConnection& /*c*/, ReplyBuffer&& raw) override {
+      owner->onReply(this, raw.view(), &raw);
+    }
+    bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
+      return owner->admitReply(this, bytes, values);
+    }
+    void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
+    uint64_t partial = 0;        // bytes of the reply arriving now (counted in Impl::held)
+    std::string partial_tenant;  // whose they are
+    // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
+    // where it would wait for every byte of it.
+    bool heavy = false;
+    void onClosed(RedisConnection& /*c*/, const UpstreamError& e) override {
+      owner->onConnClosed(this, e);  // destroys *this: nothing may follow
+    }
+  };
+
+  event_base* base = nullptr;
+  RedisPoolOptions options;
+  RedisEndpoint endpoint;
+  codec::RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
+  codec::RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
+  codec::RespReaderLimits reader_limits;
+  SslCtxPtr tls_ctx;
+  std::vector<std::unique_ptr<PooledConn>> conns;
+  FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
+  std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
+  uint32_t queued_live = 0;
+  std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
+  std::optional<Timer> redispatch;  // dispatch() from the loop once held reply bytes went back
+  std::chrono::steady_clock::time_point silent_at{};  // a connection last closed for a timeout
+  // Reply bytes held across all requests, connections and undelivered responses.
+  std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
+  std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
+
+  ~Impl() {
+    for (auto& r : deferred) {
+      r->owner = nullptr;
+      r->deadline.reset();
+    }
+    for (auto& r : queue.drain()) {
+      r->owner = nullptr;
+      r->deadline.reset();
+    }
+    for (auto& c : conns) {
+      for (auto& r : c->inflight) {
+        r->owner = nullptr;
+        r->deadline.reset();
+      }
+    }
+  }
+
+  RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
+                       std::optional<UpstreamError> error, std::string_view tenant = {},
+                       bool transaction = false) {
+    auto req = std::make_shared<PendingRequest>();
+    req->transaction = transaction;
+    req->owner = this;
+    req->tenant = tenant;
+    req->wire = std::move(wire);
+    req->expected = expected;
+    req->callback = std::move(cb);
+    PendingRequest* raw = req.get();
+    req->deadline.emplace(base, [raw] {
+      if (raw->owner != nullptr) {
+        raw->owner->onDeadline(raw);
+      }
+    });
+    if (!error && queued_live >= options.max_queue) {
+      error = UpstreamError{UpstreamErrorKind::Overloaded, "upstream request queue is full"};
+    }
+    if (!error && shareUsedUp(req->tenant)) {
+      // Refused at once, nothing sent: waiting would only time out (its clients are not taking
+      // the replies they have), and a flood of such waits would time out together.
+      error = UpstreamError{UpstreamErrorKind::Share,
+                            "ERR replies in flight of this client exceed its share, half of "
+                            "upstream.max_reply_bytes_total; retry later"};
+    }
+    if (error) {
+      req->stage = Stage::Done;
+      req->deferred_error = std::move(error);
+      req->deadline->arm(Milliseconds(0));
+      deferred.push_back(req);  // kept alive until the timer delivers the error
+      return RequestHandle(req, &kPendingOps);
+    }
+    req->deadline->arm(options.timeout);
+    queue.push(req->tenant, req);
+    ++queued_live;
+    dispatch();
+    return RequestHandle(req, &kPendingOps);
+  }
+
+  void finish(const std::shared_ptr<PendingRequest>& req, UpstreamResult&& result) {
+    req->stage = Stage::Done;
+    req->deadline.reset();
+    req->conn = nullptr;
+    ReplyCallback cb = std::move(req->callback);
+    req->callback = nullptr;
+    if (cb) {
+      cb(std::move(result));
+    }
+    held->release(req->tenant, req->held);  // what did not move into a response
+    req->held = 0;
+    req->bytes.reset();
+  }
+
+  void setPartial(PooledConn* pc, uint64_t bytes) {
+    held->remove(pc->partial_tenant, pc->partial);
+    pc->partial = bytes;
+    if (bytes != 0) {
+      const std::string& tenant = pc->inflight.front()->tenant;
+      if (pc->partial_tenant != tenant) pc->partial_tenant = tenant;  // called per read
+      held->add(pc->partial_tenant, bytes);
+    }
+  }
+
+  void onDeadline(PendingRequest* raw) {
+    std::shared_ptr<PendingRequest> req = raw->shared_from_this();
+    switch (req->stage) {
+      case Stage::Done: {
+        auto it = std::find(deferred.begin(), deferred.end(), req);
+        if (it != deferred.end()) {
+          deferred.erase(it);
+        }
+        if (req->deferred_error) {
+          UpstreamError e = std::move(*req->deferred_error);
+          req->deferred_error.reset();
+          finish(req, std::move(e));
+        }
+        return;
+      }
+      case Stage::Queued: {
+        --queued_live;  // dispatch() drops the Done entry from the queue
+        // A connection that is ready, or whose TCP (and TLS) connect succeeded but whose
+        // AUTH/SELECT got no answer, means the upstream is there but silent: a timeout (504).
+        // So does a connection closed for silence within this request's wait (the one it
+        // waited for, replaced by one still connecting).
+        const bool any_ready =
+            std::chrono::steady_clock::now() - silent_at < options.timeout ||
+            std::any_of(conns.begin(), conns.end(), [](auto& c) {
+              return c->ready ||
+                     (c->conn && c->conn->state() == RedisConnection::State::Handshaking);
+            });
+        finish(req, any_ready ? UpstreamError{UpstreamErrorKind::Timeout,
+                                              "no upstream connection became free in time"}
+                              : UpstreamError{UpstreamErrorKind::Unreachable,
+                                              "could not connect to the upstream in time"});
+        return;
+      }
+      case Stage::InFlight:
+        // The connection cannot be trusted to catch up: it goes, and every request on it
+        // (written, so possibly executed) gets a timeout whose outcome is unknown.
+        closeConn(static_cast<PooledConn*>(req->conn),
+                  {UpstreamErrorKind::Timeout, "upstream did not answer within the timeout", true});
+        return;
+    }
+  }
+
+  void openConnection() {
+    auto pc = std::make_unique<PooledConn>();
+    pc->owner = this;
+    pc->conn =
+        RedisConnection::create(base, endpoint, tls_ctx.get(), options.timeout, limits, pc.get());
+    pc->conn->start();
+    conns.push_back(std::move(pc));
+  }
+
+  // The tenant holds its half of max_reply_bytes_total, or its last reply was refused for it
+  // (or the total) and nothing has gone back since.
+  bool shareUsedUp(const std::string& tenant) const {
+    const auto blocked = held->blocked.find(tenant);
+    return (blocked != held->blocked.end() && blocked->second == 0) ||
+           held->of(tenant) >= options.max_reply_bytes_total / 2;
+  }
+
+  // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
+  // request pipelined behind another tenant's waits for that tenant's reply, however large or
+  // slow. So: a connection that is idle or carries only this tenant's requests first; behind
+  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
+  // tenant already on half the pool's connections pipelines behind its own requests only, so
+  // it never holds every connection (alone, it may use them all).
+  // `grow` is set when a new connection should be opened.
+  PooledConn* place(const std::string& tenant, bool& grow) {
+    // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
+    // yet), or whose last reply was refused for it, sends nothing more until some goes.
+    if (shareUsedUp(tenant)) return nullptr;
+    const size_t half = std::max<size_t>(1, options.connections / 2);
+    uint32_t opening = 0;
+    size_t tenant_conns = 0;
+    bool others = queue.tenants() > 1;  // the queue's front is this tenant's
+    // Whose requests each ready connection carries, read once: {any of this tenant's, only
+    // this tenant's} (an idle connection is "only").
+    std::vector<std::pair<bool, bool>> mix(conns.size());
+    for (size_t i = 0; i < conns.size(); ++i) {
+      const PooledConn& c = *conns[i];
+      if (!c.ready) {
+        ++opening;
+        continue;
+      }
+      bool any = false;
+      bool only = true;
+      for (const auto& r : c.inflight) {
+        if (r->tenant == tenant) {
+          any = true;
+        } else {
+          only = false;
+        }
+      }
+      mix[i] = {any, only};
+      if (any) ++tenant_conns;
+      if (!only) others = true;
+    }
+    const bool confined = others && tenant_conns >= half;
+    PooledConn* clean = nullptr;   // idle, or only this tenant's requests
+    PooledConn* shared = nullptr;  // behind other tenants' requests too
+    for (size_t i = 0; i < conns.size(); ++i) {
+      PooledConn* c = conns[i].get();
+      if (!c->ready || c->heavy || c->inflight.size() >= options.max_pipeline_depth) continue;
+      if (confined && !mix[i].first) continue;
+      PooledConn*& slot = mix[i].second ? clean : shared;
+      if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c;
+    }
+    const bool can_grow = conns.size() < options.connections && !confined &&
+                          std::chrono::steady_clock::now() >= grow_after;
+    grow = (clean == nullptr || !clean->inflight.empty()) && can_grow && opening < queued_live;
+    if (clean != nullptr) return clean;
+    if (can_grow) return nullptr;  // a connection of its own is coming (or opening)
+    return shared;
+  }
+
+  void dispatch() {
+    size_t passed = 0;  // tenants in a row whose next request found no connection
+    while (!queue.empty() && passed < queue.tenants()) {
+      const std::shared_ptr<PendingRequest>& front = queue.front();
+      if (front->stage != Stage::Queued) {
+        queue.pop();  // cancelled or timed out while waiting
+        continue;
+      }
+      bool grow = false;
+      PooledConn* best = place(front->tenant, grow);
+      if (grow) openConnection();
+      if (best == nullptr) {
+        queue.skip();  // the next tenant may still fit where this one may not
+        ++passed;
+        continue;
+      }
+      passed = 0;
+      if (auto b = held->blocked.find(front->tenant); b != held->blocked.end()) --b->second;
+      std::shared_ptr<PendingRequest> req = queue.pop();
+      --queued_live;
+      req->stage = Stage::InFlight;
+      req->conn = best;
+      best->conn->write(req->wire);
+      std::string().swap(req->wire);
+      best->inflight.push_back(std::move(req));
+    }
+  }
+
+  void onReady(PooledConn* pc) {
+    pc->ready = true;
+    dispatch();
+  }
+
+  // Decides whether the reply arriving for the request at the head of pc's queue may be held.
+  bool admitReply(PooledConn* pc, uint64_t bytes, uint64_t values) {
+    if (pc->inflight.empty()) {
+      return true;  // onReply closes the connection: a reply nobody asked for
+    }
+    PendingRequest& req = *pc->inflight.front();
+    pc->heavy = pc->heavy || bytes > kHeavyReplyBytes;
+    if (!req.callback || req.reply_error || req.slot_error != nullptr) {
+      setPartial(pc, 0);  // cancelled, or already over a limit: read and drop
+      pc->heavy = true;   // a skip lasts as long as the upstream sends
+      return false;
+    }
+    const char* over = nullptr;
+    if (values > options.max_reply_elements) {
+      over =
+          "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
+    } else if (req.held + bytes > options.max_reply_bytes) {
+      over = "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)";
+    } else if (req.held + bytes > kSmallRequestBytes) {
+      const uint64_t others = held->total - pc->partial;
+      const uint64_t mine =
+          held->of(req.tenant) - (pc->partial_tenant == req.tenant ? pc->partial : 0);
+      if (others + bytes > options.max_reply_bytes_total) {
+        over =
+            "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its "
+            "reply was dropped)";
+      } else if (mine + bytes > options.max_reply_bytes_total / 2) {
+        over =
+            "ERR replies in flight of this client exceed its share, half of "
+            "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
+      }
+      if (over != nullptr) held->blocked[req.tenant] = 0;
+    }
+    if (over != nullptr) {
+      setPartial(pc, 0);
+      pc->heavy = true;
+      if (req.expected > 1 && !req.transaction) {
+        req.slot_error = over;  // the slots before and after it keep their replies
+        return false;
+      }
+      req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
+      req.bytes.reset();  // what the request held so far goes too
+      req.spans.clear();
+      held->release(req.tenant, req.held);
+      req.held = 0;
+      return false;
+    }
+    setPartial(pc, bytes);
+    return true;
+  }
+
+  void onReplySkipped(PooledConn* pc) {
+    setPartial(pc, 0);
+    pc->heavy = false;
+    if (pc->inflight.empty()) {
+      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
+      return;
+    }
+    PendingRequest& req = *pc->inflight.front();
+    if (req.slot_error != nullptr && req.callback) {
+      // The slot's reply becomes an error reply of keyward's, in the request's own bytes.
+      std::string synth = "-";
+      synth += req.slot_error;
+      synth += "\r\n";
+      storeReply(req, synth);
+    }
+    req.slot_error = nullptr;
+    completeOne(pc, pc->inflight.front());
+  }
+
+  // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
+  // buffer instead of being copied.
+  void storeReply(PendingRequest& req, std::string_view raw, ReplyBuffer* owned = nullptr) {
+    held->blocked.erase(req.tenant);  // a reply fits again
+    if (!req.bytes && owned != nullptr) {
+      req.bytes = std::make_unique<ReplyBuffer>(std::move(*owned));
+      req.spans.emplace_back(0, req.bytes->size());
+      req.held += req.bytes->size();
+      held->add(req.tenant, req.bytes->size());
+      return;
+    }
+    if (!req.bytes) {
+      req.bytes = std::make_unique<ReplyBuffer>();
+    }
+    req.spans.emplace_back(req.bytes->size(), raw.size());
+    if (!req.bytes->append(raw)) {  // no memory for it: the request fails, never half-answered
+      req.reply_error = UpstreamError{
+          UpstreamErrorKind::TooLarge,
+          "ERR no memory for the reply (the command ran; its reply was dropped)", true};
+      held->release(req.tenant, req.held);
+      req.held = 0;
+      req.bytes.reset();
+      req.spans.clear();
+      return;
+    }
+    req.held += raw.size();
+    held->add(req.tenant, raw.size());
+  }
+
+  void onReply(PooledConn* pc, std::string_view raw, ReplyBuffer* owned) {
+    setPartial(pc, 0);
+    pc->heavy = false;
+    if (pc->inflight.empty()) {
+      closeConn(pc, {UpstreamErrorKind::Protocol, "upstream sent a reply nobody asked for"});
+      return;
+    }
+    std::shared_ptr<PendingRequest> req = pc->inflight.front();
+    if (req->transaction && req->received + 1 == req->expected && !execCountMatches(*req, raw)) {
+      closeConn(pc, {UpstreamErrorKind::Protocol,
+                     "upstream EXEC reply does not match the commands sent", true});
+      return;
+    }
+    if (req->callback && !req->reply_error) {  // a cancelled request's replies are dropped
+      storeReply(*req, raw, owned);
+    }
+    completeOne(pc, req);
+  }
+
+  // EXEC answers with an array of one reply per queued command, or with a non-array (an
+  // error, or nil): any other count means the connection's replies are out of step.
+  static bool execCountMatches(const PendingRequest& req, std::string_view raw) {
+    if (raw.empty() || raw.front() != '*') {
+      return true;
+    }
+    int64_t n = 0;
+    const size_t eol = raw.find('\r');
+    if (eol == std::string_view::npos || !codec::detail::parseRespInt(raw.substr(1, eol - 1), n)) {
+      return false;
+    }
+    return n < 0 || static_cast<uint64_t>(n) + 2 == req.expected;
+  }
+
+  void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
+    if (++req->received < req->expected) {
+      if (!queue.empty()) dispatch();  // the connection may have stopped being heavy
+      return;
+    }
+    pc->inflight.pop_front();
+    if (!req->callback) {
+      finish(req, UpstreamError{});
+    } else if (req->reply_error) {
+      UpstreamError e = std::move(*req->reply_error);
+      req->reply_error.reset();
+      finish(req, std::move(e));
+    } else {
+      UpstreamResponse response;
+      std::string error;
+      if (detail::ResponseBuilder::build(*req, reader_limits, held, response, error)) {
+        finish(req, std::move(response));
+      } else {
+        finish(req,
+               UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error, true});
+      }
+    }
+    dispatch();
+  }
+
+  // Closes a connection and fails what it carried (the caller's UpstreamError kind).
+  void closeConn(PooledConn* pc, const UpstreamError& error) { onConnClosed(pc, error); }
+
+  // Every request written on the connection may have run: each is answered "outcome unknown"
+  // (maybe_executed), never "not executed". Requests still queued were never written.
+  void onConnClosed(PooledConn* pc, const UpstreamError& error) {
+    const bool was_ready = pc->ready;
+    if (error.kind == UpstreamErrorKind::Timeout) silent_at = std::chrono::steady_clock::now();
+    setPartial(pc, 0);
+    std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
+    auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
+    std::unique_ptr<PooledConn> dying;
+    if (it != conns.end()) {
+      dying = std::move(*it);
+      conns.erase(it);
+    }
+    dying.reset();  // closes the socket; its RedisConnection lives until its callback returns
+    for (auto& r : failed) {
+      UpstreamError e = error;
+      e.maybe_executed = true;
+      finish(r, std::move(e));
+    }
+    const bool any_ready =
+        std::any_of(conns.begin(), conns.end(), [](auto& c) { return c->ready; });
+    if (!was_ready && any_ready) {
+      // A new connection failed while others work (the server's maxclients, a flaky path): use
+      // the ones there are for a while rather than keep requests waiting for another.
+      grow_after = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+    if (!was_ready && !any_ready) {
+      // The upstream cannot be reached now: fail the waiting requests fast (never written).
+      std::deque<std::shared_ptr<PendingRequest>> waiting = queue.drain();
+      for (auto& r : waiting) {
+        if (r->stage == Stage::Queued) {
+          --queued_live;
+          finish(r, UpstreamError(error));
+        }
+      }
+    }
+    dispatch();
+  }
+};
+
+namespace {
+
+// What cancelling a pooled request means (RequestHandle::Ops).
+void cancelPending(void* p) {
+  auto* req = static_cast<PendingRequest*>(p);
+  req->callback = nullptr;  // releases the captures now
+  if (req->stage == Stage::Queued) {
+    req->stage = Stage::Done;  // never written: dispatch drops it
+    req->deadline.reset();
+    std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
+    if (req->owner != nullptr) {
+      --req->owner->queued_live;
+    }
+  } else if (req->stage == Stage::Done) {
+    req->deferred_error.reset();
+  }
+  // InFlight: keep the slot (and its deadline) so the replies are read and dropped in order.
+}
+
+bool pendingCallback(const void* p) {
+  return static_cast<const PendingRequest*>(p)->callback != nullptr;
+}
+
+}  // namespace
+
+const RequestHandle::Ops kPendingOps{cancelPending, pendingCallback};
+
+RedisEndpoint redisEndpoint(const conf::UpstreamConfig& u) {
+  RedisEndpoint ep;
+  ep.host = u.host;
+  ep.port = u.port;
+  ep.tls = u.kind == conf::UpstreamKind::Rediss;
+  ep.user = u.username;
+  ep.password = u.token;
+  ep.db = u.db;
+  return ep;
+}
+
+// ---- RedisPool -------------------------------------------------------------------------
+
+RedisPool::RedisPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RedisPool::~RedisPool() = default;
+
+Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPoolOptions options) {
+  if (options.endpoint.host.empty() || options.endpoint.port == 0) {
+    return makeError(ErrorCode::Config, "upstream: no host and port to connect to");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->base = base;
+  Impl* raw = impl.get();
+  impl->redispatch.emplace(base, [raw] { raw->dispatch(); });
+  impl->held->on_release = [raw] {
+    if (raw->queued_live != 0 && !raw->redispatch->armed()) raw->redispatch->arm(Milliseconds(0));
+  };
+  options.connections = std::clamp<uint32_t>(options.connections, 1, 1024);
+  options.max_pipeline_depth = std::max<uint32_t>(options.max_pipeline_depth, 1);
+  if (options.timeout.count() <= 0) {
+    options.timeout = Milliseconds(5000);
+  }
+  options.max_reply_bytes = std::max<uint64_t>(options.max_reply_bytes, 1024);
+  options.max_reply_bytes_total =
+      std::max<uint64_t>(options.max_reply_bytes_total, options.max_reply_bytes);
+  options.max_reply_elements = std::max<uint64_t>(options.max_reply_elements, 1);
+  // The framer's own bounds only catch a broken stream (Invalid closes the connection); the
+  // per-request limits above skip a reply instead. Sizes and counts are unbounded there (a
+  // skipped reply costs no memory), nesting is bounded by the framer's stack.
+  impl->limits.max_reply_bytes = uint64_t{1} << 62;
+  impl->limits.max_elements = uint64_t{1} << 62;
+  impl->limits.max_depth = 1024;
+  impl->sub_limits.max_reply_bytes = options.max_reply_bytes;
+  impl->sub_limits.max_bulk_bytes =
+      std::min(impl->sub_limits.max_bulk_bytes, options.max_reply_bytes);
+  impl->sub_limits.max_elements = options.max_reply_elements;
+  impl->reader_limits = readerLimits(impl->limits);
+  impl->reader_limits.max_reply_bytes = options.max_reply_bytes;
+  impl->reader_limits.max_elements = options.max_reply_elements;
+  impl->reader_limits.max_depth = 64;  // deeper parses fail that request only
+  if (options.endpoint.tls) {
+    auto ctx = makeClientTlsContext(options.ca_file);
+    if (!ctx) {
+      return ctx.error();
+    }
+    impl->tls_ctx = std::move(*ctx);
+  }
+  impl->endpoint = std::move(options.endpoint);
+  OPENSSL_cleanse(options.endpoint.password.data(), options.endpoint.password.size());
+  options.endpoint = {};
+  impl->options = std::move(options);
+  return std::unique_ptr<RedisPool>(new RedisPool(std::move(impl)));
+}
+
+RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
+                                 std::string_view tenant) {
+  std::string wire;
+  std::optional<UpstreamError> error;
+  for (const policy::Argv argv : commands) {
+    if (argv.empty() || unsafeOnPool(argv)) {
+      error = UpstreamError{UpstreamErrorKind::Rejected,
+                            argv.empty() ? std::string("empty command")
+                                         : "command not allowed on a pooled connection: " +
+                                               std::string(argv[0].substr(0, 64))};
+      break;
+    }
+    codec::appendCommand(wire, argv);
+  }
+  if (commands.empty()) {
+    error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
+  }
+  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
+                       std::move(error), tenant);
+}
+
+RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
+                                            ReplyCallback callback, std::string_view tenant) {
+  std::string wire = "*1\r\n$5\r\nMULTI\r\n";
+  std::optional<UpstreamError> error;
+  for (const policy::Argv argv : commands) {
+    if (argv.empty() || unsafeOnPool(argv)) {
+      error = UpstreamError{UpstreamErrorKind::Rejected,
+                            argv.empty() ? std::string("empty command")
+                                         : "command not allowed in a transaction: " +
+                                               std::string(argv[0].substr(0, 64))};
+      break;
+    }
+    codec::appendCommand(wire, argv);
+  }
+  wire += "*1\r\n$4\r\nEXEC\r\n";
+  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
+                       std::move(callback), std::move(error), tenant, true);
+}
+
+RequestHandle RedisPool::ping(ReplyCallback callback) {
+  return impl_->submit("*1\r\n$4\r\nPING\r\n", 1, std::move(callback), std::nullopt);
+}
+
+StreamSourcePtr RedisPool::subscribe(bool pattern, std::string_view channel,
+                                     SubscriptionEventCallback on_event,
+                                     SubscriptionCloseCallback on_close) {
+  std::optional<UpstreamError> error;
+  if (*impl_->live_subscriptions >= impl_->options.max_subscriptions) {
+    error = UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"};
+  }
+  SubscriptionSetup setup{impl_->base,       impl_->endpoint,        impl_->tls_ctx.get(),
+                          impl_->sub_limits, impl_->options.timeout, impl_->live_subscriptions};
+  return makeRedisSubscription(setup, pattern, channel, std::move(on_event), std::move(on_close),
+                               std::move(error));
+}
+
+event_base* RedisPool::base() const { return impl_->base; }
+
+uint64_t RedisPool::maxEncodedBytes() const { return 2 * impl_->options.max_reply_bytes; }
+
+UpstreamStats RedisPool::stats() const {
+  UpstreamStats s;
+  s.reply_bytes = impl_->held->total;
+  s.connections = static_cast<uint32_t>(impl_->conns.size());
+  for (auto& c : impl_->conns) {
+    s.in_flight += static_cast<uint32_t>(c->inflight.size());
+    s.streaming += c->heavy ? 1 : 0;
+  }
+  s.queued = impl_->queued_live;
+  s.subscriptions = *impl_->live_subscriptions;
+  return s;
+}
+
+std::string RedisPool::describe() const {
+  const RedisEndpoint& ep = impl_->endpoint;
+  return std::string(ep.tls ? "rediss://" : "redis://") + ascii::hostPort(ep.host, ep.port) + "/" +
+         std::to_string(ep.db);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,39 @@
+// The small response helpers every step of a request uses, the router's and the upstreams'.
+#include "proxy/upstream/request_plan.h"
+
+#include <chrono>
+
+#include "proxy/codec/reply_json.h"
+
+namespace kw::proxy {
+
+HttpResponse errorResponse(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = codec::jsonError(message);
+  return r;
+}
+
+HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec) {
+  rec.reason = r.reason;
+  if (r.deny) rec.decision = "deny";
+  HttpResponse out = errorResponse(r.status, r.message);
+  out.headers = r.headers;
+  return out;
+}
+
+HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx) {
+  for (const auto& h : ctx.headers) r.headers.push_back(h);
+  return r;
+}
+
+double msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec) {
+  rec.reason = "upstream_" + std::string(toString(e.kind));
+  return withHeaders(errorResponse(httpStatus(e.kind), clientMessage(e)), ctx);
+}
+
+}  // namespace kw::proxy

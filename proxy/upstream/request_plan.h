@@ -1,0 +1,79 @@
+// Between the policy and the upstream: what one request will send, and what every async step of
+// it needs. Shared by the router and the upstreams (upstream.h).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "conf/snapshot.h"
+#include "policy/key_extract.h"
+#include "proxy/codec/http_request_parser.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/rest_request.h"
+#include "proxy/io/access_log.h"
+#include "proxy/upstream/exchange.h"
+#include "proxy/upstream/stream_guard.h"
+#include "proxy/upstream/upstream_types.h"
+
+namespace kw::proxy {
+
+// Copied into upstream callbacks: nothing here may point into the request.
+struct RouteContext {
+  conf::SnapshotConstSharedPtr snapshot;  // keeps the client's config alive
+  codec::ReplyEncoding enc = codec::ReplyEncoding::Plain;
+  bool resp2 = false;
+  std::vector<std::pair<std::string, std::string>> headers;  // CORS etc., on every response
+  std::chrono::steady_clock::time_point started;             // when the upstream call began
+  // REST upstream: the client's headers that pass through (Upstash-Encoding, ...).
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
+  std::string client;                 // the client's name: the upstream queues' tenant
+  std::shared_ptr<const void> share;  // the client's share ticket (router_shares.cc): held
+                                      // while any copy of the context lives
+  // Subscribe / PSubscribe: the stream's authorisation, kept alive by the stream's callbacks.
+  std::shared_ptr<StreamGuard> stream;
+};
+
+// The policy's verdict on a request that may proceed. `forward` views point into the decoded
+// request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()
+// returns, so a dispatcher must copy or serialize them before that.
+struct RequestPlan {
+  codec::RestRoute route = codec::RestRoute::Command;
+  std::vector<policy::Argv> forward;  // the allowed commands, in request order
+  std::vector<size_t> denied_at;      // Pipeline: request positions of denied commands, ascending
+  std::vector<std::string> messages;  // their error texts, same order
+  std::string_view channel;           // Subscribe / PSubscribe: the channel or pattern
+  std::deque<std::string> owned;
+  std::deque<std::vector<std::string_view>> views;
+
+  // Billed upstream commands (README, Quotas: a pipeline of N is N; denied ones cost nothing).
+  [[nodiscard]] size_t billed() const { return forward.size(); }
+};
+
+// A request answered before it reached the upstream (credential, bad body, policy, share,
+// quota).
+struct Refusal {
+  int status = 403;
+  std::string message;  // the client's {"error": message}
+  std::string reason;   // access-log reason
+  bool deny = true;     // access-log decision "deny" (false: a malformed request, not a denial)
+  std::vector<std::pair<std::string, std::string>> headers;  // Retry-After, RateLimit, ...
+};
+
+// The refusal's response ({"error": message}, its status and headers), its reason and decision
+// noted in `rec`: the one place a refusal becomes a response.
+HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec);
+
+// `r` plus the context's headers.
+HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx);
+// The client's JSON error for an upstream failure; notes the reason in `rec`.
+HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec);
+// Milliseconds since `t` (upstream latency in the access record).
+double msSince(std::chrono::steady_clock::time_point t);
+
+}  // namespace kw::proxy

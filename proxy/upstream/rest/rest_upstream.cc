@@ -1,0 +1,364 @@
+// RestUpstream: an Upstash REST request out, its reply relayed back.
+#include "proxy/upstream/rest/rest_upstream.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "conf/loader.h"
+#include "proxy/codec/json_array_splice.h"
+#include "proxy/codec/json_escape.h"
+#include "proxy/codec/reply_json.h"
+#include "proxy/codec/resp_framer.h"
+#include "proxy/codec/rest_upstream_request.h"
+
+namespace kw::proxy {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxPassthroughHeaders = 16;
+// Replies up to this size are held and answered whole; larger ones stream.
+constexpr size_t kRelayThreshold = 256 * 1024;
+
+std::string errorElement(std::string_view message) {
+  std::string out = "{\"error\":";
+  codec::appendJsonString(out, message);
+  out += '}';
+  return out;
+}
+
+bool isJsonType(std::string_view ct) { return ct.starts_with("application/json"); }
+
+// The state one relayed reply shares between its callbacks.
+struct Relay {
+  RouteContext ctx;
+  RestUpstream* owner = nullptr;  // keeps the client's upstream sync token
+  codec::RestRoute route = codec::RestRoute::Command;
+  std::string upstream;  // "host:port" for logs
+  RestCall* call = nullptr;
+  size_t upstream_count = 0;
+  std::vector<size_t> denied_at;
+  std::vector<std::string> messages;
+  // From the upstream's head.
+  int status = 0;
+  std::string content_type;
+  std::optional<uint64_t> length;
+  bool head_ok = false;
+  bool began = false;     // the client's response head has been sent
+  bool finished = false;  // the client's request is answered: ignore the rest
+  std::string pending;    // the reply's bytes held before the relay starts
+  std::optional<codec::JsonArraySplicer> splicer;
+
+  // Denied slots go into a 200 reply only: an upstream 400 refused the request whole, and its
+  // {"error":...} passes through as it is.
+  [[nodiscard]] bool spliceJson() const {
+    return !denied_at.empty() && !ctx.resp2 && status == 200;
+  }
+  [[nodiscard]] bool spliceResp2() const {
+    return !denied_at.empty() && ctx.resp2 && status == 200;
+  }
+
+  HttpResponse head() const {
+    HttpResponse h;
+    h.status = status;
+    h.content_type = content_type;
+    return withHeaders(std::move(h), ctx);
+  }
+};
+
+void logFailure(const Relay& r, const UpstreamError& e, std::string_view phase) {
+  logEvent("upstream_failed", {{"upstream", r.upstream},
+                               {"kind", std::string(toString(e.kind))},
+                               {"phase", std::string(phase)},
+                               {"detail", e.message}});
+}
+
+// Ends the request with a failure: a JSON 502/504 when nothing was sent yet, else the client
+// connection is closed mid-body (a truncated response, never a complete-looking one).
+void failRelay(Relay& r, Exchange& ex, const UpstreamError& e) {
+  if (r.finished) return;
+  r.finished = true;
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  // Stop the call first: answering may start the client's next request, which replaces (and
+  // frees) the call this exchange holds.
+  if (r.call != nullptr) std::exchange(r.call, nullptr)->close();
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    if (r.began) {
+      logFailure(r, e, "stream");
+      return ex.endStream();
+    }
+  }
+  if (r.began) {
+    logFailure(r, e, "body");
+    ex.record().reason = "upstream_" + std::string(toString(e.kind));
+    ex.relayAbort();
+  } else {
+    logFailure(r, e, "head");
+    ex.respond(upstreamFailure(e, r.ctx, ex.record()));
+  }
+}
+
+// Is the upstream's answer one the client may see? (Upstash: 200 JSON, or 400 JSON for Redis
+// errors; resp2: 200 octet-stream.) Anything else is the upstream's failure, not the client's.
+std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponseParser& p) {
+  const int s = p.status();
+  const std::string ct(p.header("content-type").value_or(""));
+  const bool sse =
+      r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe;
+  // Only 401 says the token is bad. A 403 is the upstream refusing a command (an inner keyward
+  // or a read-only Upstash token): the client's answer, passed on like a 400.
+  if (s == 401) {
+    return UpstreamError{UpstreamErrorKind::Auth,
+                         "upstream refused keyward's upstream token (HTTP " + std::to_string(s) +
+                             "): check upstream.token_env / token_file"};
+  }
+  if (sse) {
+    if (s == 200 && ct.starts_with("text/event-stream")) return std::nullopt;
+  } else if (s == 200 && r.ctx.resp2 && ct.starts_with("application/octet-stream")) {
+    return std::nullopt;
+  } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct)) {
+    return std::nullopt;
+  }
+  std::string shown = ct.substr(0, 64);
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') c = '?';
+  }
+  return UpstreamError{UpstreamErrorKind::Protocol, "upstream answered HTTP " + std::to_string(s) +
+                                                        " with Content-Type '" + shown + "'"};
+}
+
+// resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
+std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
+  codec::RespLimits limits;
+  std::vector<std::string_view> raws;
+  raws.reserve(r.upstream_count);
+  std::string_view rest = body;
+  while (raws.size() < r.upstream_count) {
+    codec::RespFramer framer(&limits);
+    size_t len = 0;
+    if (framer.scan(rest, len) != codec::RespFramer::Status::Complete) return std::nullopt;
+    raws.push_back(rest.substr(0, len));
+    rest.remove_prefix(len);
+  }
+  if (!rest.empty()) return std::nullopt;
+  std::string out;
+  codec::appendResp2Pipeline(out, raws, r.denied_at, r.messages);
+  return out;
+}
+
+void onHead(Relay& r, Exchange& ex, const codec::HttpResponseParser& p) {
+  if (r.finished) return;
+  if (auto bad = checkHead(r, p)) return failRelay(r, ex, *bad);
+  r.status = p.status();
+  r.content_type = std::string(p.header("content-type").value_or("application/json"));
+  // Kept for the client's next requests, never relayed: the client gets keyward's counter.
+  if (auto t = p.header("upstash-sync-token")) r.owner->noteSyncToken(r.ctx.client, *t);
+  r.length = p.contentLength();
+  r.head_ok = true;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    ex.record().upstream_ms = msSince(r.ctx.started);
+    HttpResponse h = r.head();
+    h.headers.emplace_back("Cache-Control", "no-cache");
+    r.began = true;
+    if (r.ctx.stream) r.ctx.stream->began = true;
+    ex.beginStream(std::move(h));
+  }
+}
+
+// Does the body start like what its Content-Type says (JSON, or RESP for resp2)?
+bool plausibleStart(const Relay& r, std::string_view body) {
+  size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return false;
+  const char c = body[first];
+  if (r.content_type.starts_with("application/octet-stream")) {
+    return std::string_view("+-:$*").find(c) != std::string_view::npos;
+  }
+  return c == '{' || c == '[';
+}
+
+std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r) {
+  if (!r.spliceJson()) return std::nullopt;
+  std::vector<codec::SplicedElement> inserts;
+  for (size_t k = 0; k < r.denied_at.size(); ++k) {
+    inserts.push_back({r.denied_at[k], errorElement(r.messages[k])});
+  }
+  return codec::JsonArraySplicer(r.upstream_count, std::move(inserts));
+}
+
+// The held bytes outgrew kRelayThreshold: send the head and stream from here on.
+void startRelay(Relay& r, Exchange& ex) {
+  if (!plausibleStart(r, r.pending)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+  }
+  r.splicer = makeSplicer(r);
+  if (r.call != nullptr) r.call->leavePool();
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  r.began = true;
+  ex.relayBegin(r.head(), r.splicer ? std::nullopt : r.length);
+  std::string held;
+  held.swap(r.pending);
+  if (!r.splicer) return ex.relayWrite(held);
+  std::string out;
+  if (!r.splicer->feed(held, out)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+  }
+  ex.relayWrite(out);
+}
+
+void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
+  if (r.finished || !r.head_ok) return;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    return ex.streamWrite(chunk);
+  }
+  if (!r.began) {
+    // Small replies are held whole, so a failure mid-reply is still a clean JSON 502; only
+    // replies larger than the threshold stream (and are cut off if the upstream fails).
+    r.pending.append(chunk);
+    if (r.pending.size() >= kRelayThreshold && !r.spliceResp2()) startRelay(r, ex);
+    return;
+  }
+  if (!r.splicer) return ex.relayWrite(chunk);
+  std::string out;
+  if (!r.splicer->feed(chunk, out)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+  }
+  ex.relayWrite(out);
+}
+
+void onDone(Relay& r, Exchange& ex) {
+  if (r.finished) return;
+  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    r.finished = true;
+    return ex.endStream();
+  }
+  if (r.began) {
+    if (r.splicer && !r.splicer->finish()) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+    }
+    r.finished = true;
+    return ex.relayEnd();
+  }
+  // The whole reply is here: check it, splice it, answer with a Content-Length.
+  if (!plausibleStart(r, r.pending)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+  }
+  HttpResponse out = r.head();
+  if (r.spliceResp2()) {
+    auto body = spliceResp2(r, r.pending);
+    if (!body) {
+      return failRelay(r, ex,
+                       {UpstreamErrorKind::Protocol,
+                        "upstream resp2 pipeline reply does not match the commands sent"});
+    }
+    out.body = std::move(*body);
+  } else if (auto splicer = makeSplicer(r)) {
+    if (!splicer->feed(r.pending, out.body) || !splicer->finish()) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error()});
+    }
+  } else {
+    out.body = std::move(r.pending);
+  }
+  r.finished = true;
+  ex.record().upstream_ms = msSince(r.ctx.started);
+  ex.respond(std::move(out));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RestUpstream>> RestUpstream::create(event_base* base,
+                                                           RestPoolOptions options) {
+  auto pool = RestPool::create(base, std::move(options));
+  if (!pool) return pool.error();
+  auto up = std::make_unique<RestUpstream>(std::move(*pool));
+  up->probe();
+  return up;
+}
+
+void RestUpstream::probe() {
+  pool_->warm();
+  ready_ = pool_->connected();
+}
+
+void RestUpstream::noteSyncToken(std::string_view client, std::string_view token) {
+  // Opaque: only its size and charset are checked, so it can go into a header line unchanged.
+  if (client.empty() || token.empty() || token.size() > kMaxSyncToken) return;
+  if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    return;
+  }
+  // Bounded: names come from configs; past the bound the kept tokens go (the next read may be
+  // served by a lagging replica once, as when the client sends no token).
+  if (sync_tokens_.size() >= 2 * conf::kMaxClients &&
+      sync_tokens_.find(std::string(client)) == sync_tokens_.end()) {
+    sync_tokens_.clear();
+  }
+  sync_tokens_[std::string(client)].assign(token);
+}
+
+std::string_view RestUpstream::syncToken(std::string_view client) const {
+  auto it = sync_tokens_.find(std::string(client));
+  return it == sync_tokens_.end() ? std::string_view() : std::string_view(it->second);
+}
+
+std::vector<std::pair<std::string, std::string>> RestUpstream::passthroughHeaders(
+    const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
+    std::string_view client) const {
+  const std::string_view sync_token = syncToken(client);
+  std::vector<std::pair<std::string, std::string>> out;
+  // What keyward relays and splices is what it parsed: the upstream gets the same reading, not
+  // a variant spelling (or a duplicate) it might read otherwise.
+  if (opts.base64) out.emplace_back("upstash-encoding", "base64");
+  if (opts.resp2) out.emplace_back("upstash-response-format", "resp2");
+  // The client holds keyward's per-client counter, never an upstream token: asking for
+  // read-your-writes gets the client's own newest upstream token sent, whatever it sent.
+  if (parser.header("upstash-sync-token") && !sync_token.empty()) {
+    out.emplace_back("upstash-sync-token", std::string(sync_token));
+  }
+  for (const codec::HttpHeader& h : parser.headers()) {
+    if (!h.name.starts_with("upstash-telemetry-")) continue;
+    if (out.size() >= kMaxPassthroughHeaders) break;
+    const bool seen =
+        std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == h.name; });
+    if (!seen) out.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  return out;
+}
+
+void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+  const conf::UpstreamConfig& up = base.snapshot->config().upstream;
+  const codec::RestTarget to{up.host, up.port, up.kind == conf::UpstreamKind::RestHttps, up.path,
+                             up.token};
+  auto bytes = codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
+                                                base.upstream_headers);
+  if (!bytes) {
+    ex.record().reason = "bad_request";
+    return ex.respond(withHeaders(errorResponse(400, bytes.error().message), base));
+  }
+  auto relay = std::make_shared<Relay>();
+  relay->ctx = base;
+  relay->owner = this;
+  relay->ctx.started = Clock::now();
+  relay->route = plan.route;
+  relay->upstream = up.display;
+  relay->upstream_count = plan.forward.size();
+  relay->denied_at = plan.denied_at;
+  relay->messages = plan.messages;
+
+  RestCallSpec spec;
+  spec.bytes = std::move(*bytes);
+  spec.stream =
+      plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
+  spec.tenant = base.client;
+  RestCallbacks cb;
+  cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
+  cb.on_body = [relay, &ex](std::string_view chunk) { onBody(*relay, ex, chunk); };
+  cb.on_done = [relay, &ex] { onDone(*relay, ex); };
+  cb.on_error = [relay, &ex](const UpstreamError& e) { failRelay(*relay, ex, e); };
+  RestCallPtr call = pool_->call(std::move(spec), std::move(cb));
+  relay->call = call.get();
+  ex.holdSource(std::move(call));
+}
+
+}  // namespace kw::proxy
