@@ -3,6 +3,8 @@
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
 #   bench/load.sh [--quota] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+# KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
+# same alternating rounds, for a before/after comparison in one sitting.
 # --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
 # against the same config with every limit on (client rate/burst, per-identity rate, per_day,
 # per_month, the global budget, a state file), budgets too large to refuse; alternating rounds.
@@ -38,8 +40,9 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls|quota; sets kport_$1 (runs in this shell so cleanup sees the pid)
-  local port tls="" budget limits=""; port=$(free_port)
+start_keyward() {  # $1 = plain|tls|quota|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
+  local port tls="" budget limits="" exe=$bin; port=$(free_port)
+  [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
   budget="budget: { per_second: 0, per_day: 0, per_month: 0 }"
   if [ "$1" = quota ]; then
@@ -61,13 +64,14 @@ $budget
 $(bench_client "$hash")
 $limits
 YAML
-  "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
+  "$exe" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
   wait_port "$port" || { cat "$work/kw-$1.log" >&2; exit 1; }
   printf -v "kport_$1" '%s' "$port"
 }
 start_keyward plain; kplain=$kport_plain
 if [ "$mode" = gateway ]; then
   start_keyward tls; ktls=$kport_tls
+  if [ -n "${KEYWARD_BASELINE:-}" ]; then start_keyward baseline; kbase=$kport_baseline; fi
 else
   start_keyward quota; kquota=$kport_quota
 fi
@@ -112,6 +116,9 @@ for r in $(seq "$rounds"); do
   run webdis "http://127.0.0.1:$wport/GET/bench:k" >>"$work/results"
   run keyward-plain "http://127.0.0.1:$kplain/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
   run keyward-tls "https://127.0.0.1:$ktls/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
+  if [ -n "${kbase:-}" ]; then
+    run baseline-plain "http://127.0.0.1:$kbase/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
+  fi
 done
 echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
 python3 - "$work/results" <<'PY'
@@ -125,4 +132,6 @@ for name in dict.fromkeys(r[0] for r in rows):
     print(f"  {name:14s} {rps:10.0f} req/s   p99 per round: {' '.join(p99)}")
 for n in ("keyward-plain", "keyward-tls"):
     print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
+if "baseline-plain" in med:
+    print(f"  ratio keyward-plain/baseline-plain: {med['keyward-plain'] / med['baseline-plain']:.2f}x")
 PY
