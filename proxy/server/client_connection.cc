@@ -14,6 +14,7 @@
 #include "proxy/codec/reply_json.h"
 #include "proxy/io/tls_read_ahead.h"
 #include "proxy/io/write_through.h"
+#include "proxy/router/request_router.h"
 #include "proxy/server/gateway_server.h"
 
 namespace kw::proxy {

@@ -12,7 +12,8 @@
 #include "policy/client_policy.h"
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/io/event_loop.h"
-#include "proxy/router/request_router.h"
+#include "proxy/router/admission.h"
+#include "proxy/upstream/exchange.h"
 
 namespace kw::proxy {
 

@@ -19,6 +19,7 @@
 #include "proxy/io/access_log.h"
 #include "proxy/io/tls_read_ahead.h"
 #include "proxy/quota/quota_ledger.h"
+#include "proxy/router/request_router.h"
 #include "proxy/server/client_connection.h"
 
 namespace kw::proxy {

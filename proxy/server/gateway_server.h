@@ -13,9 +13,10 @@
 #include "conf/config.h"
 #include "policy/result.h"
 #include "proxy/io/event_loop.h"
-#include "proxy/router/request_router.h"
 
 namespace kw::proxy {
+
+class RequestRouter;
 
 class ClientConnection;
 

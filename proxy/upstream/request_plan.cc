@@ -22,6 +22,13 @@ HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec) {
   return out;
 }
 
+HttpResponse streamHead(const RouteContext& ctx) {
+  HttpResponse head;
+  head.content_type = "text/event-stream";
+  head.headers.emplace_back("Cache-Control", "no-cache");
+  return withHeaders(std::move(head), ctx);
+}
+
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx) {
   for (const auto& h : ctx.headers) r.headers.push_back(h);
   return r;

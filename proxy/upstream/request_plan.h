@@ -69,6 +69,10 @@ struct Refusal {
 // noted in `rec`: the one place a refusal becomes a response.
 HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec);
 
+// The head of an SSE stream (200, text/event-stream, no-cache, the context's headers), whichever
+// upstream feeds it.
+HttpResponse streamHead(const RouteContext& ctx);
+
 // `r` plus the context's headers.
 HttpResponse withHeaders(HttpResponse r, const RouteContext& ctx);
 // The client's JSON error for an upstream failure; notes the reason in `rec`.

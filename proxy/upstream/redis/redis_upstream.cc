@@ -42,6 +42,15 @@ HttpResponse tooLargeEncoded(const RouteContext& ctx, AccessRecord& rec) {
                          ctx, rec);
 }
 
+// What every reply callback does first: the upstream latency noted, a failure answered (true:
+// there are replies to encode).
+bool settled(const UpstreamResult& r, const RouteContext& ctx, Exchange& ex) {
+  ex.record().upstream_ms = msSince(ctx.started);
+  if (r) return true;
+  ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+  return false;
+}
+
 // The body of a reply that may be large, sized exactly first (one walk in kMeasureBytes steps,
 // which is also the encoded-size bound's check): over `bound` it is refused; over
 // kSliceThreshold it is sent in slices: the head with the exact Content-Length, then a slice
@@ -276,9 +285,8 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
       ex.holdRequest(pool_->execute(
           plan.forward,
           [&ex, ctx, bound, loop](UpstreamResult&& r) {
+            if (!settled(r, ctx, ex)) return;
             AccessRecord& rc = ex.record();
-            rc.upstream_ms = msSince(ctx.started);
-            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, rc));
             const UpstreamResponse& resp = r.value();
             if (mayBeLarge(ctx, resp)) {
               return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedSingle, ctx,
@@ -303,8 +311,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
           plan.forward,
           [&ex, ctx, bound, loop, denied_at = plan.denied_at,
            messages = plan.messages](UpstreamResult&& r) {
-            ex.record().upstream_ms = msSince(ctx.started);
-            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            if (!settled(r, ctx, ex)) return;
             fitPipeline(ctx, r.value(), bound);
             if (mayBeLarge(ctx, r.value())) {
               HeldReply h{
@@ -327,8 +334,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
       ex.holdRequest(pool_->executeTransaction(
           plan.forward,
           [&ex, ctx, bound, loop](UpstreamResult&& r) {
-            ex.record().upstream_ms = msSince(ctx.started);
-            if (!r) return ex.respond(upstreamFailure(r.error(), ctx, ex.record()));
+            if (!settled(r, ctx, ex)) return;
             const UpstreamResponse& resp = r.value();
             if (mayBeLarge(ctx, resp)) {
               return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedTransaction,
@@ -361,10 +367,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
               *started = true;
               if (ctx.stream) ctx.stream->began = true;
               ex.record().upstream_ms = msSince(ctx.started);
-              HttpResponse head;
-              head.content_type = "text/event-stream";
-              head.headers.emplace_back("Cache-Control", "no-cache");
-              ex.beginStream(withHeaders(std::move(head), ctx));
+              ex.beginStream(streamHead(ctx));
             }
             std::string out;
             if (codec::appendSseEvent(out, reply.value)) ex.streamWrite(out);

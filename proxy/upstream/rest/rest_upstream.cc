@@ -160,11 +160,9 @@ void onHead(Relay& r, Exchange& ex, const codec::HttpResponseParser& p) {
   r.head_ok = true;
   if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
     ex.record().upstream_ms = msSince(r.ctx.started);
-    HttpResponse h = r.head();
-    h.headers.emplace_back("Cache-Control", "no-cache");
     r.began = true;
     if (r.ctx.stream) r.ctx.stream->began = true;
-    ex.beginStream(std::move(h));
+    ex.beginStream(streamHead(r.ctx));
   }
 }
 
