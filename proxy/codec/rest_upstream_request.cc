@@ -49,6 +49,26 @@ std::string hostHeaderValue(std::string_view host, uint16_t port, bool tls) {
 Result<std::string> encodeRestUpstreamRequest(const RestTarget& to, RestRoute route,
                                               std::span<const Argv> commands,
                                               std::string_view channel, const HeaderList& headers) {
+  // Sized first, so nothing over the bound is ever built; exactly only when the cheap bound (six
+  // bytes per byte, \u00XX) could pass it.
+  uint64_t raw = 2, args = 0;
+  for (Argv argv : commands) {
+    raw += 3;
+    for (std::string_view a : argv) raw += a.size(), ++args;
+  }
+  uint64_t body_size = 6 * raw + 3 * args;
+  if (body_size > to.max_body_bytes) {
+    body_size = 2;
+    for (Argv argv : commands) {
+      body_size += 3;
+      for (std::string_view a : argv) body_size += jsonStringSize(a) + 1;
+    }
+  }
+  if (body_size > to.max_body_bytes) {
+    return Error{ErrorCode::TooLarge,
+                 "ERR request too large once encoded as JSON for the REST upstream (over " +
+                     std::to_string(to.max_body_bytes) + " bytes)"};
+  }
   std::string path(to.base_path);
   std::string body;
   bool utf8 = true;

@@ -21,6 +21,9 @@ struct RestTarget {
   bool tls = true;             // decides the default port Host leaves out
   std::string_view base_path;  // "" or "/prefix", no trailing '/'
   std::string_view token;      // SECRET: keyward's upstream bearer token
+  // Bound on the JSON body: JSON escaping turns a control byte into six, so a raw path-style
+  // body could grow sixfold into memory no body reservation counts.
+  uint64_t max_body_bytes = UINT64_MAX;
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -29,7 +32,8 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // array of them; Subscribe, PSubscribe: no body, `channel` percent-encoded into the path and
 // Accept: text/event-stream). `headers` are appended as they are: their names and values must
 // be header-safe (from HttpRequestParser or written by keyward). An argument that is not UTF-8
-// cannot travel as JSON text: the error says so (a 400 for the client).
+// cannot travel as JSON text: the error says so (InvalidArgument, a 400 for the client). A body
+// over `to.max_body_bytes` is refused before it is built (TooLarge, a 413).
 [[nodiscard]] Result<std::string> encodeRestUpstreamRequest(const RestTarget& to, RestRoute route,
                                                             std::span<const Argv> commands,
                                                             std::string_view channel,

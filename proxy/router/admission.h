@@ -32,6 +32,7 @@ struct Admission {
   PeerInfo client_ip;                         // after trusted X-Forwarded-For hops
   std::optional<codec::RestRequest> request;  // decoded at head time when no body follows
   std::vector<std::pair<std::string, std::string>> cors;  // Allow-Origin etc. for the reply
+  codec::ResponseOptions options;  // Upstash-Encoding / Upstash-Response-Format, as parsed
   // Subscribe / PSubscribe only: what the stream's guard re-checks later (router_streams.cc).
   std::string stream_token;     // SECRET: the bearer token
   std::string stream_jti;       // JWT jti

@@ -168,15 +168,11 @@ RouteContext RequestRouter::contextFor(const codec::HttpRequestParser& parser,
                                        Admission& admission) const {
   RouteContext ctx;
   ctx.snapshot = admission.snapshot;
-  // Parsed once at admission already; cannot fail here.
-  auto opts = codec::parseResponseOptions(parser.header("upstash-encoding"),
-                                          parser.header("upstash-response-format"));
-  ctx.enc = opts && opts->base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
-  ctx.resp2 = opts && opts->resp2;
-  if (opts) {
-    ctx.upstream_headers =
-        upstream_.passthroughHeaders(parser, *opts, admission.entry->config->spec.name);
-  }
+  const codec::ResponseOptions& opts = admission.options;  // parsed at admission
+  ctx.enc = opts.base64 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
+  ctx.resp2 = opts.resp2;
+  ctx.upstream_headers =
+      upstream_.passthroughHeaders(parser, opts, admission.entry->config->spec.name);
   ctx.headers = std::move(admission.cors);
   return ctx;
 }

@@ -83,6 +83,7 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     return refused(std::move(a), rec, codec::restErrorStatus(opts.error()), "bad_request",
                    opts.error().message);
   }
+  a.options = *opts;
   codec::RestOptions ro;
   ro.allow_query_token = cfg.listen.allow_query_token;
   const bool body_follows = parser.status() != codec::ParseStatus::Complete;

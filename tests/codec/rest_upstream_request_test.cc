@@ -54,6 +54,20 @@ TEST(RestUpstreamRequestTest, NonUtf8ArgumentIsRefused) {
   EXPECT_NE(r.error().message.find("not valid UTF-8"), std::string::npos);
 }
 
+TEST(RestUpstreamRequestTest, BodyOverTheBoundIsRefusedBeforeItIsBuilt) {
+  RestTarget small = kUpstash;
+  small.max_body_bytes = 40;
+  const std::string control(10, '\x01');  // 60 bytes once escaped
+  const std::vector<std::string_view> big{"SET", "k", control};
+  const Argv big_argv(big);
+  auto refused = encodeRestUpstreamRequest(small, RestRoute::Command, {&big_argv, 1}, {}, {});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::TooLarge);
+  const std::vector<std::string_view> fits{"SET", "k", "aaaaaaaaaa"};  // 22 bytes
+  const Argv fits_argv(fits);
+  EXPECT_TRUE(encodeRestUpstreamRequest(small, RestRoute::Command, {&fits_argv, 1}, {}, {}));
+}
+
 TEST(RestUpstreamRequestTest, SubscribeChannelIsOnePercentEncodedSegment) {
   const std::string r =
       encode(kUpstash, RestRoute::Subscribe, {{"SUBSCRIBE", "x"}}, "a/b c%?#é:@+");

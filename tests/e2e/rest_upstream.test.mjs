@@ -225,6 +225,20 @@ describe("request shape", () => {
     assert.deepEqual(cmd.slice(1).map(String), ["app:p", "raw value", "EX", "100"]);
   });
 
+  test("a raw body that JSON escaping would grow past twice max_body_bytes is 413, nothing sent", async () => {
+    // Each 0x01 byte becomes \u0001 (six bytes): 4 MiB would be 24 MiB of JSON, over 2 x 10 MiB.
+    const big = await request(kw.port, { method: "POST", path: "/set/app:raw",
+                                         body: Buffer.alloc(4 << 20, 1), key: keys.admin });
+    assert.equal(big.status, 413, big.text);
+    assert.match(big.json.error, /too large once encoded as JSON/);
+    assert.equal(up.requests.length, 0);
+    const fits = await request(kw.port, { method: "POST", path: "/set/app:raw",
+                                          body: Buffer.alloc(1 << 20, 1), key: keys.admin });
+    assert.equal(fits.status, 200, fits.text);
+    assert.equal(up.requests.length, 1);
+    assert.equal(commandsOf(up.requests[0])[0][2].length, 1 << 20);
+  });
+
   test("binary-safe body bytes: UTF-8 and escapes arrive as the same strings", async () => {
     const value = "ünïcødé \" \\ \n \u0001 😀";
     const res = await post(["SET", "app:u", value]);

@@ -699,7 +699,7 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
     }
     impl->tls_ctx = std::move(*ctx);
   }
-  impl->endpoint = std::move(options.endpoint);
+  impl->endpoint = options.endpoint;  // copied: the options' password is wiped, not moved out
   OPENSSL_cleanse(options.endpoint.password.data(), options.endpoint.password.size());
   options.endpoint = {};
   impl->options = std::move(options);

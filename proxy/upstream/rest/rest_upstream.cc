@@ -326,13 +326,17 @@ std::vector<std::pair<std::string, std::string>> RestUpstream::passthroughHeader
 
 void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
   const conf::UpstreamConfig& up = base.snapshot->config().upstream;
-  const codec::RestTarget to{up.host, up.port, up.kind == conf::UpstreamKind::RestHttps, up.path,
-                             up.token};
+  // Twice the largest body a client may send (JSON escaping could make it six times).
+  const codec::RestTarget to{
+      up.host, up.port,  up.kind == conf::UpstreamKind::RestHttps,
+      up.path, up.token, 2 * base.snapshot->config().listen.max_body_bytes + 65536};
   auto bytes = codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
                                                 base.upstream_headers);
   if (!bytes) {
-    ex.record().reason = "bad_request";
-    return ex.respond(withHeaders(errorResponse(400, bytes.error().message), base));
+    const bool too_large = bytes.error().code == ErrorCode::TooLarge;
+    ex.record().reason = too_large ? "too_large" : "bad_request";
+    return ex.respond(
+        withHeaders(errorResponse(too_large ? 413 : 400, bytes.error().message), base));
   }
   auto relay = std::make_shared<Relay>();
   relay->ctx = base;
