@@ -1,9 +1,11 @@
 // Fuzzes encodeRestUpstreamRequest: whatever the arguments, the bytes are one complete HTTP
 // request that keyward's own parser reads back to the same commands (or channel), with the token
-// only in Authorization; an argument that is not UTF-8 is the only refusal.
+// only in Authorization; the only refusals are an argument that is not UTF-8 and a body over the
+// bound.
 //
-// Input: byte 0 picks the route, byte 1 the port; the rest is split at 0xFF into arguments and
-// at 0xFE into commands (Subscribe: the whole rest is the channel).
+// Input: byte 0 picks the route (and, odd and over 4, a 64-byte body bound), byte 1 the port;
+// the rest is split at 0xFF into arguments and at 0xFE into commands (Subscribe: the whole rest
+// is the channel).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -37,9 +39,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool stream = route == RestRoute::Subscribe || route == RestRoute::PSubscribe;
   if (route == RestRoute::Command) argvs.resize(1);
 
-  const RestTarget to{"up.example", port, true, "", "SECRET-TOKEN"};
+  // An odd byte 0 above 4 also bounds the body, low enough to be hit.
+  const uint64_t bound = data[0] >= 5 && (data[0] & 1) != 0 ? 64 : UINT64_MAX;
+  const RestTarget to{"up.example", port, true, "", "SECRET-TOKEN", bound};
   const HeaderList headers{{"upstash-encoding", "base64"}};
   auto bytes = encodeRestUpstreamRequest(to, route, argvs, rest, headers);
+  if (!bytes && bytes.error().code == kw::ErrorCode::TooLarge) {
+    KW_FUZZ_CHECK(bound != UINT64_MAX && !stream);
+    return 0;
+  }
   if (!bytes) {
     bool utf8 = true;
     for (Argv a : argvs) {
@@ -88,6 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (Argv a : argvs) {
     if (a.empty()) return 0;  // the router never sends an empty command
   }
+  KW_FUZZ_CHECK(parser.body().size() <= bound);
   auto back = decodeRestRequest(parser);
   KW_FUZZ_CHECK(back.has_value());
   KW_FUZZ_CHECK(back->route() == route);

@@ -1,6 +1,8 @@
 // REST upstream request encoding (see the header).
 #include "proxy/codec/rest_upstream_request.h"
 
+#include <algorithm>
+
 #include "policy/ascii.h"
 #include "proxy/codec/json_escape.h"
 
@@ -51,15 +53,20 @@ Result<std::string> encodeRestUpstreamRequest(const RestTarget& to, RestRoute ro
                                               std::string_view channel, const HeaderList& headers) {
   // Sized first, so nothing over the bound is ever built; exactly only when the cheap bound (six
   // bytes per byte, \u00XX) could pass it.
+  const bool stream = route == RestRoute::Subscribe || route == RestRoute::PSubscribe;
+  const std::span<const Argv> sent = stream ? std::span<const Argv>()
+                                     : route == RestRoute::Command
+                                         ? commands.first(std::min<size_t>(1, commands.size()))
+                                         : commands;
   uint64_t raw = 2, args = 0;
-  for (Argv argv : commands) {
+  for (Argv argv : sent) {
     raw += 3;
     for (std::string_view a : argv) raw += a.size(), ++args;
   }
   uint64_t body_size = 6 * raw + 3 * args;
   if (body_size > to.max_body_bytes) {
     body_size = 2;
-    for (Argv argv : commands) {
+    for (Argv argv : sent) {
       body_size += 3;
       for (std::string_view a : argv) body_size += jsonStringSize(a) + 1;
     }
@@ -72,7 +79,6 @@ Result<std::string> encodeRestUpstreamRequest(const RestTarget& to, RestRoute ro
   std::string path(to.base_path);
   std::string body;
   bool utf8 = true;
-  bool stream = false;
   switch (route) {
     case RestRoute::Command:
       path += "/";
@@ -92,7 +98,6 @@ Result<std::string> encodeRestUpstreamRequest(const RestTarget& to, RestRoute ro
     case RestRoute::PSubscribe:
       path += route == RestRoute::Subscribe ? "/subscribe/" : "/psubscribe/";
       path += percentEncodeSegment(channel);
-      stream = true;
       break;
   }
   if (!utf8) {
