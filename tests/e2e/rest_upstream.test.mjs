@@ -233,10 +233,10 @@ describe("request shape", () => {
     assert.match(big.json.error, /too large once encoded as JSON/);
     assert.equal(up.requests.length, 0);
     const fits = await request(kw.port, { method: "POST", path: "/set/app:raw",
-                                          body: Buffer.alloc(64 << 10, 1), key: keys.admin });
+                                          body: Buffer.alloc(16 << 10, 1), key: keys.admin });
     assert.equal(fits.status, 200, fits.text);
     assert.equal(up.requests.length, 1);
-    assert.equal(commandsOf(up.requests[0])[0][2].length, 64 << 10);
+    assert.equal(commandsOf(up.requests[0])[0][2].length, 16 << 10);
   });
 
   test("binary-safe body bytes: UTF-8 and escapes arrive as the same strings", async () => {
