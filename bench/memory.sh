@@ -4,13 +4,16 @@
 # connections pushing 9 MiB bodies, and 100 authorised clients pipelining 100 GETs of a 2 MiB
 # value without ever reading, then one amplifying MGET: twelve 8 MiB values (96 MiB, over
 # upstream.max_reply_bytes: refused after Redis ran it) and seven (56 MiB, within it: relayed
-# in slices). Prints kB figures; never a CI gate. The bounds each figure is held to are in
+# in slices); last, 20 clients at once reading a list of 1,000,000 one-byte values (a reply of
+# many small values: 7 bytes of RESP each, the most the parsed tree grows over its bytes).
+# Prints kB figures; never a CI gate. The bounds each figure is held to are in
 # docs/benchmarks.md.
-#   bench/memory.sh [CONNECTIONS=5000]
+#   [KEYWARD_BIN=/path/to/keyward] bench/memory.sh [CONNECTIONS=5000]
+# KEYWARD_BIN measures that binary instead of building this tree's (before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conns=${1:-5000}
-bin=$(bash scripts/build-release.sh | tail -1)
+bin=${KEYWARD_BIN:-$(bash scripts/build-release.sh | tail -1)}
 source bench/lib.sh
 ulimit -n $((conns * 2 + 1024))
 rport=$(free_port) kport=$(free_port)
@@ -32,7 +35,7 @@ upstream:
 clients:
   - name: mem
     api_keys: ["$hash"]
-    commands: ["+get", "+set", "+mget"]
+    commands: ["+get", "+set", "+mget", "+lrange"]
     keys: ["mem:*"]
 YAML
 "$bin" serve --config "$work/kw.yaml" >"$work/kw.log" 2>&1 & kw=$!; pids+=($kw)
@@ -68,7 +71,9 @@ head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' v | redis-cli -p "$rport" -x se
 for i in $(seq 0 11); do
   head -c $((8 * 1024 * 1024)) /dev/zero | tr '\0' w | redis-cli -p "$rport" -x set "mem:v$i" >/dev/null
 done
-# attack MODE: "anon" (100 x 9 MiB bodies with a bad key) or "slow" (100 non-reading pipeliners).
+redis-cli -p "$rport" eval "for i = 1, 1000000 do redis.call('rpush', KEYS[1], 'x') end" 1 mem:list >/dev/null
+# attack MODE: "anon" (100 x 9 MiB bodies with a bad key), "slow" (100 non-reading pipeliners),
+# "mgetN" (one MGET of N 8 MiB values), "lrange" (20 clients each reading the 1M-value list).
 attack() {
   python3 - "$kport" "$work/cert.pem" "$key" "$1" <<'PY'
 import socket, ssl, sys, time
@@ -93,6 +98,24 @@ for i in range(100):
             got += len(b)
         sys.stdout.write(f"  mget x{n}: {got >> 20} MiB of response read\n")
         break
+    if mode == "lrange":
+        s.sendall(f"GET /lrange/mem:list/0/-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                  f"Connection: close\r\n\r\n".encode())
+        socks.append(s)
+        if len(socks) < 20:
+            continue
+        got = [0] * len(socks)
+        for j, c in enumerate(socks):
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                if got[j] == 0 and j == 0:
+                    status = b.split(b"\r\n", 1)[0].decode()
+                    sys.stdout.write(f"  lrange x20: {status}\n")
+                got[j] += len(b)
+        sys.stdout.write(f"  lrange x20: {sum(got) >> 20} MiB of responses read\n")
+        break
     if mode == "anon":
         s.sendall(f"POST /set/mem:x HTTP/1.1\r\nHost: x\r\nContent-Length: {9 << 20}\r\n"
                   f"Authorization: Bearer kw_bad{i}\r\n\r\n".encode())
@@ -114,7 +137,7 @@ while time.time() < end and mode == "anon":
 time.sleep(4 if mode == "slow" else 0)
 PY
 }
-for mode in anon slow mget12 mget7; do
+for mode in anon slow mget12 mget7 lrange; do
   base=$(rss); peak=$base
   attack "$mode" & ap=$!; pids+=($ap)
   while kill -0 "$ap" 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.05; done

@@ -1,5 +1,6 @@
-// Fuzzes the upstream RESP framer: chunking-independent, bounded, and in agreement with
-// parseReply on where each reply it reads ends. The bytes are held as RedisConnection
+// Fuzzes RespParser's framing as RedisConnection drives it: chunking-independent (where each
+// reply ends, the values it declares and the nodes it records), bounded, and the trees built
+// from the nodes agree with parsing the reply whole. The bytes are held as RedisConnection
 // holds them, in a ReplyBuffer (mapped from one page here, so mremap growth and the hand-over
 // of a large reply run on small inputs), checked against the input at every step.
 #include <cstdint>
@@ -10,8 +11,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "proxy/codec/resp_framer.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_parser.h"
 #include "proxy/io/reply_buffer.h"
 
 namespace {
@@ -19,6 +19,7 @@ namespace {
 struct Framed {
   std::vector<size_t> lengths;  // whole reply sizes (dropped bytes included)
   std::vector<uint64_t> values;
+  std::vector<kw::proxy::codec::ReplyNodes> nodes;  // empty for a reply framed with discards
   bool invalid = false;
 };
 
@@ -28,7 +29,7 @@ struct Framed {
 // buffered.
 Framed frame(std::string_view in, size_t step, const kw::proxy::codec::RespLimits& limits,
              bool discard = false) {
-  kw::proxy::codec::RespFramer framer(&limits);
+  kw::proxy::codec::RespParser framer(&limits);
   Framed out;
   size_t pos = 0;
   size_t avail = 0;
@@ -41,7 +42,7 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::codec::RespLimit
       KW_FUZZ_CHECK(held.view() == in.substr(pos, avail - pos));
       size_t len = 0;
       const auto st = framer.scan(held.view(), len);
-      if (st == kw::proxy::codec::RespFramer::Status::NeedMore) {
+      if (st == kw::proxy::codec::RespParser::Status::NeedMore) {
         if (discard) {
           const size_t a = framer.accepted();
           KW_FUZZ_CHECK(pos + a <= avail);
@@ -52,7 +53,7 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::codec::RespLimit
         }
         break;
       }
-      if (st == kw::proxy::codec::RespFramer::Status::Invalid) {
+      if (st == kw::proxy::codec::RespParser::Status::Invalid) {
         KW_FUZZ_CHECK(!framer.error().empty());
         out.invalid = true;
         break;
@@ -62,6 +63,8 @@ Framed frame(std::string_view in, size_t step, const kw::proxy::codec::RespLimit
       KW_FUZZ_CHECK(whole > 0 && whole <= limits.max_reply_bytes);
       out.lengths.push_back(whole);
       out.values.push_back(framer.values());
+      out.nodes.emplace_back(framer.nodes().begin(), framer.nodes().end());
+      KW_FUZZ_CHECK(discard || !out.nodes.back().empty());
       if (len >= 4096) {  // a large reply leaves as its buffer; what follows stays
         kw::proxy::ReplyBuffer taken = std::move(held);
         held = kw::proxy::ReplyBuffer(4096);
@@ -108,21 +111,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   KW_FUZZ_CHECK(whole.values == dropped.values);
   KW_FUZZ_CHECK(whole.invalid == dropped.invalid);
 
-  // Where the parser accepts a framed reply, both agree on where it ends (no shorter prefix
-  // parses) and on the values the framer declared. The parser is the stricter one (canonical
-  // integers, no CR inside a line): such a reply fails its request alone, framing stays in sync.
-  kw::proxy::codec::RespReaderLimits rl;
-  rl.max_line_bytes = limits.max_line_bytes;
-  rl.max_depth = limits.max_depth;
-  rl.max_reply_bytes = limits.max_reply_bytes;
+  // Recording does not depend on how the bytes arrived; a discarded reply records nothing.
+  for (size_t i = 0; i < whole.nodes.size() && i < split.nodes.size(); ++i) {
+    const auto& a = whole.nodes[i];
+    const auto& b = split.nodes[i];
+    KW_FUZZ_CHECK(a.size() == b.size());
+    for (size_t k = 0; k < a.size() && k < b.size(); ++k) {
+      KW_FUZZ_CHECK(a[k].offset == b[k].offset && a[k].kind == b[k].kind && a[k].n == b[k].n);
+    }
+  }
+
+  // Each framed reply's tree, built from its nodes over a copy of its bytes, is what parsing it
+  // whole gives, with as many values as the framer declared; no shorter prefix parses.
   size_t at = 0;
   for (size_t i = 0; i < whole.lengths.size(); ++i) {
     const std::string_view reply = in.substr(at, whole.lengths[i]);
     at += whole.lengths[i];
-    auto parsed = kw::proxy::codec::parseReply(reply, rl);
-    if (!parsed) continue;
-    KW_FUZZ_CHECK(countValues(*parsed) == whole.values[i]);
-    KW_FUZZ_CHECK(!kw::proxy::codec::parseReply(reply.substr(0, reply.size() - 1), rl));
+    const std::string copy(reply);
+    auto built = kw::proxy::codec::buildReply(copy, whole.nodes[i], limits.max_depth);
+    KW_FUZZ_CHECK(built.has_value());  // the framer already held the reply to max_depth
+    auto parsed = kw::proxy::codec::parseReply(reply, limits);
+    KW_FUZZ_CHECK(parsed.has_value());
+    KW_FUZZ_CHECK(countValues(*built) == whole.values[i]);
+    KW_FUZZ_CHECK(*built == *parsed);
+    KW_FUZZ_CHECK(!kw::proxy::codec::parseReply(reply.substr(0, reply.size() - 1), limits));
   }
   return 0;
 }

@@ -10,7 +10,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "proxy/codec/reply_json.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_parser.h"
 #include "proxy/codec/sliced_reply.h"
 #include "tests/support/resp_stream.h"
 
@@ -52,9 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(&seed, data, 4);
   const ReplyEncoding enc = (data[4] & 1) != 0 ? ReplyEncoding::Base64 : ReplyEncoding::Plain;
   const uint8_t error_mask = data[5];
-  RespReaderLimits limits;
+  RespLimits limits;
   limits.max_reply_bytes = 1 << 20;
-  limits.max_elements = 1 << 14;
+  limits.max_values = 1 << 14;
   limits.max_depth = 16;
   RespReader reader(limits);
   reader.feed(std::string_view(reinterpret_cast<const char*>(data) + 8, size - 8));

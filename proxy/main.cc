@@ -183,7 +183,8 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_in_flight", "Upstream requests in flight", u.in_flight);
   p.gauge("keyward_upstream_queued", "Upstream requests waiting", u.queued);
   p.gauge("keyward_upstream_reply_bytes",
-          "Raw upstream reply bytes held until sent (upstream.max_reply_bytes_total)",
+          "Upstream replies held until sent, bytes plus 72 per parsed value "
+          "(upstream.max_reply_bytes_total)",
           u.reply_bytes);
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
   p.gauge("keyward_upstream_detached_relays",

@@ -29,7 +29,7 @@ void appendString(std::string& out, std::string_view s, bool encode) {
   out.push_back('"');
 }
 
-// Arrays recurse; parsed values are at most RespReaderLimits::max_depth deep.
+// Arrays recurse; parsed values are at most RespLimits::max_depth deep.
 void appendValue(std::string& out, const RespValue& v, bool b64, bool top_level) {
   switch (v.type) {
     case RespType::Null:

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "policy/result.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_value.h"
 
 namespace kw::proxy::codec {
 

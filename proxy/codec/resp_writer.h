@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_value.h"
 
 namespace kw::proxy::codec {
 
@@ -29,7 +29,8 @@ void appendIntegerReply(std::string& out, int64_t v);
 void appendBulkReply(std::string& out, std::string_view s);
 void appendNullReply(std::string& out);                  // $-1
 void appendArrayHeader(std::string& out, size_t count);  // *<count>
-// Serialises a value as RESP2 (Null -> $-1, NullArray -> *-1); inverse of parseReply.
+// Serialises a value as RESP2 (Null -> $-1, NullArray -> *-1); inverse of parseReply
+// (resp_parser.h).
 void appendReply(std::string& out, const RespValue& v);
 
 }  // namespace kw::proxy::codec

@@ -11,7 +11,7 @@
 
 #include "policy/result.h"
 #include "proxy/codec/reply_json.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_value.h"
 
 namespace kw::proxy::codec {
 

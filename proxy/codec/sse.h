@@ -5,7 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/codec/resp_reader.h"
+#include "policy/result.h"
+#include "proxy/codec/resp_value.h"
 
 namespace kw::proxy::codec {
 

@@ -44,7 +44,7 @@ struct UpstreamError {
 struct UpstreamStats {
   uint32_t connections = 0;  // open (or opening) pooled connections
   uint32_t in_flight = 0;    // requests written and awaiting replies
-  uint64_t reply_bytes = 0;  // reply bytes held (partial replies, and complete ones until sent)
+  uint64_t reply_bytes = 0;  // replies held (partial, and complete until sent), values included
   uint32_t streaming = 0;    // connections receiving a large reply (nothing waits behind it)
   uint32_t queued = 0;       // requests waiting for a connection
   uint32_t subscriptions = 0;

@@ -9,6 +9,7 @@
 
 #include "proxy/codec/base64.h"
 #include "proxy/codec/json_escape.h"
+#include "proxy/codec/resp_parser.h"
 
 namespace kw::proxy::codec {
 namespace {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "proxy/codec/reply_json.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_value.h"
 #include "tests/support/resp_stream.h"
 
 extern char** environ;

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "proxy/codec/resp_parser.h"
+
 namespace kw::proxy::codec {
 namespace {
 

@@ -166,6 +166,33 @@ TEST_F(RedisPoolTest, TransactionAndExecAbort) {
   EXPECT_EQ(rawOf(*get), "$1\r\n2\r\n") << "the aborted transaction must not have run";
 }
 
+// Integers at int64's edges are replies like any other: the connection stays up and in step
+// (an 18-digit framer once dropped it on INCR's answer past 10^18, failing every request on it).
+TEST_F(RedisPoolTest, IntegersAtInt64EdgesKeepTheConnection) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  auto r = run(loop_, *up,
+               {{"SET", "big", "9223372036854775806"},
+                {"INCR", "big"},
+                {"SET", "small", "-9223372036854775807"},
+                {"DECR", "small"},
+                {"PING"}});
+  ASSERT_TRUE(r && r->has_value()) << (r && !r->has_value() ? r->error().message : "");
+  ASSERT_EQ(r->value().size(), 5u);
+  EXPECT_EQ(r->value().value(1).type, codec::RespType::Integer);
+  EXPECT_EQ(r->value().value(1).integer, INT64_MAX);
+  EXPECT_EQ(r->value().value(3).integer, INT64_MIN);
+  EXPECT_EQ(rawOf(*r, 4), "+PONG\r\n");
+  // Redis refuses to pass the edge with an error reply; the transaction path reads the same.
+  auto tx = run(loop_, *up, {{"INCR", "big"}, {"DECR", "small"}, {"GET", "big"}}, true);
+  ASSERT_TRUE(tx && tx->has_value());
+  const codec::RespValue& exec = tx->value().values().back();
+  ASSERT_TRUE(exec.isArray());
+  ASSERT_EQ(exec.elements.size(), 3u);
+  EXPECT_TRUE(exec.elements[0].isError());
+  EXPECT_EQ(exec.elements[2].str, "9223372036854775807");
+}
+
 TEST_F(RedisPoolTest, RejectsCommandsThatWouldDesyncThePool) {
   RedisServer redis;
   auto up = makeUpstream(loop_.base(), redis.url());
@@ -510,7 +537,7 @@ TEST_F(RedisPoolTest, PipelineReplyBytesAreBounded) {
   RedisPoolOptions opts;
   opts.connections = 1;
   opts.max_reply_bytes = 4 << 20;
-  opts.max_reply_bytes_total = 8 << 20;
+  opts.max_reply_bytes_total = 16 << 20;  // a share of 8 MiB: the request's bound bites
   auto up = makeUpstream(loop_.base(), redis.url(), opts);
   const std::string value(3 << 20, 'v');
   ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
@@ -591,6 +618,34 @@ TEST_F(RedisPoolTest, EachTenantHoldsAtMostHalfOfTheTotal) {
   auto again = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"greedy"});
   ASSERT_TRUE(again[0].has_value());
   EXPECT_EQ(again[0].value().value(0).str.size(), value.size());
+}
+
+// A reply of many small values counts what it takes parsed, not only its bytes: 72 bytes per
+// value (the framing record and the tree node). 100,000 one-byte items are 0.7 MB of RESP but
+// 7.9 MB held, over a 4 MiB share; counting bytes alone let 20 readers of a million such values
+// hold 400 MiB against a 256 MiB total.
+TEST_F(RedisPoolTest, ManySmallValuesCountWhatTheirTreeTakes) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.max_reply_bytes = 4 << 20;
+  opts.max_reply_bytes_total = 8 << 20;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const char* fill = "for i = 1, tonumber(ARGV[1]) do redis.call('rpush', KEYS[1], 'x') end";
+  ASSERT_TRUE(run(loop_, *up, {{"EVAL", fill, "1", "big", "100000"}})->has_value());
+  ASSERT_TRUE(run(loop_, *up, {{"EVAL", fill, "1", "small", "20000"}})->has_value());
+  auto big = run(loop_, *up, {{"LRANGE", "big", "0", "-1"}, {"PING"}});
+  ASSERT_TRUE(big && big->has_value());
+  EXPECT_EQ(rawOf(*big, 0), std::string(kShareRefused));
+  EXPECT_EQ(rawOf(*big, 1), "+PONG\r\n");  // the connection stays in step
+  big.reset();
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
+  auto small = run(loop_, *up, {{"LRANGE", "small", "0", "-1"}});
+  ASSERT_TRUE(small && small->has_value());
+  EXPECT_EQ(small->value().value(0).elements.size(), 20000u);
+  const uint64_t raw = small->value().rawSize();
+  EXPECT_EQ(up->stats().reply_bytes, raw + 20001 * 72);  // held while the response lives
+  small.reset();
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
 }
 
 // Replies that do not match what was sent (a RESP3 push on a RESP2 connection, a reply nobody

@@ -1,6 +1,6 @@
-// RespReader for tests, fuzzers and benchmarks: a stream of replies split by keyward's framer
-// (codec::RespFramer) and read by its parser (codec::parseReply), each reply owning its bytes.
-// Not part of keyward: RedisConnection frames into its own ReplyBuffer and parses from there.
+// RespReader for tests, fuzzers and benchmarks: a stream of replies read by keyward's parser
+// (codec::RespParser, trees from codec::buildReply), each reply owning its bytes. Not part of
+// keyward: RedisConnection frames into its own ReplyBuffer and builds the trees from there.
 #pragma once
 
 #include <cstring>
@@ -9,8 +9,7 @@
 #include <string_view>
 #include <utility>
 
-#include "proxy/codec/resp_framer.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_parser.h"
 
 namespace kw::proxy::codec {
 
@@ -34,18 +33,11 @@ class RespReply {
 };
 
 // feed() bytes as they arrive (any split), then next() until NeedMore. After an Error the
-// reader stays failed, as a connection would be dropped. `limits` bound the parse; the framer
-// gets the same sizes (its element bound is per array, the parser's per reply).
+// reader stays failed, as a connection would be dropped. `limits` bound each reply.
 class RespReader {
  public:
   enum class Status : uint8_t { NeedMore, Reply, Error };
-  explicit RespReader(RespReaderLimits limits = {}) : limits_(limits), framer_(&framer_limits_) {
-    framer_limits_.max_reply_bytes = limits.max_reply_bytes;
-    framer_limits_.max_bulk_bytes = limits.max_bulk_bytes;
-    framer_limits_.max_elements = limits.max_elements;
-    framer_limits_.max_depth = limits.max_depth;
-    framer_limits_.max_line_bytes = limits.max_line_bytes;
-  }
+  explicit RespReader(RespLimits limits = {}) : limits_(limits), parser_(&limits_) {}
   RespReader(const RespReader&) = delete;
   RespReader& operator=(const RespReader&) = delete;
 
@@ -56,22 +48,22 @@ class RespReader {
   [[nodiscard]] Status next(RespReply& out) {
     if (failed()) return Status::Error;
     size_t length = 0;
-    switch (framer_.scan(std::string_view(buf_).substr(pos_), length)) {
-      case RespFramer::Status::NeedMore:
+    switch (parser_.scan(std::string_view(buf_).substr(pos_), length)) {
+      case RespParser::Status::NeedMore:
         return Status::NeedMore;
-      case RespFramer::Status::Invalid:
-        error_ = "protocol error: " + framer_.error();
+      case RespParser::Status::Invalid:
+        error_ = "protocol error: " + parser_.error();
         return Status::Error;
-      case RespFramer::Status::Complete:
+      case RespParser::Status::Complete:
         break;
     }
-    framer_.reset();
     RespReply reply;
     reply.bytes_ = std::make_unique<char[]>(length);
     std::memcpy(reply.bytes_.get(), buf_.data() + pos_, length);
     reply.size_ = length;
     pos_ += length;
-    auto parsed = parseReply(reply.raw(), limits_);
+    auto parsed = buildReply(reply.raw(), parser_.nodes(), limits_.max_depth);
+    parser_.reset();
     if (!parsed) {
       error_ = parsed.error().message;
       return Status::Error;
@@ -86,9 +78,8 @@ class RespReader {
   [[nodiscard]] size_t buffered() const { return buf_.size() - pos_; }
 
  private:
-  RespReaderLimits limits_;
-  RespLimits framer_limits_;
-  RespFramer framer_;
+  RespLimits limits_;
+  RespParser parser_;
   std::string buf_;
   size_t pos_ = 0;  // start of the current (incomplete) reply in buf_
   std::string error_;

@@ -52,7 +52,7 @@ RedisConnection::RedisConnection(event_base* base, const RedisEndpoint& endpoint
           }),
       start_timer_(base, [this] { doStart(); }),
       resume_timer_(base, [this] { processInput(); }),
-      framer_(&limits_) {
+      parser_(&limits_) {
   if (tls_ctx != nullptr && SSL_CTX_up_ref(tls_ctx) == 1) {
     tls_ctx_.reset(tls_ctx);
   }
@@ -191,29 +191,29 @@ void RedisConnection::processInput() {
   while (!paused_ && state_ != State::Closed && handler_ != nullptr) {
     size_t len = 0;
     const std::string_view rest = in_.view().substr(in_pos_);
-    const codec::RespFramer::Status st = framer_.scan(rest, len);
-    if (st == codec::RespFramer::Status::NeedMore) {
+    const codec::RespParser::Status st = parser_.scan(rest, len);
+    if (st == codec::RespParser::Status::NeedMore) {
       if (state_ == State::Ready && !skipping_ &&
-          !handler_->admitReply(*this, framer_.dropped() + rest.size(), framer_.values())) {
+          !handler_->admitReply(*this, parser_.dropped() + rest.size(), parser_.values())) {
         skipping_ = true;
       }
-      if (skipping_) {  // keep only the bytes the framer has not accepted yet
-        const size_t n = framer_.accepted();
-        framer_.discard(n);
+      if (skipping_) {  // keep only the bytes the parser has not accepted yet
+        const size_t n = parser_.accepted();
+        parser_.discard(n);
         in_pos_ += n;
       }
       break;
     }
-    if (st == codec::RespFramer::Status::Invalid) {
+    if (st == codec::RespParser::Status::Invalid) {
       processing_ = false;
-      fail({UpstreamErrorKind::Protocol, "upstream sent invalid RESP: " + framer_.error()});
+      fail({UpstreamErrorKind::Protocol, "upstream sent invalid RESP: " + parser_.error()});
       return;
     }
     const std::string_view raw = rest.substr(0, len);
-    const uint64_t total = framer_.dropped() + len;
-    const uint64_t values = framer_.values();
+    const uint64_t total = parser_.dropped() + len;
+    const uint64_t values = parser_.values();
+    const std::span<const codec::RespNode> nodes = parser_.nodes();  // until reset() below
     in_pos_ += len;
-    framer_.reset();
     if (state_ == State::Handshaking) {
       handleHandshakeReply(raw);
     } else if (state_ == State::Ready) {
@@ -231,15 +231,16 @@ void RedisConnection::processInput() {
           return;
         }
         whole.truncate(len);
-        handler_->onReplyOwned(*this, std::move(whole));
+        handler_->onReplyOwned(*this, std::move(whole), nodes);
       } else {
-        handler_->onReply(*this, raw);
+        handler_->onReply(*this, raw, nodes);
       }
     } else {
       processing_ = false;
       fail({UpstreamErrorKind::Protocol, "upstream sent data before the handshake"});
       return;
     }
+    parser_.reset();
   }
   processing_ = false;
   if (in_pos_ > 0) {

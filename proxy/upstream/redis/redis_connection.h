@@ -4,11 +4,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "proxy/codec/resp_framer.h"
+#include "proxy/codec/resp_parser.h"
 #include "proxy/io/event_loop.h"
 #include "proxy/io/reply_buffer.h"
 #include "proxy/upstream/upstream_types.h"
@@ -35,13 +36,16 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     virtual ~Handler() = default;
     // Connected, TLS verified, AUTH/SELECT accepted: requests may be written now.
     virtual void onReady(RedisConnection& conn) = 0;
-    // One complete reply (not a handshake reply). `raw` is valid during the call only.
-    virtual void onReply(RedisConnection& conn, std::string_view raw) = 0;
+    // One complete reply (not a handshake reply) and the values its framing recorded (build
+    // the tree with codec::buildReply). Both are valid during the call only.
+    virtual void onReply(RedisConnection& conn, std::string_view raw,
+                         std::span<const codec::RespNode> nodes) = 0;
     // A large reply that filled the front of the read buffer is handed over as that buffer
     // (no copy: a 64 MiB reply would otherwise be copied in one loop turn). By default it is
     // delivered as a view.
-    virtual void onReplyOwned(RedisConnection& conn, ReplyBuffer&& raw) {
-      onReply(conn, raw.view());
+    virtual void onReplyOwned(RedisConnection& conn, ReplyBuffer&& raw,
+                              std::span<const codec::RespNode> nodes) {
+      onReply(conn, raw.view(), nodes);
     }
     // Asked while a reply arrives (and once it is complete) with its size so far and the
     // values its array headers declare: false makes the connection skip that reply (its bytes
@@ -98,7 +102,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   Timer connect_timer_;
   Timer start_timer_;
   Timer resume_timer_;
-  codec::RespFramer framer_;
+  codec::RespParser parser_;
   ReplyBuffer in_;     // bytes read and not yet delivered
   size_t in_pos_ = 0;  // start of the first undelivered reply in in_
   uint32_t handshake_replies_ = 0;

@@ -29,7 +29,8 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
-  uint64_t held = 0;         // reply bytes stored in `bytes` (counted in Impl::held)
+  uint64_t raw_held = 0;     // reply bytes stored in `bytes` (upstream.max_reply_bytes)
+  uint64_t held = 0;  // what they take in memory, parsed values included (counted in Impl::held)
   // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
   // alone with slot_error; a single command or a transaction fails whole with reply_error.
   std::optional<UpstreamError> reply_error;
@@ -38,8 +39,15 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   std::optional<Timer> deadline;
   std::optional<UpstreamError> deferred_error;  // delivered from the loop, not from execute()
   std::unique_ptr<ReplyBuffer> bytes;
-  std::vector<std::pair<size_t, size_t>> spans;
-  void* conn = nullptr;  // the PooledConn carrying it while InFlight
+  struct Span {
+    size_t offset = 0;  // in bytes
+    size_t length = 0;
+    size_t first_node = 0;  // in nodes
+    size_t node_count = 0;
+  };
+  std::vector<Span> spans;
+  codec::ReplyNodes nodes;  // each reply's values, recorded while framing: no bytes are re-read
+  void* conn = nullptr;     // the PooledConn carrying it while InFlight
 };
 
 void HeldReplyBytes::add(const std::string& tenant, uint64_t n) {
@@ -74,11 +82,13 @@ HeldReplyShare::~HeldReplyShare() {
 }
 
 struct ResponseBuilder {
-  // Turns the collected bytes into parsed replies; false (and `error`) when one does not parse.
-  // The request's held bytes move into the response's share of `held`.
-  static bool build(PendingRequest& req, const codec::RespReaderLimits& limits,
-                    const std::shared_ptr<HeldReplyBytes>& held, UpstreamResponse& out,
-                    std::string& error) {
+  // Arrays nested deeper fail their request only (framing allows more, staying in step).
+  static constexpr uint32_t kMaxDepth = 64;
+
+  // Builds each reply's tree from its recorded nodes; false (and `error`) when one is refused.
+  // The request's held bytes move into the response's share.
+  static bool build(PendingRequest& req, const std::shared_ptr<HeldReplyBytes>& held,
+                    UpstreamResponse& out, std::string& error) {
     if (req.held != 0) {
       out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
       req.held = 0;
@@ -87,9 +97,11 @@ struct ResponseBuilder {
     out.values_.reserve(req.spans.size());
     out.raws_.reserve(req.spans.size());
     const std::string_view all = out.bytes_->view();
-    for (const auto& [offset, length] : req.spans) {
-      const std::string_view raw = all.substr(offset, length);
-      auto value = codec::parseReply(raw, limits);
+    for (auto& span : req.spans) {
+      const std::string_view raw = all.substr(span.offset, span.length);
+      const std::span<const codec::RespNode> nodes(req.nodes.data() + span.first_node,
+                                                   span.node_count);
+      auto value = codec::buildReply(raw, nodes, kMaxDepth);
       if (!value) {
         error = value.error().message;
         return false;
@@ -97,6 +109,7 @@ struct ResponseBuilder {
       out.raws_.push_back(raw);
       out.values_.push_back(std::move(*value));
     }
+    codec::ReplyNodes().swap(req.nodes);
     return true;
   }
 };
@@ -112,6 +125,15 @@ extern const RequestHandle::Ops kPendingOps;
 // max_reply_bytes_total cannot starve everyone's small replies. What such requests hold is
 // bounded apart: connections x max_pipeline_depth x 256 KiB (64 MiB by default).
 constexpr uint64_t kSmallRequestBytes = uint64_t{256} << 10;
+// What a held reply takes in memory: its bytes, and per value the node framing recorded and the
+// tree node built from it. A reply of many small values (LRANGE of a million one-byte items is
+// 7 bytes of RESP each) takes ten times its bytes parsed; counting only the bytes let twenty
+// such requests hold over 400 MiB against a 256 MiB upstream.max_reply_bytes_total.
+constexpr uint64_t kHeldBytesPerValue = sizeof(codec::RespNode) + sizeof(codec::RespValue);
+static_assert(kHeldBytesPerValue == 72, "README, threat model and the metric help say 72");
+constexpr uint64_t heldCost(uint64_t bytes, uint64_t values) {
+  return bytes + values * kHeldBytesPerValue;
+}
 // A reply past this size marks its connection heavy (see PooledConn::heavy).
 constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
 
@@ -149,11 +171,13 @@ struct RedisPool::Impl {
       }
     }
     void onReady(RedisConnection& /*c*/) override { owner->onReady(this); }
-    void onReply(RedisConnection& /*c*/, std::string_view raw) override {
-      owner->onReply(this, raw, nullptr);
+    void onReply(RedisConnection& /*c*/, std::string_view raw,
+                 std::span<const codec::RespNode> nodes) override {
+      owner->onReply(this, raw, nodes, nullptr);
     }
-    void onReplyOwned(RedisConnection& /*c*/, ReplyBuffer&& raw) override {
-      owner->onReply(this, raw.view(), &raw);
+    void onReplyOwned(RedisConnection& /*c*/, ReplyBuffer&& raw,
+                      std::span<const codec::RespNode> nodes) override {
+      owner->onReply(this, raw.view(), nodes, &raw);
     }
     bool admitReply(RedisConnection& /*c*/, uint64_t bytes, uint64_t values) override {
       return owner->admitReply(this, bytes, values);
@@ -174,7 +198,6 @@ struct RedisPool::Impl {
   RedisEndpoint endpoint;
   codec::RespLimits limits;      // pooled connections (limits enforced by skipping, see create())
   codec::RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
-  codec::RespReaderLimits reader_limits;
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
   FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
@@ -431,17 +454,18 @@ struct RedisPool::Impl {
     if (values > options.max_reply_elements) {
       over =
           "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
-    } else if (req.held + bytes > options.max_reply_bytes) {
+    } else if (req.raw_held + bytes > options.max_reply_bytes) {
       over = "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was dropped)";
-    } else if (req.held + bytes > kSmallRequestBytes) {
+    } else if (req.held + heldCost(bytes, values) > kSmallRequestBytes) {
+      const uint64_t cost = heldCost(bytes, values);
       const uint64_t others = held->total - pc->partial;
       const uint64_t mine =
           held->of(req.tenant) - (pc->partial_tenant == req.tenant ? pc->partial : 0);
-      if (others + bytes > options.max_reply_bytes_total) {
+      if (others + cost > options.max_reply_bytes_total) {
         over =
             "ERR replies in flight exceed upstream.max_reply_bytes_total (the command ran; its "
             "reply was dropped)";
-      } else if (mine + bytes > options.max_reply_bytes_total / 2) {
+      } else if (mine + cost > options.max_reply_bytes_total / 2) {
         over =
             "ERR replies in flight of this client exceed its share, half of "
             "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
@@ -458,11 +482,13 @@ struct RedisPool::Impl {
       req.reply_error = UpstreamError{UpstreamErrorKind::TooLarge, over, true};
       req.bytes.reset();  // what the request held so far goes too
       req.spans.clear();
+      codec::ReplyNodes().swap(req.nodes);
       held->release(req.tenant, req.held);
       req.held = 0;
+      req.raw_held = 0;
       return false;
     }
-    setPartial(pc, bytes);
+    setPartial(pc, heldCost(bytes, values));
     return true;
   }
 
@@ -479,7 +505,9 @@ struct RedisPool::Impl {
       std::string synth = "-";
       synth += req.slot_error;
       synth += "\r\n";
-      storeReply(req, synth);
+      const codec::RespNode error{1, static_cast<uint64_t>(codec::RespType::Error),
+                                  static_cast<int64_t>(synth.size() - 3)};
+      storeReply(req, synth, {&error, 1});
     }
     req.slot_error = nullptr;
     completeOne(pc, pc->inflight.front());
@@ -487,34 +515,45 @@ struct RedisPool::Impl {
 
   // `owned` (optional) holds exactly `raw`: when nothing is stored yet it becomes the request's
   // buffer instead of being copied.
-  void storeReply(PendingRequest& req, std::string_view raw, ReplyBuffer* owned = nullptr) {
+  void storeReply(PendingRequest& req, std::string_view raw, std::span<const codec::RespNode> nodes,
+                  ReplyBuffer* owned = nullptr) {
     held->blocked.erase(req.tenant);  // a reply fits again
     if (!req.bytes && owned != nullptr) {
       req.bytes = std::make_unique<ReplyBuffer>(std::move(*owned));
-      req.spans.emplace_back(0, req.bytes->size());
-      req.held += req.bytes->size();
-      held->add(req.tenant, req.bytes->size());
+      req.spans.push_back({0, req.bytes->size(), req.nodes.size(), nodes.size()});
+      req.nodes.insert(req.nodes.end(), nodes.begin(), nodes.end());
+      hold(req, req.bytes->size(), nodes.size());
       return;
     }
     if (!req.bytes) {
       req.bytes = std::make_unique<ReplyBuffer>();
     }
-    req.spans.emplace_back(req.bytes->size(), raw.size());
+    req.spans.push_back({req.bytes->size(), raw.size(), req.nodes.size(), nodes.size()});
+    req.nodes.insert(req.nodes.end(), nodes.begin(), nodes.end());
     if (!req.bytes->append(raw)) {  // no memory for it: the request fails, never half-answered
       req.reply_error = UpstreamError{
           UpstreamErrorKind::TooLarge,
           "ERR no memory for the reply (the command ran; its reply was dropped)", true};
       held->release(req.tenant, req.held);
       req.held = 0;
+      req.raw_held = 0;
       req.bytes.reset();
       req.spans.clear();
+      codec::ReplyNodes().swap(req.nodes);
       return;
     }
-    req.held += raw.size();
-    held->add(req.tenant, raw.size());
+    hold(req, raw.size(), nodes.size());
   }
 
-  void onReply(PooledConn* pc, std::string_view raw, ReplyBuffer* owned) {
+  void hold(PendingRequest& req, uint64_t bytes, uint64_t values) {
+    const uint64_t cost = heldCost(bytes, values);
+    req.raw_held += bytes;
+    req.held += cost;
+    held->add(req.tenant, cost);
+  }
+
+  void onReply(PooledConn* pc, std::string_view raw, std::span<const codec::RespNode> nodes,
+               ReplyBuffer* owned) {
     setPartial(pc, 0);
     pc->heavy = false;
     if (pc->inflight.empty()) {
@@ -522,29 +561,24 @@ struct RedisPool::Impl {
       return;
     }
     std::shared_ptr<PendingRequest> req = pc->inflight.front();
-    if (req->transaction && req->received + 1 == req->expected && !execCountMatches(*req, raw)) {
+    if (req->transaction && req->received + 1 == req->expected && !execCountMatches(*req, nodes)) {
       closeConn(pc, {UpstreamErrorKind::Protocol,
                      "upstream EXEC reply does not match the commands sent", true});
       return;
     }
     if (req->callback && !req->reply_error) {  // a cancelled request's replies are dropped
-      storeReply(*req, raw, owned);
+      storeReply(*req, raw, nodes, owned);
     }
     completeOne(pc, req);
   }
 
   // EXEC answers with an array of one reply per queued command, or with a non-array (an
   // error, or nil): any other count means the connection's replies are out of step.
-  static bool execCountMatches(const PendingRequest& req, std::string_view raw) {
-    if (raw.empty() || raw.front() != '*') {
-      return true;
+  static bool execCountMatches(const PendingRequest& req, std::span<const codec::RespNode> nodes) {
+    if (nodes.empty() || nodes.front().type() != codec::RespType::Array) {
+      return !nodes.empty();
     }
-    int64_t n = 0;
-    const size_t eol = raw.find('\r');
-    if (eol == std::string_view::npos || !codec::detail::parseRespInt(raw.substr(1, eol - 1), n)) {
-      return false;
-    }
-    return n < 0 || static_cast<uint64_t>(n) + 2 == req.expected;
+    return static_cast<uint64_t>(nodes.front().n) + 2 == req.expected;
   }
 
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
@@ -562,7 +596,7 @@ struct RedisPool::Impl {
     } else {
       UpstreamResponse response;
       std::string error;
-      if (detail::ResponseBuilder::build(*req, reader_limits, held, response, error)) {
+      if (detail::ResponseBuilder::build(*req, held, response, error)) {
         finish(req, std::move(response));
       } else {
         finish(req,
@@ -678,20 +712,16 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
   options.max_reply_bytes_total =
       std::max<uint64_t>(options.max_reply_bytes_total, options.max_reply_bytes);
   options.max_reply_elements = std::max<uint64_t>(options.max_reply_elements, 1);
-  // The framer's own bounds only catch a broken stream (Invalid closes the connection); the
+  // The parser's own bounds only catch a broken stream (Invalid closes the connection); the
   // per-request limits above skip a reply instead. Sizes and counts are unbounded there (a
-  // skipped reply costs no memory), nesting is bounded by the framer's stack.
+  // skipped reply costs no memory), nesting by its stack of open arrays.
   impl->limits.max_reply_bytes = uint64_t{1} << 62;
-  impl->limits.max_elements = uint64_t{1} << 62;
+  impl->limits.max_values = uint64_t{1} << 62;
   impl->limits.max_depth = 1024;
   impl->sub_limits.max_reply_bytes = options.max_reply_bytes;
   impl->sub_limits.max_bulk_bytes =
       std::min(impl->sub_limits.max_bulk_bytes, options.max_reply_bytes);
-  impl->sub_limits.max_elements = options.max_reply_elements;
-  impl->reader_limits = readerLimits(impl->limits);
-  impl->reader_limits.max_reply_bytes = options.max_reply_bytes;
-  impl->reader_limits.max_elements = options.max_reply_elements;
-  impl->reader_limits.max_depth = 64;  // deeper parses fail that request only
+  impl->sub_limits.max_values = options.max_reply_elements;
   if (options.endpoint.tls) {
     auto ctx = makeClientTlsContext(options.ca_file);
     if (!ctx) {

@@ -14,7 +14,7 @@
 #include "conf/config.h"
 #include "policy/key_extract.h"
 #include "policy/result.h"
-#include "proxy/codec/resp_reader.h"
+#include "proxy/codec/resp_parser.h"
 #include "proxy/io/event_loop.h"
 #include "proxy/io/reply_buffer.h"
 #include "proxy/upstream/redis/redis_connection.h"
@@ -25,10 +25,10 @@ namespace detail {
 struct PendingRequest;
 struct ResponseBuilder;
 
-// Raw reply bytes held for requests, in total and per tenant (max_reply_bytes_total and each
-// tenant's half of it), from their first byte read until the response holding them is gone:
-// encoded and sent, or dropped when its client left. A reply being sliced out to a slow reader
-// keeps counting.
+// Replies held for requests, in total and per tenant (max_reply_bytes_total and each tenant's
+// half of it): their bytes plus what their parsed values take (kHeldBytesPerValue each), from
+// their first byte read until the response holding them is gone: encoded and sent, or dropped
+// when its client left. A reply being sliced out to a slow reader keeps counting.
 struct HeldReplyBytes {
   uint64_t total = 0;
   std::unordered_map<std::string, uint64_t> by_tenant;  // only tenants holding some

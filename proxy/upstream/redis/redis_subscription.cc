@@ -17,7 +17,7 @@ class RedisSubscription final : public StreamSource, public RedisConnection::Han
       : callbacks_(
             std::make_shared<Callbacks>(Callbacks{std::move(on_event), std::move(on_close)})),
         timeout_(setup.timeout),
-        reader_limits_(readerLimits(setup.limits)),
+        max_depth_(setup.limits.max_depth),
         live_count_(setup.live_count),
         confirm_timer_(setup.base,
                        [this] {
@@ -82,7 +82,8 @@ class RedisSubscription final : public StreamSource, public RedisConnection::Han
     confirm_timer_.arm(timeout_);
   }
 
-  void onReply(RedisConnection& /*conn*/, std::string_view raw) override {
+  void onReply(RedisConnection& /*conn*/, std::string_view raw,
+               std::span<const codec::RespNode> nodes) override {
     if (!confirmed_) {
       if (raw.empty() || raw.front() != '*') {
         std::string detail(raw.substr(0, 200));
@@ -95,7 +96,7 @@ class RedisSubscription final : public StreamSource, public RedisConnection::Han
       confirmed_ = true;
       confirm_timer_.cancel();
     }
-    auto value = codec::parseReply(raw, reader_limits_);
+    auto value = codec::buildReply(raw, nodes, max_depth_);
     if (!value) {
       fail({UpstreamErrorKind::Protocol, "bad upstream push reply: " + value.error().message});
       return;
@@ -128,7 +129,7 @@ class RedisSubscription final : public StreamSource, public RedisConnection::Han
 
   std::shared_ptr<Callbacks> callbacks_;
   Milliseconds timeout_;
-  codec::RespReaderLimits reader_limits_;
+  uint32_t max_depth_;  // the parser's: framing already refused deeper pushes
   std::shared_ptr<uint32_t> live_count_;
   std::string command_;
   std::shared_ptr<RedisConnection> conn_;

@@ -9,16 +9,6 @@
 
 namespace kw::proxy {
 
-// The codec reader's limits matching the framer's (the framer has already validated a reply).
-inline codec::RespReaderLimits readerLimits(const codec::RespLimits& l) {
-  codec::RespReaderLimits r;
-  r.max_bulk_bytes = l.max_bulk_bytes;
-  r.max_reply_bytes = l.max_reply_bytes;
-  r.max_depth = l.max_depth;
-  r.max_line_bytes = l.max_line_bytes;
-  return r;
-}
-
 // What a subscription copies from its RedisPool (it may outlive the upstream).
 struct SubscriptionSetup {
   event_base* base;

@@ -10,7 +10,7 @@
 #include "proxy/codec/json_array_splice.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
-#include "proxy/codec/resp_framer.h"
+#include "proxy/codec/resp_parser.h"
 #include "proxy/codec/rest_upstream_request.h"
 
 namespace kw::proxy {
@@ -137,9 +137,9 @@ std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
   raws.reserve(r.upstream_count);
   std::string_view rest = body;
   while (raws.size() < r.upstream_count) {
-    codec::RespFramer framer(&limits);
+    codec::RespParser parser(&limits);
     size_t len = 0;
-    if (framer.scan(rest, len) != codec::RespFramer::Status::Complete) return std::nullopt;
+    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) return std::nullopt;
     raws.push_back(rest.substr(0, len));
     rest.remove_prefix(len);
   }
