@@ -170,6 +170,8 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.counter("keyward_upstream_errors_total", "Requests failed by the upstream", s.upstream_errors);
   p.counter("keyward_sse_streams_total", "SSE streams started", s.streams);
   p.gauge("keyward_client_connections", "Open client connections", server.connectionCount());
+  p.counter("keyward_client_connections_accepted_total", "Client connections accepted",
+            server.accepted());
   p.counter("keyward_unauthenticated_refused_total",
             "Connections refused at accept: their address held "
             "listen.max_unauthenticated_per_address",

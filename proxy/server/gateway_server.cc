@@ -172,6 +172,7 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
                                                  std::move(anonymous_key));
   ClientConnection* raw = conn.get();
   connections_.emplace(raw, std::move(conn));
+  ++accepted_;
   raw->start();
 }
 

@@ -76,6 +76,8 @@ class GatewayServer {
   // bound. A connection gives its place back here, once, by the key accept() handed it.
   void leaveAnonymous(const std::string& key);
   [[nodiscard]] uint64_t anonymousRefused() const { return anonymous_refused_; }
+  // Client connections taken on (each a TCP accept that became a connection).
+  [[nodiscard]] uint64_t accepted() const { return accepted_; }
 
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
@@ -99,6 +101,7 @@ class GatewayServer {
   std::unordered_map<std::string, uint64_t> anonymous_by_address_;  // only addresses with some
   std::unordered_map<std::string, uint64_t> buffered_by_client_;    // only clients with some
   uint64_t anonymous_refused_ = 0;
+  uint64_t accepted_ = 0;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;
