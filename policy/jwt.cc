@@ -228,12 +228,7 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
     return refuse("token claim " + why);
   }
   if (!has_exp) return refuse("token has no exp");
-  if (claims.exp + rules.leeway_s <= now_s) return refuse("token expired");
-  if (claims.exp > now_s + rules.max_ttl_s + rules.leeway_s) {
-    return refuse("token exp is further ahead than signing.max_ttl");
-  }
-  if (has_nbf && claims.nbf > now_s + rules.leeway_s) return refuse("token not yet valid (nbf)");
-  if (has_iat && claims.iat > now_s + rules.leeway_s) return refuse("token issued in the future");
+  if (Status times = checkJwtTimes(claims, rules, now_s); !times) return times.error();
   if (c.find("sub") && !isValidSub(claims.sub)) return refuse("token sub has invalid characters");
   // A jti outside the safe set could never be revoked by every path (credentials.h).
   if (c.find("jti") && !isSafeJti(claims.jti))
@@ -253,8 +248,22 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
              !(aud->kind == JsonMember::Kind::Array && aud->all_strings)) {
     return refuse("token claim aud must be a string or an array of strings");
   }
-  if (revoked && !claims.jti.empty() && revoked->count(claims.jti)) return refuse("token revoked");
+  if (isJwtRevoked(claims, revoked)) return refuse("token revoked");
   return claims;
+}
+
+Status checkJwtTimes(const JwtClaims& claims, const JwtRules& rules, int64_t now_s) {
+  if (claims.exp + rules.leeway_s <= now_s) return refuse("token expired");
+  if (claims.exp > now_s + rules.max_ttl_s + rules.leeway_s) {
+    return refuse("token exp is further ahead than signing.max_ttl");
+  }
+  if (claims.nbf > now_s + rules.leeway_s) return refuse("token not yet valid (nbf)");
+  if (claims.iat > now_s + rules.leeway_s) return refuse("token issued in the future");
+  return Ok{};
+}
+
+bool isJwtRevoked(const JwtClaims& claims, const std::unordered_set<std::string>* revoked) {
+  return revoked != nullptr && !claims.jti.empty() && revoked->count(claims.jti) != 0;
 }
 
 Result<std::string> signJwt(const JwtKey& key, const JwtClaims& claims, const JwtRules& rules) {

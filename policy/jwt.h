@@ -72,6 +72,12 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
                             const JwtRules& rules, int64_t now_s,
                             const std::unordered_set<std::string>* revoked = nullptr);
 
+// The checks of verifyJwt that depend on the time, and on the revocation list: a verified
+// token's claims must pass them again on every later use (a cache of verified tokens).
+[[nodiscard]] Status checkJwtTimes(const JwtClaims& claims, const JwtRules& rules, int64_t now_s);
+[[nodiscard]] bool isJwtRevoked(const JwtClaims& claims,
+                                const std::unordered_set<std::string>* revoked);
+
 // Signs a token with `key` for `claims` (client, sub, jti, iat, nbf, exp as given; iss/aud from
 // `rules` when set).
 Result<std::string> signJwt(const JwtKey& key, const JwtClaims& claims, const JwtRules& rules);

@@ -169,6 +169,11 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.counter("keyward_rate_limited_total", "Requests refused with 429", s.rate_limited);
   p.counter("keyward_upstream_errors_total", "Requests failed by the upstream", s.upstream_errors);
   p.counter("keyward_sse_streams_total", "SSE streams started", s.streams);
+  p.counter("keyward_jwt_cache_hits_total",
+            "JWTs recognised as verified before (no signature check; time and revocation checked)",
+            router.verifiedTokens().hits());
+  p.gauge("keyward_jwt_cache_entries", "Verified JWTs remembered (bounded at 16,384)",
+          router.verifiedTokens().size());
   p.gauge("keyward_client_connections", "Open client connections", server.connectionCount());
   p.counter("keyward_client_connections_accepted_total", "Client connections accepted",
             server.accepted());

@@ -21,7 +21,7 @@ std::string_view credentialFailureReason(CredentialFailure f) {
 
 ResolvedCredential resolveCredential(std::string_view token, const conf::Snapshot& snapshot,
                                      int64_t now_s, const std::unordered_set<std::string>* revoked,
-                                     bool revocations_known) {
+                                     bool revocations_known, VerifiedTokens* verified) {
   ResolvedCredential r;
   if (token.empty()) {
     r.failure = CredentialFailure::Missing;
@@ -40,10 +40,24 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
   r.is_jwt = true;
   r.failure = CredentialFailure::BadJwt;
   if (snapshot.jwtKeys().empty() || !revocations_known) return r;
-  // verifyJwt bounds the token size, checks every claim (sub format included) and the list.
-  auto claims = policy::verifyJwt(token, snapshot.jwtKeys(), snapshot.jwtRules(), now_s, revoked);
-  if (!claims) return r;
-  const conf::ClientEntry* entry = snapshot.findClientByName(claims->client);
+  if (token.size() > policy::kMaxTokenBytes) return r;
+  policy::JwtClaims claims;
+  const policy::JwtClaims* known = verified != nullptr ? verified->find(token) : nullptr;
+  if (known != nullptr) {
+    // Verified before under this snapshot: only what time and revocation change is checked.
+    if (!policy::checkJwtTimes(*known, snapshot.jwtRules(), now_s) ||
+        policy::isJwtRevoked(*known, revoked)) {
+      return r;
+    }
+    claims = *known;
+  } else {
+    // verifyJwt checks the signature, every claim (sub format included) and the list.
+    auto checked =
+        policy::verifyJwt(token, snapshot.jwtKeys(), snapshot.jwtRules(), now_s, revoked);
+    if (!checked) return r;
+    claims = std::move(*checked);
+  }
+  const conf::ClientEntry* entry = snapshot.findClientByName(claims.client);
   if (entry == nullptr) {
     r.failure = CredentialFailure::UnknownClient;
     return r;
@@ -53,10 +67,11 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
     r.failure = CredentialFailure::WrongKind;
     return r;
   }
+  if (known == nullptr && verified != nullptr) verified->add(token, claims);
   r.entry = entry;
-  r.exp = claims->exp;
-  r.sub = std::move(claims->sub);
-  r.jti = std::move(claims->jti);
+  r.exp = claims.exp;
+  r.sub = std::move(claims.sub);
+  r.jti = std::move(claims.jti);
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "conf/snapshot.h"
+#include "proxy/router/verified_tokens.h"
 
 namespace kw::proxy {
 
@@ -36,10 +37,13 @@ struct ResolvedCredential {
 // `token`: the bearer token text (or nullptr-equivalent empty view when absent). Tokens starting
 // `kw_` are static keys; tokens with a '.' are JWTs verified with the snapshot's signing keys and
 // rules at `now_s` (Unix seconds) against `revoked` (may be null); anything else is looked up as a
-// static key. Never logs or copies the token.
+// static key. Never logs or copies the token. With `verified` (bound to `snapshot`, see
+// VerifiedTokens::use), a JWT verified before skips its signature check, and one verified now
+// is added.
 [[nodiscard]] ResolvedCredential resolveCredential(std::string_view token,
                                                    const conf::Snapshot& snapshot, int64_t now_s,
                                                    const std::unordered_set<std::string>* revoked,
-                                                   bool revocations_known = true);
+                                                   bool revocations_known = true,
+                                                   VerifiedTokens* verified = nullptr);
 
 }  // namespace kw::proxy

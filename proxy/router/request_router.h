@@ -22,6 +22,7 @@
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/admission.h"
 #include "proxy/router/client_shares.h"
+#include "proxy/router/verified_tokens.h"
 #include "proxy/upstream/exchange.h"
 #include "proxy/upstream/request_plan.h"
 #include "proxy/upstream/stream_guard.h"
@@ -88,6 +89,7 @@ class RequestRouter {
   };
   void noteResponse(const AccessRecord& rec);
   [[nodiscard]] const Stats& stats() const { return stats_; }
+  [[nodiscard]] const VerifiedTokens& verifiedTokens() const { return verified_tokens_; }
 
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
@@ -129,7 +131,10 @@ class RequestRouter {
   QuotaLedger quota_;
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
-  bool revocations_known_ = true;       // false: revoked_file unreadable, JWTs refused
+  bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
+  // JWTs verified under the snapshot in use; a cache (it changes no decision), so admit(), a
+  // const member, may fill it.
+  mutable VerifiedTokens verified_tokens_;
   uint64_t revocation_generation_ = 0;  // counts reloadRevocations()
   // Per client name (nextSyncToken): the last value given; bounded at 2 * conf::kMaxClients.
   std::unordered_map<std::string, uint64_t> sync_counters_;

@@ -110,8 +110,9 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
-    ResolvedCredential cred =
-        resolveCredential(*token, *a.snapshot, now_s, revoked_.get(), revocations_known_);
+    verified_tokens_.use(a.snapshot);
+    ResolvedCredential cred = resolveCredential(*token, *a.snapshot, now_s, revoked_.get(),
+                                                revocations_known_, &verified_tokens_);
     a.entry = cred.entry;
     a.sub = std::move(cred.sub);
     a.revocation_generation = revocation_generation_;

@@ -101,6 +101,32 @@ describe("jose-minted tokens keyward accepts", () => {
   });
 });
 
+// A verified token is remembered: its later requests skip the signature check (the metric
+// counts them), yet revocation and expiry still stop it on its very next request.
+describe("verified tokens remembered", () => {
+  async function hits() {
+    const r = await adminCall(stack, stack.keyward, "GET", "/metrics");
+    return Number(/^keyward_jwt_cache_hits_total (\d+)$/m.exec(r.text)?.[1]);
+  }
+  test("recognised on reuse, refused at once when revoked", async () => {
+    const token = await mint(ed, { claims: { jti: "remembered-1" } });
+    const before = await hits();
+    for (let i = 0; i < 5; i++) await accepted(token);
+    assert.ok((await hits()) - before >= 4, "four of five requests were recognised");
+    const revoke = await adminCall(stack, stack.keyward, "POST", "/v1/tokens/revoke",
+                                   { jti: "remembered-1" });
+    assert.equal(revoke.status, 200, revoke.text);
+    await refused(token, "a remembered token after its revocation");
+  });
+  test("refused once its exp (plus the 5 s leeway) has passed", async () => {
+    const token = await mint(hs, { claims: { iat: now() - 1, exp: now() + 1 } });
+    await accepted(token);
+    await accepted(token);
+    await new Promise((r) => setTimeout(r, 7500));
+    await refused(token, "a remembered token past its exp");
+  });
+});
+
 describe("jose-minted tokens keyward refuses with 401", () => {
   test("alg none (jose UnsecuredJWT), with and without a kid", async () => {
     const t = now();

@@ -1,4 +1,5 @@
-// resolveCredential: static keys, EdDSA and HS256 JWTs, and every refusal answered as a failure.
+// resolveCredential: static keys, EdDSA and HS256 JWTs, and every refusal answered as a failure;
+// every case also runs through the verified-token cache, whose hits must agree with a full check.
 #include "proxy/router/credential_resolver.h"
 
 #include <gtest/gtest.h>
@@ -24,7 +25,9 @@ constexpr int64_t kNow = 1'800'000'000;
 
 using kw::testing::pemOf;
 
-class CredentialResolverTest : public ::testing::Test {
+// The parameter: resolve through a VerifiedTokens cache (each token twice: once verified in full,
+// once recognised) or without one.
+class CredentialResolverTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/kw-credres-XXXXXX";
@@ -95,16 +98,31 @@ class CredentialResolverTest : public ::testing::Test {
 
   ResolvedCredential resolve(std::string_view token,
                              const std::unordered_set<std::string>* revoked = nullptr) {
-    return resolveCredential(token, *snapshot_, kNow, revoked);
+    if (!GetParam()) return resolveCredential(token, *snapshot_, kNow, revoked);
+    cache_.use(snapshot_);
+    ResolvedCredential first = resolveCredential(token, *snapshot_, kNow, revoked, true, &cache_);
+    const uint64_t hits = cache_.hits();
+    ResolvedCredential again = resolveCredential(token, *snapshot_, kNow, revoked, true, &cache_);
+    if (first.ok() && first.is_jwt) EXPECT_EQ(cache_.hits(), hits + 1);  // recognised
+    EXPECT_EQ(again.entry, first.entry);
+    EXPECT_EQ(again.failure, first.failure);
+    EXPECT_EQ(again.sub, first.sub);
+    EXPECT_EQ(again.jti, first.jti);
+    EXPECT_EQ(again.exp, first.exp);
+    return again;
   }
 
   std::string dir_;
   policy::JwtKeyConstSharedPtr ed_, hs_;
   std::string static_key_, jwt_only_key_, both_key_;
   conf::SnapshotConstSharedPtr snapshot_;
+  VerifiedTokens cache_;
 };
 
-TEST_F(CredentialResolverTest, EdDsaTokenResolvesClientSubAndJti) {
+INSTANTIATE_TEST_SUITE_P(Cache, CredentialResolverTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Cached" : "Uncached"; });
+
+TEST_P(CredentialResolverTest, EdDsaTokenResolvesClientSubAndJti) {
   auto r = resolve(mint(*ed_, "tenant", "u1", "j-1"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.entry->config->spec.name, "tenant");
@@ -113,7 +131,7 @@ TEST_F(CredentialResolverTest, EdDsaTokenResolvesClientSubAndJti) {
   EXPECT_TRUE(r.is_jwt);
 }
 
-TEST_F(CredentialResolverTest, Hs256TokenResolves) {
+TEST_P(CredentialResolverTest, Hs256TokenResolves) {
   auto r = resolve(mint(*hs_, "tenant", "alice@example.com"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.entry->config->spec.name, "tenant");
@@ -121,7 +139,7 @@ TEST_F(CredentialResolverTest, Hs256TokenResolves) {
   EXPECT_TRUE(r.jti.empty());
 }
 
-TEST_F(CredentialResolverTest, SubBindsTheClientsKeyTemplate) {
+TEST_P(CredentialResolverTest, SubBindsTheClientsKeyTemplate) {
   auto r = resolve(mint(*ed_, "tenant", "u1"));
   ASSERT_TRUE(r.ok());
   policy::EvalScratch scratch;
@@ -134,7 +152,7 @@ TEST_F(CredentialResolverTest, SubBindsTheClientsKeyTemplate) {
 
 // `credentials:` keeps the kinds apart: a signing key cannot act as an api_key client (the
 // default when api_keys is set) and an api key cannot act as a client that takes only JWTs.
-TEST_F(CredentialResolverTest, CredentialKindsDoNotCross) {
+TEST_P(CredentialResolverTest, CredentialKindsDoNotCross) {
   auto r = resolve(mint(*ed_, "app", "u1"));
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.failure, CredentialFailure::WrongKind);
@@ -157,24 +175,24 @@ TEST_F(CredentialResolverTest, CredentialKindsDoNotCross) {
   EXPECT_EQ(r.exp, kNow + 600);
 }
 
-TEST_F(CredentialResolverTest, UnknownClientClaimIsRefused) {
+TEST_P(CredentialResolverTest, UnknownClientClaimIsRefused) {
   auto r = resolve(mint(*ed_, "nobody", "u1"));
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.failure, CredentialFailure::UnknownClient);
   EXPECT_EQ(credentialFailureReason(r.failure), "auth_jwt");
 }
 
-TEST_F(CredentialResolverTest, RevokedJtiIsRefused) {
+TEST_P(CredentialResolverTest, RevokedJtiIsRefused) {
   const std::string token = mint(*ed_, "tenant", "u1", "j-revoked");
   std::unordered_set<std::string> revoked = {"j-other"};
-  EXPECT_TRUE(resolve(token, &revoked).ok());
+  EXPECT_TRUE(resolve(token, &revoked).ok());  // (cached: remembered as verified)
   revoked.insert("j-revoked");
   auto r = resolve(token, &revoked);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
 }
 
-TEST_F(CredentialResolverTest, ExpiredTokenIsRefused) {
+TEST_P(CredentialResolverTest, ExpiredTokenIsRefused) {
   // exp beyond the 30 s leeway in the past.
   auto r = resolve(mint(*ed_, "tenant", "u1", "", kNow - 60));
   EXPECT_FALSE(r.ok());
@@ -183,7 +201,7 @@ TEST_F(CredentialResolverTest, ExpiredTokenIsRefused) {
   EXPECT_TRUE(resolve(mint(*ed_, "tenant", "u1", "", kNow - 5)).ok());
 }
 
-TEST_F(CredentialResolverTest, TokenFromAnUnconfiguredKeyIsRefused) {
+TEST_P(CredentialResolverTest, TokenFromAnUnconfiguredKeyIsRefused) {
   auto other = policy::JwtKey::fromSecret("hs", std::string(48, 'x'));
   ASSERT_TRUE(other);
   auto r = resolve(mint(**other, "tenant", "u1"));
@@ -191,7 +209,7 @@ TEST_F(CredentialResolverTest, TokenFromAnUnconfiguredKeyIsRefused) {
   EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
 }
 
-TEST_F(CredentialResolverTest, StaticKeyStillWorks) {
+TEST_P(CredentialResolverTest, StaticKeyStillWorks) {
   auto r = resolve(static_key_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.entry->config->spec.name, "app");
@@ -205,7 +223,7 @@ TEST_F(CredentialResolverTest, StaticKeyStillWorks) {
   EXPECT_EQ(credentialFailureReason(w.failure), "auth");
 }
 
-TEST_F(CredentialResolverTest, UnreadableRevocationListRefusesEveryJwtButNotStaticKeys) {
+TEST_P(CredentialResolverTest, UnreadableRevocationListRefusesEveryJwtButNotStaticKeys) {
   const std::string token = mint(*ed_, "tenant", "u1", "j-1");
   ASSERT_TRUE(resolve(token).ok());
   auto r = resolveCredential(token, *snapshot_, kNow, nullptr, /*revocations_known=*/false);
@@ -214,7 +232,7 @@ TEST_F(CredentialResolverTest, UnreadableRevocationListRefusesEveryJwtButNotStat
   EXPECT_TRUE(resolveCredential(static_key_, *snapshot_, kNow, nullptr, false).ok());
 }
 
-TEST_F(CredentialResolverTest, GarbageIsRefused) {
+TEST_P(CredentialResolverTest, GarbageIsRefused) {
   EXPECT_EQ(resolve("").failure, CredentialFailure::Missing);
   EXPECT_FALSE(resolve("").ok());
   EXPECT_FALSE(resolve("not-a-token").ok());
@@ -229,7 +247,7 @@ TEST_F(CredentialResolverTest, GarbageIsRefused) {
   EXPECT_FALSE(resolve(t).ok());
 }
 
-TEST_F(CredentialResolverTest, NoSigningKeysMeansNoJwt) {
+TEST_P(CredentialResolverTest, NoSigningKeysMeansNoJwt) {
   auto cfg = conf::loadConfigText(
       "listen:\n  address: 127.0.0.1:0\nupstream:\n  url: redis://127.0.0.1:6379\nclients:\n"
       "  - name: tenant\n    commands: [\"+get\"]\n    keys: [\"sess:{sub}:*\"]\n",
@@ -240,6 +258,100 @@ TEST_F(CredentialResolverTest, NoSigningKeysMeansNoJwt) {
   auto r = resolveCredential(mint(*ed_, "tenant", "u1"), **snap, kNow, nullptr);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.failure, CredentialFailure::BadJwt);
+}
+
+class VerifiedTokensTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto key = policy::JwtKey::fromSecret("hs", std::string(48, 'h'));
+    ASSERT_TRUE(key);
+    key_ = *key;
+    snapshot_ = load();
+    ASSERT_NE(snapshot_, nullptr);
+    cache_.use(snapshot_);
+  }
+  static conf::SnapshotConstSharedPtr load() {
+    auto cfg = conf::loadConfigText(
+        "listen:\n  address: 127.0.0.1:0\nupstream:\n  url: redis://127.0.0.1:6379\n"
+        "clients:\n  - name: tenant\n    commands: [\"+get\"]\n    keys: [\"s:{sub}:*\"]\n"
+        "signing:\n  keys:\n    - id: hs\n      alg: HS256\n      secret_env: KW_VT_HS\n",
+        "<test>", "/tmp",
+        [](std::string_view) { return std::optional<std::string>(std::string(48, 'h')); });
+    if (!cfg) return nullptr;
+    auto snap = conf::buildSnapshot(std::move(*cfg));
+    return snap ? *snap : nullptr;
+  }
+  std::string mint(std::string jti, int64_t exp) {
+    policy::JwtClaims c;
+    c.client = "tenant";
+    c.sub = "u1";
+    c.jti = std::move(jti);
+    c.iat = kNow - 10;
+    c.exp = exp;
+    return *policy::signJwt(*key_, c, snapshot_->jwtRules());
+  }
+  policy::JwtKeyConstSharedPtr key_;
+  conf::SnapshotConstSharedPtr snapshot_;
+  VerifiedTokens cache_;
+};
+
+// A remembered token is checked again against the time and the revocation list on every use.
+TEST_F(VerifiedTokensTest, RememberedTokensStillExpireAndAreRevokedAtOnce) {
+  const std::string token = mint("j-7", kNow + 600);
+  ASSERT_TRUE(resolveCredential(token, *snapshot_, kNow, nullptr, true, &cache_).ok());
+  EXPECT_EQ(cache_.size(), 1U);
+  auto hit = resolveCredential(token, *snapshot_, kNow + 60, nullptr, true, &cache_);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(cache_.hits(), 1U);
+  EXPECT_EQ(hit.jti, "j-7");
+  EXPECT_FALSE(resolveCredential(token, *snapshot_, kNow + 600 + 31, nullptr, true, &cache_).ok());
+  const std::unordered_set<std::string> revoked = {"j-7"};
+  EXPECT_FALSE(resolveCredential(token, *snapshot_, kNow, &revoked, true, &cache_).ok());
+  EXPECT_FALSE(resolveCredential(token, *snapshot_, kNow, nullptr, false, &cache_).ok());
+  EXPECT_EQ(cache_.hits(), 3U);  // found each time, refused by the checks that follow
+}
+
+// Only tokens that verified and found their client are remembered: nothing an anonymous caller
+// sends fills the cache, and a token one byte away from a remembered one is checked in full.
+TEST_F(VerifiedTokensTest, OnlyVerifiedTokensAreRemembered) {
+  std::string bad = mint("j-1", kNow + 600);
+  ASSERT_TRUE(resolveCredential(bad, *snapshot_, kNow, nullptr, true, &cache_).ok());
+  bad.back() = bad.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(resolveCredential(bad, *snapshot_, kNow, nullptr, true, &cache_).ok());
+  policy::JwtClaims other;
+  other.client = "nobody";
+  other.exp = kNow + 600;
+  const std::string unknown = *policy::signJwt(*key_, other, snapshot_->jwtRules());
+  EXPECT_FALSE(resolveCredential(unknown, *snapshot_, kNow, nullptr, true, &cache_).ok());
+  EXPECT_FALSE(
+      resolveCredential(mint("j-2", kNow - 60), *snapshot_, kNow, nullptr, true, &cache_).ok());
+  EXPECT_EQ(cache_.size(), 1U);
+  EXPECT_EQ(cache_.hits(), 0U);
+}
+
+// A reload (a new snapshot: keys, rules or clients may have changed) forgets every token.
+TEST_F(VerifiedTokensTest, ANewSnapshotForgetsEverything) {
+  const std::string token = mint("j-1", kNow + 600);
+  ASSERT_TRUE(resolveCredential(token, *snapshot_, kNow, nullptr, true, &cache_).ok());
+  EXPECT_NE(cache_.find(token), nullptr);
+  cache_.use(snapshot_);
+  EXPECT_NE(cache_.find(token), nullptr);
+  cache_.use(load());
+  EXPECT_EQ(cache_.size(), 0U);
+  EXPECT_EQ(cache_.find(token), nullptr);
+}
+
+// At most kMaxEntries tokens, the oldest forgotten first.
+TEST_F(VerifiedTokensTest, BoundedOldestFirst) {
+  policy::JwtClaims c;
+  c.client = "tenant";
+  for (size_t i = 0; i <= VerifiedTokens::kMaxEntries; ++i) cache_.add("t" + std::to_string(i), c);
+  EXPECT_EQ(cache_.size(), VerifiedTokens::kMaxEntries);
+  EXPECT_EQ(cache_.find("t0"), nullptr);
+  EXPECT_NE(cache_.find("t1"), nullptr);
+  EXPECT_NE(cache_.find("t" + std::to_string(VerifiedTokens::kMaxEntries)), nullptr);
+  cache_.add("t1", c);  // already there: nothing moves
+  EXPECT_EQ(cache_.size(), VerifiedTokens::kMaxEntries);
 }
 
 }  // namespace
