@@ -74,14 +74,18 @@ run() {  # name port path token
   echo "$1 $(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
 }
 : >"$work/results"
-for r in $(seq "$rounds"); do
-  run static "$kport_now" /get/bench:k "$key" >>"$work/results"
-  run eddsa "$kport_now" /get/session:u1:k "$ed" >>"$work/results"
-  run hs256 "$kport_now" /get/session:u1:k "$hs" >>"$work/results"
-  if [ -n "${kport_base:-}" ]; then
-    run baseline-static "$kport_base" /get/bench:k "$key" >>"$work/results"
-    run baseline-eddsa "$kport_base" /get/session:u1:k "$ed" >>"$work/results"
-  fi
+targets=(static eddsa hs256); [ -n "${kport_base:-}" ] && targets+=(baseline-static baseline-eddsa)
+for r in $(seq "$rounds"); do  # each round starts one later in the list: the machine drifts
+  n=${#targets[@]}
+  for i in $(seq 0 $((n - 1))); do
+    t=${targets[$(((i + r) % n))]}
+    port=$kport_now; [[ $t == baseline-* ]] && port=$kport_base
+    case $t in
+      *static) run "$t" "$port" /get/bench:k "$key" ;;
+      *eddsa) run "$t" "$port" /get/session:u1:k "$ed" ;;
+      hs256) run "$t" "$port" /get/session:u1:k "$hs" ;;
+    esac >>"$work/results"
+  done
 done
 echo "GET, plaintext, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
 python3 - "$work/results" <<'PY'

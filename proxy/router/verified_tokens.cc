@@ -1,17 +1,34 @@
 // Verified JWTs by keyed digest, per configuration snapshot, bounded.
 #include "proxy/router/verified_tokens.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <cstring>
 
 namespace kw::proxy {
 
+void VerifiedTokens::MacFree::operator()(evp_mac_ctx_st* ctx) const { EVP_MAC_CTX_free(ctx); }
+
 VerifiedTokens::VerifiedTokens() {
-  // Without a secret key the digests could be predicted: then every token is verified in full.
-  enabled_ = RAND_bytes(key_.data(), static_cast<int>(key_.size())) == 1;
+  // The MAC is fetched and keyed once: a one-shot HMAC() looks the algorithm up and allocates on
+  // every call, which cost more than the rest of the lookup. Without randomness or the MAC, the
+  // cache stays off (every token is verified in full).
+  std::array<uint8_t, 32> key{};
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) return;
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) return;
+  mac_.reset(EVP_MAC_CTX_new(mac));
+  EVP_MAC_free(mac);  // the context holds its own reference
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  enabled_ = mac_ && EVP_MAC_init(mac_.get(), key.data(), key.size(), params) == 1;
+  OPENSSL_cleanse(key.data(), key.size());
 }
 
 size_t VerifiedTokens::DigestHash::operator()(const Digest& d) const {
@@ -20,11 +37,16 @@ size_t VerifiedTokens::DigestHash::operator()(const Digest& d) const {
   return h;
 }
 
-VerifiedTokens::Digest VerifiedTokens::digest(std::string_view token) const {
+std::optional<VerifiedTokens::Digest> VerifiedTokens::digest(std::string_view token) const {
   Digest d{};
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data(), &n);
+  size_t n = 0;
+  // A null key re-initialises the context with the key it already holds.
+  if (EVP_MAC_init(mac_.get(), nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(mac_.get(), reinterpret_cast<const unsigned char*>(token.data()),
+                     token.size()) != 1 ||
+      EVP_MAC_final(mac_.get(), d.data(), &n, d.size()) != 1 || n != d.size()) {
+    return std::nullopt;
+  }
   return d;
 }
 
@@ -37,7 +59,9 @@ void VerifiedTokens::use(const std::shared_ptr<const conf::Snapshot>& snapshot) 
 
 const policy::JwtClaims* VerifiedTokens::find(std::string_view token) const {
   if (!enabled_ || entries_.empty()) return nullptr;
-  auto it = entries_.find(digest(token));
+  const std::optional<Digest> d = digest(token);
+  if (!d) return nullptr;
+  auto it = entries_.find(*d);
   if (it == entries_.end()) return nullptr;
   ++hits_;
   return &it->second;
@@ -45,14 +69,14 @@ const policy::JwtClaims* VerifiedTokens::find(std::string_view token) const {
 
 void VerifiedTokens::add(std::string_view token, policy::JwtClaims claims) {
   if (!enabled_) return;
-  const Digest d = digest(token);
-  if (entries_.count(d) != 0) return;
+  const std::optional<Digest> d = digest(token);
+  if (!d || entries_.count(*d) != 0) return;
   while (entries_.size() >= kMaxEntries) {
     entries_.erase(order_.front());
     order_.pop_front();
   }
-  entries_.emplace(d, std::move(claims));
-  order_.push_back(d);
+  entries_.emplace(*d, std::move(claims));
+  order_.push_back(*d);
 }
 
 }  // namespace kw::proxy

@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
 #include "conf/snapshot.h"
 #include "policy/jwt.h"
+
+typedef struct evp_mac_ctx_st EVP_MAC_CTX;
 
 namespace kw::proxy {
 
@@ -41,8 +44,11 @@ class VerifiedTokens {
   struct DigestHash {
     size_t operator()(const Digest& d) const;
   };
-  [[nodiscard]] Digest digest(std::string_view token) const;
-  std::array<uint8_t, 32> key_{};
+  struct MacFree {
+    void operator()(evp_mac_ctx_st* ctx) const;
+  };
+  [[nodiscard]] std::optional<Digest> digest(std::string_view token) const;
+  std::unique_ptr<evp_mac_ctx_st, MacFree> mac_;  // HMAC-SHA256, keyed at construction
   std::shared_ptr<const conf::Snapshot> snapshot_;
   std::unordered_map<Digest, policy::JwtClaims, DigestHash> entries_;
   std::deque<Digest> order_;  // oldest first
