@@ -28,6 +28,7 @@ std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
   out->denied_at = plan.denied_at;
   out->messages = plan.messages;
   out->channel = out->owned.emplace_back(plan.channel);
+  out->encoded = std::move(plan.encoded);
   for (const policy::Argv& argv : plan.forward) {
     auto& v = out->views.emplace_back();
     v.reserve(argv.size());

@@ -50,6 +50,9 @@ struct RequestPlan {
   std::string_view channel;           // Subscribe / PSubscribe: the channel or pattern
   std::deque<std::string> owned;
   std::deque<std::vector<std::string_view>> views;
+  // REST: the upstream request, encoded by Upstream::prepare before the plan is charged and
+  // moved out by dispatch (a plan is dispatched once; a request body can be megabytes).
+  mutable std::string encoded;
 
   // Billed upstream commands (README, Quotas: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }

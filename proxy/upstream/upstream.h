@@ -4,6 +4,7 @@
 // RESP client) and RestUpstream (https:// and http://, the Upstash REST API); tests use a fake.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,9 +22,17 @@ class Upstream {
  public:
   virtual ~Upstream() = default;
 
-  // Sends `plan` (allowed and charged; its views are valid only during the call) and answers
-  // `ex` exactly once, now or from a later loop turn: respond(), a relay, or a stream. Errors
-  // are answered too (upstreamFailure). `ctx` is copied where kept.
+  // Before `plan` is charged: a refusal when this upstream cannot carry it (REST: an argument
+  // that is not UTF-8, a body too large once encoded), so that nothing is billed for a request
+  // never sent. May keep work for dispatch in the plan (REST: the encoded request).
+  [[nodiscard]] virtual std::optional<Refusal> prepare(RequestPlan& /*plan*/,
+                                                       const RouteContext& /*ctx*/) {
+    return std::nullopt;
+  }
+
+  // Sends `plan` (allowed, prepared and charged; its views are valid only during the call) and
+  // answers `ex` exactly once, now or from a later loop turn: respond(), a relay, or a stream.
+  // Errors are answered too (upstreamFailure). `ctx` is copied where kept.
   virtual void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) = 0;
 
   // The request headers the upstream receives on `client`'s behalf, from the client's request

@@ -26,6 +26,8 @@ const CLIENTS = {
   reader: { commands: ["+@read"], keys: ["app:*"] },
   scanner: { commands: ["+scan", "+get"], keys: ["tenant1:*"] },
   chat: { commands: ["+subscribe", "+publish"], channels: ["chat:*"] },
+  // One billed command a day: a request refused before it is sent must not spend it.
+  once: { commands: ["+set"], keys: ["app:*"], limits: { per_day: 1 } },
 };
 
 before(async () => {
@@ -237,6 +239,20 @@ describe("request shape", () => {
     assert.equal(fits.status, 200, fits.text);
     assert.equal(up.requests.length, 1);
     assert.equal(commandsOf(up.requests[0])[0][2].length, 16 << 10);
+  });
+
+  test("a request the upstream cannot carry is refused before it is charged", async () => {
+    for (let i = 0; i < 3; i++) {  // with per_day 1, a charge would make the second a 429
+      const big = await request(kw.port, { method: "POST", path: "/set/app:once",
+                                           body: Buffer.alloc(4 << 20, 1), key: keys.once });
+      assert.equal(big.status, 413, big.text);
+    }
+    assert.equal(up.requests.length, 0);
+    const ok = await post(["SET", "app:once", "1"], { key: keys.once });
+    assert.equal(ok.status, 200, ok.text);
+    const spent = await post(["SET", "app:once", "2"], { key: keys.once });
+    assert.equal(spent.status, 429, spent.text);  // the one billed command was this day's
+    assert.equal(up.requests.length, 1);
   });
 
   test("binary-safe body bytes: UTF-8 and escapes arrive as the same strings", async () => {

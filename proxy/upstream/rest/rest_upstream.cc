@@ -324,7 +324,7 @@ std::vector<std::pair<std::string, std::string>> RestUpstream::passthroughHeader
   return out;
 }
 
-void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+std::optional<Refusal> RestUpstream::prepare(RequestPlan& plan, const RouteContext& base) {
   const conf::UpstreamConfig& up = base.snapshot->config().upstream;
   // Twice the largest body a client may send (JSON escaping could make it six times).
   const codec::RestTarget to{
@@ -334,10 +334,18 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
                                                 base.upstream_headers);
   if (!bytes) {
     const bool too_large = bytes.error().code == ErrorCode::TooLarge;
-    ex.record().reason = too_large ? "too_large" : "bad_request";
-    return ex.respond(
-        withHeaders(errorResponse(too_large ? 413 : 400, bytes.error().message), base));
+    return Refusal{too_large ? 413 : 400,
+                   bytes.error().message,
+                   too_large ? "too_large" : "bad_request",
+                   false,
+                   {}};
   }
+  plan.encoded = std::move(*bytes);
+  return std::nullopt;
+}
+
+void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, Exchange& ex) {
+  const conf::UpstreamConfig& up = base.snapshot->config().upstream;
   auto relay = std::make_shared<Relay>();
   relay->ctx = base;
   relay->owner = this;
@@ -349,7 +357,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   relay->messages = plan.messages;
 
   RestCallSpec spec;
-  spec.bytes = std::move(*bytes);
+  spec.bytes = std::move(plan.encoded);
   spec.stream =
       plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
   spec.tenant = base.client;

@@ -22,6 +22,7 @@ class RestUpstream final : public Upstream {
   static Result<std::unique_ptr<RestUpstream>> create(event_base* base, RestPoolOptions options);
   explicit RestUpstream(std::unique_ptr<RestPool> pool) : pool_(std::move(pool)) {}
 
+  std::optional<Refusal> prepare(RequestPlan& plan, const RouteContext& ctx) override;
   void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) override;
   // Upstash-Encoding and Upstash-Response-Format as keyward understood them (`opts`: written
   // anew, never the client's bytes), the client's first Upstash-Telemetry-* of each name, and,
