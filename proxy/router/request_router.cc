@@ -175,6 +175,7 @@ RouteContext RequestRouter::contextFor(const codec::HttpRequestParser& parser,
   ctx.upstream_headers =
       upstream_.passthroughHeaders(parser, opts, admission.entry->config->spec.name);
   ctx.headers = std::move(admission.cors);
+  ctx.identity = admission.sub;  // a JWT's sub; empty for a static key
   return ctx;
 }
 

@@ -33,6 +33,7 @@ struct RouteContext {
   // REST upstream: the client's headers that pass through (Upstash-Encoding, ...).
   std::vector<std::pair<std::string, std::string>> upstream_headers;
   std::string client;                 // the client's name: the upstream queues' tenant
+  std::string identity;               // the JWT sub (empty for a static key): a share within it
   std::shared_ptr<const void> share;  // the client's share ticket (router_shares.cc): held
                                       // while any copy of the context lives
   // Subscribe / PSubscribe: the stream's authorisation, kept alive by the stream's callbacks.

@@ -451,7 +451,8 @@ TEST_F(RedisPoolTest, FiveMegabyteValueRoundTrip) {
 // `tenants[i]` (when given) is whose request i is.
 std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisPool& up,
                                             const std::vector<std::vector<Cmd>>& requests,
-                                            const std::vector<std::string>& tenants = {}) {
+                                            const std::vector<std::string>& tenants = {},
+                                            const std::vector<std::string>& identities = {}) {
   std::vector<std::vector<policy::Argv>> argvs;
   for (const auto& r : requests) argvs.emplace_back(r.begin(), r.end());
   std::vector<std::optional<UpstreamResult>> out(requests.size());
@@ -459,7 +460,8 @@ std::vector<UpstreamResult> runConcurrently(LoopRunner& loop, RedisPool& up,
   for (size_t i = 0; i < requests.size(); ++i) {
     hs.push_back(up.execute(
         argvs[i], [&out, i](UpstreamResult&& r) { out[i].emplace(std::move(r)); },
-        i < tenants.size() ? tenants[i] : std::string_view()));
+        i < tenants.size() ? tenants[i] : std::string_view(),
+        i < identities.size() ? identities[i] : std::string_view()));
   }
   loop.runUntil(
       [&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.has_value(); }); },
@@ -616,6 +618,43 @@ TEST_F(RedisPoolTest, EachTenantHoldsAtMostHalfOfTheTotal) {
   next.clear();
   EXPECT_EQ(up->stats().reply_bytes, 0u);
   auto again = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"greedy"});
+  ASSERT_TRUE(again[0].has_value());
+  EXPECT_EQ(again[0].value().value(0).str.size(), value.size());
+}
+
+// One identity of a client (a JWT sub: one browser user) holds at most half of the client's
+// share, so it cannot lock every other user of that client out (found by an attack run: 40
+// never-read GETs of one user got the client's share refused to every other user).
+TEST_F(RedisPoolTest, OneIdentityHoldsAtMostHalfOfItsClientsShare) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 2;
+  opts.max_reply_bytes = 4 << 20;
+  opts.max_reply_bytes_total = 8 << 20;  // the client's half: 4 MiB; an identity's: 2 MiB
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const std::string value(1536 << 10, 'v');
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "a", value}})), "+OK\r\n");
+  ASSERT_EQ(rawOf(*run(loop_, *up, {{"SET", "b", std::string(512 << 10, 'b')}})), "+OK\r\n");
+  auto held = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"app"}, {"u1"});
+  ASSERT_TRUE(held[0].has_value());
+  EXPECT_EQ(held[0].value().value(0).str.size(), value.size());
+  // While u1's response lives, u1's next 1.5 MiB would pass its 2 MiB; u2 of the same client
+  // and the client's identity-less requests still get theirs (3.5 of the client's 4 MiB).
+  auto next =
+      runConcurrently(loop_, *up, {{{"GET", "a"}, {"STRLEN", "a"}}, {{"GET", "a"}}, {{"GET", "b"}}},
+                      {"app", "app", "app"}, {"u1", "u2", ""});
+  for (const auto& r : next) ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(rawOf(next[0], 0),
+            "-ERR replies in flight of this identity exceed its share, a quarter of "
+            "upstream.max_reply_bytes_total (the command ran; its reply was dropped)\r\n");
+  EXPECT_EQ(rawOf(next[0], 1), ":1572864\r\n");
+  EXPECT_EQ(next[1].value().value(0).str.size(), value.size());
+  EXPECT_EQ(next[2].value().value(0).str.size(), 512u << 10);
+  next.clear();
+  held.clear();
+  EXPECT_EQ(up->stats().reply_bytes, 0u);
+  // Its response gone, u1's share is free again.
+  auto again = runConcurrently(loop_, *up, {{{"GET", "a"}}}, {"app"}, {"u1"});
   ASSERT_TRUE(again[0].has_value());
   EXPECT_EQ(again[0].value().value(0).str.size(), value.size());
 }

@@ -24,8 +24,9 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisPool::Impl* owner = nullptr;  // null once the upstream is gone
   Stage stage = Stage::Queued;
-  std::string wire;    // RESP bytes; freed once written
-  std::string tenant;  // whose request: the wait queue serves tenants in turn
+  std::string wire;      // RESP bytes; freed once written
+  std::string tenant;    // whose request: the wait queue serves tenants in turn
+  std::string identity;  // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
@@ -50,35 +51,51 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   void* conn = nullptr;     // the PooledConn carrying it while InFlight
 };
 
-void HeldReplyBytes::add(const std::string& tenant, uint64_t n) {
+namespace {
+void addTo(std::unordered_map<std::string, uint64_t>& m, const std::string& key, uint64_t n) {
+  m[key] += n;
+}
+void takeFrom(std::unordered_map<std::string, uint64_t>& m, const std::string& key, uint64_t n) {
+  auto it = m.find(key);
+  if (it == m.end()) return;
+  it->second -= std::min(n, it->second);
+  if (it->second == 0) m.erase(it);
+}
+uint64_t amountOf(const std::unordered_map<std::string, uint64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+}  // namespace
+
+void HeldReplyBytes::add(const std::string& tenant, const std::string& identity, uint64_t n) {
   if (n == 0) return;
   total += n;
-  by_tenant[tenant] += n;
+  addTo(by_tenant, tenant, n);
+  if (!identity.empty()) addTo(by_identity, identity, n);
 }
 
-void HeldReplyBytes::remove(const std::string& tenant, uint64_t n) {
+void HeldReplyBytes::remove(const std::string& tenant, const std::string& identity, uint64_t n) {
   if (n == 0) return;
   total -= std::min(n, total);
-  auto it = by_tenant.find(tenant);
-  if (it == by_tenant.end()) return;
-  it->second -= std::min(n, it->second);
-  if (it->second == 0) by_tenant.erase(it);
+  takeFrom(by_tenant, tenant, n);
+  if (!identity.empty()) takeFrom(by_identity, identity, n);
 }
 
-void HeldReplyBytes::release(const std::string& tenant, uint64_t n) {
+void HeldReplyBytes::release(const std::string& tenant, const std::string& identity, uint64_t n) {
   if (n == 0) return;
-  remove(tenant, n);
+  remove(tenant, identity, n);
   for (auto& [who, allowed] : blocked) allowed = 1;
   if (on_release) on_release();
 }
 
-uint64_t HeldReplyBytes::of(const std::string& tenant) const {
-  auto it = by_tenant.find(tenant);
-  return it == by_tenant.end() ? 0 : it->second;
+uint64_t HeldReplyBytes::of(const std::string& tenant) const { return amountOf(by_tenant, tenant); }
+
+uint64_t HeldReplyBytes::ofIdentity(const std::string& identity) const {
+  return identity.empty() ? 0 : amountOf(by_identity, identity);
 }
 
 HeldReplyShare::~HeldReplyShare() {
-  if (auto account = account_.lock()) account->release(tenant_, bytes_);
+  if (auto account = account_.lock()) account->release(tenant_, identity_, bytes_);
 }
 
 struct ResponseBuilder {
@@ -90,7 +107,7 @@ struct ResponseBuilder {
   static bool build(PendingRequest& req, const std::shared_ptr<HeldReplyBytes>& held,
                     UpstreamResponse& out, std::string& error) {
     if (req.held != 0) {
-      out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.held);
+      out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.identity, req.held);
       req.held = 0;
     }
     out.bytes_ = req.bytes ? std::move(req.bytes) : std::make_unique<ReplyBuffer>();
@@ -183,8 +200,9 @@ struct RedisPool::Impl {
       return owner->admitReply(this, bytes, values);
     }
     void onReplySkipped(RedisConnection& /*c*/) override { owner->onReplySkipped(this); }
-    uint64_t partial = 0;        // bytes of the reply arriving now (counted in Impl::held)
-    std::string partial_tenant;  // whose they are
+    uint64_t partial = 0;          // bytes of the reply arriving now (counted in Impl::held)
+    std::string partial_tenant;    // whose they are
+    std::string partial_identity;  // and which identity of that tenant (or empty)
     // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
     // where it would wait for every byte of it.
     bool heavy = false;
@@ -229,11 +247,15 @@ struct RedisPool::Impl {
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
                        std::optional<UpstreamError> error, std::string_view tenant = {},
-                       bool transaction = false) {
+                       std::string_view identity = {}, bool transaction = false) {
     auto req = std::make_shared<PendingRequest>();
     req->transaction = transaction;
     req->owner = this;
     req->tenant = tenant;
+    if (!identity.empty()) {
+      req->identity.reserve(tenant.size() + 1 + identity.size());
+      req->identity.append(tenant).append(1, '\n').append(identity);
+    }
     req->wire = std::move(wire);
     req->expected = expected;
     req->callback = std::move(cb);
@@ -252,6 +274,11 @@ struct RedisPool::Impl {
       error = UpstreamError{UpstreamErrorKind::Share,
                             "ERR replies in flight of this client exceed its share, half of "
                             "upstream.max_reply_bytes_total; retry later"};
+    }
+    if (!error && identityShareUsedUp(req->identity)) {
+      error = UpstreamError{UpstreamErrorKind::Share,
+                            "ERR replies in flight of this identity exceed its share, a quarter "
+                            "of upstream.max_reply_bytes_total; retry later"};
     }
     if (error) {
       req->stage = Stage::Done;
@@ -276,18 +303,20 @@ struct RedisPool::Impl {
     if (cb) {
       cb(std::move(result));
     }
-    held->release(req->tenant, req->held);  // what did not move into a response
+    held->release(req->tenant, req->identity, req->held);  // what did not move into a response
     req->held = 0;
     req->bytes.reset();
   }
 
   void setPartial(PooledConn* pc, uint64_t bytes) {
-    held->remove(pc->partial_tenant, pc->partial);
+    held->remove(pc->partial_tenant, pc->partial_identity, pc->partial);
     pc->partial = bytes;
     if (bytes != 0) {
       const std::string& tenant = pc->inflight.front()->tenant;
       if (pc->partial_tenant != tenant) pc->partial_tenant = tenant;  // called per read
-      held->add(pc->partial_tenant, bytes);
+      const std::string& identity = pc->inflight.front()->identity;
+      if (pc->partial_identity != identity) pc->partial_identity = identity;
+      held->add(pc->partial_tenant, pc->partial_identity, bytes);
     }
   }
 
@@ -348,6 +377,11 @@ struct RedisPool::Impl {
     const auto blocked = held->blocked.find(tenant);
     return (blocked != held->blocked.end() && blocked->second == 0) ||
            held->of(tenant) >= options.max_reply_bytes_total / 2;
+  }
+
+  // The identity (a JWT sub) holds half of its tenant's half.
+  bool identityShareUsedUp(const std::string& identity) const {
+    return !identity.empty() && held->ofIdentity(identity) >= options.max_reply_bytes_total / 4;
   }
 
   // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
@@ -451,6 +485,7 @@ struct RedisPool::Impl {
       return false;
     }
     const char* over = nullptr;
+    bool identity_over = false;
     if (values > options.max_reply_elements) {
       over =
           "ERR reply exceeds upstream.max_reply_elements (the command ran; its reply was dropped)";
@@ -469,8 +504,18 @@ struct RedisPool::Impl {
         over =
             "ERR replies in flight of this client exceed its share, half of "
             "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
+      } else if (!req.identity.empty() &&
+                 held->ofIdentity(req.identity) -
+                         (pc->partial_identity == req.identity ? pc->partial : 0) + cost >
+                     options.max_reply_bytes_total / 4) {
+        over =
+            "ERR replies in flight of this identity exceed its share, a quarter of "
+            "upstream.max_reply_bytes_total (the command ran; its reply was dropped)";
+        identity_over = true;
       }
-      if (over != nullptr) held->blocked[req.tenant] = 0;
+      // Over the client's share or the total: the client waits for bytes to go back. Over its
+      // identity's share: only that identity (identityShareUsedUp), never the client's others.
+      if (over != nullptr && !identity_over) held->blocked[req.tenant] = 0;
     }
     if (over != nullptr) {
       setPartial(pc, 0);
@@ -483,7 +528,7 @@ struct RedisPool::Impl {
       req.bytes.reset();  // what the request held so far goes too
       req.spans.clear();
       codec::ReplyNodes().swap(req.nodes);
-      held->release(req.tenant, req.held);
+      held->release(req.tenant, req.identity, req.held);
       req.held = 0;
       req.raw_held = 0;
       return false;
@@ -534,7 +579,7 @@ struct RedisPool::Impl {
       req.reply_error = UpstreamError{
           UpstreamErrorKind::TooLarge,
           "ERR no memory for the reply (the command ran; its reply was dropped)", true};
-      held->release(req.tenant, req.held);
+      held->release(req.tenant, req.identity, req.held);
       req.held = 0;
       req.raw_held = 0;
       req.bytes.reset();
@@ -549,7 +594,7 @@ struct RedisPool::Impl {
     const uint64_t cost = heldCost(bytes, values);
     req.raw_held += bytes;
     req.held += cost;
-    held->add(req.tenant, cost);
+    held->add(req.tenant, req.identity, cost);
   }
 
   void onReply(PooledConn* pc, std::string_view raw, std::span<const codec::RespNode> nodes,
@@ -737,7 +782,7 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
 }
 
 RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
-                                 std::string_view tenant) {
+                                 std::string_view tenant, std::string_view identity) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -754,11 +799,12 @@ RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCa
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error), tenant);
+                       std::move(error), tenant, identity);
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
-                                            ReplyCallback callback, std::string_view tenant) {
+                                            ReplyCallback callback, std::string_view tenant,
+                                            std::string_view identity) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -773,7 +819,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error), tenant, true);
+                       std::move(callback), std::move(error), tenant, identity, true);
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {

@@ -32,23 +32,35 @@ struct ResponseBuilder;
 struct HeldReplyBytes {
   uint64_t total = 0;
   std::unordered_map<std::string, uint64_t> by_tenant;  // only tenants holding some
+  // Per identity of a tenant (a JWT sub; key: tenant, '\n', sub), only those holding some: one
+  // identity holds at most half of its tenant's half, so one browser user of a client cannot
+  // take the share every other user of that client needs.
+  std::unordered_map<std::string, uint64_t> by_identity;
   // Tenants whose last reply was refused for the total or their share, with the requests each
   // may still send: none until some bytes go back, then one (else they would keep the upstream
   // and the loop busy with replies dropped as fast as they can ask). A reply held again ends it.
   std::unordered_map<std::string, uint32_t> blocked;
   std::function<void()> on_release;  // bytes went back: blocked requests may go
-  void add(const std::string& tenant, uint64_t n);
-  void remove(const std::string& tenant, uint64_t n);   // accounting only (partial replies)
-  void release(const std::string& tenant, uint64_t n);  // gone for good: each blocked may try one
+  // `identity`: the by_identity key, or empty (a client without identities: a static key).
+  void add(const std::string& tenant, const std::string& identity, uint64_t n);
+  // Accounting only (partial replies).
+  void remove(const std::string& tenant, const std::string& identity, uint64_t n);
+  // Gone for good: each blocked tenant may try one request.
+  void release(const std::string& tenant, const std::string& identity, uint64_t n);
   [[nodiscard]] uint64_t of(const std::string& tenant) const;
+  [[nodiscard]] uint64_t ofIdentity(const std::string& identity) const;
 };
 
 // A response's bytes in HeldReplyBytes, given back when the response is destroyed (the pool
 // may be gone by then).
 class HeldReplyShare {
  public:
-  HeldReplyShare(std::weak_ptr<HeldReplyBytes> account, std::string tenant, uint64_t bytes)
-      : account_(std::move(account)), tenant_(std::move(tenant)), bytes_(bytes) {}
+  HeldReplyShare(std::weak_ptr<HeldReplyBytes> account, std::string tenant, std::string identity,
+                 uint64_t bytes)
+      : account_(std::move(account)),
+        tenant_(std::move(tenant)),
+        identity_(std::move(identity)),
+        bytes_(bytes) {}
   ~HeldReplyShare();
   HeldReplyShare(const HeldReplyShare&) = delete;
   HeldReplyShare& operator=(const HeldReplyShare&) = delete;
@@ -56,6 +68,7 @@ class HeldReplyShare {
  private:
   std::weak_ptr<HeldReplyBytes> account_;
   std::string tenant_;
+  std::string identity_;
   uint64_t bytes_;
 };
 }  // namespace detail
@@ -157,11 +170,12 @@ class RedisPool {
   // command (Redis errors are replies, not failures). The argv bytes are copied before return.
   // `tenant` names whose request it is: waiting requests of different tenants are served in
   // turn when a connection frees (FIFO within a tenant).
+  // `identity` (a JWT sub, or empty) names who within the tenant: see HeldReplyBytes.
   RequestHandle execute(std::span<const policy::Argv> commands, ReplyCallback callback,
-                        std::string_view tenant = {});
+                        std::string_view tenant = {}, std::string_view identity = {});
   // MULTI, the commands, EXEC, written at once on one connection (see UpstreamResponse).
   RequestHandle executeTransaction(std::span<const policy::Argv> commands, ReplyCallback callback,
-                                   std::string_view tenant = {});
+                                   std::string_view tenant = {}, std::string_view identity = {});
   // PING on the pool, for /readyz.
   RequestHandle ping(ReplyCallback callback);
 

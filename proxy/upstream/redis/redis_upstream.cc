@@ -303,7 +303,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             out.status = codec::httpStatusForSingle(resp.value(0));
             ex.respond(withHeaders(std::move(out), ctx));
           },
-          ctx.client));
+          ctx.client, ctx.identity));
       return;
     }
     case codec::RestRoute::Pipeline: {
@@ -327,7 +327,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             }
             ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, r.value()), ctx));
           },
-          ctx.client));
+          ctx.client, ctx.identity));
       return;
     }
     case codec::RestRoute::MultiExec: {
@@ -353,7 +353,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             }
             ex.respond(withHeaders(std::move(out), ctx));
           },
-          ctx.client));
+          ctx.client, ctx.identity));
       return;
     }
     case codec::RestRoute::Subscribe:
