@@ -49,15 +49,10 @@ start_keyward now "$bin"
 nport=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
+$(nginx_prelude "$work/nginx")
 http {
   access_log off;
-  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+$(nginx_temp_paths "$work/nginx")
   server {
     listen 127.0.0.1:$nport ssl;
     ssl_certificate $work/cert.pem;
@@ -70,34 +65,14 @@ NGINX
 nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
 pids+=($!); wait_port "$nport" || { cat "$work/nginx/error.log" >&2; exit 1; }
 
-run() {  # name url
-  local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Connection: close" \
-                   -H "Authorization: Bearer $key" "$2")
-  grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
-  echo "$1 $(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
-}
-targets=(nginx keyward); [ -n "${kport_base:-}" ] && targets+=(baseline)
 declare -A url=([nginx]="https://127.0.0.1:$nport/get/bench:k"
                 [keyward]="https://127.0.0.1:$kport_now/get/bench:k"
                 [baseline]="https://127.0.0.1:${kport_base:-0}/get/bench:k")
+run_target() {
+  wrk_row "$1" "${url[$1]}" -H "Connection: close" -H "Authorization: Bearer $key" >>"$work/results"
+}
 : >"$work/results"
-for r in $(seq "$rounds"); do  # each round starts one later in the list: the machine drifts
-  n=${#targets[@]}
-  for i in $(seq 0 $((n - 1))); do
-    t=${targets[$(((i + r) % n))]}
-    run "$t" "${url[$t]}" >>"$work/results"
-  done
-done
+targets=(nginx keyward); [ -n "${kport_base:-}" ] && targets+=(baseline)
+rotated_rounds "$rounds" "${targets[@]}"
 echo "GET over a new TLS connection each, $conns connections, ${secs}s x $rounds rounds, medians:"
-python3 - "$work/results" <<'PY'
-import sys, statistics
-rows = [l.split() for l in open(sys.argv[1])]
-med = {}
-for name in dict.fromkeys(r[0] for r in rows):
-    med[name] = statistics.median(float(r[1]) for r in rows if r[0] == name)
-    print(f"  {name:10s} {med[name]:10.0f} req/s   p99 per round: "
-          f"{' '.join(r[2] for r in rows if r[0] == name)}")
-print(f"  ratio keyward/nginx: {med['keyward'] / med['nginx']:.2f}x")
-if "baseline" in med:
-    print(f"  ratio baseline/nginx: {med['baseline'] / med['nginx']:.2f}x")
-PY
+print_medians "$work/results" keyward:nginx baseline:nginx

@@ -67,37 +67,17 @@ print(f"{head}.{body}.{sig}")
 PY
 )
 
-run() {  # name port path token
-  local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $4" \
-                   "http://127.0.0.1:$2$3")
-  grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
-  echo "$1 $(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
+run_target() {
+  case $1 in
+    static) wrk_row static "http://127.0.0.1:$kport_now/get/bench:k" -H "Authorization: Bearer $key" ;;
+    eddsa) wrk_row eddsa "http://127.0.0.1:$kport_now/get/session:u1:k" -H "Authorization: Bearer $ed" ;;
+    hs256) wrk_row hs256 "http://127.0.0.1:$kport_now/get/session:u1:k" -H "Authorization: Bearer $hs" ;;
+    baseline-static) wrk_row "$1" "http://127.0.0.1:$kport_base/get/bench:k" -H "Authorization: Bearer $key" ;;
+    baseline-eddsa) wrk_row "$1" "http://127.0.0.1:$kport_base/get/session:u1:k" -H "Authorization: Bearer $ed" ;;
+  esac >>"$work/results"
 }
 : >"$work/results"
 targets=(static eddsa hs256); [ -n "${kport_base:-}" ] && targets+=(baseline-static baseline-eddsa)
-for r in $(seq "$rounds"); do  # each round starts one later in the list: the machine drifts
-  n=${#targets[@]}
-  for i in $(seq 0 $((n - 1))); do
-    t=${targets[$(((i + r) % n))]}
-    port=$kport_now; [[ $t == baseline-* ]] && port=$kport_base
-    case $t in
-      *static) run "$t" "$port" /get/bench:k "$key" ;;
-      *eddsa) run "$t" "$port" /get/session:u1:k "$ed" ;;
-      hs256) run "$t" "$port" /get/session:u1:k "$hs" ;;
-    esac >>"$work/results"
-  done
-done
+rotated_rounds "$rounds" "${targets[@]}"
 echo "GET, plaintext, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
-python3 - "$work/results" <<'PY'
-import sys, statistics
-rows = [l.split() for l in open(sys.argv[1])]
-med = {}
-for name in dict.fromkeys(r[0] for r in rows):
-    med[name] = statistics.median(float(r[1]) for r in rows if r[0] == name)
-    print(f"  {name:16s} {med[name]:10.0f} req/s   p99 per round: "
-          f"{' '.join(r[2] for r in rows if r[0] == name)}")
-for n in ("eddsa", "hs256"):
-    print(f"  ratio {n}/static: {med[n] / med['static']:.2f}x")
-if "baseline-eddsa" in med:
-    print(f"  baseline ratio eddsa/static: {med['baseline-eddsa'] / med['baseline-static']:.2f}x")
-PY
+print_medians "$work/results" eddsa:static hs256:static baseline-eddsa:baseline-static

@@ -99,15 +99,10 @@ fi
 nport=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
+$(nginx_prelude "$work/nginx")
 http {
   access_log $work/nginx/access.log combined buffer=64k flush=100ms;
-  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+$(nginx_temp_paths "$work/nginx")
   # nginx at its best: an idle pool as large as the client concurrency (with fewer, the excess
   # upstream connections are closed after each request and every request pays a TLS handshake),
   # and no periodic close of client or upstream keep-alive connections.

@@ -23,36 +23,22 @@ std::string_view respTypeName(RespType t) {
   return "?";
 }
 
-RespValue RespValue::status(std::string_view s) {
+namespace {
+RespValue ofType(RespType type, std::string_view s = {}, int64_t integer = 0) {
   RespValue v;
-  v.type = RespType::Status;
+  v.type = type;
   v.str = s;
+  v.integer = integer;
   return v;
 }
-RespValue RespValue::error(std::string_view s) {
-  RespValue v;
-  v.type = RespType::Error;
-  v.str = s;
-  return v;
-}
-RespValue RespValue::integerValue(int64_t i) {
-  RespValue v;
-  v.type = RespType::Integer;
-  v.integer = i;
-  return v;
-}
-RespValue RespValue::bulk(std::string_view s) {
-  RespValue v;
-  v.type = RespType::Bulk;
-  v.str = s;
-  return v;
-}
+}  // namespace
+
+RespValue RespValue::status(std::string_view s) { return ofType(RespType::Status, s); }
+RespValue RespValue::error(std::string_view s) { return ofType(RespType::Error, s); }
+RespValue RespValue::integerValue(int64_t i) { return ofType(RespType::Integer, {}, i); }
+RespValue RespValue::bulk(std::string_view s) { return ofType(RespType::Bulk, s); }
 RespValue RespValue::null() { return RespValue{}; }
-RespValue RespValue::nullArray() {
-  RespValue v;
-  v.type = RespType::NullArray;
-  return v;
-}
+RespValue RespValue::nullArray() { return ofType(RespType::NullArray); }
 RespValue RespValue::array(std::vector<RespValue> elements) {
   RespValue v;
   v.type = RespType::Array;

@@ -41,22 +41,24 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
   r.failure = CredentialFailure::BadJwt;
   if (snapshot.jwtKeys().empty() || !revocations_known) return r;
   if (token.size() > policy::kMaxTokenBytes) return r;
-  policy::JwtClaims claims;
-  const policy::JwtClaims* known = verified != nullptr ? verified->find(token) : nullptr;
+  const std::optional<VerifiedTokens::Digest> key =
+      verified != nullptr ? verified->keyOf(token) : std::nullopt;
+  const policy::JwtClaims* known = key ? verified->find(*key) : nullptr;
+  std::optional<policy::JwtClaims> checked;
   if (known != nullptr) {
     // Verified before under this snapshot: only what time and revocation change is checked.
     if (!policy::checkJwtTimes(*known, snapshot.jwtRules(), now_s) ||
         policy::isJwtRevoked(*known, revoked)) {
       return r;
     }
-    claims = *known;
   } else {
     // verifyJwt checks the signature, every claim (sub format included) and the list.
-    auto checked =
+    auto verified_now =
         policy::verifyJwt(token, snapshot.jwtKeys(), snapshot.jwtRules(), now_s, revoked);
-    if (!checked) return r;
-    claims = std::move(*checked);
+    if (!verified_now) return r;
+    checked = std::move(*verified_now);
   }
+  const policy::JwtClaims& claims = known != nullptr ? *known : *checked;
   const conf::ClientEntry* entry = snapshot.findClientByName(claims.client);
   if (entry == nullptr) {
     r.failure = CredentialFailure::UnknownClient;
@@ -67,11 +69,11 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
     r.failure = CredentialFailure::WrongKind;
     return r;
   }
-  if (known == nullptr && verified != nullptr) verified->add(token, claims);
   r.entry = entry;
   r.exp = claims.exp;
-  r.sub = std::move(claims.sub);
-  r.jti = std::move(claims.jti);
+  r.sub = claims.sub;
+  r.jti = claims.jti;
+  if (checked && key) verified->add(*key, std::move(*checked));
   return r;
 }
 

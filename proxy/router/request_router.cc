@@ -157,7 +157,9 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
   if (ctx.stream) watchStream(ctx.stream);
   const conf::ClientConfig& client = *entry.config;
   if (auto r = admitShare(plan, client, ctx)) return refuse(*r, ctx, ex);
-  if (auto r = upstream_.prepare(plan, ctx)) return refuse(*r, ctx, ex);
+  if (!plan.sendsNothing()) {
+    if (auto r = upstream_.prepare(plan, ctx)) return refuse(*r, ctx, ex);
+  }
   chargeAndDispatch(plan, client,
                     client.limits.per_identity_rate.count != 0
                         ? identityKey(admission.sub, admission.client_ip.ip16)

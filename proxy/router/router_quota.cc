@@ -55,7 +55,7 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
 }
 
 void RequestRouter::dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) {
-  if (plan.route == codec::RestRoute::Pipeline && plan.forward.empty()) {
+  if (plan.sendsNothing()) {
     HttpResponse out;  // every command denied: nothing to send
     if (ctx.resp2) {
       out.content_type = "application/octet-stream";

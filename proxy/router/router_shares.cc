@@ -16,9 +16,8 @@ constexpr uint64_t kUpstreamQueue = 10000;
 std::optional<Refusal> RequestRouter::admitShare(const RequestPlan& plan,
                                                  const conf::ClientConfig& client,
                                                  RouteContext& ctx) {
-  const bool stream =
-      plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
-  if (!stream && plan.forward.empty()) return std::nullopt;  // answered without the upstream
+  if (plan.sendsNothing()) return std::nullopt;
+  const bool stream = plan.stream();
   const conf::LimitsConfig& l = client.limits;
   const uint64_t pool = ctx.snapshot->config().listen.max_subscriptions;
   auto got = stream

@@ -37,7 +37,8 @@ size_t VerifiedTokens::DigestHash::operator()(const Digest& d) const {
   return h;
 }
 
-std::optional<VerifiedTokens::Digest> VerifiedTokens::digest(std::string_view token) const {
+std::optional<VerifiedTokens::Digest> VerifiedTokens::keyOf(std::string_view token) const {
+  if (!enabled_) return std::nullopt;
   Digest d{};
   size_t n = 0;
   // A null key re-initialises the context with the key it already holds.
@@ -57,26 +58,21 @@ void VerifiedTokens::use(const std::shared_ptr<const conf::Snapshot>& snapshot) 
   order_.clear();
 }
 
-const policy::JwtClaims* VerifiedTokens::find(std::string_view token) const {
-  if (!enabled_ || entries_.empty()) return nullptr;
-  const std::optional<Digest> d = digest(token);
-  if (!d) return nullptr;
-  auto it = entries_.find(*d);
+const policy::JwtClaims* VerifiedTokens::find(const Digest& key) const {
+  auto it = entries_.find(key);
   if (it == entries_.end()) return nullptr;
   ++hits_;
   return &it->second;
 }
 
-void VerifiedTokens::add(std::string_view token, policy::JwtClaims claims) {
-  if (!enabled_) return;
-  const std::optional<Digest> d = digest(token);
-  if (!d || entries_.count(*d) != 0) return;
+void VerifiedTokens::add(const Digest& key, policy::JwtClaims claims) {
+  if (entries_.count(key) != 0) return;
   while (entries_.size() >= kMaxEntries) {
     entries_.erase(order_.front());
     order_.pop_front();
   }
-  entries_.emplace(*d, std::move(claims));
-  order_.push_back(*d);
+  entries_.emplace(key, std::move(claims));
+  order_.push_back(key);
 }
 
 }  // namespace kw::proxy

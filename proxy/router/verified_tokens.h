@@ -30,24 +30,26 @@ class VerifiedTokens {
  public:
   static constexpr size_t kMaxEntries = 16384;
 
+  using Digest = std::array<uint8_t, 32>;
+
   VerifiedTokens();
   // Entries of another snapshot are dropped (call before find/add with the snapshot in use).
   void use(const std::shared_ptr<const conf::Snapshot>& snapshot);
-  // The claims `token` verified with, or null.
-  [[nodiscard]] const policy::JwtClaims* find(std::string_view token) const;
-  void add(std::string_view token, policy::JwtClaims claims);
+  // A token's key, computed once per request for find and add; none while the cache is off.
+  [[nodiscard]] std::optional<Digest> keyOf(std::string_view token) const;
+  // The claims the token with this key verified with, or null.
+  [[nodiscard]] const policy::JwtClaims* find(const Digest& key) const;
+  void add(const Digest& key, policy::JwtClaims claims);
   [[nodiscard]] size_t size() const { return entries_.size(); }
   [[nodiscard]] uint64_t hits() const { return hits_; }
 
  private:
-  using Digest = std::array<uint8_t, 32>;
   struct DigestHash {
     size_t operator()(const Digest& d) const;
   };
   struct MacFree {
     void operator()(evp_mac_ctx_st* ctx) const;
   };
-  [[nodiscard]] std::optional<Digest> digest(std::string_view token) const;
   std::unique_ptr<evp_mac_ctx_st, MacFree> mac_;  // HMAC-SHA256, keyed at construction
   std::shared_ptr<const conf::Snapshot> snapshot_;
   std::unordered_map<Digest, policy::JwtClaims, DigestHash> entries_;

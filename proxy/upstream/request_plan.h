@@ -57,6 +57,11 @@ struct RequestPlan {
 
   // Billed upstream commands (README, Quotas: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }
+  [[nodiscard]] bool stream() const {
+    return route == codec::RestRoute::Subscribe || route == codec::RestRoute::PSubscribe;
+  }
+  // Every command denied (a pipeline): answered by keyward, nothing goes upstream.
+  [[nodiscard]] bool sendsNothing() const { return !stream() && forward.empty(); }
 };
 
 // A request answered before it reached the upstream (credential, bad body, policy, share,

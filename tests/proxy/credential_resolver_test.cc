@@ -290,6 +290,11 @@ class VerifiedTokensTest : public ::testing::Test {
     c.exp = exp;
     return *policy::signJwt(*key_, c, snapshot_->jwtRules());
   }
+  VerifiedTokens::Digest key(std::string_view token) const {
+    auto k = cache_.keyOf(token);
+    EXPECT_TRUE(k.has_value());
+    return k.value_or(VerifiedTokens::Digest{});
+  }
   policy::JwtKeyConstSharedPtr key_;
   conf::SnapshotConstSharedPtr snapshot_;
   VerifiedTokens cache_;
@@ -333,24 +338,25 @@ TEST_F(VerifiedTokensTest, OnlyVerifiedTokensAreRemembered) {
 TEST_F(VerifiedTokensTest, ANewSnapshotForgetsEverything) {
   const std::string token = mint("j-1", kNow + 600);
   ASSERT_TRUE(resolveCredential(token, *snapshot_, kNow, nullptr, true, &cache_).ok());
-  EXPECT_NE(cache_.find(token), nullptr);
+  EXPECT_NE(cache_.find(key(token)), nullptr);
   cache_.use(snapshot_);
-  EXPECT_NE(cache_.find(token), nullptr);
+  EXPECT_NE(cache_.find(key(token)), nullptr);
   cache_.use(load());
   EXPECT_EQ(cache_.size(), 0U);
-  EXPECT_EQ(cache_.find(token), nullptr);
+  EXPECT_EQ(cache_.find(key(token)), nullptr);
 }
 
 // At most kMaxEntries tokens, the oldest forgotten first.
 TEST_F(VerifiedTokensTest, BoundedOldestFirst) {
   policy::JwtClaims c;
   c.client = "tenant";
-  for (size_t i = 0; i <= VerifiedTokens::kMaxEntries; ++i) cache_.add("t" + std::to_string(i), c);
+  for (size_t i = 0; i <= VerifiedTokens::kMaxEntries; ++i)
+    cache_.add(key("t" + std::to_string(i)), c);
   EXPECT_EQ(cache_.size(), VerifiedTokens::kMaxEntries);
-  EXPECT_EQ(cache_.find("t0"), nullptr);
-  EXPECT_NE(cache_.find("t1"), nullptr);
-  EXPECT_NE(cache_.find("t" + std::to_string(VerifiedTokens::kMaxEntries)), nullptr);
-  cache_.add("t1", c);  // already there: nothing moves
+  EXPECT_EQ(cache_.find(key("t0")), nullptr);
+  EXPECT_NE(cache_.find(key("t1")), nullptr);
+  EXPECT_NE(cache_.find(key("t" + std::to_string(VerifiedTokens::kMaxEntries))), nullptr);
+  cache_.add(key("t1"), c);  // already there: nothing moves
   EXPECT_EQ(cache_.size(), VerifiedTokens::kMaxEntries);
 }
 

@@ -136,12 +136,13 @@ std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
   std::vector<std::string_view> raws;
   raws.reserve(r.upstream_count);
   std::string_view rest = body;
+  codec::RespParser parser(&limits);
   while (raws.size() < r.upstream_count) {
-    codec::RespParser parser(&limits);
     size_t len = 0;
     if (parser.scan(rest, len) != codec::RespParser::Status::Complete) return std::nullopt;
     raws.push_back(rest.substr(0, len));
     rest.remove_prefix(len);
+    parser.reset();
   }
   if (!rest.empty()) return std::nullopt;
   std::string out;
@@ -358,8 +359,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
 
   RestCallSpec spec;
   spec.bytes = std::move(plan.encoded);
-  spec.stream =
-      plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe;
+  spec.stream = plan.stream();
   spec.tenant = base.client;
   RestCallbacks cb;
   cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
