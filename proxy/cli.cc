@@ -38,6 +38,9 @@ std::string_view cliUsage() {
          "  keyward token new --client NAME print a new static API key and its sha256: line\n"
          "  keyward token mint --config FILE --client NAME [--sub ID] [--ttl 15m] [--jti ID]\n"
          "                                  print one signed JWT for the client\n"
+         "  keyward scan [--config FILE] [--format text|json|sarif] [--revoke] PATH...\n"
+         "                                  find leaked Upstash, Redis and keyward credentials;\n"
+         "                                  exit 0 none, 1 found, 2 error\n"
          "  keyward version                 version, build type, library versions\n";
 }
 
@@ -59,6 +62,9 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
     }
     out.command = args[1] == "new" ? CliCommand::TokenNew : CliCommand::TokenMint;
     i = 2;
+  } else if (first == "scan") {
+    out.command = CliCommand::Scan;
+    i = 1;
   } else if (first == "version" || first == "--version") {
     out.command = CliCommand::Version;
     i = 1;
@@ -84,6 +90,21 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
              takeOption(args, i, "--sub", out.sub, error) ||
              takeOption(args, i, "--ttl", out.ttl, error) ||
              takeOption(args, i, "--jti", out.jti, error);
+    } else if (out.command == CliCommand::Scan) {
+      used = takeOption(args, i, "--config", out.config_path, error) ||
+             takeOption(args, i, "--format", out.format, error);
+      if (!used && args[i] == "--revoke") {
+        out.revoke = true;
+        used = true;
+        ++i;
+      } else if (!used && args[i] == "--") {
+        for (++i; i < args.size(); ++i) out.paths.emplace_back(args[i]);
+        used = true;
+      } else if (!used && !args[i].empty() && args[i][0] != '-') {
+        out.paths.emplace_back(args[i]);
+        used = true;
+        ++i;
+      }
     }
     if (!error.empty()) return Error{ErrorCode::InvalidArgument, error};
     if (!used)
@@ -93,6 +114,16 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
        out.command == CliCommand::TokenMint) &&
       out.config_path.empty()) {
     return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
+  }
+  if (out.command == CliCommand::Scan) {
+    if (out.paths.empty()) return Error{ErrorCode::InvalidArgument, "scan needs a PATH"};
+    if (!out.format.empty() && out.format != "text" && out.format != "json" &&
+        out.format != "sarif") {
+      return Error{ErrorCode::InvalidArgument, "--format must be text, json or sarif"};
+    }
+    if (out.revoke && out.config_path.empty()) {
+      return Error{ErrorCode::InvalidArgument, "--revoke needs --config FILE"};
+    }
   }
   if ((out.command == CliCommand::TokenNew || out.command == CliCommand::TokenMint) &&
       out.client.empty()) {

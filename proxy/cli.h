@@ -9,20 +9,24 @@
 
 namespace kw::proxy {
 
-enum class CliCommand : uint8_t { Serve, Check, TokenNew, TokenMint, Version, Help };
+enum class CliCommand : uint8_t { Serve, Check, TokenNew, TokenMint, Scan, Version, Help };
 
 struct CliArgs {
   CliCommand command = CliCommand::Help;
-  std::string config_path;  // serve, check
-  std::string client;       // token new / mint
-  std::string sub;          // token mint (optional)
-  std::string ttl;          // token mint (optional duration text, default 15m)
-  std::string jti;          // token mint (optional)
+  std::string config_path;         // serve, check, token mint, scan (optional there)
+  std::string client;              // token new / mint
+  std::string sub;                 // token mint (optional)
+  std::string ttl;                 // token mint (optional duration text, default 15m)
+  std::string jti;                 // token mint (optional)
+  std::string format;              // scan: text (default), json, sarif
+  bool revoke = false;             // scan
+  std::vector<std::string> paths;  // scan
 };
 
 // Parses argv[1..]: `serve --config F`, `--config F`, `check --config F`,
 // `token new --client NAME`,
-// `token mint --config F --client NAME [--sub ID] [--ttl 15m] [--jti ID]`, `version`, `help`.
+// `token mint --config F --client NAME [--sub ID] [--ttl 15m] [--jti ID]`,
+// `scan [--config F] [--format text|json|sarif] [--revoke] PATH...`, `version`, `help`.
 // `--config=F` is accepted too.
 [[nodiscard]] Result<CliArgs> parseCli(const std::vector<std::string_view>& args);
 

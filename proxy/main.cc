@@ -27,8 +27,10 @@
 #include "proxy/codec/json_escape.h"
 #include "proxy/io/access_log.h"
 #include "proxy/io/event_loop.h"
+#include "proxy/io/file_stamp.h"
 #include "proxy/quota/quota_state_file.h"
 #include "proxy/router/request_router.h"
+#include "proxy/scan/scan_command.h"
 #include "proxy/server/gateway_server.h"
 #include "proxy/server/server_tls.h"
 #include "proxy/upstream/redis/quota_store.h"
@@ -130,6 +132,17 @@ int runTokenMint(const CliArgs& a) {
   if (!token) return fail("cannot sign: " + token.error().message);
   std::cout << *token << "\n";
   return 0;
+}
+
+int runScanCommand(const CliArgs& a) {
+  ScanRequest request;
+  request.paths = a.paths;
+  request.config_path = a.config_path;
+  request.revoke = a.revoke;
+  request.format = a.format == "json"    ? ScanFormat::Json
+                   : a.format == "sarif" ? ScanFormat::Sarif
+                                         : ScanFormat::Text;
+  return runScan(request, std::cout, std::cerr, KW_VERSION);
 }
 
 // SHA-256 of a file's contents ("" for no path, "unreadable" when it cannot be read), to see
@@ -309,6 +322,16 @@ int runServe(const std::string& path) {
                           true);
   });
   stream_expiry.armPeriodic(Milliseconds(250));
+  // signing.revoked_file is re-read within a second of any change to it (`keyward scan
+  // --revoke`, an operator's edit), not only on a reload or POST /v1/tokens/revoke.
+  FileStamp revoked_stamp = fileStamp(router.snapshot()->config().signing.revoked_file);
+  Timer revocation_watch(base.get(), [&] {
+    const FileStamp now = fileStamp(router.snapshot()->config().signing.revoked_file);
+    if (now == revoked_stamp) return;
+    revoked_stamp = now;
+    router.reloadRevocations();
+  });
+  revocation_watch.armPeriodic(Milliseconds(1000));
   Timer log_flusher(base.get(), [] { flushLogs(); });
   log_flusher.armPeriodic(Milliseconds(100));
   probeUpstream();
@@ -431,6 +454,8 @@ int main(int argc, char** argv) {
       return kw::proxy::runTokenNew(cli->client);
     case kw::proxy::CliCommand::TokenMint:
       return kw::proxy::runTokenMint(*cli);
+    case kw::proxy::CliCommand::Scan:
+      return kw::proxy::runScanCommand(*cli);
     case kw::proxy::CliCommand::Version:
       return kw::proxy::runVersion();
     case kw::proxy::CliCommand::Help:
