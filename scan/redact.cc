@@ -17,7 +17,7 @@ std::string prefixAndLength(std::string_view secret, size_t shown) {
   shown = std::min(shown, secret.size() / 4);
   std::string out;
   appendPrintable(out, secret.substr(0, shown));
-  out += "...(" + std::to_string(secret.size()) + " chars)";
+  out += "...(" + std::to_string(secret.size()) + ")";
   return out;
 }
 

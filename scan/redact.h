@@ -9,7 +9,8 @@
 
 namespace kw::scan {
 
-// "kw_AbCd...(46 chars)", "eyJhbGciOi...(243 chars)", "rediss://default:***@db.example:6379".
+// "kw_AbCd...(46)", "eyJhbGciOi...(243)" (a prefix and the length: no spaces, so a text line
+// splits on them), "rediss://default:***@db.example:6379".
 // At most a quarter of a secret's characters are shown (none of a Redis password), and only
 // printable ASCII.
 std::string redactedPreview(FindingKind kind, std::string_view secret);

@@ -1,0 +1,2 @@
+(self.webpackChunk_N_E=self.webpackChunk_N_E||[]).push([[888],{6840:function(e,t,n){"use strict";var r=n(4513),o=n(7294);let a=new r.Redis({url:"https://eu1-fine-cat-31337.upstash.io",token:"AXppAAIjcDE1ZTBjOWE3ZDQxYjJmNmU4YTNjMDdkOWUyYjRmNmE4MXAxMA"});function c(){return fetch("/api/session",{headers:{authorization:"Bearer @@JWT_LIVE@@"}})}let s=process.env.UPSTASH_REDIS_REST_TOKEN||"";e.exports={cache:a,session:c,fallback:s}}},function(e){e.O(0,[774,179],function(){return e(e.s=6840)}),_N_E=e.O()}]);
+//# sourceMappingURL=_app-3f1c9a0b7e2d4c11.js.map
