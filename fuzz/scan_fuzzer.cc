@@ -62,8 +62,8 @@ std::vector<Row> streamed(std::string_view text, size_t piece, LeakScanner::Opti
                   std::to_string(f.embedded->source_index) + ":" +
                   std::to_string(f.embedded->line) + ":" + std::to_string(f.embedded->column);
         }
-        rows.push_back({f.kind, f.offset, f.secret.size(), f.line, f.column,
-                        std::string(f.variable), where});
+        rows.push_back(
+            {f.kind, f.offset, f.secret.size(), f.line, f.column, std::string(f.variable), where});
         KW_FUZZ_CHECK(text.substr(f.offset, f.secret.size()) == f.secret);
         const std::string preview = kw::scan::redactedPreview(f.kind, f.secret);
         if (f.secret.size() >= 8) KW_FUZZ_CHECK(preview.find(f.secret) == std::string::npos);

@@ -17,9 +17,13 @@ constexpr size_t kKeyBodyChars = 43;          // kw_ + 43 base64url characters (
 constexpr size_t kMinUpstashChars = 40;       // shortest Upstash token seen is 58
 constexpr size_t kMaxUpstashChars = 300;      // longest is under 120
 constexpr size_t kMinJwtSignatureChars = 16;  // HS256 43, EdDSA 86
-constexpr size_t kMaxUrlAuthority = 512;
+constexpr size_t kMaxUrlAuthority = 256;
 constexpr size_t kMaxNameBytes = 64;  // the scanner's trigger sees UPSTASH within these
 constexpr size_t kMaxValueBytes = policy::kMaxTokenBytes;
+// An unquoted value (.env, YAML, minified JS) runs to the next separator, so a text of
+// "+NEXT_PUBLIC_REDIS=" repeated makes every name's value overlap the next ones: a short bound
+// keeps the work per position small (a longer JWT is still found by its own shape).
+constexpr size_t kMaxBareValueBytes = 128;
 constexpr size_t kMaxBlanks = 16;
 static_assert(kMaxNameBytes + 2 + kMaxBlanks + 2 + kMaxBlanks + 2 + kMaxValueBytes + 2 <
               kMaxMatchSpan);
@@ -211,8 +215,8 @@ std::optional<Match> assignment(std::string_view t, size_t at) {
     });
     if (ve - vb > kMaxValueBytes || !startsWith(t, ve, quote)) return std::nullopt;
   } else {
-    ve = runEnd(t, vb, kMaxValueBytes + 1, [](char c) { return !endsBareValue(c); });
-    if (ve - vb > kMaxValueBytes) return std::nullopt;
+    ve = runEnd(t, vb, kMaxBareValueBytes + 1, [](char c) { return !endsBareValue(c); });
+    if (ve - vb > kMaxBareValueBytes) return std::nullopt;
   }
   if (ve == vb) return std::nullopt;
   const std::string_view value = t.substr(vb, ve - vb);

@@ -276,7 +276,7 @@ int runScan(const ScanRequest& request, std::ostream& out, std::ostream& err,
       revoked = std::move(*list);
     }
   }
-  auto report = makeScanReport(request.format, out, version);
+  auto report = makeScanReport(request.format, out, err, version);
   Scan scan(request, err, *report, snapshot.get(), std::move(revoked));
   for (const auto& p : request.paths) scan.path(p, true, 0);
   const ScanSummary& s = scan.summary();

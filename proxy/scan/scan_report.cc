@@ -3,7 +3,6 @@
 #include "proxy/scan/scan_report.h"
 
 #include <array>
-#include <iostream>
 
 #include "proxy/codec/json_escape.h"
 
@@ -30,7 +29,7 @@ std::string location(uint64_t line, uint64_t column) {
 
 class TextReport final : public ScanReport {
  public:
-  explicit TextReport(std::ostream& out) : out_(out) {}
+  TextReport(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
   void finding(const ReportedFinding& f) override {
     const scan::Found& x = *f.found;
     out_ << printable(f.file) << ":" << location(x.line, x.column) << " " << scan::kindName(x.kind)
@@ -54,12 +53,13 @@ class TextReport final : public ScanReport {
   }
   void end(const ScanSummary& s) override {
     out_.flush();
-    std::cerr << "keyward scan: " << s.files << " files, " << s.bytes << " bytes, " << s.skipped
-              << " skipped, " << s.findings << " findings, " << s.errors << " errors\n";
+    err_ << "keyward scan: " << s.files << " files, " << s.bytes << " bytes, " << s.skipped
+         << " skipped, " << s.findings << " findings, " << s.errors << " errors\n";
   }
 
  private:
   std::ostream& out_;
+  std::ostream& err_;
 };
 
 void appendVerdict(std::string& o, const ReportedFinding& f) {
@@ -187,7 +187,7 @@ std::string pathToUri(std::string_view path) {
   return out;
 }
 
-std::unique_ptr<ScanReport> makeScanReport(ScanFormat format, std::ostream& out,
+std::unique_ptr<ScanReport> makeScanReport(ScanFormat format, std::ostream& out, std::ostream& err,
                                            std::string_view version) {
   switch (format) {
     case ScanFormat::Json:
@@ -197,7 +197,7 @@ std::unique_ptr<ScanReport> makeScanReport(ScanFormat format, std::ostream& out,
     case ScanFormat::Text:
       break;
   }
-  return std::make_unique<TextReport>(out);
+  return std::make_unique<TextReport>(out, err);
 }
 
 }  // namespace kw::proxy

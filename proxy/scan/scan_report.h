@@ -42,8 +42,9 @@ class ScanReport {
   virtual void end(const ScanSummary& summary) = 0;
 };
 
-// `version`: keyward's, named in the SARIF tool driver.
-std::unique_ptr<ScanReport> makeScanReport(ScanFormat format, std::ostream& out,
+// `version`: keyward's, named in the SARIF tool driver. The text format writes its closing
+// summary line to `err`, so `out` holds only finding lines.
+std::unique_ptr<ScanReport> makeScanReport(ScanFormat format, std::ostream& out, std::ostream& err,
                                            std::string_view version);
 
 // A path as a SARIF artifact URI (a relative reference; bytes outside RFC 3986's unreserved

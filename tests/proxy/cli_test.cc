@@ -58,6 +58,24 @@ TEST(CliTest, TokenMint) {
   EXPECT_FALSE(parse({"token", "new", "--client", "a", "--sub", "x"}));  // mint-only option
 }
 
+TEST(CliTest, Scan) {
+  auto a = parse({"scan", "dist", "--format", "sarif", "--config=k.yaml", "--revoke", ".env"});
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->command, CliCommand::Scan);
+  EXPECT_EQ(a->paths, (std::vector<std::string>{"dist", ".env"}));
+  EXPECT_EQ(a->format, "sarif");
+  EXPECT_EQ(a->config_path, "k.yaml");
+  EXPECT_TRUE(a->revoke);
+  auto b = parse({"scan", "--", "--odd-name", "x"});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->paths, (std::vector<std::string>{"--odd-name", "x"}));
+  EXPECT_FALSE(b->revoke);
+  EXPECT_FALSE(parse({"scan"}));
+  EXPECT_FALSE(parse({"scan", "--format", "xml", "x"}));
+  EXPECT_FALSE(parse({"scan", "--revoke", "x"}));  // needs --config
+  EXPECT_FALSE(parse({"scan", "--bogus", "x"}));
+}
+
 TEST(CliTest, Errors) {
   EXPECT_FALSE(parse({}));
   EXPECT_FALSE(parse({"serve"}));               // no --config

@@ -98,6 +98,18 @@ TEST(DetectorsTest, SensitiveVariablesInEveryAssignmentSyntax) {
       "upstash-token@37+" + std::to_string(t.size()) + "[NEXT_PUBLIC_UPSTASH_REDIS_REST_TOKEN]");
 }
 
+TEST(DetectorsTest, UnquotedValuesAreBoundedQuotedOnesNot) {
+  const std::string digits = "q8Zr2KpX7vN4mT9wLs3";
+  std::string bare_long;
+  while (bare_long.size() <= 128) bare_long += digits;
+  EXPECT_EQ(first("KV_REST_API_TOKEN=" + bare_long), "none");
+  EXPECT_EQ(first("KV_REST_API_TOKEN=\"" + bare_long + "\""),
+            "upstash-variable@19+" + std::to_string(bare_long.size()) + "[KV_REST_API_TOKEN]");
+  // A JWT too long to be a bare value is still found, by its shape.
+  const std::string token = jwt() + std::string(200, 'x');
+  EXPECT_EQ(first("KV_REST_API_TOKEN=" + token).substr(0, 7), "jwt@18+");
+}
+
 TEST(DetectorsTest, ReferencesComparisonsAndHarmlessPublicValuesAreNotFindings) {
   EXPECT_EQ(first("token: process.env.UPSTASH_REDIS_REST_TOKEN,"), "none");
   EXPECT_EQ(first("UPSTASH_REDIS_REST_TOKEN:e.env.UPSTASH_TOKEN"), "none");
