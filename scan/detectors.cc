@@ -1,4 +1,4 @@
-// What each leaked credential looks like (docs/leak-scanning.md has the rules and their
+// What each leaked credential looks like (docs/scan-rules.md has the rules and their
 // reasons). Every loop is bounded, so one test reads at most kMaxMatchSpan bytes.
 #include "scan/detectors.h"
 
