@@ -56,12 +56,7 @@ std::vector<Row> streamed(std::string_view text, size_t piece, LeakScanner::Opti
   std::vector<Row> rows;
   LeakScanner scanner(
       [&](const Found& f) {
-        std::string where;
-        if (f.embedded) {
-          where = std::string(f.embedded->source_name) + "#" +
-                  std::to_string(f.embedded->source_index) + ":" +
-                  std::to_string(f.embedded->line) + ":" + std::to_string(f.embedded->column);
-        }
+        const std::string where = f.embedded ? kw::scan::describe(*f.embedded) : "";
         rows.push_back(
             {f.kind, f.offset, f.secret.size(), f.line, f.column, std::string(f.variable), where});
         KW_FUZZ_CHECK(text.substr(f.offset, f.secret.size()) == f.secret);

@@ -4,6 +4,12 @@
 
 namespace kw::scan {
 
+std::string describe(const EmbeddedLocation& at) {
+  std::string out = at.source_name.empty() ? "sources[" + std::to_string(at.source_index) + "]"
+                                           : std::string(at.source_name);
+  return out + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+}
+
 void SourceMapLocator::advance(std::string_view bytes) {
   if (disabled_) return;
   for (char c : bytes) {

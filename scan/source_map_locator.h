@@ -19,6 +19,9 @@ struct EmbeddedLocation {
   uint64_t column = 1;  // code points
 };
 
+// "src/lib/redis.ts:5:11", or "sources[3]:5:11" when the map did not name the source.
+std::string describe(const EmbeddedLocation& at);
+
 class SourceMapLocator {
  public:
   // Reads the next bytes of the map.

@@ -36,11 +36,7 @@ class TextReport final : public ScanReport {
          << " " << f.preview;
     if (!x.variable.empty()) out_ << " in " << x.variable;
     if (x.embedded) {
-      out_ << " (embedded "
-           << printable(x.embedded->source_name.empty()
-                            ? "sources[" + std::to_string(x.embedded->source_index) + "]"
-                            : std::string(x.embedded->source_name))
-           << ":" << location(x.embedded->line, x.embedded->column) << ")";
+      out_ << " (embedded " << printable(scan::describe(*x.embedded)) << ")";
     }
     if (!f.state.empty()) {
       out_ << " [" << f.state;

@@ -27,12 +27,7 @@ std::vector<Seen> scanPieces(std::string_view text, size_t piece, LeakScanner::O
   std::vector<Seen> out;
   LeakScanner scanner(
       [&](const Found& f) {
-        std::string where;
-        if (f.embedded) {
-          where = std::string(f.embedded->source_name) + "#" +
-                  std::to_string(f.embedded->source_index) + ":" +
-                  std::to_string(f.embedded->line) + ":" + std::to_string(f.embedded->column);
-        }
+        const std::string where = f.embedded ? describe(*f.embedded) : "";
         out.push_back({std::string(kindName(f.kind)), std::string(f.secret),
                        std::string(f.variable), where, f.offset, f.line, f.column});
       },
@@ -96,7 +91,7 @@ TEST(LeakScannerTest, FindingsInASourceMapNameTheEmbeddedSource) {
   o.source_map = true;
   auto seen = scanPieces(map, 5, o);
   ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].embedded, "src/lib/redis.ts#1:2:13");
+  EXPECT_EQ(seen[0].embedded, "src/lib/redis.ts:2:13");
   EXPECT_EQ(seen[0].line, 1u);
   // Outside sourcesContent nothing is embedded; a file that is not JSON locates nothing.
   auto plain = scanPieces("x " + k, 3, o);
