@@ -148,7 +148,11 @@ struct LimitsConfig : policy::QuotaLimits {  // Open client connections attribut
 using Sha256Digest = std::array<uint8_t, 32>;
 
 struct ClientConfig {
-  policy::ClientSpec spec;                   // name, commands, keys, ..., functions
+  policy::ClientSpec spec;  // name, commands, keys, ..., functions
+  // `shadow:` (README, Changing a policy safely): a candidate policy evaluated beside `spec` on
+  // every request, never acting. Fields it does not name are the enforced ones.
+  bool has_shadow = false;
+  policy::ClientSpec shadow;
   std::vector<Sha256Digest> api_key_hashes;  // from api_keys: ["sha256:<hex>"]
   // `credentials: [api_key, jwt]`: the kinds of credential that may act as this client. Default:
   // api_key alone when api_keys is set, else jwt alone (a signing key holder can never act as a
@@ -159,8 +163,8 @@ struct ClientConfig {
   std::vector<std::string> allow_origins;  // empty = no browser use
   LimitsConfig limits;
   std::string location;  // "FILE:LINE:COL" of the client's entry, for later errors
-  // "FILE:LINE:COL" of each list element, keyed "commands[3]", "keys[0]", ... (for mapping
-  // ClientPolicy::compile errors back to the file).
+  // "FILE:LINE:COL" of each list element, keyed "commands[3]", "keys[0]", "shadow.keys[0]", ...
+  // (for mapping ClientPolicy::compile errors back to the file).
   std::vector<std::pair<std::string, std::string>> element_locations;
 };
 

@@ -261,6 +261,27 @@ void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<Clie
                      &c.element_locations, f.key);
     }
   }
+  if (const YamlNode* v = m.getPresent("shadow")) {
+    MapReader sm(ctx_, *v, m.sub("shadow"));
+    if (sm.valid()) {
+      c.has_shadow = true;
+      c.shadow = c.spec;
+      const ListField shadow_lists[] = {
+          {"commands", &c.shadow.commands},   {"keys", &c.shadow.keys},
+          {"read_keys", &c.shadow.read_keys}, {"write_keys", &c.shadow.write_keys},
+          {"channels", &c.shadow.channels},   {"consumer_groups", &c.shadow.consumer_groups},
+          {"scripts", &c.shadow.scripts},     {"functions", &c.shadow.functions},
+      };
+      for (const ListField& f : shadow_lists) {
+        if (const YamlNode* lv = sm.get(f.key)) {
+          f.out->clear();
+          readStringList(ctx_, *lv, sm.sub(f.key), kMaxPatternsPerList, kMaxPatternBytes, *f.out,
+                         &c.element_locations, std::string("shadow.") + f.key);
+        }
+      }
+      sm.finish();
+    }
+  }
   if (const YamlNode* v = m.get("allow_ips")) {
     std::vector<std::string> texts;
     if (readStringList(ctx_, *v, m.sub("allow_ips"), kMaxPatternsPerList, 64, texts)) {

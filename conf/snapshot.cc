@@ -80,7 +80,16 @@ Result<SnapshotConstSharedPtr> build(std::shared_ptr<Snapshot> snap,
       add(oneLine(locateCompileError(c, i, compiled.error().message)));
       continue;
     }
-    clients.push_back(ClientEntry{&c, std::move(*compiled), i});
+    policy::ClientPolicyConstSharedPtr shadow;
+    if (c.has_shadow) {
+      auto s = policy::ClientPolicy::compile(c.shadow);
+      if (!s) {
+        add(oneLine(locateCompileError(c, i, "shadow." + s.error().message)));
+        continue;
+      }
+      shadow = std::move(*s);
+    }
+    clients.push_back(ClientEntry{&c, std::move(*compiled), i, std::move(shadow)});
   }
   for (size_t i = 0; i < config.signing.keys.size(); ++i) {
     auto k = loadSigningKey(config, config.signing.keys[i], i);

@@ -19,7 +19,8 @@ namespace kw::conf {
 struct ClientEntry {
   const ClientConfig* config = nullptr;  // points into Snapshot::config.clients
   policy::ClientPolicyConstSharedPtr policy;
-  size_t index = 0;  // position in config.clients
+  size_t index = 0;                           // position in config.clients
+  policy::ClientPolicyConstSharedPtr shadow;  // the `shadow:` candidate, or null
 };
 
 class Snapshot {

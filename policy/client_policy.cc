@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "policy/command_rules.h"
 #include "policy/digests.h"
@@ -74,6 +75,7 @@ Status addPatterns(KeyPatternSet& set, const std::vector<std::string>& list, uin
 
 struct ClientPolicy::Impl {
   std::string name;
+  std::vector<std::string> command_rules;  // as written, for explanations
   CommandRules rules;
   KeyPatternSet keys;  // keys (RW) + read_keys (R) + write_keys (W)
   KeyPatternSet channels;
@@ -84,7 +86,8 @@ struct ClientPolicy::Impl {
   bool functions_all = false;
   bool uses_templates = false;
 
-  Decision decide(Argv argv, const Identity& id, EvalScratch& scratch, Evaluation& ev) const;
+  Decision decide(Argv argv, const Identity& id, EvalScratch& scratch, Evaluation& ev,
+                  Evidence* evidence) const;
   Decision checkScripts(Argv argv, const Extraction& ex, EvalScratch& scratch) const;
   Decision checkChannels(Argv argv, const Extraction& ex, const Identity& id,
                          EvalScratch& scratch) const;
@@ -93,6 +96,27 @@ struct ClientPolicy::Impl {
 };
 
 namespace {
+
+// Records one subject and the patterns of `set` that match it.
+void noteSubject(Evidence* evidence, SubjectEvidence::Kind kind, uint32_t arg, uint8_t need,
+                 bool granted, const KeyPatternSet& set, std::string_view subject,
+                 std::string_view sub, PatternScratch& scratch) {
+  if (evidence == nullptr) return;
+  SubjectEvidence& e = evidence->subjects.emplace_back();
+  e.kind = kind;
+  e.arg = arg;
+  e.need = need;
+  e.granted = granted;
+  std::vector<const KeyPattern*> hits;
+  set.matching(subject, sub, scratch, hits);
+  for (const KeyPattern* p : hits) {
+    PatternEvidence& m = e.matched.emplace_back();
+    m.where = p->where();
+    m.text = p->text();
+    m.access = p->access();
+    if (p->isTemplate()) p->expand(sub, m.expanded);
+  }
+}
 
 Decision denyWith(KeyPatternSet::Check c, Reason r, uint32_t arg, const CommandInfo* cmd) {
   return Decision::deny(c == KeyPatternSet::Check::TemplateUnbound ? Reason::TemplateUnbound : r,
@@ -230,11 +254,15 @@ Decision ClientPolicy::Impl::checkChannels(Argv argv, const Extraction& ex, cons
 }
 
 Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& scratch,
-                                    Evaluation& ev) const {
+                                    Evaluation& ev, Evidence* evidence) const {
   const Extraction& ex = scratch.extraction;
   const CommandInfo* cmd = ex.command;
   if (cmd == nullptr) return Decision::deny(Reason::UnknownCommand, 0);
   const uint32_t traits = cmd->traits;
+  if (evidence != nullptr) {
+    evidence->command_rule = CommandRules::decidingRule(command_rules, cmd->id);
+    evidence->dangerous_unnamed = !rules.allows(cmd->id) && CommandRules::isNamedOnly(cmd->id);
+  }
   // Never forwarded, whatever the rules (docs/command-classes.md).
   if (traits & kUnsupported) return Decision::deny(Reason::Unsupported, 0, cmd);
   if (traits & kConnectionState) return Decision::deny(Reason::ConnectionState, 0, cmd);
@@ -268,17 +296,38 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
 
   if ((traits & (kScript | kFunction)) || ex.script != ScriptRef::None) {
     const Decision d = checkScripts(argv, ex, scratch);
+    if (evidence != nullptr && ex.script_arg >= 0) {
+      SubjectEvidence& e = evidence->subjects.emplace_back();
+      const bool fn = ex.script == ScriptRef::Function || (traits & kFunction) != 0;
+      e.kind = fn ? SubjectEvidence::Kind::Function : SubjectEvidence::Kind::Script;
+      e.arg = static_cast<uint32_t>(ex.script_arg);
+      e.granted = d.allowed();
+      if (d.allowed()) {
+        const bool any = fn ? functions_all : scripts_all;
+        // The SHA-1 (of a body too) as checkScripts computed it, or the function's name.
+        const std::string text = any ? "*" : fn ? std::string(argv[e.arg]) : scratch.expanded;
+        e.matched.push_back({fn ? "functions" : "scripts", text, kAccessNone, ""});
+      }
+    }
     if (!d.allowed()) return d;
   }
 
   const uint8_t all = keys.allAccess();
   const uint8_t extra = (traits & kReturnsData) ? kAccessRead : kAccessNone;
+  std::optional<Decision> key_denied;  // the first; with evidence the other keys are looked at
   for (const KeyRef& k : ex.keys) {
     const uint8_t need = k.access | extra;
-    if (all != 0 && (all & need) == need) continue;
-    const auto c = keys.check(argv[k.arg], need, id.sub, scratch.patterns);
-    if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::KeyDenied, k.arg, cmd);
+    auto c = KeyPatternSet::Check::Granted;
+    if (all == 0 || (all & need) != need)
+      c = keys.check(argv[k.arg], need, id.sub, scratch.patterns);
+    const bool granted = c == KeyPatternSet::Check::Granted;
+    noteSubject(evidence, SubjectEvidence::Kind::Key, k.arg, need, granted, keys, argv[k.arg],
+                id.sub, scratch.patterns);
+    if (granted || key_denied) continue;
+    key_denied = denyWith(c, Reason::KeyDenied, k.arg, cmd);
+    if (evidence == nullptr) break;
   }
+  if (key_denied) return *key_denied;
 
   if (ex.sort_reads_external && (all & kAccessRead) == 0) {
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
@@ -286,14 +335,27 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
 
   if (!ex.channels.empty() || ex.all_channels) {
     const Decision d = checkChannels(argv, ex, id, scratch);
+    for (const ChannelRef& ref : ex.channels) {
+      if (evidence == nullptr || (!d.allowed() && static_cast<int32_t>(ref.arg) > d.arg_index)) {
+        continue;  // not reached
+      }
+      const bool granted = d.allowed() || static_cast<int32_t>(ref.arg) != d.arg_index;
+      noteSubject(evidence, SubjectEvidence::Kind::Channel, ref.arg, kAccessNone, granted, channels,
+                  argv[ref.arg], id.sub, scratch.patterns);
+    }
     if (!d.allowed()) return d;
   }
 
-  if (groups.allAccess() == 0) {
+  if (groups.allAccess() == 0 || evidence != nullptr) {
+    const bool all_groups = groups.allAccess() != 0;
     for (uint32_t g : ex.groups) {
-      const auto c = groups.check(argv[g], kAccessNone, id.sub, scratch.patterns);
+      const auto c = all_groups ? KeyPatternSet::Check::Granted
+                                : groups.check(argv[g], kAccessNone, id.sub, scratch.patterns);
+      noteSubject(evidence, SubjectEvidence::Kind::Group, g, kAccessNone,
+                  c == KeyPatternSet::Check::Granted, groups, argv[g], id.sub, scratch.patterns);
       if (c != KeyPatternSet::Check::Granted) return denyWith(c, Reason::GroupDenied, g, cmd);
     }
+    if (all_groups) return Decision::allow(cmd);
     // Listings of every group of a stream (B11, docs/redis-acl-notes.md 2.6) need consumer_groups:
     // ["*"].
     const int32_t listing = groupListingArg(*cmd, argv);
@@ -310,6 +372,7 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
 Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSpec& spec) {
   auto impl = std::make_unique<Impl>();
   impl->name = spec.name;
+  impl->command_rules = spec.commands;
   auto rules = CommandRules::compile(spec.commands, "commands");
   if (!rules) return rules.error();
   impl->rules = std::move(*rules);
@@ -371,8 +434,10 @@ ClientPolicy::~ClientPolicy() = default;
 const std::string& ClientPolicy::name() const { return impl_->name; }
 bool ClientPolicy::usesTemplates() const { return impl_->uses_templates; }
 
-Evaluation ClientPolicy::evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const {
+Evaluation ClientPolicy::evaluate(Argv argv, const Identity& id, EvalScratch& scratch,
+                                  Evidence* evidence) const {
   Evaluation ev;
+  if (evidence != nullptr) evidence->clear();
   Extraction& ex = scratch.extraction;
   ex.clear();
   Decision d = extract(argv, ex);
@@ -381,7 +446,7 @@ Evaluation ClientPolicy::evaluate(Argv argv, const Identity& id, EvalScratch& sc
     ev.decision = d;
     return ev;
   }
-  ev.decision = impl_->decide(argv, id, scratch, ev);
+  ev.decision = impl_->decide(argv, id, scratch, ev, evidence);
   if (!ev.decision.allowed()) ev.rewritten.clear();
   return ev;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/decision.h"
+#include "policy/explain.h"
 #include "policy/key_extract.h"
 #include "policy/key_pattern.h"
 #include "policy/result.h"
@@ -63,7 +64,11 @@ class ClientPolicy {
   // channels; consumer groups. Commands with kSubscribe (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE) are
   // judged like any other (channels checked); forwarding them only on the SSE routes is the
   // caller's job (look at decision.command->traits).
-  [[nodiscard]] Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch) const;
+  // With `evidence`, also records what the decision rested on (explain.h): the same checks in
+  // the same order, and the same decision; every key is looked at, not only up to the first
+  // denied one.
+  [[nodiscard]] Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch,
+                                    Evidence* evidence = nullptr) const;
 
   ~ClientPolicy();
   ClientPolicy(const ClientPolicy&) = delete;

@@ -45,6 +45,7 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 void CommandRules::set(uint16_t id, bool on) {
+  if (id == track_) tracked_rule_ = static_cast<int32_t>(rule_);
   const size_t w = id >> 6;
   if (w >= bits_.size()) bits_.resize(w + 1, 0);
   const uint64_t bit = uint64_t{1} << (id & 63);
@@ -59,7 +60,25 @@ size_t CommandRules::grantedCount() const {
 
 Result<CommandRules> CommandRules::compile(std::span<const std::string> rules,
                                            std::string_view field) {
+  return compileTracking(rules, field, UINT32_MAX);
+}
+
+int32_t CommandRules::decidingRule(std::span<const std::string> rules, uint16_t id) {
+  auto r = compileTracking(rules, "commands", id);
+  return r ? r->tracked_rule_ : -1;
+}
+
+bool CommandRules::isNamedOnly(uint16_t id) {
+  for (const CommandInfo& c : allCommands()) {
+    if (c.id == id) return isDangerous(c);
+  }
+  return false;
+}
+
+Result<CommandRules> CommandRules::compileTracking(std::span<const std::string> rules,
+                                                   std::string_view field, uint32_t track) {
   CommandRules out;
+  out.track_ = track;
   const auto all = allCommands();
   size_t max_id = 0;
   for (const CommandInfo& c : all) max_id = std::max<size_t>(max_id, c.id);
@@ -69,6 +88,7 @@ Result<CommandRules> CommandRules::compile(std::span<const std::string> rules,
                                             std::to_string(kMaxCommandRules) + " rules");
   }
   for (size_t i = 0; i < rules.size(); ++i) {
+    out.rule_ = i;
     const std::string where = std::string(field) + "[" + std::to_string(i) + "]: ";
     std::string rule = lower(rules[i]);
     if (rule == "allcommands") rule = "+@all";

@@ -34,6 +34,12 @@ class CommandRules {
   static Result<CommandRules> compile(std::span<const std::string> rules,
                                       std::string_view field = "commands");
 
+  // The index of the rule that last set or cleared command `id` (-1: none did, so it is not
+  // granted), for explanations. `rules` must be ones compile() accepts.
+  static int32_t decidingRule(std::span<const std::string> rules, uint16_t id);
+  // Would a category rule have granted `id` were it not @dangerous (granted only when named)?
+  static bool isNamedOnly(uint16_t id);
+
   bool allows(uint16_t id) const {
     const size_t w = id >> 6;
     return w < bits_.size() && ((bits_[w] >> (id & 63)) & 1) != 0;
@@ -41,8 +47,13 @@ class CommandRules {
   size_t grantedCount() const;
 
  private:
+  static Result<CommandRules> compileTracking(std::span<const std::string> rules,
+                                              std::string_view field, uint32_t track);
   void set(uint16_t id, bool on);
   std::vector<uint64_t> bits_;
+  uint32_t track_ = UINT32_MAX;  // decidingRule's command id
+  size_t rule_ = 0;              // the rule being applied
+  int32_t tracked_rule_ = -1;
 };
 
 }  // namespace kw::policy

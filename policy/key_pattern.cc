@@ -82,6 +82,7 @@ Result<KeyPattern> KeyPattern::compile(std::string_view text, uint8_t access,
   }
   KeyPattern kp;
   kp.text_ = std::string(text);
+  kp.where_ = w;
   kp.access_ = access;
   kp.is_template_ = !subs.empty();
   std::string probe;
@@ -224,6 +225,15 @@ KeyPatternSet::Check KeyPatternSet::check(std::string_view subject, uint8_t need
     if ((got & need) == need) return Check::Granted;
   }
   return skipped_template ? Check::TemplateUnbound : Check::Denied;
+}
+
+void KeyPatternSet::matching(std::string_view subject, std::string_view sub,
+                             PatternScratch& scratch, std::vector<const KeyPattern*>& out) const {
+  const bool sub_ok = isValidSub(sub);
+  for (const KeyPattern& p : patterns_) {
+    if (p.isTemplate() && !sub_ok) continue;
+    if (p.match(subject, sub, scratch)) out.push_back(&p);
+  }
 }
 
 }  // namespace kw::policy

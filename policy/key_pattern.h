@@ -45,6 +45,7 @@ class KeyPattern {
                               PatternScratch& scratch) const;
 
   const std::string& text() const { return text_; }
+  const std::string& where() const { return where_; }  // "keys[2]": the config field and index
   uint8_t access() const { return access_; }
   Kind kind() const { return kind_; }
   bool isTemplate() const { return is_template_; }
@@ -55,6 +56,7 @@ class KeyPattern {
   bool literalMatch(std::string_view subject, std::string_view sub, bool prefix) const;
 
   std::string text_;
+  std::string where_;
   uint8_t access_ = 0;
   Kind kind_ = Kind::General;
   bool is_template_ = false;
@@ -79,6 +81,11 @@ class KeyPatternSet {
   // a {sub} pattern exists and `sub` is not a valid sub (so the template could not be tried).
   [[nodiscard]] Check check(std::string_view subject, uint8_t need, std::string_view sub,
                             PatternScratch& scratch) const;
+
+  // Every pattern matching `subject` (templates bound to `sub` when it is valid), in order: what
+  // check() unions. For explanations; check() is the fast path.
+  void matching(std::string_view subject, std::string_view sub, PatternScratch& scratch,
+                std::vector<const KeyPattern*>& out) const;
 
   // Union of the access of the non-template "*" patterns (unrestricted access).
   uint8_t allAccess() const { return all_access_; }

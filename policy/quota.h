@@ -16,7 +16,7 @@ struct Rate {
 // so refill is exact (no floating-point drift): over any interval t it admits
 // at most burst + count * t / period.
 class TokenBucket {
-public:
+ public:
   TokenBucket() = default;
   TokenBucket(Rate rate, uint64_t burst, int64_t now_ms);
 
@@ -29,19 +29,18 @@ public:
   uint64_t burst() const { return burst_; }
   Rate rate() const { return rate_; }
 
-private:
+ private:
   void refill(int64_t now_ms);
   Rate rate_;
   uint64_t burst_ = 0;
-  uint64_t scaled_ = 0; // tokens * period_ms
+  uint64_t scaled_ = 0;  // tokens * period_ms
   int64_t last_ms_ = 0;
 };
 
 // UTC calendar windows (Upstash counts days and months in UTC).
-int64_t utcDay(int64_t unix_s); // days since 1970-01-01
-int64_t utcMonth(
-    int64_t unix_s); // months since 1970-01 (year * 12 + month - 1 from 1970)
+int64_t utcDay(int64_t unix_s);    // days since 1970-01-01
+int64_t utcMonth(int64_t unix_s);  // months since 1970-01 (year * 12 + month - 1 from 1970)
 int64_t secondsToNextUtcDay(int64_t unix_s);
 int64_t secondsToNextUtcMonth(int64_t unix_s);
 
-} // namespace kw::policy
+}  // namespace kw::policy

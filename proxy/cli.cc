@@ -41,6 +41,13 @@ std::string_view cliUsage() {
          "  keyward scan [--config FILE] [--format text|json|sarif] [--revoke] PATH...\n"
          "                                  find leaked Upstash, Redis and keyward credentials;\n"
          "                                  exit 0 none, 1 found, 2 error\n"
+         "  keyward explain --config FILE --client NAME [--sub ID]\n"
+         "        [--route command|pipeline|multi-exec|subscribe] [--format text|json]\n"
+         "        -- CMD [ARG...]  (or --json '[[...],...]')\n"
+         "                                  the decision for each command and why; exit 0\n"
+         "                                  allowed, 1 denied, 2 error\n"
+         "  keyward policy test --config FILE TESTFILE...\n"
+         "                                  run policy test cases; exit 0 all passed\n"
          "  keyward version                 version, build type, library versions\n";
 }
 
@@ -61,6 +68,15 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
                    "unknown token subcommand (expected: token new, token mint)"};
     }
     out.command = args[1] == "new" ? CliCommand::TokenNew : CliCommand::TokenMint;
+    i = 2;
+  } else if (first == "explain") {
+    out.command = CliCommand::Explain;
+    i = 1;
+  } else if (first == "policy") {
+    if (args.size() < 2 || args[1] != "test") {
+      return Error{ErrorCode::InvalidArgument, "unknown policy subcommand (expected: policy test)"};
+    }
+    out.command = CliCommand::PolicyTest;
     i = 2;
   } else if (first == "scan") {
     out.command = CliCommand::Scan;
@@ -90,6 +106,24 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
              takeOption(args, i, "--sub", out.sub, error) ||
              takeOption(args, i, "--ttl", out.ttl, error) ||
              takeOption(args, i, "--jti", out.jti, error);
+    } else if (out.command == CliCommand::Explain) {
+      used = takeOption(args, i, "--config", out.config_path, error) ||
+             takeOption(args, i, "--client", out.client, error) ||
+             takeOption(args, i, "--sub", out.sub, error) ||
+             takeOption(args, i, "--route", out.route, error) ||
+             takeOption(args, i, "--format", out.format, error) ||
+             takeOption(args, i, "--json", out.json, error);
+      if (!used && args[i] == "--") {
+        for (++i; i < args.size(); ++i) out.argv.emplace_back(args[i]);
+        used = true;
+      }
+    } else if (out.command == CliCommand::PolicyTest) {
+      used = takeOption(args, i, "--config", out.config_path, error);
+      if (!used && !args[i].empty() && args[i][0] != '-') {
+        out.paths.emplace_back(args[i]);
+        used = true;
+        ++i;
+      }
     } else if (out.command == CliCommand::Scan) {
       used = takeOption(args, i, "--config", out.config_path, error) ||
              takeOption(args, i, "--format", out.format, error);
@@ -114,6 +148,23 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
        out.command == CliCommand::TokenMint) &&
       out.config_path.empty()) {
     return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
+  }
+  if (out.command == CliCommand::Explain) {
+    if (out.config_path.empty() || out.client.empty()) {
+      return Error{ErrorCode::InvalidArgument, "explain needs --config FILE and --client NAME"};
+    }
+    if (out.argv.empty() == out.json.empty()) {
+      return Error{ErrorCode::InvalidArgument,
+                   "explain needs the command after --, or --json '[[...]]' (one of them)"};
+    }
+    if (!out.format.empty() && out.format != "text" && out.format != "json") {
+      return Error{ErrorCode::InvalidArgument, "--format must be text or json"};
+    }
+  }
+  if (out.command == CliCommand::PolicyTest) {
+    if (out.config_path.empty())
+      return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
+    if (out.paths.empty()) return Error{ErrorCode::InvalidArgument, "policy test needs a TESTFILE"};
   }
   if (out.command == CliCommand::Scan) {
     if (out.paths.empty()) return Error{ErrorCode::InvalidArgument, "scan needs a PATH"};

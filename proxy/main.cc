@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "proxy/admin/token_admin.h"
 #include "proxy/cli.h"
 #include "proxy/codec/json_escape.h"
+#include "proxy/codec/reply_json.h"
 #include "proxy/io/access_log.h"
 #include "proxy/io/event_loop.h"
 #include "proxy/io/file_stamp.h"
@@ -33,6 +35,8 @@
 #include "proxy/scan/scan_command.h"
 #include "proxy/server/gateway_server.h"
 #include "proxy/server/server_tls.h"
+#include "proxy/tools/explain_report.h"
+#include "proxy/tools/policy_test_runner.h"
 #include "proxy/upstream/redis/quota_store.h"
 #include "proxy/upstream/redis/redis_upstream.h"
 #include "proxy/upstream/rest/rest_upstream.h"
@@ -134,6 +138,66 @@ int runTokenMint(const CliArgs& a) {
   return 0;
 }
 
+int runExplain(const CliArgs& a) {
+  auto snap = loadSnapshot(a.config_path);
+  if (!snap) {
+    std::cerr << snap.error().message << "\n";
+    fail("invalid configuration: " + a.config_path);
+    return 2;
+  }
+  ExplainRequest request;
+  if (!a.json.empty()) {
+    // The same body POST /v1/explain takes, with the client and sub from the flags.
+    auto parsed = parseExplainBody("{\"client\":\"\",\"commands\":" + a.json + "}");
+    if (!parsed) {
+      fail("--json: " + parsed.error().message);
+      return 2;
+    }
+    request = std::move(*parsed);
+  } else {
+    request.commands.push_back(a.argv);
+  }
+  request.client = a.client;
+  request.sub = a.sub;
+  if (!a.route.empty() && !parseRouteName(a.route, request.route)) {
+    fail("--route must be command, pipeline, multi-exec or subscribe");
+    return 2;
+  }
+  auto r = explainRequest(**snap, request, a.format == "json");
+  if (!r) {
+    fail(r.error().message);
+    return 2;
+  }
+  std::cout << r->text;
+  return r->allowed ? 0 : 1;
+}
+
+int runPolicyTest(const CliArgs& a) {
+  auto snap = loadSnapshot(a.config_path);
+  if (!snap) {
+    std::cerr << snap.error().message << "\n";
+    fail("invalid configuration: " + a.config_path);
+    return 2;
+  }
+  return runPolicyTests(**snap, a.paths, std::cout, std::cerr);
+}
+
+// POST /v1/explain on the admin listener: the current snapshot's decisions, nothing forwarded.
+std::function<bool(std::string_view, std::string_view, int&, std::string&)> withExplain(
+    std::function<bool(std::string_view, std::string_view, int&, std::string&)> next,
+    RequestRouter& router) {
+  return [next = std::move(next), &router](std::string_view path, std::string_view body,
+                                           int& status, std::string& out) {
+    if (path != "/v1/explain") return next(path, body, status, out);
+    auto request = parseExplainBody(body);
+    auto r = request ? explainRequest(*router.snapshot(), *request, true)
+                     : Result<Explanation>(request.error());
+    status = r ? 200 : 400;
+    out = r ? std::move(r->text) : codec::jsonError("ERR " + r.error().message);
+    return true;
+  };
+}
+
 int runScanCommand(const CliArgs& a) {
   ScanRequest request;
   request.paths = a.paths;
@@ -209,6 +273,15 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
   p.gauge("keyward_upstream_detached_relays",
           "REST relays (long or paused replies) on connections of their own", u.detached);
+  for (const auto& [client, n] : router.shadowMismatches()) {
+    constexpr std::string_view kHelp =
+        "Requests on which a client's shadow policy decided otherwise (shadow=allow: it allowed "
+        "more, deny: it denied more)";
+    p.sample("counter", "keyward_shadow_mismatches_total", kHelp,
+             {{"client", client}, {"shadow", "allow"}}, n[0]);
+    p.sample("counter", "keyward_shadow_mismatches_total", kHelp,
+             {{"client", client}, {"shadow", "deny"}}, n[1]);
+  }
   const QuotaLedger::Stats& q = router.quota().stats();
   p.counter("keyward_quota_refused_total", "Requests refused by a rate or budget limit", q.refused);
   p.counter("keyward_quota_store_leases_total", "Lease calls to quota.store_url", q.store_fetches);
@@ -407,7 +480,7 @@ int runServe(const std::string& path) {
   hooks.draining = [&] { return stopping; };
   hooks.metrics = [&] { return metricsText(router, *server, upstream->stats()); };
   hooks.reload = reloadNow;
-  hooks.v1_post = tokenAdminHook(router);
+  hooks.v1_post = withExplain(tokenAdminHook(router), router);
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
   if (!admin_r) return fail("admin listener: " + admin_r.error().message);
   std::unique_ptr<AdminServer> admin = std::move(*admin_r);
@@ -454,6 +527,10 @@ int main(int argc, char** argv) {
       return kw::proxy::runTokenNew(cli->client);
     case kw::proxy::CliCommand::TokenMint:
       return kw::proxy::runTokenMint(*cli);
+    case kw::proxy::CliCommand::Explain:
+      return kw::proxy::runExplain(*cli);
+    case kw::proxy::CliCommand::PolicyTest:
+      return kw::proxy::runPolicyTest(*cli);
     case kw::proxy::CliCommand::Scan:
       return kw::proxy::runScanCommand(*cli);
     case kw::proxy::CliCommand::Version:

@@ -168,13 +168,25 @@ PrometheusText& PrometheusText::gauge(std::string_view name, std::string_view he
 PrometheusText& PrometheusText::sample(std::string_view type, std::string_view name,
                                        std::string_view help, std::string_view label,
                                        std::string_view label_value, uint64_t value) {
+  return sample(type, name, help, {{label, label_value}}, value);
+}
+
+PrometheusText& PrometheusText::sample(
+    std::string_view type, std::string_view name, std::string_view help,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> labels, uint64_t value) {
   if (header(type, name, help)) {
     out_ += name;
     out_ += '{';
-    out_ += label;
-    out_ += "=\"";
-    appendEscaped(out_, label_value, true);
-    out_ += "\"} ";
+    bool first = true;
+    for (const auto& [label, label_value] : labels) {
+      if (!first) out_ += ',';
+      first = false;
+      out_ += label;
+      out_ += "=\"";
+      appendEscaped(out_, label_value, true);
+      out_ += '"';
+    }
+    out_ += "} ";
     out_ += std::to_string(value);
     out_ += '\n';
   }

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "conf/config.h"
@@ -27,6 +29,10 @@ class PrometheusText {
   // One labelled sample of a family already announced (or announced here on first use).
   PrometheusText& sample(std::string_view type, std::string_view name, std::string_view help,
                          std::string_view label, std::string_view label_value, uint64_t value);
+  // The same with several labels, in the order given.
+  PrometheusText& sample(
+      std::string_view type, std::string_view name, std::string_view help,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> labels, uint64_t value);
   [[nodiscard]] const std::string& text() const { return out_; }
 
  private:

@@ -151,9 +151,12 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
   }
   const conf::ClientEntry& entry = *admission.entry;
   RequestPlan plan;
-  if (auto r = planRequest(req, entry, policy::Identity{admission.sub}, ex, ctx, plan)) {
-    return refuse(*r, ctx, ex);
-  }
+  const policy::Identity identity{admission.sub};
+  std::vector<bool> enforced;
+  auto refusal =
+      planRequest(req, entry, identity, ex, ctx, plan, entry.shadow ? &enforced : nullptr);
+  if (entry.shadow) compareShadow(req, entry, identity, std::move(enforced), ex.scratch());
+  if (refusal) return refuse(*refusal, ctx, ex);
   if (ctx.stream) watchStream(ctx.stream);
   const conf::ClientConfig& client = *entry.config;
   if (auto r = admitShare(plan, client, ctx)) return refuse(*r, ctx, ex);
@@ -228,7 +231,8 @@ std::shared_ptr<StreamGuard> RequestRouter::streamGuard(const codec::HttpRequest
 std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
                                                   const conf::ClientEntry& entry,
                                                   const policy::Identity& identity, Exchange& ex,
-                                                  const RouteContext& ctx, RequestPlan& plan) {
+                                                  const RouteContext& ctx, RequestPlan& plan,
+                                                  std::vector<bool>* verdicts) {
   AccessRecord& rec = ex.record();
   policy::EvalScratch& scratch = ex.scratch();
   const size_t n = req.commandCount();
@@ -236,7 +240,8 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
   const bool log_keys = ctx.snapshot->config().audit.log_keys;
   // After each evaluation: the command name, and the keys the policy found (names only with
   // audit.log_keys).
-  auto note = [&rec, &scratch, log_keys](const Checked& c, codec::Argv argv) {
+  auto note = [&rec, &scratch, log_keys, verdicts](const Checked& c, codec::Argv argv) {
+    if (verdicts != nullptr) verdicts->push_back(c.allowed);
     if (rec.commands.size() < 32) rec.commands.push_back(c.name);
     rec.key_count += scratch.extraction.keys.size();
     if (!log_keys) return;
@@ -297,6 +302,7 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
     case codec::RestRoute::PSubscribe: {
       codec::Argv argv = req.command(0);
       policy::Evaluation ev = entry.policy->evaluate(argv, identity, scratch);
+      if (verdicts != nullptr) verdicts->push_back(ev.decision.allowed());
       rec.commands.push_back(ev.decision.command ? std::string(ev.decision.command->name) : "?");
       if (!ev.decision.allowed()) {
         Checked c;

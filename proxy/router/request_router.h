@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,11 @@ class RequestRouter {
   void noteResponse(const AccessRecord& rec);
   [[nodiscard]] const Stats& stats() const { return stats_; }
   [[nodiscard]] const VerifiedTokens& verifiedTokens() const { return verified_tokens_; }
+  // Requests on which a client's shadow policy decided otherwise than its enforced one, by
+  // client, [0] the shadow allowing more, [1] the shadow denying more.
+  [[nodiscard]] const std::map<std::string, std::array<uint64_t, 2>>& shadowMismatches() const {
+    return shadow_mismatches_;
+  }
 
  private:
   // CORS preflight (OPTIONS): allow headers only for an Origin some client allows.
@@ -106,9 +112,16 @@ class RequestRouter {
                                                   Admission& admission, Exchange& ex);
   // Every command of `req` evaluated into `plan` (a pipeline's denied commands become inline
   // errors; anything else denied refuses the request).
+  // With `verdicts`, each decided command's outcome is appended (for the shadow comparison).
   std::optional<Refusal> planRequest(const codec::RestRequest& req, const conf::ClientEntry& entry,
                                      const policy::Identity& identity, Exchange& ex,
-                                     const RouteContext& ctx, RequestPlan& plan);
+                                     const RouteContext& ctx, RequestPlan& plan,
+                                     std::vector<bool>* verdicts);
+  // The client's `shadow:` policy over the same request (router_shadow.cc): when its outcome
+  // differs from `enforced`, one "shadow" log line and a count. Acts on nothing.
+  void compareShadow(const codec::RestRequest& req, const conf::ClientEntry& entry,
+                     const policy::Identity& identity, std::vector<bool> enforced,
+                     policy::EvalScratch& scratch);
   // One unit of the client's share for the plan (a stream, or a request in flight) into `ctx`
   // (router_shares.cc).
   std::optional<Refusal> admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
@@ -144,6 +157,7 @@ class RequestRouter {
   size_t streams_live_ = 0;      // streams_ entries alive at the last prune
   int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
   Stats stats_;
+  std::map<std::string, std::array<uint64_t, 2>> shadow_mismatches_;  // at most one per client
 };
 
 }  // namespace kw::proxy

@@ -513,7 +513,7 @@ TEST(LoaderTest, UnknownKeyListsEveryAllowedKey) {
   EXPECT_NE(
       err.find(
           "(expected one of: name, api_keys, credentials, commands, keys, read_keys, "
-          "write_keys, channels, consumer_groups, scripts, functions, allow_ips, allow_origins, "
+          "write_keys, channels, consumer_groups, scripts, functions, shadow, allow_ips, allow_origins, "
           "limits)"),
       std::string::npos)
       << err;
