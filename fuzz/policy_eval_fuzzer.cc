@@ -139,6 +139,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Evaluation again = c.policy->evaluate(argv, id, scratch);
   check(again.decision.allowed() == d.allowed() && again.decision.reason == d.reason &&
         again.decision.arg_index == d.arg_index);
+  // Explaining is the same evaluation: the same decision and rewrite, and every key it names
+  // recorded, granted exactly when the grant re-derived from the raw config covers its need.
+  Evidence evidence;
+  const Evaluation explained = c.policy->evaluate(argv, id, scratch, &evidence);
+  check(explained.decision.allowed() == d.allowed() && explained.decision.reason == d.reason &&
+        explained.decision.arg_index == d.arg_index && explained.decision.command == d.command);
+  check(explained.rewritten.size() == ev.rewritten.size());
+  for (size_t i = 0; i < ev.rewritten.size(); ++i) {
+    check(explained.rewritten[i] == ev.rewritten[i]);
+  }
+  for (const SubjectEvidence& s : evidence.subjects) {
+    check(s.arg < argv.size());
+    if (s.kind != SubjectEvidence::Kind::Key) continue;
+    bool matched = false;
+    const uint8_t got = grantedAccess(c.spec, argv[s.arg], sub, matched);
+    check(s.granted == (matched && (got & s.need) == s.need));
+    uint8_t shown = 0;
+    for (const PatternEvidence& p : s.matched) shown |= p.access;
+    check(shown == got && s.matched.empty() == !matched);
+  }
   if (!d.allowed()) {
     check(d.reason != Reason::Ok);
     check(ev.rewritten.empty());

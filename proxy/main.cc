@@ -36,6 +36,7 @@
 #include "proxy/server/gateway_server.h"
 #include "proxy/server/server_tls.h"
 #include "proxy/tools/explain_report.h"
+#include "proxy/tools/policy_snapshot.h"
 #include "proxy/tools/policy_test_runner.h"
 #include "proxy/upstream/redis/quota_store.h"
 #include "proxy/upstream/redis/redis_upstream.h"
@@ -139,7 +140,7 @@ int runTokenMint(const CliArgs& a) {
 }
 
 int runExplain(const CliArgs& a) {
-  auto snap = loadSnapshot(a.config_path);
+  auto snap = loadPolicySnapshot(a.config_path);
   if (!snap) {
     std::cerr << snap.error().message << "\n";
     fail("invalid configuration: " + a.config_path);
@@ -173,7 +174,7 @@ int runExplain(const CliArgs& a) {
 }
 
 int runPolicyTest(const CliArgs& a) {
-  auto snap = loadSnapshot(a.config_path);
+  auto snap = loadPolicySnapshot(a.config_path);
   if (!snap) {
     std::cerr << snap.error().message << "\n";
     fail("invalid configuration: " + a.config_path);

@@ -320,6 +320,28 @@ TEST_P(DecisionTableTest, Row) {
   } else {
     EXPECT_TRUE(got.empty()) << where << ": unexpected rewrite " << show(got);
   }
+  // keyward explain's evaluation (with evidence) agrees with enforcement on every row, and its
+  // evidence names the subject a key or channel denial points at.
+  Evidence evidence;
+  const Evaluation explained = row.policy->evaluate(argv, id, scratch, &evidence);
+  EXPECT_EQ(explained.decision.allowed(), row.expect_allow) << where << " (explained)";
+  EXPECT_EQ(std::string(reasonName(explained.decision.reason)), row.reason) << where;
+  EXPECT_EQ(explained.decision.arg_index, row.arg) << where << " (explained)";
+  EXPECT_EQ(explained.decision.command, ev.decision.command) << where;
+  EXPECT_EQ(show(std::vector<std::string>(explained.rewritten.begin(), explained.rewritten.end())),
+            show(got))
+      << where;
+  if (explained.decision.allowed()) {
+    for (const SubjectEvidence& s : evidence.subjects) EXPECT_TRUE(s.granted) << where;
+  }
+  if (explained.decision.reason == Reason::KeyDenied ||
+      explained.decision.reason == Reason::ChannelDenied) {
+    bool named = false;
+    for (const SubjectEvidence& s : evidence.subjects) {
+      named = named || (static_cast<int32_t>(s.arg) == row.arg && !s.granted);
+    }
+    EXPECT_TRUE(named || row.arg < 0) << where << ": no denied subject at arg " << row.arg;
+  }
 }
 
 std::string rowName(const ::testing::TestParamInfo<Row>& info) {

@@ -1,0 +1,218 @@
+// keyward policy test and keyward explain, on the pure pieces: case files and their errors, the
+// runner's failure lines, explain's evidence for each kind of subject, and the worked examples.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "conf/loader.h"
+#include "conf/policy_cases.h"
+#include "proxy/tools/explain_report.h"
+#include "proxy/tools/policy_test_runner.h"
+
+namespace kw::proxy {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kConfig = R"(listen:
+  address: 127.0.0.1:0
+upstream:
+  url: redis://127.0.0.1:6379
+clients:
+  - name: web
+    commands: ["+@read", "+set", "+scan", "+publish", "+xreadgroup", "+evalsha", "-@dangerous"]
+    keys: ["user:{sub}:*"]
+    read_keys: ["public:*"]
+    channels: ["chat:*"]
+    consumer_groups: ["workers"]
+    scripts: ["b2efc02798c8e9b471a10f9b1d5745db89923ff3"]
+  - name: cache
+    commands: ["+scan"]
+    keys: ["cache:*"]
+)";
+
+conf::SnapshotConstSharedPtr snapshot() {
+  auto cfg = conf::loadConfigText(kConfig, "k.yaml", "/tmp",
+                                  [](std::string_view) { return std::nullopt; });
+  EXPECT_TRUE(cfg) << cfg.error().message;
+  auto snap = conf::buildSnapshotWithoutKeys(std::move(*cfg));
+  EXPECT_TRUE(snap) << snap.error().message;
+  return *snap;
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    path_ = fs::temp_directory_path() /
+            ("kw-cases-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".yaml");
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { fs::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+TEST(PolicyCasesTest, ErrorsNameTheirLineAndColumn) {
+  auto bad = conf::parsePolicyCases(
+      "- name: a\n  client: web\n  command: [GET, k]\n  expect: maybe\n"
+      "- name: b\n  client: web\n  pipeline: [[GET, k], [GET, j]]\n  expect: [allow]\n"
+      "- name: c\n  client: web\n  expect: allow\n"
+      "- name: d\n  client: web\n  command: [GET]\n  expected: allow\n",
+      "cases.yaml");
+  ASSERT_FALSE(bad);
+  const std::string& m = bad.error().message;
+  EXPECT_NE(m.find("cases.yaml:4:11: expect: each verdict is allow, deny or deny:<reason>"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("cases.yaml:8:11: case 'b': a pipeline expects a list with one verdict per "
+                   "command (2)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("cases.yaml:9:3: case 'c' needs exactly one of command, pipeline, "
+                   "multi-exec, subscribe"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("cases.yaml:15:3: unknown case field 'expected'"), std::string::npos) << m;
+}
+
+TEST(PolicyTestRunnerTest, FailuresAreFileLineNameExpectedGot) {
+  auto snap = snapshot();
+  TempFile cases(
+      "- name: own key\n  client: web\n  sub: \"42\"\n  command: [GET, \"user:42:a\"]\n"
+      "  expect: allow\n"
+      "- name: wrong on purpose\n  client: web\n  sub: \"42\"\n"
+      "  pipeline: [[GET, \"user:42:a\"], [SET, \"public:x\", \"1\"]]\n"
+      "  expect: [allow, allow]\n"
+      "- name: reason checked\n  client: web\n  command: [FLUSHALL]\n  expect: deny:key_denied\n"
+      "- name: transaction\n  client: web\n  sub: \"42\"\n"
+      "  multi-exec: [[SET, \"user:42:a\", \"1\"], [SET, \"user:7:a\", \"1\"]]\n"
+      "  expect: deny:key_denied\n"
+      "- name: nobody\n  client: ghost\n  command: [GET, k]\n  expect: deny\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(runPolicyTests(*snap, {cases.path()}, out, err), 1);
+  const std::string p = cases.path();
+  EXPECT_EQ(out.str(),
+            p +
+                ":6: wrong on purpose: command 1: expected allow, got deny:key_denied (NOPERM "
+                "this user has no permissions to access one of the keys used as arguments of "
+                "'set' (argument 1))\n" +
+                p +
+                ":11: reason checked: expected deny:key_denied, got deny:command_denied "
+                "(NOPERM this user has no permissions to run the 'flushall' command or its "
+                "subcommand)\n" +
+                p + ":20: nobody: no client named ghost\n" + "2 passed, 3 failed\n");
+  EXPECT_EQ(err.str(), "");
+  std::ostringstream out2, err2;
+  EXPECT_EQ(runPolicyTests(*snap, {"/nonexistent/cases.yaml"}, out2, err2), 2);
+  EXPECT_EQ(out2.str(), "0 passed, 0 failed\n");
+}
+
+// Explain's JSON for one request, parsed.
+std::string explainJson(const ExplainRequest& r) {
+  auto snap = snapshot();
+  auto e = explainRequest(*snap, r, true);
+  EXPECT_TRUE(e) << e.error().message;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  EXPECT_EQ(parser.parse(e->text).get(root), simdjson::SUCCESS) << e->text;
+  return e->text;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(ExplainTest, KeysWithTheirPatternTemplateAndLocation) {
+  const std::string j = explainJson(
+      {"web", "42", conf::CaseRoute::Command, {{"MGET", "user:42:a", "public:b", "user:7:c"}}});
+  EXPECT_TRUE(has(j, R"("allowed":false,"cost":0)")) << j;
+  EXPECT_TRUE(has(j, R"("rule":{"index":0,"text":"+@read","at":"k.yaml:7:16"})")) << j;
+  EXPECT_TRUE(has(
+      j,
+      R"({"kind":"key","arg":1,"value":"user:42:a","granted":true,"need":"R","matched":[{"pattern":"keys[0]","text":"user:{sub}:*","access":"RW","at":"k.yaml:8:12","expanded":"user:42:*"}]})"))
+      << j;
+  EXPECT_TRUE(has(
+      j,
+      R"({"kind":"key","arg":2,"value":"public:b","granted":true,"need":"R","matched":[{"pattern":"read_keys[0]","text":"public:*","access":"R","at":"k.yaml:9:17"}]})"))
+      << j;
+  EXPECT_TRUE(has(
+      j, R"({"kind":"key","arg":3,"value":"user:7:c","granted":false,"need":"R","matched":[]})"))
+      << j;
+  EXPECT_TRUE(has(j, R"("reason":"key_denied")")) << j;
+}
+
+TEST(ExplainTest, ScanRewriteChannelsGroupsScriptsAndDangerous) {
+  const std::string scan = explainJson({"cache", "", conf::CaseRoute::Command, {{"SCAN", "0"}}});
+  EXPECT_TRUE(has(scan, R"("forwarded":["SCAN","0","MATCH","cache:*"])")) << scan;
+  const std::string pub =
+      explainJson({"web", "", conf::CaseRoute::Command, {{"PUBLISH", "chat:x", "hi"}}});
+  EXPECT_TRUE(has(
+      pub,
+      R"({"kind":"channel","arg":1,"value":"chat:x","granted":true,"matched":[{"pattern":"channels[0]")"))
+      << pub;
+  const std::string grp =
+      explainJson({"web",
+                   "42",
+                   conf::CaseRoute::Command,
+                   {{"XREADGROUP", "GROUP", "others", "c1", "STREAMS", "user:42:s", ">"}}});
+  EXPECT_TRUE(has(grp, R"({"kind":"consumer group","arg":2,"value":"others","granted":false)"))
+      << grp;
+  const std::string lua =
+      explainJson({"web",
+                   "42",
+                   conf::CaseRoute::Command,
+                   {{"EVALSHA", "B2EFC02798C8E9B471A10F9B1D5745DB89923FF3", "1", "user:42:rl"}}});
+  EXPECT_TRUE(has(lua, R"({"kind":"script","arg":1,)")) << lua;
+  EXPECT_TRUE(
+      has(lua,
+          R"("matched":[{"pattern":"scripts","text":"b2efc02798c8e9b471a10f9b1d5745db89923ff3"}])"))
+      << lua;
+  const std::string flush = explainJson({"web", "", conf::CaseRoute::Command, {{"FLUSHALL"}}});
+  EXPECT_TRUE(has(flush, R"("rule":{"index":6,"text":"-@dangerous")")) << flush;
+  EXPECT_TRUE(has(flush, R"("dangerous_needs_naming":true)")) << flush;
+}
+
+TEST(ExplainTest, TransactionsStopAtTheFirstDenialAndCostNothing) {
+  const std::string j = explainJson({"web",
+                                     "42",
+                                     conf::CaseRoute::MultiExec,
+                                     {{"SET", "public:x", "1"}, {"SET", "user:42:a", "1"}}});
+  EXPECT_TRUE(has(j, R"("route":"multi-exec","allowed":false,"cost":0)")) << j;
+  EXPECT_TRUE(has(j, R"({"index":1,"argv":["SET","user:42:a","1"],"decision":"skipped"})")) << j;
+  const std::string ok =
+      explainJson({"web", "42", conf::CaseRoute::Pipeline, {{"GET", "user:42:a"}, {"GET", "x"}}});
+  EXPECT_TRUE(has(ok, R"("allowed":false,"cost":1)")) << ok;
+}
+
+TEST(ExplainTest, BodyParsing) {
+  auto r =
+      parseExplainBody(R"({"client":"web","sub":"42","commands":[["GET","k"],["SET","k","v"]]})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->route, conf::CaseRoute::Pipeline);
+  EXPECT_EQ(r->commands.size(), 2u);
+  EXPECT_FALSE(parseExplainBody(R"({"client":"web","commands":[["GET",1]]})"));
+  EXPECT_FALSE(parseExplainBody(R"({"client":"web","commands":[["GET"]],"route":"teleport"})"));
+  EXPECT_FALSE(parseExplainBody(R"([1])"));
+}
+
+TEST(PolicyExamplesTest, EveryExampleConfigHasAWorkedCaseFile) {
+  const fs::path dir = fs::path(KW_SOURCE_DIR) / "conf/examples";
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".yaml") continue;
+    ++n;
+    EXPECT_TRUE(fs::exists(dir / "policy-tests" / e.path().filename())) << e.path();
+  }
+  EXPECT_GE(n, 6u);
+}
+
+}  // namespace
+}  // namespace kw::proxy
