@@ -2,16 +2,19 @@
 # Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
-#   bench/load.sh [--quota] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+#   bench/load.sh [--quota|--shadow] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
 # KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
 # same alternating rounds, for a before/after comparison in one sitting.
 # --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
 # against the same config with every limit on (client rate/burst, per-identity rate, per_day,
 # per_month, the global budget, a state file), budgets too large to refuse; alternating rounds.
+# --shadow: the cost of a shadow policy the same way: the same client with and without a
+# `shadow:` block (every request decided twice; the GETs agree, so no mismatch line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=gateway
 if [ "${1:-}" = "--quota" ]; then mode=quota; shift; fi
+if [ "${1:-}" = "--shadow" ]; then mode=shadow; shift; fi
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
 need=()
 tools=(wrk redis-server openssl); [ "$mode" = gateway ] && tools+=(webdis)
@@ -40,7 +43,7 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls|quota|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
+start_keyward() {  # $1 = plain|tls|quota|shadow|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
   local port tls="" budget limits="" exe=$bin; port=$(free_port)
   [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
@@ -50,6 +53,9 @@ start_keyward() {  # $1 = plain|tls|quota|baseline; sets kport_$1 (runs in this 
 quota: { state_file: $work/quota.state }"
     limits="    limits: { rate: 100000000/s, burst: 100000000, per_identity_rate: 100000000/s,
               per_day: 1000000000000, per_month: 1000000000000 }"
+  fi
+  if [ "$1" = shadow ]; then
+    limits="    shadow: { commands: [\"+@read\", \"-@dangerous\"], keys: [\"bench:*\", \"other:*\"] }"
   fi
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
@@ -73,7 +79,7 @@ if [ "$mode" = gateway ]; then
   start_keyward tls; ktls=$kport_tls
   if [ -n "${KEYWARD_BASELINE:-}" ]; then start_keyward baseline; kbase=$kport_baseline; fi
 else
-  start_keyward quota; kquota=$kport_quota
+  start_keyward "$mode"; kvariant=$(eval echo "\$kport_$mode")
 fi
 
 run() {  # name url [header]
@@ -85,30 +91,32 @@ run() {  # name url [header]
   echo "$1 $rps $p99"
 }
 : >"$work/results"
-if [ "$mode" = quota ]; then
+if [ "$mode" != gateway ]; then
   for r in $(seq "$rounds"); do  # alternate the order too: the machine may drift
-    if ((r % 2)); then order="plain quota"; else order="quota plain"; fi
+    if ((r % 2)); then order="plain $mode"; else order="$mode plain"; fi
     for t in $order; do
-      p=$kplain; [ "$t" = quota ] && p=$kquota
+      p=$kplain; [ "$t" = "$mode" ] && p=$kvariant
       run "keyward-$t" "http://127.0.0.1:$p/get/bench:k" "Authorization: Bearer $key" >>"$work/results"
     done
   done
   echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (req/s, p99):"
-  python3 - "$work/results" <<'PY'
+  python3 - "$work/results" "$mode" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
+variant = "keyward-" + sys.argv[2]
 med = {}
-for name in ("keyward-plain", "keyward-quota"):
+for name in ("keyward-plain", variant):
     rps = [float(r[1]) for r in rows if r[0] == name]
     med[name] = statistics.median(rps)
     print(f"  {name:14s} {med[name]:10.0f} req/s   per round: {' '.join(f'{x:.0f}' for x in rps)}"
           f"   p99: {' '.join(r[2] for r in rows if r[0] == name)}")
-cost = 100 * (1 - med["keyward-quota"] / med["keyward-plain"])
+cost = 100 * (1 - med[variant] / med["keyward-plain"])
 plain = [float(r[1]) for r in rows if r[0] == "keyward-plain"]
-quota = [float(r[1]) for r in rows if r[0] == "keyward-quota"]
-paired = statistics.median(100 * (1 - q / p) for p, q in zip(plain, quota))
-print(f"  quota accounting cost: {cost:.1f}% (median vs median), {paired:.1f}% (median of the"
-      f" rounds' paired differences); negative = noise larger than the cost")
+other = [float(r[1]) for r in rows if r[0] == variant]
+paired = statistics.median(100 * (1 - q / p) for p, q in zip(plain, other))
+print(f"  {sys.argv[2]} cost: {cost:.1f}% (median vs median), {paired:.1f}% (median of the"
+      f" rounds' paired differences); negative = noise larger than the cost;"
+      f" ratio {med[variant] / med['keyward-plain']:.3f}")
 PY
   exit 0
 fi
