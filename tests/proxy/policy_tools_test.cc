@@ -203,6 +203,64 @@ TEST(ExplainTest, BodyParsing) {
   EXPECT_FALSE(parseExplainBody(R"([1])"));
 }
 
+// One row per bypass class of docs/redis-acl-notes.md (B1-B14): the text explain prints.
+TEST(ExplainTest, EveryBypassClassIsExplained) {
+  const char* config = R"(listen:
+  address: 127.0.0.1:0
+upstream:
+  url: redis://127.0.0.1:6379
+clients:
+  - name: app
+    commands: ["+@read", "+@write", "+@pubsub", "+@stream", "+@scripting", "+config|set"]
+    keys: ["app:*"]
+    channels: ["app:*"]
+    consumer_groups: ["tenant-*"]
+    scripts: ["e0e1f9fabfc9d4800c877a703b823ac0578ff8db"]
+)";
+  auto cfg = conf::loadConfigText(config, "b.yaml", "/tmp",
+                                  [](std::string_view) { return std::nullopt; });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto snap = conf::buildSnapshotWithoutKeys(std::move(*cfg));
+  ASSERT_TRUE(snap) << snap.error().message;
+  struct Row {
+    const char* cls;
+    std::vector<std::string> argv;
+    const char* first;     // the decision line after "[0] ARGV: "
+    const char* evidence;  // a line of evidence, or ""
+  };
+  const Row rows[] = {
+      {"B1", {"MSET", "app:a", "1", "other", "2"}, "deny key_denied",
+       "key other (arg 3) needs W: denied, no pattern matches"},
+      {"B2", {"GEORADIUS", "app:g", "15", "37", "200", "km", "STORE", "other:d"},
+       "deny key_denied", "key other:d (arg 7) needs W: denied"},
+      {"B3", {"SCAN", "0"}, "allow", "forwarded as: SCAN 0 MATCH app:*"},
+      {"B4", {"DBSIZE"}, "deny keyspace_wide_denied", "command dbsize: granted by commands[0]"},
+      {"B5", {"EVAL", "return 2", "0"}, "deny script_denied", ""},
+      {"B5", {"EVAL", "return 1", "0"}, "allow",
+       "script return 1 (arg 1): granted by scripts \"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\""},
+      {"B6", {"MULTI"}, "deny connection_state", ""},
+      {"B7", {"gEt", "app:k"}, "allow", "command get: granted by commands[0] \"+@read\""},
+      {"B8", {"CONFIG", "SET", "maxmemory", "1"}, "deny unsupported", ""},
+      {"B9", {"COPY", "app:a", "app:b", "DB", "1"}, "deny other_database", ""},
+      {"B10", {"PUBLISH", "other", "hi"}, "deny channel_denied",
+       "channel other (arg 1): denied, no pattern matches"},
+      {"B11", {"XGROUP", "CREATE", "app:s", "other", "$"}, "deny group_denied",
+       "consumer group other (arg 3): denied, no pattern matches"},
+      {"B12", {"EXISTS", "app:k"}, "allow", "key app:k (arg 1) needs any: granted by keys[0]"},
+      {"B13", {"AUTH", "secret"}, "deny connection_state", ""},
+      {"B14", {"GET", std::string(600, 'a')}, "deny key_denied", "needs R: denied"},
+  };
+  for (const Row& r : rows) {
+    auto e = explainRequest(**snap, {"app", "", conf::CaseRoute::Command, {r.argv}}, false);
+    ASSERT_TRUE(e) << r.cls << ": " << e.error().message;
+    const std::string& t = e->text;
+    std::string head = "[0]";
+    for (const auto& a : r.argv) head += " " + (a.size() > 120 ? a.substr(0, 120) + "..." : a);
+    EXPECT_TRUE(has(t, head + ": " + r.first)) << r.cls << "\n" << t;
+    if (*r.evidence != '\0') EXPECT_TRUE(has(t, r.evidence)) << r.cls << "\n" << t;
+  }
+}
+
 TEST(PolicyExamplesTest, EveryExampleConfigHasAWorkedCaseFile) {
   const fs::path dir = fs::path(KW_SOURCE_DIR) / "conf/examples";
   size_t n = 0;
