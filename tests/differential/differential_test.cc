@@ -14,10 +14,12 @@
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "policy/client_policy.h"
 #include "policy/key_extract.h"
 
 namespace kw::policy {
@@ -217,6 +219,49 @@ uint8_t redisAccess(const redisReply* flags) {
   return a;
 }
 
+// keyward explain's evaluation (with evidence) against enforcement's, on every generated vector
+// and for two policies: the same decision, arg, command and rewrite; an allowed command's
+// subjects all granted.
+void explainAgrees(const std::vector<std::string_view>& views, const std::string& shown) {
+  static const std::vector<std::shared_ptr<const ClientPolicy>> policies = [] {
+    std::vector<std::shared_ptr<const ClientPolicy>> out;
+    ClientSpec broad;
+    broad.name = "broad";
+    broad.commands = {"+@all"};
+    broad.keys = {"{sub}:*", "k*"};
+    broad.read_keys = {"r*"};
+    broad.channels = {"c*"};
+    broad.consumer_groups = {"g*"};
+    ClientSpec all = broad;
+    all.name = "all";
+    all.keys = {"*"};
+    for (const ClientSpec* spec : {&broad, &all}) {
+      auto p = ClientPolicy::compile(*spec);
+      if (p) out.push_back(*p);
+    }
+    return out;
+  }();
+  ASSERT_EQ(policies.size(), 2u);
+  EvalScratch scratch;
+  const Identity id{"u1"};
+  for (const auto& p : policies) {
+    const Evaluation ev = p->evaluate(views, id, scratch);
+    const Decision d = ev.decision;
+    const std::vector<std::string> rewritten(ev.rewritten.begin(), ev.rewritten.end());
+    Evidence evidence;
+    const Evaluation ex = p->evaluate(views, id, scratch, &evidence);
+    EXPECT_EQ(ex.decision.allowed(), d.allowed()) << p->name() << ": " << shown;
+    EXPECT_EQ(ex.decision.reason, d.reason) << p->name() << ": " << shown;
+    EXPECT_EQ(ex.decision.arg_index, d.arg_index) << p->name() << ": " << shown;
+    EXPECT_EQ(ex.decision.command, d.command) << p->name() << ": " << shown;
+    EXPECT_EQ(std::vector<std::string>(ex.rewritten.begin(), ex.rewritten.end()), rewritten)
+        << p->name() << ": " << shown;
+    if (d.allowed()) {
+      for (const SubjectEvidence& s : evidence.subjects) EXPECT_TRUE(s.granted) << shown;
+    }
+  }
+}
+
 void compareOne(redisContext* ctx, const std::vector<std::string>& argv, Stats& st) {
   std::vector<const char*> ptrs = {"COMMAND", "GETKEYSANDFLAGS"};
   std::vector<size_t> lens = {7, 15};
@@ -237,6 +282,7 @@ void compareOne(redisContext* ctx, const std::vector<std::string>& argv, Stats& 
   const Decision d = extract(views, ex);
   std::string shown;
   for (const auto& a : argv) shown += a + ' ';
+  explainAgrees(views, shown);
   if (!d.allowed()) {
     ++st.keyward_denied;  // failing closed is always safe
     freeReplyObject(r);

@@ -217,8 +217,8 @@ clients:
     consumer_groups: ["tenant-*"]
     scripts: ["e0e1f9fabfc9d4800c877a703b823ac0578ff8db"]
 )";
-  auto cfg = conf::loadConfigText(config, "b.yaml", "/tmp",
-                                  [](std::string_view) { return std::nullopt; });
+  auto cfg =
+      conf::loadConfigText(config, "b.yaml", "/tmp", [](std::string_view) { return std::nullopt; });
   ASSERT_TRUE(cfg) << cfg.error().message;
   auto snap = conf::buildSnapshotWithoutKeys(std::move(*cfg));
   ASSERT_TRUE(snap) << snap.error().message;
@@ -229,22 +229,32 @@ clients:
     const char* evidence;  // a line of evidence, or ""
   };
   const Row rows[] = {
-      {"B1", {"MSET", "app:a", "1", "other", "2"}, "deny key_denied",
+      {"B1",
+       {"MSET", "app:a", "1", "other", "2"},
+       "deny key_denied",
        "key other (arg 3) needs W: denied, no pattern matches"},
-      {"B2", {"GEORADIUS", "app:g", "15", "37", "200", "km", "STORE", "other:d"},
-       "deny key_denied", "key other:d (arg 7) needs W: denied"},
+      {"B2",
+       {"GEORADIUS", "app:g", "15", "37", "200", "km", "STORE", "other:d"},
+       "deny key_denied",
+       "key other:d (arg 7) needs W: denied"},
       {"B3", {"SCAN", "0"}, "allow", "forwarded as: SCAN 0 MATCH app:*"},
       {"B4", {"DBSIZE"}, "deny keyspace_wide_denied", "command dbsize: granted by commands[0]"},
       {"B5", {"EVAL", "return 2", "0"}, "deny script_denied", ""},
-      {"B5", {"EVAL", "return 1", "0"}, "allow",
+      {"B5",
+       {"EVAL", "return 1", "0"},
+       "allow",
        "script return 1 (arg 1): granted by scripts \"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\""},
       {"B6", {"MULTI"}, "deny connection_state", ""},
       {"B7", {"gEt", "app:k"}, "allow", "command get: granted by commands[0] \"+@read\""},
       {"B8", {"CONFIG", "SET", "maxmemory", "1"}, "deny unsupported", ""},
       {"B9", {"COPY", "app:a", "app:b", "DB", "1"}, "deny other_database", ""},
-      {"B10", {"PUBLISH", "other", "hi"}, "deny channel_denied",
+      {"B10",
+       {"PUBLISH", "other", "hi"},
+       "deny channel_denied",
        "channel other (arg 1): denied, no pattern matches"},
-      {"B11", {"XGROUP", "CREATE", "app:s", "other", "$"}, "deny group_denied",
+      {"B11",
+       {"XGROUP", "CREATE", "app:s", "other", "$"},
+       "deny group_denied",
        "consumer group other (arg 3): denied, no pattern matches"},
       {"B12", {"EXISTS", "app:k"}, "allow", "key app:k (arg 1) needs any: granted by keys[0]"},
       {"B13", {"AUTH", "secret"}, "deny connection_state", ""},
