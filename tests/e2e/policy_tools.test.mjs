@@ -136,6 +136,9 @@ describe("POST /v1/explain and keyward explain", () => {
     const text = keyward(["explain", "--config", stack.keyward.cfgPath, "--client", "reader", "--", "SET", "app:1", "v"], env);
     assert.equal(text.status, 1);
     assert.match(text.stdout, /^client reader, route command: denied, quota cost 0\n\[0\] SET app:1 v: deny command_denied: NOPERM/);
+    const unknown = keyward(["explain", "--config", stack.keyward.cfgPath, "--client", "nobody", "--", "GET", "k"], env);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /no client named nobody/);
     const ok = keyward(["explain", "--config", stack.keyward.cfgPath, "--client", "reader", "--", "GET", "app:1"], env);
     assert.equal(ok.status, 0);
     assert.match(ok.stdout, /key app:1 \(arg 1\) needs R: granted by keys\[0\] "app:\*" \(RW, .*keyward-\d+\.yaml:\d+:\d+\)/);
