@@ -274,6 +274,25 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
   p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
   p.gauge("keyward_upstream_detached_relays",
           "REST relays (long or paused replies) on connections of their own", u.detached);
+  const RequestRouter::Latencies& lat = router.latencies();
+  for (size_t i = 0; i < RequestRouter::kRouteLabels.size(); ++i) {
+    p.histogram("keyward_request_duration_seconds",
+                "From a request's complete head to its answer (a stream: to its start), by route",
+                "route", RequestRouter::kRouteLabels[i], lat.request[i]);
+  }
+  p.histogram("keyward_upstream_duration_seconds",
+              "Upstream round trip of requests that went upstream", "", "", lat.upstream);
+  for (const auto& [client, n] : router.clientDecisions()) {
+    for (size_t i = 0; i < RequestRouter::kDecisionLabels.size(); ++i) {
+      p.sample("counter", "keyward_client_requests_total",
+               "Requests by client (configured names) and decision",
+               {{"client", client}, {"decision", RequestRouter::kDecisionLabels[i]}}, n[i]);
+    }
+  }
+  for (const auto& [reason, n] : router.denialsByReason()) {
+    p.sample("counter", "keyward_denials_total",
+             "Refused requests and requests with denied commands, by reason", "reason", reason, n);
+  }
   for (const auto& [client, n] : router.shadowMismatches()) {
     constexpr std::string_view kHelp =
         "Requests on which a client's shadow policy decided otherwise (shadow=allow: it allowed "

@@ -5,7 +5,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format-14
   libevent-dev libssl-dev libre2-dev libyaml-cpp-dev libjemalloc-dev libsimdjson-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools openssl ca-certificates curl python3 time
+  redis-server redis-tools openssl ca-certificates curl python3 time python3-prometheus-client
   chromium nginx
 )
 # chromium (headless) runs the browser test through playwright-core; never `playwright install`.

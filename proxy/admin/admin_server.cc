@@ -193,6 +193,39 @@ PrometheusText& PrometheusText::sample(
   return *this;
 }
 
+PrometheusText& PrometheusText::histogram(std::string_view name, std::string_view help,
+                                          std::string_view label, std::string_view label_value,
+                                          const LatencyHistogram& h) {
+  if (!header("histogram", name, help)) return *this;
+  std::string labels;
+  if (!label.empty()) {
+    labels += label;
+    labels += "=\"";
+    appendEscaped(labels, label_value, true);
+    labels += "\",";
+  }
+  auto line = [&](std::string_view suffix, const std::string& inner, const std::string& value) {
+    out_ += name;
+    out_ += suffix;
+    if (!inner.empty()) out_ += "{" + inner + "}";
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  };
+  char bound[32];
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    std::snprintf(bound, sizeof bound, "%g", LatencyHistogram::kBounds[i]);
+    line("_bucket", labels + "le=\"" + bound + "\"", std::to_string(h.cumulative(i)));
+  }
+  line("_bucket", labels + "le=\"+Inf\"", std::to_string(h.count()));
+  char sum[64];
+  std::snprintf(sum, sizeof sum, "%.6f", h.sum());
+  const std::string plain = label.empty() ? "" : labels.substr(0, labels.size() - 1);
+  line("_sum", plain, sum);
+  line("_count", plain, std::to_string(h.count()));
+  return *this;
+}
+
 AdminServer::AdminServer(event_base* base, std::string token, AdminHooks hooks)
     : base_(base),
       token_(std::move(token)),

@@ -17,6 +17,7 @@
 #include "conf/config.h"
 #include "policy/result.h"
 #include "proxy/io/event_loop.h"
+#include "proxy/io/latency_histogram.h"
 
 namespace kw::proxy {
 
@@ -33,6 +34,10 @@ class PrometheusText {
   PrometheusText& sample(
       std::string_view type, std::string_view name, std::string_view help,
       std::initializer_list<std::pair<std::string_view, std::string_view>> labels, uint64_t value);
+  // One histogram series: NAME_bucket{label,le} for each bound and +Inf, NAME_sum, NAME_count.
+  // `label` empty: no label.
+  PrometheusText& histogram(std::string_view name, std::string_view help, std::string_view label,
+                            std::string_view label_value, const LatencyHistogram& h);
   [[nodiscard]] const std::string& text() const { return out_; }
 
  private:

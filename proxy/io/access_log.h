@@ -1,6 +1,7 @@
 // One JSON line per request (and per operational event) on stdout; never a secret or a value.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,6 +11,9 @@
 namespace kw::proxy {
 
 struct AccessRecord {
+  // When the request head was complete (the request's duration runs from here to its answer);
+  // unset for a request refused before its head was read.
+  std::chrono::steady_clock::time_point started{};
   std::string_view method;  // "GET", "POST", ...
   std::string_view route;   // "command", "pipeline", ... or "" before decoding
   std::string client;       // client name; "" when unauthenticated

@@ -115,6 +115,35 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
   if ((rec.route == "subscribe" || rec.route == "psubscribe") && rec.status == 200) {
     ++stats_.streams;
   }
+  size_t route = kRouteLabels.size() - 1;
+  for (size_t i = 0; i < kRouteLabels.size(); ++i) {
+    if (kRouteLabels[i] == rec.route) route = i;
+  }
+  if (rec.started != std::chrono::steady_clock::time_point{}) {
+    latencies_.request[route].observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - rec.started).count());
+  }
+  if (rec.upstream_ms >= 0) latencies_.upstream.observe(rec.upstream_ms / 1000.0);
+  size_t decision = kDecisionLabels.size() - 1;
+  for (size_t i = 0; i < kDecisionLabels.size(); ++i) {
+    if (kDecisionLabels[i] == rec.decision) decision = i;
+  }
+  // Only configured names: an unauthenticated request has no client.
+  if (!rec.client.empty() && client_decisions_.size() < 2 * conf::kMaxClients) {
+    ++client_decisions_[rec.client][decision];
+  }
+  if (rec.decision == "deny" || rec.decision == "partial" || rec.status == 401 ||
+      rec.status == 403 || rec.status == 429) {
+    // keyward's own short words; "inline_denials:3" counts as inline_denials.
+    std::string reason = rec.reason.substr(0, rec.reason.find(':'));
+    if (reason.empty() || reason.size() > 48 ||
+        reason.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789") != std::string::npos) {
+      reason = "other";
+    }
+    if (denials_by_reason_.size() < 256 || denials_by_reason_.count(reason) != 0) {
+      ++denials_by_reason_[reason];
+    }
+  }
 }
 
 std::string RequestRouter::nextSyncToken(std::string_view client) {

@@ -20,6 +20,7 @@
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/io/access_log.h"
+#include "proxy/io/latency_histogram.h"
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/admission.h"
 #include "proxy/router/client_shares.h"
@@ -91,6 +92,24 @@ class RequestRouter {
   void noteResponse(const AccessRecord& rec);
   [[nodiscard]] const Stats& stats() const { return stats_; }
   [[nodiscard]] const VerifiedTokens& verifiedTokens() const { return verified_tokens_; }
+  // /metrics (CONTRACT-level names in main.cc): request durations by route, upstream durations,
+  // requests by client and decision, denials by reason. Every label comes from a bounded set:
+  // routes and reasons are keyward's own words, clients the config's names.
+  static constexpr std::array<std::string_view, 6> kRouteLabels = {
+      "command", "pipeline", "multi-exec", "subscribe", "psubscribe", "none"};
+  static constexpr std::array<std::string_view, 4> kDecisionLabels = {"allow", "deny", "partial",
+                                                                      "none"};
+  struct Latencies {
+    std::array<LatencyHistogram, kRouteLabels.size()> request;  // by kRouteLabels
+    LatencyHistogram upstream;
+  };
+  [[nodiscard]] const Latencies& latencies() const { return latencies_; }
+  [[nodiscard]] const std::map<std::string, std::array<uint64_t, 4>>& clientDecisions() const {
+    return client_decisions_;
+  }
+  [[nodiscard]] const std::map<std::string, uint64_t>& denialsByReason() const {
+    return denials_by_reason_;
+  }
   // Requests on which a client's shadow policy decided otherwise than its enforced one, by
   // client, [0] the shadow allowing more, [1] the shadow denying more.
   [[nodiscard]] const std::map<std::string, std::array<uint64_t, 2>>& shadowMismatches() const {
@@ -158,6 +177,9 @@ class RequestRouter {
   int64_t next_deadline_s_ = 0;  // earliest token deadline among open streams (0: none)
   Stats stats_;
   std::map<std::string, std::array<uint64_t, 2>> shadow_mismatches_;  // at most one per client
+  Latencies latencies_;
+  std::map<std::string, std::array<uint64_t, 4>> client_decisions_;  // by kDecisionLabels
+  std::map<std::string, uint64_t> denials_by_reason_;
 };
 
 }  // namespace kw::proxy

@@ -282,6 +282,7 @@ void ClientConnection::processInput() {
 
 bool ClientConnection::onHead(codec::ParseStatus st) {
   record_ = AccessRecord{};
+  record_.started = std::chrono::steady_clock::now();
   admission_ = server_.router().admit(parser_, peer_, record_);
   if (!admission_.refusal && admission_.entry != nullptr) {
     admission_.refusal = attributeTo(*admission_.entry->config);

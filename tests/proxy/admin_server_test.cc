@@ -190,3 +190,37 @@ TEST(PrometheusText, RefusesNamesOutsideTheKeywardNamespace) {
 
 }  // namespace
 }  // namespace kw::proxy
+
+namespace kw::proxy {
+namespace {
+
+TEST(PrometheusTextTest, HistogramSeriesAreCumulativeWithSumAndCount) {
+  LatencyHistogram h;
+  h.observe(0.0004);  // first bucket
+  h.observe(0.003);   // le 0.005
+  h.observe(42);      // past every bound: +Inf only
+  PrometheusText p;
+  p.histogram("keyward_x_seconds", "help", "route", "command", h);
+  const std::string& t = p.text();
+  EXPECT_NE(t.find("# TYPE keyward_x_seconds histogram\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.0005\"} 1\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.0025\"} 1\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.005\"} 2\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"10\"} 2\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"+Inf\"} 3\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("keyward_x_seconds_sum{route=\"command\"} 42.003400\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("keyward_x_seconds_count{route=\"command\"} 3\n"), std::string::npos) << t;
+  PrometheusText q;
+  q.sample("counter", "keyward_y_total", "help", {{"client", "a\"b"}, {"shadow", "allow"}}, 5);
+  EXPECT_NE(q.text().find("keyward_y_total{client=\"a\\\"b\",shadow=\"allow\"} 5\n"),
+            std::string::npos) << q.text();
+}
+
+}  // namespace
+}  // namespace kw::proxy
