@@ -58,6 +58,8 @@ std::string formatAccessRecord(const AccessRecord& r) {
   out += "{\"time\":";
   codec::appendJsonString(out, nowRfc3339());
   field(out, "event", "access");
+  field(out, "request_id", r.request_id);
+  if (!r.client_request_id.empty()) field(out, "client_request_id", r.client_request_id);
   field(out, "method", r.method);
   field(out, "route", r.route);
   field(out, "client", r.client);

@@ -14,10 +14,12 @@ struct AccessRecord {
   // When the request head was complete (the request's duration runs from here to its answer);
   // unset for a request refused before its head was read.
   std::chrono::steady_clock::time_point started{};
-  std::string_view method;  // "GET", "POST", ...
-  std::string_view route;   // "command", "pipeline", ... or "" before decoding
-  std::string client;       // client name; "" when unauthenticated
-  std::string sub;          // JWT sub claim ("" for static keys)
+  std::string request_id;         // keyward's, also sent as X-Request-Id
+  std::string client_request_id;  // the client's own X-Request-Id, when valid (CONTRACT rules)
+  std::string_view method;        // "GET", "POST", ...
+  std::string_view route;         // "command", "pipeline", ... or "" before decoding
+  std::string client;             // client name; "" when unauthenticated
+  std::string sub;                // JWT sub claim ("" for static keys)
   std::string source_ip;
   std::vector<std::string> commands;  // canonical command names (table names), never arguments
   size_t command_count = 0;

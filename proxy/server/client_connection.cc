@@ -261,6 +261,7 @@ void ClientConnection::processInput() {
     evbuffer_drain(in, used);
     if (st == codec::ParseStatus::Error) {
       record_ = AccessRecord{};
+      record_.request_id = server_.nextRequestId();
       linger_limit_ = kRefusedLingerBytes;  // e.g. a 413: its body is not read either
       record_.method = parser_.headComplete() ? codec::methodName(parser_.method()) : "";
       record_.source_ip = peer_.ip;
@@ -283,6 +284,15 @@ void ClientConnection::processInput() {
 bool ClientConnection::onHead(codec::ParseStatus st) {
   record_ = AccessRecord{};
   record_.started = std::chrono::steady_clock::now();
+  record_.request_id = server_.nextRequestId();
+  // A client's own id is kept (logged, never sent back) only when it is 1-64 characters of
+  // [A-Za-z0-9._-]: anything else could forge log fields or carry data.
+  if (auto id = parser_.header("x-request-id");
+      id && !id->empty() && id->size() <= 64 &&
+      id->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+          std::string_view::npos) {
+    record_.client_request_id = std::string(*id);
+  }
   admission_ = server_.router().admit(parser_, peer_, record_);
   if (!admission_.refusal && admission_.entry != nullptr) {
     admission_.refusal = attributeTo(*admission_.entry->config);
@@ -421,6 +431,8 @@ std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<ui
   if (chunked) head += "Transfer-Encoding: chunked\r\n";
   // Both modes: the client's own counter (an upstream's token never reaches a client).
   head += "upstash-sync-token: " + server_.router().nextSyncToken(record_.client) + "\r\n";
+  if (record_.request_id.empty()) record_.request_id = server_.nextRequestId();  // before any head
+  head += "X-Request-Id: " + record_.request_id + "\r\n";
   for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   head += "\r\n";

@@ -8,11 +8,13 @@
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "policy/ascii.h"
@@ -56,7 +58,21 @@ GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
       shed_(base, [this] { shedOutput(); }),
       accept_retry_(base, [this] {
         if (listener_) evconnlistener_enable(listener_.get());
-      }) {}
+      }) {
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&request_id_prefix_),
+                 sizeof request_id_prefix_) != 1) {
+    request_id_prefix_ = static_cast<uint64_t>(
+        std::chrono::system_clock::now().time_since_epoch().count());  // still unique per process
+  }
+}
+
+std::string GatewayServer::nextRequestId() {
+  char id[33];
+  std::snprintf(id, sizeof id, "%016llx%016llx",
+                static_cast<unsigned long long>(request_id_prefix_),
+                static_cast<unsigned long long>(++request_counter_));
+  return id;
+}
 
 GatewayServer::~GatewayServer() {
   listener_.reset();

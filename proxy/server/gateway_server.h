@@ -30,6 +30,11 @@ class GatewayServer {
   GatewayServer(const GatewayServer&) = delete;
   GatewayServer& operator=(const GatewayServer&) = delete;
 
+  // A new request id (X-Request-Id, access records): 32 lowercase hex characters, a random
+  // per-process prefix and a counter, so ids never repeat within a process and two replicas'
+  // ids do not collide.
+  [[nodiscard]] std::string nextRequestId();
+
   // "host:port" actually bound (the real port when the config said :0).
   [[nodiscard]] const std::string& boundAddress() const { return bound_; }
   [[nodiscard]] bool tls() const { return tls_ctx_ != nullptr; }
@@ -82,6 +87,8 @@ class GatewayServer {
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
                 SslCtxPtr tls_ctx);
+  uint64_t request_id_prefix_ = 0;
+  uint64_t request_counter_ = 0;
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
   static void onAcceptError(evconnlistener* l, void* arg);
   void accept(int fd, sockaddr* addr, int len);

@@ -97,3 +97,49 @@ describe("429 rate limits", () => {
     assert.equal(other.status, 200, "one client's limit throttled another client");
   });
 });
+
+describe("request ids", () => {
+  // The access records keyward wrote so far, by request_id.
+  const records = () => new Map(stack.keyward.events.filter((e) => e.event === "access").map((e) => [e.request_id, e]));
+  async function logged(id) {
+    const end = Date.now() + 3000;  // access lines are flushed every 100 ms
+    while (!records().has(id) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return records().get(id);
+  }
+
+  test("every response carries a fresh X-Request-Id that names its access record", async () => {
+    const ids = new Set();
+    const cases = [
+      [{ body: ["GET", "app:1"], key: stack.keys.reader }, 200],
+      [{ body: ["SET", "app:1", "x"], key: stack.keys.reader }, 403],
+      [{ body: ["GET", "app:1"], key: "kw_" + "B".repeat(43) }, 401],
+      [{ body: "[not json", key: stack.keys.reader }, 400],
+      [{ method: "OPTIONS", headers: { origin: "https://app.example.com", "access-control-request-method": "POST" } }, 204],
+    ];
+    for (const [opts, status] of cases) {
+      const res = await request(port, opts);
+      assert.equal(res.status, status, res.text);
+      const id = res.headers["x-request-id"];
+      assert.match(id, /^[0-9a-f]{32}$/);
+      assert.ok(!ids.has(id), "a request id repeated");
+      ids.add(id);
+      const rec = await logged(id);
+      assert.ok(rec, `no access record with request_id ${id}`);
+      assert.equal(rec.status, status);
+    }
+  });
+
+  test("a client's own id is kept as client_request_id only when 1-64 of [A-Za-z0-9._-], never sent back", async () => {
+    const good = "trace-4bf92f3577b34da6.a3ce929d0e0e4736_01";
+    const res = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": good } });
+    assert.notEqual(res.headers["x-request-id"], good);
+    assert.equal((await logged(res.headers["x-request-id"])).client_request_id, good);
+    for (const bad of ["x".repeat(65), "has space", "quote\"inject", "semi;colon", "ünïcode"]) {
+      const r = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": bad } });
+      assert.equal(r.status, 200);
+      const rec = await logged(r.headers["x-request-id"]);
+      assert.ok(rec);
+      assert.equal(rec.client_request_id, undefined, `kept ${JSON.stringify(bad)}`);
+    }
+  });
+});
