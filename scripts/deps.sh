@@ -6,6 +6,7 @@ pkgs=(
   libevent-dev libssl-dev libre2-dev libyaml-cpp-dev libjemalloc-dev libsimdjson-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools openssl ca-certificates curl python3 time python3-prometheus-client
+  python3-yaml
   chromium nginx
 )
 # chromium (headless) runs the browser test through playwright-core; never `playwright install`.
