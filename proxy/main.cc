@@ -151,7 +151,8 @@ int runExplain(const CliArgs& a) {
     // The same body POST /v1/explain takes, with the client and sub from the flags.
     auto parsed = parseExplainBody("{\"client\":\"\",\"commands\":" + a.json + "}");
     if (!parsed) {
-      fail("--json: " + parsed.error().message);
+      fail("--json must be a JSON array of commands, each an array of strings (" +
+           parsed.error().message + ")");
       return 2;
     }
     request = std::move(*parsed);

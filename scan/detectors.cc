@@ -90,7 +90,7 @@ std::optional<Match> jwt(std::string_view t, size_t at) {
 bool endsAuthority(char c) {
   return static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' ||
          c == '\'' || c == '`' || c == '<' || c == '>' || c == '\\' || c == ',' || c == ';' ||
-         c == '(' || c == ')' || c == '{' || c == '}' || c == '[' || c == ']';
+         c == '(' || c == ')' || c == '{' || c == '}';  // [ and ] stay: IPv6 hosts
 }
 
 std::optional<Match> redisUrl(std::string_view t, size_t at) {
@@ -102,8 +102,13 @@ std::optional<Match> redisUrl(std::string_view t, size_t at) {
     if (isB64Url(prev) || prev == '+' || prev == '.') return std::nullopt;
   }
   if (p < t.size() && (t[p] == 's' || t[p] == 'S')) ++p;
-  if (!startsWith(t, p, "://")) return std::nullopt;
-  p += 3;
+  if (startsWith(t, p, "://")) {
+    p += 3;
+  } else if (startsWith(t, p, ":\\/\\/")) {
+    p += 5;  // "redis:\/\/..." inside JSON that escapes '/'
+  } else {
+    return std::nullopt;
+  }
   const size_t end = runEnd(t, p, kMaxUrlAuthority + 1, [](char c) { return !endsAuthority(c); });
   if (end - p > kMaxUrlAuthority) return std::nullopt;
   const std::string_view authority = t.substr(p, end - p);
@@ -225,7 +230,14 @@ std::optional<Match> assignment(std::string_view t, size_t at) {
     shape->name_end = name_end;
     return shape;
   }
-  if ((open == 0 && looksLikeCode(value)) || !looksLikeSecret(value)) return std::nullopt;
+  if (open == 0 && looksLikeCode(value)) return std::nullopt;
+  // A name that says it holds a credential is believed: any value that is not a placeholder, a
+  // plain URL or a word of a few letters (a human password has little entropy). Other names
+  // need a value that looks random.
+  const bool credential_name = contains(name, "TOKEN") || contains(name, "PASSWORD") ||
+                               contains(name, "SECRET") || contains(name, "PASS");
+  const bool plausible = credential_name ? looksLikeValue(value) : looksLikeSecret(value);
+  if (!plausible) return std::nullopt;
   return Match{is_public ? FindingKind::PublicVariable : FindingKind::UpstashVariable, vb, ve, at,
                name_end};
 }
@@ -295,6 +307,15 @@ bool isPlaceholder(std::string_view value) {
     if (lower.find(part) != std::string::npos) return true;
   }
   return false;
+}
+
+bool looksLikeValue(std::string_view value) {
+  if (value.size() < 8 || value.size() > kMaxValueBytes) return false;
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f) return false;
+  }
+  return !contains(value, "://") && !isPlaceholder(value);
 }
 
 bool looksLikeSecret(std::string_view value) {

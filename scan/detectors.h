@@ -53,6 +53,10 @@ struct Match {
 // placeholder, and varied enough (entropy) to not be a word.
 [[nodiscard]] bool looksLikeSecret(std::string_view value);
 
+// A value a variable named as a credential (..._TOKEN, ..._PASSWORD) could hold: at least 8
+// bytes, no whitespace, not a URL, not a placeholder. Entropy is not asked for.
+[[nodiscard]] bool looksLikeValue(std::string_view value);
+
 // "your_token_here", "<password>", "${REDIS_PASSWORD}", "xxxx", "changeme", ...: text that
 // stands in for a secret in docs and examples.
 [[nodiscard]] bool isPlaceholder(std::string_view value);

@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kTrigger =
     "[^A-Za-z0-9_-](?:kw_|eyJ)"
     "|[^A-Za-z0-9+/_-]A[Q-Za-v][A-Za-z0-9+/_-]{38}"
-    "|[^A-Za-z0-9_+.-][Rr][Ee][Dd][Ii][Ss][Ss]?://"
+    "|[^A-Za-z0-9_+.-][Rr][Ee][Dd][Ii][Ss][Ss]?:(?://|\\\\/\\\\/)"
     "|[^A-Za-z0-9_$](?:NEXT_PUBLIC_|VITE_|PUBLIC_|REACT_APP_|EXPO_PUBLIC_"
     "|[A-Z0-9_]{0,56}(?:UPSTASH|KV_REST_API))";
 

@@ -288,7 +288,7 @@ bool ClientConnection::onHead(codec::ParseStatus st) {
   // A client's own id is kept (logged, never sent back) only when it is 1-64 characters of
   // [A-Za-z0-9._-]: anything else could forge log fields or carry data.
   if (auto id = parser_.header("x-request-id");
-      id && !id->empty() && id->size() <= 64 &&
+      id && parser_.headerCount("x-request-id") == 1 && !id->empty() && id->size() <= 64 &&
       id->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
           std::string_view::npos) {
     record_.client_request_id = std::string(*id);

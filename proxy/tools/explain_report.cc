@@ -247,9 +247,10 @@ Result<ExplainRequest> parseExplainBody(std::string_view body) {
   auto bad = [](std::string m) { return makeError(ErrorCode::InvalidArgument, std::move(m)); };
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
-    return bad("body must be a JSON object");
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+    return bad("not valid JSON (or not UTF-8)");
   }
+  if (!root.is_object()) return bad("body must be a JSON object");
   ExplainRequest r;
   std::string_view text;
   if (root["client"].get(text) != simdjson::SUCCESS) return bad("client must be a string");

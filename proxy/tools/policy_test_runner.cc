@@ -7,6 +7,14 @@
 namespace kw::proxy {
 namespace {
 
+// A case name or message as one line: a control byte in a case file must not forge a line of
+// the report CI reads.
+std::string oneLine(std::string_view s) {
+  std::string out;
+  for (char c : s) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+  return out;
+}
+
 bool matches(std::string_view expect, const policy::Decision& d) {
   if (expect == "allow") return d.allowed();
   if (expect == "deny") return !d.allowed();
@@ -27,18 +35,20 @@ int runPolicyTests(const conf::Snapshot& snapshot, const std::vector<std::string
       continue;
     }
     for (const conf::PolicyCase& c : *cases) {
-      const std::string at = file + ":" + std::to_string(c.line) + ": " + c.name + ": ";
+      const std::string at =
+          oneLine(file) + ":" + std::to_string(c.line) + ": " + oneLine(c.name) + ": ";
       const conf::ClientEntry* entry = snapshot.findClientByName(c.client);
       if (entry == nullptr) {
-        out << at << "no client named " << c.client << "\n";
+        out << at << "no client named " << oneLine(c.client) << "\n";
         ++failed;
         continue;
       }
       const auto decisions = decideRequest(*entry, c.route, c.commands, c.sub, false);
       bool ok = true;
       auto fail = [&](std::string_view where, std::string_view expect, const CommandDecision& got) {
-        out << at << where << "expected " << expect << ", got " << verdictText(got.decision);
-        if (!got.message.empty()) out << " (" << got.message << ")";
+        out << at << where << "expected " << oneLine(expect) << ", got "
+            << verdictText(got.decision);
+        if (!got.message.empty()) out << " (" << oneLine(got.message) << ")";
         out << "\n";
         ok = false;
       };

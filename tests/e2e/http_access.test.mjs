@@ -134,6 +134,9 @@ describe("request ids", () => {
     const res = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": good } });
     assert.notEqual(res.headers["x-request-id"], good);
     assert.equal((await logged(res.headers["x-request-id"])).client_request_id, good);
+    // Two X-Request-Id lines are one comma-joined value (RFC 9110 5.3): not a valid id.
+    const twice = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": ["ok1", "ok2"] } });
+    assert.equal((await logged(twice.headers["x-request-id"])).client_request_id, undefined);
     for (const bad of ["x".repeat(65), "has space", "quote\"inject", "semi;colon", "ünïcode"]) {
       const r = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": bad } });
       assert.equal(r.status, 200);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -113,6 +114,21 @@ TEST(PolicyTestRunnerTest, FailuresAreFileLineNameExpectedGot) {
   std::ostringstream out2, err2;
   EXPECT_EQ(runPolicyTests(*snap, {"/nonexistent/cases.yaml"}, out2, err2), 2);
   EXPECT_EQ(out2.str(), "0 passed, 0 failed\n");
+}
+
+// Found by the attack run: a case name with a newline forged a report line.
+TEST(PolicyTestRunnerTest, NamesCannotForgeReportLines) {
+  auto snap = snapshot();
+  TempFile cases(
+      "- name: \"evil\\nFAKE:1: x: expected allow, got allow\"\n  client: web\n"
+      "  command: [FLUSHALL]\n  expect: allow\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(runPolicyTests(*snap, {cases.path()}, out, err), 1);
+  const std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_NE(text.find(": evil?FAKE:1: x: expected allow, got allow: expected allow, got deny"),
+            std::string::npos)
+      << text;
 }
 
 // Explain's JSON for one request, parsed.

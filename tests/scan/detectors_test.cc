@@ -98,6 +98,20 @@ TEST(DetectorsTest, SensitiveVariablesInEveryAssignmentSyntax) {
       "upstash-token@37+" + std::to_string(t.size()) + "[NEXT_PUBLIC_UPSTASH_REDIS_REST_TOKEN]");
 }
 
+// Found by the attack run: human passwords under credential names, JSON-escaped slashes, IPv6.
+TEST(DetectorsTest, CredentialNamesNeedNoEntropyAndUrlsTheirEscapedForms) {
+  EXPECT_EQ(first("NEXT_PUBLIC_REDIS_PASSWORD=hunter2hunter2hunter2\n"),
+            "public-variable@27+21[NEXT_PUBLIC_REDIS_PASSWORD]");
+  EXPECT_EQ(first("VITE_REDIS_PASSWORD=\"P@ssw0rd!2024\""),
+            "public-variable@21+13[VITE_REDIS_PASSWORD]");
+  EXPECT_EQ(first("UPSTASH_REDIS_REST_TOKEN=correcthorsebatterystaple"),
+            "upstash-variable@25+25[UPSTASH_REDIS_REST_TOKEN]");
+  EXPECT_EQ(first("NEXT_PUBLIC_REDIS_PASSWORD=changeme"), "none");
+  EXPECT_EQ(first("NEXT_PUBLIC_KV_TOKEN_TTL=15m"), "none");
+  EXPECT_EQ(first("\"redis:\\/\\/default:p4ssw0rdLong@host:6379\""), "redis-url@1+40");
+  EXPECT_EQ(first("redis://default:p4ssw0rdLong@[::1]:6379"), "redis-url@0+39");
+}
+
 TEST(DetectorsTest, UnquotedValuesAreBoundedQuotedOnesNot) {
   const std::string digits = "q8Zr2KpX7vN4mT9wLs3";
   std::string bare_long;
