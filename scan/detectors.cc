@@ -315,6 +315,10 @@ bool looksLikeValue(std::string_view value) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= ' ' || u == 0x7f) return false;
   }
+  // Upper case, digits and _ only is another variable's name (a reference), not a password.
+  if (value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=") == std::string_view::npos) {
+    return false;
+  }
   return !contains(value, "://") && !isPlaceholder(value);
 }
 

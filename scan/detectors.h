@@ -54,7 +54,8 @@ struct Match {
 [[nodiscard]] bool looksLikeSecret(std::string_view value);
 
 // A value a variable named as a credential (..._TOKEN, ..._PASSWORD) could hold: at least 8
-// bytes, no whitespace, not a URL, not a placeholder. Entropy is not asked for.
+// bytes, no whitespace, not a URL, not a placeholder, not another variable's name (upper case,
+// digits and _ only). Entropy is not asked for.
 [[nodiscard]] bool looksLikeValue(std::string_view value);
 
 // "your_token_here", "<password>", "${REDIS_PASSWORD}", "xxxx", "changeme", ...: text that

@@ -19,7 +19,8 @@ constexpr const char* kTrigger =
     "|[^A-Za-z0-9+/_-]A[Q-Za-v][A-Za-z0-9+/_-]{38}"
     "|[^A-Za-z0-9_+.-][Rr][Ee][Dd][Ii][Ss][Ss]?:(?://|\\\\/\\\\/)"
     "|[^A-Za-z0-9_$](?:NEXT_PUBLIC_|VITE_|PUBLIC_|REACT_APP_|EXPO_PUBLIC_"
-    "|[A-Z0-9_]{0,56}(?:UPSTASH|KV_REST_API))";
+    "|[A-Z0-9_]{0,56}(?:UPSTASH|KV_REST_API))"
+    "|[^A-Za-z0-9_$]sourceMappingURL=data:";
 
 const RE2& trigger() {
   static const RE2* re = [] {
@@ -33,12 +34,82 @@ const RE2& trigger() {
   return *re;
 }
 
+int base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
 }  // namespace
+
+// Decodes the payload as it streams past the cursor and scans the JSON it decodes to as a
+// source map; ends at the first byte that is not base64.
+class LeakScanner::InlineMap {
+ public:
+  InlineMap(LeakScanner& outer, uint64_t offset, uint64_t line, uint64_t column)
+      : inner_(
+            [&outer, offset, line, column](const Found& f) {
+              Found g = f;
+              g.offset = offset;
+              g.line = line;
+              g.column = column;
+              g.inline_map = true;
+              outer.sink_(g);
+            },
+            Options{size_t{1} << 20, true, false}) {}
+
+  // Consumes the payload bytes at the front of `bytes`; returns how many, and whether it ended.
+  size_t consume(std::string_view bytes, bool& ended) {
+    size_t n = 0;
+    out_.clear();
+    for (; n < bytes.size(); ++n) {
+      const char c = bytes[n];
+      if (c == '=') continue;
+      const int v = base64Value(c);
+      if (v < 0) {
+        ended = true;
+        break;
+      }
+      acc_ = acc_ << 6 | static_cast<uint32_t>(v);
+      bits_ += 6;
+      if (bits_ >= 8) {
+        bits_ -= 8;
+        out_.push_back(static_cast<char>(acc_ >> bits_ & 0xff));
+      }
+    }
+    inner_.feed(out_);
+    return n;
+  }
+  void finish() { inner_.finish(); }
+
+ private:
+  LeakScanner inner_;
+  std::string out_;
+  uint32_t acc_ = 0;
+  int bits_ = 0;
+};
 
 LeakScanner::LeakScanner(Sink sink, Options options) : sink_(std::move(sink)), options_(options) {
   window_.reserve(options_.window_bytes + kOverlap + 1);
   window_.push_back('\n');
   if (options_.source_map) map_.emplace();
+}
+
+LeakScanner::~LeakScanner() = default;
+
+int64_t LeakScanner::inlineMapPayload(std::string_view text, size_t at) const {
+  constexpr std::string_view kPrefix = "sourceMappingURL=data:application/json";
+  if (!options_.inline_maps || text.substr(at, kPrefix.size()) != kPrefix) return -1;
+  // Parameters (";charset=utf-8") then ";base64,", within a short span.
+  const std::string_view rest = text.substr(at + kPrefix.size(), 64);
+  const size_t b64 = rest.find(";base64,");
+  if (b64 == std::string_view::npos || rest.substr(0, b64).find(',') != std::string_view::npos) {
+    return -1;
+  }
+  return base_ + static_cast<int64_t>(at + kPrefix.size() + b64 + 8);
 }
 
 void LeakScanner::feed(std::string_view bytes) {
@@ -54,9 +125,32 @@ void LeakScanner::feed(std::string_view bytes) {
 void LeakScanner::finish() { scan(true); }
 
 void LeakScanner::advanceCursor(uint64_t to) {
-  if (to <= cursor_) return;
-  const auto from = static_cast<size_t>(static_cast<int64_t>(cursor_) - base_);
-  const std::string_view bytes(window_.data() + from, static_cast<size_t>(to - cursor_));
+  while (cursor_ < to) {
+    const auto from = static_cast<size_t>(static_cast<int64_t>(cursor_) - base_);
+    uint64_t step = to;
+    if (!inline_ && inline_at_ >= 0 && static_cast<uint64_t>(inline_at_) < to) {
+      if (static_cast<uint64_t>(inline_at_) > cursor_) {
+        step = static_cast<uint64_t>(inline_at_);  // count up to the payload, then decode
+      } else {
+        inline_ = std::make_unique<InlineMap>(*this, cursor_, line_, column_);
+        inline_at_ = -1;
+      }
+    }
+    std::string_view bytes(window_.data() + from, static_cast<size_t>(step - cursor_));
+    if (inline_) {
+      bool ended = false;
+      bytes = bytes.substr(0, inline_->consume(bytes, ended));
+      if (ended) {
+        inline_->finish();
+        inline_.reset();
+      }
+    }
+    countPosition(bytes);
+    cursor_ += bytes.size();
+  }
+}
+
+void LeakScanner::countPosition(std::string_view bytes) {
   if (map_) map_->advance(bytes);
   const char* last_newline = nullptr;
   for (const char* p = bytes.data();
@@ -74,7 +168,6 @@ void LeakScanner::advanceCursor(uint64_t to) {
   for (const char* p = col_from; p < bytes.data() + bytes.size(); ++p) {
     column_ += (static_cast<unsigned char>(*p) & 0xC0) != 0x80;
   }
-  cursor_ = to;
 }
 
 void LeakScanner::scan(bool at_end) {
@@ -89,6 +182,12 @@ void LeakScanner::scan(bool at_end) {
     const auto boundary = static_cast<size_t>(found.data() - text.data());
     if (boundary >= commit) break;
     const size_t at = boundary + 1;
+    if (const int64_t payload = inlineMapPayload(text, at); payload >= 0) {
+      // Noted for the cursor to decode; the text itself is scanned on as usual.
+      if (!inline_ && inline_at_ < 0) inline_at_ = payload;
+      resume_ = base_ + static_cast<int64_t>(at) + 1;
+      continue;
+    }
     auto match = matchAt(text, at);
     if (!match) {
       resume_ = base_ + static_cast<int64_t>(at) + 1;
@@ -109,7 +208,14 @@ void LeakScanner::scan(bool at_end) {
     sink_(f);
     resume_ = base_ + static_cast<int64_t>(match->end);
   }
-  if (at_end) return;
+  if (at_end) {
+    advanceCursor(static_cast<uint64_t>(base_ + static_cast<int64_t>(window_.size())));
+    if (inline_) {
+      inline_->finish();  // the payload ran to the end of the file
+      inline_.reset();
+    }
+    return;
+  }
   // Keep the overlap (and anything a match consumed past the commit point) for the next window.
   advanceCursor(static_cast<uint64_t>(std::max<int64_t>(base_ + static_cast<int64_t>(commit), 0)));
   const size_t keep_from =

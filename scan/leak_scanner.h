@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@ struct Found {
   std::string_view secret;                   // valid during the callback only; never print it
   std::string_view variable;                 // the variable it was assigned to, or empty
   std::optional<EmbeddedLocation> embedded;  // inside a source map's sourcesContent
+  // Found in an inline source map (`sourceMappingURL=data:application/json;base64,...`) once
+  // decoded: offset, line and column are the base64 payload's start, `embedded` the source.
+  bool inline_map = false;
 };
 
 class LeakScanner {
@@ -37,18 +41,25 @@ class LeakScanner {
   struct Options {
     size_t window_bytes = size_t{1} << 20;
     bool source_map = false;  // locate findings inside embedded sources
+    bool inline_maps = true;  // decode base64 inline source maps (one level)
   };
 
   LeakScanner(Sink sink, Options options);
   explicit LeakScanner(Sink sink) : LeakScanner(std::move(sink), Options{}) {}
+  ~LeakScanner();
 
   void feed(std::string_view bytes);
   // End of input: scans what is left. The scanner is then spent.
   void finish();
 
  private:
+  class InlineMap;  // a base64 decoder feeding a nested scanner
   void scan(bool at_end);
   void advanceCursor(uint64_t to);
+  void countPosition(std::string_view bytes);
+  // At an inline source map's "sourceMappingURL=data:" (text[at]): the payload's file offset,
+  // or -1 when it is not a base64 JSON data URL.
+  int64_t inlineMapPayload(std::string_view text, size_t at) const;
 
   Sink sink_;
   Options options_;
@@ -59,6 +70,8 @@ class LeakScanner {
   uint64_t line_ = 1;
   uint64_t column_ = 1;
   std::optional<SourceMapLocator> map_;
+  int64_t inline_at_ = -1;  // file offset where a found inline map's payload starts
+  std::unique_ptr<InlineMap> inline_;
 };
 
 }  // namespace kw::scan

@@ -36,7 +36,8 @@ class TextReport final : public ScanReport {
          << " " << f.preview;
     if (!x.variable.empty()) out_ << " in " << x.variable;
     if (x.embedded) {
-      out_ << " (embedded " << printable(scan::describe(*x.embedded)) << ")";
+      out_ << " (embedded " << printable(scan::describe(*x.embedded))
+           << (x.inline_map ? ", inline map)" : ")");
     }
     if (!f.state.empty()) {
       out_ << " [" << f.state;
@@ -83,6 +84,7 @@ class JsonReport final : public ScanReport {
            ",\"line\":" + std::to_string(x.embedded->line) +
            ",\"column\":" + std::to_string(x.embedded->column) + "}";
     }
+    if (x.inline_map) o += ",\"inline_map\":true";
     appendVerdict(o, f);
     o += "}";
     out_ << o;
@@ -121,6 +123,7 @@ class SarifReport final : public ScanReport {
     const scan::Found& x = *f.found;
     std::string message = std::string(scan::kindName(x.kind)) + " " + f.preview;
     if (!x.variable.empty()) message += " in " + std::string(x.variable);
+    if (x.inline_map) message += " (in an inline source map)";
     if (!f.state.empty())
       message += " [" + f.state + (f.client.empty() ? "" : ", client " + f.client) + "]";
     if (!f.action.empty()) message += ". " + f.action;

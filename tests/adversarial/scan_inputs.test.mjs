@@ -86,6 +86,36 @@ describe("size", () => {
   }
 });
 
+test("a 96 MB inline base64 source map decodes in a 64 MiB address space; the token at its end is found", () => {
+  const file = path.join(dir, "inline.js");
+  const fd = fs.openSync(file, "w");
+  fs.writeSync(fd, "var a=1;\n//# sourceMappingURL=data:application/json;base64,");
+  // {"sourcesContent":["<72 MB of spaces> const t = \"TOKEN\""]} in base64, written in pieces.
+  const head = Buffer.from('{"version":3,"sources":["big.ts"],"sourcesContent":["');
+  const tail = Buffer.from(`const t = \\"${upstash(9)}\\""]}`);
+  const body = Buffer.alloc(3 << 20, 0x20);
+  let carry = Buffer.alloc(0);
+  const emit = (b) => {
+    const all = Buffer.concat([carry, b]);
+    const whole = all.length - (all.length % 3);
+    fs.writeSync(fd, all.subarray(0, whole).toString("base64"));
+    carry = all.subarray(whole);
+  };
+  emit(head);
+  for (let i = 0; i < 24; i++) emit(body);
+  emit(tail);
+  fs.writeSync(fd, carry.toString("base64") + "\n");
+  fs.closeSync(fd);
+  const r = scan(["--format", "json", file], { limitKiB: 65536 });
+  assert.equal(r.status, 1, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.findings.length, 1);
+  assert.equal(doc.findings[0].inline_map, true);
+  assert.equal(doc.findings[0].embedded.source, "big.ts");
+  assert.equal(doc.findings[0].line, 2);
+  fs.rmSync(file);
+});
+
 describe("the file system", () => {
   test("FIFOs (named and met in a walk) are skipped, never read", () => {
     const d = fs.mkdtempSync(path.join(dir, "fifo-"));

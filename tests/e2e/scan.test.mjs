@@ -1,6 +1,6 @@
 // `keyward scan` (README, Leak scanning) on a corpus of realistic leaked artifacts
 // (tests/scan/corpus/leaks: a Next.js .next/static chunk, a Vite dist/ with its source map, a
-// Worker's wrangler.toml and vercel.json, a committed .env.production, a config tracked in a
+// Worker's wrangler.toml, vercel.json and bundle with an inline base64 source map, a committed .env.production, a config tracked in a
 // repository), with every detector hitting at the asserted FILE:LINE:COL; a negative corpus
 // (tests/scan/corpus/clean, thousands of generated near misses, and the real third-party code
 // in this suite's node_modules) with zero findings; the SARIF output validated against the
@@ -126,11 +126,14 @@ function expected(dir) {
     ["worker/vercel.json", s.JWT_EXPIRED, "jwt"],
     ["worker/wrangler.toml", T1, "upstash-token", "UPSTASH_REDIS_REST_TOKEN"],
     ["worker/wrangler.toml", TOML_URL, "redis-url"],
+    // A map inlined as a base64 data URL: found at the payload's start (7 past "base64,").
+    ["worker/dist/worker.js", "base64,", "upstash-token", undefined, "../src/worker.ts:5:11", 7],
   ];
-  return rows.map(([file, secret, kind, variable, embedded]) => ({
-    at: `./${file}:${where(path.join(dir, file), secret)}`, kind,
-    variable: variable ?? null, embedded: embedded ?? null,
-  }));
+  return rows.map(([file, secret, kind, variable, embedded, shift = 0]) => {
+    const [line, column] = where(path.join(dir, file), secret).split(":").map(Number);
+    return { at: `./${file}:${line}:${column + shift}`, kind, variable: variable ?? null,
+             embedded: embedded ?? null };
+  });
 }
 
 function fromJson(doc) {
@@ -163,8 +166,9 @@ describe("the leaked-artifact corpus", () => {
                                          "upstash-token", "upstash-variable"]);
     // The PNG (a kw_ key inside, after a NUL) is skipped as binary; .git is not entered.
     assert.equal(doc.summary.skipped, 1);
-    assert.equal(doc.summary.files, 7);
-    assert.equal(doc.summary.findings, 16);
+    assert.equal(doc.summary.files, 8);
+    assert.equal(doc.summary.findings, 17);
+    assert.equal(doc.findings.filter((f) => f.inline_map === true).length, 1);
     assert.equal(doc.summary.errors, 0);
   });
 
@@ -172,14 +176,14 @@ describe("the leaked-artifact corpus", () => {
     const r = scan(["."], { cwd: dir });
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stdout.trimEnd().split("\n");
-    assert.equal(lines.length, 16, r.stdout);
+    assert.equal(lines.length, 17, r.stdout);
     const rows = lines.map((l) => {
-      const m = /^(\S+:\d+:\d+) (\S+) (\S+)(?: in ([A-Z0-9_]+))?(?: \(embedded (\S+)\))?$/.exec(l);
+      const m = /^(\S+:\d+:\d+) (\S+) (\S+)(?: in ([A-Z0-9_]+))?(?: \(embedded (\S+?)(?:, inline map)?\))?$/.exec(l);
       assert.ok(m, `unexpected line: ${l}`);
       return { at: m[1], kind: m[2], variable: m[4] ?? null, embedded: m[5] ?? null };
     });
     assert.deepEqual(sorted(rows), sorted(expected(dir)));
-    assert.match(r.stderr, /7 files, \d+ bytes, 1 skipped, 16 findings, 0 errors/);
+    assert.match(r.stderr, /8 files, \d+ bytes, 1 skipped, 17 findings, 0 errors/);
     const all = r.stdout + r.stderr + scan(["--format", "json", "."], { cwd: dir }).stdout +
                 scan(["--format", "sarif", "."], { cwd: dir }).stdout;
     for (const secret of [T1, T2, T3, "Vq3m9Xz2Lk8Rt5Wb", "Ak7xQ2mP9vL4nR8s", "Hq81mZr5Kp2x",
@@ -216,7 +220,7 @@ describe("the leaked-artifact corpus", () => {
     assert.deepEqual(rows.sort(), expected(dir).map((e) => `${e.at.slice(2)} ${e.kind}`).sort());
     const related = run.results.filter((x) => x.relatedLocations).map(
         (x) => x.relatedLocations[0].physicalLocation.artifactLocation.uri);
-    assert.deepEqual(related, ["../../src/lib/redis.ts", "../../src/lib/redis.ts"]);
+    assert.deepEqual(related.sort(), ["../../src/lib/redis.ts", "../../src/lib/redis.ts", "../src/worker.ts"]);
     assert.equal(run.invocations[0].executionSuccessful, true);
   });
 });

@@ -108,6 +108,8 @@ TEST(DetectorsTest, CredentialNamesNeedNoEntropyAndUrlsTheirEscapedForms) {
             "upstash-variable@25+25[UPSTASH_REDIS_REST_TOKEN]");
   EXPECT_EQ(first("NEXT_PUBLIC_REDIS_PASSWORD=changeme"), "none");
   EXPECT_EQ(first("NEXT_PUBLIC_KV_TOKEN_TTL=15m"), "none");
+  EXPECT_EQ(first("UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN_FROM_VAULT"), "none");  // a name
+  EXPECT_EQ(first(" NEXT_PUBLIC_UPSTASH_TOKEN= NEXT_PUBLIC_UPSTASH_TOKEN="), "none");
   EXPECT_EQ(first("\"redis:\\/\\/default:p4ssw0rdLong@host:6379\""), "redis-url@1+40");
   EXPECT_EQ(first("redis://default:p4ssw0rdLong@[::1]:6379"), "redis-url@0+39");
 }

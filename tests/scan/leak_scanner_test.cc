@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/base64url.h"
 #include "tests/scan/scan_test_support.h"
 
 namespace kw::scan {
@@ -97,6 +98,29 @@ TEST(LeakScannerTest, FindingsInASourceMapNameTheEmbeddedSource) {
   auto plain = scanPieces("x " + k, 3, o);
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_EQ(plain[0].embedded, "");
+}
+
+// Found by the attack run: a map inlined as a base64 data URL is decoded and scanned.
+TEST(LeakScannerTest, InlineBase64SourceMapsAreDecodedAndScanned) {
+  const std::string k = testing::keywardKey();
+  const std::string map =
+      R"({"version":3,"sources":["src/a.ts"],"sourcesContent":["x\nconst k = \")" + k +
+      R"(\";"],"mappings":"A"})";
+  const std::string text =
+      "var a=1;\n//# sourceMappingURL=data:application/json;charset=utf-8;base64," +
+      policy::base64UrlEncode(map) + "\nvar b=2;";
+  const auto whole = scanPieces(text, text.size());
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0].kind, "keyward-key");
+  EXPECT_EQ(whole[0].secret, k);
+  EXPECT_EQ(whole[0].embedded, "src/a.ts:2:12");
+  EXPECT_EQ(whole[0].line, 2u);
+  EXPECT_EQ(whole[0].offset, text.find("base64,") + 7);
+  LeakScanner::Options small;
+  small.window_bytes = 300;
+  EXPECT_EQ(scanPieces(text, 5, small), whole);
+  // Not base64 JSON: nothing decoded.
+  EXPECT_TRUE(scanPieces("//# sourceMappingURL=data:text/plain;base64,QUJD", 7).empty());
 }
 
 }  // namespace
