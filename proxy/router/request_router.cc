@@ -320,6 +320,14 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
         Checked c = check(entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (!c.allowed) {
+          // The record names every command of the refused transaction, not only those decided
+          // (found by the attack run); the rest are named by table lookup, never evaluated.
+          for (size_t j = i + 1; j < n && rec.commands.size() < 32; ++j) {
+            const codec::Argv rest = req.command(j);
+            const policy::CommandInfo* info =
+                rest.empty() ? nullptr : policy::findCommand(rest[0].substr(0, 64));
+            rec.commands.push_back(info != nullptr ? std::string(info->name) : "?");
+          }
           return denied(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
         }
         plan.forward.push_back(f);

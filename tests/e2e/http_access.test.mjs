@@ -129,6 +129,16 @@ describe("request ids", () => {
     }
   });
 
+  test("a refused transaction's record names every command, decided or not", async () => {
+    const res = await request(port, { path: "/multi-exec", body: [["GET", "app:1"], ["SET", "app:2", "v"], ["HGETALL", "app:3"], ["NOSUCHCMD"]],
+                                      key: stack.keys.reader });
+    assert.equal(res.status, 403);
+    const rec = await logged(res.headers["x-request-id"]);
+    assert.deepEqual(rec.commands, ["get", "set", "hgetall", "?"]);
+    assert.equal(rec.command_count, 4);
+    assert.equal(rec.decision, "deny");
+  });
+
   test("a client's own id is kept as client_request_id only when 1-64 of [A-Za-z0-9._-], never sent back", async () => {
     const good = "trace-4bf92f3577b34da6.a3ce929d0e0e4736_01";
     const res = await request(port, { body: ["GET", "app:1"], key: stack.keys.reader, headers: { "x-request-id": good } });
