@@ -139,13 +139,18 @@ int runTokenMint(const CliArgs& a) {
   return 0;
 }
 
+// The config as the policy tools read it; on an error, the messages on stderr and null.
+conf::SnapshotConstSharedPtr policyConfig(const std::string& path) {
+  auto snap = loadPolicySnapshot(path);
+  if (snap) return *snap;
+  std::cerr << snap.error().message << "\n";
+  fail("invalid configuration: " + path);
+  return nullptr;
+}
+
 int runExplain(const CliArgs& a) {
-  auto snap = loadPolicySnapshot(a.config_path);
-  if (!snap) {
-    std::cerr << snap.error().message << "\n";
-    fail("invalid configuration: " + a.config_path);
-    return 2;
-  }
+  const conf::SnapshotConstSharedPtr snap = policyConfig(a.config_path);
+  if (!snap) return 2;
   ExplainRequest request;
   if (!a.json.empty()) {
     // The same body POST /v1/explain takes, with the client and sub from the flags.
@@ -165,7 +170,7 @@ int runExplain(const CliArgs& a) {
     fail("--route must be command, pipeline, multi-exec or subscribe");
     return 2;
   }
-  auto r = explainRequest(**snap, request, a.format == "json");
+  auto r = explainRequest(*snap, request, a.format == "json");
   if (!r) {
     fail(r.error().message);
     return 2;
@@ -175,13 +180,9 @@ int runExplain(const CliArgs& a) {
 }
 
 int runPolicyTest(const CliArgs& a) {
-  auto snap = loadPolicySnapshot(a.config_path);
-  if (!snap) {
-    std::cerr << snap.error().message << "\n";
-    fail("invalid configuration: " + a.config_path);
-    return 2;
-  }
-  return runPolicyTests(**snap, a.paths, std::cout, std::cerr);
+  const conf::SnapshotConstSharedPtr snap = policyConfig(a.config_path);
+  if (!snap) return 2;
+  return runPolicyTests(*snap, a.paths, std::cout, std::cerr);
 }
 
 // POST /v1/explain on the admin listener: the current snapshot's decisions, nothing forwarded.

@@ -154,6 +154,12 @@ size_t appendJsonStringPart(std::string& out, std::string_view sv, size_t from, 
   return i;
 }
 
+std::string jsonString(std::string_view s) {
+  std::string out;
+  appendJsonString(out, s);
+  return out;
+}
+
 void appendJsonString(std::string& out, std::string_view sv) {
   out.reserve(out.size() + sv.size() + 2);
   out.push_back('"');

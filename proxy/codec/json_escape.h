@@ -14,6 +14,8 @@ namespace kw::proxy::codec {
 // (Unicode §3.9 / WHATWG "maximal subpart" practice, as JavaScript's TextDecoder does) is
 // replaced by one U+FFFD, so the output is always valid JSON and valid UTF-8.
 void appendJsonString(std::string& out, std::string_view s);
+// The same, as a new string.
+[[nodiscard]] std::string jsonString(std::string_view s);
 
 // appendJsonString's content (no quotes) in pieces: appends the escaped bytes of sv[from, ...)
 // up to the first unit boundary at or past from + max_in (a UTF-8 sequence or ill-formed subpart

@@ -9,11 +9,7 @@
 namespace kw::proxy {
 namespace {
 
-std::string json(std::string_view s) {
-  std::string out;
-  codec::appendJsonString(out, s);
-  return out;
-}
+std::string json(std::string_view s) { return codec::jsonString(s); }
 
 // A text-format field: control bytes would let a file name forge output lines.
 std::string printable(std::string_view s) {

@@ -12,11 +12,7 @@
 namespace kw::proxy {
 namespace {
 
-std::string json(std::string_view s) {
-  std::string out;
-  codec::appendJsonString(out, s);
-  return out;
-}
+std::string json(std::string_view s) { return codec::jsonString(s); }
 
 std::string_view accessName(uint8_t a) {
   return a == policy::kAccessReadWrite ? "RW"
