@@ -2,7 +2,6 @@
 #include "conf/policy_cases.h"
 
 #include <fstream>
-#include <sstream>
 
 #include "conf/yaml_tree.h"
 
@@ -145,11 +144,14 @@ Result<std::vector<PolicyCase>> parsePolicyCases(const std::string& text,
 Result<std::vector<PolicyCase>> loadPolicyCases(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return makeError(ErrorCode::Io, path + ": cannot read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > kMaxCaseFileBytes)
+  // Read at most one byte past the bound: a huge file, or /dev/zero, is refused, not loaded.
+  std::string text(kMaxCaseFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxCaseFileBytes) {
     return makeError(ErrorCode::TooLarge, path + ": larger than 16 MiB");
-  return parsePolicyCases(ss.str(), path);
+  }
+  return parsePolicyCases(text, path);
 }
 
 }  // namespace kw::conf

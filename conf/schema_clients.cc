@@ -1,5 +1,6 @@
 // The `clients` list: names, API key references, policy lists, network scope and limits.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <unordered_map>
@@ -59,6 +60,22 @@ std::optional<std::string> normalizeOrigin(std::string_view s) {
     return std::nullopt;
   }
   return o;
+}
+
+// The policy's list fields of a spec, by their config key (a client's own, and its shadow's).
+struct ListField {
+  const char* key;
+  std::vector<std::string>* out;
+};
+std::array<ListField, 8> policyLists(policy::ClientSpec& spec) {
+  return {{{"commands", &spec.commands},
+           {"keys", &spec.keys},
+           {"read_keys", &spec.read_keys},
+           {"write_keys", &spec.write_keys},
+           {"channels", &spec.channels},
+           {"consumer_groups", &spec.consumer_groups},
+           {"scripts", &spec.scripts},
+           {"functions", &spec.functions}}};
 }
 
 struct KeyOwner {
@@ -245,17 +262,7 @@ void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<Clie
   c.accepts_api_key = !c.api_key_hashes.empty();
   c.accepts_jwt = c.api_key_hashes.empty();
   if (const YamlNode* v = m.get("credentials")) readCredentials(*v, m.sub("credentials"), c);
-  struct ListField {
-    const char* key;
-    std::vector<std::string>* out;
-  };
-  const ListField lists[] = {
-      {"commands", &c.spec.commands},   {"keys", &c.spec.keys},
-      {"read_keys", &c.spec.read_keys}, {"write_keys", &c.spec.write_keys},
-      {"channels", &c.spec.channels},   {"consumer_groups", &c.spec.consumer_groups},
-      {"scripts", &c.spec.scripts},     {"functions", &c.spec.functions},
-  };
-  for (const ListField& f : lists) {
+  for (const ListField& f : policyLists(c.spec)) {
     if (const YamlNode* v = m.get(f.key)) {
       readStringList(ctx_, *v, m.sub(f.key), kMaxPatternsPerList, kMaxPatternBytes, *f.out,
                      &c.element_locations, f.key);
@@ -266,13 +273,7 @@ void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<Clie
     if (sm.valid()) {
       c.has_shadow = true;
       c.shadow = c.spec;
-      const ListField shadow_lists[] = {
-          {"commands", &c.shadow.commands},   {"keys", &c.shadow.keys},
-          {"read_keys", &c.shadow.read_keys}, {"write_keys", &c.shadow.write_keys},
-          {"channels", &c.shadow.channels},   {"consumer_groups", &c.shadow.consumer_groups},
-          {"scripts", &c.shadow.scripts},     {"functions", &c.shadow.functions},
-      };
-      for (const ListField& f : shadow_lists) {
+      for (const ListField& f : policyLists(c.shadow)) {
         if (const YamlNode* lv = sm.get(f.key)) {
           f.out->clear();
           readStringList(ctx_, *lv, sm.sub(f.key), kMaxPatternsPerList, kMaxPatternBytes, *f.out,

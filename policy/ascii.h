@@ -23,6 +23,16 @@ constexpr bool startsWithIgnoreCase(std::string_view s, std::string_view prefix)
   return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
+// `s` with each control byte (below 0x20, and DEL) as '?': text from a file or the network
+// printed where one line must stay one line (a report, a log line).
+inline std::string controlsReplaced(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // RFC 9110 OWS (spaces and tabs) off both ends.
 constexpr std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

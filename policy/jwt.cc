@@ -192,9 +192,12 @@ Result<const JwtKey*> checkHeader(const JsonObject& h,
 
 }  // namespace
 
-Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyConstSharedPtr>& keys,
-                            const JwtRules& rules, int64_t now_s,
-                            const std::unordered_set<std::string>* revoked) {
+namespace {
+
+// verifyJwt's checks in order; `now_s` null skips the time checks (verifyJwtIgnoringTimes).
+Result<JwtClaims> verify(std::string_view token, const std::vector<JwtKeyConstSharedPtr>& keys,
+                         const JwtRules& rules, const int64_t* now_s,
+                         const std::unordered_set<std::string>* revoked) {
   if (token.size() > kMaxTokenBytes) return refuse("token too large");
   const size_t d1 = token.find('.');
   const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
@@ -228,7 +231,9 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
     return refuse("token claim " + why);
   }
   if (!has_exp) return refuse("token has no exp");
-  if (Status times = checkJwtTimes(claims, rules, now_s); !times) return times.error();
+  if (now_s != nullptr) {
+    if (Status times = checkJwtTimes(claims, rules, *now_s); !times) return times.error();
+  }
   if (c.find("sub") && !isValidSub(claims.sub)) return refuse("token sub has invalid characters");
   // A jti outside the safe set could never be revoked by every path (credentials.h).
   if (c.find("jti") && !isSafeJti(claims.jti))
@@ -250,6 +255,20 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
   }
   if (isJwtRevoked(claims, revoked)) return refuse("token revoked");
   return claims;
+}
+
+}  // namespace
+
+Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyConstSharedPtr>& keys,
+                            const JwtRules& rules, int64_t now_s,
+                            const std::unordered_set<std::string>* revoked) {
+  return verify(token, keys, rules, &now_s, revoked);
+}
+
+Result<JwtClaims> verifyJwtIgnoringTimes(std::string_view token,
+                                         const std::vector<JwtKeyConstSharedPtr>& keys,
+                                         const JwtRules& rules) {
+  return verify(token, keys, rules, nullptr, nullptr);
 }
 
 Status checkJwtTimes(const JwtClaims& claims, const JwtRules& rules, int64_t now_s) {

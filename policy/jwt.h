@@ -72,6 +72,12 @@ Result<JwtClaims> verifyJwt(std::string_view token, const std::vector<JwtKeyCons
                             const JwtRules& rules, int64_t now_s,
                             const std::unordered_set<std::string>* revoked = nullptr);
 
+// Every check of verifyJwt but checkJwtTimes and the revocation list: is the token signed by one
+// of `keys` and well formed, whatever its times? For tools judging a token found at rest.
+Result<JwtClaims> verifyJwtIgnoringTimes(std::string_view token,
+                                         const std::vector<JwtKeyConstSharedPtr>& keys,
+                                         const JwtRules& rules);
+
 // The checks of verifyJwt that depend on the time, and on the revocation list: a verified
 // token's claims must pass them again on every later use (a cache of verified tokens).
 [[nodiscard]] Status checkJwtTimes(const JwtClaims& claims, const JwtRules& rules, int64_t now_s);

@@ -1,7 +1,9 @@
 // Shadow policies (README, Changing a policy safely): the candidate decides the same request
 // the same way the enforced policy did (the router's route rules), and only a difference is
 // logged and counted. Nothing here changes what the request does.
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "policy/command_meta.h"
 #include "proxy/router/request_router.h"
@@ -34,7 +36,8 @@ void RequestRouter::compareShadow(const codec::RestRequest& req, const conf::Cli
   std::vector<bool> shadow;
   shadow.reserve(n);
   std::string_view shadow_reason = "ok";
-  std::string names;
+  std::vector<const policy::CommandInfo*> commands;  // for the log line, if one is written
+  commands.reserve(std::min<size_t>(n, 32));
   for (size_t i = 0; i < n; ++i) {
     const codec::Argv argv = req.command(i);
     policy::Evaluation ev = entry.shadow->evaluate(argv, identity, scratch);
@@ -45,10 +48,7 @@ void RequestRouter::compareShadow(const codec::RestRequest& req, const conf::Cli
     }
     shadow.push_back(d.allowed());
     if (!d.allowed() && shadow_reason == "ok") shadow_reason = policy::reasonName(d.reason);
-    if (i < 32) {
-      if (!names.empty()) names += ',';
-      names += d.command ? std::string(d.command->name) : "?";
-    }
+    if (i < 32) commands.push_back(d.command);
   }
   transactionRule(req.route(), n, enforced);
   transactionRule(req.route(), n, shadow);
@@ -58,6 +58,11 @@ void RequestRouter::compareShadow(const codec::RestRequest& req, const conf::Cli
   while (enforced[first] == shadow[first]) ++first;
   const bool looser = shadow[first];
   ++shadow_mismatches_[entry.config->spec.name][looser ? 0 : 1];
+  std::string names;
+  for (const policy::CommandInfo* c : commands) {
+    if (!names.empty()) names += ',';
+    names += c != nullptr ? std::string(c->name) : "?";
+  }
   logEvent("shadow", {{"client", entry.config->spec.name},
                       {"commands", names},
                       {"enforced", std::string(outcome(enforced))},

@@ -1,34 +1,12 @@
-// Live is decided by resolveCredential; the reason for a refusal comes from verifyJwt, run
-// without the time and revocation checks where needed to tell expired from forged.
+// Live is decided by resolveCredential; a token that is not live is told apart (forged, expired,
+// early, revoked) by verifyJwtIgnoringTimes and then the time and revocation checks.
 #include "proxy/scan/credential_verdict.h"
 
-#include <algorithm>
-
-#include "policy/base64url.h"
 #include "policy/credentials.h"
-#include "policy/json_object.h"
 #include "policy/jwt.h"
 #include "proxy/router/credential_resolver.h"
 
 namespace kw::proxy {
-namespace {
-
-// An integer claim of the token's (unverified) payload; 0 when absent or unreadable.
-int64_t unverifiedClaim(std::string_view token, std::string_view name) {
-  const size_t d1 = token.find('.');
-  const size_t d2 = token.find('.', d1 + 1);
-  std::string raw;
-  if (d1 == std::string_view::npos || d2 == std::string_view::npos ||
-      !policy::base64UrlDecode(token.substr(d1 + 1, d2 - d1 - 1), raw)) {
-    return 0;
-  }
-  auto obj = policy::parseJsonObject(raw);
-  if (!obj) return 0;
-  const policy::JsonMember* m = obj->find(name);
-  return m != nullptr && m->kind == policy::JsonMember::Kind::Integer ? m->integer : 0;
-}
-
-}  // namespace
 
 std::string_view credentialStateName(CredentialState state) {
   switch (state) {
@@ -66,34 +44,12 @@ CredentialVerdict judgeCredential(scan::FindingKind kind, std::string_view secre
   }
   if (kind != scan::FindingKind::Jwt) return v;
 
-  const auto& keys = snapshot.jwtKeys();
+  // Signature and claims, whatever the times: is the token ours? Then its times and the
+  // revocation list, as the gateway checks them on every use.
   const policy::JwtRules& rules = snapshot.jwtRules();
-  auto now = policy::verifyJwt(secret, keys, rules, now_s, nullptr);
-  if (now) {
-    v.client = now->client;
-    v.jti = now->jti;
-    v.exp = now->exp;
-    if (policy::isJwtRevoked(*now, &revoked)) {
-      v.state = CredentialState::Revoked;
-      v.reason = "jti is in signing.revoked_file";
-      return v;
-    }
-    const ResolvedCredential r = resolveCredential(secret, snapshot, now_s, &revoked);
-    v.state = r.ok() ? CredentialState::Live : CredentialState::Invalid;
-    if (!r.ok()) {
-      v.reason = r.failure == CredentialFailure::UnknownClient
-                     ? "its client claim names no configured client"
-                     : "its client does not accept tokens";
-    }
-    return v;
-  }
-  // Refused now for its times: verified again at a moment inside them (the signature and every
-  // other claim are still checked), to name its client and jti.
-  const std::string why = now.error().message;
-  const bool expired = why == "token expired";
-  const bool early =
-      why.rfind("token not yet valid", 0) == 0 || why == "token issued in the future";
-  if (!expired && !early) {
+  auto claims = policy::verifyJwtIgnoringTimes(secret, snapshot.jwtKeys(), rules);
+  if (!claims) {
+    const std::string& why = claims.error().message;
     const bool foreign = why.find("kid") != std::string::npos ||
                          why.find("signature") != std::string::npos ||
                          why.find("alg") != std::string::npos;
@@ -101,20 +57,30 @@ CredentialVerdict judgeCredential(scan::FindingKind kind, std::string_view secre
     v.reason = why;
     return v;
   }
-  v.state = expired ? CredentialState::Expired : CredentialState::NotYetValid;
-  v.reason = why;
-  const int64_t then =
-      expired ? unverifiedClaim(secret, "exp") - 1
-              : std::max(unverifiedClaim(secret, "nbf"), unverifiedClaim(secret, "iat"));
-  auto at_then = policy::verifyJwt(secret, keys, rules, then, nullptr);
-  if (!at_then) {
-    v.state = CredentialState::Unknown;
-    v.reason = at_then.error().message;
+  v.client = claims->client;
+  v.jti = claims->jti;
+  v.exp = claims->exp;
+  if (Status times = policy::checkJwtTimes(*claims, rules, now_s); !times) {
+    const bool expired = claims->exp + rules.leeway_s <= now_s;
+    const bool early = claims->nbf > now_s + rules.leeway_s || claims->iat > now_s + rules.leeway_s;
+    v.state = expired ? CredentialState::Expired
+              : early ? CredentialState::NotYetValid
+                      : CredentialState::Invalid;
+    v.reason = times.error().message;
     return v;
   }
-  v.client = at_then->client;
-  v.jti = at_then->jti;
-  v.exp = at_then->exp;
+  if (policy::isJwtRevoked(*claims, &revoked)) {
+    v.state = CredentialState::Revoked;
+    v.reason = "jti is in signing.revoked_file";
+    return v;
+  }
+  const ResolvedCredential r = resolveCredential(secret, snapshot, now_s, &revoked);
+  v.state = r.ok() ? CredentialState::Live : CredentialState::Invalid;
+  if (!r.ok()) {
+    v.reason = r.failure == CredentialFailure::UnknownClient
+                   ? "its client claim names no configured client"
+                   : "its client does not accept tokens";
+  }
   return v;
 }
 

@@ -16,6 +16,7 @@
 
 #include "conf/loader.h"
 #include "conf/snapshot.h"
+#include "policy/ascii.h"
 #include "policy/credentials.h"
 #include "proxy/admin/token_admin.h"
 #include "proxy/codec/json_escape.h"
@@ -71,9 +72,7 @@ class Scan {
  private:
   void error(const std::string& p, std::string_view why) {
     ++summary_.errors;
-    std::string shown;
-    for (char c : p) shown.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
-    err_ << "keyward scan: " << shown << ": " << why << "\n";
+    err_ << "keyward scan: " << ascii::controlsReplaced(p) << ": " << why << "\n";
   }
 
   void directory(const std::string& p, size_t depth) {

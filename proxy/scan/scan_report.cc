@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "policy/ascii.h"
 #include "proxy/codec/json_escape.h"
 
 namespace kw::proxy {
@@ -12,12 +13,7 @@ namespace {
 std::string json(std::string_view s) { return codec::jsonString(s); }
 
 // A text-format field: control bytes would let a file name forge output lines.
-std::string printable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
-  return out;
-}
+std::string printable(std::string_view s) { return ascii::controlsReplaced(s); }
 
 std::string location(uint64_t line, uint64_t column) {
   return std::to_string(line) + ":" + std::to_string(column);

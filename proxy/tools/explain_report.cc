@@ -4,6 +4,7 @@
 
 #include <simdjson.h>
 
+#include "policy/ascii.h"
 #include "policy/command_meta.h"
 #include "policy/key_extract.h"
 #include "proxy/codec/json_escape.h"
@@ -62,12 +63,7 @@ std::string locate(const conf::ClientConfig& c, std::string_view element) {
 
 // Bounded, printable echo of an argument for the text format.
 std::string shown(std::string_view a) {
-  std::string out;
-  for (char ch : a.substr(0, 120)) {
-    out.push_back(static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch);
-  }
-  if (a.size() > 120) out += "...";
-  return out;
+  return ascii::controlsReplaced(a.substr(0, 120)) + (a.size() > 120 ? "..." : "");
 }
 
 struct Context {

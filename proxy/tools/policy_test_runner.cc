@@ -2,6 +2,7 @@
 #include "proxy/tools/policy_test_runner.h"
 
 #include "conf/policy_cases.h"
+#include "policy/ascii.h"
 #include "proxy/tools/request_decisions.h"
 
 namespace kw::proxy {
@@ -9,11 +10,7 @@ namespace {
 
 // A case name or message as one line: a control byte in a case file must not forge a line of
 // the report CI reads.
-std::string oneLine(std::string_view s) {
-  std::string out;
-  for (char c : s) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
-  return out;
-}
+std::string oneLine(std::string_view s) { return ascii::controlsReplaced(s); }
 
 bool matches(std::string_view expect, const policy::Decision& d) {
   if (expect == "allow") return d.allowed();
