@@ -187,6 +187,7 @@ class Checker {
       }
     }
     if (!cfg_.quota.state_file.empty()) directoryOf("quota.state_file", cfg_.quota.state_file);
+    if (!cfg_.audit.file.empty()) directoryOf("audit.file", cfg_.audit.file);
     if (warnings_ != nullptr) {
       for (const ClientConfig& c : cfg_.clients) grantsThatDoNothing(c);
     }

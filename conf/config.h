@@ -130,8 +130,15 @@ struct QuotaConfig {
 // budget: the upstream plan's limits (0 = unlimited).
 using BudgetConfig = policy::PlanBudget;
 
+// audit: (README, Audit log). `file` empty = no audit log.
+enum class AuditFailure : uint8_t {
+  Refuse,    // while the file cannot be written, requests get 503 (nothing unaudited runs)
+  Continue,  // requests go on; records that do not fit the buffer are dropped and counted
+};
 struct AuditConfig {
+  std::string file;  // absolute
   bool log_keys = false;
+  AuditFailure on_failure = AuditFailure::Refuse;
 };
 
 // A client's limits. A Rate with count 0 (or a 0 day/month) means "no limit".

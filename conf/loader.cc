@@ -305,19 +305,25 @@ bool readSecretFile(const std::string& path, std::string& out, std::string& why)
   return readRegularFile(path, kMaxSecretFileBytes, out, why);
 }
 
-bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why) {
-  // Regular files only, opened non-blocking: a FIFO or a device must not hang a (re)load.
+int openRegularFile(const std::string& path, std::string& why) {
+  // Opened non-blocking: a FIFO or a device must not hang a (re)load.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     why = std::strerror(errno);
-    return false;
+    return -1;
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     why = "not a regular file";
-    return false;
+    return -1;
   }
+  return fd;
+}
+
+bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why) {
+  const int fd = openRegularFile(path, why);
+  if (fd < 0) return false;
   out.assign(limit + 1, '\0');
   size_t got = 0;
   while (got < out.size()) {

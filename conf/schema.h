@@ -31,6 +31,9 @@ std::string oneLine(std::string_view message);
 
 // Reads a secret file (bounded by kMaxSecretFileBytes); `why` explains a failure.
 bool readSecretFile(const std::string& path, std::string& out, std::string& why);
+// Opens a regular file read-only (FIFOs and devices refused, never blocks on open); -1 with the
+// reason in `why` for anything else.
+int openRegularFile(const std::string& path, std::string& why);
 // Reads a regular file (FIFOs and devices refused, never blocks on open) of at most `limit` bytes.
 bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why);
 

@@ -320,7 +320,20 @@ void readBudget(Ctx& ctx, const YamlNode& n, BudgetConfig& out) {
 void readAudit(Ctx& ctx, const YamlNode& n, AuditConfig& out) {
   MapReader m(ctx, n, "audit");
   if (!m.valid()) return;
+  if (const YamlNode* v = m.getPresent("file")) readPath(ctx, *v, m.sub("file"), out.file);
   if (const YamlNode* v = m.get("log_keys")) readBool(ctx, *v, m.sub("log_keys"), out.log_keys);
+  if (const YamlNode* v = m.get("on_failure")) {
+    std::string s;
+    if (readString(ctx, *v, m.sub("on_failure"), s, 16)) {
+      if (s == "refuse") {
+        out.on_failure = AuditFailure::Refuse;
+      } else if (s == "continue") {
+        out.on_failure = AuditFailure::Continue;
+      } else {
+        ctx.error(v->mark, m.sub("on_failure"), "expected refuse or continue");
+      }
+    }
+  }
   m.finish();
 }
 

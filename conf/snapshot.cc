@@ -218,6 +218,8 @@ std::optional<std::string> settingNeedingRestart(const Config& running, const Co
       {"upstream.connections", ua.connections != ub.connections},
       {"quota.state_file", running.quota.state_file != next.quota.state_file},
       {"quota.store_url", running.quota.store_url != next.quota.store_url},
+      {"audit.file", running.audit.file != next.audit.file},
+      {"audit.on_failure", running.audit.on_failure != next.audit.on_failure},
   };
   for (const auto& [name, differs] : checks) {
     if (differs) return std::string(name);

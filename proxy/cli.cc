@@ -48,6 +48,8 @@ std::string_view cliUsage() {
          "                                  allowed, 1 denied, 2 error\n"
          "  keyward policy test --config FILE TESTFILE...\n"
          "                                  run policy test cases; exit 0 all passed\n"
+         "  keyward audit verify FILE...    check the audit log's chain (files oldest first);\n"
+         "                                  exit 0 ok, 1 broken, 2 error\n"
          "  keyward version                 version, build type, library versions\n";
 }
 
@@ -81,6 +83,12 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
   } else if (first == "scan") {
     out.command = CliCommand::Scan;
     i = 1;
+  } else if (first == "audit") {
+    if (args.size() < 2 || args[1] != "verify") {
+      return Error{ErrorCode::InvalidArgument, "unknown audit subcommand (expected: audit verify)"};
+    }
+    out.command = CliCommand::AuditVerify;
+    i = 2;
   } else if (first == "version" || first == "--version") {
     out.command = CliCommand::Version;
     i = 1;
@@ -120,6 +128,15 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
     } else if (out.command == CliCommand::PolicyTest) {
       used = takeOption(args, i, "--config", out.config_path, error);
       if (!used && !args[i].empty() && args[i][0] != '-') {
+        out.paths.emplace_back(args[i]);
+        used = true;
+        ++i;
+      }
+    } else if (out.command == CliCommand::AuditVerify) {
+      if (args[i] == "--") {
+        for (++i; i < args.size(); ++i) out.paths.emplace_back(args[i]);
+        used = true;
+      } else if (!args[i].empty() && args[i][0] != '-') {
         out.paths.emplace_back(args[i]);
         used = true;
         ++i;
@@ -165,6 +182,9 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
     if (out.config_path.empty())
       return Error{ErrorCode::InvalidArgument, "--config FILE is required"};
     if (out.paths.empty()) return Error{ErrorCode::InvalidArgument, "policy test needs a TESTFILE"};
+  }
+  if (out.command == CliCommand::AuditVerify && out.paths.empty()) {
+    return Error{ErrorCode::InvalidArgument, "audit verify needs a FILE (oldest first)"};
   }
   if (out.command == CliCommand::Scan) {
     if (out.paths.empty()) return Error{ErrorCode::InvalidArgument, "scan needs a PATH"};

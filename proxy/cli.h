@@ -17,6 +17,7 @@ enum class CliCommand : uint8_t {
   Scan,
   Explain,
   PolicyTest,
+  AuditVerify,
   Version,
   Help
 };
@@ -33,7 +34,7 @@ struct CliArgs {
   std::string json;                // explain: --json '[[...],...]'
   std::vector<std::string> argv;   // explain: the command after --
   bool revoke = false;             // scan
-  std::vector<std::string> paths;  // scan; policy test: the case files
+  std::vector<std::string> paths;  // scan; policy test: the case files; audit verify: the logs
 };
 
 // Parses argv[1..]: `serve --config F`, `--config F`, `check --config F`,
@@ -41,7 +42,8 @@ struct CliArgs {
 // `token mint --config F --client NAME [--sub ID] [--ttl 15m] [--jti ID]`,
 // `scan [--config F] [--format text|json|sarif] [--revoke] PATH...`,
 // `explain --config F --client NAME [--sub ID] [--route R] [--format text|json] -- CMD ARG...`
-// (or `--json '[[...]]'`), `policy test --config F FILE...`, `version`, `help`.
+// (or `--json '[[...]]'`), `policy test --config F FILE...`, `audit verify FILE...`, `version`,
+// `help`.
 // `--config=F` is accepted too.
 [[nodiscard]] Result<CliArgs> parseCli(const std::vector<std::string_view>& args);
 

@@ -28,6 +28,7 @@
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/io/access_log.h"
+#include "proxy/io/audit_log.h"
 #include "proxy/io/event_loop.h"
 #include "proxy/io/file_stamp.h"
 #include "proxy/quota/quota_state_file.h"
@@ -35,6 +36,7 @@
 #include "proxy/scan/scan_command.h"
 #include "proxy/server/gateway_server.h"
 #include "proxy/server/server_tls.h"
+#include "proxy/tools/audit_verify_command.h"
 #include "proxy/tools/explain_report.h"
 #include "proxy/tools/policy_snapshot.h"
 #include "proxy/tools/policy_test_runner.h"
@@ -235,7 +237,7 @@ void printListening(std::string_view address, bool tls, bool admin) {
 }
 
 std::string metricsText(const RequestRouter& router, const GatewayServer& server,
-                        const UpstreamStats& u) {
+                        const UpstreamStats& u, const AuditLog* audit) {
   const RequestRouter::Stats& s = router.stats();
   PrometheusText p;
   p.counter("keyward_requests_total", "Requests answered (streams counted once)", s.requests);
@@ -311,6 +313,17 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
             q.store_failures);
   p.gauge("keyward_quota_lease_held", "Leased budget not yet spent (store mode)",
           router.quota().leaseHeld());
+  if (audit != nullptr) {
+    const AuditLog::Stats a = audit->stats();
+    p.counter("keyward_audit_records_total", "Audit records written to audit.file", a.written);
+    p.counter("keyward_audit_dropped_total",
+              "Audit records dropped because the buffer was full (each gap is marked in the file)",
+              a.dropped);
+    p.counter("keyward_audit_failures_total", "Failed opens and writes of audit.file", a.failures);
+    p.gauge("keyward_audit_buffered_bytes", "Audit records waiting for the disk, bytes",
+            a.buffered_bytes);
+    p.gauge("keyward_audit_failing", "1 while audit.file cannot be written", a.failing ? 1 : 0);
+  }
   return p.text();
 }
 
@@ -368,6 +381,17 @@ int runServe(const std::string& path) {
     tls_ctx = std::move(*ctx);
   }
   RequestRouter router(snapshot, *upstream);
+  // The audit log's writer thread; reopened on SIGHUP (rotation), drained at exit.
+  std::unique_ptr<AuditLog> audit;
+  if (!cfg.audit.file.empty()) {
+    AuditLog::Options ao;
+    ao.path = cfg.audit.file;
+    ao.refuse = cfg.audit.on_failure == conf::AuditFailure::Refuse;
+    auto opened = AuditLog::open(std::move(ao));
+    if (!opened) return fail(opened.error().message);
+    audit = std::move(*opened);
+    router.setAudit(audit.get());
+  }
   // Quota counters: leased from a shared store, or kept here and saved to the state file.
   std::unique_ptr<QuotaStore> quota_store;
   const std::string state_file = cfg.quota.store_url.empty() ? cfg.quota.state_file : "";
@@ -427,7 +451,16 @@ int runServe(const std::string& path) {
     router.reloadRevocations();
   });
   revocation_watch.armPeriodic(Milliseconds(1000));
-  Timer log_flusher(base.get(), [] { flushLogs(); });
+  Timer log_flusher(base.get(), [&] {
+    if (audit) {
+      for (const auto& [event, detail] : audit->takeEvents()) {
+        logEvent(event, detail.empty() ? std::vector<std::pair<std::string_view, std::string>>()
+                                       : std::vector<std::pair<std::string_view, std::string>>{
+                                             {"error", detail}});
+      }
+    }
+    flushLogs();
+  });
   log_flusher.armPeriodic(Milliseconds(100));
   probeUpstream();
 
@@ -498,9 +531,9 @@ int runServe(const std::string& path) {
     (void)reloadNow(message);
   };
   AdminHooks hooks;
-  hooks.ready = [&] { return upstream->ready() && !stopping; };
+  hooks.ready = [&] { return upstream->ready() && !stopping && !router.auditRefusing(); };
   hooks.draining = [&] { return stopping; };
-  hooks.metrics = [&] { return metricsText(router, *server, upstream->stats()); };
+  hooks.metrics = [&] { return metricsText(router, *server, upstream->stats(), audit.get()); };
   hooks.reload = reloadNow;
   hooks.v1_post = withExplain(tokenAdminHook(router), router);
   auto admin_r = AdminServer::create(base.get(), cfg.admin.address, cfg.admin.token, hooks);
@@ -512,7 +545,10 @@ int runServe(const std::string& path) {
 
   auto sigterm = SignalEvent::create(base.get(), SIGTERM, [&] { stop("SIGTERM"); });
   auto sigint = SignalEvent::create(base.get(), SIGINT, [&] { stop("SIGINT"); });
-  auto sighup = SignalEvent::create(base.get(), SIGHUP, reload);
+  auto sighup = SignalEvent::create(base.get(), SIGHUP, [&] {
+    if (audit) audit->reopen();  // first: records of the reload's own requests go to the new file
+    reload();
+  });
   if (!sigterm || !sigint || !sighup) return fail("cannot install signal handlers");
 
   event_base_dispatch(base.get());
@@ -526,6 +562,12 @@ int runServe(const std::string& path) {
   server->closeAll();
   server.reset();
   upstream.reset();
+  if (audit) {
+    router.setAudit(nullptr);
+    const uint64_t lost = audit->close(std::chrono::seconds(5));
+    for (const auto& [event, detail] : audit->takeEvents()) logEvent(event, {{"error", detail}});
+    if (lost != 0) logEvent("audit_records_lost", {{"records", std::to_string(lost)}});
+  }
   logEvent("stopped");
   return 0;
 }
@@ -555,6 +597,8 @@ int main(int argc, char** argv) {
       return kw::proxy::runPolicyTest(*cli);
     case kw::proxy::CliCommand::Scan:
       return kw::proxy::runScanCommand(*cli);
+    case kw::proxy::CliCommand::AuditVerify:
+      return kw::proxy::runAuditVerify(cli->paths, std::cout, std::cerr);
     case kw::proxy::CliCommand::Version:
       return kw::proxy::runVersion();
     case kw::proxy::CliCommand::Help:

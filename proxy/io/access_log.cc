@@ -44,6 +44,30 @@ void field(std::string& out, std::string_view name, std::string_view value) {
   codec::appendJsonString(out, value);
 }
 
+// `name` null when `value` is empty, else the JSON string.
+void optionalField(std::string& out, std::string_view name, std::string_view value) {
+  if (!value.empty()) return field(out, name, value);
+  out += ",\"";
+  out += name;
+  out += "\":null";
+}
+
+// Milliseconds with 3 decimals, without printf's floating-point path (once per request); null
+// when negative (the upstream was not contacted).
+void appendMilliseconds(std::string& out, double ms) {
+  if (ms < 0) {
+    out += "null";
+    return;
+  }
+  const auto us = static_cast<uint64_t>(std::llround(std::min(ms, 1e12) * 1000.0));
+  const auto frac = static_cast<unsigned>(us % 1000);
+  out += std::to_string(us / 1000);
+  const char digits[] = {'.', static_cast<char>('0' + frac / 100),
+                         static_cast<char>('0' + frac / 10 % 10),
+                         static_cast<char>('0' + frac % 10)};
+  out.append(digits, sizeof digits);
+}
+
 void emit(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
@@ -85,20 +109,51 @@ std::string formatAccessRecord(const AccessRecord& r) {
   field(out, "decision", r.decision);
   field(out, "reason", r.reason);
   out += ",\"status\":" + std::to_string(r.status);
-  if (r.upstream_ms >= 0) {
-    // Milliseconds with 3 decimals, without printf's floating-point path (once per request).
-    const auto us = static_cast<uint64_t>(std::llround(std::min(r.upstream_ms, 1e12) * 1000.0));
-    const auto frac = static_cast<unsigned>(us % 1000);
-    out += ",\"upstream_ms\":" + std::to_string(us / 1000);
-    const char digits[] = {'.', static_cast<char>('0' + frac / 100),
-                           static_cast<char>('0' + frac / 10 % 10),
-                           static_cast<char>('0' + frac % 10)};
-    out.append(digits, sizeof digits);
-  } else {
-    out += ",\"upstream_ms\":null";
-  }
+  out += ",\"upstream_ms\":";
+  appendMilliseconds(out, r.upstream_ms);
   out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
   out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  out += '}';
+  return out;
+}
+
+std::string formatAuditRecord(const AccessRecord& r) {
+  std::string out;
+  out.reserve(384 + 64 * r.outcomes.size());
+  out += "{\"time\":";
+  codec::appendJsonString(out, nowRfc3339());
+  field(out, "request_id", r.request_id);
+  if (!r.client_request_id.empty()) field(out, "client_request_id", r.client_request_id);
+  optionalField(out, "client", r.client);
+  optionalField(out, "credential", r.credential);
+  optionalField(out, "sub", r.sub);
+  field(out, "source_ip", r.source_ip);
+  optionalField(out, "origin", r.origin);
+  optionalField(out, "method", r.method);
+  optionalField(out, "route", r.route);
+  out += ",\"commands\":[";
+  for (size_t i = 0; i < r.outcomes.size(); ++i) {
+    const CommandOutcome& c = r.outcomes[i];
+    out += i == 0 ? "{\"name\":" : ",{\"name\":";
+    codec::appendJsonString(out, c.name);
+    field(out, "decision", c.decision);
+    optionalField(out, "reason", c.reason);
+    if (c.keys_end > c.keys_begin) {
+      out += ",\"keys\":[";
+      for (uint32_t k = c.keys_begin; k < c.keys_end && k < r.keys.size(); ++k) {
+        if (k > c.keys_begin) out += ',';
+        codec::appendJsonString(out, r.keys[k]);
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += ']';
+  field(out, "decision", r.decision);
+  optionalField(out, "reason", r.reason);
+  out += ",\"status\":" + std::to_string(r.status);
+  out += ",\"upstream_ms\":";
+  appendMilliseconds(out, r.upstream_ms);
   out += '}';
   return out;
 }

@@ -73,6 +73,7 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
   r.exp = claims.exp;
   r.sub = claims.sub;
   r.jti = claims.jti;
+  r.kid = claims.kid;
   if (checked && key) verified->add(*key, std::move(*checked));
   return r;
 }

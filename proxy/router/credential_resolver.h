@@ -27,6 +27,7 @@ struct ResolvedCredential {
   const conf::ClientEntry* entry = nullptr;  // null on failure; lives as long as the snapshot
   std::string sub;                           // JWT sub claim (empty for static keys / absent)
   std::string jti;                           // JWT jti claim (empty for static keys / absent)
+  std::string kid;                           // JWT header's kid (empty for static keys)
   int64_t exp = 0;                           // JWT exp claim (0 for static keys)
   bool is_jwt = false;
   CredentialFailure failure = CredentialFailure::Missing;  // meaningful when entry is null

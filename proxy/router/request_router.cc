@@ -27,9 +27,10 @@ namespace {
 // One command's verdict in the gateway's terms.
 struct Checked {
   bool allowed = false;
-  int status = 200;     // when denied: 403 (NOPERM) or 400 (ERR)
-  std::string message;  // when denied
-  std::string name;     // canonical command name for logs ("?" when unknown)
+  int status = 200;                   // when denied: 403 (NOPERM) or 400 (ERR)
+  std::string message;                // when denied
+  std::string name;                   // canonical command name for logs ("?" when unknown)
+  std::string_view table_name = "?";  // the same, static (audit)
   policy::Reason reason = policy::Reason::Ok;
 };
 
@@ -39,7 +40,8 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
   policy::Evaluation ev = entry.policy->evaluate(argv, id, scratch);
   const policy::Decision& d = ev.decision;
   c.reason = d.reason;
-  c.name = d.command ? std::string(d.command->name) : std::string("?");
+  if (d.command) c.table_name = d.command->name;
+  c.name = std::string(c.table_name);
   std::string_view sent = argv.empty() ? std::string_view() : argv[0];
   if (sent.size() > 64) sent = sent.substr(0, 64);
   if (!d.allowed()) {
@@ -102,6 +104,20 @@ void RequestRouter::reloadRevocations() {
   recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count());
+}
+
+Refusal RequestRouter::auditUnavailable() {
+  Refusal r{
+      503, "ERR the audit log cannot be written; retry later", "audit_unavailable", false, {}};
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+void RequestRouter::audit(const AccessRecord& rec) {
+  if (audit_ == nullptr) return;
+  // A request refused for the audit log itself did nothing: its record may be dropped when the
+  // buffer is full; every other one may have acted.
+  audit_->append(formatAuditRecord(rec), rec.reason != "audit_unavailable");
 }
 
 void RequestRouter::noteResponse(const AccessRecord& rec) {
@@ -173,6 +189,8 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
   ex.record().bytes_in = parser.body().size();
   if (admission.entry == nullptr) return ex.respond(preflight(parser));  // OPTIONS
   RouteContext ctx = contextFor(parser, admission);
+  // The file may have failed while the body arrived: nothing runs unaudited.
+  if (auditRefusing()) return refuse(auditUnavailable(), ctx, ex);
   if (auto r = decode(parser, admission, ex.record())) return refuse(*r, ctx, ex);
   const codec::RestRequest& req = *admission.request;
   if (req.route() == codec::RestRoute::Subscribe || req.route() == codec::RestRoute::PSubscribe) {
@@ -267,17 +285,25 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
   const size_t n = req.commandCount();
   rec.commands.reserve(std::min<size_t>(n, 32));
   const bool log_keys = ctx.snapshot->config().audit.log_keys;
+  const size_t max_keys = rec.audited ? kMaxAuditKeys : 32;
   // After each evaluation: the command name, and the keys the policy found (names only with
-  // audit.log_keys).
-  auto note = [&rec, &scratch, log_keys, verdicts](const Checked& c, codec::Argv argv) {
+  // audit.log_keys); audited, its outcome too.
+  auto note = [&rec, &scratch, log_keys, max_keys, verdicts](const Checked& c, codec::Argv argv) {
     if (verdicts != nullptr) verdicts->push_back(c.allowed);
     if (rec.commands.size() < 32) rec.commands.push_back(c.name);
     rec.key_count += scratch.extraction.keys.size();
-    if (!log_keys) return;
-    for (const policy::KeyRef& k : scratch.extraction.keys) {
-      if (rec.keys.size() >= 32) break;
-      if (k.arg < argv.size()) rec.keys.emplace_back(argv[k.arg].substr(0, 256));
+    const auto keys_begin = static_cast<uint32_t>(rec.keys.size());
+    if (log_keys) {
+      for (const policy::KeyRef& k : scratch.extraction.keys) {
+        if (rec.keys.size() >= max_keys) break;
+        if (k.arg < argv.size()) rec.keys.emplace_back(argv[k.arg].substr(0, 256));
+      }
     }
+    if (!rec.audited) return;
+    rec.outcomes.push_back(
+        CommandOutcome{c.table_name, c.allowed ? "allow" : "deny",
+                       c.allowed ? std::string() : std::string(policy::reasonName(c.reason)),
+                       keys_begin, static_cast<uint32_t>(rec.keys.size())});
   };
   plan.route = req.route();
   auto denied = [](const Checked& c, std::string message) {
@@ -322,11 +348,23 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
         if (!c.allowed) {
           // The record names every command of the refused transaction, not only those decided
           // (found by the attack run); the rest are named by table lookup, never evaluated.
-          for (size_t j = i + 1; j < n && rec.commands.size() < 32; ++j) {
+          for (CommandOutcome& o : rec.outcomes) {
+            if (o.decision == "allow") {
+              o.decision = "skipped";
+              o.reason = "transaction";
+            }
+          }
+          for (size_t j = i + 1; j < n; ++j) {
             const codec::Argv rest = req.command(j);
             const policy::CommandInfo* info =
                 rest.empty() ? nullptr : policy::findCommand(rest[0].substr(0, 64));
-            rec.commands.push_back(info != nullptr ? std::string(info->name) : "?");
+            const std::string_view name = info != nullptr ? info->name : "?";
+            if (rec.commands.size() < 32) rec.commands.emplace_back(name);
+            if (rec.audited) {
+              const auto at = static_cast<uint32_t>(rec.keys.size());
+              rec.outcomes.push_back(CommandOutcome{name, "skipped", "transaction", at, at});
+            }
+            if (!rec.audited && rec.commands.size() >= 32) break;
           }
           return denied(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
         }
@@ -340,7 +378,16 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
       codec::Argv argv = req.command(0);
       policy::Evaluation ev = entry.policy->evaluate(argv, identity, scratch);
       if (verdicts != nullptr) verdicts->push_back(ev.decision.allowed());
-      rec.commands.push_back(ev.decision.command ? std::string(ev.decision.command->name) : "?");
+      const std::string_view name = ev.decision.command ? ev.decision.command->name : "?";
+      rec.commands.emplace_back(name);
+      if (rec.audited) {
+        const auto at = static_cast<uint32_t>(rec.keys.size());
+        rec.outcomes.push_back(CommandOutcome{
+            name, ev.decision.allowed() ? "allow" : "deny",
+            ev.decision.allowed() ? std::string()
+                                  : std::string(policy::reasonName(ev.decision.reason)),
+            at, at});
+      }
       if (!ev.decision.allowed()) {
         Checked c;
         c.reason = ev.decision.reason;

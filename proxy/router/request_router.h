@@ -20,6 +20,7 @@
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/io/access_log.h"
+#include "proxy/io/audit_log.h"
 #include "proxy/io/latency_histogram.h"
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/admission.h"
@@ -71,6 +72,15 @@ class RequestRouter {
   // Everything the router needs from the parser is copied or decoded before return; the exchange
   // may be answered later.
   void route(const codec::HttpRequestParser& parser, Admission admission, Exchange& ex);
+
+  // The audit log (README, Audit log), or null for none; outlives the router's use of it.
+  void setAudit(AuditLog* audit) { audit_ = audit; }
+  // An audit log in refuse mode that cannot take records: every request is refused with 503.
+  [[nodiscard]] bool auditRefusing() const { return audit_ != nullptr && !audit_->accepting(); }
+  // The answered request's audit record, when there is an audit log.
+  void audit(const AccessRecord& rec);
+  // Key names an audit record holds at most (audit.log_keys).
+  static constexpr size_t kMaxAuditKeys = 4096;
 
   // A fresh upstash-sync-token value for a response to `client` (empty when unauthenticated),
   // in both upstream modes. Each client has its own counter from a random start, so the value
@@ -149,6 +159,8 @@ class RequestRouter {
   // when a store lease is needed.
   void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
                          std::string identity, const RouteContext& ctx, Exchange& ex);
+  // 503 while the audit log cannot take records (refuse mode).
+  static Refusal auditUnavailable();
   // The one place a refusal becomes a response (and its access-record fields).
   static void refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex);
   // Sends an allowed (and charged) plan to the upstream; a pipeline whose every command was
@@ -160,6 +172,7 @@ class RequestRouter {
 
   conf::SnapshotConstSharedPtr snapshot_;
   Upstream& upstream_;
+  AuditLog* audit_ = nullptr;
   QuotaLedger quota_;
   ShareLedger shares_;
   std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list

@@ -6,6 +6,7 @@
 
 #include "policy/ascii.h"
 #include "policy/command_table.h"
+#include "policy/credentials.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
 #include "proxy/router/credential_resolver.h"
@@ -63,6 +64,13 @@ std::optional<policy::Decision> commandRefusal(const conf::ClientEntry& entry,
   }
 }
 
+// The audit record's name for a credential that passed: never the token, nor enough of a
+// digest to test guesses against offline at scale.
+std::string credentialLabel(std::string_view token, const ResolvedCredential& cred) {
+  if (cred.is_jwt) return "jwt:" + cred.kid + ":" + cred.jti;
+  return "key:" + policy::toHex(policy::sha256(token)).substr(0, 12);
+}
+
 }  // namespace
 
 Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
@@ -72,6 +80,15 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
   rec.method = codec::methodName(parser.method());
   a.client_ip = clientAddress(parser, peer);
   rec.source_ip = a.client_ip.ip;
+  rec.audited = audit_ != nullptr;
+  if (rec.audited) {
+    if (auto origin = parser.header("origin")) rec.origin = std::string(origin->substr(0, 256));
+  }
+  if (auditRefusing()) {
+    const Refusal r = auditUnavailable();
+    a.refusal = refusalResponse(r, rec);
+    return a;
+  }
   if (parser.method() == codec::HttpMethod::Other) {
     return refused(std::move(a), rec, 405, "method_not_allowed", "ERR method not allowed");
   }
@@ -118,6 +135,7 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     a.revocation_generation = revocation_generation_;
     if (cred.is_jwt) a.expires_s = cred.exp + a.snapshot->jwtRules().leeway_s;
     if (a.entry == nullptr) rec.reason = credentialFailureReason(cred.failure);
+    if (a.entry != nullptr && rec.audited) rec.credential = credentialLabel(*token, cred);
     const bool stream = decoded->route() == codec::RestRoute::Subscribe ||
                         decoded->route() == codec::RestRoute::PSubscribe;
     if (a.entry != nullptr && stream) {
@@ -152,6 +170,10 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
     codec::Argv argv = decoded->command(0);
     if (auto d = commandRefusal(*a.entry, policy::Identity{a.sub}, argv, scratch)) {
       std::string_view sent = argv[0].substr(0, 64);
+      if (rec.audited) {
+        rec.outcomes.push_back(CommandOutcome{d->command ? d->command->name : "?", "deny",
+                                              std::string(policy::reasonName(d->reason)), 0, 0});
+      }
       Admission r = refused(std::move(a), rec, 403, policy::reasonName(d->reason),
                             policy::denialMessage(*d, sent));
       if (r.refusal) {

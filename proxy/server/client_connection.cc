@@ -444,6 +444,7 @@ void ClientConnection::finishRecord(int status, size_t bytes_out) {
   record_.bytes_out = bytes_out;
   if (record_.source_ip.empty()) record_.source_ip = peer_.ip;
   writeAccessRecord(record_);
+  server_.router().audit(record_);
   server_.router().noteResponse(record_);
 }
 

@@ -17,6 +17,12 @@ HttpResponse errorResponse(int status, std::string_view message) {
 HttpResponse refusalResponse(const Refusal& r, AccessRecord& rec) {
   rec.reason = r.reason;
   if (r.deny) rec.decision = "deny";
+  // Commands the policy allowed were never sent: the request was refused as a whole.
+  for (CommandOutcome& o : rec.outcomes) {
+    if (o.decision != "allow") continue;
+    o.decision = "skipped";
+    o.reason = r.reason;
+  }
   HttpResponse out = errorResponse(r.status, r.message);
   out.headers = r.headers;
   return out;

@@ -240,7 +240,7 @@ export async function spawnKeyward(dir, config, env) {
 // default 16,000 commands a day. `quota` (state_file / store_url) is passed through.
 export const NO_BUDGET = { per_second: 0, per_day: 0, per_month: 0 };
 export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing,
-                             budget = NO_BUDGET, quota }) {
+                             budget = NO_BUDGET, quota, audit }) {
   return {
     listen: {
       address: "127.0.0.1:0",
@@ -253,6 +253,7 @@ export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, admi
     signing,
     quota,
     budget,
+    audit,
     clients,
   };
 }
@@ -290,7 +291,7 @@ async function startInnerKeyward(dir, c, redis, adminToken) {
 // `chain` (default: KW_E2E_CHAIN) puts the keyward under test in REST mode in front of an inner
 // keyward (see chainMode()).
 export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing,
-                                    budget, chain = chainMode() } = {}) {
+                                    budget, audit, chain = chainMode() } = {}) {
   const c = certs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-e2e-"));
   const redis = await startRedis(dir);
@@ -309,12 +310,12 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL. In
     // chain mode the default upstream is the inner keyward.
     async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {}, quota,
-                         budget: b = budget } = {}) {
+                         budget: b = budget, audit } = {}) {
       const chained = inner && upstreamUrl === undefined;
       const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
       const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
                                upstream: up, adminPort: await freePort(), signing, quota,
-                               budget: b });
+                               budget: b, audit });
       const kw = await spawnKeyward(dir, cfg, {
         KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
         KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : redis.password,
@@ -340,7 +341,7 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
       inner = await startInnerKeyward(dir, c, redis, adminToken);
       stack.inner = inner.kw;
     }
-    stack.keyward = await stack.startKeyward();
+    stack.keyward = await stack.startKeyward({ audit });
   } catch (e) {
     await stack.stop();
     throw e;

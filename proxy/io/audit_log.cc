@@ -1,0 +1,294 @@
+// The audit writer thread: chains records as they leave the queue, appends them to the file,
+// and on a failed open or write keeps them and tries again until the file takes them.
+#include "proxy/io/audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "proxy/codec/audit_chain.h"
+#include "proxy/io/access_log.h"
+
+namespace kw::proxy {
+
+namespace {
+
+constexpr size_t kMaxLineBytes = size_t{64} << 20;  // a longer last line is not ours
+constexpr size_t kWriteChunk = size_t{1} << 20;
+
+// Where the line holding byte `off` of `text` starts (lines end with '\n').
+size_t lineStart(const std::string& text, size_t off) {
+  if (off == 0) return 0;
+  const size_t nl = text.rfind('\n', off - 1);
+  return nl == std::string::npos ? 0 : nl + 1;
+}
+
+struct Tail {
+  std::string line;      // the file's last line, without its newline
+  bool partial = false;  // the file does not end with a newline (an interrupted write)
+};
+
+// The last line of `path`; nullopt when the file is absent, empty or not a regular file.
+Result<std::optional<Tail>> readTail(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<Tail>();
+    return Error{ErrorCode::InvalidArgument,
+                 "audit.file: cannot read " + path + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+    ::close(fd);
+    return std::optional<Tail>();
+  }
+  Tail tail;
+  std::string buf;  // the file's end, grown backwards until it holds a whole line
+  off_t end = st.st_size;
+  for (;;) {
+    const size_t step = std::min<size_t>(64 * 1024, static_cast<size_t>(end));
+    std::string chunk(step, '\0');
+    const ssize_t n = ::pread(fd, chunk.data(), step, end - static_cast<off_t>(step));
+    if (n != static_cast<ssize_t>(step)) {
+      ::close(fd);
+      return Error{ErrorCode::InvalidArgument,
+                   "audit.file: cannot read the last record of " + path};
+    }
+    end -= static_cast<off_t>(step);
+    buf.insert(0, chunk);
+    const bool ends_nl = buf.back() == '\n';
+    const size_t body = ends_nl ? buf.size() - 1 : buf.size();
+    const size_t nl = body == 0 ? std::string::npos : buf.rfind('\n', body - 1);
+    if (nl != std::string::npos || end == 0) {
+      const size_t from = nl == std::string::npos ? 0 : nl + 1;
+      tail.line = buf.substr(from, body - from);
+      tail.partial = !ends_nl;
+      break;
+    }
+    if (buf.size() > kMaxLineBytes) {
+      ::close(fd);
+      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + path +
+                                                   " is longer than 64 MiB; not an audit log"};
+    }
+  }
+  ::close(fd);
+  return std::optional<Tail>(std::move(tail));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(Options options) {
+  auto tail = readTail(options.path);
+  if (!tail) return tail.error();
+  std::string prev = codec::auditGenesisHex();
+  bool partial = false;
+  if (*tail) {
+    prev = codec::auditDigestHex((*tail)->line);
+    partial = (*tail)->partial;
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), std::move(prev)));
+  log->needs_newline_ = partial;
+  // The first open here, before any request: refuse mode refuses from the start when the file
+  // cannot be written (the writer thread then retries).
+  if (!log->openFile()) {
+    log->failing_ = true;
+    log->failures_ = 1;
+    log->events_.emplace_back("audit_write_failed", log->error_);
+    log->accepting_.store(!log->options_.refuse, std::memory_order_release);
+  }
+  log->thread_ = std::thread([p = log.get()] { p->run(); });
+  return log;
+}
+
+AuditLog::AuditLog(Options options, std::string prev_hex)
+    : options_(std::move(options)), prev_hex_(std::move(prev_hex)) {}
+
+AuditLog::~AuditLog() {
+  if (thread_.joinable()) close(std::chrono::seconds(5));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void AuditLog::append(std::string record, bool ran) {
+  std::lock_guard lk(mu_);
+  const bool full = queued_bytes_ + out_pending_ + record.size() > options_.max_buffered_bytes;
+  if (full && !(options_.refuse && ran)) {
+    ++gap_;
+    ++dropped_;
+  } else {
+    if (gap_ > 0) {
+      std::string gap = "{\"time\":\"" + nowRfc3339() +
+                        "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}";
+      queued_bytes_ += gap.size();
+      queue_.push_back(std::move(gap));
+      ++appended_;
+      gap_ = 0;
+    }
+    queued_bytes_ += record.size();
+    queue_.push_back(std::move(record));
+    ++appended_;
+  }
+  if (options_.refuse && queued_bytes_ + out_pending_ >= options_.max_buffered_bytes) {
+    accepting_.store(false, std::memory_order_release);
+  }
+  wake_.notify_one();
+}
+
+void AuditLog::reopen() {
+  std::lock_guard lk(mu_);
+  reopen_ = true;
+  wake_.notify_one();
+}
+
+bool AuditLog::flush(std::chrono::milliseconds limit) {
+  std::unique_lock lk(mu_);
+  return idle_.wait_for(lk, limit, [&] { return done_ == appended_; });
+}
+
+uint64_t AuditLog::close(std::chrono::milliseconds limit) {
+  {
+    std::lock_guard lk(mu_);
+    if (!thread_.joinable()) return appended_ - done_ + gap_;
+    stop_ = true;
+    stop_by_ = std::chrono::steady_clock::now() + limit;
+    wake_.notify_one();
+  }
+  thread_.join();
+  std::lock_guard lk(mu_);
+  return appended_ - done_ + gap_;
+}
+
+AuditLog::Stats AuditLog::stats() const {
+  std::lock_guard lk(mu_);
+  Stats s;
+  s.written = done_;
+  s.dropped = dropped_;
+  s.failures = failures_;
+  s.buffered_bytes = queued_bytes_ + out_pending_;
+  s.failing = failing_;
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> AuditLog::takeEvents() {
+  std::lock_guard lk(mu_);
+  return std::exchange(events_, {});
+}
+
+void AuditLog::fail(const std::string& what, int err) {
+  error_ = what + " " + options_.path + ": " + std::strerror(err);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool AuditLog::openFile() {
+  const int fd = ::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    fail("cannot open", errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("cannot stat", err);
+    return false;
+  }
+  fd_ = fd;
+  const bool same = st.st_dev == dev_ && st.st_ino == ino_;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  // A line cut short by a failed write continues in the same file; in another file (rotated
+  // or replaced meanwhile) it is written again whole.
+  if (!same) out_off_ = lineStart(out_, out_off_);
+  if (needs_newline_) {
+    // The file ended inside a line (a crash mid-write): the chain continues after it.
+    if (::write(fd_, "\n", 1) != 1) {
+      fail("cannot write", errno);
+      return false;
+    }
+    needs_newline_ = false;
+  }
+  return true;
+}
+
+bool AuditLog::writeOut() {
+  while (out_off_ < out_.size()) {
+    const size_t len = std::min(out_.size() - out_off_, kWriteChunk);
+    const ssize_t n = ::write(fd_, out_.data() + out_off_, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fail("cannot write", n < 0 ? errno : EIO);
+      // Lines written whole are done: keep only the rest.
+      const size_t whole = lineStart(out_, out_off_);
+      out_.erase(0, whole);
+      out_off_ -= whole;
+      return false;
+    }
+    const char* p = out_.data() + out_off_;
+    completed_ += static_cast<uint64_t>(std::count(p, p + n, '\n'));
+    out_off_ += static_cast<size_t>(n);
+  }
+  out_.clear();
+  out_off_ = 0;
+  return true;
+}
+
+void AuditLog::run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    std::deque<std::string> batch;
+    batch.swap(queue_);
+    out_pending_ += queued_bytes_;  // an estimate until chained below
+    queued_bytes_ = 0;
+    const bool reopen = std::exchange(reopen_, false);
+    lk.unlock();
+    for (const std::string& r : batch) {
+      std::string line = codec::chainRecord(r, prev_hex_);
+      prev_hex_ = codec::auditDigestHex(line);
+      out_ += line;
+      out_ += '\n';
+    }
+    if (reopen && fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    bool ok = fd_ >= 0 || openFile();
+    if (ok) ok = writeOut();
+    lk.lock();
+    out_pending_ = out_.size() - out_off_;
+    done_ += std::exchange(completed_, 0);
+    if (!ok) {
+      ++failures_;
+      if (!failing_) events_.emplace_back("audit_write_failed", error_);
+    } else if (failing_) {
+      events_.emplace_back("audit_recovered", std::string());
+    }
+    failing_ = !ok;
+    accepting_.store(!options_.refuse ||
+                         (!failing_ && queued_bytes_ + out_pending_ < options_.max_buffered_bytes),
+                     std::memory_order_release);
+    if (done_ == appended_) idle_.notify_all();
+    if (stop_ && ((queue_.empty() && out_pending_ == 0 && gap_ == 0) ||
+                  std::chrono::steady_clock::now() >= stop_by_)) {
+      break;
+    }
+    if (stop_ && gap_ > 0 && queue_.empty()) {
+      // Records dropped last: their gap record still goes in.
+      queue_.push_back("{\"time\":\"" + nowRfc3339() +
+                       "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}");
+      ++appended_;
+      gap_ = 0;
+      continue;
+    }
+    if (!ok) {
+      wake_.wait_for(lk, options_.retry_every, [&] { return reopen_; });
+    } else if (!stop_) {
+      wake_.wait(lk, [&] { return !queue_.empty() || reopen_ || stop_; });
+    }
+  }
+}
+
+}  // namespace kw::proxy

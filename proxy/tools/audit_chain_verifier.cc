@@ -1,0 +1,144 @@
+// Follows the audit chain; on a break, tells an insertion, a reordering and a change or removal
+// apart from the records around it.
+#include "proxy/tools/audit_chain_verifier.h"
+
+#include <simdjson.h>
+
+#include "proxy/codec/audit_chain.h"
+
+namespace kw::proxy {
+
+namespace {
+
+constexpr size_t kWindow = 64;  // records remembered behind, and lines read ahead, on a break
+
+bool isJsonObject(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(simdjson::padded_string(text)).get(root) != simdjson::SUCCESS) return false;
+  return root.type() == simdjson::dom::element_type::OBJECT;
+}
+
+}  // namespace
+
+void AuditChainVerifier::beginFile(std::string name) {
+  file_ = std::move(name);
+  line_no_ = 0;
+}
+
+void AuditChainVerifier::broken(std::string problem) {
+  if (!problem_) problem_ = std::move(problem);
+}
+
+bool AuditChainVerifier::line(std::string_view text) {
+  ++line_no_;
+  if (problem_) return false;
+  if (looking_) {
+    const auto& [prev, breaker] = *looking_;
+    if (codec::auditDigestHex(text) == prev) {
+      broken(breaker.where + ": out of order: it belongs after " + where());
+    } else if (lookahead_left_ == kWindow && codec::auditPrevOf(text) == recent_.back().digest) {
+      broken(breaker.where + ": inserted (" + where() + " follows " + recent_.back().where + ")");
+    } else if (--lookahead_left_ == 0) {
+      broken(looking_default_);
+    }
+    if (problem_) looking_.reset();
+    return !problem_;
+  }
+  if (text.empty()) {
+    broken(where() + ": an empty line, not an audit record");
+    return false;
+  }
+  const std::optional<std::string_view> prev = codec::auditPrevOf(text);
+  if (!prev) {
+    broken(where() + ": not an audit record (it does not end with a \"prev\" digest)");
+    return false;
+  }
+  if (!isJsonObject(text)) {
+    broken(where() + ": not a JSON object");
+    return false;
+  }
+  Seen current{codec::auditDigestHex(text), where()};
+  if (first_record_) {
+    if (*prev != codec::auditGenesisHex()) {
+      notes_ += where() + ": the chain starts here, continuing a file not given (prev " +
+                std::string(prev->substr(0, 12)) + "...)\n";
+    }
+  } else if (*prev != recent_.back().digest) {
+    if (*prev == codec::auditGenesisHex()) {
+      // keyward started without the file before it (rotated away while it was stopped), or the
+      // files are out of order: either way not one chain.
+      broken(where() + ": a new chain starts here (its prev is the genesis), not the one of " +
+             recent_.back().where + "; verify the files before it separately");
+      return false;
+    }
+    diagnose(current, *prev);
+    return !problem_;
+  }
+  first_record_ = false;
+  recent_.push_back(std::move(current));
+  if (recent_.size() > kWindow) recent_.pop_front();
+  ++records_;
+  return true;
+}
+
+void AuditChainVerifier::diagnose(const Seen& current, std::string_view prev) {
+  // A record seen before, put back again.
+  for (const Seen& r : recent_) {
+    if (r.digest == current.digest) {
+      broken(current.where + ": inserted (a copy of " + r.where + ")");
+      return;
+    }
+  }
+  // Its prev names an earlier record: the records after that one were inserted.
+  for (size_t i = recent_.size() - 1; i-- > 0;) {
+    if (recent_[i].digest == prev) {
+      broken(recent_[i + 1].where + ": inserted (" + current.where + " follows " +
+             recent_[i].where + ")");
+      return;
+    }
+  }
+  const Seen& before = recent_.back();
+  looking_default_ = current.where + ": its prev does not match " + before.where + " (" +
+                     before.where +
+                     " was changed, or records between them were removed, or this record's prev "
+                     "was edited)";
+  looking_.emplace(std::string(prev), current);
+  lookahead_left_ = kWindow;
+}
+
+void AuditChainVerifier::endWith(const std::string& problem) {
+  if (looking_) {
+    broken(looking_default_);
+    looking_.reset();
+  }
+  broken(problem);
+}
+
+void AuditChainVerifier::unterminatedLine() {
+  ++line_no_;
+  endWith(where() + ": the file ends inside a record (an interrupted write, or a cut file)");
+}
+
+void AuditChainVerifier::lineTooLong() {
+  ++line_no_;
+  endWith(where() + ": a line longer than 64 MiB, not an audit record");
+}
+
+AuditChainVerifier::Verdict AuditChainVerifier::finish() {
+  if (looking_) {
+    broken(looking_default_);
+    looking_.reset();
+  }
+  Verdict v;
+  v.records = records_;
+  if (problem_) {
+    v.problem = *problem_;
+    return v;
+  }
+  v.ok = true;
+  v.notes = notes_;
+  return v;
+}
+
+}  // namespace kw::proxy
