@@ -102,6 +102,18 @@ TEST_F(CheckTest, MissingFilesAreNamedAtTheirField) {
                            "/nodir does not exist");
 }
 
+TEST_F(CheckTest, AuditFileDirectoryMustExist) {
+  const std::string path =
+      writeConfig("    cert_file: certs/server.crt\n    key_file: certs/server.key\n",
+                  "audit:\n  file: logs/audit.jsonl\n");
+  const auto errors = check(path);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            path + ":9:9: audit.file: directory " + dir_.path() + "/logs does not exist");
+  std::filesystem::create_directories(dir_.path() + "/logs");
+  EXPECT_TRUE(check(path).empty());
+}
+
 TEST_F(CheckTest, KeyMustMatchCertificate) {
   const auto errors =
       check(writeConfig("    cert_file: certs/server.crt\n    key_file: certs/other.key\n"));

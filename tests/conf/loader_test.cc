@@ -476,6 +476,23 @@ TEST(LoaderTest, BudgetAuditQuota) {
   EXPECT_EQ(r->quota.state_file, "/var/lib/kw/q.state");
 }
 
+TEST(LoaderTest, AuditFileAndOnFailure) {
+  auto r = load(minimalConfig("audit:\n  file: logs/audit.jsonl\n  on_failure: continue\n"));
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->audit.file, r->base_dir + "/logs/audit.jsonl");  // relative to the config
+  EXPECT_EQ(r->audit.on_failure, AuditFailure::Continue);
+  auto d = load(minimalConfig("audit:\n  file: /var/log/kw/audit.jsonl\n"));
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(d->audit.on_failure, AuditFailure::Refuse);  // fail closed by default
+  EXPECT_FALSE(d->audit.log_keys);
+  auto none = load(minimalConfig(""));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->audit.file, "");  // no audit log unless asked
+  EXPECT_NE(loadError(minimalConfig("audit:\n  on_failure: ignore\n"))
+                .find("audit.on_failure: expected refuse or continue"),
+            std::string::npos);
+}
+
 TEST(LoaderTest, QuotaStoreUrl) {
   auto r = load(minimalConfig("quota:\n  store_url: redis://quota-redis:6379\n"));
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -510,12 +527,11 @@ TEST(LoaderTest, ErrorsStayOnOneLine) {
 
 TEST(LoaderTest, UnknownKeyListsEveryAllowedKey) {
   const std::string err = testing::loadError(testing::minimalConfig("", "    kees: []\n"));
-  EXPECT_NE(
-      err.find(
-          "(expected one of: name, api_keys, credentials, commands, keys, read_keys, "
-          "write_keys, channels, consumer_groups, scripts, functions, shadow, allow_ips, allow_origins, "
-          "limits)"),
-      std::string::npos)
+  EXPECT_NE(err.find("(expected one of: name, api_keys, credentials, commands, keys, read_keys, "
+                     "write_keys, channels, consumer_groups, scripts, functions, shadow, "
+                     "allow_ips, allow_origins, "
+                     "limits)"),
+            std::string::npos)
       << err;
 }
 

@@ -220,6 +220,8 @@ TEST(SettingNeedingRestartTest, NamesEachStartOnlySetting) {
       {"upstream.connections", [](Config& c) { c.upstream.connections = 1; }},
       {"quota.state_file", [](Config& c) { c.quota.state_file = "/q"; }},
       {"quota.store_url", [](Config& c) { c.quota.store_url = "redis://127.0.0.1:1"; }},
+      {"audit.file", [](Config& c) { c.audit.file = "/var/log/kw/audit.jsonl"; }},
+      {"audit.on_failure", [](Config& c) { c.audit.on_failure = AuditFailure::Continue; }},
   };
   for (const Case& k : cases) {
     Config b = a;
@@ -237,6 +239,7 @@ TEST(SettingNeedingRestartTest, NamesEachStartOnlySetting) {
   b.signing.keys.push_back({});
   b.signing.leeway = Duration(0);
   b.budget.per_day = 1;
+  b.audit.log_keys = true;
   b.clients.push_back({});
   EXPECT_EQ(settingNeedingRestart(a, b), std::nullopt);
 }

@@ -76,6 +76,60 @@ TEST(CliTest, Scan) {
   EXPECT_FALSE(parse({"scan", "--bogus", "x"}));
 }
 
+TEST(CliTest, AuditVerify) {
+  auto a = parse({"audit", "verify", "audit.jsonl.1", "audit.jsonl"});
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->command, CliCommand::AuditVerify);
+  EXPECT_EQ(a->paths, (std::vector<std::string>{"audit.jsonl.1", "audit.jsonl"}));
+  auto b = parse({"audit", "verify", "--", "-odd"});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->paths, (std::vector<std::string>{"-odd"}));
+  EXPECT_FALSE(parse({"audit", "verify"}));  // no file
+  EXPECT_FALSE(parse({"audit"}));
+  EXPECT_FALSE(parse({"audit", "check", "x"}));
+  EXPECT_FALSE(parse({"audit", "verify", "--config", "k.yaml", "x"}));
+}
+
+TEST(AuditRecordTest, OneLineWithEveryFieldAndNoArgument) {
+  AccessRecord r;
+  r.request_id = "abc";
+  r.method = "POST";
+  r.route = "pipeline";
+  r.client = "web";
+  r.credential = "key:0123456789ab";
+  r.source_ip = "10.0.0.1";
+  r.origin = "https://x\n\"y";
+  r.keys = {"app:1", "app:\n2"};
+  r.outcomes = {{"set", "allow", "", 0, 2}, {"flushall", "deny", "command_denied", 2, 2}};
+  r.decision = "partial";
+  r.reason = "inline_denials:1";
+  r.status = 200;
+  r.upstream_ms = 2.25;
+  const std::string line = formatAuditRecord(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.back(), '}');
+  EXPECT_NE(line.find(R"("client":"web","credential":"key:0123456789ab","sub":null)"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("origin":"https://x\n\"y")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("commands":[{"name":"set","decision":"allow","reason":null,)"
+                      R"("keys":["app:1","app:\n2"]},{"name":"flushall","decision":"deny",)"
+                      R"("reason":"command_denied"}])"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("status":200,"upstream_ms":2.250})"), std::string::npos) << line;
+  EXPECT_EQ(line.find("client_request_id"), std::string::npos);
+  r.client_request_id = "mine-1";
+  r.client.clear();
+  r.credential.clear();
+  r.upstream_ms = -1;
+  const std::string anon = formatAuditRecord(r);
+  EXPECT_NE(anon.find(R"("client_request_id":"mine-1","client":null,"credential":null)"),
+            std::string::npos)
+      << anon;
+  EXPECT_NE(anon.find(R"("upstream_ms":null})"), std::string::npos) << anon;
+}
+
 TEST(CliTest, Errors) {
   EXPECT_FALSE(parse({}));
   EXPECT_FALSE(parse({"serve"}));               // no --config
