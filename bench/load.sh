@@ -2,7 +2,7 @@
 # Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
-#   bench/load.sh [--quota|--shadow] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+#   bench/load.sh [--quota|--shadow|--audit] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
 # KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
 # same alternating rounds, for a before/after comparison in one sitting.
 # --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
@@ -10,11 +10,14 @@
 # per_month, the global budget, a state file), budgets too large to refuse; alternating rounds.
 # --shadow: the cost of a shadow policy the same way: the same client with and without a
 # `shadow:` block (every request decided twice; the GETs agree, so no mismatch line).
+# --audit: the cost of the audit log the same way: the same config with and without
+# `audit: { file, log_keys: true }` (every request also formatted, chained and appended).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=gateway
 if [ "${1:-}" = "--quota" ]; then mode=quota; shift; fi
 if [ "${1:-}" = "--shadow" ]; then mode=shadow; shift; fi
+if [ "${1:-}" = "--audit" ]; then mode=audit; shift; fi
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
 need=()
 tools=(wrk redis-server openssl); [ "$mode" = gateway ] && tools+=(webdis)
@@ -43,7 +46,7 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls|quota|shadow|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
+start_keyward() {  # $1 = plain|tls|quota|shadow|audit|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
   local port tls="" budget limits="" exe=$bin; port=$(free_port)
   [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
@@ -57,6 +60,8 @@ quota: { state_file: $work/quota.state }"
   if [ "$1" = shadow ]; then
     limits="    shadow: { commands: [\"+@read\", \"-@dangerous\"], keys: [\"bench:*\", \"other:*\"] }"
   fi
+  [ "$1" = audit ] && budget="$budget
+audit: { file: $work/audit.jsonl, log_keys: true, on_failure: refuse }"
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
@@ -118,6 +123,11 @@ print(f"  {sys.argv[2]} cost: {cost:.1f}% (median vs median), {paired:.1f}% (med
       f" rounds' paired differences); negative = noise larger than the cost;"
       f" ratio {med[variant] / med['keyward-plain']:.3f}")
 PY
+  if [ "$mode" = audit ]; then
+    kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true  # stopped: its buffer is written
+    echo "  audit.jsonl: $(wc -l <"$work/audit.jsonl") records, $(du -h "$work/audit.jsonl" | cut -f1);" \
+         "keyward audit verify: $("$bin" audit verify "$work/audit.jsonl")"
+  fi
   exit 0
 fi
 for r in $(seq "$rounds"); do

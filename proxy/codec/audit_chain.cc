@@ -3,7 +3,7 @@
 
 #include "policy/credentials.h"
 
-namespace kw::codec {
+namespace kw::proxy::codec {
 
 std::string auditDigestHex(std::string_view line) { return policy::toHex(policy::sha256(line)); }
 
@@ -37,4 +37,4 @@ std::optional<std::string_view> auditPrevOf(std::string_view line) {
   return hex;
 }
 
-}  // namespace kw::codec
+}  // namespace kw::proxy::codec

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace kw::codec {
+namespace kw::proxy::codec {
 
 // What the first record of the first file chains to.
 inline constexpr std::string_view kAuditGenesis = "keyward-audit-v1";
@@ -25,4 +25,4 @@ std::string chainRecord(std::string_view record, std::string_view prev_hex);
 // does not end so. The line's JSON is not checked here.
 std::optional<std::string_view> auditPrevOf(std::string_view line);
 
-}  // namespace kw::codec
+}  // namespace kw::proxy::codec

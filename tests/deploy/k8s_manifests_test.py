@@ -146,7 +146,8 @@ for m in container["volumeMounts"]:
     fields(m, "VolumeMount", dw)
     if m["name"] not in volumes:
         fail(f"{dw}: mount of an undefined volume {m['name']}")
-    if m.get("readOnly") is not True:
+    # Every mount is read-only but the audit log's emptyDir (checked below).
+    if m.get("readOnly") is not True and "emptyDir" not in volumes[m["name"]]:
         fail(f"{dw}: mount {m['name']} must be read-only")
     if "subPath" in m and "configMap" in volumes.get(m["name"], {}):
         fail(f"{dw}: a subPath ConfigMap mount never sees edits")
@@ -193,8 +194,18 @@ if not admin_rules or any("from" not in r for r in admin_rules):
 # The keyward config in the ConfigMap: its files under a temporary root, then `keyward check`.
 cm = docs["ConfigMap"]
 config = cm["keyward-config"][0]["data"]["keyward.yaml"]
+# The audit log's directory: a writable volume (the root filesystem is read-only).
+audit_file = yaml.safe_load(config).get("audit", {}).get("file", "")
+if not audit_file.startswith("/var/log/keyward/"):
+    fail(f"audit.file {audit_file!r} is not under the audit volume /var/log/keyward")
+audit_mount = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/log/keyward"]
+if (len(audit_mount) != 1 or audit_mount[0].get("readOnly")
+        or "emptyDir" not in volumes.get(audit_mount[0]["name"], {})):
+    fail("the audit directory must be a writable emptyDir mount")
+
 with tempfile.TemporaryDirectory() as tmp:
-    text = config.replace("/etc/keyward/", tmp + "/")
+    text = config.replace("/etc/keyward/", tmp + "/").replace("/var/log/keyward/", tmp + "/log/")
+    os.makedirs(os.path.join(tmp, "log"), exist_ok=True)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     for path in sorted(set(re.findall(r"/etc/keyward/[\w./-]+", config))):
         local = path.replace("/etc/keyward/", tmp + "/")
