@@ -128,6 +128,7 @@ Try (in another terminal):
   curl --cacert $cacert -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/get/demo:hello
   curl --cacert $cacert -H "Authorization: Bearer ${browser_key[0]}" https://localhost:$port/flushall   # 403 NOPERM
   curl http://127.0.0.1:$admin_port/metrics
+  $kw audit verify $run/audit.jsonl   # the audit log's hash chain
 
 Ctrl-C stops keyward and redis-server.
 

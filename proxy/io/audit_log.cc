@@ -20,6 +20,8 @@ namespace {
 
 constexpr size_t kMaxLineBytes = size_t{64} << 20;  // a longer last line is not ours
 constexpr size_t kWriteChunk = size_t{1} << 20;
+constexpr auto kCollectFor = std::chrono::milliseconds(5);  // a busy writer's batching window
+constexpr size_t kWakeAt = size_t{1} << 20;                 // queued bytes that wake it anyway
 
 // Where the line holding byte `off` of `text` starts (lines end with '\n').
 size_t lineStart(const std::string& text, size_t off) {
@@ -113,28 +115,34 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::append(std::string record, bool ran) {
-  std::lock_guard lk(mu_);
-  const bool full = queued_bytes_ + out_pending_ + record.size() > options_.max_buffered_bytes;
-  if (full && !(options_.refuse && ran)) {
-    ++gap_;
-    ++dropped_;
-  } else {
-    if (gap_ > 0) {
-      std::string gap = "{\"time\":\"" + nowRfc3339() +
-                        "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}";
-      queued_bytes_ += gap.size();
-      queue_.push_back(std::move(gap));
+  bool wake = false;
+  {
+    std::lock_guard lk(mu_);
+    // A busy writer collects records on its own clock: only an idle one, or a large backlog,
+    // needs waking.
+    wake = std::exchange(sleeping_, false) || queued_bytes_ + record.size() >= kWakeAt;
+    const bool full = queued_bytes_ + out_pending_ + record.size() > options_.max_buffered_bytes;
+    if (full && !(options_.refuse && ran)) {
+      ++gap_;
+      ++dropped_;
+    } else {
+      if (gap_ > 0) {
+        std::string gap = "{\"time\":\"" + nowRfc3339() +
+                          "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}";
+        queued_bytes_ += gap.size();
+        queue_.push_back(std::move(gap));
+        ++appended_;
+        gap_ = 0;
+      }
+      queued_bytes_ += record.size();
+      queue_.push_back(std::move(record));
       ++appended_;
-      gap_ = 0;
     }
-    queued_bytes_ += record.size();
-    queue_.push_back(std::move(record));
-    ++appended_;
+    if (options_.refuse && queued_bytes_ + out_pending_ >= options_.max_buffered_bytes) {
+      accepting_.store(false, std::memory_order_release);
+    }
   }
-  if (options_.refuse && queued_bytes_ + out_pending_ >= options_.max_buffered_bytes) {
-    accepting_.store(false, std::memory_order_release);
-  }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void AuditLog::reopen() {
@@ -184,9 +192,19 @@ void AuditLog::fail(const std::string& what, int err) {
 }
 
 bool AuditLog::openFile() {
-  const int fd = ::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  // Non-blocking open: a FIFO without a reader fails (ENXIO) instead of hanging; writes then
+  // block as usual (on this thread only).
+  const int fd = ::open(options_.path.c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0640);
   if (fd < 0) {
     fail("cannot open", errno);
+    return false;
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("cannot open", err);
     return false;
   }
   struct stat st {};
@@ -285,8 +303,14 @@ void AuditLog::run() {
     }
     if (!ok) {
       wake_.wait_for(lk, options_.retry_every, [&] { return reopen_; });
+    } else if (!stop_ && !batch.empty()) {
+      // Busy: collect for a moment rather than be woken by every record (a futex wake per
+      // request on the loop otherwise); a large backlog or a reopen or stop wakes it early.
+      wake_.wait_for(lk, kCollectFor, [&] { return reopen_ || stop_ || queued_bytes_ >= kWakeAt; });
     } else if (!stop_) {
+      sleeping_ = true;  // idle: the next record wakes it
       wake_.wait(lk, [&] { return !queue_.empty() || reopen_ || stop_; });
+      sleeping_ = false;
     }
   }
 }

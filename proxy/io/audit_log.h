@@ -86,6 +86,7 @@ class AuditLog {
   uint64_t done_ = 0;  // records written (appended_ - done_ are waiting)
   bool reopen_ = false;
   bool stop_ = false;
+  bool sleeping_ = false;  // the writer waits for a record (not on its batching clock)
   std::chrono::steady_clock::time_point stop_by_{};  // close(): give up writing after it
   bool failing_ = false;
   size_t out_pending_ = 0;  // chained bytes not yet written

@@ -2,8 +2,10 @@
 // reopen, failed opens and writes retried without a loss, bounded buffering with gap records.
 #include "proxy/io/audit_log.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -222,7 +224,27 @@ TEST(AuditLog, RefuseModeStopsAcceptingWhenTheBufferFillsButKeepsWhatRan) {
   EXPECT_EQ(verify({f}).first, 0);
 }
 
-TEST(AuditLog, AnUnreadableLastLineIsAStartError) {
+TEST(AuditLog, AFifoWithoutAReaderNeverHangsTheStart) {
+  TempDir d;
+  const std::string f = d.path + "/audit.fifo";
+  ASSERT_EQ(::mkfifo(f.c_str(), 0600), 0);
+  auto log = openLog(f, true);  // returns at once: the open fails (ENXIO) and is retried
+  ASSERT_TRUE(log);
+  EXPECT_FALSE(log->accepting());
+  log->append(record(0), true);
+  // A reader appears: the pending record is delivered through it.
+  const int rd = ::open(f.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
+  ASSERT_TRUE(log->flush(5s));
+  char buf[512];
+  const ssize_t n = ::read(rd, buf, sizeof buf);
+  ::close(rd);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("{\"n\":0,\"prev\":\"", 0), 0u);
+  EXPECT_TRUE(log->accepting());
+}
+
+TEST(AuditLog, ADirectoryAtThePathRefuses) {
   TempDir d;
   const std::string f = d.path + "/audit.jsonl";
   std::filesystem::create_directory(f);  // a directory where the file should be
