@@ -567,6 +567,9 @@ int runServe(const std::string& path) {
     const uint64_t lost = audit->close(std::chrono::seconds(5));
     for (const auto& [event, detail] : audit->takeEvents()) logEvent(event, {{"error", detail}});
     if (lost != 0) logEvent("audit_records_lost", {{"records", std::to_string(lost)}});
+    // A writer still blocked in write(2) (a hung disk) was left behind: the process exits
+    // around it, so the object it uses must stay alive.
+    if (audit->stuck()) (void)audit.release();
   }
   logEvent("stopped");
   return 0;

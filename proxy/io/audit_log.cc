@@ -22,6 +22,24 @@ constexpr size_t kMaxLineBytes = size_t{64} << 20;  // a longer last line is not
 constexpr size_t kWriteChunk = size_t{1} << 20;
 constexpr auto kCollectFor = std::chrono::milliseconds(5);  // a busy writer's batching window
 constexpr size_t kWakeAt = size_t{1} << 20;                 // queued bytes that wake it anyway
+constexpr int64_t kStuckAfterMs = 2000;  // one open or write this long: the file is failing
+
+int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Marks the writer as inside a system call that may hang, for stuck().
+struct BusyMark {
+  explicit BusyMark(std::atomic<int64_t>& since) : since_(since) {
+    since_.store(steadyMs(), std::memory_order_release);
+  }
+  ~BusyMark() { since_.store(0, std::memory_order_release); }
+  BusyMark(const BusyMark&) = delete;
+  BusyMark& operator=(const BusyMark&) = delete;
+  std::atomic<int64_t>& since_;
+};
 
 // Where the line holding byte `off` of `text` starts (lines end with '\n').
 size_t lineStart(const std::string& text, size_t off) {
@@ -157,16 +175,31 @@ bool AuditLog::flush(std::chrono::milliseconds limit) {
 }
 
 uint64_t AuditLog::close(std::chrono::milliseconds limit) {
-  {
-    std::lock_guard lk(mu_);
-    if (!thread_.joinable()) return appended_ - done_ + gap_;
-    stop_ = true;
-    stop_by_ = std::chrono::steady_clock::now() + limit;
-    wake_.notify_one();
+  std::unique_lock lk(mu_);
+  if (!thread_.joinable()) return appended_ - done_ + gap_;
+  stop_ = true;
+  stop_by_ = std::chrono::steady_clock::now() + limit;
+  wake_.notify_one();
+  // A writer blocked in write(2) cannot be interrupted: wait a little past its own deadline,
+  // then leave it behind rather than hang the shutdown.
+  if (exited_cv_.wait_for(lk, limit + std::chrono::milliseconds(500), [&] { return exited_; })) {
+    lk.unlock();
+    thread_.join();
+    lk.lock();
+  } else {
+    thread_.detach();
   }
-  thread_.join();
-  std::lock_guard lk(mu_);
   return appended_ - done_ + gap_;
+}
+
+bool AuditLog::stuck() const {
+  const int64_t since = busy_since_ms_.load(std::memory_order_acquire);
+  return since != 0 && steadyMs() - since >= kStuckAfterMs;
+}
+
+bool AuditLog::accepting() const {
+  if (!options_.refuse) return true;
+  return accepting_.load(std::memory_order_acquire) && !stuck();
 }
 
 AuditLog::Stats AuditLog::stats() const {
@@ -176,7 +209,7 @@ AuditLog::Stats AuditLog::stats() const {
   s.dropped = dropped_;
   s.failures = failures_;
   s.buffered_bytes = queued_bytes_ + out_pending_;
-  s.failing = failing_;
+  s.failing = failing_ || stuck();
   return s;
 }
 
@@ -192,6 +225,7 @@ void AuditLog::fail(const std::string& what, int err) {
 }
 
 bool AuditLog::openFile() {
+  const BusyMark busy(busy_since_ms_);
   // Non-blocking open: a FIFO without a reader fails (ENXIO) instead of hanging; writes then
   // block as usual (on this thread only).
   const int fd = ::open(options_.path.c_str(),
@@ -232,7 +266,21 @@ bool AuditLog::openFile() {
   return true;
 }
 
+std::string AuditLog::fileMoved() {
+  // Deleted while open: whatever is written now is lost at close (found by the attack run).
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && st.st_nlink == 0) return "the open file was deleted";
+  // Renamed or replaced without a SIGHUP: once a second, follow the name.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_path_check_ < std::chrono::seconds(1)) return {};
+  last_path_check_ = now;
+  if (::stat(options_.path.c_str(), &st) != 0) return "the file is no longer at its path";
+  if (st.st_dev != dev_ || st.st_ino != ino_) return "another file is at its path";
+  return {};
+}
+
 bool AuditLog::writeOut() {
+  const BusyMark busy(busy_since_ms_);
   while (out_off_ < out_.size()) {
     const size_t len = std::min(out_.size() - out_off_, kWriteChunk);
     const ssize_t n = ::write(fd_, out_.data() + out_off_, len);
@@ -269,7 +317,9 @@ void AuditLog::run() {
       out_ += line;
       out_ += '\n';
     }
-    if (reopen && fd_ >= 0) {
+    std::string moved;
+    if (fd_ >= 0 && !reopen && !out_.empty()) moved = fileMoved();
+    if ((reopen || !moved.empty()) && fd_ >= 0) {
       ::close(fd_);
       fd_ = -1;
     }
@@ -278,6 +328,7 @@ void AuditLog::run() {
     lk.lock();
     out_pending_ = out_.size() - out_off_;
     done_ += std::exchange(completed_, 0);
+    if (!moved.empty()) events_.emplace_back("audit_file_reopened", moved);
     if (!ok) {
       ++failures_;
       if (!failing_) events_.emplace_back("audit_write_failed", error_);
@@ -313,6 +364,8 @@ void AuditLog::run() {
       sleeping_ = false;
     }
   }
+  exited_ = true;
+  exited_cv_.notify_all();
 }
 
 }  // namespace kw::proxy

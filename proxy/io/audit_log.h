@@ -41,8 +41,9 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Any thread. False in refuse mode while the file cannot be written or the buffer is full.
-  [[nodiscard]] bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // Any thread. False in refuse mode while the file cannot be written, the buffer is full, or
+  // an open or write has not returned for 2 s (a hung NFS mount, a FIFO nobody reads).
+  [[nodiscard]] bool accepting() const;
   // `record`: one JSON object "{...}" (its "prev" is added by the writer). `ran`: the request
   // may have acted (its record is never dropped in refuse mode). A dropped record leaves an
   // {"event":"audit_gap","dropped":N} record in its place, in the chain.
@@ -51,8 +52,13 @@ class AuditLog {
   void reopen();
   // Waits until every appended record is written or `limit` passes; true when all are.
   bool flush(std::chrono::milliseconds limit);
-  // Writes what it can within `limit`, stops the writer; returns the records not written.
+  // Writes what it can within `limit`, stops the writer; returns the records not written. A
+  // writer stuck in a system call past `limit` is left behind (stuck() stays true): its owner
+  // must then not destroy this object (main leaks it at exit).
   uint64_t close(std::chrono::milliseconds limit);
+  // The writer has been inside one open or write for longer than 2 s (or never returned from
+  // close()).
+  [[nodiscard]] bool stuck() const;
 
   struct Stats {
     uint64_t written = 0;   // records (and gap records) on disk
@@ -71,6 +77,9 @@ class AuditLog {
   // Writer thread only.
   bool openFile();
   bool writeOut();
+  // Why the open file is no longer the one at the path ("" when it is): deleted, or (checked
+  // once a second) renamed or replaced without a SIGHUP. The writer then opens the path again.
+  std::string fileMoved();
   void fail(const std::string& what, int err);
   void publish();
 
@@ -94,12 +103,17 @@ class AuditLog {
   uint64_t dropped_ = 0;
   std::vector<std::pair<std::string, std::string>> events_;
   std::atomic<bool> accepting_{true};
+  // Steady-clock milliseconds at which the writer entered open(2) or write(2); 0 outside them.
+  std::atomic<int64_t> busy_since_ms_{0};
+  bool exited_ = false;  // under mu_: run() returned
+  std::condition_variable exited_cv_;
   // Writer thread only.
   std::string prev_hex_;
   bool needs_newline_ = false;  // the file ended inside a line when opened
   std::string error_;           // the last failure
   uint64_t completed_ = 0;      // lines written since the last publish
   int fd_ = -1;
+  std::chrono::steady_clock::time_point last_path_check_{};
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   std::string out_;     // chained lines not yet written

@@ -283,6 +283,7 @@ void ClientConnection::processInput() {
 
 bool ClientConnection::onHead(codec::ParseStatus st) {
   record_ = AccessRecord{};
+  record_pending_ = true;
   record_.started = std::chrono::steady_clock::now();
   record_.request_id = server_.nextRequestId();
   // A client's own id is kept (logged, never sent back) only when it is 1-64 characters of
@@ -440,6 +441,7 @@ std::string ClientConnection::headFor(const HttpResponse& resp, std::optional<ui
 }
 
 void ClientConnection::finishRecord(int status, size_t bytes_out) {
+  record_pending_ = false;
   record_.status = status;
   record_.bytes_out = bytes_out;
   if (record_.source_ip.empty()) record_.source_ip = peer_.ip;
@@ -590,6 +592,12 @@ void ClientConnection::linger() {
 
 void ClientConnection::closeNow() {
   if (state_ == State::Closed) return;
+  // The client left before its answer (or mid-relay): the request may have run upstream, so it
+  // is recorded all the same (found by the attack run: an early close hid writes from the audit).
+  if (record_pending_) {
+    record_.reason = "client_closed";
+    finishRecord(kClientClosedStatus, record_.bytes_out);
+  }
   state_ = State::Closed;
   timer_.cancel();
   releaseBody();

@@ -101,6 +101,10 @@ class ClientConnection final : public Exchange {
   PeerInfo peer_;
   codec::HttpRequestParser parser_;
   State state_ = State::Reading;
+  // A request's head was read and its record not written yet (closeNow writes it: 499).
+  bool record_pending_ = false;
+  // nginx's "client closed request": the record of a request whose client left before the answer.
+  static constexpr int kClientClosedStatus = 499;
   bool in_process_ = false;
   bool draining_ = false;
   bool keep_alive_ = true;

@@ -12,6 +12,7 @@ import { after, before, test } from "node:test";
 import { Redis } from "@upstash/redis";
 import { assert } from "./counted_assert.mjs";
 import { adminCall, executedDelta, sleep, startStack } from "./harness.mjs";
+import tls from "node:tls";
 import { request } from "./http.mjs";
 import { edKey, keyDir, mint, signingSection } from "./jwt_support.mjs";
 
@@ -174,6 +175,50 @@ test("records match what redis-server executed, name the credential, and hold no
   const metrics = (await adminCall(stack, kw, "GET", "/metrics")).text;
   assert.match(metrics, new RegExp(`^keyward_audit_records_total ${records.length}$`, "m"));
   assert.match(metrics, /^keyward_audit_failing 0$/m);
+  await kw.stop();
+});
+
+// Sends a whole request on a fresh TLS connection and closes at once, never reading the answer.
+function sendAndVanish(port, key, body, path = "/") {
+  return new Promise((resolve) => {
+    const payload = JSON.stringify(body);
+    const sock = tls.connect({ host: "127.0.0.1", port, ca: fs.readFileSync(stack.certs.ca),
+                               servername: "localhost" });
+    sock.on("error", () => resolve());
+    sock.on("close", () => resolve());
+    sock.once("secureConnect", () => {
+      // Written out (with TLS close_notify), then the socket is dropped unread.
+      sock.on("finish", () => sock.destroy());
+      sock.end(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+               `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n${payload}`);
+    });
+  });
+}
+
+test("a client that closes before its answer cannot run a command unaudited (attack-run finding)", async () => {
+  const dir = fs.mkdtempSync(path.join(stack.dir, "audit-"));
+  const file = path.join(dir, "audit.jsonl");
+  const kw = await auditedKeyward(dir, { file });
+  await stack.redis.call("DEL", "vanish:n");
+  for (let i = 0; i < 20; i++) await sendAndVanish(kw.port, stack.keys.admin, ["INCR", "vanish:n"]);
+  for (let i = 0; i < 10; i++) {
+    await sendAndVanish(kw.port, stack.keys.admin, [["INCR", "vanish:n"], ["INCR", "vanish:n"]], "/pipeline");
+    await sendAndVanish(kw.port, stack.keys.admin, [["INCR", "vanish:n"]], "/multi-exec");
+  }
+  await sleep(300);
+  const executed = Number(await stack.redis.call("GET", "vanish:n") ?? 0);
+  const records = await waitForRecords(file, 1);
+  let sent = 0;
+  for (const r of records) {
+    for (const c of r.commands) if (c.name === "incr" && c.decision === "allow") sent++;
+    if (r.status === 499) assert.equal(r.reason, "client_closed");
+  }
+  assert.ok(executed > 0, "some requests ran");
+  // Every INCR redis-server ran has an allowing record (a 499 may also name one the client's
+  // close stopped before it was sent).
+  assert.ok(sent >= executed, `redis ran ${executed} INCRs, records allow ${sent}`);
+  assert.equal(records.length, 40, "one record per request");
+  assert.equal(verify(file).status, 0);
   await kw.stop();
 });
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "proxy/codec/audit_chain.h"
 #include "proxy/tools/audit_verify_command.h"
@@ -104,6 +105,29 @@ TEST(AuditLog, ReopenAfterRenameStartsANewFileOnTheSameChain) {
   EXPECT_EQ(*codec::auditPrevOf(new_lines[0]), codec::auditDigestHex(old_lines.back()));
   EXPECT_EQ(verify({f + ".1", f}).first, 0);
   EXPECT_EQ(verify({f, f + ".1"}).first, 1);  // out of order
+}
+
+TEST(AuditLog, ADeletedOrRenamedFileIsFollowedWithoutASighup) {
+  TempDir d;
+  const std::string f = d.path + "/audit.jsonl";
+  auto log = openLog(f);
+  for (int i = 0; i < 3; ++i) log->append(record(i), true);
+  ASSERT_TRUE(log->flush(5s));
+  std::filesystem::remove(f);  // deleted while open (found by the attack run)
+  for (int i = 3; i < 5; ++i) log->append(record(i), true);
+  ASSERT_TRUE(log->flush(5s));
+  ASSERT_EQ(linesOf(f).size(), 2u);  // in a new file at the path, not the deleted inode
+  auto events = log->takeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0], std::make_pair(std::string("audit_file_reopened"),
+                                      std::string("the open file was deleted")));
+  // Renamed without a SIGHUP: within a second the name is followed.
+  std::filesystem::rename(f, f + ".1");
+  std::this_thread::sleep_for(1100ms);
+  for (int i = 5; i < 7; ++i) log->append(record(i), true);
+  ASSERT_TRUE(log->flush(5s));
+  EXPECT_EQ(linesOf(f).size(), 2u);
+  EXPECT_EQ(verify({f + ".1", f}).first, 0);
 }
 
 TEST(AuditLog, ARestartContinuesFromTheLastLine) {
@@ -242,6 +266,31 @@ TEST(AuditLog, AFifoWithoutAReaderNeverHangsTheStart) {
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("{\"n\":0,\"prev\":\"", 0), 0u);
   EXPECT_TRUE(log->accepting());
+}
+
+TEST(AuditLog, AWriteThatHangsRefusesAfterTwoSecondsAndNeverHangsTheShutdown) {
+  TempDir d;
+  const std::string f = d.path + "/audit.fifo";
+  ASSERT_EQ(::mkfifo(f.c_str(), 0600), 0);
+  const int reader = ::open(f.c_str(), O_RDONLY | O_NONBLOCK);  // opened, never read
+  ASSERT_GE(reader, 0);
+  auto log = openLog(f, true, size_t{64} << 20);
+  ASSERT_TRUE(log->accepting());
+  const std::string big = "{\"pad\":\"" + std::string(100000, 'x') + "\"}";
+  for (int i = 0; i < 4; ++i) log->append(big, true);  // more than the pipe holds
+  const auto start = std::chrono::steady_clock::now();
+  while (log->accepting() && std::chrono::steady_clock::now() - start < 10s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_FALSE(log->accepting());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1900ms);
+  EXPECT_TRUE(log->stats().failing);
+  const auto closing = std::chrono::steady_clock::now();
+  EXPECT_GT(log->close(200ms), 0u);  // the records not written
+  EXPECT_LT(std::chrono::steady_clock::now() - closing, 2s);
+  EXPECT_TRUE(log->stuck());
+  // As main does: the writer still uses the object (and the reader end stays open for it).
+  (void)log.release();
 }
 
 TEST(AuditLog, ADirectoryAtThePathRefuses) {
