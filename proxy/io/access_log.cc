@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "proxy/codec/base64.h"
 #include "proxy/codec/json_escape.h"
 
 namespace kw::proxy {
@@ -142,7 +143,12 @@ std::string formatAuditRecord(const AccessRecord& r) {
       out += ",\"keys\":[";
       for (uint32_t k = c.keys_begin; k < c.keys_end && k < r.keys.size(); ++k) {
         if (k > c.keys_begin) out += ',';
-        codec::appendJsonString(out, r.keys[k]);
+        if (codec::isValidUtf8(r.keys[k])) {
+          codec::appendJsonString(out, r.keys[k]);
+        } else {
+          // Exact bytes: U+FFFD would make \xff and \xfe one name (found by the attack run).
+          out += "{\"b64\":\"" + codec::base64Encode(r.keys[k]) + "\"}";
+        }
       }
       out += ']';
     }

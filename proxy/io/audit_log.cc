@@ -125,7 +125,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Options options) {
 }
 
 AuditLog::AuditLog(Options options, std::string prev_hex)
-    : options_(std::move(options)), prev_hex_(std::move(prev_hex)) {}
+    : options_(std::move(options)), head_(prev_hex), prev_hex_(std::move(prev_hex)) {}
 
 AuditLog::~AuditLog() {
   if (thread_.joinable()) close(std::chrono::seconds(5));
@@ -210,6 +210,7 @@ AuditLog::Stats AuditLog::stats() const {
   s.failures = failures_;
   s.buffered_bytes = queued_bytes_ + out_pending_;
   s.failing = failing_ || stuck();
+  s.head = head_;
   return s;
 }
 
@@ -328,6 +329,7 @@ void AuditLog::run() {
     lk.lock();
     out_pending_ = out_.size() - out_off_;
     done_ += std::exchange(completed_, 0);
+    if (out_pending_ == 0) head_ = prev_hex_;
     if (!moved.empty()) events_.emplace_back("audit_file_reopened", moved);
     if (!ok) {
       ++failures_;

@@ -66,6 +66,7 @@ class AuditLog {
     uint64_t failures = 0;  // failed opens and writes
     uint64_t buffered_bytes = 0;
     bool failing = false;
+    std::string head;  // SHA-256 hex of the last line written (the next record's prev)
   };
   [[nodiscard]] Stats stats() const;
   // Failures and recoveries since the last call, as (event, detail) for the loop to log.
@@ -101,6 +102,7 @@ class AuditLog {
   size_t out_pending_ = 0;  // chained bytes not yet written
   uint64_t failures_ = 0;
   uint64_t dropped_ = 0;
+  std::string head_;  // the chain's head on disk (Stats::head)
   std::vector<std::pair<std::string, std::string>> events_;
   std::atomic<bool> accepting_{true};
   // Steady-clock milliseconds at which the writer entered open(2) or write(2); 0 outside them.

@@ -67,8 +67,10 @@ std::optional<policy::Decision> commandRefusal(const conf::ClientEntry& entry,
 // The audit record's name for a credential that passed: never the token, nor enough of a
 // digest to test guesses against offline at scale.
 std::string credentialLabel(std::string_view token, const ResolvedCredential& cred) {
-  if (cred.is_jwt) return "jwt:" + cred.kid + ":" + cred.jti;
-  return "key:" + policy::toHex(policy::sha256(token)).substr(0, 12);
+  const std::string digest = policy::toHex(policy::sha256(token)).substr(0, 12);
+  if (!cred.is_jwt) return "key:" + digest;
+  // A token without a jti is still told apart from others of its key (attack-run finding).
+  return "jwt:" + cred.kid + ":" + (cred.jti.empty() ? "#" + digest : cred.jti);
 }
 
 }  // namespace

@@ -98,6 +98,9 @@ test("records match what redis-server executed, name the credential, and hold no
   assert.equal(note(await send(token, ["SET", "sess:42:a", value])).status, 200);
   const origin = "https://app.example.com";
   assert.equal(note(await send(stack.keys.browser, ["GET", "app:1"], "/", { origin })).status, 200);
+  // A JWT without a jti: told apart by a digest prefix of the token (attack-run finding).
+  const bare = await mint(jwtKey, { sub: "42" });
+  assert.equal(note(await send(bare, ["GET", "sess:42:a"])).status, 200);
 
   const records = await waitForRecords(file, answered.length + 1);
   assert.equal(records.length, answered.length + 1, JSON.stringify(records.map((r) => r.status)));
@@ -150,6 +153,8 @@ test("records match what redis-server executed, name the credential, and hold no
   assert.equal(rec(9).client, "session");
   assert.equal(rec(10).origin, origin);
   assert.equal(rec(10).source_ip, "127.0.0.1");
+  const bareDigest = crypto.createHash("sha256").update(bare).digest("hex").slice(0, 12);
+  assert.equal(rec(11).credential, `jwt:${jwtKey.id}:#${bareDigest}`);
 
   // What redis-server executed is exactly what the records allowed.
   await sleep(100);
@@ -163,7 +168,7 @@ test("records match what redis-server executed, name the credential, and hold no
 
   // No token, value, upstream token or admin token anywhere in the file.
   const text = fs.readFileSync(file, "utf8");
-  for (const secret of [...stack.secrets(), token, value, "B".repeat(43)]) {
+  for (const secret of [...stack.secrets(), token, bare, value, "B".repeat(43)]) {
     assert.ok(!text.includes(secret), "a secret or value in the audit log");
   }
   // The chain verifies on the real file.
@@ -176,6 +181,13 @@ test("records match what redis-server executed, name the credential, and hold no
   assert.match(metrics, new RegExp(`^keyward_audit_records_total ${records.length}$`, "m"));
   assert.match(metrics, /^keyward_audit_failing 0$/m);
   await kw.stop();
+  // At exit the chain's head goes to stdout too: an anchor kept apart from the file.
+  await sleep(100);
+  const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l);
+  const checkpoint = kw.events.filter((e) => e.event === "audit_checkpoint").at(-1);
+  assert.ok(checkpoint, "an audit_checkpoint event at exit");
+  assert.equal(checkpoint.records, String(lines.length));
+  assert.equal(checkpoint.sha256, crypto.createHash("sha256").update(lines.at(-1)).digest("hex"));
 });
 
 // Sends a whole request on a fresh TLS connection and closes at once, never reading the answer.

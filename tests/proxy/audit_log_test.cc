@@ -85,6 +85,7 @@ TEST(AuditLog, WritesChainedLinesThatVerify) {
     EXPECT_EQ(*codec::auditPrevOf(lines[i]), codec::auditDigestHex(lines[i - 1]));
   }
   EXPECT_EQ(log->stats().written, 100u);
+  EXPECT_EQ(log->stats().head, codec::auditDigestHex(lines.back()));
   EXPECT_EQ(verify({f}), std::make_pair(0, std::string("ok: 100 records\n")));
 }
 

@@ -128,6 +128,11 @@ TEST(AuditRecordTest, OneLineWithEveryFieldAndNoArgument) {
             std::string::npos)
       << anon;
   EXPECT_NE(anon.find(R"("upstream_ms":null})"), std::string::npos) << anon;
+  // Binary key names keep their exact bytes.
+  r.keys = {"app:\xff", "app:\xfe"};
+  const std::string bin = formatAuditRecord(r);
+  EXPECT_NE(bin.find(R"("keys":[{"b64":"YXBwOv8="},{"b64":"YXBwOv4="}])"), std::string::npos)
+      << bin;
 }
 
 TEST(CliTest, Errors) {
