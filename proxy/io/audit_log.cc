@@ -49,54 +49,58 @@ size_t lineStart(const std::string& text, size_t off) {
 }
 
 struct Tail {
-  std::string line;      // the file's last line, without its newline
-  bool partial = false;  // the file does not end with a newline (an interrupted write)
+  std::optional<std::string> last;  // the last whole line (without its newline)
+  std::optional<std::string> torn;  // bytes after it with no newline: a write cut short
 };
 
-// The last line of `path`; nullopt when the file is absent, empty or not a regular file.
-Result<std::optional<Tail>> readTail(const std::string& path) {
+// The end of `path` (nothing when it is absent, empty or not a regular file).
+Result<Tail> readTail(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    if (errno == ENOENT) return std::optional<Tail>();
+    if (errno == ENOENT) return Tail{};
     return Error{ErrorCode::InvalidArgument,
                  "audit.file: cannot read " + path + ": " + std::strerror(errno)};
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
     ::close(fd);
-    return std::optional<Tail>();
+    return Tail{};
   }
-  Tail tail;
-  std::string buf;  // the file's end, grown backwards until it holds a whole line
+  // Grown backwards until it holds two newlines (the last whole line and, after it, a torn
+  // one if any) or the whole file.
+  std::string buf;
   off_t end = st.st_size;
-  for (;;) {
+  while (end > 0 && std::count(buf.begin(), buf.end(), '\n') < 2) {
+    if (buf.size() > 2 * kMaxLineBytes) {
+      ::close(fd);
+      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + path +
+                                                   " is longer than 64 MiB; not an audit log"};
+    }
     const size_t step = std::min<size_t>(64 * 1024, static_cast<size_t>(end));
     std::string chunk(step, '\0');
-    const ssize_t n = ::pread(fd, chunk.data(), step, end - static_cast<off_t>(step));
-    if (n != static_cast<ssize_t>(step)) {
+    if (::pread(fd, chunk.data(), step, end - static_cast<off_t>(step)) !=
+        static_cast<ssize_t>(step)) {
       ::close(fd);
       return Error{ErrorCode::InvalidArgument,
                    "audit.file: cannot read the last record of " + path};
     }
     end -= static_cast<off_t>(step);
     buf.insert(0, chunk);
-    const bool ends_nl = buf.back() == '\n';
-    const size_t body = ends_nl ? buf.size() - 1 : buf.size();
-    const size_t nl = body == 0 ? std::string::npos : buf.rfind('\n', body - 1);
-    if (nl != std::string::npos || end == 0) {
-      const size_t from = nl == std::string::npos ? 0 : nl + 1;
-      tail.line = buf.substr(from, body - from);
-      tail.partial = !ends_nl;
-      break;
-    }
-    if (buf.size() > kMaxLineBytes) {
-      ::close(fd);
-      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + path +
-                                                   " is longer than 64 MiB; not an audit log"};
-    }
   }
   ::close(fd);
-  return std::optional<Tail>(std::move(tail));
+  Tail tail;
+  size_t stop = buf.size();  // the end of the last whole line
+  if (buf.back() != '\n') {
+    const size_t nl = buf.rfind('\n');
+    tail.torn = buf.substr(nl == std::string::npos ? 0 : nl + 1);
+    if (nl == std::string::npos) return tail;
+    stop = nl + 1;
+  }
+  const size_t body = stop - 1;  // without its newline
+  const size_t nl = body == 0 ? std::string::npos : buf.rfind('\n', body - 1);
+  tail.last = buf.substr(nl == std::string::npos ? 0 : nl + 1,
+                         body - (nl == std::string::npos ? 0 : nl + 1));
+  return tail;
 }
 
 }  // namespace
@@ -105,13 +109,25 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Options options) {
   auto tail = readTail(options.path);
   if (!tail) return tail.error();
   std::string prev = codec::auditGenesisHex();
-  bool partial = false;
-  if (*tail) {
-    prev = codec::auditDigestHex((*tail)->line);
-    partial = (*tail)->partial;
+  if (tail->last) {
+    // Not ours: chaining to it would make a stranger's line part of the chain.
+    if (!codec::auditPrevOf(*tail->last)) {
+      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + options.path +
+                                                   " is not an audit record; move the file aside"};
+    }
+    prev = codec::auditDigestHex(*tail->last);
   }
+  const bool partial = tail->torn.has_value();
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), std::move(prev)));
   log->needs_newline_ = partial;
+  if (partial) {
+    // A write cut short (a crash): the chain continues from the last whole record, and this
+    // record names the torn bytes, so verify can check past them (found by the attack run).
+    log->append("{\"time\":\"" + nowRfc3339() +
+                    "\",\"event\":\"audit_torn\",\"bytes\":" + std::to_string(tail->torn->size()) +
+                    ",\"sha256\":\"" + codec::auditDigestHex(*tail->torn) + "\"}",
+                true);
+  }
   // The first open here, before any request: refuse mode refuses from the start when the file
   // cannot be written (the writer thread then retries).
   if (!log->openFile()) {

@@ -12,11 +12,26 @@ namespace {
 
 constexpr size_t kWindow = 64;  // records remembered behind, and lines read ahead, on a break
 
-bool isJsonObject(std::string_view text) {
+struct TornMark {
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+
+// Whether `text` is a JSON object; `mark` is set when it is keyward's audit_torn record.
+bool parseRecord(std::string_view text, std::optional<TornMark>& mark) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(simdjson::padded_string(text)).get(root) != simdjson::SUCCESS) return false;
-  return root.type() == simdjson::dom::element_type::OBJECT;
+  if (root.type() != simdjson::dom::element_type::OBJECT) return false;
+  std::string_view event;
+  std::string_view sha;
+  uint64_t bytes = 0;
+  if (root["event"].get(event) == simdjson::SUCCESS && event == "audit_torn" &&
+      root["sha256"].get(sha) == simdjson::SUCCESS &&
+      root["bytes"].get(bytes) == simdjson::SUCCESS) {
+    mark = TornMark{std::string(sha), bytes};
+  }
+  return true;
 }
 
 }  // namespace
@@ -45,18 +60,33 @@ bool AuditChainVerifier::line(std::string_view text) {
     if (problem_) looking_.reset();
     return !problem_;
   }
-  if (text.empty()) {
-    broken(where() + ": an empty line, not an audit record");
-    return false;
-  }
   const std::optional<std::string_view> prev = codec::auditPrevOf(text);
-  if (!prev) {
-    broken(where() + ": not an audit record (it does not end with a \"prev\" digest)");
-    return false;
+  std::optional<TornMark> mark;
+  std::string not_record;
+  if (text.empty()) {
+    not_record = where() + ": an empty line, not an audit record";
+  } else if (!prev) {
+    not_record = where() + ": not an audit record (it does not end with a \"prev\" digest)";
+  } else if (!parseRecord(text, mark)) {
+    not_record = where() + ": not a JSON object";
   }
-  if (!isJsonObject(text)) {
-    broken(where() + ": not a JSON object");
-    return false;
+  if (!not_record.empty()) {
+    // Maybe a write cut short by a crash: keyward's next start marks it in the next record.
+    if (torn_) {
+      broken(torn_->problem);
+      return false;
+    }
+    torn_ = Torn{codec::auditDigestHex(text), text.size(), where(), std::move(not_record)};
+    return true;
+  }
+  if (torn_) {
+    if (!mark || mark->sha256 != torn_->digest || mark->bytes != torn_->bytes) {
+      broken(torn_->problem);
+      return false;
+    }
+    notes_ += torn_->where + ": a record cut short by a crash (" + std::to_string(torn_->bytes) +
+              " bytes), marked by " + where() + "\n";
+    torn_.reset();
   }
   Seen current{codec::auditDigestHex(text), where()};
   if (first_record_) {
@@ -112,6 +142,7 @@ void AuditChainVerifier::endWith(const std::string& problem) {
     broken(looking_default_);
     looking_.reset();
   }
+  if (torn_) broken(torn_->problem);
   broken(problem);
 }
 
@@ -130,6 +161,7 @@ AuditChainVerifier::Verdict AuditChainVerifier::finish() {
     broken(looking_default_);
     looking_.reset();
   }
+  if (torn_) broken(torn_->problem);
   Verdict v;
   v.records = records_;
   if (problem_) {

@@ -51,6 +51,15 @@ class AuditChainVerifier {
   std::optional<std::pair<std::string, Seen>> looking_;  // (prev, the record that broke)
   std::string looking_default_;                          // the verdict if it is not found
   int lookahead_left_ = 0;
+  // A line that is not a record, accepted only when the next record is the audit_torn record
+  // keyward writes for it at its next start (a crash cut that write short).
+  struct Torn {
+    std::string digest;
+    uint64_t bytes = 0;
+    std::string where;
+    std::string problem;  // the verdict if it is not marked
+  };
+  std::optional<Torn> torn_;
 };
 
 }  // namespace kw::proxy

@@ -145,7 +145,7 @@ TEST(AuditLog, ARestartContinuesFromTheLastLine) {
   EXPECT_EQ(verify({f}), std::make_pair(0, std::string("ok: 4 records\n")));
 }
 
-TEST(AuditLog, AFileEndingInsideALineIsTerminatedAndTheBreakIsReported) {
+TEST(AuditLog, ARecordCutShortByACrashIsMarkedAndVerifyChecksPastIt) {
   TempDir d;
   const std::string f = d.path + "/audit.jsonl";
   {
@@ -158,12 +158,36 @@ TEST(AuditLog, AFileEndingInsideALineIsTerminatedAndTheBreakIsReported) {
     log->append(record(1), true);
   }
   const auto lines = linesOf(f);
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[1], "{\"cut\":");
-  EXPECT_EQ(*codec::auditPrevOf(lines[2]), codec::auditDigestHex(lines[1]));
-  const auto [rc, out] = verify({f});
-  EXPECT_EQ(rc, 1);
-  EXPECT_NE(out.find("audit.jsonl:2: not an audit record"), std::string::npos) << out;
+  // The marker chains to the last whole record and names the torn bytes.
+  EXPECT_NE(lines[2].find("\"event\":\"audit_torn\",\"bytes\":7,\"sha256\":\"" +
+                          codec::auditDigestHex(lines[1]) + "\""),
+            std::string::npos)
+      << lines[2];
+  EXPECT_EQ(*codec::auditPrevOf(lines[2]), codec::auditDigestHex(lines[0]));
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(runAuditVerify({f}, out, err), 0);
+  EXPECT_EQ(out.str(), "ok: 3 records\n");
+  EXPECT_NE(err.str().find("audit.jsonl:2: a record cut short by a crash (7 bytes), marked by"),
+            std::string::npos)
+      << err.str();
+  // Anything else in that place is still a break.
+  std::ofstream(f + ".x") << lines[0] << "\n" << lines[1] << "\n" << lines[3] << "\n";
+  EXPECT_EQ(verify({f + ".x"}).first, 1);
+}
+
+TEST(AuditLog, ALastLineThatIsNotARecordRefusesTheStart) {
+  TempDir d;
+  const std::string f = d.path + "/audit.jsonl";
+  std::ofstream(f) << "some other log\n";
+  AuditLog::Options o;
+  o.path = f;
+  auto log = AuditLog::open(o);
+  ASSERT_FALSE(log);
+  EXPECT_NE(log.error().message.find("is not an audit record; move the file aside"),
+            std::string::npos);
 }
 
 TEST(AuditLog, AMissingDirectoryRefusesUntilItExistsAndLosesNothing) {

@@ -98,6 +98,26 @@ TEST(AuditVerify, FilesChainInOrder) {
   EXPECT_FALSE(check({mid}).ok);
 }
 
+TEST(AuditVerify, ATornLineNeedsItsMarker) {
+  const auto c = chain(2);
+  const std::string torn = "{\"cut";
+  const std::string mark = codec::chainRecord(
+      "{\"event\":\"audit_torn\",\"bytes\":5,\"sha256\":\"" + codec::auditDigestHex(torn) + "\"}",
+      codec::auditDigestHex(c[1]));
+  const auto v = check({{c[0], c[1], torn, mark}});
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 3u);
+  EXPECT_EQ(v.notes, "f1:3: a record cut short by a crash (5 bytes), marked by f1:4\n");
+  // A marker for other bytes, or two bad lines in a row, is a break.
+  const std::string other =
+      codec::chainRecord("{\"event\":\"audit_torn\",\"bytes\":5,\"sha256\":\"" +
+                             codec::auditDigestHex("{\"cux") + "\"}",
+                         codec::auditDigestHex(c[1]));
+  EXPECT_EQ(check({{c[0], c[1], torn, other}}).problem,
+            "f1:3: not an audit record (it does not end with a \"prev\" digest)");
+  EXPECT_FALSE(check({{c[0], c[1], torn, torn, mark}}).ok);
+}
+
 TEST(AuditVerify, NonRecordsAreRefused) {
   auto c = chain(3);
   EXPECT_EQ(check({{c[0], "", c[1]}}).problem, "f1:2: an empty line, not an audit record");
