@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,10 +17,12 @@ namespace {
 constexpr size_t kMaxLine = size_t{64} << 20;  // longer is not a record keyward wrote
 
 // Feeds `path`'s lines to `v`; false (with a message in `why`) when it cannot be read.
-bool feedFile(const std::string& path, AuditChainVerifier& v, std::string& why) {
+// `name`: how findings name the file.
+bool feedFile(const std::string& path, const std::string& name, AuditChainVerifier& v,
+              std::string& why) {
   const int fd = conf::openRegularFile(path, why);
   if (fd < 0) return false;
-  v.beginFile(path);
+  v.beginFile(name);
   std::string pending;
   std::string buf(size_t{1} << 20, '\0');
   bool going = true;
@@ -65,9 +68,13 @@ int runAuditVerify(const std::vector<std::string>& paths, std::ostream& out, std
     return 2;
   }
   AuditChainVerifier verifier;
-  for (const std::string& path : paths) {
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
+    // A file given twice is named by its place too, or "a copy of f:1" could name itself.
+    const bool repeated = std::count(paths.begin(), paths.end(), path) > 1;
+    const std::string name = repeated ? path + " (argument " + std::to_string(i + 1) + ")" : path;
     std::string why;
-    if (!feedFile(path, verifier, why)) {
+    if (!feedFile(path, name, verifier, why)) {
       err << "keyward audit verify: cannot read " << path << ": " << why << "\n";
       return 2;
     }

@@ -418,3 +418,47 @@ test("on_failure continue: requests go on while the file cannot be written; reco
   assert.equal(verify(file).status, 0);
   await kw.stop();
 });
+
+test("attack-run findings: a FIFO, a deleted file and a torn last line", async () => {
+  const dir = fs.mkdtempSync(path.join(stack.dir, "audit-"));
+  // A FIFO nobody reads: the open fails at once (no hang), requests get 503, and SIGTERM exits.
+  const fifo = path.join(dir, "audit.fifo");
+  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+  const kw = await auditedKeyward(dir, { file: fifo, on_failure: "refuse" });
+  const r = await request(kw.port, { body: ["GET", "app:f"], key: stack.keys.reader });
+  assert.equal(r.status, 503);
+  assert.equal((await fetch(`http://127.0.0.1:${kw.adminPort}/readyz`)).status, 503);
+  const t0 = Date.now();
+  await kw.stop("SIGTERM", 20000);
+  assert.equal(kw.exitCode, 0);
+  assert.ok(Date.now() - t0 < 10000, `SIGTERM took ${Date.now() - t0} ms`);
+
+  // The audit file deleted while keyward runs: later records go to a new file at the path.
+  const file = path.join(dir, "audit.jsonl");
+  const kw2 = await auditedKeyward(dir, { file });
+  assert.equal((await request(kw2.port, { body: ["GET", "app:d"], key: stack.keys.reader })).status, 200);
+  await waitForRecords(file, 1);
+  fs.unlinkSync(file);
+  const after = await request(kw2.port, { body: ["GET", "app:d"], key: stack.keys.reader });
+  assert.equal(after.status, 200);
+  const recs = await waitForRecords(file, 1);
+  assert.deepEqual(recs.map((x) => x.request_id), [after.headers["x-request-id"]]);
+  for (let i = 0; i < 50 && !kw2.events.some((e) => e.event === "audit_file_reopened"); i++) await sleep(20);
+  assert.ok(kw2.events.some((e) => e.event === "audit_file_reopened"));
+  await kw2.stop();
+
+  // A torn last line (a crash mid-write): the next start marks it; verify checks past it.
+  fs.appendFileSync(file, '{"time":"2026-');
+  const kw3 = await auditedKeyward(dir, { file });
+  assert.equal((await request(kw3.port, { body: ["GET", "app:t"], key: stack.keys.reader })).status, 200);
+  await kw3.stop();
+  const v = verify(file);
+  assert.equal(v.status, 0, v.out + v.err);
+  assert.equal(v.out, "ok: 3 records\n");  // the record, the marker, the new one
+  assert.match(v.err, /audit\.jsonl:2: a record cut short by a crash \(14 bytes\)/);
+  // A file whose last line is not an audit record is refused at start.
+  const foreign = path.join(dir, "foreign.jsonl");
+  fs.writeFileSync(foreign, "an nginx line\n");
+  await assert.rejects(auditedKeyward(dir, { file: foreign }), /is not an audit record/);
+});
+

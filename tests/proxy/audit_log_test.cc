@@ -106,6 +106,12 @@ TEST(AuditLog, ReopenAfterRenameStartsANewFileOnTheSameChain) {
   EXPECT_EQ(*codec::auditPrevOf(new_lines[0]), codec::auditDigestHex(old_lines.back()));
   EXPECT_EQ(verify({f + ".1", f}).first, 0);
   EXPECT_EQ(verify({f, f + ".1"}).first, 1);  // out of order
+  // The same file twice: each place is named apart.
+  const auto [rc, out] = verify({f + ".1", f, f});
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("audit.jsonl (argument 3):1: inserted (a copy of "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("audit.jsonl (argument 2):1)"), std::string::npos) << out;
 }
 
 TEST(AuditLog, ADeletedOrRenamedFileIsFollowedWithoutASighup) {
