@@ -152,6 +152,7 @@ std::string formatAuditRecord(const AccessRecord& r) {
       }
       out += ']';
     }
+    if (c.keys_omitted > 0) out += ",\"keys_omitted\":" + std::to_string(c.keys_omitted);
     out += '}';
   }
   out += ']';

@@ -18,6 +18,7 @@ struct CommandOutcome {
   std::string reason;         // deny / skipped: why ("" for allow)
   uint32_t keys_begin = 0;    // its key names in AccessRecord::keys (audit.log_keys)
   uint32_t keys_end = 0;
+  uint32_t keys_omitted = 0;  // names past the record's cap, left out (and said so)
 };
 
 struct AccessRecord {

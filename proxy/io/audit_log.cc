@@ -48,9 +48,14 @@ size_t lineStart(const std::string& text, size_t off) {
   return nl == std::string::npos ? 0 : nl + 1;
 }
 
+constexpr size_t kMaxTornLines = 16;  // crash fragments after the last record, at most
+
 struct Tail {
-  std::optional<std::string> last;  // the last whole line (without its newline)
-  std::optional<std::string> torn;  // bytes after it with no newline: a write cut short
+  std::optional<std::string> last;  // the last whole record (without its newline)
+  bool terminated = true;           // the file ends with a newline
+  // Lines after `last` that are not records, in file order: writes cut short by crashes (a
+  // crash may also cut the record that marks an earlier one). Only when !terminated.
+  std::vector<std::string> fragments;
 };
 
 // The end of `path` (nothing when it is absent, empty or not a regular file).
@@ -66,40 +71,53 @@ Result<Tail> readTail(const std::string& path) {
     ::close(fd);
     return Tail{};
   }
-  // Grown backwards until it holds two newlines (the last whole line and, after it, a torn
-  // one if any) or the whole file.
-  std::string buf;
+  const auto refuse = [&](const std::string& why) -> Result<Tail> {
+    ::close(fd);
+    return Error{ErrorCode::InvalidArgument, "audit.file: " + path + ": " + why};
+  };
+  std::string buf;  // the file's end, grown backwards
   off_t end = st.st_size;
-  while (end > 0 && std::count(buf.begin(), buf.end(), '\n') < 2) {
-    if (buf.size() > 2 * kMaxLineBytes) {
-      ::close(fd);
-      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + path +
-                                                   " is longer than 64 MiB; not an audit log"};
+  Tail tail;
+  for (;;) {
+    // Lines of buf from the end (the first one is whole only once the file's start is in).
+    tail = Tail{};
+    tail.terminated = !buf.empty() && buf.back() == '\n';
+    size_t stop = tail.terminated ? buf.size() - 1 : buf.size();
+    bool found = false;
+    for (size_t lines = 0; !buf.empty() && lines <= kMaxTornLines + 1; ++lines) {
+      const size_t nl = stop == 0 ? std::string::npos : buf.rfind('\n', stop - 1);
+      if (nl == std::string::npos && end > 0) break;  // not whole yet: read more
+      const size_t from = nl == std::string::npos ? 0 : nl + 1;
+      std::string line = buf.substr(from, stop - from);
+      if (codec::auditPrevOf(line)) {
+        tail.last = std::move(line);
+        found = true;
+        break;
+      }
+      // Not a record: a crash fragment only in a file that ends inside a line.
+      if (tail.terminated) return refuse("its last line is not an audit record; move it aside");
+      tail.fragments.insert(tail.fragments.begin(), std::move(line));
+      if (tail.fragments.size() > kMaxTornLines) {
+        return refuse("more than 16 lines after its last record are not records; move it aside");
+      }
+      if (nl == std::string::npos) {
+        found = true;  // the file's start: no record before the fragments
+        break;
+      }
+      stop = nl;
     }
+    if (found || end == 0) break;
+    if (buf.size() > 2 * kMaxLineBytes) return refuse("its last line is longer than 64 MiB");
     const size_t step = std::min<size_t>(64 * 1024, static_cast<size_t>(end));
     std::string chunk(step, '\0');
     if (::pread(fd, chunk.data(), step, end - static_cast<off_t>(step)) !=
         static_cast<ssize_t>(step)) {
-      ::close(fd);
-      return Error{ErrorCode::InvalidArgument,
-                   "audit.file: cannot read the last record of " + path};
+      return refuse("cannot read its last record");
     }
     end -= static_cast<off_t>(step);
     buf.insert(0, chunk);
   }
   ::close(fd);
-  Tail tail;
-  size_t stop = buf.size();  // the end of the last whole line
-  if (buf.back() != '\n') {
-    const size_t nl = buf.rfind('\n');
-    tail.torn = buf.substr(nl == std::string::npos ? 0 : nl + 1);
-    if (nl == std::string::npos) return tail;
-    stop = nl + 1;
-  }
-  const size_t body = stop - 1;  // without its newline
-  const size_t nl = body == 0 ? std::string::npos : buf.rfind('\n', body - 1);
-  tail.last = buf.substr(nl == std::string::npos ? 0 : nl + 1,
-                         body - (nl == std::string::npos ? 0 : nl + 1));
   return tail;
 }
 
@@ -108,25 +126,29 @@ Result<Tail> readTail(const std::string& path) {
 Result<std::unique_ptr<AuditLog>> AuditLog::open(Options options) {
   auto tail = readTail(options.path);
   if (!tail) return tail.error();
-  std::string prev = codec::auditGenesisHex();
-  if (tail->last) {
-    // Not ours: chaining to it would make a stranger's line part of the chain.
-    if (!codec::auditPrevOf(*tail->last)) {
-      return Error{ErrorCode::InvalidArgument, "audit.file: the last line of " + options.path +
-                                                   " is not an audit record; move the file aside"};
+  std::string prev = tail->last ? codec::auditDigestHex(*tail->last) : codec::auditGenesisHex();
+  std::string lead;  // written before any record: ends a cut line, marks crash fragments
+  if (!tail->terminated) lead = "\n";
+  if (!tail->fragments.empty()) {
+    // Writes cut short by crashes: the chain continues from the last whole record, and this
+    // record names every fragment, so verify can check past them (found by the attack runs).
+    std::string mark = "{\"time\":\"" + nowRfc3339() + "\",\"event\":\"audit_torn\",\"lines\":[";
+    for (size_t i = 0; i < tail->fragments.size(); ++i) {
+      const std::string& f = tail->fragments[i];
+      mark += (i == 0 ? "{\"bytes\":" : ",{\"bytes\":") + std::to_string(f.size()) +
+              ",\"sha256\":\"" + codec::auditDigestHex(f) + "\"}";
     }
-    prev = codec::auditDigestHex(*tail->last);
+    mark += "]}";
+    const std::string line = codec::chainRecord(mark, prev);
+    prev = codec::auditDigestHex(line);
+    lead += line + "\n";  // one write with the newline: a crash cannot split them apart
   }
-  const bool partial = tail->torn.has_value();
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), std::move(prev)));
-  log->needs_newline_ = partial;
-  if (partial) {
-    // A write cut short (a crash): the chain continues from the last whole record, and this
-    // record names the torn bytes, so verify can check past them (found by the attack run).
-    log->append("{\"time\":\"" + nowRfc3339() +
-                    "\",\"event\":\"audit_torn\",\"bytes\":" + std::to_string(tail->torn->size()) +
-                    ",\"sha256\":\"" + codec::auditDigestHex(*tail->torn) + "\"}",
-                true);
+  if (!lead.empty()) {
+    log->out_ = std::move(lead);
+    log->uncounted_newlines_ = tail->terminated ? 0 : 1;
+    log->head_.clear();  // not on disk yet
+    log->appended_ = tail->fragments.empty() ? 0 : 1;
   }
   // The first open here, before any request: refuse mode refuses from the start when the file
   // cannot be written (the writer thread then retries).
@@ -272,14 +294,6 @@ bool AuditLog::openFile() {
   // A line cut short by a failed write continues in the same file; in another file (rotated
   // or replaced meanwhile) it is written again whole.
   if (!same) out_off_ = lineStart(out_, out_off_);
-  if (needs_newline_) {
-    // The file ended inside a line (a crash mid-write): the chain continues after it.
-    if (::write(fd_, "\n", 1) != 1) {
-      fail("cannot write", errno);
-      return false;
-    }
-    needs_newline_ = false;
-  }
   return true;
 }
 
@@ -311,7 +325,10 @@ bool AuditLog::writeOut() {
       return false;
     }
     const char* p = out_.data() + out_off_;
-    completed_ += static_cast<uint64_t>(std::count(p, p + n, '\n'));
+    uint64_t lines = static_cast<uint64_t>(std::count(p, p + n, '\n'));
+    const uint64_t skip = std::min(lines, uncounted_newlines_);  // the newline ending a cut line
+    uncounted_newlines_ -= skip;
+    completed_ += lines - skip;
     out_off_ += static_cast<size_t>(n);
   }
   out_.clear();

@@ -111,9 +111,9 @@ class AuditLog {
   std::condition_variable exited_cv_;
   // Writer thread only.
   std::string prev_hex_;
-  bool needs_newline_ = false;  // the file ended inside a line when opened
-  std::string error_;           // the last failure
-  uint64_t completed_ = 0;      // lines written since the last publish
+  uint64_t uncounted_newlines_ = 0;  // in out_: the newline ending a line cut by a crash
+  std::string error_;                // the last failure
+  uint64_t completed_ = 0;           // lines written since the last publish
   int fd_ = -1;
   std::chrono::steady_clock::time_point last_path_check_{};
   dev_t dev_ = 0;

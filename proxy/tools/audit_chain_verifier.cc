@@ -12,10 +12,8 @@ namespace {
 
 constexpr size_t kWindow = 64;  // records remembered behind, and lines read ahead, on a break
 
-struct TornMark {
-  std::string sha256;
-  uint64_t bytes = 0;
-};
+// The fragments an audit_torn record names: (bytes, sha256) per line.
+using TornMark = std::vector<std::pair<uint64_t, std::string>>;
 
 // Whether `text` is a JSON object; `mark` is set when it is keyward's audit_torn record.
 bool parseRecord(std::string_view text, std::optional<TornMark>& mark) {
@@ -24,13 +22,21 @@ bool parseRecord(std::string_view text, std::optional<TornMark>& mark) {
   if (parser.parse(simdjson::padded_string(text)).get(root) != simdjson::SUCCESS) return false;
   if (root.type() != simdjson::dom::element_type::OBJECT) return false;
   std::string_view event;
-  std::string_view sha;
-  uint64_t bytes = 0;
-  if (root["event"].get(event) == simdjson::SUCCESS && event == "audit_torn" &&
-      root["sha256"].get(sha) == simdjson::SUCCESS &&
-      root["bytes"].get(bytes) == simdjson::SUCCESS) {
-    mark = TornMark{std::string(sha), bytes};
+  simdjson::dom::array lines;
+  if (root["event"].get(event) != simdjson::SUCCESS || event != "audit_torn" ||
+      root["lines"].get(lines) != simdjson::SUCCESS) {
+    return true;
   }
+  TornMark out;
+  for (simdjson::dom::element l : lines) {
+    std::string_view sha;
+    uint64_t bytes = 0;
+    if (l["sha256"].get(sha) != simdjson::SUCCESS || l["bytes"].get(bytes) != simdjson::SUCCESS) {
+      return true;  // not a mark keyward writes
+    }
+    out.emplace_back(bytes, std::string(sha));
+  }
+  mark = std::move(out);
   return true;
 }
 
@@ -71,22 +77,29 @@ bool AuditChainVerifier::line(std::string_view text) {
     not_record = where() + ": not a JSON object";
   }
   if (!not_record.empty()) {
-    // Maybe a write cut short by a crash: keyward's next start marks it in the next record.
-    if (torn_) {
-      broken(torn_->problem);
+    // Maybe a write cut short by a crash: keyward's next start names it in an audit_torn
+    // record (several, when crashes came one after another).
+    if (torn_.size() == kMaxTorn) {
+      broken(torn_.front().problem);
       return false;
     }
-    torn_ = Torn{codec::auditDigestHex(text), text.size(), where(), std::move(not_record)};
+    torn_.push_back(Torn{codec::auditDigestHex(text), text.size(), where(), std::move(not_record)});
     return true;
   }
-  if (torn_) {
-    if (!mark || mark->sha256 != torn_->digest || mark->bytes != torn_->bytes) {
-      broken(torn_->problem);
+  if (!torn_.empty()) {
+    bool named = mark && mark->size() == torn_.size();
+    for (size_t i = 0; named && i < torn_.size(); ++i) {
+      named = (*mark)[i].first == torn_[i].bytes && (*mark)[i].second == torn_[i].digest;
+    }
+    if (!named) {
+      broken(torn_.front().problem);
       return false;
     }
-    notes_ += torn_->where + ": a record cut short by a crash (" + std::to_string(torn_->bytes) +
-              " bytes), marked by " + where() + "\n";
-    torn_.reset();
+    for (const Torn& t : torn_) {
+      notes_ += t.where + ": a record cut short by a crash (" + std::to_string(t.bytes) +
+                " bytes), marked by " + where() + "\n";
+    }
+    torn_.clear();
   }
   Seen current{codec::auditDigestHex(text), where()};
   if (first_record_) {
@@ -142,7 +155,7 @@ void AuditChainVerifier::endWith(const std::string& problem) {
     broken(looking_default_);
     looking_.reset();
   }
-  if (torn_) broken(torn_->problem);
+  if (!torn_.empty()) broken(torn_.front().problem);
   broken(problem);
 }
 
@@ -161,7 +174,7 @@ AuditChainVerifier::Verdict AuditChainVerifier::finish() {
     broken(looking_default_);
     looking_.reset();
   }
-  if (torn_) broken(torn_->problem);
+  if (!torn_.empty()) broken(torn_.front().problem);
   Verdict v;
   v.records = records_;
   if (problem_) {

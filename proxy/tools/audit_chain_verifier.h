@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace kw::proxy {
 
@@ -51,15 +52,16 @@ class AuditChainVerifier {
   std::optional<std::pair<std::string, Seen>> looking_;  // (prev, the record that broke)
   std::string looking_default_;                          // the verdict if it is not found
   int lookahead_left_ = 0;
-  // A line that is not a record, accepted only when the next record is the audit_torn record
-  // keyward writes for it at its next start (a crash cut that write short).
+  // Lines that are not records, accepted only when the next record is the audit_torn record
+  // keyward writes naming them all at its next start (crashes cut those writes short).
   struct Torn {
     std::string digest;
     uint64_t bytes = 0;
     std::string where;
     std::string problem;  // the verdict if it is not marked
   };
-  std::optional<Torn> torn_;
+  static constexpr size_t kMaxTorn = 16;
+  std::vector<Torn> torn_;
 };
 
 }  // namespace kw::proxy

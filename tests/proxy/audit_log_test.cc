@@ -109,8 +109,7 @@ TEST(AuditLog, ReopenAfterRenameStartsANewFileOnTheSameChain) {
   // The same file twice: each place is named apart.
   const auto [rc, out] = verify({f + ".1", f, f});
   EXPECT_EQ(rc, 1);
-  EXPECT_NE(out.find("audit.jsonl (argument 3):1: inserted (a copy of "), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("audit.jsonl (argument 3):1: inserted (a copy of "), std::string::npos) << out;
   EXPECT_NE(out.find("audit.jsonl (argument 2):1)"), std::string::npos) << out;
 }
 
@@ -167,8 +166,8 @@ TEST(AuditLog, ARecordCutShortByACrashIsMarkedAndVerifyChecksPastIt) {
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[1], "{\"cut\":");
   // The marker chains to the last whole record and names the torn bytes.
-  EXPECT_NE(lines[2].find("\"event\":\"audit_torn\",\"bytes\":7,\"sha256\":\"" +
-                          codec::auditDigestHex(lines[1]) + "\""),
+  EXPECT_NE(lines[2].find("\"event\":\"audit_torn\",\"lines\":[{\"bytes\":7,\"sha256\":\"" +
+                          codec::auditDigestHex(lines[1]) + "\"}]"),
             std::string::npos)
       << lines[2];
   EXPECT_EQ(*codec::auditPrevOf(lines[2]), codec::auditDigestHex(lines[0]));
@@ -184,6 +183,44 @@ TEST(AuditLog, ARecordCutShortByACrashIsMarkedAndVerifyChecksPastIt) {
   EXPECT_EQ(verify({f + ".x"}).first, 1);
 }
 
+TEST(AuditLog, TwoCrashesInARowStillStartAndVerify) {
+  // Found by the second attack run: a crash that also cut the marker of the first.
+  TempDir d;
+  const std::string f = d.path + "/audit.jsonl";
+  {
+    auto log = openLog(f);
+    log->append(record(0), true);
+  }
+  std::ofstream(f, std::ios::app) << "{\"cut\":\n{\"time\":\"2026";
+  {
+    auto log = openLog(f);
+    log->append(record(1), true);
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(runAuditVerify({f}, out, err), 0) << out.str();
+  EXPECT_EQ(out.str(), "ok: 3 records\n");
+  EXPECT_NE(err.str().find("audit.jsonl:3: a record cut short"), std::string::npos) << err.str();
+}
+
+TEST(AuditLog, AWholeRecordMissingOnlyItsNewlineIsKept) {
+  // Found by the second attack run: serve and verify must agree that it is a record.
+  TempDir d;
+  const std::string f = d.path + "/audit.jsonl";
+  {
+    auto log = openLog(f);
+    for (int i = 0; i < 2; ++i) log->append(record(i), true);
+  }
+  std::filesystem::resize_file(f, std::filesystem::file_size(f) - 1);  // the last '\n' lost
+  {
+    auto log = openLog(f);
+    log->append(record(2), true);
+    ASSERT_TRUE(log->flush(5s));
+    EXPECT_EQ(log->stats().written, 1u);
+  }
+  EXPECT_EQ(verify({f}), std::make_pair(0, std::string("ok: 3 records\n")));
+}
+
 TEST(AuditLog, ALastLineThatIsNotARecordRefusesTheStart) {
   TempDir d;
   const std::string f = d.path + "/audit.jsonl";
@@ -192,7 +229,7 @@ TEST(AuditLog, ALastLineThatIsNotARecordRefusesTheStart) {
   o.path = f;
   auto log = AuditLog::open(o);
   ASSERT_FALSE(log);
-  EXPECT_NE(log.error().message.find("is not an audit record; move the file aside"),
+  EXPECT_NE(log.error().message.find("its last line is not an audit record; move it aside"),
             std::string::npos);
 }
 

@@ -98,22 +98,30 @@ TEST(AuditVerify, FilesChainInOrder) {
   EXPECT_FALSE(check({mid}).ok);
 }
 
-TEST(AuditVerify, ATornLineNeedsItsMarker) {
+std::string tornMark(const std::vector<std::string>& fragments, const std::string& prev) {
+  std::string m = "{\"event\":\"audit_torn\",\"lines\":[";
+  for (size_t i = 0; i < fragments.size(); ++i) {
+    m += (i ? ",{\"bytes\":" : "{\"bytes\":") + std::to_string(fragments[i].size()) +
+         ",\"sha256\":\"" + codec::auditDigestHex(fragments[i]) + "\"}";
+  }
+  return codec::chainRecord(m + "]}", prev);
+}
+
+TEST(AuditVerify, TornLinesNeedTheirMarker) {
   const auto c = chain(2);
   const std::string torn = "{\"cut";
-  const std::string mark = codec::chainRecord(
-      "{\"event\":\"audit_torn\",\"bytes\":5,\"sha256\":\"" + codec::auditDigestHex(torn) + "\"}",
-      codec::auditDigestHex(c[1]));
+  const std::string mark = tornMark({torn}, codec::auditDigestHex(c[1]));
   const auto v = check({{c[0], c[1], torn, mark}});
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 3u);
   EXPECT_EQ(v.notes, "f1:3: a record cut short by a crash (5 bytes), marked by f1:4\n");
-  // A marker for other bytes, or two bad lines in a row, is a break.
-  const std::string other =
-      codec::chainRecord("{\"event\":\"audit_torn\",\"bytes\":5,\"sha256\":\"" +
-                             codec::auditDigestHex("{\"cux") + "\"}",
-                         codec::auditDigestHex(c[1]));
-  EXPECT_EQ(check({{c[0], c[1], torn, other}}).problem,
+  // Two crashes in a row: the second cut the first marker; one marker names both.
+  const std::string torn2 = mark.substr(0, 20);
+  const auto two =
+      check({{c[0], c[1], torn, torn2, tornMark({torn, torn2}, codec::auditDigestHex(c[1]))}});
+  EXPECT_TRUE(two.ok) << two.problem;
+  // A marker for other bytes, or for fewer lines, is a break.
+  EXPECT_EQ(check({{c[0], c[1], torn, tornMark({"{\"cux"}, codec::auditDigestHex(c[1]))}}).problem,
             "f1:3: not an audit record (it does not end with a \"prev\" digest)");
   EXPECT_FALSE(check({{c[0], c[1], torn, torn, mark}}).ok);
 }
