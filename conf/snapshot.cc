@@ -111,9 +111,11 @@ size_t Snapshot::DigestHash::operator()(const Sha256Digest& d) const {
   return h;
 }
 
-const ClientEntry* Snapshot::findClientByApiKey(std::string_view presented_key) const {
+const ClientEntry* Snapshot::findClientByApiKey(std::string_view presented_key,
+                                                policy::Sha256* digest_out) const {
   if (presented_key.empty() || presented_key.size() > kMaxPresentedKeyBytes) return nullptr;
   const policy::Sha256 digest = policy::sha256(presented_key);
+  if (digest_out != nullptr) *digest_out = digest;
   auto it = by_key_digest_.find(digest);
   if (it == by_key_digest_.end()) return nullptr;
   if (CRYPTO_memcmp(it->first.data(), digest.data(), digest.size()) != 0) return nullptr;

@@ -11,6 +11,7 @@
 
 #include "conf/config.h"
 #include "policy/client_policy.h"
+#include "policy/credentials.h"
 #include "policy/jwt.h"
 #include "policy/result.h"
 
@@ -30,7 +31,10 @@ class Snapshot {
 
   // SHA-256 of the presented key, looked up by digest and confirmed with CRYPTO_memcmp.
   // nullptr when no client holds the key.
-  const ClientEntry* findClientByApiKey(std::string_view presented_key) const;
+  // `digest` (optional) receives the key's SHA-256 whenever it was computed (a key of a sane
+  // length), matched or not.
+  const ClientEntry* findClientByApiKey(std::string_view presented_key,
+                                        policy::Sha256* digest = nullptr) const;
   const ClientEntry* findClientByName(std::string_view name) const;
 
   // Signing keys loaded from signing.keys (PEM files read, HS256 secrets wrapped), in order;

@@ -462,14 +462,16 @@ int runServe(const std::string& path) {
   };
   Timer audit_checkpoints(base.get(), auditCheckpoint);
   if (audit) audit_checkpoints.armPeriodic(Milliseconds(60000));
-  Timer log_flusher(base.get(), [&] {
-    if (audit) {
-      for (const auto& [event, detail] : audit->takeEvents()) {
-        logEvent(event, detail.empty() ? std::vector<std::pair<std::string_view, std::string>>()
-                                       : std::vector<std::pair<std::string_view, std::string>>{
-                                             {"error", detail}});
-      }
+  // The writer thread's failures and recoveries, logged from the loop.
+  auto logAuditEvents = [&] {
+    for (const auto& [event, detail] : audit->takeEvents()) {
+      std::vector<std::pair<std::string_view, std::string>> fields;
+      if (!detail.empty()) fields.emplace_back("error", detail);
+      logEvent(event, fields);
     }
+  };
+  Timer log_flusher(base.get(), [&] {
+    if (audit) logAuditEvents();
     flushLogs();
   });
   log_flusher.armPeriodic(Milliseconds(100));
@@ -576,7 +578,7 @@ int runServe(const std::string& path) {
   if (audit) {
     router.setAudit(nullptr);
     const uint64_t lost = audit->close(std::chrono::seconds(5));
-    for (const auto& [event, detail] : audit->takeEvents()) logEvent(event, {{"error", detail}});
+    logAuditEvents();
     if (lost != 0) logEvent("audit_records_lost", {{"records", std::to_string(lost)}});
     auditCheckpoint();
     // A writer still blocked in write(2) (a hung disk) was left behind: the process exits

@@ -41,6 +41,12 @@ struct BusyMark {
   std::atomic<int64_t>& since_;
 };
 
+// The record standing for `dropped` records the buffer had no room for.
+std::string gapRecord(uint64_t dropped) {
+  return "{\"time\":\"" + nowRfc3339() +
+         "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(dropped) + "}";
+}
+
 // Where the line holding byte `off` of `text` starts (lines end with '\n').
 size_t lineStart(const std::string& text, size_t off) {
   if (off == 0) return 0;
@@ -183,8 +189,7 @@ void AuditLog::append(std::string record, bool ran) {
       ++dropped_;
     } else {
       if (gap_ > 0) {
-        std::string gap = "{\"time\":\"" + nowRfc3339() +
-                          "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}";
+        std::string gap = gapRecord(gap_);
         queued_bytes_ += gap.size();
         queue_.push_back(std::move(gap));
         ++appended_;
@@ -381,8 +386,7 @@ void AuditLog::run() {
     }
     if (stop_ && gap_ > 0 && queue_.empty()) {
       // Records dropped last: their gap record still goes in.
-      queue_.push_back("{\"time\":\"" + nowRfc3339() +
-                       "\",\"event\":\"audit_gap\",\"dropped\":" + std::to_string(gap_) + "}");
+      queue_.push_back(gapRecord(gap_));
       ++appended_;
       gap_ = 0;
       continue;

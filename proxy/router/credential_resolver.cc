@@ -29,7 +29,7 @@ ResolvedCredential resolveCredential(std::string_view token, const conf::Snapsho
   }
   const bool static_shaped = token.substr(0, 3) == "kw_";
   if (static_shaped || token.find('.') == std::string_view::npos) {
-    r.entry = snapshot.findClientByApiKey(token);
+    r.entry = snapshot.findClientByApiKey(token, &r.key_digest);
     r.failure = CredentialFailure::UnknownKey;
     if (r.entry != nullptr && !r.entry->config->accepts_api_key) {
       r.entry = nullptr;

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "conf/snapshot.h"
+#include "policy/credentials.h"
 #include "proxy/router/verified_tokens.h"
 
 namespace kw::proxy {
@@ -28,6 +29,7 @@ struct ResolvedCredential {
   std::string sub;                           // JWT sub claim (empty for static keys / absent)
   std::string jti;                           // JWT jti claim (empty for static keys / absent)
   std::string kid;                           // JWT header's kid (empty for static keys)
+  policy::Sha256 key_digest{};               // a static key's SHA-256 (the lookup's own)
   int64_t exp = 0;                           // JWT exp claim (0 for static keys)
   bool is_jwt = false;
   CredentialFailure failure = CredentialFailure::Missing;  // meaningful when entry is null

@@ -67,10 +67,11 @@ std::optional<policy::Decision> commandRefusal(const conf::ClientEntry& entry,
 // The audit record's name for a credential that passed: never the token, nor enough of a
 // digest to test guesses against offline at scale.
 std::string credentialLabel(std::string_view token, const ResolvedCredential& cred) {
-  const std::string digest = policy::toHex(policy::sha256(token)).substr(0, 12);
-  if (!cred.is_jwt) return "key:" + digest;
-  // A token without a jti is still told apart from others of its key (attack-run finding).
-  return "jwt:" + cred.kid + ":" + (cred.jti.empty() ? "#" + digest : cred.jti);
+  // A static key's digest is the lookup's; a JWT's is computed only when it has no jti (a token
+  // without one is still told apart from others of its key: attack-run finding).
+  if (!cred.is_jwt) return "key:" + policy::toHex(cred.key_digest).substr(0, 12);
+  if (!cred.jti.empty()) return "jwt:" + cred.kid + ":" + cred.jti;
+  return "jwt:" + cred.kid + ":#" + policy::toHex(policy::sha256(token)).substr(0, 12);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ using TornMark = std::vector<std::pair<uint64_t, std::string>>;
 
 // Whether `text` is a JSON object; `mark` is set when it is keyward's audit_torn record.
 bool parseRecord(std::string_view text, std::optional<TornMark>& mark) {
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;  // its buffers reused from line to line
   simdjson::dom::element root;
   if (parser.parse(simdjson::padded_string(text)).get(root) != simdjson::SUCCESS) return false;
   if (root.type() != simdjson::dom::element_type::OBJECT) return false;
