@@ -1,4 +1,5 @@
-// New random static API keys for `keyward token new`.
+// New random secrets: static API keys (`keyward token new`) and value keys (`keyward encryption
+// new-key`).
 #pragma once
 
 #include <string>
@@ -14,5 +15,8 @@ struct NewApiKey {
 
 // Uses RAND_bytes; fails only when the CSPRNG does.
 Result<NewApiKey> newApiKey();
+
+// 32 CSPRNG bytes in standard base64 (44 characters, padded): an encryption.keys secret. SECRET.
+Result<std::string> newValueKey();
 
 }  // namespace kw::conf

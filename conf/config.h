@@ -141,6 +141,22 @@ struct AuditConfig {
   AuditFailure on_failure = AuditFailure::Refuse;
 };
 
+// encryption: (README, Value encryption).
+enum class PlaintextReads : uint8_t {
+  Refuse,  // a read finding a value that is not keyward's envelope is an error
+  Pass,    // it is returned as it is (values written before the pattern was encrypted)
+};
+struct EncryptionKeyConfig {
+  std::string id;
+  std::string secret;    // 32 bytes, decoded from the base64 in secret_env / secret_file. SECRET.
+  std::string location;  // "FILE:LINE:COL" of the key's entry
+};
+struct EncryptionConfig {
+  std::vector<EncryptionKeyConfig> keys;  // the first seals; every one opens
+  std::vector<std::string> patterns;      // key globs whose values are stored sealed
+  PlaintextReads plaintext = PlaintextReads::Refuse;
+};
+
 // A client's limits. A Rate with count 0 (or a 0 day/month) means "no limit".
 // limits: the quota ones (rate, burst, per_identity_rate, per_day, per_month), then shares.
 struct LimitsConfig : policy::QuotaLimits {  // Open client connections attributed to this client; 0
@@ -185,6 +201,7 @@ struct Config {
   QuotaConfig quota;
   BudgetConfig budget;
   AuditConfig audit;
+  EncryptionConfig encryption;
   std::vector<ClientConfig> clients;
   // "FILE:LINE:COL" of every file-path field that was set, keyed by its dotted name
   // ("listen.tls.cert_file", "signing.revoked_file", ...), for `keyward check`.

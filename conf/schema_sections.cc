@@ -1,8 +1,13 @@
 // The config file's sections (listen, admin, upstream, signing, quota, budget, audit) and root.
+#include <openssl/crypto.h>
+
 #include <algorithm>
 
 #include "conf/schema.h"
 #include "conf/schema_util.h"
+#include "policy/base64url.h"
+#include "policy/key_pattern.h"
+#include "policy/value_cipher.h"
 
 namespace kw::conf {
 namespace {
@@ -317,6 +322,100 @@ void readBudget(Ctx& ctx, const YamlNode& n, BudgetConfig& out) {
   m.finish();
 }
 
+// A value key's secret: 32 bytes in base64 (standard or url alphabet, padding optional), as
+// `keyward encryption new-key` prints it. Messages never hold the secret.
+bool decodeValueSecret(std::string_view text, std::string& out) {
+  std::string url;
+  for (char c : text) {
+    if (c == '=') continue;
+    url.push_back(c == '+' ? '-' : c == '/' ? '_' : c);
+  }
+  return policy::base64UrlDecode(url, out) && out.size() == policy::kValueKeyBytes;
+}
+
+void readEncryptionKey(Ctx& ctx, const YamlNode& n, const std::string& field,
+                       EncryptionKeyConfig& out) {
+  MapReader m(ctx, n, field);
+  if (!m.valid()) return;
+  out.location = ctx.loc(n.mark);
+  m.requireKey("id");
+  if (const YamlNode* v = m.get("id")) {
+    if (readString(ctx, *v, m.sub("id"), out.id, 64) && !policy::isValidValueKeyId(out.id)) {
+      ctx.error(v->mark, m.sub("id"), "expected 1-32 of A-Z a-z 0-9 _ -, got " + quote(out.id));
+    }
+  }
+  YamlMark where;
+  std::string text;
+  const SecretRead secret = readSecret(ctx, m, "secret", false, text, where);
+  if (secret == SecretRead::Absent) {
+    ctx.error(m.mark(), field, "a key needs secret_env or secret_file");
+  } else if (secret == SecretRead::Found && !decodeValueSecret(text, out.secret)) {
+    ctx.error(where, m.sub("secret"),
+              "expected 32 bytes in base64 (keyward encryption new-key prints one)");
+  }
+  OPENSSL_cleanse(text.data(), text.size());
+  m.finish();
+}
+
+void readEncryption(Ctx& ctx, const YamlNode& n, EncryptionConfig& out) {
+  MapReader m(ctx, n, "encryption");
+  if (!m.valid()) return;
+  const YamlNode* keys = m.getPresent("keys");
+  if (keys != nullptr) {
+    if (!keys->isSequence()) {
+      ctx.error(keys->mark, m.sub("keys"), "expected a list of keys, got " + kindName(*keys));
+    } else if (keys->items.size() > policy::kMaxValueKeys) {
+      ctx.error(keys->mark, m.sub("keys"),
+                "more than " + std::to_string(policy::kMaxValueKeys) + " keys");
+    } else {
+      for (size_t i = 0; i < keys->items.size(); ++i) {
+        EncryptionKeyConfig key;
+        const std::string field = m.sub("keys") + "[" + std::to_string(i) + "]";
+        readEncryptionKey(ctx, keys->items[i], field, key);
+        for (const EncryptionKeyConfig& other : out.keys) {
+          if (!key.id.empty() && other.id == key.id) {
+            ctx.error(keys->items[i].mark, field, "duplicate key id " + quote(key.id));
+          }
+        }
+        out.keys.push_back(std::move(key));
+      }
+    }
+  }
+  if (const YamlNode* v = m.get("patterns")) {
+    if (readStringList(ctx, *v, m.sub("patterns"), kMaxPatternsPerList, kMaxPatternBytes,
+                       out.patterns)) {
+      for (size_t i = 0; i < out.patterns.size(); ++i) {
+        const std::string field = m.sub("patterns") + "[" + std::to_string(i) + "]";
+        auto p = policy::KeyPattern::compile(out.patterns[i], policy::kAccessReadWrite, field);
+        if (!p) {
+          ctx.error(v->items[i].mark, field, p.error().message);
+        } else if (p->isTemplate()) {
+          ctx.error(v->items[i].mark, field, "{sub} templates are not allowed here");
+        }
+      }
+      if (!out.patterns.empty() && keys == nullptr) {
+        ctx.error(v->mark, m.sub("patterns"), "needs encryption.keys (at least one key)");
+      }
+    }
+  }
+  if (keys != nullptr && keys->isSequence() && keys->items.empty()) {
+    ctx.error(keys->mark, m.sub("keys"), "needs at least one key");
+  }
+  if (const YamlNode* v = m.get("plaintext")) {
+    std::string s;
+    if (readString(ctx, *v, m.sub("plaintext"), s, 16)) {
+      if (s == "refuse") {
+        out.plaintext = PlaintextReads::Refuse;
+      } else if (s == "pass") {
+        out.plaintext = PlaintextReads::Pass;
+      } else {
+        ctx.error(v->mark, m.sub("plaintext"), "expected refuse or pass, got " + quote(s));
+      }
+    }
+  }
+  m.finish();
+}
+
 void readAudit(Ctx& ctx, const YamlNode& n, AuditConfig& out) {
   MapReader m(ctx, n, "audit");
   if (!m.valid()) return;
@@ -362,6 +461,7 @@ void readConfig(const YamlNode& root, const std::string& source, const std::stri
   if (const YamlNode* v = m.getPresent("quota")) readQuota(ctx, *v, out.quota);
   if (const YamlNode* v = m.getPresent("budget")) readBudget(ctx, *v, out.budget);
   if (const YamlNode* v = m.getPresent("audit")) readAudit(ctx, *v, out.audit);
+  if (const YamlNode* v = m.getPresent("encryption")) readEncryption(ctx, *v, out.encryption);
   if (const YamlNode* v = m.get("clients")) readClients(ctx, *v, out.clients);
   const HostPort& a = out.admin.address;
   if (a.port != 0 && a.port == out.listen.address.port && a.host == out.listen.address.host) {

@@ -128,7 +128,19 @@ const ClientEntry* Snapshot::findClientByName(std::string_view name) const {
 }
 
 Result<SnapshotConstSharedPtr> buildSnapshot(Config config) {
+  // encryption.patterns is part of every client's decision (policy/value_rules.h).
+  for (ClientConfig& c : config.clients) {
+    c.spec.encrypted_keys = config.encryption.patterns;
+    c.shadow.encrypted_keys = config.encryption.patterns;
+  }
+  std::vector<policy::ValueKey> value_keys;
+  for (const EncryptionKeyConfig& k : config.encryption.keys) {
+    auto key = policy::ValueKey::make(k.id, k.secret);
+    if (!key) return makeError(ErrorCode::Config, k.location + ": encryption key is not usable");
+    value_keys.push_back(std::move(*key));
+  }
   std::shared_ptr<Snapshot> snap(new Snapshot(std::move(config)));
+  snap->value_keyring_ = policy::ValueKeyring(std::move(value_keys));
   auto r = build(snap, snap->clients_, snap->jwt_keys_);
   if (!r) return r;
   std::string errors;

@@ -14,6 +14,7 @@
 #include "policy/credentials.h"
 #include "policy/jwt.h"
 #include "policy/result.h"
+#include "policy/value_cipher.h"
 
 namespace kw::conf {
 
@@ -41,6 +42,8 @@ class Snapshot {
   // the first one signs. Empty when no keys are configured.
   const std::vector<policy::JwtKeyConstSharedPtr>& jwtKeys() const { return jwt_keys_; }
   const policy::JwtRules& jwtRules() const { return jwt_rules_; }
+  // encryption.keys, in order (README, Value encryption); empty when none.
+  const policy::ValueKeyring& valueKeyring() const { return value_keyring_; }
 
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -59,6 +62,7 @@ class Snapshot {
   std::unordered_map<std::string_view, size_t> by_name_;                // views into config_
   std::vector<policy::JwtKeyConstSharedPtr> jwt_keys_;
   policy::JwtRules jwt_rules_;
+  policy::ValueKeyring value_keyring_;
 };
 using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
 

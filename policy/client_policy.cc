@@ -80,6 +80,7 @@ struct ClientPolicy::Impl {
   KeyPatternSet keys;  // keys (RW) + read_keys (R) + write_keys (W)
   KeyPatternSet channels;
   KeyPatternSet groups;
+  KeyPatternSet encrypted;           // encryption.patterns
   std::vector<std::string> scripts;  // sorted lowercase hex
   bool scripts_all = false;
   std::vector<std::string> functions;  // sorted
@@ -389,6 +390,7 @@ Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSp
       {&spec.write_keys, &impl->keys, kAccessWrite, "write_keys"},
       {&spec.channels, &impl->channels, kAccessReadWrite, "channels"},
       {&spec.consumer_groups, &impl->groups, kAccessReadWrite, "consumer_groups"},
+      {&spec.encrypted_keys, &impl->encrypted, kAccessReadWrite, "encryption.patterns"},
   };
   for (const Field& f : fields) {
     auto st = addPatterns(*f.set, *f.list, f.access, f.name);
@@ -447,6 +449,14 @@ Evaluation ClientPolicy::evaluate(Argv argv, const Identity& id, EvalScratch& sc
     return ev;
   }
   ev.decision = impl_->decide(argv, id, scratch, ev, evidence);
+  // Last: a command the grants refuse is refused for that reason, not for its values.
+  if (ev.decision.allowed() && !impl_->encrypted.empty()) {
+    ev.decision = valueDecision(argv, ex, impl_->encrypted, scratch.patterns, ev.values);
+    // HVALS cannot bind a value to its field: HGETALL is sent, its values given back alone.
+    if (ev.values.reply == ReplyValues::PairValuesOnly) {
+      ev.rewritten.assign({std::string_view("HGETALL"), argv[1]});
+    }
+  }
   if (!ev.decision.allowed()) ev.rewritten.clear();
   return ev;
 }

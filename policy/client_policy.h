@@ -11,6 +11,7 @@
 #include "policy/key_extract.h"
 #include "policy/key_pattern.h"
 #include "policy/result.h"
+#include "policy/value_rules.h"
 
 namespace kw::policy {
 
@@ -25,6 +26,8 @@ struct ClientSpec {
   std::vector<std::string> consumer_groups;  // group-name globs
   std::vector<std::string> scripts;          // lowercase hex SHA-1s, or "*"
   std::vector<std::string> functions;        // function names, or "*"
+  // Not a client field: encryption.patterns, the same for every client (value_rules.h).
+  std::vector<std::string> encrypted_keys;
 };
 
 // Who is asking, for {sub} templates. sub is empty when the credential carries none.
@@ -48,6 +51,7 @@ struct EvalScratch {
 struct Evaluation {
   Decision decision;
   std::vector<std::string_view> rewritten;
+  ValueWork values;  // values to seal and open (encryption.patterns); empty when none
 };
 
 class ClientPolicy {
@@ -61,12 +65,11 @@ class ClientPolicy {
   // The decision for one command. Pure: no I/O, no clock. Order of checks (the first failure is
   // the reason): extract() errors; unsupported / connection-state; the command bit; other
   // databases; SCAN MATCH or keyspace-wide access; scripts and functions; keys; SORT BY/GET;
-  // channels; consumer groups. Commands with kSubscribe (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE) are
-  // judged like any other (channels checked); forwarding them only on the SSE routes is the
-  // caller's job (look at decision.command->traits).
-  // With `evidence`, also records what the decision rested on (explain.h): the same checks in
-  // the same order, and the same decision; every key is looked at, not only up to the first
-  // denied one.
+  // channels; consumer groups; encrypted values (value_rules.h). Commands with kSubscribe
+  // (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE) are judged like any other (channels checked); forwarding
+  // them only on the SSE routes is the caller's job (look at decision.command->traits). With
+  // `evidence`, also records what the decision rested on (explain.h): the same checks in the same
+  // order, and the same decision; every key is looked at, not only up to the first denied one.
   [[nodiscard]] Evaluation evaluate(Argv argv, const Identity& id, EvalScratch& scratch,
                                     Evidence* evidence = nullptr) const;
 

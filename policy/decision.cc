@@ -51,6 +51,8 @@ std::string_view reasonName(Reason r) {
       return "introspection";
     case Reason::Unsupported:
       return "unsupported";
+    case Reason::ValueEncrypted:
+      return "value_encrypted";
   }
   return "unknown";
 }
@@ -128,6 +130,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
              "keyward";
     case Reason::Unsupported:
       return "NOPERM '" + cmd + "' is not available through keyward";
+    case Reason::ValueEncrypted:
+      return "NOPERM '" + cmd + "' is not available on this key: its value is encrypted" + at(d);
   }
   return "NOPERM denied";
 }
@@ -157,6 +161,7 @@ int denialStatus(Reason r) {
     case Reason::Blocking:
     case Reason::Introspection:
     case Reason::Unsupported:
+    case Reason::ValueEncrypted:
       return 403;
   }
   return 403;

@@ -35,6 +35,7 @@ enum class Reason : uint8_t {
   Blocking,            // blocks a shared upstream connection (BLPOP, WAIT, XREAD BLOCK, ...)
   Introspection,       // the reply would reveal state outside every grant (ACL WHOAMI, ...)
   Unsupported,         // never through keyward (replication, persistence, process control)
+  ValueEncrypted,      // would read or change an encrypted value otherwise than by whole values
 };
 
 struct [[nodiscard]] Decision {

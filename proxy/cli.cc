@@ -50,6 +50,7 @@ std::string_view cliUsage() {
          "                                  run policy test cases; exit 0 all passed\n"
          "  keyward audit verify FILE...    check the audit log's chain (files oldest first);\n"
          "                                  exit 0 ok, 1 broken, 2 error\n"
+         "  keyward encryption new-key      print a new value-encryption key (base64)\n"
          "  keyward version                 version, build type, library versions\n";
 }
 
@@ -88,6 +89,13 @@ Result<CliArgs> parseCli(const std::vector<std::string_view>& args) {
       return Error{ErrorCode::InvalidArgument, "unknown audit subcommand (expected: audit verify)"};
     }
     out.command = CliCommand::AuditVerify;
+    i = 2;
+  } else if (first == "encryption") {
+    if (args.size() < 2 || args[1] != "new-key") {
+      return Error{ErrorCode::InvalidArgument,
+                   "unknown encryption subcommand (expected: encryption new-key)"};
+    }
+    out.command = CliCommand::EncryptionNewKey;
     i = 2;
   } else if (first == "version" || first == "--version") {
     out.command = CliCommand::Version;

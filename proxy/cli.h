@@ -18,6 +18,7 @@ enum class CliCommand : uint8_t {
   Explain,
   PolicyTest,
   AuditVerify,
+  EncryptionNewKey,
   Version,
   Help
 };
@@ -42,7 +43,8 @@ struct CliArgs {
 // `token mint --config F --client NAME [--sub ID] [--ttl 15m] [--jti ID]`,
 // `scan [--config F] [--format text|json|sarif] [--revoke] PATH...`,
 // `explain --config F --client NAME [--sub ID] [--route R] [--format text|json] -- CMD ARG...`
-// (or `--json '[[...]]'`), `policy test --config F FILE...`, `audit verify FILE...`, `version`,
+// (or `--json '[[...]]'`), `policy test --config F FILE...`, `audit verify FILE...`,
+// `encryption new-key`, `version`,
 // `help`.
 // `--config=F` is accepted too.
 [[nodiscard]] Result<CliArgs> parseCli(const std::vector<std::string_view>& args);

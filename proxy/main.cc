@@ -43,6 +43,7 @@
 #include "proxy/upstream/redis/quota_store.h"
 #include "proxy/upstream/redis/redis_upstream.h"
 #include "proxy/upstream/rest/rest_upstream.h"
+#include "proxy/upstream/value_crypt.h"
 
 #ifndef KW_VERSION
 #define KW_VERSION "0.0.0"
@@ -88,6 +89,13 @@ int runTokenNew(const std::string& client) {
   if (!key) return fail("cannot generate a key: " + key.error().message);
   (void)client;
   std::cout << key->key << "\n" << key->reference << "\n";
+  return 0;
+}
+
+int runEncryptionNewKey() {
+  auto key = conf::newValueKey();
+  if (!key) return fail("cannot generate a key: " + key.error().message);
+  std::cout << *key << "\n";
   return 0;
 }
 
@@ -324,6 +332,16 @@ std::string metricsText(const RequestRouter& router, const GatewayServer& server
             a.buffered_bytes);
     p.gauge("keyward_audit_failing", "1 while audit.file cannot be written", a.failing ? 1 : 0);
   }
+  const ValueCryptStats& vc = valueCryptStats();
+  p.counter("keyward_encryption_encrypted_total",
+            "Values sealed under encryption.keys before they went upstream",
+            vc.encrypted.load(std::memory_order_relaxed));
+  p.counter("keyward_encryption_decrypted_total", "Values opened from upstream replies",
+            vc.decrypted.load(std::memory_order_relaxed));
+  p.counter("keyward_encryption_failures_total",
+            "Command replies answered 'could not be decrypted' (tampered, moved, unknown key id, "
+            "or plaintext under a pattern)",
+            vc.failures.load(std::memory_order_relaxed));
   return p.text();
 }
 
@@ -616,6 +634,8 @@ int main(int argc, char** argv) {
       return kw::proxy::runScanCommand(*cli);
     case kw::proxy::CliCommand::AuditVerify:
       return kw::proxy::runAuditVerify(cli->paths, std::cout, std::cerr);
+    case kw::proxy::CliCommand::EncryptionNewKey:
+      return kw::proxy::runEncryptionNewKey();
     case kw::proxy::CliCommand::Version:
       return kw::proxy::runVersion();
     case kw::proxy::CliCommand::Help:

@@ -32,10 +32,12 @@ struct Checked {
   std::string name;                   // canonical command name for logs ("?" when unknown)
   std::string_view table_name = "?";  // the same, static (audit)
   policy::Reason reason = policy::Reason::Ok;
+  ReplyOpen open;  // the encrypted values its reply holds (value_crypt.h)
 };
 
-Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec::Argv argv,
-              policy::EvalScratch& scratch, RequestPlan& plan, policy::Argv& forward) {
+Checked check(const conf::Snapshot& snapshot, const conf::ClientEntry& entry,
+              const policy::Identity& id, codec::Argv argv, policy::EvalScratch& scratch,
+              RequestPlan& plan, policy::Argv& forward) {
   Checked c;
   policy::Evaluation ev = entry.policy->evaluate(argv, id, scratch);
   const policy::Decision& d = ev.decision;
@@ -69,6 +71,15 @@ Checked check(const conf::ClientEntry& entry, const policy::Identity& id, codec:
     v.reserve(ev.rewritten.size());
     for (std::string_view a : ev.rewritten) v.push_back(plan.owned.emplace_back(a));
     forward = policy::Argv(v.data(), v.size());
+  }
+  if (!ev.values.empty()) {
+    if (!sealValues(ev.values, argv, snapshot.valueKeyring(), plan.owned, plan.views, forward)) {
+      c.allowed = false;
+      c.status = 500;
+      c.message = "ERR value encryption failed";
+      return c;
+    }
+    c.open = replyOpen(ev.values, argv);
   }
   return c;
 }
@@ -314,20 +325,20 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
   switch (req.route()) {
     case codec::RestRoute::Command: {
       policy::Argv fwd;
-      Checked c = check(entry, identity, req.command(0), scratch, plan, fwd);
+      Checked c = check(*ctx.snapshot, entry, identity, req.command(0), scratch, plan, fwd);
       note(c, req.command(0));
       if (!c.allowed) return denied(c, c.message);
-      plan.forward.push_back(fwd);
+      plan.add(fwd, std::move(c.open));
       rec.decision = "allow";
       return std::nullopt;
     }
     case codec::RestRoute::Pipeline: {
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
+        Checked c = check(*ctx.snapshot, entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (c.allowed) {
-          plan.forward.push_back(f);
+          plan.add(f, std::move(c.open));
         } else {
           plan.messages.push_back(std::move(c.message));
           plan.denied_at.push_back(i);
@@ -343,7 +354,7 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
       // All or nothing: one denied command rejects the transaction before anything is sent.
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
-        Checked c = check(entry, identity, req.command(i), scratch, plan, f);
+        Checked c = check(*ctx.snapshot, entry, identity, req.command(i), scratch, plan, f);
         note(c, req.command(i));
         if (!c.allowed) {
           // The record names every command of the refused transaction, not only those decided
@@ -368,7 +379,7 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
           }
           return denied(c, c.message + " (transaction command at index " + std::to_string(i) + ")");
         }
-        plan.forward.push_back(f);
+        plan.add(f, std::move(c.open));
       }
       rec.decision = "allow";
       return std::nullopt;

@@ -20,6 +20,7 @@
 #include "proxy/upstream/exchange.h"
 #include "proxy/upstream/stream_guard.h"
 #include "proxy/upstream/upstream_types.h"
+#include "proxy/upstream/value_crypt.h"
 
 namespace kw::proxy {
 
@@ -40,12 +41,21 @@ struct RouteContext {
   std::shared_ptr<StreamGuard> stream;
 };
 
+// How the context's snapshot opens encrypted values (encryption.keys and .plaintext).
+inline ValueOpener valueOpener(const RouteContext& ctx) {
+  return {&ctx.snapshot->valueKeyring(),
+          ctx.snapshot->config().encryption.plaintext == conf::PlaintextReads::Pass};
+}
+
 // The policy's verdict on a request that may proceed. `forward` views point into the decoded
 // request or into `owned` (policy rewrites such as SCAN MATCH); they are valid only until route()
 // returns, so a dispatcher must copy or serialize them before that.
 struct RequestPlan {
   codec::RestRoute route = codec::RestRoute::Command;
   std::vector<policy::Argv> forward;  // the allowed commands, in request order
+  // What to open in each forwarded command's reply (value_crypt.h), same order; empty when no
+  // reply holds an encrypted value.
+  std::vector<ReplyOpen> opens;
   std::vector<size_t> denied_at;      // Pipeline: request positions of denied commands, ascending
   std::vector<std::string> messages;  // their error texts, same order
   std::string_view channel;           // Subscribe / PSubscribe: the channel or pattern
@@ -54,6 +64,14 @@ struct RequestPlan {
   // REST: the upstream request, encoded by Upstream::prepare before the plan is charged and
   // moved out by dispatch (a plan is dispatched once; a request body can be megabytes).
   mutable std::string encoded;
+
+  // Appends one allowed command and what to open in its reply.
+  void add(policy::Argv argv, ReplyOpen open) {
+    const bool tracked = !opens.empty() || open.kind != policy::ReplyValues::None;
+    if (tracked) opens.resize(forward.size());  // the earlier commands open nothing
+    forward.push_back(argv);
+    if (tracked) opens.push_back(std::move(open));
+  }
 
   // Billed upstream commands (README, Quotas: a pipeline of N is N; denied ones cost nothing).
   [[nodiscard]] size_t billed() const { return forward.size(); }

@@ -222,7 +222,7 @@ TEST(LoaderTest, UnknownKeyAtTopLevel) {
   EXPECT_EQ(
       loadError(minimalConfig("listn: {}\n")),
       "kw.yaml:6:1: unknown key \"listn\" (expected one of: listen, upstream, clients, admin, "
-      "signing, quota, budget, audit)");
+      "signing, quota, budget, audit, encryption)");
 }
 
 struct UnknownKeyCase {

@@ -240,7 +240,7 @@ export async function spawnKeyward(dir, config, env) {
 // default 16,000 commands a day. `quota` (state_file / store_url) is passed through.
 export const NO_BUDGET = { per_second: 0, per_day: 0, per_month: 0 };
 export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing,
-                             budget = NO_BUDGET, quota, audit }) {
+                             budget = NO_BUDGET, quota, audit, encryption }) {
   return {
     listen: {
       address: "127.0.0.1:0",
@@ -254,6 +254,7 @@ export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, admi
     quota,
     budget,
     audit,
+    encryption,
     clients,
   };
 }
@@ -291,7 +292,7 @@ async function startInnerKeyward(dir, c, redis, adminToken) {
 // `chain` (default: KW_E2E_CHAIN) puts the keyward under test in REST mode in front of an inner
 // keyward (see chainMode()).
 export async function startStack({ listen = {}, upstream = {}, extraClients = {}, signing,
-                                    budget, audit, chain = chainMode() } = {}) {
+                                    budget, audit, encryption, chain = chainMode() } = {}) {
   const c = certs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kw-e2e-"));
   const redis = await startRedis(dir);
@@ -310,12 +311,12 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL. In
     // chain mode the default upstream is the inner keyward.
     async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {}, quota,
-                         budget: b = budget, audit } = {}) {
+                         budget: b = budget, audit, encryption: e = encryption } = {}) {
       const chained = inner && upstreamUrl === undefined;
       const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
       const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
                                upstream: up, adminPort: await freePort(), signing, quota,
-                               budget: b, audit });
+                               budget: b, audit, encryption: e });
       const kw = await spawnKeyward(dir, cfg, {
         KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
         KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : redis.password,

@@ -210,10 +210,15 @@ void parseFile(const std::filesystem::path& path, std::vector<Row>& rows) {
         continue;
       }
       std::map<std::string, std::vector<std::string>*> fields = {
-          {"commands", &spec.commands},   {"keys", &spec.keys},
-          {"read_keys", &spec.read_keys}, {"write_keys", &spec.write_keys},
-          {"channels", &spec.channels},   {"consumer_groups", &spec.consumer_groups},
-          {"scripts", &spec.scripts},     {"functions", &spec.functions}};
+          {"commands", &spec.commands},
+          {"keys", &spec.keys},
+          {"read_keys", &spec.read_keys},
+          {"write_keys", &spec.write_keys},
+          {"channels", &spec.channels},
+          {"consumer_groups", &spec.consumer_groups},
+          {"scripts", &spec.scripts},
+          {"functions", &spec.functions},
+          {"encrypted_keys", &spec.encrypted_keys}};
       auto it = fields.find(field);
       if (it == fields.end()) {
         fail("unknown policy field '" + field + "'");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -102,12 +103,18 @@ class UpstreamResponse {
     values_[i] = codec::RespValue::error(message);
     raws_[i] = raw_message;
   }
+  // Value encryption (value_crypt.h) rewrites replies in place: their new bytes live in text(),
+  // and setRaw gives reply i the raw form of its new value.
+  [[nodiscard]] std::span<codec::RespValue> mutableValues() { return values_; }
+  [[nodiscard]] std::deque<std::string>& text() { return text_; }
+  void setRaw(size_t i, std::string raw) { raws_[i] = text_.emplace_back(std::move(raw)); }
 
  private:
   friend struct detail::ResponseBuilder;
   std::unique_ptr<ReplyBuffer> bytes_;  // its data stays put: views survive moves
   std::vector<codec::RespValue> values_;
   std::vector<std::string_view> raws_;
+  std::deque<std::string> text_;                  // rewritten values (a deque: elements never move)
   std::unique_ptr<detail::HeldReplyShare> held_;  // bytes_ counted until this is destroyed
 };
 

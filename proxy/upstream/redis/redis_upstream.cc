@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "proxy/codec/reply_json.h"
+#include "proxy/codec/resp_writer.h"
 #include "proxy/codec/sliced_reply.h"
 #include "proxy/codec/sse.h"
 
@@ -261,6 +262,31 @@ bool overEncodedBound(const RouteContext& ctx, const UpstreamResponse& resp, uin
   return worst > bound && codec::jsonBodySizeBound(resp.values(), ctx.enc) > bound;
 }
 
+// The plan's encrypted values opened in place (value_crypt.h); with resp2 the changed replies'
+// raw bytes are written anew. A transaction's values are EXEC's elements.
+void openValues(UpstreamResponse& resp, const std::vector<ReplyOpen>& opens,
+                const RouteContext& ctx, bool transaction) {
+  if (opens.empty() || resp.size() == 0) return;
+  const ValueOpener opener = valueOpener(ctx);
+  std::span<codec::RespValue> values = resp.mutableValues();
+  if (transaction) {
+    codec::RespValue& exec = values.back();
+    if (!exec.isArray() || openReplies(exec.elements, opens, opener, resp.text()).empty()) return;
+    if (ctx.resp2) {
+      std::string raw;
+      codec::appendReply(raw, exec);
+      resp.setRaw(values.size() - 1, std::move(raw));
+    }
+    return;
+  }
+  for (size_t i : openReplies(values, opens, opener, resp.text())) {
+    if (!ctx.resp2) continue;
+    std::string raw;
+    codec::appendReply(raw, values[i]);
+    resp.setRaw(i, std::move(raw));
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<RedisUpstream>> RedisUpstream::create(event_base* base,
@@ -284,8 +310,9 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
     case codec::RestRoute::Command: {
       ex.holdRequest(pool_->execute(
           plan.forward,
-          [&ex, ctx, bound, loop](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop, opens = plan.opens](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
+            openValues(r.value(), opens, ctx, false);
             AccessRecord& rc = ex.record();
             const UpstreamResponse& resp = r.value();
             if (mayBeLarge(ctx, resp)) {
@@ -309,9 +336,10 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
     case codec::RestRoute::Pipeline: {
       ex.holdRequest(pool_->execute(
           plan.forward,
-          [&ex, ctx, bound, loop, denied_at = plan.denied_at,
-           messages = plan.messages](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop, denied_at = plan.denied_at, messages = plan.messages,
+           opens = plan.opens](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
+            openValues(r.value(), opens, ctx, false);
             fitPipeline(ctx, r.value(), bound);
             if (mayBeLarge(ctx, r.value())) {
               HeldReply h{
@@ -333,8 +361,9 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
     case codec::RestRoute::MultiExec: {
       ex.holdRequest(pool_->executeTransaction(
           plan.forward,
-          [&ex, ctx, bound, loop](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop, opens = plan.opens](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
+            openValues(r.value(), opens, ctx, true);
             const UpstreamResponse& resp = r.value();
             if (mayBeLarge(ctx, resp)) {
               return SlicedReply::start(ex, loop, {.resp = std::move(r.value())}, slicedTransaction,

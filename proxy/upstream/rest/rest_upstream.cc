@@ -11,7 +11,9 @@
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_parser.h"
+#include "proxy/codec/resp_writer.h"
 #include "proxy/codec/rest_upstream_request.h"
+#include "proxy/codec/upstash_reply.h"
 
 namespace kw::proxy {
 
@@ -42,6 +44,10 @@ struct Relay {
   size_t upstream_count = 0;
   std::vector<size_t> denied_at;
   std::vector<std::string> messages;
+  // Encrypted values to open (value_crypt.h): the reply is then held whole, up to hold_limit.
+  std::vector<ReplyOpen> opens;
+  uint64_t hold_limit = 0;
+  uint64_t max_elements = 0;
   // From the upstream's head.
   int status = 0;
   std::string content_type;
@@ -214,8 +220,19 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
   }
   if (!r.began) {
     // Small replies are held whole, so a failure mid-reply is still a clean JSON 502; only
-    // replies larger than the threshold stream (and are cut off if the upstream fails).
+    // replies larger than the threshold stream (and are cut off if the upstream fails). A reply
+    // with values to open is held whole, within upstream.max_reply_bytes.
     r.pending.append(chunk);
+    if (!r.opens.empty()) {
+      if (r.pending.size() > r.hold_limit) {
+        failRelay(r, ex,
+                  {UpstreamErrorKind::TooLarge,
+                   "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply was "
+                   "dropped)",
+                   true});
+      }
+      return;
+    }
     if (r.pending.size() >= kRelayThreshold && !r.spliceResp2()) startRelay(r, ex);
     return;
   }
@@ -225,6 +242,100 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
   }
   ex.relayWrite(out);
+}
+
+// The upstream's replies as values: RESP for a resp2 answer (a transaction's is EXEC's one
+// reply), else Upstash JSON.
+Result<codec::UpstashReply> parseReplies(const Relay& r, bool resp2) {
+  codec::RespLimits limits;
+  limits.max_reply_bytes = r.hold_limit;
+  limits.max_values = r.max_elements;
+  if (!resp2) {
+    const auto shape = r.route == codec::RestRoute::Command ? codec::UpstashBodyShape::Single
+                                                            : codec::UpstashBodyShape::Array;
+    return codec::parseUpstashReply(r.pending, shape, r.upstream_count,
+                                    r.ctx.enc == codec::ReplyEncoding::Base64, limits);
+  }
+  const size_t count = r.route == codec::RestRoute::MultiExec ? 1 : r.upstream_count;
+  codec::UpstashReply out;
+  std::string_view rest = r.pending;
+  codec::RespParser parser(&limits);
+  while (out.values.size() < count) {
+    size_t len = 0;
+    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) {
+      return makeError(ErrorCode::Upstream,
+                       "upstream resp2 reply does not match the commands sent");
+    }
+    auto v = codec::parseReply(rest.substr(0, len), limits);
+    if (!v) return v.error();
+    out.values.push_back(std::move(*v));  // views into r.pending, which outlives them
+    rest.remove_prefix(len);
+    parser.reset();
+  }
+  if (!rest.empty()) {
+    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
+  }
+  return out;
+}
+
+// A 200 reply with encrypted values: parsed whole, opened (value_crypt.h), and encoded again as
+// the client asked, the pipeline's denied slots spliced in. (status, body).
+Result<std::pair<int, std::string>> openedBody(Relay& r) {
+  const bool resp2 = r.content_type.starts_with("application/octet-stream");
+  auto parsed = parseReplies(r, resp2);
+  if (!parsed) return parsed.error();
+  std::vector<codec::RespValue>& values = parsed->values;
+  std::deque<std::string> text;
+  const ValueOpener opener = valueOpener(r.ctx);
+  const bool exec_reply = resp2 && r.route == codec::RestRoute::MultiExec;
+  if (exec_reply) {
+    if (values[0].isArray()) (void)openReplies(values[0].elements, r.opens, opener, text);
+  } else {
+    (void)openReplies(values, r.opens, opener, text);
+  }
+  std::string body;
+  int status = 200;
+  switch (r.route) {
+    case codec::RestRoute::Command:
+      status = codec::httpStatusForSingle(values[0]);
+      if (resp2) {
+        codec::appendReply(body, values[0]);
+      } else {
+        body = codec::singleReplyJson(values[0], r.ctx.enc);
+      }
+      break;
+    case codec::RestRoute::Pipeline:
+      if (resp2) {
+        std::vector<std::string> raws(values.size());
+        std::vector<std::string_view> views;
+        for (size_t i = 0; i < values.size(); ++i) {
+          codec::appendReply(raws[i], values[i]);
+          views.emplace_back(raws[i]);
+        }
+        codec::appendResp2Pipeline(body, views, r.denied_at, r.messages);
+      } else {
+        std::vector<codec::InlineError> errors;
+        for (size_t k = 0; k < r.denied_at.size(); ++k) {
+          errors.push_back({r.denied_at[k], r.messages[k]});
+        }
+        if (!codec::appendPipelineJson(body, values, errors, r.ctx.enc)) {
+          return makeError(ErrorCode::Upstream, "upstream pipeline reply does not match");
+        }
+      }
+      break;
+    case codec::RestRoute::MultiExec:
+      if (exec_reply) {
+        codec::appendReply(body, values[0]);
+      } else {
+        status =
+            codec::appendMultiExecJson(body, codec::RespValue::array(std::move(values)), r.ctx.enc);
+      }
+      break;
+    case codec::RestRoute::Subscribe:
+    case codec::RestRoute::PSubscribe:
+      break;
+  }
+  return std::make_pair(status, std::move(body));
 }
 
 void onDone(Relay& r, Exchange& ex) {
@@ -245,7 +356,12 @@ void onDone(Relay& r, Exchange& ex) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
   }
   HttpResponse out = r.head();
-  if (r.spliceResp2()) {
+  if (!r.opens.empty() && r.status == 200) {
+    auto opened = openedBody(r);
+    if (!opened) return failRelay(r, ex, {UpstreamErrorKind::Protocol, opened.error().message});
+    out.status = opened->first;
+    out.body = std::move(opened->second);
+  } else if (r.spliceResp2()) {
     auto body = spliceResp2(r, r.pending);
     if (!body) {
       return failRelay(r, ex,
@@ -356,6 +472,9 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   relay->upstream_count = plan.forward.size();
   relay->denied_at = plan.denied_at;
   relay->messages = plan.messages;
+  relay->opens = plan.opens;
+  relay->hold_limit = up.max_reply_bytes;
+  relay->max_elements = up.max_reply_elements;
 
   RestCallSpec spec;
   spec.bytes = std::move(plan.encoded);
