@@ -76,6 +76,15 @@ TEST(CliTest, Scan) {
   EXPECT_FALSE(parse({"scan", "--bogus", "x"}));
 }
 
+TEST(CliTest, EncryptionNewKey) {
+  auto a = parse({"encryption", "new-key"});
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  EXPECT_EQ(a->command, CliCommand::EncryptionNewKey);
+  EXPECT_FALSE(parse({"encryption"}).has_value());
+  EXPECT_FALSE(parse({"encryption", "rotate"}).has_value());
+  EXPECT_FALSE(parse({"encryption", "new-key", "--config", "x"}).has_value());
+}
+
 TEST(CliTest, AuditVerify) {
   auto a = parse({"audit", "verify", "audit.jsonl.1", "audit.jsonl"});
   ASSERT_TRUE(a) << a.error().message;
