@@ -2,7 +2,8 @@
 # Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
-#   bench/load.sh [--quota|--shadow|--audit] [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+#   bench/load.sh [--quota|--shadow|--audit|--encryption] [SECONDS_PER_RUN=10] [ROUNDS=3]
+#                 [CONNECTIONS=50]
 # KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
 # same alternating rounds, for a before/after comparison in one sitting.
 # --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
@@ -12,12 +13,16 @@
 # `shadow:` block (every request decided twice; the GETs agree, so no mismatch line).
 # --audit: the cost of the audit log the same way: the same config with and without
 # `audit: { file, log_keys: true }` (every request also formatted, chained and appended).
+# --encryption: the cost of value encryption: one keyward with `encryption.patterns:
+# [bench:enc:*]`, GET and SET (path style, a 64-byte value) of a key under the pattern (sealed on
+# SET, opened on GET) against a key outside it, alternating rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=gateway
 if [ "${1:-}" = "--quota" ]; then mode=quota; shift; fi
 if [ "${1:-}" = "--shadow" ]; then mode=shadow; shift; fi
 if [ "${1:-}" = "--audit" ]; then mode=audit; shift; fi
+if [ "${1:-}" = "--encryption" ]; then mode=encryption; shift; fi
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
 need=()
 tools=(wrk redis-server openssl); [ "$mode" = gateway ] && tools+=(webdis)
@@ -62,6 +67,11 @@ quota: { state_file: $work/quota.state }"
   fi
   [ "$1" = audit ] && budget="$budget
 audit: { file: $work/audit.jsonl, log_keys: true, on_failure: refuse }"
+  if [ "$1" = encryption ]; then
+    "$bin" encryption new-key >"$work/value.key"
+    budget="$budget
+encryption: { keys: [{ id: b1, secret_file: $work/value.key }], patterns: [\"bench:enc:*\"] }"
+  fi
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
@@ -96,6 +106,37 @@ run() {  # name url [header]
   echo "$1 $rps $p99"
 }
 : >"$work/results"
+if [ "$mode" = encryption ]; then
+  value=$(printf 'v%.0s' $(seq 64))
+  base="http://127.0.0.1:$kvariant"
+  for k in bench:enc:k bench:plain:k; do
+    curl -fsS -H "Authorization: Bearer $key" "$base/set/$k/$value" >/dev/null
+  done
+  stored=$(redis-cli -p "$rport" get bench:enc:k)
+  case "$stored" in kw1.b1.*) ;; *) echo "bench:enc:k is not sealed in redis: $stored" >&2; exit 1 ;; esac
+  for r in $(seq "$rounds"); do
+    if ((r % 2)); then order="plain enc"; else order="enc plain"; fi
+    for t in $order; do
+      run "get-$t" "$base/get/bench:$t:k" "Authorization: Bearer $key" >>"$work/results"
+      run "set-$t" "$base/set/bench:$t:k/$value" "Authorization: Bearer $key" >>"$work/results"
+    done
+  done
+  echo "GET and SET (64-byte value), $conns connections, ${secs}s x $rounds rounds, median of rounds:"
+  python3 - "$work/results" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+med = {}
+for name in ("get-plain", "get-enc", "set-plain", "set-enc"):
+    rps = [float(r[1]) for r in rows if r[0] == name]
+    med[name] = statistics.median(rps)
+    print(f"  {name:10s} {med[name]:10.0f} req/s   per round: {' '.join(f'{x:.0f}' for x in rps)}"
+          f"   p99: {' '.join(r[2] for r in rows if r[0] == name)}")
+for op in ("get", "set"):
+    print(f"  {op.upper()} encrypted/plain: ratio {med[op + '-enc'] / med[op + '-plain']:.3f}")
+PY
+  echo "  stored under bench:enc:k: $(redis-cli -p "$rport" get bench:enc:k | cut -c1-40)..."
+  exit 0
+fi
 if [ "$mode" != gateway ]; then
   for r in $(seq "$rounds"); do  # alternate the order too: the machine may drift
     if ((r % 2)); then order="plain $mode"; else order="$mode plain"; fi
