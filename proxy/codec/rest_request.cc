@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "policy/ascii.h"
+#include "proxy/codec/json_input.h"
 #include "proxy/codec/percent_decode.h"
 
 namespace kw::proxy::codec {
@@ -180,22 +181,11 @@ Status addCommandArray(simdjson::ondemand::array arr, RestRequestBuilder& b) {
   return b.endCommand();
 }
 
-// The body as a padded buffer: a reused per-thread copy for ordinary sizes.
-constexpr size_t kReusedBufferMax = 1 << 20;
-
 Status decodeJsonBody(std::string_view body, bool array_of_arrays, RestRequestBuilder& b) {
-  thread_local simdjson::ondemand::parser small_parser;
-  thread_local std::string small_buffer;
-  simdjson::ondemand::parser big_parser;
-  std::string big_buffer;
-  const bool small = body.size() <= kReusedBufferMax;
-  simdjson::ondemand::parser& parser = small ? small_parser : big_parser;
-  std::string& buffer = small ? small_buffer : big_buffer;
-  buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  buffer.assign(body);
+  JsonInput input(body);
 
   simdjson::ondemand::document doc;
-  if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc)) {
+  if (input.iterate(doc)) {
     return badRequest(kBadJson);
   }
   simdjson::ondemand::array outer;

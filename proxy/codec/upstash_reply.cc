@@ -9,13 +9,13 @@
 #include <utility>
 
 #include "proxy/codec/base64.h"
+#include "proxy/codec/json_input.h"
 
 namespace kw::proxy::codec {
 
 namespace {
 
 constexpr uint32_t kMaxTreeDepth = 512;  // conversion recurses: a cap whatever the caller asks
-constexpr size_t kReusedBufferMax = 1 << 20;
 
 constexpr const char* kBadJson = "invalid JSON";
 constexpr const char* kBadEnvelope =
@@ -162,22 +162,13 @@ class Converter {
 Result<UpstashReply> parseUpstashReply(std::string_view body, UpstashBodyShape shape,
                                        size_t expected, bool base64, const RespLimits& limits) {
   if (body.size() > limits.max_reply_bytes) return tooLarge("body bytes", limits.max_reply_bytes);
-  // The body as a padded buffer: a reused per-thread copy for ordinary sizes.
-  thread_local simdjson::ondemand::parser small_parser;
-  thread_local std::string small_buffer;
-  simdjson::ondemand::parser big_parser;
-  std::string big_buffer;
-  const bool small = body.size() <= kReusedBufferMax;
-  simdjson::ondemand::parser& parser = small ? small_parser : big_parser;
-  std::string& buffer = small ? small_buffer : big_buffer;
-  buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  buffer.assign(body);
+  JsonInput input(body);
 
   UpstashReply reply;
   reply.bytes.reset(new char[std::max<size_t>(body.size(), 1)]);
   Converter conv(reply.bytes.get(), body.size(), base64, limits);
   simdjson::ondemand::document doc;
-  if (parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(doc)) {
+  if (input.iterate(doc)) {
     return bad(kBadJson);
   }
   simdjson::ondemand::object obj;
