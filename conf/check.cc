@@ -226,6 +226,18 @@ class Checker {
                              " \"*\" runs any code the client sends: it can reach keys outside "
                              "its grants and other databases; list what it may run instead");
       }
+      // A script that names no key under encryption.patterns is not checked against them: it
+      // can read the stored ciphertext or write plaintext there (attack-run finding).
+      if (!list->empty() && !cfg_.encryption.patterns.empty()) {
+        std::string loc = c.location.empty() ? cfg_.source + ":1:1" : c.location;
+        const std::string key = std::string(field) + "[0]";
+        for (const auto& [name, l] : c.element_locations) {
+          if (name == key) loc = l;
+        }
+        warnings_->push_back(loc + ": warning: " + field +
+                             " can reach keys under encryption.patterns without naming them: "
+                             "they would read ciphertext or write plaintext there");
+      }
     }
   }
 

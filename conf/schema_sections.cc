@@ -340,7 +340,8 @@ void readEncryptionKey(Ctx& ctx, const YamlNode& n, const std::string& field,
   out.location = ctx.loc(n.mark);
   m.requireKey("id");
   if (const YamlNode* v = m.get("id")) {
-    if (readString(ctx, *v, m.sub("id"), out.id, 64) && !policy::isValidValueKeyId(out.id)) {
+    if (readString(ctx, *v, m.sub("id"), out.id, policy::kMaxValueKeyId) &&
+        !policy::isValidValueKeyId(out.id)) {
       ctx.error(v->mark, m.sub("id"), "expected 1-32 of A-Z a-z 0-9 _ -, got " + quote(out.id));
     }
   }

@@ -13,6 +13,8 @@ int httpStatus(UpstreamErrorKind kind) {
       return 429;
     case UpstreamErrorKind::Rejected:
       return 400;
+    case UpstreamErrorKind::RequestTooLarge:
+      return 413;
     case UpstreamErrorKind::Unreachable:
     case UpstreamErrorKind::Protocol:
     case UpstreamErrorKind::Closed:
@@ -43,12 +45,15 @@ std::string_view toString(UpstreamErrorKind kind) {
       return "rejected";
     case UpstreamErrorKind::TooLarge:
       return "reply_too_large";
+    case UpstreamErrorKind::RequestTooLarge:
+      return "request_too_large";
   }
   return "unknown";
 }
 
 std::string clientMessage(const UpstreamError& error) {
-  if (error.kind == UpstreamErrorKind::TooLarge || error.kind == UpstreamErrorKind::Share) {
+  if (error.kind == UpstreamErrorKind::TooLarge || error.kind == UpstreamErrorKind::Share ||
+      error.kind == UpstreamErrorKind::RequestTooLarge) {
     return error.message;
   }
   std::string out = "ERR upstream " + std::string(toString(error.kind));

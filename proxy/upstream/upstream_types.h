@@ -18,14 +18,15 @@ enum class UpstreamErrorKind : uint8_t {
   TooLarge,     // the command ran, but its reply was over upstream.max_reply_* (reply dropped,
                 // the connection stays in sync)
   Overloaded,   // the wait queue (or the subscription limit) is full
-  Share,        // the client's share of a shared bound is used up (nothing was sent): 429
-  Auth,         // the upstream rejected keyward's credential (AUTH, SELECT, or HTTP 401)
-  Rejected,     // refused before sending: empty command, or one that would desynchronise a pooled
-                // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
+  RequestTooLarge,  // REST: the upstream refused the request's size (HTTP 413); nothing ran
+  Share,            // the client's share of a shared bound is used up (nothing was sent): 429
+  Auth,             // the upstream rejected keyward's credential (AUTH, SELECT, or HTTP 401)
+  Rejected,  // refused before sending: empty command, or one that would desynchronise a pooled
+             // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
 };
 
 // HTTP status for an upstream failure: Timeout 504, Overloaded 503, Share 429, Rejected 400,
-// others 502.
+// RequestTooLarge 413, others 502.
 [[nodiscard]] int httpStatus(UpstreamErrorKind kind);
 [[nodiscard]] std::string_view toString(UpstreamErrorKind kind);
 
@@ -37,7 +38,7 @@ struct UpstreamError {
 };
 
 // The client-facing error text: "ERR upstream <kind>", plus ": outcome unknown" when the
-// command may have run; a TooLarge or Share error is its message.
+// command may have run; a TooLarge, RequestTooLarge or Share error is its message.
 [[nodiscard]] std::string clientMessage(const UpstreamError& error);
 
 // Pool figures for /metrics; a field an upstream does not have stays 0.

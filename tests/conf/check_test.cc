@@ -222,6 +222,26 @@ TEST_F(CheckTest, WildcardCodeGrantsWarn) {
   EXPECT_EQ(warnings, want);
 }
 
+// Scripts are checked by their declared keys only: with encrypted patterns, one that names none
+// can read ciphertext or write plaintext under them (attack-run finding).
+TEST_F(CheckTest, CodeGrantsBesideEncryptedPatternsWarn) {
+  const std::string path = writeConfig(
+      "    cert_file: certs/server.crt\n    key_file: certs/server.key\n",
+      "encryption:\n  keys:\n    - { id: v1, secret_env: VK }\n  patterns: [\"sess:*\"]\n",
+      "  - name: a\n    commands: [\"+evalsha\"]\n"
+      "    scripts: [\"0123456789abcdef0123456789abcdef01234567\"]\n"
+      "  - name: b\n    commands: [\"+get\"]\n");
+  std::vector<std::string> warnings;
+  const auto errors = checkConfigFile(
+      path, fakeEnv({{"VK", "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="}}), &warnings);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  const std::vector<std::string> want = {
+      path +
+      ":15:15: warning: scripts can reach keys under encryption.patterns without naming "
+      "them: they would read ciphertext or write plaintext there"};
+  EXPECT_EQ(warnings, want);
+}
+
 TEST_F(CheckTest, WarningsBesideErrorsKeepFileOrder) {
   const std::string path =
       writeConfig("    cert_file: certs/nope.crt\n    key_file: certs/server.key\n", "",

@@ -24,6 +24,9 @@ EnvLookup anyEnv() {
       if (n.find("REST") != std::string::npos) return "https://demo-1234.upstash.io";
       return "rediss://redis.internal:6380/2";
     }
+    if (n.find("VALUE_KEY") != std::string::npos) {  // encryption.keys: 32 bytes in base64
+      return std::string("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=");
+    }
     return std::string("demo-secret-") + std::string(40, 'x');
   };
 }

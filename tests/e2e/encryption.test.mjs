@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "@upstash/redis";
 import { assert } from "./counted_assert.mjs";
-import { adminCall, certs, measure, rewriteConfig, sleep, startStack, toYaml } from "./harness.mjs";
+import { adminCall, certs, chainMode, measure, rewriteConfig, sleep, startStack, toYaml } from "./harness.mjs";
 import { request } from "./http.mjs";
 
 const ENVELOPE_V1 = /^kw1\.v1\.[A-Za-z0-9_-]{38,}$/;
@@ -221,6 +221,42 @@ describe("tampered values give the error and nothing else", () => {
     assert.equal(res.body.toString(), `-${OPEN_ERROR}\r\n`);
     // Through the SDK: an error, never the ciphertext.
     await assert.rejects(r.get("sess:x:moved"), /could not be decrypted/);
+  });
+});
+
+describe("binary names", () => {
+  test("a hash field that is not UTF-8 binds its value by its exact bytes, in both upstream modes", async () => {
+    // Attack-run finding: a plain-JSON REST hop turned the field f\xff into f\uFFFD, so values
+    // did not open, and one sealed for the field "f\uFFFD" opened when moved to f\xff.
+    // A REST upstream takes JSON text only: in chain mode the field is written through a second
+    // keyward on redis-server itself, with the same keys.
+    const writer = chainMode()
+      ? await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${stack.redisPort}` })
+      : stack.keyward;
+    let res = await request(writer.port, { path: "/hset/sess:bf/f%FF/v1", key: stack.keys.admin });
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await call(["HSET", "sess:bf", "ok", "v2"])).status, 200);
+    if (writer !== stack.keyward) await writer.stop();
+    res = await call(["HGETALL", "sess:bf"]);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { result: ["f\uFFFD", "v1", "ok", "v2"] });
+    res = await call(["HGETALL", "sess:bf"], { "upstash-encoding": "base64" });
+    assert.deepEqual(res.json, { result: [Buffer.from([0x66, 0xff]).toString("base64"),
+      Buffer.from("v1").toString("base64"), Buffer.from("ok").toString("base64"), Buffer.from("v2").toString("base64")] });
+    res = await call(["HVALS", "sess:bf"], { "upstash-response-format": "resp2" });
+    assert.equal(res.body.toString(), "*2\r\n$2\r\nv1\r\n$2\r\nv2\r\n");
+    assert.equal((await call(["HSET", "sess:bf2", "f\uFFFD", "SECRET-FFFD"])).status, 200);
+    const env = await rt.callRaw("HGET", "sess:bf2", "f\uFFFD");
+    await rt.callRaw("HSET", "sess:bf2", Buffer.from([0x66, 0xff]), env);
+    await rt.callRaw("HDEL", "sess:bf2", "f\uFFFD");
+    for (const headers of [{}, { "upstash-encoding": "base64" }, { "upstash-response-format": "resp2" }]) {
+      for (const cmd of [["HGETALL", "sess:bf2"], ["HVALS", "sess:bf2"], ["HRANDFIELD", "sess:bf2", "1", "WITHVALUES"]]) {
+        res = await call(cmd, headers);
+        assert.equal(res.status, 400, `${cmd[0]} ${JSON.stringify(headers)}: ${res.text}`);
+        assert.ok(res.body.toString().includes(OPEN_ERROR));
+        assert.ok(!res.body.toString().includes("SECRET"));
+      }
+    }
   });
 });
 

@@ -477,6 +477,15 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     });
   }
 
+  test("413 from the upstream (a body over its size limit): 413 for the client, nothing ran", async () => {
+    up.mode = "413";
+    const res = await post(["SET", "app:big", "x".repeat(1000)]);
+    expectError(res, 413, "ERR request too large for the upstream");
+    const p = await post([["GET", "app:f"], ["GET", "app:g"]], { path: "/pipeline" });
+    expectError(p, 413, "ERR request too large");
+    await recovers();
+  });
+
   for (const [cert, what] of [["expired", "expired certificate"], ["otherHost", "certificate for another host"]]) {
     test(`${what}: 502, nothing sent`, async () => {
       up.useCert(cert);

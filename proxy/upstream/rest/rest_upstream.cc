@@ -121,6 +121,12 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
                          "upstream refused keyward's upstream token (HTTP " + std::to_string(s) +
                              "): check upstream.token_env / token_file"};
   }
+  // The body keyward sent (values grow by a third once encrypted) is over the upstream's limit:
+  // refused before it ran, so the client's answer is a 413 too, not an upstream failure.
+  if (s == 413) {
+    return UpstreamError{UpstreamErrorKind::RequestTooLarge,
+                         "ERR request too large for the upstream (HTTP 413); nothing ran"};
+  }
   if (sse) {
     if (s == 200 && ct.starts_with("text/event-stream")) return std::nullopt;
   } else if (s == 200 && r.ctx.resp2 && ct.starts_with("application/octet-stream")) {
@@ -244,68 +250,44 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
   ex.relayWrite(out);
 }
 
-// The upstream's replies as values: RESP for a resp2 answer (a transaction's is EXEC's one
-// reply), else Upstash JSON.
-Result<codec::UpstashReply> parseReplies(const Relay& r, bool resp2) {
+// A 200 reply with encrypted values: asked of the upstream as base64 JSON (prepare), so every
+// byte of a value and of a hash field name (the associated data) arrives exact; parsed whole,
+// opened (value_crypt.h), and encoded again as the client asked (JSON or resp2), the pipeline's
+// denied slots spliced in. (status, body).
+Result<std::pair<int, std::string>> openedBody(Relay& r) {
   codec::RespLimits limits;
   limits.max_reply_bytes = r.hold_limit;
   limits.max_values = r.max_elements;
-  if (!resp2) {
-    const auto shape = r.route == codec::RestRoute::Command ? codec::UpstashBodyShape::Single
-                                                            : codec::UpstashBodyShape::Array;
-    return codec::parseUpstashReply(r.pending, shape, r.upstream_count,
-                                    r.ctx.enc == codec::ReplyEncoding::Base64, limits);
+  if (r.status != 200) {
+    // The request refused whole ({"error":...}): nothing to open; resp2 gets it as an error reply.
+    if (!r.ctx.resp2) return std::make_pair(r.status, std::move(r.pending));
+    auto err =
+        codec::parseUpstashReply(r.pending, codec::UpstashBodyShape::Single, 1, true, limits);
+    if (!err) return err.error();
+    std::string body;
+    codec::appendReply(body, err->values[0]);
+    return std::make_pair(r.status, std::move(body));
   }
-  const size_t count = r.route == codec::RestRoute::MultiExec ? 1 : r.upstream_count;
-  codec::UpstashReply out;
-  std::string_view rest = r.pending;
-  codec::RespParser parser(&limits);
-  while (out.values.size() < count) {
-    size_t len = 0;
-    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) {
-      return makeError(ErrorCode::Upstream,
-                       "upstream resp2 reply does not match the commands sent");
-    }
-    auto v = codec::parseReply(rest.substr(0, len), limits);
-    if (!v) return v.error();
-    out.values.push_back(std::move(*v));  // views into r.pending, which outlives them
-    rest.remove_prefix(len);
-    parser.reset();
-  }
-  if (!rest.empty()) {
-    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
-  }
-  return out;
-}
-
-// A 200 reply with encrypted values: parsed whole, opened (value_crypt.h), and encoded again as
-// the client asked, the pipeline's denied slots spliced in. (status, body).
-Result<std::pair<int, std::string>> openedBody(Relay& r) {
-  const bool resp2 = r.content_type.starts_with("application/octet-stream");
-  auto parsed = parseReplies(r, resp2);
+  const auto shape = r.route == codec::RestRoute::Command ? codec::UpstashBodyShape::Single
+                                                          : codec::UpstashBodyShape::Array;
+  auto parsed = codec::parseUpstashReply(r.pending, shape, r.upstream_count, true, limits);
   if (!parsed) return parsed.error();
   std::vector<codec::RespValue>& values = parsed->values;
   std::deque<std::string> text;
-  const ValueOpener opener = valueOpener(r.ctx);
-  const bool exec_reply = resp2 && r.route == codec::RestRoute::MultiExec;
-  if (exec_reply) {
-    if (values[0].isArray()) (void)openReplies(values[0].elements, r.opens, opener, text);
-  } else {
-    (void)openReplies(values, r.opens, opener, text);
-  }
+  (void)openReplies(values, r.opens, valueOpener(r.ctx), text);
   std::string body;
   int status = 200;
   switch (r.route) {
     case codec::RestRoute::Command:
       status = codec::httpStatusForSingle(values[0]);
-      if (resp2) {
+      if (r.ctx.resp2) {
         codec::appendReply(body, values[0]);
       } else {
         body = codec::singleReplyJson(values[0], r.ctx.enc);
       }
       break;
     case codec::RestRoute::Pipeline:
-      if (resp2) {
+      if (r.ctx.resp2) {
         std::vector<std::string> raws(values.size());
         std::vector<std::string_view> views;
         for (size_t i = 0; i < values.size(); ++i) {
@@ -323,14 +305,15 @@ Result<std::pair<int, std::string>> openedBody(Relay& r) {
         }
       }
       break;
-    case codec::RestRoute::MultiExec:
-      if (exec_reply) {
-        codec::appendReply(body, values[0]);
+    case codec::RestRoute::MultiExec: {
+      codec::RespValue exec = codec::RespValue::array(std::move(values));
+      if (r.ctx.resp2) {
+        codec::appendReply(body, exec);  // EXEC's reply, as a Redis upstream gives it
       } else {
-        status =
-            codec::appendMultiExecJson(body, codec::RespValue::array(std::move(values)), r.ctx.enc);
+        status = codec::appendMultiExecJson(body, exec, r.ctx.enc);
       }
       break;
+    }
     case codec::RestRoute::Subscribe:
     case codec::RestRoute::PSubscribe:
       break;
@@ -356,11 +339,12 @@ void onDone(Relay& r, Exchange& ex) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
   }
   HttpResponse out = r.head();
-  if (!r.opens.empty() && r.status == 200) {
+  if (!r.opens.empty()) {
     auto opened = openedBody(r);
     if (!opened) return failRelay(r, ex, {UpstreamErrorKind::Protocol, opened.error().message});
     out.status = opened->first;
     out.body = std::move(opened->second);
+    out.content_type = r.ctx.resp2 ? "application/octet-stream" : "application/json";
   } else if (r.spliceResp2()) {
     auto body = spliceResp2(r, r.pending);
     if (!body) {
@@ -447,8 +431,21 @@ std::optional<Refusal> RestUpstream::prepare(RequestPlan& plan, const RouteConte
   const codec::RestTarget to{
       up.host, up.port,  up.kind == conf::UpstreamKind::RestHttps,
       up.path, up.token, 2 * base.snapshot->config().listen.max_body_bytes + 65536};
-  auto bytes = codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
-                                                base.upstream_headers);
+  // Replies with values to open are asked as base64 JSON whatever the client asked: plain JSON
+  // would repair non-UTF-8 bytes (a hash field name is associated data), and Upstash ignores
+  // resp2 on /multi-exec. openedBody encodes them back as the client asked.
+  std::vector<std::pair<std::string, std::string>> opening;
+  if (!plan.opens.empty()) {
+    for (const auto& h : base.upstream_headers) {
+      if (h.first != "upstash-encoding" && h.first != "upstash-response-format") {
+        opening.push_back(h);
+      }
+    }
+    opening.emplace_back("upstash-encoding", "base64");
+  }
+  auto bytes =
+      codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
+                                       plan.opens.empty() ? base.upstream_headers : opening);
   if (!bytes) {
     const bool too_large = bytes.error().code == ErrorCode::TooLarge;
     return Refusal{too_large ? 413 : 400,
