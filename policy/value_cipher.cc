@@ -17,6 +17,13 @@ struct CtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 
+// Fetched once: OpenSSL 3 looks a cipher up again on every init given the legacy EVP_aes_256_gcm()
+// (a locked property query per value).
+const EVP_CIPHER* aes256gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
 // One context per thread, reset per use: no allocation per value.
 EVP_CIPHER_CTX* cipherContext() {
   thread_local std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx(EVP_CIPHER_CTX_new());
@@ -112,13 +119,13 @@ std::optional<std::string> ValueKeyring::seal(std::string_view plaintext, std::s
   if (keys_.empty() || plaintext.size() > kMaxSealedValue) return std::nullopt;
   const ValueKey& key = keys_.front();
   EVP_CIPHER_CTX* ctx = cipherContext();
-  if (ctx == nullptr) return std::nullopt;
+  if (ctx == nullptr || aes256gcm() == nullptr) return std::nullopt;
   std::string sealed(kValueNonceBytes + plaintext.size() + kValueTagBytes, '\0');
   auto* out = reinterpret_cast<unsigned char*>(sealed.data());
   std::copy(nonce.begin(), nonce.end(), out);
   int n = 0;
   int fin = 0;
-  if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.secret(), nonce.data()) != 1 ||
+  if (EVP_EncryptInit_ex(ctx, aes256gcm(), nullptr, key.secret(), nonce.data()) != 1 ||
       EVP_EncryptUpdate(ctx, nullptr, &n, bytes(ad), static_cast<int>(ad.size())) != 1 ||
       EVP_EncryptUpdate(ctx, out + kValueNonceBytes, &n, bytes(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
@@ -151,7 +158,7 @@ OpenResult ValueKeyring::open(std::string_view stored, std::string_view ad,
                                 [&](const ValueKey& k) { return k.id() == parts.key_id; });
   if (key == keys_.end()) return OpenResult::UnknownKey;
   EVP_CIPHER_CTX* ctx = cipherContext();
-  if (ctx == nullptr) return OpenResult::Tampered;
+  if (ctx == nullptr || aes256gcm() == nullptr) return OpenResult::Tampered;
   const auto* in = reinterpret_cast<const unsigned char*>(parts.sealed.data());
   const size_t len = parts.sealed.size() - kValueNonceBytes - kValueTagBytes;
   plaintext.resize(len);
@@ -163,7 +170,7 @@ OpenResult ValueKeyring::open(std::string_view stored, std::string_view ad,
   std::array<unsigned char, kValueTagBytes> tag{};
   std::copy(in + kValueNonceBytes + len, in + kValueNonceBytes + len + kValueTagBytes, tag.begin());
   const bool ok =
-      EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key->secret(), in) == 1 &&
+      EVP_DecryptInit_ex(ctx, aes256gcm(), nullptr, key->secret(), in) == 1 &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kValueTagBytes, tag.data()) == 1 &&
       EVP_DecryptUpdate(ctx, nullptr, &n, bytes(ad), static_cast<int>(ad.size())) == 1 &&
       EVP_DecryptUpdate(ctx, out, &n, in + kValueNonceBytes, static_cast<int>(len)) == 1 &&

@@ -3,6 +3,9 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <array>
+
 namespace kw::proxy {
 
 namespace {
@@ -16,6 +19,21 @@ std::string adFor(policy::Argv argv, const policy::ValueSlot& s) {
   return s.field_arg < 0
              ? policy::valueAssociatedData(argv[s.key_arg])
              : policy::valueAssociatedData(argv[s.key_arg], argv[static_cast<size_t>(s.field_arg)]);
+}
+
+// A fresh random nonce. Drawn from the CSPRNG 256 at a time: one RAND_bytes call costs more than
+// sealing a short value. (Nonces are public, and only their uniqueness matters to GCM.)
+bool nextNonce(policy::ValueNonce& out) {
+  constexpr size_t kBatch = 256;
+  thread_local std::array<uint8_t, kBatch * policy::kValueNonceBytes> pool;
+  thread_local size_t used = pool.size();
+  if (used == pool.size()) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) return false;
+    used = 0;
+  }
+  std::copy_n(pool.begin() + static_cast<std::ptrdiff_t>(used), out.size(), out.begin());
+  used += out.size();
+  return true;
 }
 
 // One value in place: a Bulk opened (or plaintext passed), a Null kept; false otherwise.
@@ -87,7 +105,7 @@ bool sealValues(const policy::ValueWork& work, policy::Argv argv, const policy::
   auto& v = views.emplace_back(forward.begin(), forward.end());
   for (const policy::ValueSlot& s : work.seal) {
     policy::ValueNonce nonce{};
-    if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return false;
+    if (!nextNonce(nonce)) return false;
     auto sealed = ring.seal(argv[s.arg], adFor(argv, s), nonce);
     if (!sealed) return false;
     v[s.arg] = owned.emplace_back(std::move(*sealed));
