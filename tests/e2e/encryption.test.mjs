@@ -166,6 +166,18 @@ describe("encodings", () => {
     const text = res.body.toString("latin1");
     assert.ok(text.startsWith(`$${plain.length}\r\n`), text);
     assert.match(text, /\r\n-NOPERM [^\r\n]*value is encrypted[^\r\n]*\r\n\$2\r\nhv\r\n$/);
+    // resp2 keeps RESP types and Redis errors in both upstream modes (attack-run findings: a REST
+    // hop turned +PONG into a bulk string, and a single command's -ERR into a 502).
+    res = await call([["PING"], ["GET", "sess:enc"], ["TYPE", "sess:enc"]], { "upstash-response-format": "resp2" }, "/pipeline");
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString("latin1"), `+PONG\r\n$${plain.length}\r\n${plain.toString("latin1")}\r\n+string\r\n`);
+    await sdk().set("plain:word", "notanumber");
+    res = await call(["INCR", "plain:word"], { "upstash-response-format": "resp2" });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.toString(), "-ERR value is not an integer or out of range\r\n");
+    res = await call(["SET", "sess:enc2", "v", "EX", "-5"], { "upstash-response-format": "resp2" });
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.body.toString(), /^-ERR invalid expire time/);
     // Transactions in base64.
     res = await call([["SET", "sess:tx", "x1"], ["GET", "sess:tx"]], { "upstash-encoding": "base64" }, "/multi-exec");
     assert.equal(res.status, 200);

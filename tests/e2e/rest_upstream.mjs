@@ -68,7 +68,7 @@ function defaultReply(req) {
 // Returns an object with:
 //   requests        every recorded request {method, path, rawHeaders [[name, value]...], headers
 //                   (lower-case names -> value), body (Buffer), at (ms)}
-//   mode            "ok" | "hang" | "reset" | "resetLate" | "html" | "500" | "413" | "401" (applies to
+//   mode            "ok" | "hang" | "reset" | "resetLate" | "html" | "500" | "413" | "429" | "401" (applies to
 //                   new requests; resetLate cuts a 1 MiB reply after 384 KiB)
 //   reply(fn)       fn(req) -> {status, headers, json | body} overrides the default answer;
 //                   {sse: [data...]} opens an event stream (kept in `streams` until it closes)
@@ -147,6 +147,10 @@ export async function startRestUpstream({ certs, port = 0 }) {
       case "500":
         res.writeHead(500, { "content-type": "text/plain" });
         res.end("Internal Server Error\n");
+        return;
+      case "429":
+        res.writeHead(429, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: "ERR max daily request limit exceeded" }));
         return;
       case "413":
         res.writeHead(413, { "content-type": "application/json" });

@@ -486,6 +486,13 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     await recovers();
   });
 
+  test("429 from the upstream (its rate or plan limit): 429 for the client, nothing ran", async () => {
+    up.mode = "429";
+    const res = await post(["INCR", "app:n"]);
+    expectError(res, 429, "ERR the upstream refused the request: its rate or plan limit");
+    await recovers();
+  });
+
   for (const [cert, what] of [["expired", "expired certificate"], ["otherHost", "certificate for another host"]]) {
     test(`${what}: 502, nothing sent`, async () => {
       up.useCert(cert);

@@ -123,14 +123,21 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
   }
   // The body keyward sent (values grow by a third once encrypted) is over the upstream's limit:
   // refused before it ran, so the client's answer is a 413 too, not an upstream failure.
+  // The upstream's own rate or plan limit: nothing ran, and the client may retry later.
+  if (s == 429) {
+    return UpstreamError{UpstreamErrorKind::Share,
+                         "ERR the upstream refused the request: its rate or plan limit (HTTP 429); "
+                         "nothing ran"};
+  }
   if (s == 413) {
     return UpstreamError{UpstreamErrorKind::RequestTooLarge,
                          "ERR request too large for the upstream (HTTP 413); nothing ran"};
   }
   if (sse) {
     if (s == 200 && ct.starts_with("text/event-stream")) return std::nullopt;
-  } else if (s == 200 && r.ctx.resp2 && ct.starts_with("application/octet-stream")) {
-    return std::nullopt;
+  } else if ((s == 200 || s == 400 || s == 403) && r.ctx.resp2 &&
+             ct.starts_with("application/octet-stream")) {
+    return std::nullopt;  // resp2: a Redis error on a single command is 400 with its RESP bytes
   } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct)) {
     return std::nullopt;
   }
@@ -250,27 +257,45 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
   ex.relayWrite(out);
 }
 
-// A 200 reply with encrypted values: asked of the upstream as base64 JSON (prepare), so every
-// byte of a value and of a hash field name (the associated data) arrives exact; parsed whole,
-// opened (value_crypt.h), and encoded again as the client asked (JSON or resp2), the pipeline's
-// denied slots spliced in. (status, body).
+// The upstream's replies as values: resp2 RESP (single and pipeline when the client asked resp2:
+// types and bytes exact), else base64 JSON.
+Result<codec::UpstashReply> parseJson(const Relay& r, const codec::RespLimits& limits) {
+  const auto shape = r.route == codec::RestRoute::Command ? codec::UpstashBodyShape::Single
+                                                          : codec::UpstashBodyShape::Array;
+  return codec::parseUpstashReply(r.pending, shape, r.upstream_count, true, limits);
+}
+
+Result<codec::UpstashReply> parseResp2(const Relay& r, const codec::RespLimits& limits) {
+  codec::UpstashReply out;
+  std::string_view rest = r.pending;
+  codec::RespParser parser(&limits);
+  while (out.values.size() < r.upstream_count) {
+    size_t len = 0;
+    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) break;
+    auto v = codec::parseReply(rest.substr(0, len), limits);
+    if (!v) return v.error();
+    out.values.push_back(std::move(*v));  // views into r.pending, which outlives them
+    rest.remove_prefix(len);
+    parser.reset();
+  }
+  if (out.values.size() != r.upstream_count || !rest.empty()) {
+    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
+  }
+  return out;
+}
+
+// A reply with encrypted values, asked of the upstream so that every byte of a value and of a hash
+// field name (the associated data) arrives exact (prepare: resp2, or base64 JSON); parsed whole,
+// opened (value_crypt.h), and encoded again as the client asked, the pipeline's denied slots
+// spliced in. (status, body).
 Result<std::pair<int, std::string>> openedBody(Relay& r) {
   codec::RespLimits limits;
   limits.max_reply_bytes = r.hold_limit;
   limits.max_values = r.max_elements;
-  if (r.status != 200) {
-    // The request refused whole ({"error":...}): nothing to open; resp2 gets it as an error reply.
-    if (!r.ctx.resp2) return std::make_pair(r.status, std::move(r.pending));
-    auto err =
-        codec::parseUpstashReply(r.pending, codec::UpstashBodyShape::Single, 1, true, limits);
-    if (!err) return err.error();
-    std::string body;
-    codec::appendReply(body, err->values[0]);
-    return std::make_pair(r.status, std::move(body));
-  }
-  const auto shape = r.route == codec::RestRoute::Command ? codec::UpstashBodyShape::Single
-                                                          : codec::UpstashBodyShape::Array;
-  auto parsed = codec::parseUpstashReply(r.pending, shape, r.upstream_count, true, limits);
+  const bool resp2 = r.content_type.starts_with("application/octet-stream");
+  // The request refused whole ({"error":...}, JSON as keyward's own refusals are): nothing to open.
+  if (r.status != 200 && !resp2) return std::make_pair(r.status, std::move(r.pending));
+  auto parsed = resp2 ? parseResp2(r, limits) : parseJson(r, limits);
   if (!parsed) return parsed.error();
   std::vector<codec::RespValue>& values = parsed->values;
   std::deque<std::string> text;
@@ -344,7 +369,9 @@ void onDone(Relay& r, Exchange& ex) {
     if (!opened) return failRelay(r, ex, {UpstreamErrorKind::Protocol, opened.error().message});
     out.status = opened->first;
     out.body = std::move(opened->second);
-    out.content_type = r.ctx.resp2 ? "application/octet-stream" : "application/json";
+    if (out.status == 200 || r.content_type.starts_with("application/octet-stream")) {
+      out.content_type = r.ctx.resp2 ? "application/octet-stream" : "application/json";
+    }
   } else if (r.spliceResp2()) {
     auto body = spliceResp2(r, r.pending);
     if (!body) {
@@ -431,17 +458,23 @@ std::optional<Refusal> RestUpstream::prepare(RequestPlan& plan, const RouteConte
   const codec::RestTarget to{
       up.host, up.port,  up.kind == conf::UpstreamKind::RestHttps,
       up.path, up.token, 2 * base.snapshot->config().listen.max_body_bytes + 65536};
-  // Replies with values to open are asked as base64 JSON whatever the client asked: plain JSON
-  // would repair non-UTF-8 bytes (a hash field name is associated data), and Upstash ignores
-  // resp2 on /multi-exec. openedBody encodes them back as the client asked.
+  // Replies with values to open are asked byte-exact: resp2 when the client asked resp2 (its types
+  // kept), else base64 JSON (plain JSON would repair non-UTF-8 bytes, and a hash field name is
+  // associated data; Upstash ignores resp2 on /multi-exec). openedBody encodes them back as the
+  // client asked.
   std::vector<std::pair<std::string, std::string>> opening;
   if (!plan.opens.empty()) {
+    const bool resp2 = base.resp2 && plan.route != codec::RestRoute::MultiExec;
     for (const auto& h : base.upstream_headers) {
       if (h.first != "upstash-encoding" && h.first != "upstash-response-format") {
         opening.push_back(h);
       }
     }
-    opening.emplace_back("upstash-encoding", "base64");
+    if (resp2) {
+      opening.emplace_back("upstash-response-format", "resp2");
+    } else {
+      opening.emplace_back("upstash-encoding", "base64");
+    }
   }
   auto bytes =
       codec::encodeRestUpstreamRequest(to, plan.route, plan.forward, plan.channel,
@@ -470,7 +503,9 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   relay->denied_at = plan.denied_at;
   relay->messages = plan.messages;
   relay->opens = plan.opens;
-  relay->hold_limit = up.max_reply_bytes;
+  // The body's bound as the Redis upstream bounds an encoded reply: twice max_reply_bytes (base64
+  // JSON is a third larger than the values).
+  relay->hold_limit = 2 * up.max_reply_bytes + 65536;
   relay->max_elements = up.max_reply_elements;
 
   RestCallSpec spec;
