@@ -1,4 +1,4 @@
-// min-assertions: 20
+// min-assertions: 26
 // Findings of an attacker briefed only with the contract and a release build, each kept as a
 // row: a write whose reply is too large is never reported as "not executed"; RESTORE cannot
 // create consumer groups outside a grant; in REST mode an upstream's 403 for one tenant's
@@ -54,6 +54,25 @@ for (const mode of MODES) {
         // The element limit is the Redis upstream's; the inner keyward's default lets it pass.
         assert.equal(res.status, 200, res.text);
         assert.equal(res.json?.[2]?.result?.length, 5000);
+      }
+    });
+
+    test("a pipeline's one forwarded command over a limit: its slot says so, the others answer", async () => {
+      // Round-2 finding: a pipeline whose only forwarded command had an over-limit reply failed
+      // whole (502), and its denied slots were lost.
+      await stack.redis.call("SADD", "app:big", "a", "b", "c");
+      const res = await request(stack.port, {
+        path: "/pipeline", key: stack.keys.admin,
+        body: [["SELECT", "1"], ["SRANDMEMBER", "app:big", "-5000"], ["SELECT", "2"]],
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json?.length, 3, res.text);
+      assert.match(res.json[0].error, /^NOPERM/);
+      assert.match(res.json[2].error, /^NOPERM/);
+      if (mode === "redis") {
+        assert.match(res.json[1].error, /the command ran; its reply was dropped/);
+      } else {
+        assert.equal(res.json[1].result?.length, 5000);
       }
     });
 
