@@ -1,6 +1,7 @@
 // Strict base64url (no padding) shared by JWT handling and API key checks.
 #include "policy/base64url.h"
 
+#include <array>
 #include <cstdint>
 
 namespace kw::policy {
@@ -9,51 +10,66 @@ namespace {
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int b64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
+// 0-63 for the alphabet, 64 for every other byte.
+constexpr auto kDecode = [] {
+  std::array<uint8_t, 256> t{};
+  t.fill(64);
+  for (size_t i = 0; i < kAlphabet.size(); ++i) {
+    t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<uint8_t>(i);
+  }
+  return t;
+}();
 
 }  // namespace
 
+// Whole 4-character groups into 3 bytes at a time (no per-byte append), then the 2 or 3
+// characters of a short last group.
 bool base64UrlDecode(std::string_view in, std::string& out) {
   out.clear();
-  if (in.size() % 4 == 1) return false;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = b64Value(c);
-    if (v < 0) return false;
-    acc = acc << 6 | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>(acc >> bits & 0xff));
-    }
+  const size_t tail = in.size() % 4;
+  if (tail == 1) return false;
+  const size_t groups = in.size() / 4;
+  out.resize(groups * 3 + (tail == 0 ? 0 : tail - 1));
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data());
+  char* dst = out.data();
+  for (size_t g = 0; g < groups; ++g, src += 4, dst += 3) {
+    const uint32_t a = kDecode[src[0]], b = kDecode[src[1]], c = kDecode[src[2]],
+                   d = kDecode[src[3]];
+    if ((a | b | c | d) & 64) return false;
+    const uint32_t v = a << 18 | b << 12 | c << 6 | d;
+    dst[0] = static_cast<char>(v >> 16);
+    dst[1] = static_cast<char>(v >> 8 & 0xff);
+    dst[2] = static_cast<char>(v & 0xff);
   }
+  if (tail == 0) return true;
+  const uint32_t a = kDecode[src[0]], b = kDecode[src[1]], c = tail == 3 ? kDecode[src[2]] : 0;
+  if ((a | b | c) & 64) return false;
+  const uint32_t v = a << 18 | b << 12 | c << 6;
+  dst[0] = static_cast<char>(v >> 16);
+  if (tail == 3) dst[1] = static_cast<char>(v >> 8 & 0xff);
   // Leftover bits must be zero, so each byte string has exactly one encoding.
-  return (acc & ((1u << bits) - 1)) == 0;
+  return (tail == 2 ? (v & 0xffff) : (v & 0xff)) == 0;
 }
 
 std::string base64UrlEncode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() * 4 + 2) / 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = acc << 8 | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[acc >> bits & 0x3f]);
-    }
+  const size_t groups = in.size() / 3;
+  const size_t rest = in.size() % 3;
+  std::string out(groups * 4 + (rest == 0 ? 0 : rest + 1), '\0');
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data());
+  char* dst = out.data();
+  for (size_t g = 0; g < groups; ++g, src += 3, dst += 4) {
+    const uint32_t v = uint32_t{src[0]} << 16 | uint32_t{src[1]} << 8 | src[2];
+    dst[0] = kAlphabet[v >> 18];
+    dst[1] = kAlphabet[v >> 12 & 0x3f];
+    dst[2] = kAlphabet[v >> 6 & 0x3f];
+    dst[3] = kAlphabet[v & 0x3f];
   }
-  if (bits > 0) out.push_back(kAlphabet[acc << (6 - bits) & 0x3f]);
+  if (rest != 0) {
+    const uint32_t v = uint32_t{src[0]} << 16 | (rest == 2 ? uint32_t{src[1]} << 8 : 0);
+    dst[0] = kAlphabet[v >> 18];
+    dst[1] = kAlphabet[v >> 12 & 0x3f];
+    if (rest == 2) dst[2] = kAlphabet[v >> 6 & 0x3f];
+  }
   return out;
 }
 
