@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# CPU per request: the same wrk GET load (keep-alive) through webdis and through keyward
+# (plaintext, TLS, and plaintext with an EdDSA JWT), each alone on the same redis-server; the
+# gateway process's user+system time (/proc/PID/stat, every thread) divided by the requests wrk
+# completed. Alternating rounds, medians, keyward/webdis ratios. Never a CI gate.
+#   bench/cpu_per_request.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10} rounds=${2:-3} conns=${3:-50}
+for p in wrk webdis redis-server openssl python3; do
+  command -v "$p" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq wrk webdis redis-server openssl python3 >/dev/null; break; }
+done
+bin=$(bash scripts/build-release.sh | tail -1)
+source bench/lib.sh
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+pids+=($!); wait_port "$rport"
+redis-cli -p "$rport" set bench:k hello >/dev/null
+redis-cli -p "$rport" set session:u1:k hello >/dev/null
+
+# webdis: one worker thread, like keyward's single event loop.
+wport=$(free_port)
+cat >"$work/webdis.json" <<JSON
+{"redis_host":"127.0.0.1","redis_port":$rport,"http_host":"127.0.0.1","http_port":$wport,
+ "threads":1,"pool_size":8,"daemonize":false,"verbosity":0,"logfile":"$work/webdis.log"}
+JSON
+webdis "$work/webdis.json" & wpid=$!; pids+=($wpid); wait_port "$wport"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+openssl genpkey -algorithm ed25519 -out "$work/ed.pem" 2>/dev/null
+{ read -r key; read -r hash; } < <("$bin" token new --client bench)
+start_keyward() {  # $1 = plain|tls; sets kport_$1 and kpid_$1
+  local port tls=""; port=$(free_port)
+  [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
+  cat >"$work/kw-$1.yaml" <<YAML
+listen:
+  address: "127.0.0.1:$port"
+$tls
+admin:
+  address: "127.0.0.1:0"
+upstream:
+  url: "redis://127.0.0.1:$rport"
+  connections: 8
+budget: { per_second: 0, per_day: 0, per_month: 0 }
+signing:
+  keys:
+    - { id: ed, alg: EdDSA, private_key_file: $work/ed.pem }
+$(bench_client "$hash")
+  - name: session
+    commands: ["+get"]
+    keys: ["session:{sub}:*"]
+YAML
+  "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
+  printf -v "kpid_$1" '%s' "$!"
+  wait_port "$port" || { cat "$work/kw-$1.log" >&2; exit 1; }
+  printf -v "kport_$1" '%s' "$port"
+}
+start_keyward plain
+start_keyward tls
+jwt=$("$bin" token mint --config "$work/kw-plain.yaml" --client session --sub u1 --ttl 1h)
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+measure() {  # name pid url [header]: "NAME US_PER_REQUEST REQ/S"
+  local before after out n
+  before=$(ticks "$2")
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" ${4:+-H "$4"} "$3")
+  after=$(ticks "$2")
+  grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
+  n=$(awk '/requests in/{print $1}' <<<"$out")
+  python3 -c "import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf('SC_CLK_TCK'); \
+print(sys.argv[3], f'{t*1e6/int(sys.argv[4]):.2f}', f'{int(sys.argv[4])/float(sys.argv[5]):.0f}')" \
+    "$before" "$after" "$1" "$n" "$secs"
+}
+run_target() {
+  case $1 in
+    webdis) measure webdis "$wpid" "http://127.0.0.1:$wport/GET/bench:k" ;;
+    keyward-plain) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/bench:k" "Authorization: Bearer $key" ;;
+    keyward-tls) measure "$1" "$kpid_tls" "https://127.0.0.1:$kport_tls/get/bench:k" "Authorization: Bearer $key" ;;
+    keyward-jwt) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/session:u1:k" "Authorization: Bearer $jwt" ;;
+  esac >>"$work/results"
+}
+: >"$work/results"
+rotated_rounds "$rounds" webdis keyward-plain keyward-tls keyward-jwt
+echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (CPU us per request of the gateway process, req/s):"
+python3 - "$work/results" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+med = {}
+for name in dict.fromkeys(r[0] for r in rows):
+    us = [float(r[1]) for r in rows if r[0] == name]
+    med[name] = statistics.median(us)
+    rps = statistics.median(float(r[2]) for r in rows if r[0] == name)
+    print(f"  {name:14s} {med[name]:7.2f} us/request   per round: {' '.join(f'{x:.2f}' for x in us)}"
+          f"   {rps:.0f} req/s")
+for n in ("keyward-plain", "keyward-tls", "keyward-jwt"):
+    print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
+PY
