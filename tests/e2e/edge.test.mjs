@@ -98,7 +98,7 @@ for (const runtime of RUNTIMES) {
       assert.equal(r.status, 200, JSON.stringify(r));
       const o = r.json.results;
       confined(o);
-      assert.deepEqual(o.autoPipeline, { ok: true, value: ["OK", "x", 1] });
+      assert.deepEqual(o.autoPipeline, { ok: true, value: ["OK", "v1", 1] });
       assert.deepEqual(o.ratelimit, { ok: true, value: [true, true, true, false] });
       assert.equal(o.burst.status, 429, JSON.stringify(o.burst));
       assert.match(o.burst.retryAfter ?? "", /^[1-9][0-9]*$/);

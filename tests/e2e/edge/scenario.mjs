@@ -34,8 +34,10 @@ async function probes(env, { token, own, other, ratelimit, burst }) {
   out.flushall = await outcome(() => redis.flushall());
   out.pipeline = await outcome(() =>
     redis.pipeline().set(`${own}p`, 5).incr(`${own}p`).get(`${own}p`).exec());
+  // The SDK sends an auto-pipeline's reads and writes as two concurrent requests (one pipeline
+  // each), so the read names a key written before, not one written in the same batch.
   out.autoPipeline = await outcome(() =>
-    Promise.all([auto.set(`${own}a`, "x"), auto.get(`${own}a`), auto.incr(`${own}n`)]));
+    Promise.all([auto.set(`${own}a`, "x"), auto.get(`${own}k`), auto.incr(`${own}n`)]));
   if (ratelimit) {
     // dynamicLimits keeps every key the scripts name under the prefix (else one is "").
     const limiter = new Ratelimit({ redis, limiter: Ratelimit.fixedWindow(3, "60 s"),
