@@ -52,16 +52,14 @@ bool isValidValueKeyId(std::string_view id) {
 }
 
 std::string valueAssociatedData(std::string_view key) {
-  std::string ad = "kw1\0s";
-  ad[3] = '\0';
+  std::string ad("kw1\0s", 5);  // the kind byte keeps a string value from a hash field's
   appendLength(ad, key.size());
   ad.append(key);
   return ad;
 }
 
 std::string valueAssociatedData(std::string_view key, std::string_view field) {
-  std::string ad = "kw1\0h";
-  ad[3] = '\0';
+  std::string ad("kw1\0h", 5);
   appendLength(ad, key.size());
   ad.append(key);
   appendLength(ad, field.size());

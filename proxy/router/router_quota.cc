@@ -29,6 +29,7 @@ std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
   out->messages = plan.messages;
   out->channel = out->owned.emplace_back(plan.channel);
   out->encoded = std::move(plan.encoded);
+  out->opens = std::move(plan.opens);  // without it the replies' sealed values went out sealed
   for (const policy::Argv& argv : plan.forward) {
     auto& v = out->views.emplace_back();
     v.reserve(argv.size());

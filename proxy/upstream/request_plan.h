@@ -54,8 +54,9 @@ struct RequestPlan {
   codec::RestRoute route = codec::RestRoute::Command;
   std::vector<policy::Argv> forward;  // the allowed commands, in request order
   // What to open in each forwarded command's reply (value_crypt.h), same order; empty when no
-  // reply holds an encrypted value.
-  std::vector<ReplyOpen> opens;
+  // reply holds an encrypted value. Moved out by dispatch, like `encoded` (one associated-data
+  // string per value: an MGET of many keys holds many).
+  mutable std::vector<ReplyOpen> opens;
   std::vector<size_t> denied_at;      // Pipeline: request positions of denied commands, ascending
   std::vector<std::string> messages;  // their error texts, same order
   std::string_view channel;           // Subscribe / PSubscribe: the channel or pattern

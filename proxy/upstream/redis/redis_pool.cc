@@ -31,9 +31,10 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
   uint64_t raw_held = 0;     // reply bytes stored in `bytes` (upstream.max_reply_bytes)
-  uint64_t held = 0;  // what they take in memory, parsed values included (counted in Impl::held)
-  // A reply went over a limit. A pipeline (execute() of several commands) answers that slot
-  // alone with slot_error; a single command or a transaction fails whole with reply_error.
+  uint64_t held = 0;   // what they take in memory, parsed values included (counted in Impl::held)
+  bool slots = false;  // a pipeline (executePipeline): a reply over a limit is its slot's error
+  // A reply went over a limit. A pipeline answers that slot alone with slot_error; a single
+  // command or a transaction fails whole with reply_error.
   std::optional<UpstreamError> reply_error;
   const char* slot_error = nullptr;
   ReplyCallback callback;
@@ -247,9 +248,11 @@ struct RedisPool::Impl {
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
                        std::optional<UpstreamError> error, std::string_view tenant = {},
-                       std::string_view identity = {}, bool transaction = false) {
+                       std::string_view identity = {}, bool transaction = false,
+                       bool slots = false) {
     auto req = std::make_shared<PendingRequest>();
     req->transaction = transaction;
+    req->slots = slots;
     req->owner = this;
     req->tenant = tenant;
     if (!identity.empty()) {
@@ -520,7 +523,7 @@ struct RedisPool::Impl {
     if (over != nullptr) {
       setPartial(pc, 0);
       pc->heavy = true;
-      if (req.expected > 1 && !req.transaction) {
+      if (req.slots) {
         req.slot_error = over;  // the slots before and after it keep their replies
         return false;
       }
@@ -783,6 +786,17 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
 
 RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
                                  std::string_view tenant, std::string_view identity) {
+  return send(commands, std::move(callback), tenant, identity, commands.size() > 1);
+}
+
+RequestHandle RedisPool::executePipeline(std::span<const policy::Argv> commands,
+                                         ReplyCallback callback, std::string_view tenant,
+                                         std::string_view identity) {
+  return send(commands, std::move(callback), tenant, identity, true);
+}
+
+RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallback callback,
+                              std::string_view tenant, std::string_view identity, bool slots) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -799,7 +813,7 @@ RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCa
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error), tenant, identity);
+                       std::move(error), tenant, identity, false, slots);
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,

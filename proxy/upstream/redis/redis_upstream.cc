@@ -223,28 +223,6 @@ HttpResponse pipelineBody(const RouteContext& ctx, const std::vector<size_t>& de
   return out;
 }
 
-// A pipeline's body when its one forwarded command failed as TooLarge: `message` in its slot, the
-// denied slots' errors around it.
-HttpResponse loneSlotError(const RouteContext& ctx, const std::vector<size_t>& denied_at,
-                           const std::vector<std::string>& messages, std::string_view message) {
-  HttpResponse out;
-  if (ctx.resp2) {
-    out.content_type = "application/octet-stream";
-    std::string raw;
-    codec::appendResp2Error(raw, message);
-    const std::string_view view = raw;
-    codec::appendResp2Pipeline(out.body, {&view, 1}, denied_at, messages);
-    return out;
-  }
-  const codec::RespValue error = codec::RespValue::error(message);
-  std::vector<codec::InlineError> errs;
-  for (size_t k = 0; k < denied_at.size(); ++k) errs.push_back({denied_at[k], messages[k]});
-  if (!codec::appendPipelineJson(out.body, {&error, 1}, errs, ctx.enc)) {
-    return errorResponse(500, "ERR internal error");
-  }
-  return out;
-}
-
 // A pipeline whose JSON body would be over the bound: its largest replies become inline error
 // slots ("the command ran; its reply was dropped"), largest first, until the rest fits, so that
 // the pipeline is never failed whole (README, Policy semantics). One sizing walk per slot.
@@ -332,7 +310,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
     case codec::RestRoute::Command: {
       ex.holdRequest(pool_->execute(
           plan.forward,
-          [&ex, ctx, bound, loop, opens = plan.opens](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop, opens = std::move(plan.opens)](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
             openValues(r.value(), opens, ctx, false);
             AccessRecord& rc = ex.record();
@@ -356,17 +334,12 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
       return;
     }
     case codec::RestRoute::Pipeline: {
-      ex.holdRequest(pool_->execute(
+      // executePipeline: an over-limit reply is its slot's error even when the pipeline forwards
+      // one command (attack-run finding: it failed whole, losing the denied slots).
+      ex.holdRequest(pool_->executePipeline(
           plan.forward,
           [&ex, ctx, bound, loop, denied_at = plan.denied_at, messages = plan.messages,
-           opens = plan.opens, lone = plan.forward.size() == 1](UpstreamResult&& r) {
-            // The pool answers a lone command's over-limit reply as a failure; in a pipeline it
-            // is that slot's error, beside the denied slots' (never a failure of the whole).
-            if (lone && !r && r.error().kind == UpstreamErrorKind::TooLarge) {
-              ex.record().upstream_ms = msSince(ctx.started);
-              return ex.respond(
-                  withHeaders(loneSlotError(ctx, denied_at, messages, r.error().message), ctx));
-            }
+           opens = std::move(plan.opens)](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
             openValues(r.value(), opens, ctx, false);
             fitPipeline(ctx, r.value(), bound);
@@ -390,7 +363,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
     case codec::RestRoute::MultiExec: {
       ex.holdRequest(pool_->executeTransaction(
           plan.forward,
-          [&ex, ctx, bound, loop, opens = plan.opens](UpstreamResult&& r) {
+          [&ex, ctx, bound, loop, opens = std::move(plan.opens)](UpstreamResult&& r) {
             if (!settled(r, ctx, ex)) return;
             openValues(r.value(), opens, ctx, true);
             const UpstreamResponse& resp = r.value();

@@ -502,7 +502,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   relay->upstream_count = plan.forward.size();
   relay->denied_at = plan.denied_at;
   relay->messages = plan.messages;
-  relay->opens = plan.opens;
+  relay->opens = std::move(plan.opens);
   // The body's bound as the Redis upstream bounds an encoded reply: twice max_reply_bytes (base64
   // JSON is a third larger than the values).
   relay->hold_limit = 2 * up.max_reply_bytes + 65536;
