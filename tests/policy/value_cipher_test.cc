@@ -57,8 +57,9 @@ TEST(ValueCipher, FieldBindingIsUnambiguous) {
   // The documented bytes (docs/value-encryption.md): "kw1", NUL, the kind, 8-byte big-endian
   // lengths. (Review finding: the kind byte was cut off by a C-string literal.)
   EXPECT_EQ(valueAssociatedData("k"), std::string("kw1\0s\0\0\0\0\0\0\0\x01k", 14));
-  EXPECT_EQ(valueAssociatedData("k", "f"),
-            std::string("kw1\0h\0\0\0\0\0\0\0\x01k\0\0\0\0\0\0\0\x01f", 23));
+  EXPECT_EQ(valueAssociatedData("k", "f"), std::string("kw1\0h\0\0\0\0\0\0\0\x01k\0\0\0\0\0\0\0\x01"
+                                                       "f",
+                                                       23));
   const ValueKeyring ring({key("k", 'c')});
   auto env = ring.seal("v", valueAssociatedData("ab", "c"), nonce(2));
   std::string plain;
