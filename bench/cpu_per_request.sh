@@ -38,6 +38,7 @@ start_keyward() {  # $1 = plain|tls; sets kport_$1 and kpid_$1
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
+  workers: ${KW_WORKERS:-1}
 $tls
 admin:
   address: "127.0.0.1:0"

@@ -30,6 +30,7 @@ start_keyward() {  # $1 = name, $2 = binary; sets kport_$1
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
+  workers: ${KW_WORKERS:-1}
   tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }
 admin:
   address: "127.0.0.1:0"

@@ -29,6 +29,7 @@ start_keyward() {  # $1 = name, $2 = binary; sets kport_$1
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
+  workers: ${KW_WORKERS:-1}
 admin:
   address: "127.0.0.1:0"
 upstream:

@@ -2,8 +2,10 @@
 # Gateway load comparison on one machine, in one run: wrk against keyward (Redis upstream, full
 # policy; plaintext and TLS) and against webdis, all on the same redis-server, alternating rounds.
 # Prints req/s and p99 per target and keyward/webdis ratios. Never a CI gate: numbers vary by host.
-#   bench/load.sh [--quota|--shadow|--audit|--encryption] [SECONDS_PER_RUN=10] [ROUNDS=3]
-#                 [CONNECTIONS=50]
+#   bench/load.sh [--quota|--shadow|--audit|--encryption|--workers] [SECONDS_PER_RUN=10]
+#                 [ROUNDS=3] [CONNECTIONS=50]
+# keyward runs with listen.workers: ${KW_WORKERS:-1} (one event loop, like webdis's one thread;
+# WEBDIS_THREADS sets webdis's).
 # KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
 # same alternating rounds, for a before/after comparison in one sitting.
 # --quota: the cost of quota accounting instead: keyward (plaintext) with no limits and no budget
@@ -16,6 +18,8 @@
 # --encryption: the cost of value encryption: one keyward with `encryption.patterns:
 # [bench:enc:*]`, GET and SET (path style, a 64-byte value) of a key under the pattern (sealed on
 # SET, opened on GET) against a key outside it, alternating rounds.
+# --workers: listen.workers 1 against 2 (README, Workers), the same GET, alternating rounds; wrk
+# runs with 2 threads here. On a 2-core machine wrk and redis-server share the cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=gateway
@@ -23,6 +27,7 @@ if [ "${1:-}" = "--quota" ]; then mode=quota; shift; fi
 if [ "${1:-}" = "--shadow" ]; then mode=shadow; shift; fi
 if [ "${1:-}" = "--audit" ]; then mode=audit; shift; fi
 if [ "${1:-}" = "--encryption" ]; then mode=encryption; shift; fi
+if [ "${1:-}" = "--workers" ]; then mode=workers; shift; fi
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
 need=()
 tools=(wrk redis-server openssl); [ "$mode" = gateway ] && tools+=(webdis)
@@ -51,9 +56,12 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls|quota|shadow|audit|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
-  local port tls="" budget limits="" exe=$bin; port=$(free_port)
+start_keyward() {  # $1 = plain|tls|quota|shadow|audit|workers|baseline; sets kport_$1 (runs in this shell so cleanup sees the pid)
+  local port tls="" budget limits="" exe=$bin workers=${KW_WORKERS:-1}; port=$(free_port)
+  [ "$1" = workers ] && workers=2
   [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
+  local workers_line="  workers: $workers"
+  [ "$1" = baseline ] && workers_line=""  # an older binary may not know the key
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
   budget="budget: { per_second: 0, per_day: 0, per_month: 0 }"
   if [ "$1" = quota ]; then
@@ -75,6 +83,7 @@ encryption: { keys: [{ id: b1, secret_file: $work/value.key }], patterns: [\"ben
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
+$workers_line
 $tls
 admin:
   address: "127.0.0.1:0"
@@ -97,8 +106,9 @@ else
   start_keyward "$mode"; kvariant=$(eval echo "\$kport_$mode")
 fi
 
+wrk_threads=1; [ "$mode" = workers ] && wrk_threads=2
 run() {  # name url [header]
-  local out; out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")
+  local out; out=$(wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")
   local rps p99
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   p99=$(awk '$1=="99%"{print $2}' <<<"$out")

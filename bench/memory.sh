@@ -24,6 +24,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cat >"$work/kw.yaml" <<YAML
 listen:
   address: "127.0.0.1:$kport"
+  workers: ${KW_WORKERS:-1}
   tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }
   max_connections: $((conns + 100))
   max_unauthenticated_per_address: $((conns + 100))  # the idle connections all come from here

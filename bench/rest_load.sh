@@ -52,6 +52,7 @@ iport=$(free_port)
 cat >"$work/inner.yaml" <<YAML
 listen:
   address: "127.0.0.1:$iport"
+  workers: ${KW_WORKERS:-1}
 $([ "$inner_tls" = 1 ] && echo "$tls_block")
 admin:
   address: "127.0.0.1:0"
@@ -76,6 +77,7 @@ kport=$(free_port)
 cat >"$work/rest.yaml" <<YAML
 listen:
   address: "127.0.0.1:$kport"
+  workers: ${KW_WORKERS:-1}
 $tls_block
 admin:
   address: "127.0.0.1:0"

@@ -67,6 +67,10 @@ struct ListenConfig {
   Duration idle_timeout{60000};
   bool allow_query_token = false;
   std::vector<Cidr> trusted_proxies;  // default none
+  // Event loops (threads), each accepting on its own socket: 0 = auto (the CPUs the process may
+  // use; 1 with quota.store_url, whose leases are taken on one loop).
+  uint32_t workers = 0;
+  static constexpr uint32_t kMaxWorkers = 64;
 };
 
 struct AdminConfig {

@@ -108,6 +108,19 @@ void readListen(Ctx& ctx, const YamlNode& n, ListenConfig& out) {
   if (const YamlNode* v = m.get("trusted_proxies")) {
     readCidrs(ctx, *v, m.sub("trusted_proxies"), out.trusted_proxies);
   }
+  if (const YamlNode* v = m.get("workers")) {
+    uint64_t count = 0;
+    if (v->isScalar() && v->scalar == "auto") {
+      out.workers = 0;
+    } else if (v->isScalar() && !v->scalar.empty() &&
+               v->scalar.find_first_not_of("0123456789") != std::string::npos) {
+      ctx.error(v->mark, m.sub("workers"),
+                "expected auto or a count in 1.." + std::to_string(ListenConfig::kMaxWorkers) +
+                    ", got " + quote(v->scalar));
+    } else if (readUint(ctx, *v, m.sub("workers"), 1, ListenConfig::kMaxWorkers, count)) {
+      out.workers = static_cast<uint32_t>(count);
+    }
+  }
   m.finish();
 }
 
@@ -464,6 +477,17 @@ void readConfig(const YamlNode& root, const std::string& source, const std::stri
   if (const YamlNode* v = m.getPresent("audit")) readAudit(ctx, *v, out.audit);
   if (const YamlNode* v = m.getPresent("encryption")) readEncryption(ctx, *v, out.encryption);
   if (const YamlNode* v = m.get("clients")) readClients(ctx, *v, out.clients);
+  if (out.listen.workers > 1 && !out.quota.store_url.empty()) {
+    YamlMark at = root.mark;
+    for (const YamlEntry& e : root.entries) {
+      if (e.first.scalar != "listen") continue;
+      for (const YamlEntry& f : e.second.entries) {
+        if (f.first.scalar == "workers") at = f.second.mark;
+      }
+    }
+    ctx.error(at, "listen.workers",
+              "quota.store_url takes its leases on one event loop: set workers to 1 or auto");
+  }
   const HostPort& a = out.admin.address;
   if (a.port != 0 && a.port == out.listen.address.port && a.host == out.listen.address.host) {
     ctx.error(admin != nullptr ? admin->mark : root.mark, "admin.address",

@@ -222,6 +222,7 @@ std::optional<std::string> settingNeedingRestart(const Config& running, const Co
        a.max_unauthenticated_per_address != b.max_unauthenticated_per_address},
       {"listen.header_timeout", a.header_timeout != b.header_timeout},
       {"listen.idle_timeout", a.idle_timeout != b.idle_timeout},
+      {"listen.workers", a.workers != b.workers},
       {"admin.address", running.admin.address.host != next.admin.address.host ||
                             running.admin.address.port != next.admin.address.port},
       {"admin.token", running.admin.token != next.admin.token},

@@ -19,7 +19,7 @@
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/io/atomic_file.h"
-#include "proxy/router/request_router.h"
+#include "proxy/router/router_shared.h"
 
 namespace kw::proxy {
 namespace {
@@ -115,17 +115,22 @@ TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot, std::strin
 }
 
 std::function<bool(std::string_view, std::string_view, int&, std::string&)> tokenAdminHook(
-    RequestRouter& router) {
-  return [&router](std::string_view path, std::string_view body, int& status, std::string& out) {
+    RouterShared& shared, std::function<void()> on_revoked) {
+  return [&shared, on_revoked = std::move(on_revoked)](std::string_view path, std::string_view body,
+                                                       int& status, std::string& out) {
     TokenAdminResponse r;
     if (path == "/v1/tokens") {
       const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-      r = mintTokenRequest(*router.snapshot(), body, now_s);
+      r = mintTokenRequest(*shared.snapshot(), body, now_s);
     } else if (path == "/v1/tokens/revoke") {
-      r = revokeTokenRequest(*router.snapshot(), body);
-      if (r.status == 200) router.reloadRevocations();
+      r = revokeTokenRequest(*shared.snapshot(), body);
+      if (r.status == 200) {
+        // Answered only once every worker has the new list (README, Workers).
+        shared.reloadRevocations();
+        if (on_revoked) on_revoked();
+      }
     } else {
       return false;
     }

@@ -11,7 +11,7 @@
 
 namespace kw::proxy {
 
-class RequestRouter;
+class RouterShared;
 
 struct TokenAdminResponse {
   int status = 200;
@@ -28,13 +28,14 @@ struct TokenAdminResponse {
 // POST /v1/tokens/revoke {"jti":"..."}: appends the jti to signing.revoked_file atomically (temp
 // file + rename in the same directory). 200 {"revoked":true}; 400 on a bad body or when no
 // revoked_file is configured; 500 when the file cannot be written. The caller then reloads the
-// in-memory set (RequestRouter::setSnapshot re-reads the file).
+// in-memory set (RouterShared::reloadRevocations).
 [[nodiscard]] TokenAdminResponse revokeTokenRequest(const conf::Snapshot& snapshot,
                                                     std::string_view body);
 
-// The AdminHooks::v1_post handler for POST /v1/tokens and /v1/tokens/revoke against `router`'s
-// current snapshot; after a revocation it re-reads the revocation file into the router.
+// The AdminHooks::v1_post handler for POST /v1/tokens and /v1/tokens/revoke against the shared
+// snapshot; after a revocation it re-reads the revocation file into `shared` and calls
+// `on_revoked` (which has every worker take it).
 std::function<bool(std::string_view, std::string_view, int&, std::string&)> tokenAdminHook(
-    RequestRouter& router);
+    RouterShared& shared, std::function<void()> on_revoked);
 
 }  // namespace kw::proxy

@@ -69,9 +69,10 @@ void appendMilliseconds(std::string& out, double ms) {
   out.append(digits, sizeof digits);
 }
 
-void emit(const std::string& line) {
+// One fwrite per line: stdio locks the stream per call, so workers' lines never interleave.
+void emit(std::string line) {
+  line += '\n';
   std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
   std::fflush(stdout);
 }
 
@@ -168,9 +169,9 @@ std::string formatAuditRecord(const AccessRecord& r) {
 // Access records stay in stdio's buffer (one write(2) per few KiB instead of one per request);
 // main flushes them every 100 ms and at exit, and every operational event flushes at once.
 void writeAccessRecord(const AccessRecord& r) {
-  const std::string line = formatAccessRecord(r);
+  std::string line = formatAccessRecord(r);
+  line += '\n';  // one fwrite per line (see emit)
   std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
 }
 
 void flushLogs() { std::fflush(stdout); }
@@ -182,7 +183,7 @@ void logEvent(std::string_view event,
   field(out, "event", event);
   for (const auto& [k, v] : fields) field(out, k, v);
   out += '}';
-  emit(out);
+  emit(std::move(out));
 }
 
 }  // namespace kw::proxy

@@ -29,6 +29,12 @@ class LatencyHistogram {
     for (size_t j = 0; j <= i; ++j) n += buckets_[j];
     return n;
   }
+  // Adds another histogram's observations (the workers' histograms summed for /metrics).
+  void merge(const LatencyHistogram& o) {
+    for (size_t i = 0; i < kBounds.size(); ++i) buckets_[i] += o.buckets_[i];
+    count_ += o.count_;
+    sum_ += o.sum_;
+  }
   [[nodiscard]] uint64_t count() const { return count_; }
   [[nodiscard]] double sum() const { return sum_; }
 

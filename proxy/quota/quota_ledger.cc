@@ -47,10 +47,12 @@ policy::QuotaTime QuotaLedger::now() {
 }
 
 void QuotaLedger::setBudget(const conf::BudgetConfig& budget) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   book_.setBudget(budget, now().mono_ms);
 }
 
 QuotaLedger::Charge QuotaLedger::charge(QuotaAsk ask) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   Charge out;
   const policy::QuotaTime t = now();
   policy::QuotaVerdict v = book_.decide(ask, t, true);
@@ -71,7 +73,10 @@ QuotaLedger::Charge QuotaLedger::charge(QuotaAsk ask) {
   return out;
 }
 
-void QuotaLedger::forget(QuotaWait* w) { waiting_.remove(w); }
+void QuotaLedger::forget(QuotaWait* w) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  waiting_.remove(w);
+}
 
 void QuotaLedger::finish(QuotaWait* w, const std::optional<QuotaRefusal>& r) {
   waiting_.remove(w);
@@ -120,6 +125,7 @@ void QuotaLedger::fetch() {
   source_->lease(wants, [this, alive, where, most](
                             bool answered, const std::vector<QuotaLeaseSource::Grant>& grants) {
     if (alive.expired()) return;
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     fetching_ = false;
     const policy::QuotaTime now_t = now();
     // An answer that grants more than was possible to ask for is a store keyward cannot
@@ -161,8 +167,11 @@ void QuotaLedger::fetch() {
 void QuotaLedger::returnLeases(std::function<void()> done) {
   if (source_ == nullptr) return done();
   std::vector<QuotaLeaseSource::Return> back;
-  for (policy::QuotaBook::Lease& l : book_.takeLeases())
-    back.push_back({std::move(l.key), l.amount});
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    for (policy::QuotaBook::Lease& l : book_.takeLeases())
+      back.push_back({std::move(l.key), l.amount});
+  }
   if (back.empty()) return done();
   source_->giveBack(back, std::move(done));
 }

@@ -1,7 +1,8 @@
 // QuotaLedger: the quota step of the gateway around policy::QuotaBook (which counts and
 // decides, time passed in): it reads the clock, and in store mode (quota.store_url) leases
 // day/month budget in batches from the shared store (proxy/quota_store), holding the requests
-// that wait for a lease. In embedded mode the owner saves state() to quota.state_file.
+// that wait for a lease. In embedded mode the owner saves state() to quota.state_file. Thread-safe:
+// all workers share one ledger.
 #pragma once
 
 #include <array>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,23 +100,50 @@ class QuotaLedger {
   Charge charge(QuotaAsk ask);
 
   // Embedded mode: counters to save, and counters loaded at start.
-  [[nodiscard]] policy::QuotaState state() const { return book_.state(); }
-  void restore(const policy::QuotaState& state) { book_.restore(state); }
+  [[nodiscard]] policy::QuotaState state() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return book_.state();
+  }
+  void restore(const policy::QuotaState& state) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    book_.restore(state);
+  }
   // True when counters changed since the last markSaved().
-  [[nodiscard]] bool dirty() const { return book_.dirty(); }
-  void markSaved() { book_.markSaved(); }
+  [[nodiscard]] bool dirty() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return book_.dirty();
+  }
+  void markSaved() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    book_.markSaved();
+  }
+  // The counters when they changed since the last call (marked saved in the same step, so a
+  // charge on another worker in between is never lost from the next save).
+  [[nodiscard]] std::optional<policy::QuotaState> takeChangedState() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (!book_.dirty()) return std::nullopt;
+    policy::QuotaState s = book_.state();
+    book_.markSaved();
+    return s;
+  }
 
   // Store mode: hands unused leases back (shutdown); `done` runs when the store answered.
   void returnLeases(std::function<void()> done);
   // Unused lease held now, summed over scopes (metrics, tests).
-  [[nodiscard]] uint64_t leaseHeld() const { return book_.leaseHeld(); }
+  [[nodiscard]] uint64_t leaseHeld() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return book_.leaseHeld();
+  }
 
   struct Stats {
     uint64_t store_fetches = 0;
     uint64_t store_failures = 0;
     uint64_t refused = 0;
   };
-  [[nodiscard]] const Stats& stats() const { return stats_; }
+  [[nodiscard]] Stats stats() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return stats_;
+  }
 
  private:
   friend class QuotaWait;
@@ -123,6 +152,9 @@ class QuotaLedger {
   void finish(QuotaWait* w, const std::optional<QuotaRefusal>& r);
   void forget(QuotaWait* w);
 
+  // Every worker charges this one ledger (README, Workers), so it is locked; recursive because a
+  // lease answer (store mode: one worker) finishes waits whose callbacks may charge again.
+  mutable std::recursive_mutex mu_;
   policy::QuotaBook book_;
   QuotaLeaseSource* source_ = nullptr;
   std::list<QuotaWait*> waiting_;

@@ -15,6 +15,7 @@ std::variant<ShareLedger::TicketPtr, ShareRefusal> ShareLedger::acquire(ShareKin
                                                                         uint64_t pool_limit) {
   const size_t i = slot(kind);
   const bool subs = kind == ShareKind::Subscriptions;
+  std::lock_guard<std::mutex> lock(state_->mu);
   if (pool_limit != 0 && state_->total[i] >= pool_limit) {
     return ShareRefusal{503, subs ? "subscriptions_full" : "in_flight_full",
                         subs ? "ERR " + std::to_string(pool_limit) +
@@ -38,14 +39,19 @@ std::variant<ShareLedger::TicketPtr, ShareRefusal> ShareLedger::acquire(ShareKin
 }
 
 uint64_t ShareLedger::held(ShareKind kind, const std::string& client) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
   auto it = state_->per_client.find(client);
   return it == state_->per_client.end() ? 0 : it->second[slot(kind)];
 }
 
-uint64_t ShareLedger::total(ShareKind kind) const { return state_->total[slot(kind)]; }
+uint64_t ShareLedger::total(ShareKind kind) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->total[slot(kind)];
+}
 
 ShareLedger::Ticket::~Ticket() {
   const size_t i = slot(kind_);
+  std::lock_guard<std::mutex> lock(state_->mu);
   --state_->total[i];
   auto it = state_->per_client.find(client_);
   if (it == state_->per_client.end()) return;

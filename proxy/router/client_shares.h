@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -36,6 +37,7 @@ class ShareLedger {
   [[nodiscard]] uint64_t total(ShareKind kind) const;
 
   struct State {
+    std::mutex mu;  // every worker's router acquires from one ledger; tickets end on any thread
     std::unordered_map<std::string, std::array<uint64_t, 2>> per_client;
     std::array<uint64_t, 2> total{};
   };

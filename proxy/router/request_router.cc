@@ -86,31 +86,35 @@ Checked check(const conf::Snapshot& snapshot, const conf::ClientEntry& entry,
 
 }  // namespace
 
+RequestRouter::RequestRouter(RouterShared& shared, Upstream& upstream)
+    : shared_(shared), upstream_(upstream) {
+  syncShared();
+}
+
 RequestRouter::RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream)
-    : upstream_(upstream), quota_(snapshot->config().budget) {
-  setSnapshot(std::move(snapshot));
+    : owned_shared_(std::make_unique<RouterShared>(std::move(snapshot))),
+      shared_(*owned_shared_),
+      upstream_(upstream) {
+  syncShared();
 }
 
 void RequestRouter::setSnapshot(conf::SnapshotConstSharedPtr snapshot) {
-  snapshot_ = std::move(snapshot);
-  quota_.setBudget(snapshot_->config().budget);
-  reloadRevocations();
+  shared_.setSnapshot(std::move(snapshot));
+  syncShared();
 }
 
 void RequestRouter::reloadRevocations() {
-  const std::string& file = snapshot_->config().signing.revoked_file;
-  revocations_known_ = true;
-  ++revocation_generation_;
-  if (file.empty()) {
-    revoked_.reset();
-  } else if (auto list = conf::loadRevokedFile(file)) {
-    revoked_ = std::make_shared<const std::unordered_set<std::string>>(std::move(*list));
-  } else {
-    // Fail closed: without the list a revoked token would pass, so every JWT is refused until
-    // a reload reads it again (static API keys keep working).
-    revocations_known_ = false;
-    logEvent("revoked_file_unreadable", {{"error", list.error().message}});
-  }
+  shared_.reloadRevocations();
+  syncShared();
+}
+
+void RequestRouter::syncShared() {
+  if (shared_.generation() == revocation_generation_) return;
+  RouterShared::View v = shared_.view();
+  snapshot_ = std::move(v.snapshot);
+  revoked_ = std::move(v.revoked);
+  revocations_known_ = v.revocations_known;
+  revocation_generation_ = v.generation;
   // Streams were authorised when they opened: what changed may no longer allow them.
   recheckStreams(std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
@@ -171,23 +175,6 @@ void RequestRouter::noteResponse(const AccessRecord& rec) {
       ++denials_by_reason_[reason];
     }
   }
-}
-
-std::string RequestRouter::nextSyncToken(std::string_view client) {
-  if (client.empty()) return "0";
-  // Bounded: names come from configs; past the bound every counter restarts from a new random
-  // start.
-  if (sync_counters_.size() >= 2 * conf::kMaxClients &&
-      sync_counters_.find(std::string(client)) == sync_counters_.end()) {
-    sync_counters_.clear();
-  }
-  auto [it, inserted] = sync_counters_.try_emplace(std::string(client));
-  if (inserted) {
-    uint32_t start = 0;
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
-    it->second = start;
-  }
-  return std::to_string(++it->second);
 }
 
 void RequestRouter::refuse(const Refusal& r, const RouteContext& ctx, Exchange& ex) {

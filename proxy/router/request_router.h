@@ -25,6 +25,7 @@
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/admission.h"
 #include "proxy/router/client_shares.h"
+#include "proxy/router/router_shared.h"
 #include "proxy/router/verified_tokens.h"
 #include "proxy/upstream/exchange.h"
 #include "proxy/upstream/request_plan.h"
@@ -33,17 +34,24 @@
 
 namespace kw::proxy {
 
-// Shared, long-lived state every connection routes through.
+// Long-lived state every connection of one worker routes through (one router per worker, all
+// on one RouterShared).
 class RequestRouter {
  public:
-  // `upstream` outlives the router.
+  // `shared` and `upstream` outlive the router.
+  RequestRouter(RouterShared& shared, Upstream& upstream);
+  // One worker alone: the router owns its shared state.
   RequestRouter(conf::SnapshotConstSharedPtr snapshot, Upstream& upstream);
 
-  // Also reloads signing.revoked_file.
+  // Replaces the shared snapshot (and reloads signing.revoked_file) for every router on it.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
-  // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
-  // Then re-checks every open stream (recheckStreams).
+  // Re-reads signing.revoked_file for every router on the shared state; when it cannot be read
+  // every JWT is refused until it can.
   void reloadRevocations();
+  // Takes the shared snapshot and revocation list when they changed since the last call, and
+  // then re-checks this worker's open streams (recheckStreams). Cheap when nothing changed (one
+  // atomic load): admit() calls it for every request head.
+  void syncShared();
   // Authorises every open SSE stream again against the current snapshot and revocation list at
   // `now_s` and closes those no longer allowed (router_streams.cc). `expiry_only`: only streams
   // whose token deadline has passed (the periodic timer; cheap when none has).
@@ -53,18 +61,20 @@ class RequestRouter {
   [[nodiscard]] bool isTrustedProxy(const PeerInfo& peer) const;
   const conf::SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
   // Every quota counter (main wires the state file or the shared store to it).
-  QuotaLedger& quota() { return quota_; }
-  const QuotaLedger& quota() const { return quota_; }
+  QuotaLedger& quota() { return shared_.quota(); }
+  const QuotaLedger& quota() const { return shared_.quota(); }
+  RouterShared& shared() { return shared_; }
 
   // `parser` has its head (headComplete()); its body may still be unread. Fills the record's
   // method, source address, route and, once known, client; never touches the body.
   [[nodiscard]] Admission admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
-                                AccessRecord& rec) const;
+                                AccessRecord& rec);
   // The admission still holds at `now_s`: the same config and revocation list as when it was
   // made, and its token not past exp. A body may take up to idle_timeout to arrive after its
   // head was admitted: a stale admission is made again before the request runs (README, Limits and
   // shares).
-  [[nodiscard]] bool admissionCurrent(const Admission& a, int64_t now_s) const {
+  [[nodiscard]] bool admissionCurrent(const Admission& a, int64_t now_s) {
+    syncShared();
     return a.snapshot == snapshot_ && a.revocation_generation == revocation_generation_ &&
            (a.expires_s == 0 || now_s < a.expires_s);
   }
@@ -86,7 +96,7 @@ class RequestRouter {
   // in both upstream modes. Each client has its own counter from a random start, so the value
   // shows nothing of other clients' traffic nor of the upstream's; unauthenticated responses
   // get "0". (Read-your-writes against a REST upstream: RestUpstream::noteSyncToken.)
-  std::string nextSyncToken(std::string_view client);
+  std::string nextSyncToken(std::string_view client) { return shared_.nextSyncToken(client); }
 
   // Counters for /metrics (updated by noteResponse once per answered request or stream).
   struct Stats {
@@ -97,7 +107,18 @@ class RequestRouter {
     uint64_t denied = 0;        // 401/403/429 and inline pipeline denials
     uint64_t rate_limited = 0;  // 429
     uint64_t upstream_errors = 0;
-    uint64_t streams = 0;  // SSE streams started
+    uint64_t streams = 0;                // SSE streams started
+    Stats& operator+=(const Stats& o) {  // the workers' counters summed for /metrics
+      requests += o.requests;
+      status_2xx += o.status_2xx;
+      status_4xx += o.status_4xx;
+      status_5xx += o.status_5xx;
+      denied += o.denied;
+      rate_limited += o.rate_limited;
+      upstream_errors += o.upstream_errors;
+      streams += o.streams;
+      return *this;
+    }
   };
   void noteResponse(const AccessRecord& rec);
   [[nodiscard]] const Stats& stats() const { return stats_; }
@@ -170,19 +191,18 @@ class RequestRouter {
   // right-most X-Forwarded-For hop that is not a trusted proxy.
   PeerInfo clientAddress(const codec::HttpRequestParser& parser, const PeerInfo& peer) const;
 
+  std::unique_ptr<RouterShared> owned_shared_;  // the one-worker constructor's
+  RouterShared& shared_;
+  // The shared snapshot and revocation list as of revocation_generation_ (syncShared).
   conf::SnapshotConstSharedPtr snapshot_;
   Upstream& upstream_;
   AuditLog* audit_ = nullptr;
-  QuotaLedger quota_;
-  ShareLedger shares_;
-  std::shared_ptr<const std::unordered_set<std::string>> revoked_;  // JWT jti revocation list
+  std::shared_ptr<const RouterShared::RevokedSet> revoked_;  // JWT jti revocation list
   bool revocations_known_ = true;  // false: revoked_file unreadable, JWTs refused
   // JWTs verified under the snapshot in use; a cache (it changes no decision), so admit(), a
   // const member, may fill it.
   mutable VerifiedTokens verified_tokens_;
-  uint64_t revocation_generation_ = 0;  // counts reloadRevocations()
-  // Per client name (nextSyncToken): the last value given; bounded at 2 * conf::kMaxClients.
-  std::unordered_map<std::string, uint64_t> sync_counters_;
+  uint64_t revocation_generation_ = 0;  // RouterShared::generation() at the last syncShared()
   // Open streams (router_streams.cc): weak, the streams own their guards.
   void watchStream(const std::shared_ptr<StreamGuard>& guard);
   std::vector<std::weak_ptr<StreamGuard>> streams_;

@@ -77,7 +77,8 @@ std::string credentialLabel(std::string_view token, const ResolvedCredential& cr
 }  // namespace
 
 Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,
-                               AccessRecord& rec) const {
+                               AccessRecord& rec) {
+  syncShared();
   Admission a;
   a.snapshot = snapshot_;
   rec.method = codec::methodName(parser.method());

@@ -45,7 +45,7 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
                                       std::string identity, const RouteContext& ctx, Exchange& ex) {
   QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed(),
                snapshot_->config().clients.size() > 1};
-  QuotaLedger::Charge charge = quota_.charge(std::move(ask));
+  QuotaLedger::Charge charge = shared_.quota().charge(std::move(ask));
   if (charge.refused) return refuse(tooMany(*charge.refused), ctx, ex);
   if (!charge.wait) return dispatch(plan, ctx, ex);
   charge.wait->onDone([this, owned = detach(plan), ctx, &ex](const std::optional<QuotaRefusal>& r) {

@@ -20,13 +20,14 @@ std::optional<Refusal> RequestRouter::admitShare(const RequestPlan& plan,
   const bool stream = plan.stream();
   const conf::LimitsConfig& l = client.limits;
   const uint64_t pool = ctx.snapshot->config().listen.max_subscriptions;
-  auto got = stream
-                 ? shares_.acquire(ShareKind::Subscriptions, client.spec.name,
-                                   l.max_subscriptions != 0 ? l.max_subscriptions
-                                                            : std::max<uint64_t>(pool / 2, 1),
-                                   pool)
-                 : shares_.acquire(ShareKind::InFlight, client.spec.name,
-                                   l.max_in_flight != 0 ? l.max_in_flight : kUpstreamQueue / 2, 0);
+  auto got =
+      stream ? shared_.shares().acquire(
+                   ShareKind::Subscriptions, client.spec.name,
+                   l.max_subscriptions != 0 ? l.max_subscriptions : std::max<uint64_t>(pool / 2, 1),
+                   pool)
+             : shared_.shares().acquire(ShareKind::InFlight, client.spec.name,
+                                        l.max_in_flight != 0 ? l.max_in_flight : kUpstreamQueue / 2,
+                                        0);
   ctx.client = client.spec.name;
   if (auto* ticket = std::get_if<ShareLedger::TicketPtr>(&got)) {
     ctx.share = std::move(*ticket);

@@ -49,11 +49,13 @@ PeerInfo peerFrom(const sockaddr* addr) {
 }  // namespace
 
 GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
-                             RequestRouter& router, SslCtxPtr tls_ctx)
+                             RequestRouter& router, std::unique_ptr<ListenerLedger> owned,
+                             ListenerLedger& ledger)
     : base_(base),
       listen_(listen),
       router_(router),
-      tls_ctx_(std::move(tls_ctx)),
+      owned_ledger_(std::move(owned)),
+      ledger_(ledger),
       reaper_(base, [this] { reap(); }),
       shed_(base, [this] { shedOutput(); }),
       accept_retry_(base, [this] {
@@ -76,31 +78,50 @@ std::string GatewayServer::nextRequestId() {
 
 GatewayServer::~GatewayServer() {
   listener_.reset();
-  connections_.clear();
-  graveyard_.clear();
+  closeAll();
 }
 
 Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
                                                              const conf::ListenConfig& listen,
                                                              RequestRouter& router,
                                                              SslCtxPtr tls_ctx) {
-  std::unique_ptr<GatewayServer> s(new GatewayServer(base, listen, router, std::move(tls_ctx)));
+  auto owned = std::make_unique<ListenerLedger>(listen, std::move(tls_ctx));
+  ListenerLedger& ledger = *owned;
+  std::unique_ptr<GatewayServer> s(
+      new GatewayServer(base, listen, router, std::move(owned), ledger));
+  if (Status st = s->bind(listen.address.port, false); !st) return st.error();
+  return s;
+}
+
+Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
+                                                             const conf::ListenConfig& listen,
+                                                             RequestRouter& router,
+                                                             ListenerLedger& ledger, uint16_t port,
+                                                             bool reuse_port) {
+  std::unique_ptr<GatewayServer> s(new GatewayServer(base, listen, router, nullptr, ledger));
+  if (Status st = s->bind(port, reuse_port); !st) return st.error();
+  return s;
+}
+
+Status GatewayServer::bind(uint16_t port_number, bool reuse_port) {
+  const conf::ListenConfig& listen = listen_;
   std::string host = listen.address.host.empty() ? "0.0.0.0" : listen.address.host;
   evutil_addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
   evutil_addrinfo* res = nullptr;
-  std::string port = std::to_string(listen.address.port);
+  std::string port = std::to_string(port_number);
+  unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+  if (reuse_port) flags |= LEV_OPT_REUSEABLE_PORT;
   if (evutil_getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
     return Error{ErrorCode::Io, "cannot resolve listen address " + listen.address.text};
   }
   evconnlistener* l = nullptr;
   int last_errno = 0;
   for (evutil_addrinfo* ai = res; ai != nullptr && l == nullptr; ai = ai->ai_next) {
-    l = evconnlistener_new_bind(base, onAccept, s.get(),
-                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                                1024, ai->ai_addr, static_cast<int>(ai->ai_addrlen));
+    l = evconnlistener_new_bind(base_, onAccept, this, flags, 1024, ai->ai_addr,
+                                static_cast<int>(ai->ai_addrlen));
     if (l == nullptr) last_errno = errno;
   }
   evutil_freeaddrinfo(res);
@@ -108,7 +129,7 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
     return Error{ErrorCode::Io,
                  "cannot listen on " + listen.address.text + ": " + std::strerror(last_errno)};
   }
-  s->listener_.reset(l);
+  listener_.reset(l);
   evconnlistener_set_error_cb(l, onAcceptError);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -116,8 +137,9 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::create(event_base* base,
   PeerInfo bound = peerFrom(reinterpret_cast<sockaddr*>(&ss));
   uint16_t bport = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                                             : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  s->bound_ = ascii::hostPort(bound.ip, bport);
-  return s;
+  bound_ = ascii::hostPort(bound.ip, bport);
+  bound_port_ = bport;
+  return Ok{};
 }
 
 void GatewayServer::onAccept(evconnlistener* /*l*/, int fd, sockaddr* addr, int len, void* arg) {
@@ -134,7 +156,7 @@ void GatewayServer::onAcceptError(evconnlistener* l, void* arg) {
 }
 
 void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
-  if (draining_ || connections_.size() >= listen_.max_connections) {
+  if (draining_ || !ledger_.takeConnection()) {
     evutil_closesocket(fd);
     return;
   }
@@ -147,48 +169,41 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     if (limit == 0) limit = std::max<uint64_t>(1, listen_.max_connections / 2);
     // Counted per IPv4 address or IPv6 /64, as per_identity_rate counts anonymous callers.
     anonymous_key = identityKey({}, peer.ip16);
-    uint64_t& n = anonymous_by_address_[anonymous_key];
-    if (n >= limit) {
-      ++anonymous_refused_;
+    if (!ledger_.enterAnonymous(anonymous_key, limit)) {
+      ledger_.dropConnection();
       evutil_closesocket(fd);
       return;
     }
-    ++n;
   }
+  // Every early return below gives back what was taken above.
+  auto giveBack = [&] {
+    if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
+    ledger_.dropConnection();
+    evutil_closesocket(fd);
+  };
   evutil_make_socket_nonblocking(fd);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   bufferevent* bev = nullptr;
-  if (tls_ctx_) {
-    SSL* ssl = SSL_new(tls_ctx_.get());
-    if (ssl == nullptr) {
-      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
-      evutil_closesocket(fd);
-      return;
-    }
-    enableTlsReadAhead(ssl);  // ClientConnection pulls what OpenSSL holds
-    bev = bufferevent_openssl_socket_new(base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+  if (ledger_.tls()) {
+    SslPtr ssl = ledger_.newSsl();
+    if (ssl == nullptr) return giveBack();
+    enableTlsReadAhead(ssl.get());  // ClientConnection pulls what OpenSSL holds
+    bev = bufferevent_openssl_socket_new(base_, fd, ssl.get(), BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
-    if (bev == nullptr) {
-      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
-      SSL_free(ssl);
-      evutil_closesocket(fd);
-      return;
-    }
+    if (bev == nullptr) return giveBack();
+    (void)ssl.release();  // the bufferevent owns it now
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
   } else {
     bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == nullptr) {
-      if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
-      evutil_closesocket(fd);
-      return;
-    }
+    if (bev == nullptr) return giveBack();
   }
   auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
                                                  std::move(anonymous_key));
   ClientConnection* raw = conn.get();
   connections_.emplace(raw, std::move(conn));
   ++accepted_;
+  ledger_.noteAccepted();
   raw->start();
 }
 
@@ -197,69 +212,26 @@ void GatewayServer::release(ClientConnection* conn) {
   if (it == connections_.end()) return;
   graveyard_.push_back(std::move(it->second));
   connections_.erase(it);
+  ledger_.dropConnection();
   reaper_.arm(Milliseconds(0));
-}
-
-GatewayServer::BodyReserve GatewayServer::reserveBody(uint64_t bytes, const std::string& client) {
-  const uint64_t total = listen_.max_buffered_bytes;
-  if (bytes > total - std::min(buffered_bytes_, total)) return BodyReserve::TotalFull;
-  const uint64_t share = std::max<uint64_t>(1, total / 2);
-  uint64_t& mine = buffered_by_client_[client];
-  if (bytes > share - std::min(mine, share)) {
-    if (mine == 0) buffered_by_client_.erase(client);
-    return BodyReserve::ClientShareFull;
-  }
-  mine += bytes;
-  buffered_bytes_ += bytes;
-  return BodyReserve::Ok;
-}
-
-void GatewayServer::releaseBody(uint64_t bytes, const std::string& client) {
-  buffered_bytes_ -= std::min(bytes, buffered_bytes_);
-  auto it = buffered_by_client_.find(client);
-  if (it == buffered_by_client_.end()) return;
-  it->second -= std::min(bytes, it->second);
-  if (it->second == 0) buffered_by_client_.erase(it);
-}
-
-bool GatewayServer::attachClient(const std::string& client, uint64_t limit) {
-  uint64_t& n = client_connections_[client];
-  if (n >= limit) {
-    if (n == 0) client_connections_.erase(client);
-    return false;
-  }
-  ++n;
-  return true;
-}
-
-void GatewayServer::leaveAnonymous(const std::string& key) {
-  auto it = anonymous_by_address_.find(key);
-  if (it == anonymous_by_address_.end()) return;
-  if (--it->second == 0) anonymous_by_address_.erase(it);
-}
-
-void GatewayServer::detachClient(const std::string& client) {
-  auto it = client_connections_.find(client);
-  if (it == client_connections_.end()) return;
-  if (--it->second == 0) client_connections_.erase(it);
-}
-
-uint64_t GatewayServer::clientConnections(const std::string& client) const {
-  auto it = client_connections_.find(client);
-  return it == client_connections_.end() ? 0 : it->second;
 }
 
 void GatewayServer::noteOutput(size_t added, size_t deleted) {
   output_bytes_ += added;
   output_bytes_ -= std::min<uint64_t>(deleted, output_bytes_);
-  if (output_bytes_ > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
+  const uint64_t total = ledger_.noteOutput(added, deleted);
+  if (total > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
 }
 
+// Over the process's bound, each worker closes its own biggest holders while it holds more than
+// its part of the bound (max_output_bytes / workers): a worker whose few small replies are not
+// the cause keeps them.
 void GatewayServer::shedOutput() {
-  const uint64_t before = output_bytes_;
+  const uint64_t before = ledger_.outputBytes();
+  const uint64_t part = listen_.max_output_bytes / ledger_.workers();
   uint64_t closed = 0;
   const auto now = std::chrono::steady_clock::now();
-  while (output_bytes_ > listen_.max_output_bytes) {
+  while (ledger_.outputBytes() > listen_.max_output_bytes && output_bytes_ > part) {
     // The biggest holder among stalled readers; when none is stalled, the biggest holder.
     ClientConnection* victim = nullptr;
     bool victim_stalled = false;
@@ -276,11 +248,12 @@ void GatewayServer::shedOutput() {
     victim->shed();
     ++closed;
   }
-  output_shed_ += closed;
+  ledger_.noteShed(closed);
   if (closed != 0) {
+    const uint64_t after = ledger_.outputBytes();
     logEvent("output_shed", {{"connections", std::to_string(closed)},
-                             {"freed_bytes", std::to_string(before - output_bytes_)},
-                             {"held_bytes", std::to_string(output_bytes_)},
+                             {"freed_bytes", std::to_string(before - std::min(before, after))},
+                             {"held_bytes", std::to_string(after)},
                              {"max_output_bytes", std::to_string(listen_.max_output_bytes)}});
   }
 }
@@ -308,6 +281,7 @@ void GatewayServer::beginDrain(std::function<void()> on_drained) {
 }
 
 void GatewayServer::closeAll() {
+  for (size_t n = connections_.size(); n != 0; --n) ledger_.dropConnection();
   connections_.clear();
   graveyard_.clear();
 }

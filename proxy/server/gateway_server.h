@@ -13,6 +13,7 @@
 #include "conf/config.h"
 #include "policy/result.h"
 #include "proxy/io/event_loop.h"
+#include "proxy/server/listener_ledger.h"
 
 namespace kw::proxy {
 
@@ -22,7 +23,15 @@ class ClientConnection;
 
 class GatewayServer {
  public:
-  // `tls_ctx` null = plaintext. The router must outlive the server.
+  // One worker's listener: binds `port` (0: any; the real one is boundAddress()), with
+  // SO_REUSEPORT when `reuse_port` (every worker binds the same port). The router and the
+  // ledger (shared by all workers) must outlive the server.
+  static Result<std::unique_ptr<GatewayServer>> create(event_base* base,
+                                                       const conf::ListenConfig& listen,
+                                                       RequestRouter& router,
+                                                       ListenerLedger& ledger, uint16_t port,
+                                                       bool reuse_port);
+  // One worker alone on listen.address. `tls_ctx` null = plaintext.
   static Result<std::unique_ptr<GatewayServer>> create(event_base* base,
                                                        const conf::ListenConfig& listen,
                                                        RequestRouter& router, SslCtxPtr tls_ctx);
@@ -37,17 +46,19 @@ class GatewayServer {
 
   // "host:port" actually bound (the real port when the config said :0).
   [[nodiscard]] const std::string& boundAddress() const { return bound_; }
-  [[nodiscard]] bool tls() const { return tls_ctx_ != nullptr; }
+  [[nodiscard]] uint16_t boundPort() const { return bound_port_; }
+  [[nodiscard]] bool tls() const { return ledger_.tls(); }
+  // This worker's connections (ledger().connections(): the process's).
   [[nodiscard]] size_t connectionCount() const { return connections_.size(); }
+  [[nodiscard]] ListenerLedger& ledger() { return ledger_; }
+  [[nodiscard]] const ListenerLedger& ledger() const { return ledger_; }
 
   // Stops accepting and closes idle connections; `on_drained` runs (from the loop) once the
   // last connection is gone.
   void beginDrain(std::function<void()> on_drained);
   // New connections use `ctx` (reload of listen.tls certificates); existing ones keep theirs.
-  // Ignored for a plaintext listener.
-  void setTlsContext(SslCtxPtr ctx) {
-    if (tls_ctx_ && ctx) tls_ctx_ = std::move(ctx);
-  }
+  // Ignored for a plaintext listener. Shared: every worker on the same ledger takes it.
+  void setTlsContext(SslCtxPtr ctx) { ledger_.setTlsContext(std::move(ctx)); }
   // Closes every connection at once.
   void closeAll();
 
@@ -61,32 +72,41 @@ class GatewayServer {
   // reserved whole (its Content-Length, or max_body_bytes when chunked) before it is read.
   // Each client may hold at most half of it (README, Limits and shares); the result says which
   // bound refused.
-  enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
-  [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
-  void releaseBody(uint64_t bytes, const std::string& client);
-  [[nodiscard]] uint64_t bufferedBytes() const { return buffered_bytes_; }
+  using BodyReserve = ListenerLedger::BodyReserve;
+  [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client) {
+    return ledger_.reserveBody(bytes, client);
+  }
+  void releaseBody(uint64_t bytes, const std::string& client) {
+    ledger_.releaseBody(bytes, client);
+  }
+  [[nodiscard]] uint64_t bufferedBytes() const { return ledger_.bufferedBytes(); }
   // clients[].limits.max_connections: a connection counts for the client it last authenticated
   // as. False when `client` already has `limit` connections.
-  [[nodiscard]] bool attachClient(const std::string& client, uint64_t limit);
-  void detachClient(const std::string& client);
-  [[nodiscard]] uint64_t clientConnections(const std::string& client) const;
+  [[nodiscard]] bool attachClient(const std::string& client, uint64_t limit) {
+    return ledger_.attachClient(client, limit);
+  }
+  void detachClient(const std::string& client) { ledger_.detachClient(client); }
+  [[nodiscard]] uint64_t clientConnections(const std::string& client) const {
+    return ledger_.clientConnections(client);
+  }
   // listen.max_output_bytes: unsent response bytes in all connections' output buffers (kept
   // exact by each connection's evbuffer callback). Over the bound, a deferred pass closes the
   // biggest holders, stalled readers first, until the total fits (never from inside a write).
   void noteOutput(size_t added, size_t deleted);
-  [[nodiscard]] uint64_t outputBytes() const { return output_bytes_; }
-  [[nodiscard]] uint64_t outputShed() const { return output_shed_; }
+  [[nodiscard]] uint64_t outputBytes() const { return ledger_.outputBytes(); }
+  [[nodiscard]] uint64_t outputShed() const { return ledger_.outputShed(); }
   // listen.max_unauthenticated_per_address: a connection is anonymous from accept until it first
   // counts for a client; accept() refuses one more from an address (IPv4, IPv6 /64) at the
   // bound. A connection gives its place back here, once, by the key accept() handed it.
-  void leaveAnonymous(const std::string& key);
-  [[nodiscard]] uint64_t anonymousRefused() const { return anonymous_refused_; }
-  // Client connections taken on (each a TCP accept that became a connection).
+  void leaveAnonymous(const std::string& key) { ledger_.leaveAnonymous(key); }
+  [[nodiscard]] uint64_t anonymousRefused() const { return ledger_.anonymousRefused(); }
+  // Client connections taken on (each a TCP accept that became a connection), by this worker.
   [[nodiscard]] uint64_t accepted() const { return accepted_; }
 
  private:
   GatewayServer(event_base* base, const conf::ListenConfig& listen, RequestRouter& router,
-                SslCtxPtr tls_ctx);
+                std::unique_ptr<ListenerLedger> owned, ListenerLedger& ledger);
+  Status bind(uint16_t port, bool reuse_port);
   uint64_t request_id_prefix_ = 0;
   uint64_t request_counter_ = 0;
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
@@ -98,17 +118,13 @@ class GatewayServer {
   event_base* base_;
   conf::ListenConfig listen_;
   RequestRouter& router_;
-  SslCtxPtr tls_ctx_;
+  std::unique_ptr<ListenerLedger> owned_ledger_;  // the one-worker create()'s
+  ListenerLedger& ledger_;
   ListenerPtr listener_;
   std::string bound_;
-  uint64_t buffered_bytes_ = 0;
-  uint64_t output_bytes_ = 0;
-  uint64_t output_shed_ = 0;  // connections closed by shedOutput()
-  std::unordered_map<std::string, uint64_t> client_connections_;    // only clients with some
-  std::unordered_map<std::string, uint64_t> anonymous_by_address_;  // only addresses with some
-  std::unordered_map<std::string, uint64_t> buffered_by_client_;    // only clients with some
-  uint64_t anonymous_refused_ = 0;
+  uint16_t bound_port_ = 0;
   uint64_t accepted_ = 0;
+  uint64_t output_bytes_ = 0;  // this worker's part of ledger_.outputBytes()
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;

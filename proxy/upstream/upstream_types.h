@@ -50,6 +50,16 @@ struct UpstreamStats {
   uint32_t queued = 0;       // requests waiting for a connection
   uint32_t subscriptions = 0;
   uint32_t detached = 0;  // REST: relays whose client stopped reading, off the pool
+  UpstreamStats& operator+=(const UpstreamStats& o) {  // the workers' pools summed
+    connections += o.connections;
+    in_flight += o.in_flight;
+    reply_bytes += o.reply_bytes;
+    streaming += o.streaming;
+    queued += o.queued;
+    subscriptions += o.subscriptions;
+    detached += o.detached;
+    return *this;
+  }
 };
 
 // Where a long response comes from (a subscription, a relayed REST body, a reply encoded in

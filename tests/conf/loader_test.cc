@@ -620,5 +620,31 @@ TEST(LoaderTest, ErrorsAreInFileOrder) {
   EXPECT_EQ(errors[2].rfind("o.yaml:7:8: upstream.url:", 0), 0u) << errors[2];
 }
 
+TEST(LoaderTest, ListenWorkers) {
+  const std::string head = "listen:\n  address: \"127.0.0.1:8443\"\n";
+  const std::string rest = minimalConfig().substr(minimalConfig().find("upstream:"));
+  auto deflt = load(minimalConfig());
+  ASSERT_TRUE(deflt.has_value()) << deflt.error().message;
+  EXPECT_EQ(deflt->listen.workers, 0u);  // auto
+  for (auto [text, n] :
+       std::vector<std::pair<std::string, uint32_t>>{{"auto", 0}, {"1", 1}, {"2", 2}, {"64", 64}}) {
+    auto r = load(head + "  workers: " + text + "\n" + rest);
+    ASSERT_TRUE(r.has_value()) << text << ": " << r.error().message;
+    EXPECT_EQ(r->listen.workers, n) << text;
+  }
+  EXPECT_EQ(loadError(head + "  workers: 0\n" + rest),
+            "kw.yaml:3:12: listen.workers: 0 is out of range 1..64");
+  EXPECT_EQ(loadError(head + "  workers: 65\n" + rest),
+            "kw.yaml:3:12: listen.workers: 65 is out of range 1..64");
+  EXPECT_EQ(loadError(head + "  workers: many\n" + rest),
+            "kw.yaml:3:12: listen.workers: expected auto or a count in 1..64, got \"many\"");
+  // Store leases are taken on one loop: an explicit count above 1 is refused, auto is 1 there.
+  EXPECT_EQ(loadError(head + "  workers: 2\n" + rest + "quota:\n  store_url: redis://q:1\n"),
+            "kw.yaml:3:12: listen.workers: quota.store_url takes its leases on one event loop: "
+            "set workers to 1 or auto");
+  EXPECT_TRUE(load(head + "  workers: 1\n" + rest + "quota:\n  store_url: redis://q:1\n"));
+  EXPECT_TRUE(load(head + "  workers: auto\n" + rest + "quota:\n  store_url: redis://q:1\n"));
+}
+
 }  // namespace
 }  // namespace kw::conf

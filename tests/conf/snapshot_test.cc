@@ -211,6 +211,7 @@ TEST(SettingNeedingRestartTest, NamesEachStartOnlySetting) {
       {"listen.max_output_bytes", [](Config& c) { c.listen.max_output_bytes = 1 << 20; }},
       {"listen.header_timeout", [](Config& c) { c.listen.header_timeout = Duration(1); }},
       {"listen.idle_timeout", [](Config& c) { c.listen.idle_timeout = Duration(1); }},
+      {"listen.workers", [](Config& c) { c.listen.workers = 3; }},
       {"admin.address", [](Config& c) { c.admin.address.port = 1; }},
       {"admin.token", [](Config& c) { c.admin.token = "admin-b"; }},
       {"upstream.url", [](Config& c) { c.upstream.url = "redis://127.0.0.2:6379"; }},

@@ -239,12 +239,17 @@ export async function spawnKeyward(dir, config, env) {
 // The plan `budget` defaults to none (0 = unlimited): the suites send far more than the default
 // default 16,000 commands a day. `quota` (state_file / store_url) is passed through.
 export const NO_BUDGET = { per_second: 0, per_day: 0, per_month: 0 };
+// KW_E2E_WORKERS=N sets listen.workers (default: auto, the machine's CPUs) for a whole suite,
+// except where the suite sets it or uses quota.store_url (one worker).
 export function baseConfig({ certs: c, clients, listen = {}, upstream = {}, adminPort, signing,
                              budget = NO_BUDGET, quota, audit, encryption }) {
+  const workers = process.env.KW_E2E_WORKERS && !quota?.store_url && !quota?.store_url_env
+    ? { workers: Number(process.env.KW_E2E_WORKERS) } : {};
   return {
     listen: {
       address: "127.0.0.1:0",
       tls: { cert_file: c.cert, key_file: c.key, min_version: "1.2" },
+      ...workers,
       ...listen,
     },
     admin: { address: `127.0.0.1:${adminPort}`, token_env: "KW_E2E_ADMIN_TOKEN" },
@@ -276,8 +281,10 @@ const INNER_CLIENT = {
 
 async function startInnerKeyward(dir, c, redis, adminToken) {
   const key = newApiKey();
+  // One worker: the inner keyward stands in for Upstash, where every outer tenant is the one
+  // client "outer"; its per-worker reply share (README, Workers) is not what the suites test.
   const cfg = baseConfig({
-    certs: c, adminPort: await freePort(),
+    certs: c, adminPort: await freePort(), listen: { workers: 1 },
     clients: [{ name: "outer", api_keys: [`sha256:${sha256hex(key)}`], ...INNER_CLIENT }],
   });
   const kw = await spawnKeyward(dir, cfg, {

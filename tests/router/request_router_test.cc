@@ -103,6 +103,12 @@ class RequestRouterTest : public ::testing::Test {
   // Parses `head` + `body`, admits and routes it as a connection would.
   FakeExchange run(const std::string& method_target, const std::string& key,
                    const std::string& body = {}, const std::string& extra_headers = {}) {
+    return runOn(*router_, method_target, key, body, extra_headers);
+  }
+  // The same through `router` (another worker's router on the same shared state).
+  FakeExchange runOn(RequestRouter& router, const std::string& method_target,
+                     const std::string& key, const std::string& body = {},
+                     const std::string& extra_headers = {}) {
     std::string req = method_target + " HTTP/1.1\r\nHost: t\r\n";
     if (!key.empty()) req += "Authorization: Bearer " + key + "\r\n";
     req += extra_headers;
@@ -115,7 +121,7 @@ class RequestRouterTest : public ::testing::Test {
     EXPECT_TRUE(st == codec::ParseStatus::Complete || st == codec::ParseStatus::HeadComplete);
     FakeExchange ex;
     PeerInfo peer{"127.0.0.1", {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}};
-    Admission a = router_->admit(parser, peer, ex.rec);
+    Admission a = router.admit(parser, peer, ex.rec);
     if (a.refusal) {
       ex.response = std::move(*a.refusal);
       return ex;
@@ -125,7 +131,7 @@ class RequestRouterTest : public ::testing::Test {
       EXPECT_EQ(parser.feed(std::string_view(req).substr(used), &more),
                 codec::ParseStatus::Complete);
     }
-    router_->route(parser, std::move(a), ex);
+    router.route(parser, std::move(a), ex);
     return ex;
   }
 
@@ -246,18 +252,45 @@ TEST_F(RequestRouterTest, OriginOutsideTheClientsListIs403WithNothingSent) {
   EXPECT_EQ(upstream_.sent.size(), 1u);
 }
 
-TEST_F(RequestRouterTest, AdmissionGoesStaleWhenTheConfigChanges) {
+// `admitter` admits a request head; a reload through router_ makes that admission stale.
+void expectStaleAfterReload(RequestRouter& admitter, RequestRouter& reloader,
+                            const std::string& key) {
   std::string req =
-      "GET /get/app:x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + app_key_ + "\r\n\r\n";
+      "GET /get/app:x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key + "\r\n\r\n";
   codec::HttpRequestParser parser;
   size_t used = 0;
   ASSERT_EQ(parser.feed(req, &used), codec::ParseStatus::Complete);
   AccessRecord rec;
-  Admission a = router_->admit(parser, PeerInfo{"127.0.0.1", {}}, rec);
+  Admission a = admitter.admit(parser, PeerInfo{"127.0.0.1", {}}, rec);
   ASSERT_FALSE(a.refusal.has_value());
-  EXPECT_TRUE(router_->admissionCurrent(a, 0));
-  router_->setSnapshot(router_->snapshot());  // a reload, even of the same config
-  EXPECT_FALSE(router_->admissionCurrent(a, 0));
+  EXPECT_TRUE(admitter.admissionCurrent(a, 0));
+  reloader.setSnapshot(reloader.snapshot());  // a reload, even of the same config
+  EXPECT_FALSE(admitter.admissionCurrent(a, 0));
+  EXPECT_EQ(admitter.snapshot(), reloader.snapshot());
+}
+
+TEST_F(RequestRouterTest, AdmissionGoesStaleWhenTheConfigChanges) {
+  expectStaleAfterReload(*router_, *router_, app_key_);
+}
+
+// Two workers' routers on one RouterShared: a day budget counts both, and a reload or a
+// revocation made through one is in force on the other's next admission.
+TEST_F(RequestRouterTest, WorkersShareBudgetsAndReloads) {
+  FakeUpstream other_upstream;
+  RequestRouter other(router_->shared(), other_upstream);
+  EXPECT_FALSE(run("GET /get/k", metered_key_).response.has_value());
+  EXPECT_FALSE(runOn(other, "GET /get/k", metered_key_).response.has_value());
+  FakeExchange third = runOn(other, "GET /get/k", metered_key_);
+  ASSERT_TRUE(third.response.has_value());
+  EXPECT_EQ(third.response->status, 429);
+  EXPECT_EQ(upstream_.sent.size() + other_upstream.sent.size(), 2u);
+
+  // A reload through the first router: the other admits under the new snapshot at once.
+  expectStaleAfterReload(other, *router_, app_key_);
+  // Sync-token counters are per client, not per worker: values keep rising across routers.
+  const uint64_t t1 = std::stoull(router_->nextSyncToken("app"));
+  const uint64_t t2 = std::stoull(other.nextSyncToken("app"));
+  EXPECT_EQ(t2, t1 + 1);
 }
 
 TEST_F(RequestRouterTest, SyncTokensArePerClientCounters) {

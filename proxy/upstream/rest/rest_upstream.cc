@@ -395,10 +395,11 @@ void onDone(Relay& r, Exchange& ex) {
 }  // namespace
 
 Result<std::unique_ptr<RestUpstream>> RestUpstream::create(event_base* base,
-                                                           RestPoolOptions options) {
+                                                           RestPoolOptions options,
+                                                           std::shared_ptr<SyncTokens> tokens) {
   auto pool = RestPool::create(base, std::move(options));
   if (!pool) return pool.error();
-  auto up = std::make_unique<RestUpstream>(std::move(*pool));
+  auto up = std::make_unique<RestUpstream>(std::move(*pool), std::move(tokens));
   up->probe();
   return up;
 }
@@ -414,24 +415,30 @@ void RestUpstream::noteSyncToken(std::string_view client, std::string_view token
   if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     return;
   }
-  // Bounded: names come from configs; past the bound the kept tokens go (the next read may be
-  // served by a lagging replica once, as when the client sends no token).
-  if (sync_tokens_.size() >= 2 * conf::kMaxClients &&
-      sync_tokens_.find(std::string(client)) == sync_tokens_.end()) {
-    sync_tokens_.clear();
-  }
-  sync_tokens_[std::string(client)].assign(token);
+  sync_tokens_->note(client, token);
 }
 
-std::string_view RestUpstream::syncToken(std::string_view client) const {
-  auto it = sync_tokens_.find(std::string(client));
-  return it == sync_tokens_.end() ? std::string_view() : std::string_view(it->second);
+void RestUpstream::SyncTokens::note(std::string_view client, std::string_view token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Bounded: names come from configs; past the bound the kept tokens go (the next read may be
+  // served by a lagging replica once, as when the client sends no token).
+  if (tokens_.size() >= 2 * conf::kMaxClients &&
+      tokens_.find(std::string(client)) == tokens_.end()) {
+    tokens_.clear();
+  }
+  tokens_[std::string(client)].assign(token);
+}
+
+std::string RestUpstream::SyncTokens::find(std::string_view client) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tokens_.find(std::string(client));
+  return it == tokens_.end() ? std::string() : it->second;
 }
 
 std::vector<std::pair<std::string, std::string>> RestUpstream::passthroughHeaders(
     const codec::HttpRequestParser& parser, const codec::ResponseOptions& opts,
     std::string_view client) const {
-  const std::string_view sync_token = syncToken(client);
+  const std::string sync_token = syncToken(client);
   std::vector<std::pair<std::string, std::string>> out;
   // What keyward relays and splices is what it parsed: the upstream gets the same reading, not
   // a variant spelling (or a duplicate) it might read otherwise.

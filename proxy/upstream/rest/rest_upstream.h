@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,8 +20,25 @@ namespace kw::proxy {
 
 class RestUpstream final : public Upstream {
  public:
-  static Result<std::unique_ptr<RestUpstream>> create(event_base* base, RestPoolOptions options);
-  explicit RestUpstream(std::unique_ptr<RestPool> pool) : pool_(std::move(pool)) {}
+  // Read-your-writes tokens (noteSyncToken), one book for every worker's REST upstream: a write
+  // answered on one worker and a read sent by another still carry the same token.
+  class SyncTokens {
+   public:
+    void note(std::string_view client, std::string_view token);
+    [[nodiscard]] std::string find(std::string_view client) const;
+
+   private:
+    mutable std::mutex mu_;
+    std::unordered_map<std::string, std::string> tokens_;
+  };
+
+  // `tokens`: the book shared with the other workers' REST upstreams.
+  static Result<std::unique_ptr<RestUpstream>> create(
+      event_base* base, RestPoolOptions options,
+      std::shared_ptr<SyncTokens> tokens = std::make_shared<SyncTokens>());
+  explicit RestUpstream(std::unique_ptr<RestPool> pool,
+                        std::shared_ptr<SyncTokens> tokens = std::make_shared<SyncTokens>())
+      : pool_(std::move(pool)), sync_tokens_(std::move(tokens)) {}
 
   std::optional<Refusal> prepare(RequestPlan& plan, const RouteContext& ctx) override;
   void dispatch(const RequestPlan& plan, const RouteContext& ctx, Exchange& ex) override;
@@ -42,12 +60,14 @@ class RestUpstream final : public Upstream {
   // requests that carry a token. A token that is empty, longer than kMaxSyncToken or not visible
   // ASCII is dropped (the one kept stays). Bounded at 2 * conf::kMaxClients names.
   void noteSyncToken(std::string_view client, std::string_view token);
-  [[nodiscard]] std::string_view syncToken(std::string_view client) const;
+  [[nodiscard]] std::string syncToken(std::string_view client) const {
+    return sync_tokens_->find(client);
+  }
   static constexpr size_t kMaxSyncToken = 256;
 
  private:
   std::unique_ptr<RestPool> pool_;
-  std::unordered_map<std::string, std::string> sync_tokens_;
+  std::shared_ptr<SyncTokens> sync_tokens_;
   bool ready_ = false;
 };
 

@@ -1,0 +1,69 @@
+// RouterShared: what every worker's RequestRouter shares (README, Workers). The config snapshot
+// and the JWT revocation list are replaced for all workers at once (a router compares one atomic
+// generation before each admission); the quota ledger and the client shares are single objects,
+// so limits stay exact however connections spread over workers; sync-token counters are per
+// client, not per worker.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "conf/snapshot.h"
+#include "proxy/quota/quota_ledger.h"
+#include "proxy/router/client_shares.h"
+
+namespace kw::proxy {
+
+class RouterShared {
+ public:
+  explicit RouterShared(conf::SnapshotConstSharedPtr snapshot);
+  RouterShared(const RouterShared&) = delete;
+  RouterShared& operator=(const RouterShared&) = delete;
+
+  using RevokedSet = std::unordered_set<std::string>;
+  // What a router copies when the generation moved.
+  struct View {
+    conf::SnapshotConstSharedPtr snapshot;
+    std::shared_ptr<const RevokedSet> revoked;  // null: no revoked_file
+    bool revocations_known = true;              // false: revoked_file unreadable, JWTs refused
+    uint64_t generation = 0;
+  };
+  [[nodiscard]] View view() const;
+  // Counts every replacement of the snapshot or the revocation list.
+  [[nodiscard]] uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  [[nodiscard]] conf::SnapshotConstSharedPtr snapshot() const;
+
+  // A reload: the snapshot, its budget and its revocation file, for every worker.
+  void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
+  // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  void reloadRevocations();
+
+  QuotaLedger& quota() { return quota_; }
+  const QuotaLedger& quota() const { return quota_; }
+  ShareLedger& shares() { return shares_; }
+
+  // A fresh upstash-sync-token value for a response to `client` (RequestRouter::nextSyncToken).
+  std::string nextSyncToken(std::string_view client);
+
+ private:
+  void loadRevocationsLocked();
+
+  mutable std::mutex mu_;
+  conf::SnapshotConstSharedPtr snapshot_;
+  std::shared_ptr<const RevokedSet> revoked_;
+  bool revocations_known_ = true;
+  std::atomic<uint64_t> generation_{0};
+  QuotaLedger quota_;
+  ShareLedger shares_;
+  std::mutex sync_mu_;
+  // Per client name: the last value given; bounded at 2 * conf::kMaxClients.
+  std::unordered_map<std::string, uint64_t> sync_counters_;
+};
+
+}  // namespace kw::proxy

@@ -1,0 +1,118 @@
+// The process-wide listen.* accounting; see listener_ledger.h.
+#include "proxy/server/listener_ledger.h"
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+
+namespace kw::proxy {
+
+ListenerLedger::ListenerLedger(const conf::ListenConfig& listen, SslCtxPtr tls_ctx)
+    : listen_(listen), tls_(tls_ctx != nullptr), tls_ctx_(std::move(tls_ctx)) {}
+
+bool ListenerLedger::takeConnection() {
+  uint64_t n = connections_.load();
+  do {
+    if (n >= listen_.max_connections) return false;
+  } while (!connections_.compare_exchange_weak(n, n + 1));
+  return true;
+}
+
+void ListenerLedger::dropConnection() { connections_.fetch_sub(1); }
+
+bool ListenerLedger::enterAnonymous(const std::string& key, uint64_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t& n = anonymous_by_address_[key];
+  if (n >= limit) {
+    if (n == 0) anonymous_by_address_.erase(key);
+    ++anonymous_refused_;
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void ListenerLedger::leaveAnonymous(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = anonymous_by_address_.find(key);
+  if (it == anonymous_by_address_.end()) return;
+  if (--it->second == 0) anonymous_by_address_.erase(it);
+}
+
+ListenerLedger::BodyReserve ListenerLedger::reserveBody(uint64_t bytes, const std::string& client) {
+  const uint64_t total = listen_.max_buffered_bytes;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bytes > total - std::min(buffered_bytes_, total)) return BodyReserve::TotalFull;
+  const uint64_t share = std::max<uint64_t>(1, total / 2);
+  uint64_t& mine = buffered_by_client_[client];
+  if (bytes > share - std::min(mine, share)) {
+    if (mine == 0) buffered_by_client_.erase(client);
+    return BodyReserve::ClientShareFull;
+  }
+  mine += bytes;
+  buffered_bytes_ += bytes;
+  return BodyReserve::Ok;
+}
+
+void ListenerLedger::releaseBody(uint64_t bytes, const std::string& client) {
+  std::lock_guard<std::mutex> lock(mu_);
+  buffered_bytes_ -= std::min(bytes, buffered_bytes_);
+  auto it = buffered_by_client_.find(client);
+  if (it == buffered_by_client_.end()) return;
+  it->second -= std::min(bytes, it->second);
+  if (it->second == 0) buffered_by_client_.erase(it);
+}
+
+uint64_t ListenerLedger::bufferedBytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buffered_bytes_;
+}
+
+bool ListenerLedger::attachClient(const std::string& client, uint64_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t& n = client_connections_[client];
+  if (n >= limit) {
+    if (n == 0) client_connections_.erase(client);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void ListenerLedger::detachClient(const std::string& client) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = client_connections_.find(client);
+  if (it == client_connections_.end()) return;
+  if (--it->second == 0) client_connections_.erase(it);
+}
+
+uint64_t ListenerLedger::clientConnections(const std::string& client) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = client_connections_.find(client);
+  return it == client_connections_.end() ? 0 : it->second;
+}
+
+uint64_t ListenerLedger::noteOutput(size_t added, size_t deleted) {
+  // Each connection's own bytes are counted exactly by its evbuffer callback, so the sum never
+  // goes below zero; the clamp only guards against a miscount.
+  uint64_t n = output_bytes_.load();
+  uint64_t next = 0;
+  do {
+    next = n + added;
+    next -= std::min<uint64_t>(deleted, next);
+  } while (!output_bytes_.compare_exchange_weak(n, next));
+  return next;
+}
+
+SslPtr ListenerLedger::newSsl() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!tls_ctx_) return nullptr;
+  return SslPtr(SSL_new(tls_ctx_.get()));
+}
+
+void ListenerLedger::setTlsContext(SslCtxPtr ctx) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tls_ctx_ && ctx) tls_ctx_ = std::move(ctx);
+}
+
+}  // namespace kw::proxy

@@ -1,0 +1,83 @@
+// ListenerLedger: the listen.* bounds of the whole process. Every worker accepts on its own
+// socket (README, Workers), but max_connections, max_unauthenticated_per_address,
+// max_buffered_bytes (and each client's half of it), clients' max_connections and
+// max_output_bytes count what all workers hold together, so spreading connections over workers
+// never multiplies a bound. The TLS context lives here too: a reload's certificate serves the
+// next handshake on every worker at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "conf/config.h"
+#include "proxy/io/event_loop.h"
+
+namespace kw::proxy {
+
+class ListenerLedger {
+ public:
+  // `tls_ctx` null = plaintext.
+  ListenerLedger(const conf::ListenConfig& listen, SslCtxPtr tls_ctx);
+  ListenerLedger(const ListenerLedger&) = delete;
+  ListenerLedger& operator=(const ListenerLedger&) = delete;
+
+  // listen.max_connections: false when the process holds that many.
+  [[nodiscard]] bool takeConnection();
+  void dropConnection();
+  [[nodiscard]] uint64_t connections() const { return connections_.load(); }
+
+  // listen.max_unauthenticated_per_address: false (and counted as refused) when the address
+  // `key` already holds `limit` anonymous connections.
+  [[nodiscard]] bool enterAnonymous(const std::string& key, uint64_t limit);
+  void leaveAnonymous(const std::string& key);
+  [[nodiscard]] uint64_t anonymousRefused() const { return anonymous_refused_.load(); }
+
+  enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
+  [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
+  void releaseBody(uint64_t bytes, const std::string& client);
+  [[nodiscard]] uint64_t bufferedBytes() const;
+
+  [[nodiscard]] bool attachClient(const std::string& client, uint64_t limit);
+  void detachClient(const std::string& client);
+  [[nodiscard]] uint64_t clientConnections(const std::string& client) const;
+
+  // listen.max_output_bytes: returns the process's total after the change.
+  uint64_t noteOutput(size_t added, size_t deleted);
+  [[nodiscard]] uint64_t outputBytes() const { return output_bytes_.load(); }
+  void noteShed(uint64_t connections) { output_shed_ += connections; }
+  [[nodiscard]] uint64_t outputShed() const { return output_shed_.load(); }
+
+  void noteAccepted() { ++accepted_; }
+  [[nodiscard]] uint64_t accepted() const { return accepted_.load(); }
+
+  // How many workers share the bounds (each sheds output only above its part of the bound).
+  void setWorkers(uint32_t n) { workers_ = n == 0 ? 1 : n; }
+  [[nodiscard]] uint32_t workers() const { return workers_; }
+
+  // A new server-side SSL from the current context (null for plaintext or on failure).
+  [[nodiscard]] SslPtr newSsl();
+  [[nodiscard]] bool tls() const { return tls_; }
+  // Ignored for a plaintext listener.
+  void setTlsContext(SslCtxPtr ctx);
+
+ private:
+  const conf::ListenConfig listen_;
+  const bool tls_;
+  uint32_t workers_ = 1;   // set before any worker starts
+  mutable std::mutex mu_;  // the maps, the buffered total and the TLS context
+  SslCtxPtr tls_ctx_;
+  std::unordered_map<std::string, uint64_t> client_connections_;    // only clients with some
+  std::unordered_map<std::string, uint64_t> anonymous_by_address_;  // only addresses with some
+  std::unordered_map<std::string, uint64_t> buffered_by_client_;    // only clients with some
+  uint64_t buffered_bytes_ = 0;
+  std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> output_bytes_{0};
+  std::atomic<uint64_t> output_shed_{0};
+  std::atomic<uint64_t> anonymous_refused_{0};
+  std::atomic<uint64_t> accepted_{0};
+};
+
+}  // namespace kw::proxy
