@@ -19,6 +19,17 @@ size_t pageRound(size_t n) {
   return (n + page - 1) / page * page;
 }
 
+// ThreadSanitizer does not intercept mremap: a range it moved away from looks still written to
+// TSan, and another worker's later mmap of that range reads as a race. Its build copies instead.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kUseMremap = false;
+#else
+constexpr bool kUseMremap = true;
+#endif
+#else
+constexpr bool kUseMremap = true;
+#endif
 }  // namespace
 
 ReplyBuffer::ReplyBuffer(ReplyBuffer&& other) noexcept
@@ -67,8 +78,12 @@ bool ReplyBuffer::reserveTail(size_t n) {
   }
   const size_t bytes = pageRound(want);
   void* p = nullptr;
-  if (mapped_) {
+  if (mapped_ && kUseMremap) {
     p = mremap(data_, capacity_, bytes, MREMAP_MAYMOVE);
+  } else if (mapped_) {
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) std::memcpy(p, data_, size_);
+    if (p != MAP_FAILED) munmap(data_, capacity_);
   } else {
     p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED && size_ != 0) std::memcpy(p, data_, size_);  // under 1 MiB, once
