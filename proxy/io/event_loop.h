@@ -48,7 +48,8 @@ using ListenerPtr = std::unique_ptr<evconnlistener, ListenerDeleter>;
 using SslCtxPtr = std::unique_ptr<ssl_ctx_st, SslCtxDeleter>;  // SSL_CTX
 using SslPtr = std::unique_ptr<ssl_st, SslDeleter>;            // SSL
 
-// A new event_base (monotonic timers, no locking: the proxy runs on one thread).
+// A new event_base (monotonic timers, no locking: each base is used by one thread only; other
+// threads reach it through a LoopMailbox).
 [[nodiscard]] Result<EventBasePtr> makeEventBase();
 
 using Milliseconds = std::chrono::milliseconds;

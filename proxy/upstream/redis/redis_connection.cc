@@ -7,8 +7,10 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -93,6 +95,16 @@ void RedisConnection::doStart() {
 
 void RedisConnection::onConnected() {
   setNoDelay(bev_.get());
+  if (!endpoint_.tls) {
+    // Nothing can have been read yet: the upstream speaks only after our first command.
+    bufferevent_disable(bev_.get(), EV_READ);
+    direct_read_.reset(event_new(base_, bufferevent_getfd(bev_.get()), EV_READ | EV_PERSIST,
+                                 &RedisConnection::onSocketReadable, this));
+    if (!direct_read_ || (!paused_ && event_add(direct_read_.get(), nullptr) != 0)) {
+      fail({UpstreamErrorKind::Unreachable, "cannot watch the upstream connection"});
+      return;
+    }
+  }
   std::string hello;
   if (!endpoint_.password.empty()) {
     const std::string_view with_user[] = {"AUTH", endpoint_.user, endpoint_.password};
@@ -152,13 +164,16 @@ void RedisConnection::close() {
   connect_timer_.cancel();
   start_timer_.cancel();
   resume_timer_.cancel();
+  direct_read_.reset();
   bev_.reset();
 }
 
 void RedisConnection::pauseReading() {
   paused_ = true;
   resume_timer_.cancel();
-  if (bev_) {
+  if (direct_read_) {
+    event_del(direct_read_.get());
+  } else if (bev_) {
     bufferevent_disable(bev_.get(), EV_READ);
   }
 }
@@ -169,7 +184,11 @@ void RedisConnection::resumeReading() {
   }
   paused_ = false;
   if (bev_ && state_ != State::Closed) {
-    bufferevent_enable(bev_.get(), EV_READ);
+    if (direct_read_) {
+      event_add(direct_read_.get(), nullptr);
+    } else {
+      bufferevent_enable(bev_.get(), EV_READ);
+    }
     resume_timer_.arm(Milliseconds(0));  // deliver what is buffered, outside the caller's frame
   }
 }
@@ -264,6 +283,31 @@ void RedisConnection::onReadCb(bufferevent* bev, void* arg) noexcept {
     self->in_.commit(static_cast<size_t>(std::max(got, 0)));
   }
   self->processInput();
+}
+
+void RedisConnection::onSocketReadable(int fd, short /*what*/, void* arg) noexcept {
+  auto* self = static_cast<RedisConnection*>(arg);
+  // At least 16 KiB, and whatever room a growing buffer already has (a large reply is read in
+  // large pieces).
+  constexpr size_t kReadAtLeast = 16 * 1024;
+  if (!self->in_.reserveTail(kReadAtLeast)) {
+    auto keep = self->shared_from_this();
+    self->fail({UpstreamErrorKind::Protocol, "out of memory for upstream replies"});
+    return;
+  }
+  const ssize_t got = ::read(fd, self->in_.tail(), self->in_.capacity() - self->in_.size());
+  if (got > 0) {
+    self->in_.commit(static_cast<size_t>(got));
+    self->processInput();
+    return;
+  }
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  auto keep = self->shared_from_this();
+  const bool before_ready = self->state_ != State::Ready;
+  const std::string why =
+      got == 0 ? std::string("upstream closed the connection")
+               : std::string("upstream connection error: ") + evutil_socket_error_to_string(errno);
+  self->fail({before_ready ? UpstreamErrorKind::Unreachable : UpstreamErrorKind::Closed, why});
 }
 
 void RedisConnection::onEventCb(bufferevent* bev, short what, void* arg) noexcept {

@@ -84,6 +84,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   RedisConnection(event_base* base, const RedisEndpoint& endpoint, ssl_ctx_st* tls_ctx,
                   Milliseconds connect_timeout, const codec::RespLimits& limits, Handler* handler);
   static void onReadCb(bufferevent* bev, void* arg) noexcept;
+  // Plaintext: the socket is read straight into in_ (see direct_read_).
+  static void onSocketReadable(int fd, short what, void* arg) noexcept;
   static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
   void doStart();
   void onConnected();
@@ -99,6 +101,10 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   Handler* handler_;
   State state_ = State::Idle;
   BufferEventPtr bev_;
+  // A plaintext connection, once connected, is read by this event with read(2) into in_ (the
+  // bufferevent keeps writes and connect): no FIONREAD ioctl and no copy out of an evbuffer per
+  // reply. TLS connections read through the bufferevent. Reset before bev_ (which owns the fd).
+  EventPtr direct_read_;
   Timer connect_timer_;
   Timer start_timer_;
   Timer resume_timer_;
