@@ -2,7 +2,6 @@
 #include "proxy/serve/serve.h"
 
 #include <event2/event.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +33,7 @@
 #include "proxy/quota/quota_state_file.h"
 #include "proxy/serve/serve_metrics.h"
 #include "proxy/serve/worker.h"
+#include "proxy/serve/worker_count.h"
 #include "proxy/server/server_tls.h"
 #include "proxy/tools/explain_report.h"
 
@@ -58,18 +58,6 @@ Result<conf::SnapshotConstSharedPtr> loadSnapshot(const std::string& path) {
   auto cfg = conf::loadConfigFile(path);
   if (!cfg) return cfg.error();
   return conf::buildSnapshot(std::move(*cfg));
-}
-
-// listen.workers: auto is the CPUs this process may run on (its affinity mask, which is what a
-// container's cpuset gives it), at most kMaxWorkers; with quota.store_url, one.
-uint32_t resolveWorkers(const conf::Config& cfg) {
-  if (cfg.listen.workers != 0) return cfg.listen.workers;
-  if (!cfg.quota.store_url.empty()) return 1;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  return static_cast<uint32_t>(
-      std::clamp(cpus, 1, static_cast<int>(conf::ListenConfig::kMaxWorkers)));
 }
 
 // SHA-256 of a file's contents ("" for no path, "unreadable" when it cannot be read), to see
