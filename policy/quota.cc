@@ -53,6 +53,15 @@ void TokenBucket::refill(int64_t now_ms) {
   scaled_ = std::min(cap, scaled_ + std::min(cap, mulSat(elapsed, rate_.count)));
 }
 
+void TokenBucket::reshape(Rate rate, uint64_t burst, int64_t now_ms) {
+  refill(now_ms);
+  const uint64_t tokens = scaled_ / rate_.period_ms;
+  rate_ = rate;
+  if (rate_.period_ms == 0) rate_.period_ms = 1;
+  burst_ = burst;
+  scaled_ = mulSat(std::min(tokens, burst_), rate_.period_ms);
+}
+
 bool TokenBucket::tryTake(uint64_t n, int64_t now_ms) {
   refill(now_ms);
   const uint64_t need = mulSat(n, rate_.period_ms);

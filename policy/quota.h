@@ -28,6 +28,10 @@ class TokenBucket {
   int64_t msUntil(uint64_t n, int64_t now_ms);
   uint64_t burst() const { return burst_; }
   Rate rate() const { return rate_; }
+  // The same bucket under a new rate and burst (a reload changed the limit): the whole tokens it
+  // holds now carry over, capped at the new burst, so changing a limit never hands out a fresh
+  // burst.
+  void reshape(Rate rate, uint64_t burst, int64_t now_ms);
 
  private:
   void refill(int64_t now_ms);

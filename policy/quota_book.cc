@@ -80,9 +80,10 @@ std::string identityKey(std::string_view sub, const std::array<uint8_t, 16>& ip1
 TokenBucket& QuotaBook::bucket(std::unordered_map<std::string, TokenBucket>& m,
                                const std::string& key, Rate rate, uint64_t burst, int64_t now_ms) {
   auto it = m.find(key);
-  if (it == m.end() || it->second.burst() != burst || it->second.rate().count != rate.count ||
+  if (it == m.end()) return m.emplace(key, TokenBucket(rate, burst, now_ms)).first->second;
+  if (it->second.burst() != burst || it->second.rate().count != rate.count ||
       it->second.rate().period_ms != rate.period_ms) {
-    it = m.insert_or_assign(key, TokenBucket(rate, burst, now_ms)).first;
+    it->second.reshape(rate, burst, now_ms);  // a reload changed the limit: keep what is spent
   }
   return it->second;
 }
@@ -253,6 +254,8 @@ QuotaBook::QuotaBook(const PlanBudget& budget, int64_t now_ms) : budget_(budget)
 void QuotaBook::resetGlobalRate(int64_t now_ms) {
   if (budget_.per_second == 0) {
     global_rate_.reset();
+  } else if (global_rate_) {
+    global_rate_->reshape(Rate{budget_.per_second, 1000}, budget_.per_second, now_ms);
   } else {
     global_rate_.emplace(Rate{budget_.per_second, 1000}, budget_.per_second, now_ms);
   }

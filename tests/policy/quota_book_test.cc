@@ -28,6 +28,41 @@ QuotaLimits perDay(uint64_t n) {
   return l;
 }
 
+// Attack round 11 (helper): a reload that changed a client's burst (20 -> 21) refilled its
+// spent bucket, so 21-24 of 40 requests passed at once. A changed rate or burst now keeps the
+// tokens the bucket held, capped at the new burst; the same for budget.per_second.
+TEST(QuotaBookTest, ChangingARateKeepsWhatWasSpent) {
+  QuotaBook book(unlimited(), 0);
+  QuotaLimits l;
+  l.rate = Rate{1, 1000};
+  l.burst = 20;
+  const QuotaTime t0 = QuotaTime::at(0, kMar15Noon);
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(book.decide(ask(1, l), t0, true).granted());
+  EXPECT_FALSE(book.decide(ask(1, l), t0, true).granted());
+  l.burst = 21;  // the reload: same client, a larger burst
+  EXPECT_FALSE(book.decide(ask(1, l), t0, true).granted());
+  l.rate = Rate{2, 1000};
+  EXPECT_FALSE(book.decide(ask(1, l), t0, true).granted());
+  // Refill goes on at the new rate: 2 tokens a second.
+  const QuotaTime t1 = QuotaTime::at(1000, kMar15Noon + 1);
+  EXPECT_TRUE(book.decide(ask(2, l), t1, true).granted());
+  EXPECT_FALSE(book.decide(ask(1, l), t1, true).granted());
+  // A smaller burst caps what is held.
+  const QuotaTime t2 = QuotaTime::at(60000, kMar15Noon + 60);
+  l.burst = 5;
+  EXPECT_TRUE(book.decide(ask(5, l), t2, true).granted());
+  EXPECT_FALSE(book.decide(ask(1, l), t2, true).granted());
+
+  // The plan's per-second budget the same way.
+  QuotaBook plan(PlanBudget{10, 0, 0}, 0);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(plan.decide(ask(1), t0, true).granted());
+  EXPECT_FALSE(plan.decide(ask(1), t0, true).granted());
+  plan.setBudget(PlanBudget{11, 0, 0}, 0);
+  EXPECT_FALSE(plan.decide(ask(1), t0, true).granted());
+  plan.setBudget(PlanBudget{0, 0, 0}, 0);  // no per-second budget any more
+  EXPECT_TRUE(plan.decide(ask(1), t0, true).granted());
+}
+
 TEST(QuotaBookTest, DayBudgetRefusesUntilTheNextUtcDay) {
   QuotaBook book(unlimited(), 0);
   const QuotaTime noon = QuotaTime::at(0, kMar15Noon);
