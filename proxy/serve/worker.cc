@@ -80,6 +80,10 @@ Result<std::unique_ptr<Worker>> Worker::create(const Common& common, uint32_t in
                                       *common.listener, port, common.count > 1);
   if (!server) return server.error();
   w->server_ = std::move(*server);
+  // Another worker over max_output_bytes because of this one's holders asks it to shed.
+  LoopMailbox* box = w->mailbox_.get();
+  GatewayServer* srv = w->server_.get();
+  common.listener->onShedWanted([box, srv] { box->post([srv] { srv->checkOutput(); }); });
   // Readiness: Upstream::probe every 2 s (Redis: a PING; REST: a verified warm connection, as
   // Upstash bills every command). A wrong REST token shows on the first request (502 and an
   // upstream_failed log line naming the cause).

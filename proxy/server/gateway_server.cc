@@ -223,6 +223,12 @@ void GatewayServer::noteOutput(size_t added, size_t deleted) {
   if (total > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
 }
 
+void GatewayServer::checkOutput() {
+  if (ledger_.outputBytes() > listen_.max_output_bytes && !shed_.armed()) {
+    shed_.arm(Milliseconds(0));
+  }
+}
+
 // Over the process's bound, each worker closes its own biggest holders while it holds more than
 // its part of the bound (max_output_bytes / workers): a worker whose few small replies are not
 // the cause keeps them.
@@ -249,6 +255,8 @@ void GatewayServer::shedOutput() {
     ++closed;
   }
   ledger_.noteShed(closed);
+  // Still over: the bytes over the bound are another worker's.
+  if (ledger_.outputBytes() > listen_.max_output_bytes) ledger_.askWorkersToShed();
   if (closed != 0) {
     const uint64_t after = ledger_.outputBytes();
     logEvent("output_shed", {{"connections", std::to_string(closed)},

@@ -93,6 +93,9 @@ class GatewayServer {
   // exact by each connection's evbuffer callback). Over the bound, a deferred pass closes the
   // biggest holders, stalled readers first, until the total fits (never from inside a write).
   void noteOutput(size_t added, size_t deleted);
+  // From the loop: a shed pass soon when the process's output is over max_output_bytes (another
+  // worker asked, ListenerLedger::askWorkersToShed).
+  void checkOutput();
   [[nodiscard]] uint64_t outputBytes() const { return ledger_.outputBytes(); }
   [[nodiscard]] uint64_t outputShed() const { return ledger_.outputShed(); }
   // listen.max_unauthenticated_per_address: a connection is anonymous from accept until it first

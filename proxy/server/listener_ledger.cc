@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace kw::proxy {
 
@@ -102,6 +103,15 @@ uint64_t ListenerLedger::noteOutput(size_t added, size_t deleted) {
     next -= std::min<uint64_t>(deleted, next);
   } while (!output_bytes_.compare_exchange_weak(n, next));
   return next;
+}
+
+void ListenerLedger::askWorkersToShed() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_shed_ask_ms_.load();
+  if (now - last < 5 || !last_shed_ask_ms_.compare_exchange_strong(last, now)) return;
+  for (const auto& wake : shed_wakers_) wake();
 }
 
 SslPtr ListenerLedger::newSsl() {

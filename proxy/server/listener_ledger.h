@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "conf/config.h"
 #include "proxy/io/event_loop.h"
@@ -53,6 +55,14 @@ class ListenerLedger {
   void noteAccepted() { ++accepted_; }
   [[nodiscard]] uint64_t accepted() const { return accepted_.load(); }
 
+  // Over max_output_bytes, a worker sheds only its own holders, and only above its part of the
+  // bound; when the bytes over it are held by another worker that has not noticed (its own output
+  // did not change since), that worker is asked to look. Each worker registers how to reach it
+  // (a post to its loop) before any starts.
+  void onShedWanted(std::function<void()> wake) { shed_wakers_.push_back(std::move(wake)); }
+  // Asks every worker to check the output total (at most once per 5 ms).
+  void askWorkersToShed();
+
   // How many workers share the bounds (each sheds output only above its part of the bound).
   void setWorkers(uint32_t n) { workers_ = n == 0 ? 1 : n; }
   [[nodiscard]] uint32_t workers() const { return workers_; }
@@ -78,6 +88,8 @@ class ListenerLedger {
   std::atomic<uint64_t> output_shed_{0};
   std::atomic<uint64_t> anonymous_refused_{0};
   std::atomic<uint64_t> accepted_{0};
+  std::vector<std::function<void()>> shed_wakers_;  // set before the workers start
+  std::atomic<int64_t> last_shed_ask_ms_{0};
 };
 
 }  // namespace kw::proxy

@@ -28,6 +28,7 @@ before(async () => {
       rate40: { ...INCR, limits: { rate: "40/h", burst: 40 } },
       conns4: { ...INCR, limits: { max_connections: 4 } },
       reloadable: { commands: ["+get"], keys: ["w:*"] },
+      rate_reload: { ...INCR, limits: { rate: "1/h", burst: 20 } },
       session: { credentials: ["jwt"], commands: ["+get", "+subscribe"], keys: ["w:*"],
                  channels: ["w:*"] },
     },
@@ -171,6 +172,26 @@ describe("a reload and a revocation reach every worker at once", () => {
     assert.equal(r.status, 200, r.text);
     const after = await Promise.all(agents.map((a) => send(a, kw.port, stack.keys.reloadable, ["GET", "w:r"])));
     for (const x of after) assert.equal(x.status, 403, x.text);
+    agents.forEach((a) => a.destroy());
+    await kw.stop();
+  });
+
+  test("a reload that raises a spent client's burst hands out no fresh burst (attack round 11)", async () => {
+    const kw = await stack.startKeyward({ listen: WORKERS });
+    const agents = connections(10);
+    const burst = (n) => Promise.all(Array.from({ length: n }, (_, i) =>
+      send(agents[i % agents.length], kw.port, stack.keys.rate_reload, ["INCR", "w:rate_reload"])));
+    assert.equal((await burst(30)).filter((r) => r.status === 200).length, 20);
+    rewriteConfig(kw, (c) => {
+      c.clients = c.clients.map((x) => (x.name === "rate_reload"
+        ? { ...x, limits: { rate: "1/h", burst: 21 } } : x));
+    });
+    const r = await adminCall(stack, kw, "POST", "/v1/reload");
+    assert.equal(r.status, 200, r.text);
+    const after = await burst(40);
+    assert.equal(after.filter((x) => x.status === 200).length, 0);
+    assert.equal(after.filter((x) => x.status === 429).length, 40);
+    assert.equal(Number(await stack.redis.call("GET", "w:rate_reload")), 20);
     agents.forEach((a) => a.destroy());
     await kw.stop();
   });
