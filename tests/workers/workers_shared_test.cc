@@ -140,6 +140,21 @@ TEST(ListenerLedger, OutputTotalIsTheSumOfEveryWorkersBytes) {
   EXPECT_EQ(ledger.outputBytes(), 4u * 5000);
 }
 
+TEST(ListenerLedger, AskingWorkersToShedWakesEveryOneAtMostEvery5ms) {
+  ListenerLedger ledger(listenWith(10), nullptr);
+  std::atomic<int> woken[2] = {0, 0};
+  ledger.onShedWanted([&] { ++woken[0]; });
+  ledger.onShedWanted([&] { ++woken[1]; });
+  ledger.askWorkersToShed();
+  ledger.askWorkersToShed();  // within 5 ms: nothing more
+  EXPECT_EQ(woken[0].load(), 1);
+  EXPECT_EQ(woken[1].load(), 1);
+  std::this_thread::sleep_for(10ms);
+  ledger.askWorkersToShed();
+  EXPECT_EQ(woken[0].load(), 2);
+  EXPECT_EQ(woken[1].load(), 2);
+}
+
 TEST(ShareLedger, InFlightShareIsExactAcrossThreads) {
   ShareLedger shares;
   std::vector<ShareLedger::TicketPtr> held[4];
