@@ -14,11 +14,7 @@ done
 bin=$(bash scripts/build-release.sh | tail -1)
 source bench/lib.sh
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
-pids+=($!); wait_port "$rport"
-redis-cli -p "$rport" set bench:k hello >/dev/null
-redis-cli -p "$rport" set session:u1:k hello >/dev/null
+start_redis
 
 # webdis: one worker thread, like keyward's single event loop.
 wport=$(free_port)

@@ -17,10 +17,7 @@ done
 bin=$(bash scripts/build-release.sh | tail -1)
 source bench/lib.sh
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
-pids+=($!); wait_port "$rport"
-redis-cli -p "$rport" set bench:k hello >/dev/null
+start_redis
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)

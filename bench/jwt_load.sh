@@ -15,11 +15,7 @@ done
 bin=$(bash scripts/build-release.sh | tail -1)
 source bench/lib.sh
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
-pids+=($!); wait_port "$rport"
-redis-cli -p "$rport" set bench:k hello >/dev/null
-redis-cli -p "$rport" set session:u1:k hello >/dev/null
+start_redis
 
 openssl genpkey -algorithm ed25519 -out "$work/ed.pem" 2>/dev/null
 head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$work/hs.secret"

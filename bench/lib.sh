@@ -8,6 +8,17 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
+# A redis-server of its own on a free port ($rport), stopped at exit, with `bench:k` and
+# `session:u1:k` set to "hello" (the keys the load scripts GET).
+start_redis() {
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port "$rport"
+  redis-cli -p "$rport" set bench:k hello >/dev/null
+  redis-cli -p "$rport" set session:u1:k hello >/dev/null
+}
+
 # The clients: section both load scripts give keyward: one client `bench` with the key reference
 # $1, every policy dimension in use (commands, key and read-only key patterns, channels); callers
 # append more of its fields (limits, allow_ips) on the lines after.
@@ -24,10 +35,10 @@ YAML
 }
 
 # One wrk run against URL (extra arguments go to wrk, e.g. -H headers); prints "NAME REQ/S P99"
-# and aborts on any non-2xx answer. Uses the caller's $conns and $secs.
+# and aborts on any non-2xx answer. Uses the caller's $conns, $secs and $wrk_threads (default 1).
 wrk_row() {
   local name=$1 url=$2 out; shift 2
-  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$@" "$url")
+  out=$(wrk -t"${wrk_threads:-1}" -c"$conns" -d"${secs}s" --latency "$@" "$url")
   grep -q 'Non-2xx' <<<"$out" && { echo "$name: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
   echo "$name $(awk '/Requests\/sec/{print $2}' <<<"$out") $(awk '$1=="99%"{print $2}' <<<"$out")"
 }

@@ -38,10 +38,7 @@ fi
 bin=$(bash scripts/build-release.sh | tail -1)
 source bench/lib.sh
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!); wait_port "$rport"
-redis-cli -p "$rport" set bench:k hello >/dev/null
+start_redis
 
 # webdis: one worker thread, like keyward's single event loop.
 wport=$(free_port)
@@ -107,14 +104,7 @@ else
 fi
 
 wrk_threads=1; [ "$mode" = workers ] && wrk_threads=2
-run() {  # name url [header]
-  local out; out=$(wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --latency ${3:+-H "$3"} "$2")
-  local rps p99
-  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-  p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-  grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
-  echo "$1 $rps $p99"
-}
+run() { wrk_row "$1" "$2" ${3:+-H "$3"}; }  # name url [header]
 : >"$work/results"
 if [ "$mode" = encryption ]; then
   value=$(printf 'v%.0s' $(seq 64))

@@ -108,15 +108,6 @@ class QuotaLedger {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     book_.restore(state);
   }
-  // True when counters changed since the last markSaved().
-  [[nodiscard]] bool dirty() const {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    return book_.dirty();
-  }
-  void markSaved() {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    book_.markSaved();
-  }
   // The counters when they changed since the last call (marked saved in the same step, so a
   // charge on another worker in between is never lost from the next save).
   [[nodiscard]] std::optional<policy::QuotaState> takeChangedState() {

@@ -310,11 +310,8 @@ int runServe(const std::string& path, const std::string& version) {
   hooks.ready = [&] {
     if (stopping || (audit && !audit->accepting())) return false;
     // Ready when every worker answers and its upstream does.
-    for (auto& w : pool) {
-      auto s = w->sample(kWorkerAnswer);
-      if (!s || !s->ready) return false;
-    }
-    return true;
+    return std::all_of(pool.begin(), pool.end(),
+                       [](const auto& w) { return w->upstreamReady(kWorkerAnswer); });
   };
   hooks.draining = [&] { return stopping; };
   hooks.metrics = [&] { return metricsText(samples(), listener, shared.quota(), audit.get()); };
@@ -332,10 +329,16 @@ int runServe(const std::string& path, const std::string& version) {
   });
   if (!sigterm || !sigint || !sighup) return fail("cannot install signal handlers");
 
-  for (auto& w : pool) {
+  for (uint32_t i = 0; i < workers; ++i) {
     LoopMailbox* to_control = control.get();
-    w->start([to_control, &ended, &base, workers] {
-      to_control->post([&ended, &base, workers] {
+    pool[i]->start([to_control, i, &ended, &base, workers, &stopping, &stop] {
+      to_control->post([i, &ended, &base, workers, &stopping, &stop] {
+        // A loop ends only when told to; one that ended on its own leaves its socket bound with
+        // nobody accepting on it (its share of new connections would hang): stop them all.
+        if (!stopping) {
+          logEvent("worker_ended", {{"worker", std::to_string(i)}});
+          stop("worker_ended");
+        }
         if (++ended == workers) event_base_loopexit(base.get(), nullptr);
       });
     });

@@ -27,8 +27,7 @@ uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers) {
   return std::max<uint32_t>(1, (connections + workers - 1) / workers);
 }
 
-Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker& /*self*/,
-                                               const Worker::Common& c) {
+Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::Common& c) {
   const conf::UpstreamConfig& u = c.config->upstream;
   if (u.kind == conf::UpstreamKind::RestHttps || u.kind == conf::UpstreamKind::RestHttp) {
     RestPoolOptions ro;
@@ -68,7 +67,7 @@ Result<std::unique_ptr<Worker>> Worker::create(const Common& common, uint32_t in
   auto mailbox = LoopMailbox::create(w->base_.get());
   if (!mailbox) return mailbox.error();
   w->mailbox_ = std::move(*mailbox);
-  auto upstream = makeUpstream(w->base_.get(), *w, common);
+  auto upstream = makeUpstream(w->base_.get(), common);
   if (!upstream) {
     return Error{upstream.error().code,
                  "upstream " + common.config->upstream.display + ": " + upstream.error().message};
@@ -174,11 +173,16 @@ std::optional<WorkerSample> Worker::sample(Milliseconds timeout) {
         s.connections = server_->connectionCount();
         s.accepted = server_->accepted();
         s.upstream = upstream_->stats();
-        s.ready = upstream_->ready();
       },
       timeout);
   if (!answered) return std::nullopt;
   return std::move(*out);
+}
+
+bool Worker::upstreamReady(Milliseconds timeout) {
+  auto ready = std::make_shared<bool>(false);
+  const bool answered = mailbox_->call([this, ready] { *ready = upstream_->ready(); }, timeout);
+  return answered && *ready;
 }
 
 }  // namespace kw::proxy

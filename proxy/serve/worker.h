@@ -38,7 +38,6 @@ struct WorkerSample {
   uint64_t connections = 0;
   uint64_t accepted = 0;
   UpstreamStats upstream;
-  bool ready = false;
 };
 
 class Worker {
@@ -81,6 +80,9 @@ class Worker {
   void stop();
   // Counters (nullopt when the worker did not answer within `timeout`).
   [[nodiscard]] std::optional<WorkerSample> sample(Milliseconds timeout);
+  // Its upstream answers (false also when the worker did not answer within `timeout`): /readyz,
+  // without copying the counters sample() copies.
+  [[nodiscard]] bool upstreamReady(Milliseconds timeout);
 
  private:
   explicit Worker(uint32_t index) : index_(index) {}
