@@ -3,10 +3,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -122,8 +125,60 @@ void ClientConnection::leaveAnonymous() {
 void ClientConnection::start() {
   output_cb_ = evbuffer_add_cb(bufferevent_get_output(bev_.get()), onOutputChange, this);
   bufferevent_setcb(bev_.get(), onRead, onWrite, onEvent, this);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  if (bufferevent_openssl_get_ssl(bev_.get()) == nullptr) {
+    direct_read_.reset(event_new(server_.base(), bufferevent_getfd(bev_.get()),
+                                 EV_READ | EV_PERSIST, &ClientConnection::onSocketReadable, this));
+  }
+  bufferevent_enable(bev_.get(), direct_read_ ? EV_WRITE : EV_READ | EV_WRITE);
+  readOn();
   timer_.arm(server_.listen().header_timeout);
+}
+
+void ClientConnection::readOn() {
+  if (!bev_) return;
+  if (direct_read_) {
+    event_add(direct_read_.get(), nullptr);
+  } else {
+    bufferevent_enable(bev_.get(), EV_READ);
+  }
+}
+
+void ClientConnection::readOff() {
+  if (!bev_) return;
+  if (direct_read_) {
+    event_del(direct_read_.get());
+  } else {
+    bufferevent_disable(bev_.get(), EV_READ);
+  }
+}
+
+void ClientConnection::onSocketReadable(int fd, short /*what*/, void* arg) noexcept {
+  auto* self = static_cast<ClientConnection*>(arg);
+  // As much as libevent reads per turn: one busy client cannot hold the loop.
+  constexpr size_t kReadPerTurn = 16 * 1024;
+  evbuffer* in = bufferevent_get_input(self->bev_.get());
+  // A bufferevent keeps its input's end frozen outside its own reads; this is one of them.
+  evbuffer_unfreeze(in, 0);
+  evbuffer_iovec space;
+  ssize_t got = -1;
+  errno = ENOMEM;
+  if (evbuffer_reserve_space(in, kReadPerTurn, &space, 1) == 1) {
+    do {
+      got = ::read(fd, space.iov_base, std::min(space.iov_len, kReadPerTurn));
+    } while (got < 0 && errno == EINTR);
+    if (got > 0) {
+      space.iov_len = static_cast<size_t>(got);
+      evbuffer_commit_space(in, &space, 1);
+    }
+  }
+  const int err = errno;
+  evbuffer_freeze(in, 0);
+  if (got > 0) {
+    self->processInput();
+    return;
+  }
+  if (got < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return;
+  self->closeNow();  // end of stream or a socket error: as the bufferevent's EOF/ERROR would
 }
 
 void ClientConnection::drain() {
@@ -148,7 +203,7 @@ void ClientConnection::onWrite(bufferevent* bev, void* arg) {
     self->output_blocked_ = false;
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     if (self->state_ == State::Reading) {
-      bufferevent_enable(bev, EV_READ);
+      self->readOn();
       self->armForNextRequest();
       self->processInput();
     }
@@ -223,7 +278,7 @@ void ClientConnection::processInput() {
   size_t pull_budget = kTlsPullPerTurn;
   while (bev_ != nullptr) {
     if (state_ == State::Busy || state_ == State::Relaying) {
-      if (evbuffer_get_length(in) > kBusyInputLimit) bufferevent_disable(bev_.get(), EV_READ);
+      if (evbuffer_get_length(in) > kBusyInputLimit) readOff();
       break;
     }
     if (state_ == State::Streaming) {
@@ -387,7 +442,7 @@ bool ClientConnection::outputBlocked() {
   if (output_blocked_) return true;
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) <= kOutputHighWater) return false;
   output_blocked_ = true;
-  bufferevent_disable(bev_.get(), EV_READ);
+  readOff();
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
   timer_.arm(server_.listen().idle_timeout);  // a client that never reads is closed
   return true;
@@ -473,7 +528,7 @@ void ClientConnection::completeRequest(bool keep) {
   releaseBody();
   parser_.reset();
   state_ = State::Reading;
-  bufferevent_enable(bev_.get(), EV_READ);
+  readOn();
   armForNextRequest();
   if (!in_process_) processInput();
 }
@@ -493,7 +548,7 @@ void ClientConnection::beginStream(HttpResponse head) {
   writeThrough(bev_.get(), headFor(head, std::nullopt, false));
   finishRecord(head.status, 0);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kStreamLowWater, 0);
-  bufferevent_enable(bev_.get(), EV_READ);
+  readOn();
 }
 
 void ClientConnection::streamWrite(std::string_view bytes) {
@@ -567,7 +622,7 @@ void ClientConnection::closeAfterFlush() {
   state_ = State::Closing;
   // Keep reading (and discarding) while the response flushes: unread input at close() makes
   // the kernel reset the connection, and the client may then never see the response.
-  bufferevent_enable(bev_.get(), EV_READ);
+  readOn();
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
     linger();
@@ -586,7 +641,7 @@ void ClientConnection::linger() {
     closeNow();
     return;
   }
-  bufferevent_enable(bev_.get(), EV_READ);
+  readOn();
   timer_.arm(kLingerTime);
 }
 
@@ -608,6 +663,7 @@ void ClientConnection::closeNow() {
   pending_.cancel();
   if (source_) source_->close();
   detachOutput();
+  direct_read_.reset();
   if (bev_) {
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
     bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);

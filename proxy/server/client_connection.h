@@ -95,9 +95,18 @@ class ClientConnection final : public Exchange {
   void leaveAnonymous();
   void onTimeout();
   void armForNextRequest();
+  // Reading on or off (backpressure, busy, closing): the direct read event when there is one,
+  // else the bufferevent's.
+  void readOn();
+  void readOff();
+  static void onSocketReadable(int fd, short what, void* arg) noexcept;
 
   GatewayServer& server_;
   BufferEventPtr bev_;
+  // A plaintext connection is read by this event, read(2) straight into the bufferevent's input
+  // (the bufferevent keeps writes): libevent's own read asks FIONREAD first, one more syscall per
+  // request. TLS connections read through the bufferevent. Destroyed before bev_ (its fd).
+  EventPtr direct_read_;
   PeerInfo peer_;
   codec::HttpRequestParser parser_;
   State state_ = State::Reading;

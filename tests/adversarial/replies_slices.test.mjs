@@ -56,9 +56,15 @@ function leaveMidReply(port, key, readBytes) {
               `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     });
     let got = 0;
+    let head = "";
     s.on("data", (d) => {
       got += d.length;
-      if (got >= readBytes) {
+      if (head.length < 1024) head += d.toString("latin1");
+      // A refusal (e.g. the client's share of upstream.max_reply_bytes_total while its other
+      // readers still hold theirs) is a whole short answer on a kept-alive connection: done.
+      const m = /^HTTP\/1\.1 (\d{3}) [^]*?Content-Length: (\d+)\r\n[^]*?\r\n\r\n/.exec(head);
+      const whole = m && m[1] !== "200" && got >= m[0].length + Number(m[2]);
+      if (got >= readBytes || whole) {
         s.destroy();
         resolve(got);
       }

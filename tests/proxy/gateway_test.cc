@@ -334,6 +334,55 @@ TEST_F(GatewayTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_LT(a, b);
 }
 
+// A plaintext connection is read 16 KiB at a time by keyward's own read event: 400 pipelined
+// requests (~90 KiB) in one send span several reads and turns, and every one is answered, in
+// order (INCR counts 1..400).
+TEST_F(GatewayTest, PipelineLargerThanOneReadAnsweredInOrder) {
+  int fd = connectClient();
+  std::string all;
+  const std::string pad(120, 'p');
+  for (int i = 0; i < 400; ++i) {
+    all += "POST / HTTP/1.1\r\nHost: x\r\nX-Pad: " + pad + "\r\nAuthorization: Bearer " +
+           admin_key_ + "\r\nContent-Length: 20\r\n\r\n" + R"(["INCR","app:count"])";
+  }
+  ASSERT_GT(all.size(), 64u * 1024);
+  const int sndbuf = 1 << 20;  // the whole pipeline leaves in one non-blocking send
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  std::string r = exchange(fd, all, 400, nullptr, std::chrono::milliseconds(10000));
+  ::close(fd);
+  ASSERT_EQ(countResponses(r), 400) << r.substr(0, 400);
+  size_t pos = 0;
+  for (int i = 1; i <= 400; ++i) {
+    const std::string want = R"({"result":)" + std::to_string(i) + "}";
+    const size_t at = r.find(want, pos);
+    ASSERT_NE(at, std::string::npos) << "reply " << i;
+    pos = at + want.size();
+  }
+}
+
+// A peer that leaves in the middle of a body is closed and nothing of its request runs.
+TEST_F(GatewayTest, PeerGoneMidBodyRunsNothing) {
+  int fd = connectClient();
+  const std::string body = R"(["SET","app:half","x"])";
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_key_ +
+                           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  bool closed = false;
+  exchange(fd, head + body.substr(0, 10), 1, &closed, std::chrono::milliseconds(200));
+  EXPECT_FALSE(closed);
+  ::shutdown(fd, SHUT_WR);
+  closed = loop_.runUntil(
+      [&] {
+        char buf[512];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      },
+      std::chrono::milliseconds(3000));
+  ::close(fd);
+  EXPECT_TRUE(closed) << "the connection outlived its peer's end of stream";
+  std::string r = roundTrip(post("/", R"(["EXISTS","app:half"])", admin_key_));
+  EXPECT_NE(r.find(R"({"result":0})"), std::string::npos) << r;
+}
+
 TEST_F(GatewayTest, SlowHeadIsCutOffAfterHeaderTimeout) {
   int fd = connectClient();
   bool closed = false;

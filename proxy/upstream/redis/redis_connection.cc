@@ -16,6 +16,7 @@
 
 #include "proxy/codec/resp_writer.h"
 #include "proxy/io/tls_client.h"
+#include "proxy/io/write_through.h"
 
 namespace kw::proxy {
 
@@ -23,6 +24,10 @@ namespace {
 
 // Replies at least this large are handed over as their buffer (Handler::onReplyOwned).
 constexpr size_t kOwnedReplyBytes = size_t{1} << 20;
+
+// Writes at least this large skip the cork (after what it holds): copying them once more buys
+// nothing. The cork's buffer is given back when a turn left it larger than this.
+constexpr size_t kCorkBytes = 16 * 1024;
 
 }  // namespace
 
@@ -153,9 +158,46 @@ void RedisConnection::handleHandshakeReply(std::string_view raw) {
 }
 
 void RedisConnection::write(std::string_view bytes) {
-  if (state_ == State::Ready && bev_) {
-    bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+  if (state_ != State::Ready || !bev_ || bytes.empty()) {
+    return;
   }
+  if (bytes.size() >= kCorkBytes) {
+    flushCorked();
+    writeThrough(bev_.get(), bytes);
+    return;
+  }
+  if (!flush_) {
+    flush_.reset(event_new(base_, -1, 0, &RedisConnection::onFlush, this));
+    if (!flush_) {  // no cork: the bufferevent writes it on its own
+      bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+      return;
+    }
+  }
+  if (corked_.empty()) {
+    event_active(flush_.get(), EV_TIMEOUT, 0);
+  }
+  corked_.append(bytes);
+}
+
+void RedisConnection::flushCorked() {
+  if (corked_.empty()) {
+    return;
+  }
+  if (flush_) {
+    event_del(flush_.get());  // made active by the first write: it has nothing left to send
+  }
+  if (bev_) {
+    writeThrough(bev_.get(), corked_);
+  }
+  if (corked_.capacity() > kCorkBytes) {
+    std::string().swap(corked_);
+  } else {
+    corked_.clear();
+  }
+}
+
+void RedisConnection::onFlush(int /*fd*/, short /*what*/, void* arg) noexcept {
+  static_cast<RedisConnection*>(arg)->flushCorked();
 }
 
 void RedisConnection::close() {
@@ -165,6 +207,8 @@ void RedisConnection::close() {
   start_timer_.cancel();
   resume_timer_.cancel();
   direct_read_.reset();
+  flush_.reset();
+  corked_.clear();
   bev_.reset();
 }
 
