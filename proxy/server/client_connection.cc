@@ -5,6 +5,8 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +45,8 @@ constexpr size_t kCoalesceBytes = 16 * 1024;  // a body up to this is sent with 
 // Over listen.max_output_bytes, a connection none of whose output was sent for this long is shed
 // before any connection whose client is reading.
 constexpr std::chrono::milliseconds kOutputStallTime{500};
+// How often a connection whose reader is still taking its answer is checked for progress.
+constexpr std::chrono::milliseconds kProgressCheck{500};
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
@@ -256,7 +260,41 @@ void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
   }
 }
 
+size_t ClientConnection::unsentBytes() const {
+  if (!bev_) return 0;
+  const size_t held = evbuffer_get_length(bufferevent_get_output(bev_.get()));
+  if (held == 0) return 0;  // the common case costs no syscall
+  int queued = 0;           // what the kernel has not sent yet
+  if (::ioctl(bufferevent_getfd(bev_.get()), SIOCOUTQ, &queued) != 0 || queued < 0) queued = 0;
+  return held + static_cast<size_t>(queued);
+}
+
+void ClientConnection::armIdle() {
+  timer_.arm(server_.listen().idle_timeout);
+  armed_at_ = std::chrono::steady_clock::now();
+  unsent_at_arm_ = unsentBytes();
+}
+
+bool ClientConnection::outputMoved() const {
+  const size_t unsent = unsentBytes();
+  return unsent != 0 && (unsent < unsent_at_arm_ || output_progress_ > armed_at_);
+}
+
 void ClientConnection::onTimeout() {
+  // A client still taking its answer is not idle, however slowly it reads: the kernel only
+  // reports room to write once a third of a full send buffer has drained, which can take longer
+  // than idle_timeout (attack round 12: a 5 MB reply read at 78 KB/s was cut off at 4.1 MB).
+  const bool idle_wait = (state_ == State::Reading && (awaiting_bytes_ || output_blocked_)) ||
+                         state_ == State::Closing ||
+                         ((state_ == State::Streaming || state_ == State::Relaying) && paused_);
+  if (idle_wait && outputMoved()) {
+    // Checked again soon, not after a whole idle_timeout: the peer's kernel takes bytes for a
+    // while after its reader stopped, and that must not buy a stalled reader another period.
+    timer_.arm(std::min<Milliseconds>(server_.listen().idle_timeout, kProgressCheck));
+    armed_at_ = std::chrono::steady_clock::now();
+    unsent_at_arm_ = unsentBytes();
+    return;
+  }
   if (state_ == State::Relaying && paused_) {
     relayAbort();  // the client stopped reading: free the upstream connection it holds
   } else if (state_ == State::Reading || state_ == State::Closing || state_ == State::Lingering ||
@@ -268,7 +306,11 @@ void ClientConnection::onTimeout() {
 void ClientConnection::armForNextRequest() {
   evbuffer* in = bufferevent_get_input(bev_.get());
   awaiting_bytes_ = evbuffer_get_length(in) == 0;
-  timer_.arm(awaiting_bytes_ ? server_.listen().idle_timeout : server_.listen().header_timeout);
+  if (awaiting_bytes_) {
+    armIdle();
+  } else {
+    timer_.arm(server_.listen().header_timeout);
+  }
 }
 
 void ClientConnection::processInput() {
@@ -444,7 +486,7 @@ bool ClientConnection::outputBlocked() {
   output_blocked_ = true;
   readOff();
   bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
-  timer_.arm(server_.listen().idle_timeout);  // a client that never reads is closed
+  armIdle();  // a client that never reads is closed
   return true;
 }
 
@@ -590,7 +632,7 @@ void ClientConnection::noteOutput() {
     if (source_) source_->pause();
     // A stream or relay whose client stops reading is closed after idle_timeout without
     // progress (the paused source, perhaps a pooled upstream connection, is released).
-    timer_.arm(server_.listen().idle_timeout);
+    armIdle();
   }
 }
 
@@ -629,7 +671,7 @@ void ClientConnection::closeAfterFlush() {
     return;
   }
   // A client that never reads must not hold the connection forever.
-  timer_.arm(server_.listen().idle_timeout);
+  armIdle();
 }
 
 void ClientConnection::linger() {

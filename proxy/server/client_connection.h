@@ -99,6 +99,11 @@ class ClientConnection final : public Exchange {
   // else the bufferevent's.
   void readOn();
   void readOff();
+  // The idle timer for a connection that may hold output: a timeout finding the unsent bytes
+  // (ours plus the kernel's queue) lower than at arming, or ours written since, re-arms it.
+  void armIdle();
+  [[nodiscard]] bool outputMoved() const;
+  [[nodiscard]] size_t unsentBytes() const;
   static void onSocketReadable(int fd, short what, void* arg) noexcept;
 
   GatewayServer& server_;
@@ -127,6 +132,8 @@ class ClientConnection final : public Exchange {
   evbuffer_cb_entry* output_cb_ = nullptr;
   size_t output_held_ = 0;                                 // counted in the server's total
   std::chrono::steady_clock::time_point output_progress_;  // last byte sent, or first held
+  std::chrono::steady_clock::time_point armed_at_;         // armIdle()
+  size_t unsent_at_arm_ = 0;
   uint64_t reserved_body_ = 0;  // this request's share of listen.max_buffered_bytes
   std::string reserved_for_;    // the client it is counted for
   std::string client_;          // the client this connection counts for ("" = none yet)

@@ -383,6 +383,61 @@ TEST_F(GatewayTest, PeerGoneMidBodyRunsNothing) {
   EXPECT_NE(r.find(R"({"result":0})"), std::string::npos) << r;
 }
 
+// A client that reads its answer slowly but steadily is not idle: with idle_timeout 500ms, an
+// 8 MiB reply (more than the kernel's send buffer takes) read at about 6 MB/s arrives whole. The
+// kernel reports room to write only after a third of a full send buffer drained; the timer used to
+// close the connection at 500ms with the rest of the body unsent (attack round 12).
+TEST_F(GatewayTest, SlowSteadyReaderGetsTheWholeReply) {
+  const std::string big(8 << 20, 'x');
+  std::optional<UpstreamResult> set;
+  const std::vector<std::string_view> cmd{"SET", "app:big", big};
+  const policy::Argv argv(cmd);
+  RequestHandle h =
+      upstream_->execute({&argv, 1}, [&](UpstreamResult&& r) { set.emplace(std::move(r)); });
+  ASSERT_TRUE(loop_.runUntil([&] { return set.has_value(); }));
+  conf::ListenConfig listen = snapshot_->config().listen;
+  listen.idle_timeout = std::chrono::milliseconds(500);
+  listen.max_output_bytes = 64 << 20;
+  auto srv = GatewayServer::create(loop_.base(), listen, *router_, nullptr);
+  ASSERT_TRUE(srv) << srv.error().message;
+  const std::string addr = (*srv)->boundAddress();
+  const auto port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int rcvbuf = 64 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  const std::string get =
+      "GET /get/app:big HTTP/1.1\r\nAuthorization: Bearer " + admin_key_ + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  std::string got;
+  bool eof = false;
+  auto last = std::chrono::steady_clock::now();
+  const auto started = last;
+  loop_.runUntil(
+      [&] {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last >= std::chrono::milliseconds(10)) {  // 64 KiB per 10 ms at most
+          last = now;
+          char buf[64 * 1024];
+          const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+          if (n > 0) got.append(buf, static_cast<size_t>(n));
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) eof = true;
+        }
+        return eof || countResponses(got) == 1;
+      },
+      std::chrono::milliseconds(20000));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  EXPECT_GT(took, std::chrono::milliseconds(1000)) << "the reader was not slow: nothing shown";
+  ASSERT_EQ(countResponses(got), 1) << "cut off after " << got.size() << " bytes, eof " << eof;
+  EXPECT_NE(got.find(R"({"result":")" + big + R"("})"), std::string::npos);
+}
+
 TEST_F(GatewayTest, SlowHeadIsCutOffAfterHeaderTimeout) {
   int fd = connectClient();
   bool closed = false;
