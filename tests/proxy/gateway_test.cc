@@ -83,12 +83,15 @@ class GatewayTest : public ::testing::Test {
         std::stoi(server_->boundAddress().substr(server_->boundAddress().rfind(':') + 1)));
   }
 
-  int connectClient() {
+  // A non-blocking client socket connected to the fixture's listener (or `port`), with a receive
+  // buffer of `rcvbuf` bytes when given (set before connecting: it decides the window scale).
+  int connectClient(uint16_t port = 0, int rcvbuf = 0) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf != 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port_);
+    a.sin_port = htons(port != 0 ? port : port_);
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     ::fcntl(fd, F_SETFL, O_NONBLOCK);
     return fd;
@@ -402,15 +405,7 @@ TEST_F(GatewayTest, SlowSteadyReaderGetsTheWholeReply) {
   ASSERT_TRUE(srv) << srv.error().message;
   const std::string addr = (*srv)->boundAddress();
   const auto port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int rcvbuf = 64 * 1024;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  int fd = connectClient(port, 64 * 1024);
   const std::string get =
       "GET /get/app:big HTTP/1.1\r\nAuthorization: Bearer " + admin_key_ + "\r\n\r\n";
   ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
