@@ -220,13 +220,13 @@ void GatewayServer::noteOutput(size_t added, size_t deleted) {
   output_bytes_ += added;
   output_bytes_ -= std::min<uint64_t>(deleted, output_bytes_);
   const uint64_t total = ledger_.noteOutput(added, deleted);
-  if (total > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
+  shedIfOver(total);
 }
 
-void GatewayServer::checkOutput() {
-  if (ledger_.outputBytes() > listen_.max_output_bytes && !shed_.armed()) {
-    shed_.arm(Milliseconds(0));
-  }
+void GatewayServer::checkOutput() { shedIfOver(ledger_.outputBytes()); }
+
+void GatewayServer::shedIfOver(uint64_t total) {
+  if (total > listen_.max_output_bytes && !shed_.armed()) shed_.arm(Milliseconds(0));
 }
 
 // Over the process's bound, each worker closes its own biggest holders while it holds more than

@@ -117,6 +117,8 @@ class GatewayServer {
   void accept(int fd, sockaddr* addr, int len);
   void reap();
   void shedOutput();
+  // A shed pass soon (deferred, once) when `total` is over listen.max_output_bytes.
+  void shedIfOver(uint64_t total);
 
   event_base* base_;
   conf::ListenConfig listen_;

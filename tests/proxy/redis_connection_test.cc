@@ -107,19 +107,12 @@ std::shared_ptr<RedisConnection> connectTo(testing::LoopRunner& loop, uint16_t p
 // Small writes wait for the end of the loop turn and leave together: nothing is on the wire when
 // write() returns, everything (in order) once the loop has turned.
 TEST(RedisConnectionCork, SmallWritesLeaveAfterTheTurn) {
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
-  socklen_t len = sizeof(a);
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  const testing::HangingServer server;  // never answers: the test reads what arrives
   testing::LoopRunner loop;
   codec::RespLimits limits;
   Recorder rec;
-  auto conn = connectTo(loop, ntohs(a.sin_port), limits, rec);
-  const int peer = ::accept(lfd, nullptr, nullptr);
+  auto conn = connectTo(loop, server.port(), limits, rec);
+  const int peer = server.acceptOne();
   ASSERT_GE(peer, 0);
   const std::string ping = "*1\r\n$4\r\nPING\r\n";
   const std::string echo = "*2\r\n$4\r\nECHO\r\n$1\r\na\r\n";
@@ -140,7 +133,6 @@ TEST(RedisConnectionCork, SmallWritesLeaveAfterTheTurn) {
   EXPECT_EQ(got, ping + echo);
   conn->close();
   ::close(peer);
-  ::close(lfd);
 }
 
 // A large write skips the cork but never overtakes the small writes before it: SET, a 20 KiB

@@ -176,6 +176,8 @@ class HangingServer {
   HangingServer(const HangingServer&) = delete;
   HangingServer& operator=(const HangingServer&) = delete;
   [[nodiscard]] uint16_t port() const { return port_; }
+  // Takes a connection out of the backlog (blocking), for a test to read what was sent on it.
+  [[nodiscard]] int acceptOne() const { return ::accept(fd_, nullptr, nullptr); }
 
  private:
   int fd_ = -1;

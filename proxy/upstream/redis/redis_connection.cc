@@ -100,6 +100,11 @@ void RedisConnection::doStart() {
 
 void RedisConnection::onConnected() {
   setNoDelay(bev_.get());
+  flush_.reset(event_new(base_, -1, 0, &RedisConnection::onFlush, this));
+  if (!flush_) {
+    fail({UpstreamErrorKind::Unreachable, "cannot watch the upstream connection"});
+    return;
+  }
   if (!endpoint_.tls) {
     // Nothing can have been read yet: the upstream speaks only after our first command.
     bufferevent_disable(bev_.get(), EV_READ);
@@ -166,13 +171,6 @@ void RedisConnection::write(std::string_view bytes) {
     writeThrough(bev_.get(), bytes);
     return;
   }
-  if (!flush_) {
-    flush_.reset(event_new(base_, -1, 0, &RedisConnection::onFlush, this));
-    if (!flush_) {  // no cork: the bufferevent writes it on its own
-      bufferevent_write(bev_.get(), bytes.data(), bytes.size());
-      return;
-    }
-  }
   if (corked_.empty()) {
     event_active(flush_.get(), EV_TIMEOUT, 0);
   }
@@ -183,12 +181,8 @@ void RedisConnection::flushCorked() {
   if (corked_.empty()) {
     return;
   }
-  if (flush_) {
-    event_del(flush_.get());  // made active by the first write: it has nothing left to send
-  }
-  if (bev_) {
-    writeThrough(bev_.get(), corked_);
-  }
+  event_del(flush_.get());  // made active by the first write: it has nothing left to send
+  writeThrough(bev_.get(), corked_);
   if (corked_.capacity() > kCorkBytes) {
     std::string().swap(corked_);
   } else {
