@@ -2,8 +2,11 @@
 # CPU per request: the same wrk GET load (keep-alive) through webdis and through keyward
 # (plaintext, TLS, and plaintext with an EdDSA JWT), each alone on the same redis-server; the
 # gateway process's user+system time (/proc/PID/stat, every thread) divided by the requests wrk
-# completed. Alternating rounds, medians, keyward/webdis ratios. Never a CI gate.
+# completed, and its user and system parts. Alternating rounds, medians, keyward/webdis ratios.
+# Never a CI gate.
 #   bench/cpu_per_request.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
+# KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
+# same rounds, for a before/after comparison in one sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
@@ -28,8 +31,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 openssl genpkey -algorithm ed25519 -out "$work/ed.pem" 2>/dev/null
 { read -r key; read -r hash; } < <("$bin" token new --client bench)
-start_keyward() {  # $1 = plain|tls; sets kport_$1 and kpid_$1
-  local port tls=""; port=$(free_port)
+start_keyward() {  # $1 = plain|tls|baseline; sets kport_$1 and kpid_$1
+  local port tls="" exe=$bin; port=$(free_port)
+  [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
   [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
@@ -50,25 +54,28 @@ $(bench_client "$hash")
     commands: ["+get"]
     keys: ["session:{sub}:*"]
 YAML
-  "$bin" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
+  "$exe" serve --config "$work/kw-$1.yaml" >"$work/kw-$1.log" 2>&1 & pids+=($!)
   printf -v "kpid_$1" '%s' "$!"
   wait_port "$port" || { cat "$work/kw-$1.log" >&2; exit 1; }
   printf -v "kport_$1" '%s' "$port"
 }
 start_keyward plain
 start_keyward tls
+targets=(webdis keyward-plain keyward-tls keyward-jwt)
+if [ -n "${KEYWARD_BASELINE:-}" ]; then start_keyward baseline; targets+=(keyward-baseline); fi
 jwt=$("$bin" token mint --config "$work/kw-plain.yaml" --client session --sub u1 --ttl 1h)
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-measure() {  # name pid url [header]: "NAME US_PER_REQUEST REQ/S"
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # user, system
+measure() {  # name pid url [header]: "NAME US_PER_REQUEST REQ/S USER_US SYSTEM_US"
   local before after out n
   before=$(ticks "$2")
   out=$(wrk -t1 -c"$conns" -d"${secs}s" ${4:+-H "$4"} "$3")
   after=$(ticks "$2")
   grep -q 'Non-2xx' <<<"$out" && { echo "$1: non-2xx answers, aborting" >&2; echo "$out" >&2; exit 1; }
   n=$(awk '/requests in/{print $1}' <<<"$out")
-  python3 -c "import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf('SC_CLK_TCK'); \
-print(sys.argv[3], f'{t*1e6/int(sys.argv[4]):.2f}', f'{int(sys.argv[4])/float(sys.argv[5]):.0f}')" \
+  python3 -c "import os,sys; hz=os.sysconf('SC_CLK_TCK'); b=sys.argv[1].split(); a=sys.argv[2].split(); \
+u=(int(a[0])-int(b[0]))/hz*1e6/int(sys.argv[4]); k=(int(a[1])-int(b[1]))/hz*1e6/int(sys.argv[4]); \
+print(sys.argv[3], f'{u+k:.2f}', f'{int(sys.argv[4])/float(sys.argv[5]):.0f}', f'{u:.2f}', f'{k:.2f}')" \
     "$before" "$after" "$1" "$n" "$secs"
 }
 run_target() {
@@ -77,10 +84,11 @@ run_target() {
     keyward-plain) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/bench:k" "Authorization: Bearer $key" ;;
     keyward-tls) measure "$1" "$kpid_tls" "https://127.0.0.1:$kport_tls/get/bench:k" "Authorization: Bearer $key" ;;
     keyward-jwt) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/session:u1:k" "Authorization: Bearer $jwt" ;;
+    keyward-baseline) measure "$1" "$kpid_baseline" "http://127.0.0.1:$kport_baseline/get/bench:k" "Authorization: Bearer $key" ;;
   esac >>"$work/results"
 }
 : >"$work/results"
-rotated_rounds "$rounds" webdis keyward-plain keyward-tls keyward-jwt
+rotated_rounds "$rounds" "${targets[@]}"
 echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (CPU us per request of the gateway process, req/s):"
 python3 - "$work/results" <<'PY'
 import sys, statistics
@@ -90,8 +98,13 @@ for name in dict.fromkeys(r[0] for r in rows):
     us = [float(r[1]) for r in rows if r[0] == name]
     med[name] = statistics.median(us)
     rps = statistics.median(float(r[2]) for r in rows if r[0] == name)
-    print(f"  {name:14s} {med[name]:7.2f} us/request   per round: {' '.join(f'{x:.2f}' for x in us)}"
-          f"   {rps:.0f} req/s")
-for n in ("keyward-plain", "keyward-tls", "keyward-jwt"):
-    print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
+    user = statistics.median(float(r[3]) for r in rows if r[0] == name)
+    system = statistics.median(float(r[4]) for r in rows if r[0] == name)
+    print(f"  {name:16s} {med[name]:7.2f} us/request (user {user:.2f}, system {system:.2f})"
+          f"   per round: {' '.join(f'{x:.2f}' for x in us)}   {rps:.0f} req/s")
+for n in ("keyward-plain", "keyward-tls", "keyward-jwt", "keyward-baseline"):
+    if n in med:
+        print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
+if "keyward-baseline" in med:
+    print(f"  ratio keyward-plain/keyward-baseline: {med['keyward-plain'] / med['keyward-baseline']:.2f}x")
 PY

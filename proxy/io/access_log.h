@@ -70,5 +70,6 @@ void logEvent(std::string_view event,
 
 // RFC 3339 UTC time with milliseconds, e.g. "2026-01-02T03:04:05.678Z".
 std::string nowRfc3339();
+void appendRfc3339(std::string& out);  // the same, appended
 
 }  // namespace kw::proxy

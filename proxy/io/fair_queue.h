@@ -9,13 +9,15 @@
 #include <unordered_map>
 #include <utility>
 
+#include "proxy/io/node_recycler.h"
+
 namespace kw::proxy {
 
 template <class T>
 class FairQueue {
  public:
   void push(std::string_view tenant, T item) {
-    auto [it, fresh] = lanes_.try_emplace(std::string(tenant));
+    auto it = recycler_.findOrAdd(lanes_, std::string(tenant));
     if (it->second.empty()) ring_.push_back(it->first);
     it->second.push_back(std::move(item));
     ++size_;
@@ -33,7 +35,7 @@ class FairQueue {
     std::string tenant = std::move(ring_.front());
     ring_.pop_front();
     if (it->second.empty()) {
-      lanes_.erase(it);
+      recycler_.erase(lanes_, it);
     } else {
       ring_.push_back(std::move(tenant));
     }
@@ -57,7 +59,7 @@ class FairQueue {
       lane.erase(li);
       --size_;
       if (lane.empty()) {
-        lanes_.erase(it);
+        recycler_.erase(lanes_, it);
         for (auto ri = ring_.begin(); ri != ring_.end(); ++ri) {
           if (*ri == tenant) {
             ring_.erase(ri);
@@ -77,7 +79,9 @@ class FairQueue {
   }
 
  private:
-  std::unordered_map<std::string, std::deque<T>> lanes_;
+  using Lanes = std::unordered_map<std::string, std::deque<T>>;
+  Lanes lanes_;
+  NodeRecycler<Lanes> recycler_;  // a lane that empties is kept for the next tenant
   std::deque<std::string> ring_;  // tenants with waiting items, in service order
   size_t size_ = 0;
 };

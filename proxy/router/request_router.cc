@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <deque>
 #include <optional>
 
 #include "conf/loader.h"

@@ -83,9 +83,9 @@ class ClientConnection final : public Exchange {
   bool outputBlocked();
   void serveRequest();
   // The response head. `length`: a Content-Length value; chunked framing when `chunked`;
-  // neither: close-delimited.
+  // neither: close-delimited. `room`: bytes the caller appends after it (reserved).
   std::string headFor(const HttpResponse& resp, std::optional<uint64_t> length, bool keep_alive,
-                      bool chunked = false);
+                      bool chunked = false, size_t room = 0);
   void completeRequest(bool keep);
   void noteOutput();
   void finishRecord(int status, size_t bytes_out);

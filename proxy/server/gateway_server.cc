@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 
 #include "policy/ascii.h"
@@ -69,10 +68,13 @@ GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
 }
 
 std::string GatewayServer::nextRequestId() {
-  char id[33];
-  std::snprintf(id, sizeof id, "%016llx%016llx",
-                static_cast<unsigned long long>(request_id_prefix_),
-                static_cast<unsigned long long>(++request_counter_));
+  // 32 lowercase hex digits: the prefix, then the counter (once per request: no printf).
+  std::string id(32, '0');
+  const auto hex = [&id](size_t at, uint64_t v) {
+    for (size_t i = 16; i-- > 0; v >>= 4) id[at + i] = "0123456789abcdef"[v & 0xf];
+  };
+  hex(0, request_id_prefix_);
+  hex(16, ++request_counter_);
   return id;
 }
 

@@ -4,7 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,8 +60,10 @@ struct RequestPlan {
   std::vector<size_t> denied_at;      // Pipeline: request positions of denied commands, ascending
   std::vector<std::string> messages;  // their error texts, same order
   std::string_view channel;           // Subscribe / PSubscribe: the channel or pattern
-  std::deque<std::string> owned;
-  std::deque<std::vector<std::string_view>> views;
+  // Rewritten arguments and the argv views over them: lists, whose elements never move and
+  // which allocate nothing while empty (most requests rewrite nothing).
+  std::list<std::string> owned;
+  std::list<std::vector<std::string_view>> views;
   // REST: the upstream request, encoded by Upstream::prepare before the plan is charged and
   // moved out by dispatch (a plan is dispatched once; a request body can be megabytes).
   mutable std::string encoded;

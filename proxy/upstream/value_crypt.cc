@@ -38,7 +38,7 @@ bool nextNonce(policy::ValueNonce& out) {
 
 // One value in place: a Bulk opened (or plaintext passed), a Null kept; false otherwise.
 bool openValue(RespValue& v, std::string_view ad, const ValueOpener& o,
-               std::deque<std::string>& store) {
+               std::list<std::string>& store) {
   if (v.type == RespType::Null) return true;
   if (v.type != RespType::Bulk) return false;
   std::string plain;
@@ -52,7 +52,7 @@ bool openValue(RespValue& v, std::string_view ad, const ValueOpener& o,
 
 // The reply of one command, opened in place; false: it must become the error.
 bool openReply(RespValue& reply, const ReplyOpen& spec, const ValueOpener& o,
-               std::deque<std::string>& store) {
+               std::list<std::string>& store) {
   if (reply.isError()) return true;  // an error holds no value
   switch (spec.kind) {
     case ReplyValues::None:
@@ -99,7 +99,7 @@ ValueCryptStats& valueCryptStats() {
 }
 
 bool sealValues(const policy::ValueWork& work, policy::Argv argv, const policy::ValueKeyring& ring,
-                std::deque<std::string>& owned, std::deque<std::vector<std::string_view>>& views,
+                std::list<std::string>& owned, std::list<std::vector<std::string_view>>& views,
                 policy::Argv& forward) {
   if (work.seal.empty()) return true;
   auto& v = views.emplace_back(forward.begin(), forward.end());
@@ -137,7 +137,7 @@ ReplyOpen replyOpen(const policy::ValueWork& work, policy::Argv argv) {
 }
 
 std::vector<size_t> openReplies(std::span<RespValue> replies, std::span<const ReplyOpen> opens,
-                                const ValueOpener& opener, std::deque<std::string>& store) {
+                                const ValueOpener& opener, std::list<std::string>& store) {
   std::vector<size_t> changed;
   if (opens.empty() || opener.ring == nullptr) return changed;
   for (size_t i = 0; i < replies.size() && i < opens.size(); ++i) {

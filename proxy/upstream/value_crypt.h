@@ -5,7 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,8 +50,8 @@ ValueCryptStats& valueCryptStats();
 // CSPRNG nonce each), into `forward` (views into `views` and `owned`). False when a value could
 // not be sealed (no key, no randomness): the command must not be sent.
 [[nodiscard]] bool sealValues(const policy::ValueWork& work, policy::Argv argv,
-                              const policy::ValueKeyring& ring, std::deque<std::string>& owned,
-                              std::deque<std::vector<std::string_view>>& views,
+                              const policy::ValueKeyring& ring, std::list<std::string>& owned,
+                              std::list<std::vector<std::string_view>>& views,
                               policy::Argv& forward);
 
 // The reply side of `work` for `argv` (the command as the client sent it).
@@ -63,6 +63,6 @@ ValueCryptStats& valueCryptStats();
 // the replies changed (resp2 bodies re-serialise those).
 std::vector<size_t> openReplies(std::span<codec::RespValue> replies,
                                 std::span<const ReplyOpen> opens, const ValueOpener& opener,
-                                std::deque<std::string>& store);
+                                std::list<std::string>& store);
 
 }  // namespace kw::proxy

@@ -101,5 +101,24 @@ TEST(FairQueue, EraseRemovesOneItemAndDropsAnEmptyTenant) {
   EXPECT_TRUE(q.empty());
 }
 
+// A tenant's emptied lane is reused for the next tenant: nothing of the first carries over.
+TEST(FairQueue, ALaneReusedByAnotherTenantStartsEmpty) {
+  FairQueue<int> q;
+  for (int round = 0; round < 10; ++round) {
+    const std::string a = "a" + std::to_string(round);
+    const std::string b = "tenant-with-a-long-name-" + std::to_string(round);
+    q.push(a, round * 10);
+    q.push(b, round * 10 + 1);
+    q.push(a, round * 10 + 2);
+    EXPECT_TRUE(q.erase(b, round * 10 + 1));
+    EXPECT_EQ(q.tenants(), 1u);
+    EXPECT_EQ(q.pop(), round * 10);
+    EXPECT_EQ(q.pop(), round * 10 + 2);
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(q.tenants(), 0u);
+    EXPECT_FALSE(q.erase(a, round * 10));
+  }
+}
+
 }  // namespace
 }  // namespace kw::proxy

@@ -53,16 +53,17 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
 };
 
 namespace {
-void addTo(std::unordered_map<std::string, uint64_t>& m, const std::string& key, uint64_t n) {
-  m[key] += n;
+using Counts = std::unordered_map<std::string, uint64_t>;
+void addTo(Counts& m, NodeRecycler<Counts>& nodes, const std::string& key, uint64_t n) {
+  nodes.findOrAdd(m, key)->second += n;
 }
-void takeFrom(std::unordered_map<std::string, uint64_t>& m, const std::string& key, uint64_t n) {
+void takeFrom(Counts& m, NodeRecycler<Counts>& nodes, const std::string& key, uint64_t n) {
   auto it = m.find(key);
   if (it == m.end()) return;
   it->second -= std::min(n, it->second);
-  if (it->second == 0) m.erase(it);
+  if (it->second == 0) nodes.erase(m, it);
 }
-uint64_t amountOf(const std::unordered_map<std::string, uint64_t>& m, const std::string& key) {
+uint64_t amountOf(const Counts& m, const std::string& key) {
   auto it = m.find(key);
   return it == m.end() ? 0 : it->second;
 }
@@ -71,15 +72,15 @@ uint64_t amountOf(const std::unordered_map<std::string, uint64_t>& m, const std:
 void HeldReplyBytes::add(const std::string& tenant, const std::string& identity, uint64_t n) {
   if (n == 0) return;
   total += n;
-  addTo(by_tenant, tenant, n);
-  if (!identity.empty()) addTo(by_identity, identity, n);
+  addTo(by_tenant, tenant_nodes, tenant, n);
+  if (!identity.empty()) addTo(by_identity, identity_nodes, identity, n);
 }
 
 void HeldReplyBytes::remove(const std::string& tenant, const std::string& identity, uint64_t n) {
   if (n == 0) return;
   total -= std::min(n, total);
-  takeFrom(by_tenant, tenant, n);
-  if (!identity.empty()) takeFrom(by_identity, identity, n);
+  takeFrom(by_tenant, tenant_nodes, tenant, n);
+  if (!identity.empty()) takeFrom(by_identity, identity_nodes, identity, n);
 }
 
 void HeldReplyBytes::release(const std::string& tenant, const std::string& identity, uint64_t n) {
@@ -394,6 +395,7 @@ struct RedisPool::Impl {
   // tenant already on half the pool's connections pipelines behind its own requests only, so
   // it never holds every connection (alone, it may use them all).
   // `grow` is set when a new connection should be opened.
+  std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
   PooledConn* place(const std::string& tenant, bool& grow) {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
@@ -404,7 +406,8 @@ struct RedisPool::Impl {
     bool others = queue.tenants() > 1;  // the queue's front is this tenant's
     // Whose requests each ready connection carries, read once: {any of this tenant's, only
     // this tenant's} (an idle connection is "only").
-    std::vector<std::pair<bool, bool>> mix(conns.size());
+    std::vector<std::pair<bool, bool>>& mix = place_mix;
+    mix.assign(conns.size(), {false, false});
     for (size_t i = 0; i < conns.size(); ++i) {
       const PooledConn& c = *conns[i];
       if (!c.ready) {

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +17,7 @@
 #include "policy/result.h"
 #include "proxy/codec/resp_parser.h"
 #include "proxy/io/event_loop.h"
+#include "proxy/io/node_recycler.h"
 #include "proxy/io/reply_buffer.h"
 #include "proxy/upstream/redis/redis_connection.h"
 
@@ -42,6 +43,8 @@ struct HeldReplyBytes {
   // and the loop busy with replies dropped as fast as they can ask). A reply held again ends it.
   std::unordered_map<std::string, uint32_t> blocked;
   std::function<void()> on_release;  // bytes went back: blocked requests may go
+  // An entry is added and erased for nearly every reply: the nodes are reused.
+  NodeRecycler<std::unordered_map<std::string, uint64_t>> tenant_nodes, identity_nodes;
   // `identity`: the by_identity key, or empty (a client without identities: a static key).
   void add(const std::string& tenant, const std::string& identity, uint64_t n);
   // Accounting only (partial replies).
@@ -106,7 +109,7 @@ class UpstreamResponse {
   // Value encryption (value_crypt.h) rewrites replies in place: their new bytes live in text(),
   // and setRaw gives reply i the raw form of its new value.
   [[nodiscard]] std::span<codec::RespValue> mutableValues() { return values_; }
-  [[nodiscard]] std::deque<std::string>& text() { return text_; }
+  [[nodiscard]] std::list<std::string>& text() { return text_; }
   void setRaw(size_t i, std::string raw) { raws_[i] = text_.emplace_back(std::move(raw)); }
 
  private:
@@ -114,7 +117,9 @@ class UpstreamResponse {
   std::unique_ptr<ReplyBuffer> bytes_;  // its data stays put: views survive moves
   std::vector<codec::RespValue> values_;
   std::vector<std::string_view> raws_;
-  std::deque<std::string> text_;                  // rewritten values (a deque: elements never move)
+  // Rewritten values. A list: its elements never move, and it allocates nothing while empty (a
+  // deque allocates on construction and on every move, several times per request).
+  std::list<std::string> text_;
   std::unique_ptr<detail::HeldReplyShare> held_;  // bytes_ counted until this is destroyed
 };
 

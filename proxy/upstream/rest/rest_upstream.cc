@@ -298,7 +298,7 @@ Result<std::pair<int, std::string>> openedBody(Relay& r) {
   auto parsed = resp2 ? parseResp2(r, limits) : parseJson(r, limits);
   if (!parsed) return parsed.error();
   std::vector<codec::RespValue>& values = parsed->values;
-  std::deque<std::string> text;
+  std::list<std::string> text;
   (void)openReplies(values, r.opens, valueOpener(r.ctx), text);
   std::string body;
   int status = 200;
