@@ -121,6 +121,13 @@ void readListen(Ctx& ctx, const YamlNode& n, ListenConfig& out) {
       out.workers = static_cast<uint32_t>(count);
     }
   }
+  // A client's bodies hold at most half of the total, and a body of the largest size (a chunked
+  // one reserves that much) must fit a half, else it is refused 429 forever (attack round 13).
+  if (out.max_buffered_bytes / 2 < out.max_body_bytes) {
+    ctx.error(m.mark(), m.sub("max_buffered_bytes"),
+              "must be at least twice listen.max_body_bytes (each client's request bodies hold at "
+              "most half, and one body of the largest size must fit)");
+  }
   m.finish();
 }
 

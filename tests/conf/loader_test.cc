@@ -302,6 +302,24 @@ TEST(LoaderTest, UpstreamReplyBounds) {
             std::string::npos);
 }
 
+// Attack round 13: max_body_bytes 600000 with max_buffered_bytes 1 MiB passed `check`, and every
+// chunked request (and every body over 512 KiB) was then refused 429 with nothing else in flight.
+TEST(LoaderTest, BufferedBytesHoldTwoLargestBodies) {
+  const std::string rest = minimalConfig().substr(minimalConfig().find("upstream:"));
+  const auto listen = [&](const std::string& lines) {
+    return "listen:\n  address: \":1\"\n" + lines + rest;
+  };
+  EXPECT_NE(loadError(listen("  max_body_bytes: 600000\n  max_buffered_bytes: 1048576\n"))
+                .find("listen.max_buffered_bytes: must be at least twice listen.max_body_bytes"),
+            std::string::npos);
+  EXPECT_NE(loadError(listen("  max_buffered_bytes: 16777216\n"))  // the default body: 10 MiB
+                .find("listen.max_buffered_bytes: must be at least twice"),
+            std::string::npos);
+  auto ok = load(listen("  max_body_bytes: 524288\n  max_buffered_bytes: 1048576\n"));
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->listen.max_buffered_bytes, 1048576u);
+}
+
 TEST(LoaderTest, WrongTypes) {
   const std::string rest = minimalConfig().substr(minimalConfig().find("upstream:"));
   EXPECT_EQ(loadError("listen:\n  address: \":1\"\n  max_body_bytes: abc\n" + rest),

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -773,6 +774,91 @@ TEST_F(RedisPoolTest, DroppedConnectionAnswersOutcomeUnknown) {
 
 // A request is not pipelined behind a large reply that is streaming in (it would wait for all
 // of it): it goes to another connection and is answered first.
+// A Lua loop that keeps Redis busy for `ms` milliseconds (Redis runs one command at a time).
+const std::string kBusyScript =
+    "local s = redis.call('TIME') repeat local n = redis.call('TIME') "
+    "until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) >= tonumber(ARGV[1]) * 1000 return 1";
+
+// Attack round 13: a tenant alone filled every connection's pipeline (every in-flight slot of
+// the pool) with slow commands, and the next tenant's requests could only queue behind them (1.4
+// s; 504s with a 5 s timeout). A tenant never holds more than half the connections, alone or
+// not, so half the slots stay for the others: the next tenant's request is written at once.
+TEST_F(RedisPoolTest, ALoneTenantHoldsAtMostHalfThePool) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 4;
+  opts.max_pipeline_depth = 2;  // 8 slots
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const Cmd busy{"EVAL", kBusyScript, "0", "50"};
+  const policy::Argv busy_argv(busy);
+  int flood_done = 0;
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 20; ++i) {
+    hs.push_back(up->execute(
+        {&busy_argv, 1},
+        [&flood_done](UpstreamResult&& r) {
+          EXPECT_TRUE(r.has_value());
+          ++flood_done;
+        },
+        "flood"));
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 4; }, 10000ms));
+  loop_.runFor(100ms);  // every connection has opened by now: more would go out if allowed
+  const UpstreamStats before = up->stats();
+  EXPECT_EQ(before.in_flight, 4u) << "a lone tenant took more than half the slots";
+  EXPECT_EQ(before.queued + before.in_flight + flood_done, 20u);
+  const Cmd ping{"PING"};
+  const policy::Argv ping_argv(ping);
+  bool probed = false;
+  hs.push_back(up->execute(
+      {&ping_argv, 1}, [&](UpstreamResult&&) { probed = true; }, "probe"));
+  // Placed at once (execute dispatches): on a connection of its own, not queued behind the flood.
+  EXPECT_EQ(up->stats().queued, before.queued) << "the probe waits in the queue";
+  EXPECT_EQ(up->stats().in_flight, before.in_flight + 1);
+  ASSERT_TRUE(loop_.runUntil([&] { return probed; }, 5000ms));
+  ASSERT_TRUE(loop_.runUntil([&] { return flood_done == 20; }, 20000ms));
+}
+
+// Attack round 13: a client that sent its requests and closed its connections got its in-flight
+// share back at once while its commands still ran, so "send, reset" in a loop filled the pool
+// past clients[].limits.max_in_flight. `hold` (the share ticket) now stays with the request
+// until its reply is read.
+TEST_F(RedisPoolTest, ACancelledRequestKeepsItsHoldUntilItsReplyIsRead) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url());
+  const Cmd busy{"EVAL", kBusyScript, "0", "150"};
+  const policy::Argv busy_argv(busy);
+  auto ticket = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = ticket;
+  bool ran = false;
+  {
+    RequestHandle h = up->execute(
+        {&busy_argv, 1}, [&ran](UpstreamResult&&) { ran = true; }, "t", "", ticket);
+    ticket.reset();
+    // Written, then its client goes.
+    ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 1; }, 5000ms));
+  }
+  EXPECT_FALSE(watch.expired()) << "the share went back while the command was still running";
+  ASSERT_TRUE(loop_.runUntil([&] { return watch.expired(); }, 5000ms));
+  EXPECT_FALSE(ran);
+  // Never written: cancelled while queued, the hold goes at once.
+  RedisPoolOptions one;
+  one.connections = 1;
+  one.max_pipeline_depth = 1;
+  auto narrow = makeUpstream(loop_.base(), redis.url(), one);
+  RequestHandle first = narrow->execute(
+      {&busy_argv, 1}, [](UpstreamResult&&) {}, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return narrow->stats().in_flight == 1; }, 5000ms));
+  auto queued_ticket = std::make_shared<int>(0);
+  std::weak_ptr<int> queued_watch = queued_ticket;
+  RequestHandle second = narrow->execute(
+      {&busy_argv, 1}, [](UpstreamResult&&) {}, "t", "", queued_ticket);
+  queued_ticket.reset();
+  EXPECT_FALSE(queued_watch.expired());
+  second.cancel();
+  EXPECT_TRUE(queued_watch.expired()) << "a request never sent kept its share";
+}
+
 TEST_F(RedisPoolTest, NothingWaitsBehindALargeReplyInProgress) {
   RedisServer redis;
   RedisPoolOptions opts;

@@ -24,9 +24,10 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisPool::Impl* owner = nullptr;  // null once the upstream is gone
   Stage stage = Stage::Queued;
-  std::string wire;      // RESP bytes; freed once written
-  std::string tenant;    // whose request: the wait queue serves tenants in turn
-  std::string identity;  // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
+  std::string wire;                  // RESP bytes; freed once written
+  std::string tenant;                // whose request: the wait queue serves tenants in turn
+  std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
+  std::shared_ptr<const void> hold;  // RedisPool::execute's `hold`: until it leaves the upstream
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
@@ -249,9 +250,10 @@ struct RedisPool::Impl {
 
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
                        std::optional<UpstreamError> error, std::string_view tenant = {},
-                       std::string_view identity = {}, bool transaction = false,
-                       bool slots = false) {
+                       std::string_view identity = {}, bool transaction = false, bool slots = false,
+                       std::shared_ptr<const void> hold = {}) {
     auto req = std::make_shared<PendingRequest>();
+    req->hold = std::move(hold);
     req->transaction = transaction;
     req->slots = slots;
     req->owner = this;
@@ -310,6 +312,7 @@ struct RedisPool::Impl {
     held->release(req->tenant, req->identity, req->held);  // what did not move into a response
     req->held = 0;
     req->bytes.reset();
+    req->hold.reset();  // the request has left the upstream
   }
 
   void setPartial(PooledConn* pc, uint64_t bytes) {
@@ -391,9 +394,12 @@ struct RedisPool::Impl {
   // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
   // request pipelined behind another tenant's waits for that tenant's reply, however large or
   // slow. So: a connection that is idle or carries only this tenant's requests first; behind
-  // other tenants only when the pool cannot grow; and while other tenants have requests too, a
-  // tenant already on half the pool's connections pipelines behind its own requests only, so
-  // it never holds every connection (alone, it may use them all).
+  // other tenants only when the pool cannot grow; and a tenant already on half the pool's
+  // connections pipelines behind its own requests only, so it never holds more than half of
+  // them. Alone too: a tenant that filled every connection while no one else was there made the
+  // next tenant's request wait behind a full pipeline of its commands (attack round 13: 1.4 s,
+  // and 504s with 115 ms commands). Redis runs one command at a time, so fewer connections cost
+  // a lone tenant little; more of them pipelined behind its own requests.
   // `grow` is set when a new connection should be opened.
   std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
   PooledConn* place(const std::string& tenant, bool& grow) {
@@ -403,7 +409,6 @@ struct RedisPool::Impl {
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
-    bool others = queue.tenants() > 1;  // the queue's front is this tenant's
     // Whose requests each ready connection carries, read once: {any of this tenant's, only
     // this tenant's} (an idle connection is "only").
     std::vector<std::pair<bool, bool>>& mix = place_mix;
@@ -424,10 +429,11 @@ struct RedisPool::Impl {
         }
       }
       mix[i] = {any, only};
-      if (any) ++tenant_conns;
-      if (!only) others = true;
+      // A connection taking a large reply carries nothing more (heavy): it does not count, so
+      // a tenant's next request does not wait behind that reply.
+      if (any && !c.heavy) ++tenant_conns;
     }
-    const bool confined = others && tenant_conns >= half;
+    const bool confined = tenant_conns >= half;
     PooledConn* clean = nullptr;   // idle, or only this tenant's requests
     PooledConn* shared = nullptr;  // behind other tenants' requests too
     for (size_t i = 0; i < conns.size(); ++i) {
@@ -708,6 +714,7 @@ void cancelPending(void* p) {
   req->callback = nullptr;  // releases the captures now
   if (req->stage == Stage::Queued) {
     req->stage = Stage::Done;  // never written: dispatch drops it
+    req->hold.reset();
     req->deadline.reset();
     std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
     if (req->owner != nullptr) {
@@ -715,8 +722,10 @@ void cancelPending(void* p) {
     }
   } else if (req->stage == Stage::Done) {
     req->deferred_error.reset();
+    req->hold.reset();
   }
-  // InFlight: keep the slot (and its deadline) so the replies are read and dropped in order.
+  // InFlight: keep the slot, its deadline and `hold` (the client's share: the commands still
+  // run) so the replies are read and dropped in order.
 }
 
 bool pendingCallback(const void* p) {
@@ -788,18 +797,22 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
 }
 
 RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
-                                 std::string_view tenant, std::string_view identity) {
-  return send(commands, std::move(callback), tenant, identity, commands.size() > 1);
+                                 std::string_view tenant, std::string_view identity,
+                                 std::shared_ptr<const void> hold) {
+  return send(commands, std::move(callback), tenant, identity, commands.size() > 1,
+              std::move(hold));
 }
 
 RequestHandle RedisPool::executePipeline(std::span<const policy::Argv> commands,
                                          ReplyCallback callback, std::string_view tenant,
-                                         std::string_view identity) {
-  return send(commands, std::move(callback), tenant, identity, true);
+                                         std::string_view identity,
+                                         std::shared_ptr<const void> hold) {
+  return send(commands, std::move(callback), tenant, identity, true, std::move(hold));
 }
 
 RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallback callback,
-                              std::string_view tenant, std::string_view identity, bool slots) {
+                              std::string_view tenant, std::string_view identity, bool slots,
+                              std::shared_ptr<const void> hold) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -816,12 +829,13 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error), tenant, identity, false, slots);
+                       std::move(error), tenant, identity, false, slots, std::move(hold));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
                                             ReplyCallback callback, std::string_view tenant,
-                                            std::string_view identity) {
+                                            std::string_view identity,
+                                            std::shared_ptr<const void> hold) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -836,7 +850,8 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error), tenant, identity, true);
+                       std::move(callback), std::move(error), tenant, identity, true,
+                       /*slots=*/false, std::move(hold));
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {
