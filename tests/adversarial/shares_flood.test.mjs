@@ -1,4 +1,4 @@
-// min-assertions: 43
+// min-assertions: 46
 // Upstream in-flight requests and wait-queue slots are shared (README, Limits and shares): one client
 // flooding from 150 connections must not push another client's GET behind its backlog (the
 // upstream queues serve clients in turn), a client past clients[].limits.max_in_flight gets 429
@@ -87,45 +87,53 @@ function sendAndLeave(port, key, body, ms) {
   });
 }
 
-// Redis mode: the requests a client sent before it left still run at the upstream, and its
-// in-flight share stays taken until their replies are read (attack round 13: "send, reset" in a
-// loop filled the whole pool past max_in_flight 4 and another client got 504s). REST mode closes
-// the pooled connection of an abandoned request instead (README, Limits and shares).
-describe("shares: a client that leaves keeps its in-flight share until its commands end (redis mode)", () => {
-  let stack;
-  before(async () => {
-    stack = await startModeStack("redis", { extraClients: {
-      leaver: { commands: ["+sunionstore", "+get"], keys: ["leave:*"], limits: { max_in_flight: 4 } },
-    } });
-    // A set SUNIONSTORE takes tens of milliseconds to copy.
-    await stack.redis.call("EVAL", "for i = 1, 200000 do redis.call('SADD', KEYS[1], i) end return 1",
-      "1", "leave:big");
-  });
-  after(async () => {
-    await stack?.stop();
-  });
+// The requests a client sent before it left still run at the upstream, and its in-flight share
+// stays taken meanwhile (attack round 13: "send, reset" in a loop filled the whole Redis pool
+// past max_in_flight 4 and another client got 504s): in Redis mode until their replies are read,
+// in REST mode (the upstream is not told) until upstream.timeout after they were written.
+const LEAVER_TIMEOUT_MS = 2000;
+for (const mode of MODES) {
+  describe(`shares: a client that leaves keeps its in-flight share while its commands run (${mode} mode)`, () => {
+    let stack;
+    before(async () => {
+      stack = await startModeStack(mode, {
+        extraClients: {
+          leaver: { commands: ["+sunionstore", "+get"], keys: ["leave:*"], limits: { max_in_flight: 4 } },
+        },
+        upstream: { timeout: `${LEAVER_TIMEOUT_MS}ms` },
+      });
+      // A set SUNIONSTORE takes tens of milliseconds to copy.
+      await stack.redis.call("EVAL", "for i = 1, 200000 do redis.call('SADD', KEYS[1], i) end return 1",
+        "1", "leave:big");
+    });
+    after(async () => {
+      await stack?.stop();
+    });
 
-  test("four slow commands sent and abandoned: new requests get 429 until they end", async () => {
-    const slow = JSON.stringify(["SUNIONSTORE", "leave:copy", "leave:big"]);
-    const t0 = Date.now();
-    await stack.redis.call("SUNIONSTORE", "leave:probe", "leave:big");
-    const one = Date.now() - t0;
-    assert.ok(one >= 15, `SUNIONSTORE took ${one} ms: too fast to test with`);
-    await Promise.all(Array.from({ length: 4 }, () => sendAndLeave(stack.port, stack.keys.leaver, slow, 10)));
-    // Redis runs the four one after another: most are still running now.
-    const next = await Promise.all(Array.from({ length: 4 }, () =>
-      request(stack.port, { key: stack.keys.leaver, body: ["GET", "leave:x"] })));
-    const statuses = next.map((r) => r.status);
-    report("shares.leaver", { sunionstoreMs: one, statuses });
-    assert.ok(statuses.includes(429), `statuses ${statuses}: the share came back while the commands ran`);
-    for (const r of next.filter((x) => x.status === 429)) assert.match(r.text, /max_in_flight/);
-    // Once they have run, the share is back whole.
-    await sleep(4 * one + 500);
-    const after = await Promise.all(Array.from({ length: 4 }, () =>
-      request(stack.port, { key: stack.keys.leaver, body: ["GET", "leave:x"] })));
-    assert.deepEqual(after.map((r) => r.status), [200, 200, 200, 200]);
+    test("four slow commands sent and abandoned: new requests get 429 until they end", async () => {
+      const slow = JSON.stringify(["SUNIONSTORE", "leave:copy", "leave:big"]);
+      const t0 = Date.now();
+      await stack.redis.call("SUNIONSTORE", "leave:probe", "leave:big");
+      const one = Date.now() - t0;
+      assert.ok(one >= 15, `SUNIONSTORE took ${one} ms: too fast to test with`);
+      const sent = Date.now();
+      await Promise.all(Array.from({ length: 4 }, () => sendAndLeave(stack.port, stack.keys.leaver, slow, 10)));
+      // Redis runs the four one after another: most are still running now.
+      const next = await Promise.all(Array.from({ length: 4 }, () =>
+        request(stack.port, { key: stack.keys.leaver, body: ["GET", "leave:x"] })));
+      const statuses = next.map((r) => r.status);
+      report(`shares.leaver.${mode}`, { sunionstoreMs: one, statuses });
+      assert.ok(statuses.includes(429), `statuses ${statuses}: the share came back while the commands ran`);
+      for (const r of next.filter((x) => x.status === 429)) assert.match(r.text, /max_in_flight/);
+      // Once they have run (REST: once upstream.timeout has passed), the share is back whole.
+      const wait = mode === "redis" ? 4 * one + 500 : LEAVER_TIMEOUT_MS + 500 - (Date.now() - sent);
+      await sleep(Math.max(wait, 0));
+      const again = await Promise.all(Array.from({ length: 4 }, () =>
+        request(stack.port, { key: stack.keys.leaver, body: ["GET", "leave:x"] })));
+      assert.deepEqual(again.map((r) => r.status), [200, 200, 200, 200]);
+    });
   });
-});
+}
 
 // REST mode only: a Redis-mode reply is read whole before it is answered (no relay). Two pooled
 // connections and four readers: without detaching, the readers would hold the whole pool.

@@ -30,6 +30,7 @@ struct RestPending {
   RestCallbacks cb;
   std::unique_ptr<Timer> timer;
   RestConn* conn = nullptr;
+  std::chrono::steady_clock::time_point written{};  // assign()
   bool done = false;
   bool head_seen = false;
   bool paused = false;
@@ -72,13 +73,22 @@ struct RestPool::Impl {
   FairQueue<std::shared_ptr<RestPending>> queue;
   Timer pump_timer;
   Timer reaper;
+  // Share tickets of calls cancelled after they were written, each until its deadline.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<const void>>>
+      lingering;
+  Timer linger_timer;
   bool destroying = false;
 
   Impl(event_base* b, RestPoolOptions opts)
       : base(b),
         o(std::move(opts)),
         pump_timer(b, [this] { pump(); }),
-        reaper(b, [this] { graveyard.clear(); }) {}
+        reaper(b, [this] { graveyard.clear(); }),
+        linger_timer(b, [this] { releaseLingering(); }) {}
+
+  // Keeps `hold` until `until`; releaseLingering() lets go of those whose time has come.
+  void keepUntil(std::chrono::steady_clock::time_point until, std::shared_ptr<const void> hold);
+  void releaseLingering();
 
   RestConn* open(bool dedicated);
   void pump();
@@ -295,6 +305,7 @@ void RestPool::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>& p) 
   c->parser.reset();
   c->body.clear();
   p->conn = c;
+  p->written = std::chrono::steady_clock::now();
   writeThrough(c->bev.get(), p->spec.bytes);
   // Written: the bytes (with keyward's upstream token) are wiped, not just released.
   OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
@@ -395,8 +406,30 @@ void RestPool::Impl::cancel(const std::shared_ptr<RestPending>& p) {
   if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
   if (p->timer) p->timer->cancel();
   queue.erase(p->spec.tenant, p);
+  // Written: the upstream runs it whatever happens here, so its client's share stays taken
+  // (attack round 13: "send, reset" in a loop ran past max_in_flight). A stream's share is its
+  // open subscription, which ends now.
+  if (p->conn != nullptr && !p->spec.stream && p->spec.hold) {
+    keepUntil(p->written + o.timeout, std::move(p->spec.hold));
+  }
+  p->spec.hold.reset();
   // A response in progress cannot be resynchronised: the connection goes.
   if (p->conn != nullptr) kill(p->conn);
+}
+
+void RestPool::Impl::keepUntil(std::chrono::steady_clock::time_point until,
+                               std::shared_ptr<const void> hold) {
+  lingering.emplace_back(until, std::move(hold));
+  releaseLingering();  // re-arms for the earliest deadline
+}
+
+void RestPool::Impl::releaseLingering() {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(lingering, [now](const auto& l) { return l.first <= now; });
+  if (lingering.empty()) return;
+  auto next = lingering.front().first;
+  for (const auto& l : lingering) next = std::min(next, l.first);
+  linger_timer.arm(std::chrono::duration_cast<Milliseconds>(next - now) + Milliseconds(1));
 }
 
 void RestPool::Impl::complete(RestConn* c) {

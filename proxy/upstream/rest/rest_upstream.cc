@@ -519,6 +519,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   spec.bytes = std::move(plan.encoded);
   spec.stream = plan.stream();
   spec.tenant = base.client;
+  spec.hold = base.share;
   RestCallbacks cb;
   cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
   cb.on_body = [relay, &ex](std::string_view chunk) { onBody(*relay, ex, chunk); };
