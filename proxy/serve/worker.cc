@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "proxy/io/access_log.h"
+#include "proxy/serve/worker_count.h"
 #include "proxy/upstream/redis/redis_upstream.h"
 
 namespace kw::proxy {
@@ -20,13 +21,6 @@ int64_t nowSeconds() {
       .count();
 }
 
-// Each worker has its own pool: upstream.connections and max_reply_bytes_total are the
-// process's, divided among the workers (connections rounded up: at least one each; reply bytes
-// at least two max_reply_bytes each, so a client's half-share still fits one whole reply).
-uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers) {
-  return std::max<uint32_t>(1, (connections + workers - 1) / workers);
-}
-
 Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::Common& c) {
   const conf::UpstreamConfig& u = c.config->upstream;
   if (u.kind == conf::UpstreamKind::RestHttps || u.kind == conf::UpstreamKind::RestHttp) {
@@ -36,7 +30,7 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
     ro.tls = u.kind == conf::UpstreamKind::RestHttps;
     ro.ca_file = u.ca_file;
     ro.timeout = u.timeout;
-    ro.connections = connectionsPerWorker(u.connections, c.count);
+    ro.connections = std::max<uint32_t>(1, (u.connections + c.count - 1) / c.count);  // rounded up
     ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto r = RestUpstream::create(base, std::move(ro), c.sync_tokens);
     if (!r) return r.error();

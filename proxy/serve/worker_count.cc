@@ -45,4 +45,9 @@ uint32_t resolveWorkers(const conf::Config& cfg) {
   return std::clamp<uint32_t>(cpus, 1, conf::ListenConfig::kMaxWorkers);
 }
 
+uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers) {
+  workers = std::max<uint32_t>(workers, 1);
+  return std::max<uint32_t>(connections >= 2 ? 2 : 1, (connections + workers - 1) / workers);
+}
+
 }  // namespace kw::proxy

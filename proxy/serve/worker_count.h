@@ -1,4 +1,5 @@
-// listen.workers: auto (README, Workers): how many CPUs this process may really use.
+// listen.workers: auto (README, Workers): how many CPUs this process may really use, and what
+// each worker's upstream pool gets.
 #pragma once
 
 #include <cstdint>
@@ -17,5 +18,12 @@ namespace kw::proxy {
 // affinity mask (a container's cpuset), capped by its cgroup's CPU quota (a Kubernetes CPU
 // limit sets only that), at least 1 and at most kMaxWorkers; 1 with quota.store_url.
 [[nodiscard]] uint32_t resolveWorkers(const conf::Config& cfg);
+
+// Each worker has its own Redis pool: upstream.connections (and max_reply_bytes_total) are the
+// process's, divided among the workers. Connections rounded up, and at least two each unless
+// upstream.connections is 1: a client goes on at most half of a pool's connections, so with one
+// a single client held a worker's whole pool (attack round 14). (A REST pool, one request per
+// connection and no such rule, gets the plain rounded-up share.)
+[[nodiscard]] uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers);
 
 }  // namespace kw::proxy

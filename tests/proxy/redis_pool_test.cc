@@ -803,7 +803,7 @@ TEST_F(RedisPoolTest, ALoneTenantHoldsAtMostHalfThePool) {
         "flood"));
   }
   ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 4; }, 10000ms));
-  loop_.runFor(100ms);  // every connection has opened by now: more would go out if allowed
+  loop_.runFor(300ms);  // every connection has opened by now: more would go out if allowed
   const UpstreamStats before = up->stats();
   EXPECT_EQ(before.in_flight, 4u) << "a lone tenant took more than half the slots";
   EXPECT_EQ(before.queued + before.in_flight + flood_done, 20u);
@@ -817,6 +817,32 @@ TEST_F(RedisPoolTest, ALoneTenantHoldsAtMostHalfThePool) {
   EXPECT_EQ(up->stats().in_flight, before.in_flight + 1);
   ASSERT_TRUE(loop_.runUntil([&] { return probed; }, 5000ms));
   ASSERT_TRUE(loop_.runUntil([&] { return flood_done == 20; }, 20000ms));
+}
+
+// Attack round 14: with the pool at its size but its last connection still opening (here its
+// AUTH is never answered), another tenant's request was pipelined behind the first tenant's
+// unanswered ones; it now waits for a connection of its own.
+TEST_F(RedisPoolTest, NoRequestGoesBehindAnotherTenantWhileAConnectionIsOpening) {
+  ScriptedServer fake({"+OK\r\n", ""});  // the first connection's AUTH passes, the second hangs
+  RedisPoolOptions opts;
+  opts.connections = 2;
+  opts.endpoint.password = "pw";
+  auto up = makeUpstream(loop_.base(), fake.url(), opts);
+  const Cmd get{"GET", "k"};
+  const policy::Argv argv(get);
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 2; ++i)
+    hs.push_back(up->execute(
+        {&argv, 1}, [](UpstreamResult&&) {}, "slow"));
+  // Both go on the ready connection (a tenant alone keeps to half the pool) and stay unanswered.
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 2; }, 5000ms));
+  ASSERT_TRUE(loop_.runUntil([&] { return fake.accepted() == 2; }, 5000ms));
+  loop_.runFor(50ms);
+  ASSERT_EQ(up->stats().connections, 2u);
+  hs.push_back(up->execute(
+      {&argv, 1}, [](UpstreamResult&&) {}, "other"));
+  EXPECT_EQ(up->stats().in_flight, 2u) << "written behind the slow tenant's requests";
+  EXPECT_EQ(up->stats().queued, 1u);
 }
 
 // Attack round 13: a client that sent its requests and closed its connections got its in-flight

@@ -21,6 +21,18 @@ TEST(WorkerCount, CpuMaxLines) {
   EXPECT_EQ(cpusFromCpuMax("100000 100000 7"), std::nullopt);
 }
 
+TEST(WorkerCount, EachWorkersPoolHasTwoConnectionsUnlessOneWasAskedFor) {
+  EXPECT_EQ(connectionsPerWorker(8, 1), 8u);
+  EXPECT_EQ(connectionsPerWorker(8, 2), 4u);
+  EXPECT_EQ(connectionsPerWorker(9, 2), 5u);  // rounded up
+  // Attack round 14: 2 connections over 2 workers gave each pool one, which a single client
+  // then held whole (a client goes on at most half a pool's connections: one of one).
+  EXPECT_EQ(connectionsPerWorker(2, 2), 2u);
+  EXPECT_EQ(connectionsPerWorker(3, 4), 2u);
+  EXPECT_EQ(connectionsPerWorker(1, 1), 1u);  // asked for: one connection, no reserve
+  EXPECT_EQ(connectionsPerWorker(1, 4), 1u);
+}
+
 TEST(WorkerCount, ResolvesExplicitAutoAndStoreMode) {
   conf::Config cfg;
   cfg.listen.workers = 3;

@@ -447,7 +447,11 @@ struct RedisPool::Impl {
                           std::chrono::steady_clock::now() >= grow_after;
     grow = (clean == nullptr || !clean->inflight.empty()) && can_grow && opening < queued_live;
     if (clean != nullptr) return clean;
-    if (can_grow) return nullptr;  // a connection of its own is coming (or opening)
+    // A connection of its own is coming, or one is still opening: wait for it rather than
+    // pipeline behind another tenant's requests, however slow they are (attack round 14: a
+    // request written behind another client's backlog while the pool's last connection was
+    // still opening timed out).
+    if (can_grow || opening > 0) return nullptr;
     return shared;
   }
 
