@@ -30,7 +30,7 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
     ro.tls = u.kind == conf::UpstreamKind::RestHttps;
     ro.ca_file = u.ca_file;
     ro.timeout = u.timeout;
-    ro.connections = std::max<uint32_t>(1, (u.connections + c.count - 1) / c.count);  // rounded up
+    ro.connections = connectionsPerWorker(u.connections, c.count);
     ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
     auto r = RestUpstream::create(base, std::move(ro), c.sync_tokens);
     if (!r) return r.error();
@@ -40,7 +40,7 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
   uo.endpoint = redisEndpoint(u);
   uo.ca_file = u.ca_file;
   uo.timeout = u.timeout;
-  uo.connections = connectionsPerWorker(u.connections, c.count);
+  uo.connections = redisConnectionsPerWorker(u.connections, c.count);
   uo.max_reply_bytes = u.max_reply_bytes;
   uo.max_reply_bytes_total = std::max(u.max_reply_bytes_total / c.count, 2 * u.max_reply_bytes);
   uo.max_reply_elements = u.max_reply_elements;

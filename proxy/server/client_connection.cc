@@ -269,8 +269,8 @@ size_t ClientConnection::unsentBytes() const {
   return held + static_cast<size_t>(queued);
 }
 
-void ClientConnection::armIdle() {
-  timer_.arm(server_.listen().idle_timeout);
+void ClientConnection::armIdle(std::optional<Milliseconds> delay) {
+  timer_.arm(delay.value_or(server_.listen().idle_timeout));
   armed_at_ = std::chrono::steady_clock::now();
   unsent_at_arm_ = unsentBytes();
 }
@@ -290,9 +290,7 @@ void ClientConnection::onTimeout() {
   if (idle_wait && outputMoved()) {
     // Checked again soon, not after a whole idle_timeout: the peer's kernel takes bytes for a
     // while after its reader stopped, and that must not buy a stalled reader another period.
-    timer_.arm(std::min<Milliseconds>(server_.listen().idle_timeout, kProgressCheck));
-    armed_at_ = std::chrono::steady_clock::now();
-    unsent_at_arm_ = unsentBytes();
+    armIdle(std::min<Milliseconds>(server_.listen().idle_timeout, kProgressCheck));
     return;
   }
   if (state_ == State::Relaying && paused_) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -101,7 +102,8 @@ class ClientConnection final : public Exchange {
   void readOff();
   // The idle timer for a connection that may hold output: a timeout finding the unsent bytes
   // (ours plus the kernel's queue) lower than at arming, or ours written since, re-arms it.
-  void armIdle();
+  // `delay`: idle_timeout unless given.
+  void armIdle(std::optional<Milliseconds> delay = std::nullopt);
   [[nodiscard]] bool outputMoved() const;
   [[nodiscard]] size_t unsentBytes() const;
   static void onSocketReadable(int fd, short what, void* arg) noexcept;

@@ -391,6 +391,8 @@ struct RedisPool::Impl {
     return !identity.empty() && held->ofIdentity(identity) >= options.max_reply_bytes_total / 4;
   }
 
+  std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
+
   // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
   // request pipelined behind another tenant's waits for that tenant's reply, however large or
   // slow. So: a connection that is idle or carries only this tenant's requests first; behind
@@ -401,7 +403,6 @@ struct RedisPool::Impl {
   // and 504s with 115 ms commands). Redis runs one command at a time, so fewer connections cost
   // a lone tenant little; more of them pipelined behind its own requests.
   // `grow` is set when a new connection should be opened.
-  std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
   PooledConn* place(const std::string& tenant, bool& grow) {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.

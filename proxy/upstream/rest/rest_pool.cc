@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <unordered_map>
 
 #include "policy/ascii.h"
@@ -73,9 +75,10 @@ struct RestPool::Impl {
   FairQueue<std::shared_ptr<RestPending>> queue;
   Timer pump_timer;
   Timer reaper;
-  // Share tickets of calls cancelled after they were written, each until its deadline.
-  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<const void>>>
-      lingering;
+  // Share tickets of calls cancelled after they were written, each until its deadline,
+  // earliest on top (a client's own max_in_flight bounds how many it can leave here).
+  using Lingering = std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<const void>>;
+  std::priority_queue<Lingering, std::vector<Lingering>, std::greater<>> lingering;
   Timer linger_timer;
   bool destroying = false;
 
@@ -86,7 +89,8 @@ struct RestPool::Impl {
         reaper(b, [this] { graveyard.clear(); }),
         linger_timer(b, [this] { releaseLingering(); }) {}
 
-  // Keeps `hold` until `until`; releaseLingering() lets go of those whose time has come.
+  // Keeps `hold` until `until`; releaseLingering() lets go of those whose time has come and
+  // arms the timer for the next.
   void keepUntil(std::chrono::steady_clock::time_point until, std::shared_ptr<const void> hold);
   void releaseLingering();
 
@@ -419,17 +423,16 @@ void RestPool::Impl::cancel(const std::shared_ptr<RestPending>& p) {
 
 void RestPool::Impl::keepUntil(std::chrono::steady_clock::time_point until,
                                std::shared_ptr<const void> hold) {
-  lingering.emplace_back(until, std::move(hold));
-  releaseLingering();  // re-arms for the earliest deadline
+  lingering.emplace(until, std::move(hold));
+  if (lingering.top().first == until) releaseLingering();  // the earliest now: re-arm
 }
 
 void RestPool::Impl::releaseLingering() {
   const auto now = std::chrono::steady_clock::now();
-  std::erase_if(lingering, [now](const auto& l) { return l.first <= now; });
+  while (!lingering.empty() && lingering.top().first <= now) lingering.pop();
   if (lingering.empty()) return;
-  auto next = lingering.front().first;
-  for (const auto& l : lingering) next = std::min(next, l.first);
-  linger_timer.arm(std::chrono::duration_cast<Milliseconds>(next - now) + Milliseconds(1));
+  linger_timer.arm(std::chrono::duration_cast<Milliseconds>(lingering.top().first - now) +
+                   Milliseconds(1));
 }
 
 void RestPool::Impl::complete(RestConn* c) {
