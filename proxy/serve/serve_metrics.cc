@@ -87,6 +87,10 @@ std::string metricsText(const std::vector<std::optional<WorkerSample>>& samples,
             "Connections refused at accept: their address held "
             "listen.max_unauthenticated_per_address",
             listener.anonymousRefused());
+  p.counter("keyward_unauthenticated_evicted_total",
+            "Connections that had not authenticated, closed at listen.max_connections to make "
+            "room for a new one (the oldest first)",
+            listener.evicted());
   p.gauge("keyward_client_output_bytes", "Unsent response bytes held for client connections",
           listener.outputBytes());
   p.counter("keyward_output_shed_total",

@@ -102,12 +102,14 @@ codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
 }  // namespace
 
 ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
-                                   std::string anonymous_key)
+                                   std::string anonymous_key,
+                                   std::list<ClientConnection*>::iterator unauthenticated_at)
     : server_(server),
       bev_(std::move(bev)),
       peer_(std::move(peer)),
       parser_(limitsFor(server.listen())),
       anonymous_key_(std::move(anonymous_key)),
+      unauthenticated_at_(unauthenticated_at),
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
@@ -121,6 +123,10 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::leaveAnonymous() {
+  if (unauthenticated_) {
+    server_.forgetUnauthenticated(unauthenticated_at_);
+    unauthenticated_ = false;
+  }
   if (anonymous_key_.empty()) return;
   server_.leaveAnonymous(anonymous_key_);
   anonymous_key_.clear();
@@ -248,6 +254,14 @@ void ClientConnection::shed() {
   } else {
     closeNow();
   }
+}
+
+void ClientConnection::evict() {
+  if (record_pending_) {  // a head still arriving, or a refusal not sent yet: it ran nothing
+    record_.reason = "evicted_unauthenticated";
+    finishRecord(kClientClosedStatus, record_.bytes_out);
+  }
+  closeNow();
 }
 
 void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {

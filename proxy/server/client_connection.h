@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 
 #include <chrono>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,9 +28,11 @@ class GatewayServer;
 class ClientConnection final : public Exchange {
  public:
   // `anonymous_key`: the server's per-address count this connection is in until it first counts
-  // for a client ("" = none, a trusted proxy's).
+  // for a client ("" = none, a trusted proxy's). `unauthenticated_at`: its place in the server's
+  // list of connections that have not counted for a client yet (oldest first), left then too.
   ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
-                   std::string anonymous_key);
+                   std::string anonymous_key,
+                   std::list<ClientConnection*>::iterator unauthenticated_at);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -43,6 +46,8 @@ class ClientConnection final : public Exchange {
   [[nodiscard]] size_t outputHeld() const { return output_held_; }
   [[nodiscard]] bool outputStalled(std::chrono::steady_clock::time_point now) const;
   void shed();
+  // At listen.max_connections: closed to make room for a new connection (GatewayServer::accept).
+  void evict();
 
   // Exchange
   void respond(HttpResponse resp) override;
@@ -140,6 +145,8 @@ class ClientConnection final : public Exchange {
   std::string reserved_for_;    // the client it is counted for
   std::string client_;          // the client this connection counts for ("" = none yet)
   std::string anonymous_key_;   // counted as anonymous under this address until then
+  std::list<ClientConnection*>::iterator unauthenticated_at_;  // in the server's list until then
+  bool unauthenticated_ = true;
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()

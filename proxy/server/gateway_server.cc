@@ -157,14 +157,30 @@ void GatewayServer::onAcceptError(evconnlistener* l, void* arg) {
   logEvent("accept_error", {{"error", evutil_socket_error_to_string(err)}});
 }
 
+bool GatewayServer::takeConnection() {
+  if (ledger_.takeConnection()) return true;
+  // Full. Connections that never authenticate must not lock every client out (attack round 14:
+  // a few addresses, each within max_unauthenticated_per_address, held all the slots with idle
+  // TCP connections): the one that has gone longest without counting for a client makes room.
+  // A client's handshake and first head take milliseconds, so the oldest is nearly always a
+  // holder's, and a holder that keeps opening connections closes its own. Connections that
+  // authenticated are never closed for a newcomer; at most one is closed per accept.
+  if (unauthenticated_.empty()) return false;
+  ClientConnection* oldest = unauthenticated_.front();
+  oldest->evict();  // leaves the list and gives its place back
+  ledger_.noteEvicted();
+  return ledger_.takeConnection();  // another worker may have taken the place meanwhile
+}
+
 void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
-  if (draining_ || !ledger_.takeConnection()) {
+  if (draining_) {
     evutil_closesocket(fd);
     return;
   }
   PeerInfo peer = peerFrom(addr);
   // Before a connection belongs to a client, nothing but its address tells holders apart: one
   // address may not hold more than its share of the slots with handshakes and unfinished heads.
+  // Checked first, so an address over its share never closes another's connection.
   std::string anonymous_key;
   if (!router_.isTrustedProxy(peer)) {
     uint64_t limit = listen_.max_unauthenticated_per_address;
@@ -172,10 +188,14 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     // Counted per IPv4 address or IPv6 /64, as per_identity_rate counts anonymous callers.
     anonymous_key = identityKey({}, peer.ip16);
     if (!ledger_.enterAnonymous(anonymous_key, limit)) {
-      ledger_.dropConnection();
       evutil_closesocket(fd);
       return;
     }
+  }
+  if (!takeConnection()) {
+    if (!anonymous_key.empty()) ledger_.leaveAnonymous(anonymous_key);
+    evutil_closesocket(fd);
+    return;
   }
   // Every early return below gives back what was taken above.
   auto giveBack = [&] {
@@ -200,9 +220,11 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) return giveBack();
   }
+  auto at = unauthenticated_.insert(unauthenticated_.end(), nullptr);  // the newest
   auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
-                                                 std::move(anonymous_key));
+                                                 std::move(anonymous_key), at);
   ClientConnection* raw = conn.get();
+  *at = raw;
   connections_.emplace(raw, std::move(conn));
   ++accepted_;
   ledger_.noteAccepted();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -103,6 +104,12 @@ class GatewayServer {
   // bound. A connection gives its place back here, once, by the key accept() handed it.
   void leaveAnonymous(const std::string& key) { ledger_.leaveAnonymous(key); }
   [[nodiscard]] uint64_t anonymousRefused() const { return ledger_.anonymousRefused(); }
+  // A connection that has not counted for a client yet is in a list, oldest first: at
+  // listen.max_connections a new connection closes the oldest of this worker's (accept()). It
+  // leaves the list once, when it first counts for a client or closes.
+  void forgetUnauthenticated(std::list<ClientConnection*>::iterator at) {
+    unauthenticated_.erase(at);
+  }
   // Client connections taken on (each a TCP accept that became a connection), by this worker.
   [[nodiscard]] uint64_t accepted() const { return accepted_; }
 
@@ -115,6 +122,9 @@ class GatewayServer {
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
   static void onAcceptError(evconnlistener* l, void* arg);
   void accept(int fd, sockaddr* addr, int len);
+  // A place under listen.max_connections, made by closing this worker's oldest unauthenticated
+  // connection when there is none.
+  [[nodiscard]] bool takeConnection();
   void reap();
   void shedOutput();
   // A shed pass soon (deferred, once) when `total` is over listen.max_output_bytes.
@@ -130,6 +140,8 @@ class GatewayServer {
   uint16_t bound_port_ = 0;
   uint64_t accepted_ = 0;
   uint64_t output_bytes_ = 0;  // this worker's part of ledger_.outputBytes()
+  // Declared before the connections, which leave it as they go.
+  std::list<ClientConnection*> unauthenticated_;  // oldest first
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;

@@ -36,6 +36,9 @@ class ListenerLedger {
   [[nodiscard]] bool enterAnonymous(const std::string& key, uint64_t limit);
   void leaveAnonymous(const std::string& key);
   [[nodiscard]] uint64_t anonymousRefused() const { return anonymous_refused_.load(); }
+  // Unauthenticated connections closed to make room at max_connections (GatewayServer::accept).
+  void noteEvicted() { ++evicted_; }
+  [[nodiscard]] uint64_t evicted() const { return evicted_.load(); }
 
   enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
   [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
@@ -87,6 +90,7 @@ class ListenerLedger {
   std::atomic<uint64_t> output_bytes_{0};
   std::atomic<uint64_t> output_shed_{0};
   std::atomic<uint64_t> anonymous_refused_{0};
+  std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> accepted_{0};
   std::vector<std::function<void()>> shed_wakers_;  // set before the workers start
   std::atomic<int64_t> last_shed_ask_ms_{0};

@@ -1,4 +1,4 @@
-// min-assertions: 28
+// min-assertions: 40
 // Connection slots before authentication (README, Limits and shares): one source address that opens
 // connections and never finishes a TLS handshake or a head may hold at most
 // listen.max_unauthenticated_per_address of listen.max_connections; other addresses keep getting
@@ -108,6 +108,56 @@ for (const mode of MODES) {
       const own = await authenticatedGet(capped.port, "127.0.0.1", stack.keys.probe);
       assert.equal(own.status, 200, "and from the probe's address");
       for (const c of [got, own, ...conns]) c.sock.destroy();
+      await sleep(300);
+    });
+
+    // Attack round 14: six addresses, each within its share, held all 60 slots with idle TCP
+    // connections and every client was refused. At the bound a new connection now closes the one
+    // of its worker that has gone longest without authenticating.
+    test("idle connections from many addresses fill every slot; new clients are still served", async () => {
+      const evicted0 = await metric(capped, "keyward_unauthenticated_evicted_total");
+      const idle = [];
+      for (let a = 2; a <= 7; a++) {
+        for (let i = 0; i < PER_ADDRESS; i++) idle.push(await idleTcp(capped.port, `127.0.0.${a}`));
+      }
+      assert.equal(await settle(idle), MAX_CONNECTIONS, "the idle connections hold every slot");
+      const served = [];
+      for (let i = 0; i < 5; i++) served.push(await authenticatedGet(capped.port, "127.0.0.9", stack.keys.probe));
+      assert.deepEqual(served.map((c) => c.status), [200, 200, 200, 200, 200]);
+      await sleep(200);
+      const closed = idle.map((c, i) => (c.closed ? i : -1)).filter((i) => i >= 0);
+      const evicted = (await metric(capped, "keyward_unauthenticated_evicted_total")) - evicted0;
+      report(`preauth_evict ${mode}`, { closed, evicted });
+      assert.equal(evicted, 5, "one idle connection closed per newcomer");
+      assert.equal(closed.length, 5, `closed: ${closed}`);
+      // Each worker closes its own oldest; with two workers these are among the first opened.
+      assert.ok(closed.every((i) => i < 40), `closed: ${closed}`);
+      // Newcomers that never authenticate replace the oldest idle ones, never the clients.
+      const more = [];
+      for (let i = 0; i < PER_ADDRESS; i++) more.push(await idleTcp(capped.port, "127.0.0.8"));
+      assert.equal(await settle(more), PER_ADDRESS, "the newest idle connections are kept");
+      assert.equal(idle.filter((c) => !c.closed).length, MAX_CONNECTIONS - served.length - PER_ADDRESS);
+      assert.ok(served.every((c) => !c.sock.destroyed && c.sock.readyState === "open"),
+                "the authenticated connections stay open");
+      const again = await authenticatedGet(capped.port, "127.0.0.9", stack.keys.probe);
+      assert.equal(again.status, 200);
+      for (const c of [...idle, ...more, ...served, again]) c.sock.destroy();
+      await sleep(300);
+    });
+
+    test("an address over its share closes no one else's connection", async () => {
+      const evicted0 = await metric(capped, "keyward_unauthenticated_evicted_total");
+      const idle = [];
+      for (let a = 2; a <= 7; a++) {
+        for (let i = 0; i < PER_ADDRESS; i++) idle.push(await idleTcp(capped.port, `127.0.0.${a}`));
+      }
+      assert.equal(await settle(idle), MAX_CONNECTIONS);
+      const over = [];
+      for (let i = 0; i < 5; i++) over.push(await idleTcp(capped.port, "127.0.0.2"));
+      assert.equal(await settle(over), 0, "refused at accept: its address holds its share");
+      assert.equal(idle.filter((c) => !c.closed).length, MAX_CONNECTIONS, "nobody was closed for it");
+      assert.equal((await metric(capped, "keyward_unauthenticated_evicted_total")) - evicted0, 0);
+      for (const c of [...idle, ...over]) c.sock.destroy();
       await sleep(300);
     });
 

@@ -93,6 +93,53 @@ TEST(Limits, MaxConnectionsIsNeverExceededAndFreesUpWhenAClientLeaves) {
   ::close(b);
 }
 
+// README, Limits and shares: at listen.max_connections a new connection closes the connection
+// that has gone longest without authenticating (attack round 14: idle connections from a few
+// addresses locked every client out). An authenticated connection is never closed for it.
+TEST(Limits, AtMaxConnectionsTheOldestUnauthenticatedConnectionMakesRoom) {
+  Stack s;
+  const std::string clients = std::string(kClients) + "    limits: { max_connections: 3 }\n";
+  ASSERT_TRUE(s.start(clients,
+                      "  max_connections: 3\n  max_unauthenticated_per_address: 3\n"
+                      "  workers: 1\n"))
+      << s.kw.out_text << s.kw.err_text;
+  const std::string get =
+      "GET /get/app:a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.key + "\r\n\r\n";
+  const int authed = connectTo(s.port, 1);
+  ASSERT_GE(authed, 0);
+  EXPECT_EQ(statusOf(sendAndRead(authed, get)), 200);
+  const int older = connectTo(s.port, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted in this order
+  const int newer = connectTo(s.port, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_GE(older, 0);
+  ASSERT_GE(newer, 0);
+  const int fresh = connectTo(s.port, 3);
+  ASSERT_GE(fresh, 0);
+  EXPECT_EQ(statusOf(sendAndRead(fresh, get)), 200) << "a new client is served at the bound";
+  char byte = 0;
+  EXPECT_EQ(::recv(older, &byte, 1, 0), 0) << "the oldest unauthenticated connection is closed";
+  EXPECT_EQ(::recv(newer, &byte, 1, 0), -1) << "the newer one stays (the read times out)";
+  EXPECT_EQ(statusOf(sendAndRead(authed, get)), 200) << "the authenticated one stays";
+  // Every connection authenticated now but `newer`: the next newcomer closes it; then none is
+  // left to close and a newcomer is refused.
+  const int second = connectTo(s.port, 3);
+  ASSERT_GE(second, 0);
+  EXPECT_EQ(statusOf(sendAndRead(second, get)), 200);
+  EXPECT_EQ(::recv(newer, &byte, 1, 0), 0);
+  const int refused = connectTo(s.port, 3);
+  if (refused >= 0) {
+    EXPECT_EQ(statusOf(sendAndRead(refused, get)), -1) << "closed at accept";
+    ::close(refused);
+  }
+  EXPECT_EQ(statusOf(sendAndRead(authed, get)), 200);
+  const std::string metrics =
+      roundTrip(s.admin_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(metrics.find("keyward_unauthenticated_evicted_total 2\n"), std::string::npos)
+      << metrics;
+  for (const int fd : {authed, older, newer, fresh, second}) ::close(fd);
+}
+
 // README, Limits and shares: the credential, address, Origin and path-style command are checked
 // from the head; a refused request is answered without its body and without `100 Continue`.
 TEST(Limits, RefusedHeadsAreAnsweredBeforeTheirBody) {
