@@ -70,6 +70,12 @@ bool TokenBucket::tryTake(uint64_t n, int64_t now_ms) {
   return true;
 }
 
+void TokenBucket::giveBack(uint64_t n, int64_t now_ms) {
+  refill(now_ms);
+  const uint64_t cap = mulSat(burst_, rate_.period_ms);
+  scaled_ = std::min(cap, scaled_ + std::min(cap, mulSat(n, rate_.period_ms)));
+}
+
 uint64_t TokenBucket::available(int64_t now_ms) {
   refill(now_ms);
   return scaled_ / rate_.period_ms;

@@ -22,6 +22,8 @@ class TokenBucket {
 
   // Takes n tokens if all are available; otherwise takes nothing.
   [[nodiscard]] bool tryTake(uint64_t n, int64_t now_ms);
+  // Puts back n tokens taken earlier (what they paid for never happened), never above the burst.
+  void giveBack(uint64_t n, int64_t now_ms);
   uint64_t available(int64_t now_ms);
   // Milliseconds until n tokens are available (0 when now); n > burst never
   // fits: returns -1.

@@ -205,16 +205,68 @@ QuotaVerdict QuotaBook::decide(const QuotaAsk& ask, const QuotaTime& t, bool tak
   }
   if (!v.need_lease.empty() || !take) return v;
 
-  if (client_rate != nullptr) (void)client_rate->tryTake(n, t.mono_ms);
-  if (identity_rate != nullptr) (void)identity_rate->tryTake(n, t.mono_ms);
-  if (global_rate_) (void)global_rate_->tryTake(n, t.mono_ms);
+  QuotaReceipt& r = v.receipt;
+  r.at = t;
+  if (client_rate != nullptr) {
+    (void)client_rate->tryTake(n, t.mono_ms);
+    r.taken |= QuotaReceipt::kClientRate;
+  }
+  if (identity_rate != nullptr) {
+    (void)identity_rate->tryTake(n, t.mono_ms);
+    const auto overflow = overflow_buckets_.find(ask.client);
+    r.taken |= overflow != overflow_buckets_.end() && &overflow->second == identity_rate
+                   ? QuotaReceipt::kOverflowRate
+                   : QuotaReceipt::kIdentityRate;
+  }
+  if (global_rate_) {
+    (void)global_rate_->tryTake(n, t.mono_ms);
+    r.taken |= QuotaReceipt::kGlobalRate;
+  }
   for (size_t i = 0; i < count; ++i) {
-    WindowCounter& c = *scopes[i].counter;
-    c.used += n;
-    if (leased_) c.lease -= n;
+    const BudgetScope& s = scopes[i];
+    s.counter->used += n;
+    if (leased_) s.counter->lease -= n;
+    r.taken |= s.global ? (s.day ? QuotaReceipt::kGlobalDay : QuotaReceipt::kGlobalMonth)
+                        : (s.day ? QuotaReceipt::kClientDay : QuotaReceipt::kClientMonth);
   }
   if (count != 0) dirty_ = true;
   return v;
+}
+
+void QuotaBook::refund(const QuotaAsk& ask, const QuotaReceipt& receipt, int64_t now_ms) {
+  const uint64_t n = ask.commands;
+  if (n == 0 || receipt.taken == 0) return;
+  auto giveBack = [&](std::unordered_map<std::string, TokenBucket>& m, const std::string& key) {
+    if (auto it = m.find(key); it != m.end()) it->second.giveBack(n, now_ms);
+  };
+  if ((receipt.taken & QuotaReceipt::kClientRate) != 0) giveBack(rate_buckets_, ask.client);
+  if ((receipt.taken & QuotaReceipt::kIdentityRate) != 0) {
+    std::string key;
+    key.reserve(ask.client.size() + 1 + ask.identity.size());
+    key.append(ask.client).append(1, '\0').append(ask.identity);
+    giveBack(identity_buckets_, key);
+  }
+  if ((receipt.taken & QuotaReceipt::kOverflowRate) != 0) giveBack(overflow_buckets_, ask.client);
+  if ((receipt.taken & QuotaReceipt::kGlobalRate) != 0 && global_rate_) {
+    global_rate_->giveBack(n, now_ms);
+  }
+  auto uncount = [&](WindowCounter& c, int64_t window) {
+    if (c.window != window) return;  // that window is over: what it counted stays
+    c.used -= std::min(n, c.used);
+    if (leased_) c.lease += n;
+    dirty_ = true;
+  };
+  if ((receipt.taken & QuotaReceipt::kGlobalDay) != 0) uncount(global_.day, receipt.at.day);
+  if ((receipt.taken & QuotaReceipt::kGlobalMonth) != 0) uncount(global_.month, receipt.at.month);
+  if ((receipt.taken & (QuotaReceipt::kClientDay | QuotaReceipt::kClientMonth)) != 0) {
+    const auto client = clients_.find(ask.client);
+    if (client == clients_.end()) return;
+    if ((receipt.taken & QuotaReceipt::kClientDay) != 0)
+      uncount(client->second.day, receipt.at.day);
+    if ((receipt.taken & QuotaReceipt::kClientMonth) != 0) {
+      uncount(client->second.month, receipt.at.month);
+    }
+  }
 }
 
 QuotaState QuotaBook::state() const {

@@ -108,12 +108,30 @@ struct BudgetScope {
   bool global;
 };
 
+// What a granted charge took, so that it can be given back exactly (QuotaBook::refund): the
+// moment (its UTC windows) and which counters.
+struct QuotaReceipt {
+  enum Taken : uint8_t {
+    kClientRate = 1,
+    kIdentityRate = 2,
+    kOverflowRate = 4,  // the identity's request went to its client's shared overflow bucket
+    kGlobalRate = 8,
+    kGlobalDay = 16,
+    kGlobalMonth = 32,
+    kClientDay = 64,
+    kClientMonth = 128,
+  };
+  QuotaTime at;
+  uint8_t taken = 0;
+};
+
 struct QuotaVerdict {
   std::optional<QuotaRefusal> refused;  // set: 429, nothing taken
   // Leased mode, not refused: budgets whose lease is short (nothing taken; ask the store, then
   // decide again).
   std::vector<BudgetScope> need_lease;
   [[nodiscard]] bool granted() const { return !refused && need_lease.empty(); }
+  QuotaReceipt receipt;  // granted and taken: what was taken
 };
 
 class QuotaBook {
@@ -132,6 +150,13 @@ class QuotaBook {
   // on since a counter was last used starts afresh; a window older than a counter's (the clock
   // went back) is refused, never reopened.
   QuotaVerdict decide(const QuotaAsk& ask, const QuotaTime& t, bool take);
+
+  // Gives back what a granted `ask` took (its verdict's receipt) when nothing of the request was
+  // sent after all (README, Quotas): the buckets their tokens (never above their burst), the
+  // day and month counters their count while the receipt's window is still the counter's (in
+  // leased mode the count goes back to the lease). A bucket or client forgotten meanwhile gets
+  // nothing (forgotten buckets were full).
+  void refund(const QuotaAsk& ask, const QuotaReceipt& receipt, int64_t now_ms);
 
   // Leased mode: `granted` more for `counter` (from a verdict's need_lease) in `window`; a lease
   // for a window that has passed meanwhile is dropped. `dry`: the store has none left, so

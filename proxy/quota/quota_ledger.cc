@@ -51,13 +51,14 @@ void QuotaLedger::setBudget(const conf::BudgetConfig& budget) {
   book_.setBudget(budget, now().mono_ms);
 }
 
-QuotaLedger::Charge QuotaLedger::charge(QuotaAsk ask) {
+QuotaLedger::Charge QuotaLedger::charge(const QuotaAsk& ask) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Charge out;
   const policy::QuotaTime t = now();
   policy::QuotaVerdict v = book_.decide(ask, t, true);
   if (v.need_lease.empty()) {
     out.refused = std::move(v.refused);
+    out.receipt = v.receipt;
     if (out.refused) ++stats_.refused;
     return out;
   }
@@ -66,11 +67,18 @@ QuotaLedger::Charge QuotaLedger::charge(QuotaAsk ask) {
     out.refused = storeUnavailable();
     return out;
   }
-  out.wait = std::make_unique<QuotaWait>(this, std::move(ask));
+  out.wait = std::make_unique<QuotaWait>(this, ask);
   waiting_.push_back(out.wait.get());
   // Asked after charge() returned, so onDone() is set before any answer (always from the loop).
   if (!fetching_) fetch();
   return out;
+}
+
+void QuotaLedger::refund(const QuotaAsk& ask, const policy::QuotaReceipt& receipt) {
+  if (receipt.taken == 0) return;
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  book_.refund(ask, receipt, now().mono_ms);
+  stats_.refunded += ask.commands;
 }
 
 void QuotaLedger::forget(QuotaWait* w) {
@@ -152,6 +160,7 @@ void QuotaLedger::fetch() {
       ++w->fetches_;
       policy::QuotaVerdict v = book_.decide(w->ask_, now_t, true);
       if (v.need_lease.empty()) {
+        w->receipt_ = v.receipt;
         finish(w, v.refused);
       } else if (w->fetches_ >= kMaxFetchesPerAsk) {
         finish(w,

@@ -42,11 +42,15 @@ class QuotaWait {
   QuotaWait& operator=(const QuotaWait&) = delete;
   // Set once, right after charge() returned this wait.
   void onDone(Done done) { done_ = std::move(done); }
+  // Granted (while its callback runs): what it asked and what was taken, for a refund.
+  [[nodiscard]] const QuotaAsk& ask() const { return ask_; }
+  [[nodiscard]] const policy::QuotaReceipt& receipt() const { return receipt_; }
 
  private:
   friend class QuotaLedger;
   QuotaLedger* ledger_;  // null once finished or the ledger is gone
   QuotaAsk ask_;
+  policy::QuotaReceipt receipt_;
   Done done_;
   int fetches_ = 0;  // store round trips this ask has waited for
 };
@@ -95,9 +99,12 @@ class QuotaLedger {
   struct Charge {
     std::optional<QuotaRefusal> refused;  // set: 429
     QuotaWaitPtr wait;                    // set: decided later, through wait->onDone
+    policy::QuotaReceipt receipt;         // granted now: what was taken
   };
   // Neither set: granted, every counter taken.
-  Charge charge(QuotaAsk ask);
+  Charge charge(const QuotaAsk& ask);
+  // Gives back a granted charge whose request was never sent (policy::QuotaBook::refund).
+  void refund(const QuotaAsk& ask, const policy::QuotaReceipt& receipt);
 
   // Embedded mode: counters to save, and counters loaded at start.
   [[nodiscard]] policy::QuotaState state() const {
@@ -130,6 +137,7 @@ class QuotaLedger {
     uint64_t store_fetches = 0;
     uint64_t store_failures = 0;
     uint64_t refused = 0;
+    uint64_t refunded = 0;  // commands given back: charged, never sent
   };
   [[nodiscard]] Stats stats() const {
     std::lock_guard<std::recursive_mutex> lock(mu_);

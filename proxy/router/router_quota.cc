@@ -20,6 +20,19 @@ Refusal tooMany(const QuotaRefusal& r) {
   return out;
 }
 
+// A granted charge, given back by the upstream when the request is never written.
+class ChargeRefund final : public UnsentRefund {
+ public:
+  ChargeRefund(QuotaLedger& ledger, QuotaAsk ask, const policy::QuotaReceipt& receipt)
+      : ledger_(ledger), ask_(std::move(ask)), receipt_(receipt) {}
+  void refund() override { ledger_.refund(ask_, receipt_); }
+
+ private:
+  QuotaLedger& ledger_;  // the process's: outlives every worker's upstream
+  QuotaAsk ask_;
+  policy::QuotaReceipt receipt_;
+};
+
 // A copy of `plan` whose views point into its own storage (the request's bytes are gone by the
 // time a store lease arrives).
 std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
@@ -45,13 +58,25 @@ void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::Clien
                                       std::string identity, const RouteContext& ctx, Exchange& ex) {
   QuotaAsk ask{client.spec.name, client.limits, std::move(identity), plan.billed(),
                snapshot_->config().clients.size() > 1};
-  QuotaLedger::Charge charge = shared_.quota().charge(std::move(ask));
+  QuotaLedger& ledger = shared_.quota();
+  QuotaLedger::Charge charge = ledger.charge(ask);
   if (charge.refused) return refuse(tooMany(*charge.refused), ctx, ex);
-  if (!charge.wait) return dispatch(plan, ctx, ex);
-  charge.wait->onDone([this, owned = detach(plan), ctx, &ex](const std::optional<QuotaRefusal>& r) {
-    if (r) return refuse(tooMany(*r), ctx, ex);
-    dispatch(*owned, ctx, ex);
-  });
+  if (!charge.wait) {
+    if (charge.receipt.taken != 0) {
+      plan.refund = std::make_unique<ChargeRefund>(ledger, std::move(ask), charge.receipt);
+    }
+    return dispatch(plan, ctx, ex);
+  }
+  QuotaWait* wait = charge.wait.get();
+  charge.wait->onDone(
+      [this, owned = detach(plan), ctx, &ex, &ledger, wait](const std::optional<QuotaRefusal>& r) {
+        if (r) return refuse(tooMany(*r), ctx, ex);
+        // The wait lives while its callback runs (QuotaLedger::finish).
+        if (wait->receipt().taken != 0) {
+          owned->refund = std::make_unique<ChargeRefund>(ledger, wait->ask(), wait->receipt());
+        }
+        dispatch(*owned, ctx, ex);
+      });
   ex.holdQuotaWait(std::move(charge.wait));
 }
 

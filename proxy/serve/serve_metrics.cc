@@ -136,6 +136,8 @@ std::string metricsText(const std::vector<std::optional<WorkerSample>>& samples,
   }
   const QuotaLedger::Stats q = quota.stats();
   p.counter("keyward_quota_refused_total", "Requests refused by a rate or budget limit", q.refused);
+  p.counter("keyward_quota_refunded_total",
+            "Billed commands given back: their request was never sent upstream", q.refunded);
   p.counter("keyward_quota_store_leases_total", "Lease calls to quota.store_url", q.store_fetches);
   p.counter("keyward_quota_store_failures_total", "Failed lease calls (budgets failed closed)",
             q.store_failures);

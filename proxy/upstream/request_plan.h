@@ -67,6 +67,9 @@ struct RequestPlan {
   // REST: the upstream request, encoded by Upstream::prepare before the plan is charged and
   // moved out by dispatch (a plan is dispatched once; a request body can be megabytes).
   mutable std::string encoded;
+  // The charge taken for it (set by the router once granted; moved out by dispatch to the pool
+  // that writes it, which gives it back if the request is never written).
+  mutable UnsentRefundPtr refund;
 
   // Appends one allowed command and what to open in its reply.
   void add(policy::Argv argv, ReplyOpen open) {

@@ -25,6 +25,24 @@ enum class UpstreamErrorKind : uint8_t {
              // connection (SUBSCRIBE, MONITOR, MULTI/EXEC/WATCH, SELECT, AUTH, HELLO, QUIT ...)
 };
 
+// A request's quota charge, handed to the upstream with it (README, Quotas). An upstream that
+// drops a request it never wrote (its client left while it waited, a queue timeout, an upstream
+// that could not be reached, a full queue or share) calls refund(); a written request keeps its
+// charge, since it may have run. Destroying it does nothing: a path that does not say gives
+// nothing back.
+class UnsentRefund {
+ public:
+  virtual ~UnsentRefund() = default;
+  virtual void refund() = 0;
+};
+using UnsentRefundPtr = std::unique_ptr<UnsentRefund>;
+
+// Gives back `r`'s charge (a request dropped before it was written) and lets go of it.
+inline void refundUnsent(UnsentRefundPtr& r) {
+  if (r) r->refund();
+  r.reset();
+}
+
 // HTTP status for an upstream failure: Timeout 504, Overloaded 503, Share 429, Rejected 400,
 // RequestTooLarge 413, others 502.
 [[nodiscard]] int httpStatus(UpstreamErrorKind kind);

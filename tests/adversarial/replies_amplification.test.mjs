@@ -8,7 +8,8 @@
 // 192 MiB with two MGETs at once). Controls: replies
 // within the limits come back byte-exact. In REST mode the inner keyward (Redis mode, same
 // defaults) refuses the reply with 502, which the outer keyward (the one measured) answers as
-// 502 "ERR upstream protocol": the REST upstream does not relay an upstream's 502 text.
+// 502 "ERR upstream protocol: outcome unknown": the REST upstream does not relay an upstream's
+// 502 text, and the command may have run.
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
@@ -35,7 +36,7 @@ async function seed(stack) {
 
 // The refusal the client sees: keyward's own text in Redis mode, the REST relay's in REST mode.
 function refusal(mode, message) {
-  return mode === "redis" ? message : "ERR upstream protocol";
+  return mode === "redis" ? message : "ERR upstream protocol: outcome unknown";
 }
 
 // An MGET is refused at max_reply_bytes, or, when it shares a worker with the client's other

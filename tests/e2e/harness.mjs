@@ -315,9 +315,9 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
   const stack = {
     dir, keys, clients, certs: c, adminToken,
     redis: redis.client, redisPort: redis.port, redisPassword: redis.password,
-    // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL. In
-    // chain mode the default upstream is the inner keyward.
-    async startKeyward({ upstreamUrl, listen: l = {}, upstream: u = {}, quota,
+    // Starts one more keyward with the same clients; upstreamUrl overrides the redis URL (and
+    // upstreamToken its password). In chain mode the default upstream is the inner keyward.
+    async startKeyward({ upstreamUrl, upstreamToken, listen: l = {}, upstream: u = {}, quota,
                          budget: b = budget, audit, encryption: e = encryption } = {}) {
       const chained = inner && upstreamUrl === undefined;
       const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
@@ -326,7 +326,7 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
                                budget: b, audit, encryption: e });
       const kw = await spawnKeyward(dir, cfg, {
         KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
-        KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : redis.password,
+        KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : upstreamToken ?? redis.password,
         KW_E2E_ADMIN_TOKEN: adminToken,
       });
       instances.push(kw);
@@ -348,6 +348,7 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
     if (chain) {
       inner = await startInnerKeyward(dir, c, redis, adminToken);
       stack.inner = inner.kw;
+      stack.innerKey = inner.key;
     }
     stack.keyward = await stack.startKeyward({ audit });
   } catch (e) {

@@ -233,6 +233,81 @@ TEST(QuotaBookTest, LeasedModeAsksForALeaseThenSpendsIt) {
   EXPECT_EQ(book.leaseHeld(), 0u);
 }
 
+// README, Quotas: a request charged but never sent (its client left while it waited, a queue
+// timeout, an unreachable upstream) gets its charge back, exactly what it took.
+TEST(QuotaBookTest, ARefundGivesBackWhatTheChargeTook) {
+  QuotaBook book(PlanBudget{0, 10, 100}, 0);
+  QuotaLimits l = perDay(8);
+  l.rate = Rate{1, 1000};
+  l.burst = 4;
+  l.per_identity_rate = Rate{3, 60000};
+  QuotaAsk a = ask(3, l);
+  a.identity = "sub:alice";
+  const QuotaTime t = QuotaTime::at(0, kMar15Noon);
+  const QuotaVerdict v = book.decide(a, t, true);
+  ASSERT_TRUE(v.granted());
+  EXPECT_EQ(v.receipt.taken, QuotaReceipt::kClientRate | QuotaReceipt::kIdentityRate |
+                                 QuotaReceipt::kGlobalDay | QuotaReceipt::kGlobalMonth |
+                                 QuotaReceipt::kClientDay);
+  EXPECT_FALSE(book.decide(a, t, true).granted()) << "the burst of 4 holds 1 more, not 3";
+  book.refund(a, v.receipt, 0);
+  // All of it is back: the same request fits again, and the day counts nothing of it.
+  const QuotaVerdict again = book.decide(a, t, true);
+  EXPECT_TRUE(again.granted());
+  EXPECT_EQ(book.state().clients.at(0).second.day_used, 3u);
+  EXPECT_EQ(book.state().global.day_used, 3u);
+  EXPECT_EQ(book.state().global.month_used, 3u);
+  // Never above a bucket's burst: two refunds of one charge give back one charge.
+  book.refund(a, again.receipt, 0);
+  book.refund(a, again.receipt, 0);
+  QuotaLimits client_only = l;
+  client_only.per_identity_rate = Rate{0, 1000};
+  EXPECT_TRUE(book.decide(ask(4, client_only), t, true).granted()) << "a full burst of 4";
+  EXPECT_FALSE(book.decide(ask(1, client_only), t, true).granted()) << "and no more";
+  EXPECT_EQ(book.state().global.day_used, 4u) << "a counter never goes below zero";
+}
+
+TEST(QuotaBookTest, ARefundAfterItsWindowEndedGivesNothingBack) {
+  QuotaBook book(unlimited(), 0);
+  const QuotaTime day1 = QuotaTime::at(0, kJan31Last);
+  const QuotaVerdict v = book.decide(ask(2, perDay(5)), day1, true);
+  ASSERT_TRUE(v.granted());
+  const QuotaTime day2 = QuotaTime::at(2000, kJan31Last + 2);
+  ASSERT_TRUE(book.decide(ask(1, perDay(5)), day2, true).granted());
+  book.refund(ask(2, perDay(5)), v.receipt, 2000);
+  EXPECT_EQ(book.state().clients.at(0).second.day_used, 1u) << "the new day keeps its count";
+  EXPECT_EQ(book.state().clients.at(0).second.day, day2.day);
+}
+
+// Only the counters the charge took: a budget set by a reload after the charge is not lowered.
+TEST(QuotaBookTest, ARefundTouchesOnlyWhatItsChargeTook) {
+  QuotaBook book(unlimited(), 0);
+  const QuotaTime t = QuotaTime::at(0, kMar15Noon);
+  const QuotaVerdict v = book.decide(ask(2), t, true);
+  ASSERT_TRUE(v.granted());
+  EXPECT_EQ(v.receipt.taken, 0);
+  book.setBudget(PlanBudget{0, 10, 0}, 0);
+  ASSERT_TRUE(book.decide(ask(4, {}, "other"), t, true).granted());
+  book.refund(ask(2), v.receipt, 0);
+  EXPECT_EQ(book.state().global.day_used, 4u);
+  EXPECT_EQ(v.receipt.at.day, t.day);
+}
+
+// Leased mode: the count goes back to the replica's lease, not to the store.
+TEST(QuotaBookTest, ALeasedRefundReturnsToTheLease) {
+  QuotaBook book(unlimited(), 0);
+  book.useLeases();
+  const QuotaTime t = QuotaTime::at(0, kMar15Noon);
+  QuotaVerdict need = book.decide(ask(2, perDay(100)), t, true);
+  ASSERT_EQ(need.need_lease.size(), 1u);
+  book.creditLease(need.need_lease[0].counter, t.day, 5, false, 0);
+  const QuotaVerdict v = book.decide(ask(2, perDay(100)), t, true);
+  ASSERT_TRUE(v.granted());
+  EXPECT_EQ(book.leaseHeld(), 3u);
+  book.refund(ask(2, perDay(100)), v.receipt, 0);
+  EXPECT_EQ(book.leaseHeld(), 5u);
+}
+
 TEST(QuotaBookTest, IdentityKeys) {
   std::array<uint8_t, 16> v4{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 7};
   EXPECT_EQ(identityKey("", v4), "ip:203.0.113.7");

@@ -885,6 +885,94 @@ TEST_F(RedisPoolTest, ACancelledRequestKeepsItsHoldUntilItsReplyIsRead) {
   EXPECT_TRUE(queued_watch.expired()) << "a request never sent kept its share";
 }
 
+// README, Quotas: a request that leaves the pool without being written gets its quota charge
+// back (before its client hears), and only such a request.
+struct CountingRefund final : UnsentRefund {
+  explicit CountingRefund(int& n) : n_(n) {}
+  void refund() override { ++n_; }
+  int& n_;
+};
+
+TEST_F(RedisPoolTest, OnlyARequestNeverWrittenGetsItsChargeBack) {
+  RedisServer redis;
+  RedisPoolOptions one;
+  one.connections = 1;
+  one.max_pipeline_depth = 1;
+  auto up = makeUpstream(loop_.base(), redis.url(), one);
+  const Cmd busy{"EVAL", kBusyScript, "0", "300"};
+  const policy::Argv busy_argv(busy);
+  const Cmd get{"GET", "k"};
+  const policy::Argv get_argv(get);
+  int written = 0;
+  int done = 0;
+  // Written and answered: kept.
+  RequestHandle a = up->execute(
+      {&get_argv, 1}, [&](UpstreamResult&& r) { done += r.has_value() ? 1 : 0; }, "t", "", {},
+      std::make_unique<CountingRefund>(written));
+  ASSERT_TRUE(loop_.runUntil([&] { return done == 1; }, 5000ms));
+  // Written, then cancelled while it runs: kept (it runs all the same).
+  RequestHandle b = up->execute(
+      {&busy_argv, 1}, [](UpstreamResult&&) {}, "t", "", {},
+      std::make_unique<CountingRefund>(written));
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 1; }, 5000ms));
+  b.cancel();
+  // Queued behind it, then cancelled: given back at once.
+  int cancelled = 0;
+  RequestHandle c = up->execute(
+      {&get_argv, 1}, [](UpstreamResult&&) {}, "t", "", {},
+      std::make_unique<CountingRefund>(cancelled));
+  EXPECT_EQ(up->stats().queued, 1u);
+  c.cancel();
+  EXPECT_EQ(cancelled, 1);
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 0; }, 5000ms));
+  EXPECT_EQ(written, 0) << "a written request kept its charge";
+
+  // A connection whose AUTH is never answered: the request waits until the timeout and is given
+  // back before its callback runs; one more, over max_queue, is given back too.
+  ScriptedServer fake({""});
+  RedisPoolOptions hang;
+  hang.connections = 1;
+  hang.max_queue = 1;
+  hang.timeout = 300ms;
+  hang.endpoint.password = "pw";
+  auto silent = makeUpstream(loop_.base(), fake.url(), hang);
+  int timed_out = 0;
+  int seen_at_callback = -1;
+  std::optional<UpstreamError> timeout_error;
+  RequestHandle d = silent->execute(
+      {&get_argv, 1},
+      [&](UpstreamResult&& r) {
+        seen_at_callback = timed_out;
+        if (!r) timeout_error = r.error();
+      },
+      "u", "", {}, std::make_unique<CountingRefund>(timed_out));
+  int refused = 0;
+  bool overloaded = false;
+  RequestHandle f = silent->execute(
+      {&get_argv, 1},
+      [&](UpstreamResult&& r) {
+        overloaded = !r && r.error().kind == UpstreamErrorKind::Overloaded;
+      },
+      "v", "", {}, std::make_unique<CountingRefund>(refused));
+  ASSERT_TRUE(loop_.runUntil([&] { return overloaded; }, 5000ms));
+  EXPECT_EQ(refused, 1);
+  ASSERT_TRUE(loop_.runUntil([&] { return timeout_error.has_value(); }, 5000ms));
+  EXPECT_EQ(timeout_error->kind, UpstreamErrorKind::Timeout);
+  EXPECT_FALSE(timeout_error->maybe_executed);
+  EXPECT_EQ(seen_at_callback, 1) << "given back before the client heard";
+
+  // An upstream that cannot be reached: never written, given back.
+  auto down =
+      makeUpstream(loop_.base(), "redis://127.0.0.1:" + std::to_string(testing::freePort()));
+  int unreachable = 0;
+  bool failed = false;
+  RequestHandle g = down->execute(
+      {&get_argv, 1}, [&](UpstreamResult&& r) { failed = !r; }, "t", "", {},
+      std::make_unique<CountingRefund>(unreachable));
+  ASSERT_TRUE(loop_.runUntil([&] { return failed; }, 5000ms));
+  EXPECT_EQ(unreachable, 1);
+}
+
 TEST_F(RedisPoolTest, NothingWaitsBehindALargeReplyInProgress) {
   RedisServer redis;
   RedisPoolOptions opts;

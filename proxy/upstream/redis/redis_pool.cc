@@ -28,6 +28,7 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   std::string tenant;                // whose request: the wait queue serves tenants in turn
   std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
   std::shared_ptr<const void> hold;  // RedisPool::execute's `hold`: until it leaves the upstream
+  UnsentRefundPtr refund;            // its quota charge, given back if it leaves unwritten
   uint32_t expected = 0;
   uint32_t received = 0;
   bool transaction = false;  // MULTI + commands + EXEC: EXEC's array must have expected-2 entries
@@ -251,9 +252,10 @@ struct RedisPool::Impl {
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
                        std::optional<UpstreamError> error, std::string_view tenant = {},
                        std::string_view identity = {}, bool transaction = false, bool slots = false,
-                       std::shared_ptr<const void> hold = {}) {
+                       std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {}) {
     auto req = std::make_shared<PendingRequest>();
     req->hold = std::move(hold);
+    req->refund = std::move(refund);
     req->transaction = transaction;
     req->slots = slots;
     req->owner = this;
@@ -301,6 +303,9 @@ struct RedisPool::Impl {
   }
 
   void finish(const std::shared_ptr<PendingRequest>& req, UpstreamResult&& result) {
+    // Never written (a written request no longer holds it): given back before the client hears,
+    // so the client's next request finds it.
+    refundUnsent(req->refund);
     req->stage = Stage::Done;
     req->deadline.reset();
     req->conn = nullptr;
@@ -480,6 +485,7 @@ struct RedisPool::Impl {
       req->conn = best;
       best->conn->write(req->wire);
       std::string().swap(req->wire);
+      req->refund.reset();  // written: it may run, so its charge stays
       best->inflight.push_back(std::move(req));
     }
   }
@@ -720,6 +726,7 @@ void cancelPending(void* p) {
   if (req->stage == Stage::Queued) {
     req->stage = Stage::Done;  // never written: dispatch drops it
     req->hold.reset();
+    refundUnsent(req->refund);
     req->deadline.reset();
     std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
     if (req->owner != nullptr) {
@@ -728,6 +735,7 @@ void cancelPending(void* p) {
   } else if (req->stage == Stage::Done) {
     req->deferred_error.reset();
     req->hold.reset();
+    refundUnsent(req->refund);  // refused at submit, never written
   }
   // InFlight: keep the slot, its deadline and `hold` (the client's share: the commands still
   // run) so the replies are read and dropped in order.
@@ -803,21 +811,22 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
 
 RequestHandle RedisPool::execute(std::span<const policy::Argv> commands, ReplyCallback callback,
                                  std::string_view tenant, std::string_view identity,
-                                 std::shared_ptr<const void> hold) {
-  return send(commands, std::move(callback), tenant, identity, commands.size() > 1,
-              std::move(hold));
+                                 std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
+  return send(commands, std::move(callback), tenant, identity, commands.size() > 1, std::move(hold),
+              std::move(refund));
 }
 
 RequestHandle RedisPool::executePipeline(std::span<const policy::Argv> commands,
                                          ReplyCallback callback, std::string_view tenant,
                                          std::string_view identity,
-                                         std::shared_ptr<const void> hold) {
-  return send(commands, std::move(callback), tenant, identity, true, std::move(hold));
+                                         std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
+  return send(commands, std::move(callback), tenant, identity, true, std::move(hold),
+              std::move(refund));
 }
 
 RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallback callback,
                               std::string_view tenant, std::string_view identity, bool slots,
-                              std::shared_ptr<const void> hold) {
+                              std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
   std::string wire;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -834,13 +843,15 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
-                       std::move(error), tenant, identity, false, slots, std::move(hold));
+                       std::move(error), tenant, identity, false, slots, std::move(hold),
+                       std::move(refund));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
                                             ReplyCallback callback, std::string_view tenant,
                                             std::string_view identity,
-                                            std::shared_ptr<const void> hold) {
+                                            std::shared_ptr<const void> hold,
+                                            UnsentRefundPtr refund) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -856,7 +867,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
   wire += "*1\r\n$4\r\nEXEC\r\n";
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
                        std::move(callback), std::move(error), tenant, identity, true,
-                       /*slots=*/false, std::move(hold));
+                       /*slots=*/false, std::move(hold), std::move(refund));
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {

@@ -186,20 +186,23 @@ class RedisPool {
   // `hold` (the client's in-flight share ticket) is kept until the request leaves the upstream:
   // its reply read (even after a cancel), its connection closed, or, never written, dropped. A
   // client that disconnects does not get its share back while its commands still run.
+  // `refund` (the request's quota charge) is given back when the request leaves without being
+  // written (UnsentRefund); once written it is kept.
   // A reply over upstream.max_reply_* fails a single command whole (UpstreamErrorKind::TooLarge);
   // several commands are a pipeline (below).
   RequestHandle execute(std::span<const policy::Argv> commands, ReplyCallback callback,
                         std::string_view tenant = {}, std::string_view identity = {},
-                        std::shared_ptr<const void> hold = {});
+                        std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {});
   // A client's /pipeline: a reply over a limit becomes that slot's error reply ("the command
   // ran; its reply was dropped") and the others keep theirs, however many commands it has.
   RequestHandle executePipeline(std::span<const policy::Argv> commands, ReplyCallback callback,
                                 std::string_view tenant = {}, std::string_view identity = {},
-                                std::shared_ptr<const void> hold = {});
+                                std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {});
   // MULTI, the commands, EXEC, written at once on one connection (see UpstreamResponse).
   RequestHandle executeTransaction(std::span<const policy::Argv> commands, ReplyCallback callback,
                                    std::string_view tenant = {}, std::string_view identity = {},
-                                   std::shared_ptr<const void> hold = {});
+                                   std::shared_ptr<const void> hold = {},
+                                   UnsentRefundPtr refund = {});
   // PING on the pool, for /readyz.
   RequestHandle ping(ReplyCallback callback);
 
@@ -222,7 +225,7 @@ class RedisPool {
   explicit RedisPool(std::unique_ptr<Impl> impl);
   RequestHandle send(std::span<const policy::Argv> commands, ReplyCallback callback,
                      std::string_view tenant, std::string_view identity, bool slots,
-                     std::shared_ptr<const void> hold);
+                     std::shared_ptr<const void> hold, UnsentRefundPtr refund);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -330,7 +330,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             out.status = codec::httpStatusForSingle(resp.value(0));
             ex.respond(withHeaders(std::move(out), ctx));
           },
-          ctx.client, ctx.identity, ctx.share));
+          ctx.client, ctx.identity, ctx.share, std::move(plan.refund)));
       return;
     }
     case codec::RestRoute::Pipeline: {
@@ -357,7 +357,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             }
             ex.respond(withHeaders(pipelineBody(ctx, denied_at, messages, r.value()), ctx));
           },
-          ctx.client, ctx.identity, ctx.share));
+          ctx.client, ctx.identity, ctx.share, std::move(plan.refund)));
       return;
     }
     case codec::RestRoute::MultiExec: {
@@ -384,7 +384,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
             }
             ex.respond(withHeaders(std::move(out), ctx));
           },
-          ctx.client, ctx.identity, ctx.share));
+          ctx.client, ctx.identity, ctx.share, std::move(plan.refund)));
       return;
     }
     case codec::RestRoute::Subscribe:

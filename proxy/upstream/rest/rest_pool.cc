@@ -310,6 +310,7 @@ void RestPool::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>& p) 
   c->body.clear();
   p->conn = c;
   p->written = std::chrono::steady_clock::now();
+  p->spec.refund.reset();  // written: it may run, so its charge stays
   writeThrough(c->bev.get(), p->spec.bytes);
   // Written: the bytes (with keyward's upstream token) are wiped, not just released.
   OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
@@ -390,6 +391,10 @@ void RestPool::Impl::rejoinPool(RestConn* c) {
 void RestPool::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e) {
   if (p->done) return;
   p->done = true;
+  refundUnsent(p->spec.refund);  // before the client hears, so its next request finds it
+  // Written: the upstream may have run it whatever went wrong after (a timeout, a connection
+  // closed mid-response, a malformed response), so the client is never told it did not.
+  if (p->written != std::chrono::steady_clock::time_point{}) e.maybe_executed = true;
   if (p->timer) p->timer->cancel();
   if (p->conn != nullptr) kill(p->conn);
   auto cb = std::move(p->cb.on_error);
@@ -407,6 +412,7 @@ void RestPool::Impl::cancel(const std::shared_ptr<RestPending>& p) {
   p->owner = nullptr;
   if (p->done) return;
   p->done = true;
+  refundUnsent(p->spec.refund);
   if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
   if (p->timer) p->timer->cancel();
   queue.erase(p->spec.tenant, p);

@@ -43,6 +43,9 @@ struct RestCallSpec {
   // cancelled after it was written (its client left) keeps it until upstream.timeout after the
   // write: the upstream is not told, so keyward cannot know when it finished.
   std::shared_ptr<const void> hold;
+  // The call's quota charge: given back when the call ends without being written (a full queue,
+  // a queue timeout, no connection, its client gone while it waited); kept once written.
+  UnsentRefundPtr refund;
 };
 
 // Callbacks run from the event loop, never inside call(). Exactly one of on_done / on_error runs

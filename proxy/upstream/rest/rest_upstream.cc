@@ -145,8 +145,11 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') c = '?';
   }
-  return UpstreamError{UpstreamErrorKind::Protocol, "upstream answered HTTP " + std::to_string(s) +
-                                                        " with Content-Type '" + shown + "'"};
+  // Any other answer came after the request was sent: it may have run, so the client hears
+  // "outcome unknown", and an upstream's own timeout is a timeout (504) here too.
+  return UpstreamError{
+      s == 504 ? UpstreamErrorKind::Timeout : UpstreamErrorKind::Protocol,
+      "upstream answered HTTP " + std::to_string(s) + " with Content-Type '" + shown + "'", true};
 }
 
 // resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
@@ -520,6 +523,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   spec.stream = plan.stream();
   spec.tenant = base.client;
   spec.hold = base.share;
+  spec.refund = std::move(plan.refund);
   RestCallbacks cb;
   cb.on_head = [relay, &ex](const codec::HttpResponseParser& p) { onHead(*relay, ex, p); };
   cb.on_body = [relay, &ex](std::string_view chunk) { onBody(*relay, ex, chunk); };
