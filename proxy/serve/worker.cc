@@ -77,6 +77,10 @@ Result<std::unique_ptr<Worker>> Worker::create(const Common& common, uint32_t in
   LoopMailbox* box = w->mailbox_.get();
   GatewayServer* srv = w->server_.get();
   common.listener->onShedWanted([box, srv] { box->post([srv] { srv->checkOutput(); }); });
+  // At max_connections, a connection another worker accepted comes here when this worker holds
+  // the process's oldest unauthenticated connection (a post dropped at shutdown closes it).
+  srv->setWorkerIndex(common.listener->addWorker(
+      [box, srv](std::shared_ptr<HandedConnection> h) { box->post([srv, h] { srv->adopt(h); }); }));
   // Readiness: Upstream::probe every 2 s (Redis: a PING; REST: a verified warm connection, as
   // Upstash bills every command). A wrong REST token shows on the first request (502 and an
   // upstream_failed log line naming the cause).

@@ -103,7 +103,7 @@ codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
 
 ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
                                    std::string anonymous_key,
-                                   std::list<ClientConnection*>::iterator unauthenticated_at)
+                                   UnauthenticatedList::iterator unauthenticated_at)
     : server_(server),
       bev_(std::move(bev)),
       peer_(std::move(peer)),

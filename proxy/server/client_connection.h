@@ -20,6 +20,14 @@
 namespace kw::proxy {
 
 class GatewayServer;
+class ClientConnection;
+
+// GatewayServer's connections that have not counted for a client yet, oldest first.
+struct UnauthenticatedEntry {
+  ClientConnection* conn;
+  int64_t since_ms;  // steady clock, when accepted
+};
+using UnauthenticatedList = std::list<UnauthenticatedEntry>;
 
 // Lifecycle: created by GatewayServer on accept, start(), then it serves requests one at a time
 // (pipelined bytes wait in the input buffer) until the peer leaves, a timeout fires, an error
@@ -31,8 +39,7 @@ class ClientConnection final : public Exchange {
   // for a client ("" = none, a trusted proxy's). `unauthenticated_at`: its place in the server's
   // list of connections that have not counted for a client yet (oldest first), left then too.
   ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
-                   std::string anonymous_key,
-                   std::list<ClientConnection*>::iterator unauthenticated_at);
+                   std::string anonymous_key, UnauthenticatedList::iterator unauthenticated_at);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -145,7 +152,7 @@ class ClientConnection final : public Exchange {
   std::string reserved_for_;    // the client it is counted for
   std::string client_;          // the client this connection counts for ("" = none yet)
   std::string anonymous_key_;   // counted as anonymous under this address until then
-  std::list<ClientConnection*>::iterator unauthenticated_at_;  // in the server's list until then
+  UnauthenticatedList::iterator unauthenticated_at_;  // in the server's list until then
   bool unauthenticated_ = true;
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing

@@ -8,6 +8,7 @@
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <new>
 
 #include "policy/ascii.h"
 #include "proxy/io/access_log.h"
@@ -60,21 +62,39 @@ GatewayServer::GatewayServer(event_base* base, const conf::ListenConfig& listen,
       accept_retry_(base, [this] {
         if (listener_) evconnlistener_enable(listener_.get());
       }) {
+  unsigned char key[16] = {};
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&request_id_prefix_),
-                 sizeof request_id_prefix_) != 1) {
+                 sizeof request_id_prefix_) != 1 ||
+      RAND_bytes(key, sizeof key) != 1) {
     request_id_prefix_ = static_cast<uint64_t>(
         std::chrono::system_clock::now().time_since_epoch().count());  // still unique per process
   }
+  request_id_cipher_.reset(EVP_CIPHER_CTX_new());
+  if (!request_id_cipher_ ||
+      EVP_EncryptInit_ex(request_id_cipher_.get(), EVP_aes_128_ecb(), nullptr, key, nullptr) != 1) {
+    throw std::bad_alloc();  // no cipher context: out of memory
+  }
+  EVP_CIPHER_CTX_set_padding(request_id_cipher_.get(), 0);
+  OPENSSL_cleanse(key, sizeof key);
 }
 
+void GatewayServer::CipherFree::operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+
 std::string GatewayServer::nextRequestId() {
-  // 32 lowercase hex digits: the prefix, then the counter (once per request: no printf).
+  uint64_t block[2] = {request_id_prefix_, ++request_counter_};
+  unsigned char out[32];
+  int n = 0;
+  if (EVP_EncryptUpdate(request_id_cipher_.get(), out, &n, reinterpret_cast<unsigned char*>(block),
+                        sizeof block) != 1 ||
+      n != sizeof block) {
+    std::memcpy(out, block, sizeof block);  // never: AES-ECB on one whole block
+  }
+  // 32 lowercase hex digits (once per request: no printf).
   std::string id(32, '0');
-  const auto hex = [&id](size_t at, uint64_t v) {
-    for (size_t i = 16; i-- > 0; v >>= 4) id[at + i] = "0123456789abcdef"[v & 0xf];
-  };
-  hex(0, request_id_prefix_);
-  hex(16, ++request_counter_);
+  for (size_t i = 0; i < sizeof block; ++i) {
+    id[2 * i] = "0123456789abcdef"[out[i] >> 4];
+    id[2 * i + 1] = "0123456789abcdef"[out[i] & 0xf];
+  }
   return id;
 }
 
@@ -166,7 +186,7 @@ bool GatewayServer::takeConnection() {
   // holder's, and a holder that keeps opening connections closes its own. Connections that
   // authenticated are never closed for a newcomer; at most one is closed per accept.
   if (unauthenticated_.empty()) return false;
-  ClientConnection* oldest = unauthenticated_.front();
+  ClientConnection* oldest = unauthenticated_.front().conn;
   oldest->evict();  // leaves the list and gives its place back
   ledger_.noteEvicted();
   return ledger_.takeConnection();  // another worker may have taken the place meanwhile
@@ -193,11 +213,24 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     }
   }
   if (!takeConnection()) {
-    if (!anonymous_key.empty()) ledger_.leaveAnonymous(anonymous_key);
-    evutil_closesocket(fd);
-    return;
+    // The process's oldest unauthenticated connection is another worker's: that worker closes
+    // it and serves this one (or, if it has none left by then, closes this one).
+    auto handed = std::make_shared<HandedConnection>(ledger_, fd, addr, std::move(anonymous_key));
+    if (worker_ >= 0) (void)ledger_.handOff(static_cast<uint32_t>(worker_), std::move(handed));
+    return;  // not handed off: `handed` closes the socket and gives its anonymous place back
   }
-  // Every early return below gives back what was taken above.
+  startConnection(fd, std::move(peer), std::move(anonymous_key));
+}
+
+void GatewayServer::adopt(std::shared_ptr<HandedConnection> h) {
+  if (draining_ || !takeConnection()) return;  // h closes the socket and gives back its place
+  const PeerInfo peer = peerFrom(reinterpret_cast<const sockaddr*>(&h->addr));
+  const int fd = h->take();
+  startConnection(fd, peer, std::move(h->anonymous_key));
+}
+
+void GatewayServer::startConnection(int fd, PeerInfo peer, std::string anonymous_key) {
+  // Every early return below gives back what was taken.
   auto giveBack = [&] {
     if (!anonymous_key.empty()) leaveAnonymous(anonymous_key);
     ledger_.dropConnection();
@@ -220,15 +253,32 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
     bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) return giveBack();
   }
-  auto at = unauthenticated_.insert(unauthenticated_.end(), nullptr);  // the newest
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  auto at = unauthenticated_.insert(unauthenticated_.end(), {nullptr, now_ms});  // the newest
   auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
                                                  std::move(anonymous_key), at);
   ClientConnection* raw = conn.get();
-  *at = raw;
+  at->conn = raw;
+  if (unauthenticated_.size() == 1) publishOldest();
   connections_.emplace(raw, std::move(conn));
   ++accepted_;
   ledger_.noteAccepted();
   raw->start();
+}
+
+void GatewayServer::forgetUnauthenticated(UnauthenticatedList::iterator at) {
+  const bool oldest = at == unauthenticated_.begin();
+  unauthenticated_.erase(at);
+  if (oldest) publishOldest();
+}
+
+void GatewayServer::publishOldest() {
+  if (worker_ < 0) return;
+  ledger_.noteOldestUnauthenticated(static_cast<uint32_t>(worker_),
+                                    unauthenticated_.empty() ? ListenerLedger::kNoneUnauthenticated
+                                                             : unauthenticated_.front().since_ms);
 }
 
 void GatewayServer::release(ClientConnection* conn) {

@@ -1,6 +1,7 @@
 // The client listener: binds listen.address, accepts (TLS or plaintext), owns the connections.
 #pragma once
 
+#include <openssl/evp.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "conf/config.h"
 #include "policy/result.h"
 #include "proxy/io/event_loop.h"
+#include "proxy/server/client_connection.h"
 #include "proxy/server/listener_ledger.h"
 
 namespace kw::proxy {
@@ -41,8 +43,10 @@ class GatewayServer {
   GatewayServer& operator=(const GatewayServer&) = delete;
 
   // A new request id (X-Request-Id, access records): 32 lowercase hex characters, a random
-  // per-process prefix and a counter, so ids never repeat within a process and two replicas'
-  // ids do not collide.
+  // per-worker prefix and a counter encrypted together under a random key (AES, one block), so
+  // ids never repeat within a worker, do not collide across workers and replicas, and tell a
+  // client nothing: not which worker answered (attack round 15 kept its idle connections on one
+  // worker that way), nor how many requests others sent in between.
   [[nodiscard]] std::string nextRequestId();
 
   // "host:port" actually bound (the real port when the config said :0).
@@ -105,11 +109,13 @@ class GatewayServer {
   void leaveAnonymous(const std::string& key) { ledger_.leaveAnonymous(key); }
   [[nodiscard]] uint64_t anonymousRefused() const { return ledger_.anonymousRefused(); }
   // A connection that has not counted for a client yet is in a list, oldest first: at
-  // listen.max_connections a new connection closes the oldest of this worker's (accept()). It
-  // leaves the list once, when it first counts for a client or closes.
-  void forgetUnauthenticated(std::list<ClientConnection*>::iterator at) {
-    unauthenticated_.erase(at);
-  }
+  // listen.max_connections a new connection closes the process's oldest (accept()). It leaves
+  // the list once, when it first counts for a client or closes.
+  void forgetUnauthenticated(UnauthenticatedList::iterator at);
+  // Multi-worker: this server is worker `index` of its ledger (ListenerLedger::addWorker).
+  void setWorkerIndex(uint32_t index) { worker_ = static_cast<int32_t>(index); }
+  // A connection another worker accepted and could not make room for (ListenerLedger::handOff).
+  void adopt(std::shared_ptr<HandedConnection> h);
   // Client connections taken on (each a TCP accept that became a connection), by this worker.
   [[nodiscard]] uint64_t accepted() const { return accepted_; }
 
@@ -118,6 +124,10 @@ class GatewayServer {
                 std::unique_ptr<ListenerLedger> owned, ListenerLedger& ledger);
   Status bind(uint16_t port, bool reuse_port);
   uint64_t request_id_prefix_ = 0;
+  struct CipherFree {
+    void operator()(EVP_CIPHER_CTX* c) const;
+  };
+  std::unique_ptr<EVP_CIPHER_CTX, CipherFree> request_id_cipher_;
   uint64_t request_counter_ = 0;
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
   static void onAcceptError(evconnlistener* l, void* arg);
@@ -125,6 +135,10 @@ class GatewayServer {
   // A place under listen.max_connections, made by closing this worker's oldest unauthenticated
   // connection when there is none.
   [[nodiscard]] bool takeConnection();
+  // Serves an accepted socket that holds a place (and its anonymous place, when keyed).
+  void startConnection(int fd, PeerInfo peer, std::string anonymous_key);
+  // Tells the ledger when this worker's oldest unauthenticated connection arrived.
+  void publishOldest();
   void reap();
   void shedOutput();
   // A shed pass soon (deferred, once) when `total` is over listen.max_output_bytes.
@@ -141,7 +155,8 @@ class GatewayServer {
   uint64_t accepted_ = 0;
   uint64_t output_bytes_ = 0;  // this worker's part of ledger_.outputBytes()
   // Declared before the connections, which leave it as they go.
-  std::list<ClientConnection*> unauthenticated_;  // oldest first
+  UnauthenticatedList unauthenticated_;
+  int32_t worker_ = -1;  // index in the ledger's workers; -1: alone
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::vector<std::unique_ptr<ClientConnection>> graveyard_;
   Timer reaper_;

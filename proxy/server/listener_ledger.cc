@@ -1,15 +1,55 @@
 // The process-wide listen.* accounting; see listener_ledger.h.
 #include "proxy/server/listener_ledger.h"
 
+#include <event2/util.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <utility>
 
 namespace kw::proxy {
 
+HandedConnection::HandedConnection(ListenerLedger& l, int socket, const sockaddr* a,
+                                   std::string key)
+    : ledger(l), fd(socket), anonymous_key(std::move(key)) {
+  std::memcpy(&addr, a, a->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+}
+
+HandedConnection::~HandedConnection() {
+  if (fd < 0) return;
+  evutil_closesocket(fd);
+  if (!anonymous_key.empty()) ledger.leaveAnonymous(anonymous_key);
+}
+
+int HandedConnection::take() { return std::exchange(fd, -1); }
+
 ListenerLedger::ListenerLedger(const conf::ListenConfig& listen, SslCtxPtr tls_ctx)
-    : listen_(listen), tls_(tls_ctx != nullptr), tls_ctx_(std::move(tls_ctx)) {}
+    : listen_(listen), tls_(tls_ctx != nullptr), tls_ctx_(std::move(tls_ctx)) {
+  for (auto& oldest : oldest_unauthenticated_) oldest.store(kNoneUnauthenticated);
+}
+
+uint32_t ListenerLedger::addWorker(Adopt adopt) {
+  adopters_.push_back(std::move(adopt));
+  return static_cast<uint32_t>(adopters_.size() - 1);
+}
+
+bool ListenerLedger::handOff(uint32_t from, std::shared_ptr<HandedConnection> h) {
+  size_t best = adopters_.size();
+  int64_t best_since = kNoneUnauthenticated;
+  for (size_t i = 0; i < adopters_.size(); ++i) {
+    const int64_t since = oldest_unauthenticated_[i].load();
+    if (i != from && since < best_since) {
+      best = i;
+      best_since = since;
+    }
+  }
+  if (best == adopters_.size()) return false;
+  adopters_[best](std::move(h));
+  return true;
+}
 
 bool ListenerLedger::takeConnection() {
   uint64_t n = connections_.load();

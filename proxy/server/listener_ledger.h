@@ -6,9 +6,14 @@
 // next handshake on every worker at once.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -18,6 +23,25 @@
 #include "proxy/io/event_loop.h"
 
 namespace kw::proxy {
+
+class ListenerLedger;
+
+// A connection accepted by a worker that could not make room for it at listen.max_connections,
+// on its way to the worker holding the process's oldest unauthenticated connection. It owns the
+// socket and the connection's anonymous place: unless taken, both are given back when it goes.
+struct HandedConnection {
+  HandedConnection(ListenerLedger& ledger, int fd, const sockaddr* addr, std::string anonymous_key);
+  ~HandedConnection();
+  HandedConnection(const HandedConnection&) = delete;
+  HandedConnection& operator=(const HandedConnection&) = delete;
+  // The socket (the caller owns it and the anonymous place from now on).
+  int take();
+
+  ListenerLedger& ledger;
+  int fd;
+  sockaddr_storage addr{};
+  std::string anonymous_key;
+};
 
 class ListenerLedger {
  public:
@@ -39,6 +63,21 @@ class ListenerLedger {
   // Unauthenticated connections closed to make room at max_connections (GatewayServer::accept).
   void noteEvicted() { ++evicted_; }
   [[nodiscard]] uint64_t evicted() const { return evicted_.load(); }
+
+  // At max_connections a new connection closes the process's oldest unauthenticated one, on
+  // whichever worker holds it (attack round 15: with room made only on the accepting worker, an
+  // attacker who kept its idle connections on one worker had every connection landing on the
+  // other refused). Each worker registers how to hand it a connection (a post to its loop)
+  // before any starts, and publishes when its oldest unauthenticated connection arrived.
+  using Adopt = std::function<void(std::shared_ptr<HandedConnection>)>;
+  [[nodiscard]] uint32_t addWorker(Adopt adopt);
+  static constexpr int64_t kNoneUnauthenticated = std::numeric_limits<int64_t>::max();
+  void noteOldestUnauthenticated(uint32_t worker, int64_t since_ms) {
+    oldest_unauthenticated_[worker].store(since_ms);
+  }
+  // Hands `h` to the worker other than `from` whose oldest unauthenticated connection is the
+  // oldest; false (h untouched) when no other worker holds one.
+  [[nodiscard]] bool handOff(uint32_t from, std::shared_ptr<HandedConnection> h);
 
   enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
   [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
@@ -93,6 +132,9 @@ class ListenerLedger {
   std::atomic<uint64_t> evicted_{0};
   std::atomic<uint64_t> accepted_{0};
   std::vector<std::function<void()>> shed_wakers_;  // set before the workers start
+  std::vector<Adopt> adopters_;                     // the same, by worker index
+  std::array<std::atomic<int64_t>, 64>
+      oldest_unauthenticated_;  // per worker (listen.workers <= 64)
   std::atomic<int64_t> last_shed_ask_ms_{0};
 };
 

@@ -113,7 +113,7 @@ for (const mode of MODES) {
 
     // Attack round 14: six addresses, each within its share, held all 60 slots with idle TCP
     // connections and every client was refused. At the bound a new connection now closes the one
-    // of its worker that has gone longest without authenticating.
+    // that has gone longest without authenticating, on whichever worker holds it.
     test("idle connections from many addresses fill every slot; new clients are still served", async () => {
       const evicted0 = await metric(capped, "keyward_unauthenticated_evicted_total");
       const idle = [];
@@ -130,8 +130,8 @@ for (const mode of MODES) {
       report(`preauth_evict ${mode}`, { closed, evicted });
       assert.equal(evicted, 5, "one idle connection closed per newcomer");
       assert.equal(closed.length, 5, `closed: ${closed}`);
-      // Each worker closes its own oldest; with two workers these are among the first opened.
-      assert.ok(closed.every((i) => i < 40), `closed: ${closed}`);
+      // The process's oldest, on either worker (ages are compared to the millisecond).
+      assert.ok(closed.every((i) => i < 10), `closed: ${closed}`);
       // Newcomers that never authenticate replace the oldest idle ones, never the clients.
       const more = [];
       for (let i = 0; i < PER_ADDRESS; i++) more.push(await idleTcp(capped.port, "127.0.0.8"));

@@ -127,6 +127,9 @@ describe("request ids", () => {
       assert.ok(rec, `no access record with request_id ${id}`);
       assert.equal(rec.status, status);
     }
+    // Opaque (attack round 15: a per-worker prefix told a client which worker answered it, and a
+    // counter how many requests others sent): no two ids share their first half.
+    assert.equal(new Set([...ids].map((id) => id.slice(0, 16))).size, ids.size);
   });
 
   test("a refused transaction's record names every command, decided or not", async () => {

@@ -148,13 +148,60 @@ describe("limits are exact across workers", () => {
     const text = await metricsOf(kw);
     assert.equal(sample(text, "keyward_client_connections"), 10);
     assert.equal(closedByServer, 14);
-    // Past the bound a newcomer closes its worker's oldest connection that never authenticated
-    // (these never do), or is refused when its worker holds none.
+    // Past the bound each newcomer closes the process's oldest connection that never
+    // authenticated (these never do), on whichever worker holds it.
     const acc = acceptedByWorker(text);
-    const evicted = sample(text, "keyward_unauthenticated_evicted_total");
-    assert.ok(evicted >= 1 && evicted <= 14, `evicted ${evicted}`);
-    assert.equal(acc[0] + acc[1], 10 + evicted, `accepted by worker: ${acc}`);
+    assert.equal(sample(text, "keyward_unauthenticated_evicted_total"), 14);
+    assert.equal(acc[0] + acc[1], 24, `accepted by worker: ${acc}`);
     socks.forEach((s) => s.destroy());
+    await kw.stop();
+    assert.equal(kw.exitCode, 0);
+  });
+});
+
+describe("connections that never authenticate lock out no one (attack round 15)", () => {
+  // An attacker that learns which worker each connection landed on (here from the per-worker
+  // accepted counters) keeps only those on worker 0 and fills listen.max_connections with them.
+  // Clients landing on worker 1 used to be refused at accept (worker 1 held nothing to close);
+  // now worker 0 closes its oldest idle connection and serves them.
+  test("idle connections pinned to one worker: every new client is served, on either worker", async () => {
+    const MAX = 20;
+    const CLIENTS = 12;  // all on worker 0 by chance: 1 in 4096
+    const kw = await stack.startKeyward({
+      listen: { ...WORKERS, max_connections: MAX, max_unauthenticated_per_address: 100 } });
+    const pinned = [];
+    while (pinned.length < MAX) {
+      const before = acceptedByWorker(await metricsOf(kw));
+      const s = net.connect(kw.port, "127.0.0.1");
+      s.on("error", () => {});
+      await new Promise((r) => s.once("connect", r));
+      let now = before;
+      for (let i = 0; i < 100 && now[0] + now[1] === before[0] + before[1]; i++) {
+        await sleep(5);
+        now = acceptedByWorker(await metricsOf(kw));
+      }
+      if (now[0] > before[0]) pinned.push(s);
+      else s.destroy();
+    }
+    await sleep(300);
+    let text = await metricsOf(kw);
+    assert.equal(sample(text, "keyward_client_connections"), MAX);
+    const evicted0 = sample(text, "keyward_unauthenticated_evicted_total");
+    const agents = connections(CLIENTS);
+    const statuses = [];
+    // Two clients: each may hold half of max_connections.
+    for (const [i, a] of agents.entries()) {
+      const key = i % 2 === 0 ? stack.keys.reader : stack.keys.scripter;
+      statuses.push(await send(a, kw.port, key, ["GET", "app:x"]).then((r) => r.status, (e) => e.code));
+    }
+    assert.deepEqual(statuses, Array(CLIENTS).fill(200));
+    text = await metricsOf(kw);
+    assert.equal(sample(text, "keyward_unauthenticated_evicted_total") - evicted0, CLIENTS);
+    assert.equal(sample(text, "keyward_client_connections"), MAX);
+    assert.equal(pinned.filter((s) => s.destroyed || s.readyState !== "open").length, CLIENTS,
+                 "the oldest idle connections made room");
+    agents.forEach((a) => a.destroy());
+    pinned.forEach((s) => s.destroy());
     await kw.stop();
     assert.equal(kw.exitCode, 0);
   });
