@@ -120,6 +120,11 @@ std::string render(const std::vector<V>& values, UpstashBodyShape shape, bool ba
 void checkRaw(std::string_view body, UpstashBodyShape shape, size_t expected, bool base64,
               const RespLimits& lim) {
   auto got = parseUpstashReply(body, shape, expected, base64, lim);
+  // The relay's frame check is looser than the parser about values, never about the frame:
+  // whatever the parser takes whole, it takes too (and it never quotes the body).
+  const kw::Status frame = checkUpstashBody(body, shape, expected);
+  if (got.has_value()) KW_FUZZ_CHECK(frame.has_value());
+  if (!frame) KW_FUZZ_CHECK(frame.error().message.starts_with("upstash reply: "));
   Strings strings;
   Reference ref{base64, lim, strings};
   std::vector<V> want;

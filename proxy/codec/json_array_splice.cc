@@ -59,6 +59,7 @@ bool JsonArraySplicer::feed(std::string_view in, std::string& out) {
         if (isWs(c)) break;
         if (depth_ == 0 && expect_element_) {
           if (c == ']' && upstream_ == 0) {  // "[]"
+            if (upstream_count_ != 0) return fail("upstream pipeline reply is too short");
             out.append(in.substr(copy_from, i - copy_from));
             copy_from = i;
             emitPending(out, true);
@@ -81,6 +82,9 @@ bool JsonArraySplicer::feed(std::string_view in, std::string& out) {
         } else if (c == ']' || c == '}') {
           if (depth_ == 0) {
             if (c != ']') return fail("malformed upstream pipeline array");
+            // Short: fails before the closing bracket goes out, so what the client got so far
+            // never reads as a whole array.
+            if (upstream_ != upstream_count_) return fail("upstream pipeline reply is too short");
             out.append(in.substr(copy_from, i - copy_from));
             copy_from = i;
             emitPending(out, true);

@@ -194,4 +194,31 @@ Result<UpstashReply> parseUpstashReply(std::string_view body, UpstashBodyShape s
   return reply;
 }
 
+namespace {
+
+Status checkEnvelope(const simdjson::dom::element& e) {
+  simdjson::dom::object obj;
+  if (e.get_object().get(obj) || obj.size() != 1) return bad(kBadEnvelope);
+  const simdjson::dom::key_value_pair field = *obj.begin();
+  if (field.key == "result") return Ok{};
+  if (field.key == "error" && field.value.is_string()) return Ok{};
+  return bad(kBadEnvelope);
+}
+
+}  // namespace
+
+Status checkUpstashBody(std::string_view body, UpstashBodyShape shape, size_t expected) {
+  // One parser per thread, its buffers kept: bodies checked here are at most the relay
+  // threshold (larger ones stream).
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc)) return bad(kBadJson);
+  if (shape == UpstashBodyShape::Single) return checkEnvelope(doc);
+  simdjson::dom::array arr;
+  if (doc.get_array().get(arr)) return bad("not an array of envelopes");
+  if (arr.size() != expected) return bad("the array does not hold one envelope per command");
+  for (simdjson::dom::element e : arr) KW_TRY(checkEnvelope(e));
+  return Ok{};
+}
+
 }  // namespace kw::proxy::codec

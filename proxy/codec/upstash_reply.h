@@ -44,4 +44,13 @@ struct UpstashReply {
                                                      size_t expected, bool base64,
                                                      const RespLimits& limits);
 
+// Whether `body` is one whole reply of `shape`, before it is relayed as it is: valid JSON to its
+// end with nothing after it, an envelope being an object with exactly one key, "result" (any
+// JSON value) or "error" (a string), and an Array exactly `expected` envelopes. Looser than
+// parseUpstashReply about the values (they pass through unread), never about the frame: a
+// truncated, padded or miscounted reply must not reach a client as a complete one (attack
+// round 15). Errors never quote body bytes.
+[[nodiscard]] Status checkUpstashBody(std::string_view body, UpstashBodyShape shape,
+                                      size_t expected);
+
 }  // namespace kw::proxy::codec

@@ -477,6 +477,40 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     });
   }
 
+  // Attack round 15: a truncated, padded or miscounted body passed for a complete 200 (a
+  // pipeline of 3 got 1 result). A reply relayed as it is must be one whole reply to what was
+  // sent; anything else is 502 "outcome unknown" (the commands may have run).
+  test("a body that is not one whole reply to what was sent: 502, never passed on", async () => {
+    const single = ["GET", "app:s"];
+    const three = [["GET", "app:1"], ["GET", "app:2"], ["GET", "app:3"]];
+    const cases = [
+      [200, '{"result":', single, "/"],
+      [200, '{"result":"x"', single, "/"],
+      [200, '{"result":"x"} {"result":"y"}', single, "/"],
+      [200, "[1,2,3]", single, "/"],
+      [200, '{"foo":1}', single, "/"],
+      [200, '{"result":1,"error":"x"}', single, "/"],
+      [400, '{"error":"ERR x', single, "/"],
+      [400, '{"error":5}', single, "/"],
+      [200, '[{"result":"only-one"}]', three, "/pipeline"],
+      [200, '{"result":"notarray"}', three, "/pipeline"],
+      [200, '[{"result":1},{"result":2},{"result":3},{"result":4}]', three, "/pipeline"],
+      [200, '[{"result":"only-one"}]', three, "/multi-exec"],
+      [200, '[{"result":1},{"result":2},3]', three, "/multi-exec"],
+    ];
+    for (const [status, body, cmd, path] of cases) {
+      up.reply(() => ({ status, body }));
+      const res = await post(cmd, { path });
+      expectError(res, 502, "ERR upstream protocol: outcome unknown");
+    }
+    // A streamed reply (over 256 KiB) one element short never gets its closing bracket.
+    up.reply(() => ({ status: 200, json: [{ result: "v".repeat(300 * 1024) }, { result: "b" }] }));
+    const cut = await post(three, { path: "/pipeline" }).then((res) => res, (err) => ({ err }));
+    assert.ok(cut.err || !cut.text.trimEnd().endsWith("]"), "a short streamed reply read as whole");
+    up.reply(null);
+    await recovers();
+  });
+
   test("413 from the upstream (a body over its size limit): 413 for the client, nothing ran", async () => {
     up.mode = "413";
     const res = await post(["SET", "app:big", "x".repeat(1000)]);

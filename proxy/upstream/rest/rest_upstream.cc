@@ -200,8 +200,14 @@ bool plausibleStart(const Relay& r, std::string_view body) {
   return c == '{' || c == '[';
 }
 
-std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r) {
-  if (!r.spliceJson()) return std::nullopt;
+// Denied slots to splice in, or (streamed) a JSON array reply to count on its way: its closing
+// bracket goes out only when it held one element per command sent.
+std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streaming) {
+  const bool array =
+      r.route == codec::RestRoute::Pipeline || r.route == codec::RestRoute::MultiExec;
+  if (!r.spliceJson() && !(streaming && array && !r.ctx.resp2 && r.status == 200)) {
+    return std::nullopt;
+  }
   std::vector<codec::SplicedElement> inserts;
   for (size_t k = 0; k < r.denied_at.size(); ++k) {
     inserts.push_back({r.denied_at[k], errorElement(r.messages[k])});
@@ -214,7 +220,7 @@ void startRelay(Relay& r, Exchange& ex) {
   if (!plausibleStart(r, r.pending)) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
   }
-  r.splicer = makeSplicer(r);
+  r.splicer = makeSplicer(r, true);
   if (r.call != nullptr) r.call->leavePool();
   ex.record().upstream_ms = msSince(r.ctx.started);
   r.began = true;
@@ -258,6 +264,38 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
   }
   ex.relayWrite(out);
+}
+
+// A reply held whole and relayed as it is must be one whole reply to what was sent (attack round
+// 15: a truncated or miscounted body went out as a complete 200): for JSON an envelope, or an
+// array of one envelope per command (a refusal, any status but 200, is one {"error":...}); for
+// resp2 one RESP reply per command (EXEC's array for a transaction), nothing after them.
+Status checkWhole(const Relay& r) {
+  const bool array = r.status == 200 && (r.route == codec::RestRoute::Pipeline ||
+                                         r.route == codec::RestRoute::MultiExec);
+  if (!r.content_type.starts_with("application/octet-stream")) {
+    return codec::checkUpstashBody(
+        r.pending, array ? codec::UpstashBodyShape::Array : codec::UpstashBodyShape::Single,
+        r.upstream_count);
+  }
+  const size_t want =
+      r.status == 200 && r.route == codec::RestRoute::Pipeline ? r.upstream_count : 1;
+  codec::RespLimits limits;
+  codec::RespParser parser(&limits);
+  std::string_view rest = r.pending;
+  for (size_t n = 0; n < want; ++n) {
+    size_t len = 0;
+    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) {
+      return makeError(ErrorCode::Upstream,
+                       "upstream resp2 reply does not match the commands sent");
+    }
+    rest.remove_prefix(len);
+    parser.reset();
+  }
+  if (!rest.empty()) {
+    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
+  }
+  return Ok{};
 }
 
 // The upstream's replies as values: resp2 RESP (single and pipeline when the client asked resp2:
@@ -366,6 +404,11 @@ void onDone(Relay& r, Exchange& ex) {
   if (!plausibleStart(r, r.pending)) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
   }
+  if (r.opens.empty()) {
+    if (Status whole = checkWhole(r); !whole) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, whole.error().message, true});
+    }
+  }
   HttpResponse out = r.head();
   if (!r.opens.empty()) {
     auto opened = openedBody(r);
@@ -383,7 +426,7 @@ void onDone(Relay& r, Exchange& ex) {
                         "upstream resp2 pipeline reply does not match the commands sent"});
     }
     out.body = std::move(*body);
-  } else if (auto splicer = makeSplicer(r)) {
+  } else if (auto splicer = makeSplicer(r, false)) {
     if (!splicer->feed(r.pending, out.body) || !splicer->finish()) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error()});
     }
