@@ -132,6 +132,8 @@ Result<SnapshotConstSharedPtr> buildSnapshot(Config config) {
   for (ClientConfig& c : config.clients) {
     c.spec.encrypted_keys = config.encryption.patterns;
     c.shadow.encrypted_keys = config.encryption.patterns;
+    c.spec.max_grown_value_bytes = config.listen.max_body_bytes;
+    c.shadow.max_grown_value_bytes = config.listen.max_body_bytes;
   }
   std::vector<policy::ValueKey> value_keys;
   for (const EncryptionKeyConfig& k : config.encryption.keys) {

@@ -12,6 +12,7 @@
 #include "policy/glob.h"
 #include "policy/notification_channels.h"
 #include "policy/scan_rewrite.h"
+#include "policy/value_growth.h"
 
 namespace kw::policy {
 
@@ -86,6 +87,7 @@ struct ClientPolicy::Impl {
   std::vector<std::string> functions;  // sorted
   bool functions_all = false;
   bool uses_templates = false;
+  uint64_t max_grown_value_bytes = 0;  // ClientSpec's
 
   Decision decide(Argv argv, const Identity& id, EvalScratch& scratch, Evaluation& ev,
                   Evidence* evidence) const;
@@ -330,6 +332,10 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
   }
   if (key_denied) return *key_denied;
 
+  if (const Decision d = checkValueGrowth(argv, *cmd, max_grown_value_bytes); !d.allowed()) {
+    return d;
+  }
+
   if (ex.sort_reads_external && (all & kAccessRead) == 0) {
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
   }
@@ -396,6 +402,7 @@ Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSp
     auto st = addPatterns(*f.set, *f.list, f.access, f.name);
     if (!st) return st.error();
   }
+  impl->max_grown_value_bytes = spec.max_grown_value_bytes;
   impl->uses_templates =
       impl->keys.hasTemplates() || impl->channels.hasTemplates() || impl->groups.hasTemplates();
 

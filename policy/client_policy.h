@@ -28,6 +28,9 @@ struct ClientSpec {
   std::vector<std::string> functions;        // function names, or "*"
   // Not a client field: encryption.patterns, the same for every client (value_rules.h).
   std::vector<std::string> encrypted_keys;
+  // Not a client field: listen.max_body_bytes, the largest value an offset may grow (SETRANGE,
+  // SETBIT, BITFIELD SET/INCRBY; value_growth.h).
+  uint64_t max_grown_value_bytes = uint64_t{10} << 20;
 };
 
 // Who is asking, for {sub} templates. sub is empty when the credential carries none.

@@ -53,6 +53,8 @@ std::string_view reasonName(Reason r) {
       return "unsupported";
     case Reason::ValueEncrypted:
       return "value_encrypted";
+    case Reason::ValueTooLarge:
+      return "value_too_large";
   }
   return "unknown";
 }
@@ -132,6 +134,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' is not available through keyward";
     case Reason::ValueEncrypted:
       return "NOPERM '" + cmd + "' is not available on this key: its value is encrypted" + at(d);
+    case Reason::ValueTooLarge:
+      return "NOPERM '" + cmd + "' would grow a value past listen.max_body_bytes" + at(d);
   }
   return "NOPERM denied";
 }
@@ -162,6 +166,7 @@ int denialStatus(Reason r) {
     case Reason::Introspection:
     case Reason::Unsupported:
     case Reason::ValueEncrypted:
+    case Reason::ValueTooLarge:
       return 403;
   }
   return 403;

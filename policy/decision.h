@@ -36,6 +36,7 @@ enum class Reason : uint8_t {
   Introspection,       // the reply would reveal state outside every grant (ACL WHOAMI, ...)
   Unsupported,         // never through keyward (replication, persistence, process control)
   ValueEncrypted,      // would read or change an encrypted value otherwise than by whole values
+  ValueTooLarge,       // an offset would grow a value past listen.max_body_bytes (value_growth.h)
 };
 
 struct [[nodiscard]] Decision {

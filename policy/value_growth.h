@@ -1,0 +1,21 @@
+// Commands that make Redis allocate a string as long as an offset they name: SETRANGE, SETBIT,
+// and BITFIELD's SET and INCRBY. A request of 60 bytes could make the shared Redis allocate
+// 512 MiB (attack round 15: two of them took its memory from 15 MB to 1.26 GB), where writing a
+// value costs its bytes. So the size a command would grow its value to is bounded like a value
+// sent whole: by listen.max_body_bytes (ClientSpec::max_grown_value_bytes).
+#pragma once
+
+#include <cstdint>
+
+#include "policy/decision.h"
+#include "policy/key_extract.h"
+
+namespace kw::policy {
+
+// Allow when `cmd` grows no value past `max_bytes` (or is none of these commands); Deny
+// ValueTooLarge at the offset's argument otherwise, and SyntaxError at an offset or BITFIELD
+// type that is not plain decimal as Redis reads it (read differently here, it could grow more
+// than it seems, so it is not passed on).
+Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes);
+
+}  // namespace kw::policy

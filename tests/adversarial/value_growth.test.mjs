@@ -1,0 +1,74 @@
+// min-assertions: 50
+// Memory amplification in the shared Redis (attack round 15): SETRANGE with an offset near
+// 512 MiB and SETBIT with one near 2^32, each a request of under 60 bytes, took redis-server from
+// 15 MB to 1.26 GB. An offset may now grow a value only as far as a value sent whole could be
+// (listen.max_body_bytes): past it the command is refused (403 NOPERM, or its pipeline slot) and
+// Redis allocates nothing.
+import { after, before, describe, test } from "node:test";
+import { assert } from "../e2e/counted_assert.mjs";
+import { request } from "../e2e/http.mjs";
+import { MODES, report, startModeStack } from "./lib.mjs";
+
+const MAX_BODY = 1024 * 1024;
+const GROWER = { grower: { commands: ["+@all"], keys: ["g:*"] } };
+
+async function usedMemory(stack) {
+  const info = await stack.redis.call("INFO", "memory");
+  return Number(/used_memory:(\d+)/.exec(String(info))[1]);
+}
+
+for (const mode of MODES) {
+  describe(`value growth (${mode} mode)`, () => {
+    let stack;
+    before(async () => {
+      stack = await startModeStack(mode, { listen: { max_body_bytes: MAX_BODY }, extraClients: GROWER });
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test("offsets past max_body_bytes are refused; Redis allocates nothing", async () => {
+      const before0 = await usedMemory(stack);
+      const key = stack.keys.grower;
+      const cases = [
+        ["SETRANGE", "g:amp1", "536870911", "x"],
+        ["SETBIT", "g:amp2", "4294967295", "1"],
+        ["BITFIELD", "g:amp3", "SET", "u8", "#100000000", "1"],
+        ["SETRANGE", "g:amp4", String(MAX_BODY), "x"],
+      ];
+      for (const cmd of cases) {
+        const res = await request(stack.port, { body: cmd, key });
+        assert.equal(res.status, 403, `${cmd[0]}: ${res.text}`);
+        assert.match(res.json.error, /^NOPERM '\w+' would grow a value past listen\.max_body_bytes/);
+      }
+      // In a pipeline the slot is refused and the others run.
+      const p = await request(stack.port, { path: "/pipeline", key,
+        body: [["SET", "g:a", "1"], ["SETRANGE", "g:amp5", "536870911", "x"], ["GET", "g:a"]] });
+      assert.equal(p.status, 200, p.text);
+      assert.deepEqual(p.json[0], { result: "OK" });
+      assert.match(p.json[1].error, /^NOPERM 'setrange' would grow/);
+      assert.deepEqual(p.json[2], { result: "1" });
+      const grown = (await usedMemory(stack)) - before0;
+      report(`value_growth ${mode}`, { grown });
+      assert.ok(grown < 8 * 1024 * 1024, `redis grew by ${grown} bytes`);
+      for (const k of ["g:amp1", "g:amp2", "g:amp3", "g:amp4", "g:amp5"]) {
+        assert.equal(Number(await stack.redis.call("EXISTS", k)), 0, `${k} was created`);
+      }
+    });
+
+    test("up to the bound the same commands run as before", async () => {
+      const key = stack.keys.grower;
+      const ok = [
+        [["SETRANGE", "g:ok1", String(MAX_BODY - 1), "x"], MAX_BODY],
+        [["SETBIT", "g:ok2", String(8 * MAX_BODY - 1), "1"], 0],
+        [["BITFIELD", "g:ok3", "SET", "u8", "#10", "255"], [0]],
+      ];
+      for (const [cmd, want] of ok) {
+        const res = await request(stack.port, { body: cmd, key });
+        assert.equal(res.status, 200, `${cmd[0]}: ${res.text}`);
+        assert.deepEqual(res.json.result, want);
+      }
+      assert.equal(Number(await stack.redis.call("STRLEN", "g:ok1")), MAX_BODY);
+    });
+  });
+}
