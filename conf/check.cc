@@ -164,16 +164,6 @@ class Checker {
         readable("upstream.ca_file", cfg_.upstream.ca_file, &pem)) {
       certificates("upstream.ca_file", cfg_.upstream.ca_file, pem);
     }
-    for (size_t i = 0; i < cfg_.signing.keys.size(); ++i) {
-      const SigningKeyConfig& k = cfg_.signing.keys[i];
-      const std::string field = "signing.keys[" + std::to_string(i) + "].public_key_file";
-      // buildSnapshot loads the private key when there is one; the public one is checked here.
-      if (k.private_key_file.empty() || k.public_key_file.empty()) continue;
-      if (readable(field, k.public_key_file, &pem)) {
-        auto key = policy::JwtKey::fromPem(k.id, pem, false);
-        if (!key) fail(field, k.public_key_file + ": " + key.error().message);
-      }
-    }
     const std::string& revoked = cfg_.signing.revoked_file;
     std::error_code ec;
     if (!revoked.empty()) {

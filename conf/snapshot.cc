@@ -47,16 +47,31 @@ Result<policy::JwtKeyConstSharedPtr> loadSigningKey(const Config& config,
       return k;
     }
     case policy::JwtAlg::EdDSA: {
-      const bool is_private = !key.private_key_file.empty();
-      const std::string& path = is_private ? key.private_key_file : key.public_key_file;
-      std::string pem;
-      std::string why;
-      if (!readSecretFile(path, pem, why)) {
-        return makeError(ErrorCode::Config, where + "cannot read " + path + ": " + why);
+      auto load = [&](const std::string& path,
+                      bool is_private) -> Result<policy::JwtKeyConstSharedPtr> {
+        std::string pem;
+        std::string why;
+        if (!readSecretFile(path, pem, why)) {
+          return makeError(ErrorCode::Config, where + "cannot read " + path + ": " + why);
+        }
+        auto k = policy::JwtKey::fromPem(key.id, pem, is_private);
+        OPENSSL_cleanse(pem.data(), pem.size());
+        if (!k) return makeError(ErrorCode::Config, where + path + ": " + k.error().message);
+        return k;
+      };
+      if (key.private_key_file.empty()) return load(key.public_key_file, false);
+      auto k = load(key.private_key_file, true);
+      if (!k || key.public_key_file.empty()) return k;
+      // Both named: they must be one pair (attack round 15b: a stale private key whose public
+      // half differed verified in place of public_key_file, which was ignored).
+      auto pub = load(key.public_key_file, false);
+      if (!pub) return pub.error();
+      if (!(*k)->samePublicKey(**pub)) {
+        return makeError(ErrorCode::Config,
+                         where + key.private_key_file + " and " + key.public_key_file +
+                             " are not one key pair (public_key_file must be the private key's "
+                             "public half)");
       }
-      auto k = policy::JwtKey::fromPem(key.id, pem, is_private);
-      OPENSSL_cleanse(pem.data(), pem.size());
-      if (!k) return makeError(ErrorCode::Config, where + path + ": " + k.error().message);
       return k;
     }
   }

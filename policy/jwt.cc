@@ -71,6 +71,10 @@ Result<JwtKeyConstSharedPtr> JwtKey::fromSecret(std::string id, std::string_view
   return JwtKeyConstSharedPtr(std::move(key));
 }
 
+bool JwtKey::samePublicKey(const JwtKey& other) const {
+  return pkey_ != nullptr && other.pkey_ != nullptr && EVP_PKEY_eq(pkey_, other.pkey_) == 1;
+}
+
 bool JwtKey::verify(std::string_view input, std::string_view sig) const {
   switch (alg_) {
     case JwtAlg::HS256: {

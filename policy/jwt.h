@@ -34,6 +34,8 @@ class JwtKey {
   bool canSign() const { return can_sign_; }
 
   bool verify(std::string_view signing_input, std::string_view signature) const;
+  // EdDSA: both hold the same public key (a private key holds its public half).
+  bool samePublicKey(const JwtKey& other) const;
   Result<std::string> sign(std::string_view signing_input) const;
 
  private:

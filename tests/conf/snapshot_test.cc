@@ -148,6 +148,38 @@ TEST(SnapshotTest, SigningKeysLoad) {
   EXPECT_EQ(snap->jwtRules().leeway_s, 5);
 }
 
+// Attack round 15b: with both files named, the private key's public half verified and
+// public_key_file was ignored, so a stale private key beside a rotated public key kept working.
+TEST(SnapshotTest, APrivateAndAPublicKeyFileMustBeOnePair) {
+  TempDir dir;
+  EVP_PKEY* one = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  EVP_PKEY* other = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(one, nullptr);
+  ASSERT_NE(other, nullptr);
+  dir.write("keys/one.pem", pemOf(one, true));
+  dir.write("keys/one.pub.pem", pemOf(one, false));
+  dir.write("keys/other.pub.pem", pemOf(other, false));
+  EVP_PKEY_free(one);
+  EVP_PKEY_free(other);
+  const std::string head = twoClients() + "signing:\n  keys:\n    - id: a\n      alg: EdDSA\n";
+  auto pair = snapshotOf(
+      head + "      private_key_file: keys/one.pem\n      public_key_file: keys/one.pub.pem\n",
+      defaultEnv(), dir.path());
+  ASSERT_NE(pair, nullptr);
+  EXPECT_TRUE(pair->jwtKeys()[0]->canSign());
+  auto cfg = load(
+      head + "      private_key_file: keys/one.pem\n      public_key_file: keys/other.pub.pem\n",
+      defaultEnv(), dir.path());
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  auto mismatched = buildSnapshot(std::move(*cfg));
+  ASSERT_FALSE(mismatched.has_value());
+  EXPECT_NE(
+      mismatched.error().message.find("signing.keys[0]: " + dir.path() + "/keys/one.pem and " +
+                                      dir.path() + "/keys/other.pub.pem are not one key pair"),
+      std::string::npos)
+      << mismatched.error().message;
+}
+
 TEST(SnapshotTest, SigningKeyErrorsNameTheKeyEntry) {
   TempDir dir;
   dir.write("junk.pem", "not a key\n");
