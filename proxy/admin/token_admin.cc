@@ -125,7 +125,11 @@ std::function<bool(std::string_view, std::string_view, int&, std::string&)> toke
                                 .count();
       r = mintTokenRequest(*shared.snapshot(), body, now_s);
     } else if (path == "/v1/tokens/revoke") {
-      r = revokeTokenRequest(*shared.snapshot(), body);
+      r = shared.revocationsKnown()
+              ? revokeTokenRequest(*shared.snapshot(), body)
+              : fail(503,
+                     "ERR signing.revoked_file cannot be read or is gone (every JWT is refused "
+                     "until it is back); restore it before revoking more");
       if (r.status == 200) {
         // Answered only once every worker has the new list (README, Workers).
         shared.reloadRevocations();

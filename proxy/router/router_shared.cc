@@ -3,6 +3,8 @@
 
 #include <openssl/rand.h>
 
+#include <filesystem>
+
 #include "conf/loader.h"
 #include "proxy/io/access_log.h"
 
@@ -38,10 +40,24 @@ void RouterShared::reloadRevocations() {
 void RouterShared::loadRevocationsLocked() {
   const std::string& file = snapshot_->config().signing.revoked_file;
   revocations_known_ = true;
+  std::error_code ec;  // set for a missing file too; other failures leave the type unknown
+  const bool missing = !file.empty() && std::filesystem::symlink_status(file, ec).type() ==
+                                            std::filesystem::file_type::not_found;
   if (file.empty()) {
     revoked_.reset();
+    revoked_file_seen_.clear();
+  } else if (missing && revoked_file_seen_ == file) {
+    // It was there and is gone (attack round 15b: deleting it lifted every revocation, and the
+    // next revoke started a fresh file with only its own jti). Missing at the first read is a
+    // first start; afterwards it is refused as an unreadable file is, until it is back (an
+    // empty file lifts every revocation, knowingly).
+    revocations_known_ = false;
+    logEvent("revoked_file_unreadable",
+             {{"error", file + ": missing (it was read before); restore it, or write an empty "
+                               "file to lift every revocation"}});
   } else if (auto list = conf::loadRevokedFile(file)) {
     revoked_ = std::make_shared<const RevokedSet>(std::move(*list));
+    if (!missing) revoked_file_seen_ = file;
   } else {
     // Fail closed: without the list a revoked token would pass, so every JWT is refused until
     // a reload reads it again (static API keys keep working).

@@ -41,8 +41,15 @@ class RouterShared {
 
   // A reload: the snapshot, its budget and its revocation file, for every worker.
   void setSnapshot(conf::SnapshotConstSharedPtr snapshot);
-  // Re-reads signing.revoked_file; when it cannot be read every JWT is refused until it can.
+  // Re-reads signing.revoked_file; when it cannot be read, or is gone after it was read, every
+  // JWT is refused until it can be.
   void reloadRevocations();
+  // False while revoked_file cannot be read (or is gone): JWTs are refused, and a revoke call
+  // must not start a fresh file that would lift the revocations it held.
+  [[nodiscard]] bool revocationsKnown() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return revocations_known_;
+  }
 
   QuotaLedger& quota() { return quota_; }
   const QuotaLedger& quota() const { return quota_; }
@@ -58,6 +65,7 @@ class RouterShared {
   conf::SnapshotConstSharedPtr snapshot_;
   std::shared_ptr<const RevokedSet> revoked_;
   bool revocations_known_ = true;
+  std::string revoked_file_seen_;  // the revoked_file path once a read found it there
   std::atomic<uint64_t> generation_{0};
   QuotaLedger quota_;
   ShareLedger shares_;

@@ -202,4 +202,35 @@ describe("rotation under a concurrent request loop", () => {
     assert.ok(loop.stats.ok > 0);
     assert.ok(fs.readFileSync(keys.revokedFile, "utf8").split("\n").includes(jti), "jti not in revoked_file");
   });
+
+  // Attack round 15b: deleting revoked_file silently lifted every revocation, and the next
+  // revoke call started a fresh file holding only its own jti. A file that was there and is gone
+  // now refuses every JWT (as an unreadable one does) until it is back.
+  test("a deleted revoked_file lifts no revocation: JWTs are refused until it is restored", async () => {
+    const victim = await adminMint("60");
+    const bystander = await adminMint("61");
+    const r = await adminCall(stack, kw, "POST", "/v1/tokens/revoke", { jti: decodeJwt(victim).jti });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await status(victim, "60"), 401);
+    assert.equal(await status(bystander, "61"), 200);
+    const saved = fs.readFileSync(keys.revokedFile);
+    fs.unlinkSync(keys.revokedFile);
+    const t0 = performance.now();
+    while ((await status(bystander, "61")) !== 401) {
+      assert.ok(performance.now() - t0 < 5000, "JWTs still accepted 5 s after revoked_file went");
+      await sleep(50);
+    }
+    assert.equal(await status(victim, "60"), 401, "a revoked token was accepted");
+    assert.ok(kw.events.some((e) => e.event === "revoked_file_unreadable" && /missing/.test(e.error)),
+              "no revoked_file_unreadable event");
+    const again = await adminCall(stack, kw, "POST", "/v1/tokens/revoke", { jti: "another-one" });
+    assert.equal(again.status, 503, again.text);
+    assert.ok(!fs.existsSync(keys.revokedFile), "a revoke call started a fresh revoked_file");
+    fs.writeFileSync(keys.revokedFile, saved);
+    while ((await status(bystander, "61")) !== 200) {
+      assert.ok(performance.now() - t0 < 10000, "JWTs still refused 5 s after revoked_file came back");
+      await sleep(50);
+    }
+    assert.equal(await status(victim, "60"), 401, "the revocation was lost");
+  });
 });
