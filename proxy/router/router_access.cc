@@ -126,6 +126,12 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
 
   std::optional<std::string_view> token = codec::bearerToken(parser.header("authorization"));
   if (decoded->queryTokenState() == codec::QueryToken::Disallowed) token.reset();
+  // Two credentials name who asks twice: refused, as two Authorization lines are (attack round
+  // 15b: the query token was silently ignored for the header's).
+  if (token && decoded->queryToken()) {
+    return refused(std::move(a), rec, 400, "bad_request",
+                   "ERR two credentials (an Authorization header and ?_token=): send one");
+  }
   if (!token && decoded->queryToken()) token = decoded->queryToken();
   if (decoded->queryTokenState() != codec::QueryToken::Disallowed && token) {
     const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(

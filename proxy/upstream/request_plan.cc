@@ -1,6 +1,7 @@
 // The small response helpers every step of a request uses, the router's and the upstreams'.
 #include "proxy/upstream/request_plan.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "proxy/codec/reply_json.h"
@@ -46,7 +47,19 @@ double msSince(std::chrono::steady_clock::time_point t) {
 
 HttpResponse upstreamFailure(const UpstreamError& e, const RouteContext& ctx, AccessRecord& rec) {
   rec.reason = "upstream_" + std::string(toString(e.kind));
-  return withHeaders(errorResponse(httpStatus(e.kind), clientMessage(e)), ctx);
+  HttpResponse r = errorResponse(httpStatus(e.kind), clientMessage(e));
+  if (r.status == 429) {
+    // Every 429 says when to come back (attack round 15b: the upstream's own limit was passed on
+    // bare, so clients retried at once). The upstream's limit is a rate limit, named "upstream";
+    // its quota is the upstream's and unknown here (q=0).
+    const uint32_t retry = std::max<uint32_t>(1, e.upstream_retry_after_s);
+    r.headers.emplace_back("Retry-After", std::to_string(retry));
+    if (e.upstream_retry_after_s != 0) {
+      r.headers.emplace_back("RateLimit-Policy", "\"upstream\";q=0;w=" + std::to_string(retry));
+      r.headers.emplace_back("RateLimit", "\"upstream\";r=0;t=" + std::to_string(retry));
+    }
+  }
+  return withHeaders(std::move(r), ctx);
 }
 
 }  // namespace kw::proxy

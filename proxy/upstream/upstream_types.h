@@ -53,6 +53,9 @@ struct UpstreamError {
   std::string message;  // operator-facing detail (never contains a secret)
   // The command was written (so it may have run): a client must not be told it was not.
   bool maybe_executed = false;
+  // A REST upstream's own rate or plan limit (its 429): seconds until it takes requests again,
+  // from its Retry-After (1 when it sent none). 0 for every other error.
+  uint32_t upstream_retry_after_s = 0;
 };
 
 // The client-facing error text: "ERR upstream <kind>", plus ": outcome unknown" when the

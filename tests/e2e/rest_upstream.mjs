@@ -149,7 +149,7 @@ export async function startRestUpstream({ certs, port = 0 }) {
         res.end("Internal Server Error\n");
         return;
       case "429":
-        res.writeHead(429, { "content-type": "application/json" });
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "7" });
         res.end(JSON.stringify({ error: "ERR max daily request limit exceeded" }));
         return;
       case "413":

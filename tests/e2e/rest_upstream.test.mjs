@@ -218,6 +218,16 @@ describe("request shape", () => {
     assert.deepEqual(commandsOf(up.requests[0]), [["GET", "app:q"]]);
   });
 
+  // Attack round 15b: with both, the query token was silently ignored for the header's.
+  test("an Authorization header and ?_token= together: 400, nothing sent", async () => {
+    for (const path of [`/?_token=${keys.reader}`, `/get/app:q?_token=${keys.reader}`]) {
+      const res = await request(kw.port, { method: "POST", path, key: keys.admin,
+                                           body: path === "/" || path.startsWith("/?") ? ["GET", "app:q"] : undefined });
+      expectError(res, 400, "ERR two credentials");
+    }
+    assert.equal(up.requests.length, 0);
+  });
+
   test("path style with raw body and query argument reaches the upstream as the same command", async () => {
     const res = await request(kw.port, { method: "POST", path: "/set/app:p?EX=100", body: "raw value", key: keys.admin });
     assert.equal(res.status, 200, res.text);
@@ -524,6 +534,10 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     up.mode = "429";
     const res = await post(["INCR", "app:n"]);
     expectError(res, 429, "ERR the upstream refused the request: its rate or plan limit");
+    // Every 429 says when to come back: the upstream's own Retry-After (attack round 15b).
+    assert.equal(res.headers["retry-after"], "7");
+    assert.equal(res.headers["ratelimit-policy"], '"upstream";q=0;w=7');
+    assert.equal(res.headers["ratelimit"], '"upstream";r=0;t=7');
     await recovers();
   });
 

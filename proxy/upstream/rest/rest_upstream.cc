@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "conf/loader.h"
+#include "policy/ascii.h"
 #include "proxy/codec/json_array_splice.h"
 #include "proxy/codec/json_escape.h"
 #include "proxy/codec/reply_json.h"
@@ -125,9 +126,18 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
   // refused before it ran, so the client's answer is a 413 too, not an upstream failure.
   // The upstream's own rate or plan limit: nothing ran, and the client may retry later.
   if (s == 429) {
-    return UpstreamError{UpstreamErrorKind::Share,
-                         "ERR the upstream refused the request: its rate or plan limit (HTTP 429); "
-                         "nothing ran"};
+    UpstreamError e{UpstreamErrorKind::Share,
+                    "ERR the upstream refused the request: its rate or plan limit (HTTP 429); "
+                    "nothing ran"};
+    // Its Retry-After in seconds (1 to a day); the HTTP-date form or anything else: 1.
+    e.upstream_retry_after_s = 1;
+    const std::string_view ra = ascii::trimOws(p.header("retry-after").value_or(""));
+    if (!ra.empty() && ra.size() <= 5 &&
+        ra.find_first_not_of("0123456789") == std::string_view::npos) {
+      e.upstream_retry_after_s =
+          std::clamp<uint32_t>(static_cast<uint32_t>(std::stoul(std::string(ra))), 1, 86400);
+    }
+    return e;
   }
   if (s == 413) {
     return UpstreamError{UpstreamErrorKind::RequestTooLarge,
