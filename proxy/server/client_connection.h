@@ -25,7 +25,7 @@ class ClientConnection;
 // GatewayServer's connections that have not counted for a client yet, oldest first.
 struct UnauthenticatedEntry {
   ClientConnection* conn;
-  int64_t since_ms;  // steady clock, when accepted
+  int64_t since_us;  // steady clock (microseconds), when accepted
 };
 using UnauthenticatedList = std::list<UnauthenticatedEntry>;
 

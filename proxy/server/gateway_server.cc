@@ -181,10 +181,11 @@ bool GatewayServer::takeConnection() {
   if (ledger_.takeConnection()) return true;
   // Full. Connections that never authenticate must not lock every client out (attack round 14:
   // a few addresses, each within max_unauthenticated_per_address, held all the slots with idle
-  // TCP connections): the one that has gone longest without counting for a client makes room.
-  // A client's handshake and first head take milliseconds, so the oldest is nearly always a
-  // holder's, and a holder that keeps opening connections closes its own. Connections that
-  // authenticated are never closed for a newcomer; at most one is closed per accept.
+  // TCP connections): the one that has gone longest without counting for a client makes room
+  // (accept() hands the newcomer to the worker holding it when that is not this one). A client's
+  // handshake and first head take milliseconds, so the oldest is nearly always a holder's, and
+  // a holder that keeps opening connections closes its own. Connections that authenticated are
+  // never closed for a newcomer; at most one is closed per accept.
   if (unauthenticated_.empty()) return false;
   ClientConnection* oldest = unauthenticated_.front().conn;
   oldest->evict();  // leaves the list and gives its place back
@@ -212,12 +213,18 @@ void GatewayServer::accept(int fd, sockaddr* addr, int /*len*/) {
       return;
     }
   }
-  if (!takeConnection()) {
-    // The process's oldest unauthenticated connection is another worker's: that worker closes
-    // it and serves this one (or, if it has none left by then, closes this one).
+  if (!ledger_.takeConnection()) {
+    // Full. When the process's oldest unauthenticated connection is another worker's, that
+    // worker closes it and serves this one (or, with none left by then, closes this one):
+    // otherwise idle connections kept on one worker would have newcomers on another close each
+    // other's handshakes (attack round 15).
+    const int64_t mine = unauthenticated_.empty() ? ListenerLedger::kNoneUnauthenticated
+                                                  : unauthenticated_.front().since_us;
     auto handed = std::make_shared<HandedConnection>(ledger_, fd, addr, std::move(anonymous_key));
-    if (worker_ >= 0) (void)ledger_.handOff(static_cast<uint32_t>(worker_), std::move(handed));
-    return;  // not handed off: `handed` closes the socket and gives its anonymous place back
+    if (worker_ >= 0 && ledger_.handOff(static_cast<uint32_t>(worker_), handed, mine)) return;
+    if (!takeConnection()) return;  // `handed` closes the socket, gives its anonymous place back
+    fd = handed->take();
+    anonymous_key = std::move(handed->anonymous_key);
   }
   startConnection(fd, std::move(peer), std::move(anonymous_key));
 }
@@ -253,10 +260,10 @@ void GatewayServer::startConnection(int fd, PeerInfo peer, std::string anonymous
     bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) return giveBack();
   }
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
-  auto at = unauthenticated_.insert(unauthenticated_.end(), {nullptr, now_ms});  // the newest
+  auto at = unauthenticated_.insert(unauthenticated_.end(), {nullptr, now_us});  // the newest
   auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
                                                  std::move(anonymous_key), at);
   ClientConnection* raw = conn.get();
@@ -278,7 +285,7 @@ void GatewayServer::publishOldest() {
   if (worker_ < 0) return;
   ledger_.noteOldestUnauthenticated(static_cast<uint32_t>(worker_),
                                     unauthenticated_.empty() ? ListenerLedger::kNoneUnauthenticated
-                                                             : unauthenticated_.front().since_ms);
+                                                             : unauthenticated_.front().since_us);
 }
 
 void GatewayServer::release(ClientConnection* conn) {

@@ -36,9 +36,10 @@ uint32_t ListenerLedger::addWorker(Adopt adopt) {
   return static_cast<uint32_t>(adopters_.size() - 1);
 }
 
-bool ListenerLedger::handOff(uint32_t from, std::shared_ptr<HandedConnection> h) {
+bool ListenerLedger::handOff(uint32_t from, std::shared_ptr<HandedConnection>& h,
+                             int64_t older_than) {
   size_t best = adopters_.size();
-  int64_t best_since = kNoneUnauthenticated;
+  int64_t best_since = older_than;
   for (size_t i = 0; i < adopters_.size(); ++i) {
     const int64_t since = oldest_unauthenticated_[i].load();
     if (i != from && since < best_since) {

@@ -72,12 +72,14 @@ class ListenerLedger {
   using Adopt = std::function<void(std::shared_ptr<HandedConnection>)>;
   [[nodiscard]] uint32_t addWorker(Adopt adopt);
   static constexpr int64_t kNoneUnauthenticated = std::numeric_limits<int64_t>::max();
-  void noteOldestUnauthenticated(uint32_t worker, int64_t since_ms) {
-    oldest_unauthenticated_[worker].store(since_ms);
+  void noteOldestUnauthenticated(uint32_t worker, int64_t since_us) {
+    oldest_unauthenticated_[worker].store(since_us);
   }
   // Hands `h` to the worker other than `from` whose oldest unauthenticated connection is the
-  // oldest; false (h untouched) when no other worker holds one.
-  [[nodiscard]] bool handOff(uint32_t from, std::shared_ptr<HandedConnection> h);
+  // oldest, when that one arrived before `older_than` (steady microseconds); false (h untouched)
+  // when no other worker holds one that old.
+  [[nodiscard]] bool handOff(uint32_t from, std::shared_ptr<HandedConnection>& h,
+                             int64_t older_than);
 
   enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
   [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);

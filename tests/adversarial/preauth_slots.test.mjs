@@ -130,7 +130,7 @@ for (const mode of MODES) {
       report(`preauth_evict ${mode}`, { closed, evicted });
       assert.equal(evicted, 5, "one idle connection closed per newcomer");
       assert.equal(closed.length, 5, `closed: ${closed}`);
-      // The process's oldest, on either worker (ages are compared to the millisecond).
+      // The process's oldest, on either worker.
       assert.ok(closed.every((i) => i < 10), `closed: ${closed}`);
       // Newcomers that never authenticate replace the oldest idle ones, never the clients.
       const more = [];

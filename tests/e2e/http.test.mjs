@@ -564,6 +564,24 @@ describe("wire compatibility (docs/upstash-wire.md)", () => {
 });
 
 describe("upstream failures", () => {
+  // Attack round 15b: a stream whose upstream went away ended as if normally.
+  test("a subscription whose upstream connection dies ends with event: error", async () => {
+    const start = rawRequest("POST", "/subscribe/chat:dies", {
+      key: stack.keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
+    const pending = rawExchange(port, [start], { timeoutMs: 3000 });
+    let subscribed = false;
+    for (let i = 0; i < 40 && !subscribed; i++) {
+      await sleep(50);
+      subscribed = (await rt.call("PUBSUB", "NUMSUB", "chat:dies"))[1] === 1;
+    }
+    assert.ok(subscribed, "no upstream SUBSCRIBE");
+    await rt.call("CLIENT", "KILL", "TYPE", "pubsub");
+    const sse = parseResponse((await pending).data);
+    assert.equal(sse.status, 200);
+    assert.match(sse.text, /data: subscribe,chat:dies,1\n/);
+    assert.match(sse.text, /event: error\ndata: \{"error":"ERR upstream [^"]*"\}\n\n/, JSON.stringify(sse.text.slice(-200)));
+  });
+
   test("502 when the upstream is unreachable", async () => {
     const closed = await freePort();
     const kw = await stack.startKeyward({ upstreamUrl: `redis://127.0.0.1:${closed}`, upstream: { timeout: "2s" } });

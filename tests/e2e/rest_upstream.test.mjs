@@ -389,6 +389,26 @@ describe("request shape", () => {
     assert.equal(up.requests.length, 1);
   });
 
+  // Attack round 15b: an upstream that dropped the stream looked like its normal end.
+  test("an upstream that drops or ends a subscription stream: the client gets event: error", async () => {
+    for (const how of ["destroy", "end"]) {
+      up.reply(() => ({ sse: ["subscribe,chat:1,1"] }));
+      const start = rawRequest("POST", "/subscribe/chat:1", {
+        key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
+      const pending = rawExchange(kw.port, [start], { timeoutMs: 3000 });
+      const end = Date.now() + 5000;
+      while (up.streams.size === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      for (const st of up.streams) {
+        if (how === "destroy") st.destroy();
+        else st.end();
+      }
+      const text = (await pending).data.toString("utf8");
+      assert.match(text, /data: subscribe,chat:1,1\n\n/);
+      assert.match(text, /event: error\ndata: \{"error":"ERR upstream [^"]*"\}\n\n/, `${how}: ${JSON.stringify(text.slice(-200))}`);
+      up.reset();
+    }
+  });
+
   test("a large reply arrives whole", async () => {
     const big = "v".repeat(3 * 1024 * 1024);
     up.reply(() => ({ status: 200, json: { result: big } }));

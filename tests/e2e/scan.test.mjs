@@ -93,7 +93,11 @@ let keys;
 before(async () => {
   keys = keyDir();
   edA = await edKey(keys.dir, "scan-a", { withPrivate: true });
-  foreign = await edKey(keys.dir, "scan-a");  // the same kid, another key pair: not ours
+  // The same kid, another key pair: not ours. Its files go elsewhere (written beside edA's, its
+  // public key replaced edA's, a pair keyward now refuses to load).
+  const elsewhere = path.join(keys.dir, "foreign");
+  fs.mkdirSync(elsewhere);
+  foreign = await edKey(elsewhere, "scan-a");
   const now = Math.floor(Date.now() / 1000);
   secrets = {
     KW_KEY: "kw_" + crypto.randomBytes(32).toString("base64url"),

@@ -408,6 +408,9 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
               ex.record().upstream_ms = msSince(ctx.started);
               ex.respond(upstreamFailure(e, ctx, ex.record()));
             } else {
+              // Said, so an upstream that went away is not taken for the stream's normal end
+              // (attack round 15b).
+              ex.streamWrite(streamClosedEvent(clientMessage(e)));
               ex.endStream();
             }
           }));

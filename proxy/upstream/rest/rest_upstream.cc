@@ -95,6 +95,9 @@ void failRelay(Relay& r, Exchange& ex, const UpstreamError& e) {
   if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
     if (r.began) {
       logFailure(r, e, "stream");
+      // Said, so an upstream that went away is not taken for the stream's normal end (attack
+      // round 15b).
+      ex.streamWrite(streamClosedEvent(clientMessage(e)));
       return ex.endStream();
     }
   }
@@ -400,7 +403,9 @@ Result<std::pair<int, std::string>> openedBody(Relay& r) {
 void onDone(Relay& r, Exchange& ex) {
   if (r.finished) return;
   if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
+    // A subscription has no end of its own: the upstream ending it is a failure to say.
     r.finished = true;
+    ex.streamWrite(streamClosedEvent("ERR upstream closed the stream"));
     return ex.endStream();
   }
   if (r.began) {
