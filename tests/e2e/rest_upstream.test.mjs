@@ -533,6 +533,10 @@ describe("upstream faults: documented status, keyward stays up, next request wor
       const res = await post(cmd, { path });
       expectError(res, 502, "ERR upstream protocol: outcome unknown");
     }
+    // An upstream error that echoes keyward's own token is not relayed (expectError checks the
+    // body holds no secret).
+    up.reply(() => ({ status: 400, json: { error: `ERR bad token Bearer ${UP_TOKEN}` } }));
+    expectError(await post(single), 502, "ERR upstream protocol: outcome unknown");
     // A streamed reply (over 256 KiB) one element short never gets its closing bracket.
     up.reply(() => ({ status: 200, json: [{ result: "v".repeat(300 * 1024) }, { result: "b" }] }));
     const cut = await post(three, { path: "/pipeline" }).then((res) => res, (err) => ({ err }));

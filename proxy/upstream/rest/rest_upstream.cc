@@ -424,6 +424,14 @@ void onDone(Relay& r, Exchange& ex) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, whole.error().message, true});
     }
   }
+  // An upstream that echoes keyward's own credential (an error quoting the request's
+  // Authorization) must not hand it to a client (attack round 15b): never relayed.
+  if (const std::string& token = r.ctx.snapshot->config().upstream.token;
+      !token.empty() && r.pending.find(token) != std::string::npos) {
+    return failRelay(
+        r, ex,
+        {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
+  }
   HttpResponse out = r.head();
   if (!r.opens.empty()) {
     auto opened = openedBody(r);
