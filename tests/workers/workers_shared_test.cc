@@ -2,7 +2,11 @@
 // ListenerLedger (listen.* bounds exact under concurrent workers) and ShareLedger / QuotaLedger
 // used from several threads at once (run under TSan by scripts/test.sh's tsan step).
 #include <event2/event.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -125,6 +129,53 @@ TEST(ListenerLedger, AnonymousBodiesAndClientsCountEveryWorker) {
   ledger.releaseBody(500, "app");
   ledger.releaseBody(100, "other");
   EXPECT_EQ(ledger.bufferedBytes(), 0u);
+}
+
+// At max_connections a newcomer goes to the worker holding the process's oldest
+// unauthenticated connection (attack round 15); one not taken gives back its socket and its
+// anonymous place.
+TEST(ListenerLedger, AHandedConnectionGoesToTheWorkerWithTheOldestUnauthenticated) {
+  ListenerLedger ledger(listenWith(10), nullptr);
+  std::vector<int> got(3, 0);
+  for (int w = 0; w < 3; ++w) {
+    EXPECT_EQ(ledger.addWorker([&got, w](std::shared_ptr<HandedConnection>) { ++got[w]; }),
+              static_cast<uint32_t>(w));
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  auto handed = [&] {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ::close(sv[1]);
+    EXPECT_TRUE(ledger.enterAnonymous("ip:1", 100));
+    return std::make_shared<HandedConnection>(ledger, sv[0], reinterpret_cast<sockaddr*>(&a),
+                                              "ip:1");
+  };
+  // No other worker holds one: nothing handed.
+  auto h = handed();
+  EXPECT_FALSE(ledger.handOff(0, h, ListenerLedger::kNoneUnauthenticated));
+  ASSERT_NE(h, nullptr);
+  ledger.noteOldestUnauthenticated(1, 500);
+  ledger.noteOldestUnauthenticated(2, 300);
+  ledger.noteOldestUnauthenticated(0, 100);
+  // The caller's own (100) is the oldest: it keeps the newcomer.
+  EXPECT_FALSE(ledger.handOff(0, h, 100));
+  // From worker 1 (its oldest 500): worker 0 holds the oldest of the others.
+  EXPECT_TRUE(ledger.handOff(1, h, 500));
+  EXPECT_EQ(h, nullptr);
+  EXPECT_EQ(got, (std::vector<int>{1, 0, 0}));
+  ledger.noteOldestUnauthenticated(0, ListenerLedger::kNoneUnauthenticated);
+  h = handed();
+  EXPECT_TRUE(ledger.handOff(1, h, 500));
+  EXPECT_EQ(got, (std::vector<int>{1, 0, 1}));
+  // Not taken: its socket closes and its anonymous place comes back (enterAnonymous was called
+  // once per handed connection; none is left counted).
+  auto dropped = handed();
+  const int fd = dropped->fd;
+  dropped.reset();
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the socket of a connection not taken stayed open";
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(ledger.enterAnonymous("ip:1", 100)) << i;
+  EXPECT_FALSE(ledger.enterAnonymous("ip:1", 100));
 }
 
 TEST(ListenerLedger, OutputTotalIsTheSumOfEveryWorkersBytes) {
