@@ -145,6 +145,39 @@ TEST(QuotaLedger, StoreModeWaitsForALeaseAndNeverSpendsMoreThanLeased) {
   EXPECT_EQ(src.returned, 2u);
 }
 
+// A charge granted after a store lease and never sent goes back into that lease (the store is
+// not asked again for it), counted in stats().refunded; an embedded charge back into the day.
+TEST(QuotaLedger, ARefundAfterALeaseGoesBackIntoTheLease) {
+  FakeSource src;
+  src.remaining = 10;
+  QuotaLedger q(conf::BudgetConfig{0, 10, 0});
+  q.useLeases(&src);
+  const QuotaAsk a = ask("a", {}, 3);
+  auto c = q.charge(a);
+  ASSERT_TRUE(c.wait);
+  QuotaWait* wait = c.wait.get();
+  std::optional<policy::QuotaReceipt> receipt;
+  c.wait->onDone([&](const std::optional<QuotaRefusal>& r) {
+    ASSERT_FALSE(r);
+    receipt = wait->receipt();
+  });
+  src.answer();  // grants 4, takes 3
+  ASSERT_TRUE(receipt.has_value());
+  EXPECT_NE(receipt->taken, 0);
+  EXPECT_EQ(q.leaseHeld(), 1u);
+  q.refund(wait->ask(), *receipt);
+  EXPECT_EQ(q.leaseHeld(), 4u);
+  EXPECT_EQ(q.stats().refunded, 3u);
+  EXPECT_FALSE(q.charge(ask("a", {}, 4)).wait) << "served from the lease, no store call";
+
+  QuotaLedger embedded(conf::BudgetConfig{0, 5, 0});
+  auto e = embedded.charge(ask("b", {}, 5));
+  ASSERT_FALSE(e.refused);
+  EXPECT_TRUE(embedded.charge(ask("b", {}, 1)).refused);
+  embedded.refund(ask("b", {}, 5), e.receipt);
+  EXPECT_FALSE(embedded.charge(ask("b", {}, 5)).refused);
+}
+
 TEST(QuotaLedger, AGrantLargerThanPossibleIsAStoreFailure) {
   FakeSource src;
   src.remaining = 1'000'000;
