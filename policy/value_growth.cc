@@ -35,7 +35,15 @@ std::optional<uint64_t> fieldBits(std::string_view type) {
 // The bytes a value must hold for `bits` bits from bit `offset` (an overflow-free bound).
 uint64_t bytesFor(uint64_t offset_bits, uint64_t bits) { return (offset_bits + bits + 7) / 8; }
 
-Decision bitfield(Argv argv, const CommandInfo& cmd, uint64_t max_bytes) {
+// BITFIELD's largest write: the bytes it needs, or the argument at fault (SyntaxError).
+struct BitfieldScan {
+  uint64_t bytes = 0;
+  int32_t largest_arg = -1;  // the offset of the largest write
+  int32_t bad_arg = -1;      // set: not read as Redis reads it
+};
+
+BitfieldScan scanBitfield(Argv argv) {
+  BitfieldScan out;
   for (size_t i = 2; i < argv.size();) {
     const std::string_view op = argv[i];
     if (ascii::equalsIgnoreCase(op, "overflow")) {
@@ -44,24 +52,32 @@ Decision bitfield(Argv argv, const CommandInfo& cmd, uint64_t max_bytes) {
     }
     const bool get = ascii::equalsIgnoreCase(op, "get");
     const bool write = ascii::equalsIgnoreCase(op, "set") || ascii::equalsIgnoreCase(op, "incrby");
-    if (!get && !write) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i), &cmd);
-    if (i + (get ? 2 : 3) >= argv.size()) {
-      return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i), &cmd);
+    if ((!get && !write) || i + (get ? 2 : 3) >= argv.size()) {
+      out.bad_arg = static_cast<int32_t>(i);
+      return out;
     }
     const auto bits = fieldBits(argv[i + 1]);
-    if (!bits) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 1), &cmd);
+    if (!bits) {
+      out.bad_arg = static_cast<int32_t>(i + 1);
+      return out;
+    }
     // "#N" is the N-th field of this width.
     std::string_view off = argv[i + 2];
     const bool scaled = !off.empty() && off[0] == '#';
     const auto n = plainOffset(scaled ? off.substr(1) : off);
-    if (!n) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 2), &cmd);
+    if (!n) {
+      out.bad_arg = static_cast<int32_t>(i + 2);
+      return out;
+    }
     // A GET past the end reads zeros and grows nothing.
-    if (write && bytesFor(scaled ? *n * *bits : *n, *bits) > max_bytes) {
-      return Decision::deny(Reason::ValueTooLarge, static_cast<int32_t>(i + 2), &cmd);
+    const uint64_t need = bytesFor(scaled ? *n * *bits : *n, *bits);
+    if (write && need > out.bytes) {
+      out.bytes = need;
+      out.largest_arg = static_cast<int32_t>(i + 2);
     }
     i += get ? 3 : 4;
   }
-  return Decision::allow(&cmd);
+  return out;
 }
 
 }  // namespace
@@ -79,9 +95,25 @@ Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes)
     if (!offset) return Decision::deny(Reason::SyntaxError, 2, &cmd);
     if (bytesFor(*offset, 1) > max_bytes) return Decision::deny(Reason::ValueTooLarge, 2, &cmd);
   } else if (cmd.name == "bitfield") {
-    return bitfield(argv, cmd, max_bytes);
+    const BitfieldScan b = scanBitfield(argv);
+    if (b.bad_arg >= 0) return Decision::deny(Reason::SyntaxError, b.bad_arg, &cmd);
+    if (b.bytes > max_bytes) return Decision::deny(Reason::ValueTooLarge, b.largest_arg, &cmd);
   }
   return Decision::allow(&cmd);
+}
+
+uint64_t valueGrowth(Argv argv, const CommandInfo& cmd) {
+  if ((cmd.name == "setrange" || cmd.name == "setbit") && argv.size() == 4) {
+    const auto offset = plainOffset(argv[2]);
+    if (!offset) return 0;
+    if (cmd.name == "setbit") return bytesFor(*offset, 1);
+    return argv[3].empty() ? 0 : *offset + argv[3].size();
+  }
+  if (cmd.name == "bitfield") {
+    const BitfieldScan b = scanBitfield(argv);
+    return b.bad_arg >= 0 ? 0 : b.bytes;
+  }
+  return 0;
 }
 
 }  // namespace kw::policy

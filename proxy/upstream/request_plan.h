@@ -70,6 +70,9 @@ struct RequestPlan {
   // The charge taken for it (set by the router once granted; moved out by dispatch to the pool
   // that writes it, which gives it back if the request is never written).
   mutable UnsentRefundPtr refund;
+  // What its allowed commands may grow values to by offsets, together (policy/value_growth.h):
+  // at most listen.max_body_bytes for the whole request.
+  uint64_t grown_bytes = 0;
 
   // Appends one allowed command and what to open in its reply.
   void add(policy::Argv argv, ReplyOpen open) {

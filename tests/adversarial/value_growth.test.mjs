@@ -1,4 +1,4 @@
-// min-assertions: 50
+// min-assertions: 70
 // Memory amplification in the shared Redis (attack round 15): SETRANGE with an offset near
 // 512 MiB and SETBIT with one near 2^32, each a request of under 60 bytes, took redis-server from
 // 15 MB to 1.26 GB. An offset may now grow a value only as far as a value sent whole could be
@@ -54,6 +54,30 @@ for (const mode of MODES) {
       for (const k of ["g:amp1", "g:amp2", "g:amp3", "g:amp4", "g:amp5"]) {
         assert.equal(Number(await stack.redis.call("EXISTS", k)), 0, `${k} was created`);
       }
+    });
+
+    // Attack round 16: the bound held per command, so a /pipeline of 200 SETRANGEs each within
+    // it made 250 MB from 7.9 KB. One request's offsets together are held to it.
+    test("offsets count for the whole request: a pipeline or transaction grows values by max_body_bytes at most", async () => {
+      const key = stack.keys.grower;
+      const before0 = await usedMemory(stack);
+      const half = String(MAX_BODY / 2 - 1);
+      const p = await request(stack.port, { path: "/pipeline", key,
+        body: [["SETRANGE", "g:w1", half, "x"], ["SETRANGE", "g:w2", half, "x"], ["SETRANGE", "g:w3", half, "x"],
+               ["SETBIT", "g:w4", "8", "1"], ["GET", "g:a"]] });
+      assert.equal(p.status, 200, p.text);
+      assert.deepEqual(p.json[0], { result: MAX_BODY / 2 });
+      assert.deepEqual(p.json[1], { result: MAX_BODY / 2 });
+      assert.match(p.json[2].error, /^NOPERM 'setrange' would grow a value past listen\.max_body_bytes \(with the request's other commands\)/);
+      assert.match(p.json[3].error, /^NOPERM 'setbit' would grow/);
+      assert.deepEqual(p.json[4], { result: "1" });
+      const t = await request(stack.port, { path: "/multi-exec", key,
+        body: [["SETRANGE", "g:t1", half, "x"], ["SETRANGE", "g:t2", half, "x"], ["SETRANGE", "g:t3", half, "x"]] });
+      assert.equal(t.status, 403, t.text);
+      assert.match(t.json.error, /would grow a value past listen\.max_body_bytes/);
+      assert.equal(Number(await stack.redis.call("EXISTS", "g:t1")), 0, "a refused transaction ran");
+      const grown = (await usedMemory(stack)) - before0;
+      assert.ok(grown < MAX_BODY + 8 * 1024 * 1024, `redis grew by ${grown} bytes`);
     });
 
     test("up to the bound the same commands run as before", async () => {
