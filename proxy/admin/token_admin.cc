@@ -125,6 +125,9 @@ std::function<bool(std::string_view, std::string_view, int&, std::string&)> toke
                                 .count();
       r = mintTokenRequest(*shared.snapshot(), body, now_s);
     } else if (path == "/v1/tokens/revoke") {
+      // Read again first: a file gone since the last look must not be started afresh with only
+      // this jti (attack round 16: revoke, delete, revoke within a second lifted the first).
+      shared.reloadRevocations();
       r = shared.revocationsKnown()
               ? revokeTokenRequest(*shared.snapshot(), body)
               : fail(503,

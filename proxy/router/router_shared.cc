@@ -40,6 +40,7 @@ void RouterShared::reloadRevocations() {
 void RouterShared::loadRevocationsLocked() {
   const std::string& file = snapshot_->config().signing.revoked_file;
   revocations_known_ = true;
+  revoked_stamp_ = fileStamp(file);  // before the read: a change after it is noticed later
   std::error_code ec;  // set for a missing file too; other failures leave the type unknown
   const bool missing = !file.empty() && std::filesystem::symlink_status(file, ec).type() ==
                                             std::filesystem::file_type::not_found;

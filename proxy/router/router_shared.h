@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "conf/snapshot.h"
+#include "proxy/io/file_stamp.h"
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/client_shares.h"
 
@@ -50,6 +51,13 @@ class RouterShared {
     std::lock_guard<std::mutex> lock(mu_);
     return revocations_known_;
   }
+  // How revoked_file looked when it was last read: a watcher re-reads it when it looks
+  // otherwise now (compared with what was read, not with the watcher's own last look, so a file
+  // written by a revoke and deleted within one look is still noticed: attack round 16).
+  [[nodiscard]] FileStamp revokedFileStamp() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return revoked_stamp_;
+  }
 
   QuotaLedger& quota() { return quota_; }
   const QuotaLedger& quota() const { return quota_; }
@@ -66,6 +74,7 @@ class RouterShared {
   std::shared_ptr<const RevokedSet> revoked_;
   bool revocations_known_ = true;
   std::string revoked_file_seen_;  // the revoked_file path once a read found it there
+  FileStamp revoked_stamp_;        // revoked_file as the last read found it
   std::atomic<uint64_t> generation_{0};
   QuotaLedger quota_;
   ShareLedger shares_;

@@ -197,11 +197,9 @@ int runServe(const std::string& path, const std::string& version) {
   auto everyWorkerTakesShared = [&] { forEachWorker([](Worker& w) { w.takeShared(); }); };
   // signing.revoked_file is re-read within a second of any change to it (`keyward scan
   // --revoke`, an operator's edit), not only on a reload or POST /v1/tokens/revoke.
-  FileStamp revoked_stamp = fileStamp(shared.snapshot()->config().signing.revoked_file);
   Timer revocation_watch(base.get(), [&] {
     const FileStamp now = fileStamp(shared.snapshot()->config().signing.revoked_file);
-    if (now == revoked_stamp) return;
-    revoked_stamp = now;
+    if (now == shared.revokedFileStamp()) return;
     shared.reloadRevocations();
     everyWorkerTakesShared();
   });

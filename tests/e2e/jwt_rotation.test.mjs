@@ -233,4 +233,28 @@ describe("rotation under a concurrent request loop", () => {
     }
     assert.equal(await status(victim, "60"), 401, "the revocation was lost");
   });
+
+  // Attack round 16: revoke, delete the file at once, revoke again within a second: the watcher
+  // compared with its own last look (both "missing"), and the second revoke started a fresh
+  // file with only its jti, lifting the first.
+  test("revoke, delete revoked_file at once, revoke again: 503, and the first revocation holds", async () => {
+    const victim = await adminMint("62");
+    const bystander = await adminMint("63");
+    const saved = fs.readFileSync(keys.revokedFile);
+    const r = await adminCall(stack, kw, "POST", "/v1/tokens/revoke", { jti: decodeJwt(victim).jti });
+    assert.equal(r.status, 200, r.text);
+    fs.unlinkSync(keys.revokedFile);
+    const again = await adminCall(stack, kw, "POST", "/v1/tokens/revoke", { jti: "yet-another" });
+    assert.equal(again.status, 503, again.text);
+    assert.ok(!fs.existsSync(keys.revokedFile), "a revoke call started a fresh revoked_file");
+    assert.equal(await status(victim, "62"), 401, "a revoked token was accepted");
+    assert.equal(await status(bystander, "63"), 401, "JWTs accepted while revoked_file is gone");
+    fs.writeFileSync(keys.revokedFile, Buffer.concat([saved, Buffer.from(decodeJwt(victim).jti + "\n")]));
+    const t0 = performance.now();
+    while ((await status(bystander, "63")) !== 200) {
+      assert.ok(performance.now() - t0 < 5000, "JWTs still refused 5 s after revoked_file came back");
+      await sleep(50);
+    }
+    assert.equal(await status(victim, "62"), 401);
+  });
 });

@@ -515,6 +515,9 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     const three = [["GET", "app:1"], ["GET", "app:2"], ["GET", "app:3"]];
     const cases = [
       [200, '{"result":', single, "/"],
+      [200, '"hi"', single, "/"],
+      [200, "5", single, "/"],
+      [200, '\ufeff{"result":1}', single, "/"],
       [200, '{"result":"x"', single, "/"],
       [200, '{"result":"x"} {"result":"y"}', single, "/"],
       [200, "[1,2,3]", single, "/"],

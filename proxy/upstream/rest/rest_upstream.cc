@@ -231,7 +231,7 @@ std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streamin
 // The held bytes outgrew kRelayThreshold: send the head and stream from here on.
 void startRelay(Relay& r, Exchange& ex) {
   if (!plausibleStart(r, r.pending)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
   }
   r.splicer = makeSplicer(r, true);
   if (r.call != nullptr) r.call->leavePool();
@@ -243,7 +243,7 @@ void startRelay(Relay& r, Exchange& ex) {
   if (!r.splicer) return ex.relayWrite(held);
   std::string out;
   if (!r.splicer->feed(held, out)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
   }
   ex.relayWrite(out);
 }
@@ -274,7 +274,7 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
   if (!r.splicer) return ex.relayWrite(chunk);
   std::string out;
   if (!r.splicer->feed(chunk, out)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
   }
   ex.relayWrite(out);
 }
@@ -410,14 +410,14 @@ void onDone(Relay& r, Exchange& ex) {
   }
   if (r.began) {
     if (r.splicer && !r.splicer->finish()) {
-      return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error()});
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
     }
     r.finished = true;
     return ex.relayEnd();
   }
   // The whole reply is here: check it, splice it, answer with a Content-Length.
   if (!plausibleStart(r, r.pending)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON"});
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
   }
   if (r.opens.empty()) {
     if (Status whole = checkWhole(r); !whole) {
@@ -435,7 +435,8 @@ void onDone(Relay& r, Exchange& ex) {
   HttpResponse out = r.head();
   if (!r.opens.empty()) {
     auto opened = openedBody(r);
-    if (!opened) return failRelay(r, ex, {UpstreamErrorKind::Protocol, opened.error().message});
+    if (!opened)
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, opened.error().message, true});
     out.status = opened->first;
     out.body = std::move(opened->second);
     if (out.status == 200 || r.content_type.starts_with("application/octet-stream")) {
@@ -446,12 +447,12 @@ void onDone(Relay& r, Exchange& ex) {
     if (!body) {
       return failRelay(r, ex,
                        {UpstreamErrorKind::Protocol,
-                        "upstream resp2 pipeline reply does not match the commands sent"});
+                        "upstream resp2 pipeline reply does not match the commands sent", true});
     }
     out.body = std::move(*body);
   } else if (auto splicer = makeSplicer(r, false)) {
     if (!splicer->feed(r.pending, out.body) || !splicer->finish()) {
-      return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error()});
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, splicer->error(), true});
     }
   } else {
     out.body = std::move(r.pending);
