@@ -540,6 +540,22 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     // body holds no secret).
     up.reply(() => ({ status: 400, json: { error: `ERR bad token Bearer ${UP_TOKEN}` } }));
     expectError(await post(single), 502, "ERR upstream protocol: outcome unknown");
+    // Streamed single-command replies (over 256 KiB) are checked as they pass, their last byte
+    // kept back (attack round 16: these five went out as complete 200s).
+    const big = "a".repeat(300 * 1024);
+    for (const body of [`{"result":"${big}"}{"result":1}`, `{"result":"${big}"} garbage`,
+                        `{"result":"${big}`, `{"result":"${big}\u00ff"}`.replace("\u00ff", "\xff"),
+                        `{"result":"${big}",` + "[".repeat(600) + "]".repeat(600) + "}"]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body, "latin1") }));
+      const got = await post(single).then((res) => res, (err) => ({ err }));
+      let whole = false;
+      try { whole = got.status === 200 && JSON.parse(got.text) !== undefined; } catch { /* cut */ }
+      assert.ok(!whole, `a bad streamed reply passed whole: ${body.slice(-40)}`);
+    }
+    up.reply(() => ({ status: 200, json: { result: big } }));
+    const fine = await post(single);
+    assert.equal(fine.status, 200);
+    assert.equal(fine.json.result.length, big.length, "a good streamed reply arrives whole");
     // A streamed reply (over 256 KiB) one element short never gets its closing bracket.
     up.reply(() => ({ status: 200, json: [{ result: "v".repeat(300 * 1024) }, { result: "b" }] }));
     const cut = await post(three, { path: "/pipeline" }).then((res) => res, (err) => ({ err }));

@@ -10,6 +10,7 @@
 #include "policy/ascii.h"
 #include "proxy/codec/json_array_splice.h"
 #include "proxy/codec/json_escape.h"
+#include "proxy/codec/json_stream_check.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_parser.h"
 #include "proxy/codec/resp_writer.h"
@@ -58,6 +59,10 @@ struct Relay {
   bool finished = false;  // the client's request is answered: ignore the rest
   std::string pending;    // the reply's bytes held before the relay starts
   std::optional<codec::JsonArraySplicer> splicer;
+  // A streamed single-command JSON reply: checked as it passes, its last byte kept back until
+  // the end shows it whole (json_stream_check.h).
+  std::optional<codec::JsonStreamCheck> checker;
+  std::string held_back;
 
   // Denied slots go into a 200 reply only: an upstream 400 refused the request whole, and its
   // {"error":...} passes through as it is.
@@ -228,24 +233,46 @@ std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streamin
   return codec::JsonArraySplicer(r.upstream_count, std::move(inserts));
 }
 
+// One chunk of a streamed reply: spliced and counted (arrays), or checked with its last byte
+// kept back (a single command's JSON), or passed as it is.
+void relayChunk(Relay& r, Exchange& ex, std::string_view chunk) {
+  if (r.checker) {
+    if (chunk.empty()) return;
+    if (!r.checker->feed(chunk)) {
+      return failRelay(
+          r, ex,
+          {UpstreamErrorKind::Protocol, "upstream reply is not one whole JSON object", true});
+    }
+    std::string out;
+    out.reserve(r.held_back.size() + chunk.size());
+    out.append(r.held_back).append(chunk.substr(0, chunk.size() - 1));
+    r.held_back.assign(1, chunk.back());
+    return ex.relayWrite(out);
+  }
+  if (!r.splicer) return ex.relayWrite(chunk);
+  std::string out;
+  if (!r.splicer->feed(chunk, out)) {
+    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
+  }
+  ex.relayWrite(out);
+}
+
 // The held bytes outgrew kRelayThreshold: send the head and stream from here on.
 void startRelay(Relay& r, Exchange& ex) {
   if (!plausibleStart(r, r.pending)) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
   }
   r.splicer = makeSplicer(r, true);
+  if (r.route == codec::RestRoute::Command && !r.content_type.starts_with("application/octet")) {
+    r.checker.emplace();
+  }
   if (r.call != nullptr) r.call->leavePool();
   ex.record().upstream_ms = msSince(r.ctx.started);
   r.began = true;
   ex.relayBegin(r.head(), r.splicer ? std::nullopt : r.length);
   std::string held;
   held.swap(r.pending);
-  if (!r.splicer) return ex.relayWrite(held);
-  std::string out;
-  if (!r.splicer->feed(held, out)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
-  }
-  ex.relayWrite(out);
+  relayChunk(r, ex, held);
 }
 
 void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
@@ -271,12 +298,7 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
     if (r.pending.size() >= kRelayThreshold && !r.spliceResp2()) startRelay(r, ex);
     return;
   }
-  if (!r.splicer) return ex.relayWrite(chunk);
-  std::string out;
-  if (!r.splicer->feed(chunk, out)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
-  }
-  ex.relayWrite(out);
+  relayChunk(r, ex, chunk);
 }
 
 // A reply held whole and relayed as it is must be one whole reply to what was sent (attack round
@@ -411,6 +433,13 @@ void onDone(Relay& r, Exchange& ex) {
   if (r.began) {
     if (r.splicer && !r.splicer->finish()) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
+    }
+    if (r.checker) {
+      if (!r.checker->complete()) {
+        return failRelay(
+            r, ex, {UpstreamErrorKind::Protocol, "upstream reply ended before it was whole", true});
+      }
+      ex.relayWrite(r.held_back);
     }
     r.finished = true;
     return ex.relayEnd();

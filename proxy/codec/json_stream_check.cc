@@ -1,0 +1,133 @@
+// See json_stream_check.h.
+#include "proxy/codec/json_stream_check.h"
+
+namespace kw::proxy::codec {
+
+namespace {
+
+bool isWs(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+bool isHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// Continuation bytes a UTF-8 lead byte announces; -1 for a byte that cannot lead.
+int utf8Tail(unsigned char b) {
+  if (b < 0x80) return 0;
+  if (b >= 0xC2 && b <= 0xDF) return 1;
+  if (b >= 0xE0 && b <= 0xEF) return 2;
+  if (b >= 0xF0 && b <= 0xF4) return 3;
+  return -1;
+}
+
+}  // namespace
+
+bool JsonStreamCheck::open(bool object) {
+  if (depth_ >= max_depth_) return false;
+  const uint64_t bit = uint64_t{1} << (depth_ % 64);
+  if (object) {
+    objects_[depth_ / 64] |= bit;
+  } else {
+    objects_[depth_ / 64] &= ~bit;
+  }
+  ++depth_;
+  return true;
+}
+
+bool JsonStreamCheck::close(bool object) {
+  if (depth_ == 0) return false;
+  --depth_;
+  return ((objects_[depth_ / 64] >> (depth_ % 64)) & 1) == (object ? 1u : 0u);
+}
+
+bool JsonStreamCheck::feed(std::string_view in) {
+  for (const char c : in) {
+    const auto b = static_cast<unsigned char>(c);
+    switch (phase_) {
+      case Phase::Failed:
+        return false;
+      case Phase::After:
+        if (!isWs(c)) {
+          phase_ = Phase::Failed;
+          return false;
+        }
+        continue;
+      case Phase::Before:
+        if (isWs(c)) continue;
+        if (c != '{' || !open(true)) {
+          phase_ = Phase::Failed;
+          return false;
+        }
+        phase_ = Phase::Inside;
+        continue;
+      case Phase::Inside:
+        break;
+    }
+    if (continuation_ != 0) {
+      if ((b & 0xC0) != 0x80) {
+        phase_ = Phase::Failed;
+        return false;
+      }
+      --continuation_;
+      continue;
+    }
+    if (in_string_) {
+      if (escape_ == 1) {
+        if (c == 'u') {
+          escape_ = 5;
+        } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                   c == 'r' || c == 't') {
+          escape_ = 0;
+        } else {
+          phase_ = Phase::Failed;
+          return false;
+        }
+        continue;
+      }
+      if (escape_ > 1) {
+        if (!isHex(c)) {
+          phase_ = Phase::Failed;
+          return false;
+        }
+        escape_ = escape_ == 2 ? 0 : escape_ - 1;
+        continue;
+      }
+      if (c == '\\') {
+        escape_ = 1;
+      } else if (c == '"') {
+        in_string_ = false;
+      } else if (b < 0x20) {
+        phase_ = Phase::Failed;
+        return false;
+      } else {
+        const int tail = utf8Tail(b);
+        if (tail < 0) {
+          phase_ = Phase::Failed;
+          return false;
+        }
+        continuation_ = static_cast<uint8_t>(tail);
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      if (!open(c == '{')) {
+        phase_ = Phase::Failed;
+        return false;
+      }
+    } else if (c == '}' || c == ']') {
+      if (!close(c == '}')) {
+        phase_ = Phase::Failed;
+        return false;
+      }
+      if (depth_ == 0) phase_ = Phase::After;
+    } else if (b >= 0x80 || (b < 0x20 && !isWs(c))) {
+      phase_ = Phase::Failed;  // outside strings JSON is ASCII
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace kw::proxy::codec
