@@ -103,13 +103,14 @@ codec::HttpParserLimits limitsFor(const conf::ListenConfig& listen) {
 
 ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
                                    std::string anonymous_key,
-                                   UnauthenticatedList::iterator unauthenticated_at)
+                                   std::optional<UnauthenticatedList::iterator> unauthenticated_at)
     : server_(server),
       bev_(std::move(bev)),
       peer_(std::move(peer)),
       parser_(limitsFor(server.listen())),
       anonymous_key_(std::move(anonymous_key)),
-      unauthenticated_at_(unauthenticated_at),
+      unauthenticated_at_(unauthenticated_at.value_or(UnauthenticatedList::iterator())),
+      unauthenticated_(unauthenticated_at.has_value()),
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {

@@ -37,9 +37,11 @@ class ClientConnection final : public Exchange {
  public:
   // `anonymous_key`: the server's per-address count this connection is in until it first counts
   // for a client ("" = none, a trusted proxy's). `unauthenticated_at`: its place in the server's
-  // list of connections that have not counted for a client yet (oldest first), left then too.
+  // list of connections that have not counted for a client yet (oldest first), left then too;
+  // none (the list's end) for a trusted proxy's, which is never closed for a newcomer.
   ClientConnection(GatewayServer& server, BufferEventPtr bev, PeerInfo peer,
-                   std::string anonymous_key, UnauthenticatedList::iterator unauthenticated_at);
+                   std::string anonymous_key,
+                   std::optional<UnauthenticatedList::iterator> unauthenticated_at);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -153,7 +155,7 @@ class ClientConnection final : public Exchange {
   std::string client_;          // the client this connection counts for ("" = none yet)
   std::string anonymous_key_;   // counted as anonymous under this address until then
   UnauthenticatedList::iterator unauthenticated_at_;  // in the server's list until then
-  bool unauthenticated_ = true;
+  bool unauthenticated_ = false;                      // unauthenticated_at_ is valid
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()

@@ -263,12 +263,19 @@ void GatewayServer::startConnection(int fd, PeerInfo peer, std::string anonymous
   const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
-  auto at = unauthenticated_.insert(unauthenticated_.end(), {nullptr, now_us});  // the newest
+  // A trusted proxy's connection (no anonymous key) carries many clients' requests: a flood of
+  // newcomers must not close it (attack round 16), so it is not in the list.
+  std::optional<UnauthenticatedList::iterator> at;
+  if (!anonymous_key.empty()) {
+    at = unauthenticated_.insert(unauthenticated_.end(), {nullptr, now_us});  // the newest
+  }
   auto conn = std::make_unique<ClientConnection>(*this, BufferEventPtr(bev), std::move(peer),
                                                  std::move(anonymous_key), at);
   ClientConnection* raw = conn.get();
-  at->conn = raw;
-  if (unauthenticated_.size() == 1) publishOldest();
+  if (at) {
+    (*at)->conn = raw;
+    if (unauthenticated_.size() == 1) publishOldest();
+  }
   connections_.emplace(raw, std::move(conn));
   ++accepted_;
   ledger_.noteAccepted();

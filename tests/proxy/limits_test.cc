@@ -140,6 +140,35 @@ TEST(Limits, AtMaxConnectionsTheOldestUnauthenticatedConnectionMakesRoom) {
   for (const int fd : {authed, older, newer, fresh, second}) ::close(fd);
 }
 
+// Attack round 16: a flood of newcomers closed a trusted proxy's connections (each carries many
+// clients' requests). They are never closed for a newcomer.
+TEST(Limits, ATrustedProxysConnectionsAreNeverClosedForANewcomer) {
+  Stack s;
+  ASSERT_TRUE(s.start(
+      kClients, "  max_connections: 2\n  workers: 1\n  trusted_proxies: [\"127.0.0.1/32\"]\n"))
+      << s.kw.out_text << s.kw.err_text;
+  const int a = connectTo(s.port, 1);
+  const int b = connectTo(s.port, 1);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int c = connectTo(s.port, 1);
+  if (c >= 0) {
+    char byte = 0;
+    EXPECT_EQ(::recv(c, &byte, 1, 0), 0) << "the newcomer is closed at accept";
+    ::close(c);
+  }
+  char byte = 0;
+  EXPECT_EQ(::recv(a, &byte, 1, 0), -1) << "the proxy's idle connection stays (the read times out)";
+  EXPECT_EQ(::recv(b, &byte, 1, 0), -1);
+  const std::string metrics =
+      roundTrip(s.admin_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(metrics.find("keyward_unauthenticated_evicted_total 0\n"), std::string::npos)
+      << metrics;
+  ::close(a);
+  ::close(b);
+}
+
 // README, Limits and shares: the credential, address, Origin and path-style command are checked
 // from the head; a refused request is answered without its body and without `100 Continue`.
 TEST(Limits, RefusedHeadsAreAnsweredBeforeTheirBody) {
