@@ -130,8 +130,9 @@ for (const mode of MODES) {
       report(`preauth_evict ${mode}`, { closed, evicted });
       assert.equal(evicted, 5, "one idle connection closed per newcomer");
       assert.equal(closed.length, 5, `closed: ${closed}`);
-      // The process's oldest, on either worker.
-      assert.ok(closed.every((i) => i < 10), `closed: ${closed}`);
+      // The process's oldest, on either worker: the first address's and the second's (a worker
+      // stamps a connection when its loop takes it, so the order is the kernel's within a few).
+      assert.ok(closed.every((i) => i < 2 * PER_ADDRESS), `closed: ${closed}`);
       // Newcomers that never authenticate replace the oldest idle ones, never the clients.
       const more = [];
       for (let i = 0; i < PER_ADDRESS; i++) more.push(await idleTcp(capped.port, "127.0.0.8"));
