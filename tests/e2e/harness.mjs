@@ -321,16 +321,26 @@ export async function startStack({ listen = {}, upstream = {}, extraClients = {}
                          budget: b = budget, audit, encryption: e = encryption } = {}) {
       const chained = inner && upstreamUrl === undefined;
       const up = chained ? { ca_file: c.ca, ...upstream, ...u } : { ...upstream, ...u };
-      const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
-                               upstream: up, adminPort: await freePort(), signing, quota,
-                               budget: b, audit, encryption: e });
-      const kw = await spawnKeyward(dir, cfg, {
-        KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
-        KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : upstreamToken ?? redis.password,
-        KW_E2E_ADMIN_TOKEN: adminToken,
-      });
-      instances.push(kw);
-      return kw;
+      // A free admin port can be taken by a test running beside this one before keyward binds
+      // it (seen once in CI): a fresh port then, at most three times.
+      for (let attempt = 0; ; ++attempt) {
+        const cfg = baseConfig({ certs: c, clients, listen: { ...listen, ...l },
+                                 upstream: up, adminPort: await freePort(), signing, quota,
+                                 budget: b, audit, encryption: e });
+        try {
+          const kw = await spawnKeyward(dir, cfg, {
+            KW_E2E_UPSTREAM_URL: chained ? inner.kw.url : upstreamUrl ?? `redis://127.0.0.1:${redis.port}`,
+            KW_E2E_UPSTREAM_TOKEN: chained ? inner.key : upstreamToken ?? redis.password,
+            KW_E2E_ADMIN_TOKEN: adminToken,
+          });
+          instances.push(kw);
+          return kw;
+        } catch (err) {
+          if (attempt >= 2 || !/cannot listen on admin address .*Address already in use/.test(err.message)) {
+            throw err;
+          }
+        }
+      }
     },
     async stop() {
       for (const kw of instances) await kw.stop();
