@@ -35,15 +35,16 @@ std::optional<uint64_t> fieldBits(std::string_view type) {
 // The bytes a value must hold for `bits` bits from bit `offset` (an overflow-free bound).
 uint64_t bytesFor(uint64_t offset_bits, uint64_t bits) { return (offset_bits + bits + 7) / 8; }
 
-// BITFIELD's largest write: the bytes it needs, or the argument at fault (SyntaxError).
-struct BitfieldScan {
+// What a command may grow a value to: the bytes, the argument they come from, or the argument
+// not read as Redis reads it.
+struct Growth {
   uint64_t bytes = 0;
-  int32_t largest_arg = -1;  // the offset of the largest write
-  int32_t bad_arg = -1;      // set: not read as Redis reads it
+  int32_t arg = -1;      // the offset of the largest write
+  int32_t bad_arg = -1;  // set: SyntaxError there
 };
 
-BitfieldScan scanBitfield(Argv argv) {
-  BitfieldScan out;
+Growth bitfieldGrowth(Argv argv) {
+  Growth out;
   for (size_t i = 2; i < argv.size();) {
     const std::string_view op = argv[i];
     if (ascii::equalsIgnoreCase(op, "overflow")) {
@@ -61,7 +62,7 @@ BitfieldScan scanBitfield(Argv argv) {
       out.bad_arg = static_cast<int32_t>(i + 1);
       return out;
     }
-    // "#N" is the N-th field of this width.
+    // "#N" is the N-th field of this width (saturating: Redis refuses what overflows).
     std::string_view off = argv[i + 2];
     const bool scaled = !off.empty() && off[0] == '#';
     const auto n = plainOffset(scaled ? off.substr(1) : off);
@@ -69,13 +70,33 @@ BitfieldScan scanBitfield(Argv argv) {
       out.bad_arg = static_cast<int32_t>(i + 2);
       return out;
     }
+    const uint64_t offset_bits =
+        !scaled ? *n : (*n > (uint64_t{1} << 62) / *bits ? uint64_t{1} << 62 : *n * *bits);
     // A GET past the end reads zeros and grows nothing.
-    const uint64_t need = bytesFor(scaled ? *n * *bits : *n, *bits);
+    const uint64_t need = bytesFor(offset_bits, *bits);
     if (write && need > out.bytes) {
       out.bytes = need;
-      out.largest_arg = static_cast<int32_t>(i + 2);
+      out.arg = static_cast<int32_t>(i + 2);
     }
     i += get ? 3 : 4;
+  }
+  return out;
+}
+
+Growth growth(Argv argv, const CommandInfo& cmd) {
+  if (cmd.name == "bitfield") return bitfieldGrowth(argv);
+  Growth out;
+  if ((cmd.name != "setrange" && cmd.name != "setbit") || argv.size() != 4) return out;
+  const auto offset = plainOffset(argv[2]);
+  if (!offset) {
+    out.bad_arg = 2;
+    return out;
+  }
+  out.arg = 2;
+  if (cmd.name == "setbit") {
+    out.bytes = bytesFor(*offset, 1);
+  } else if (!argv[3].empty()) {  // an empty value writes nothing (Redis answers the length)
+    out.bytes = *offset + argv[3].size();
   }
   return out;
 }
@@ -83,37 +104,15 @@ BitfieldScan scanBitfield(Argv argv) {
 }  // namespace
 
 Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes) {
-  if (cmd.name == "setrange" && argv.size() == 4) {
-    const auto offset = plainOffset(argv[2]);
-    if (!offset) return Decision::deny(Reason::SyntaxError, 2, &cmd);
-    // An empty value writes nothing (Redis answers the length it has).
-    if (!argv[3].empty() && *offset + argv[3].size() > max_bytes) {
-      return Decision::deny(Reason::ValueTooLarge, 2, &cmd);
-    }
-  } else if (cmd.name == "setbit" && argv.size() == 4) {
-    const auto offset = plainOffset(argv[2]);
-    if (!offset) return Decision::deny(Reason::SyntaxError, 2, &cmd);
-    if (bytesFor(*offset, 1) > max_bytes) return Decision::deny(Reason::ValueTooLarge, 2, &cmd);
-  } else if (cmd.name == "bitfield") {
-    const BitfieldScan b = scanBitfield(argv);
-    if (b.bad_arg >= 0) return Decision::deny(Reason::SyntaxError, b.bad_arg, &cmd);
-    if (b.bytes > max_bytes) return Decision::deny(Reason::ValueTooLarge, b.largest_arg, &cmd);
-  }
+  const Growth g = growth(argv, cmd);
+  if (g.bad_arg >= 0) return Decision::deny(Reason::SyntaxError, g.bad_arg, &cmd);
+  if (g.bytes > max_bytes) return Decision::deny(Reason::ValueTooLarge, g.arg, &cmd);
   return Decision::allow(&cmd);
 }
 
 uint64_t valueGrowth(Argv argv, const CommandInfo& cmd) {
-  if ((cmd.name == "setrange" || cmd.name == "setbit") && argv.size() == 4) {
-    const auto offset = plainOffset(argv[2]);
-    if (!offset) return 0;
-    if (cmd.name == "setbit") return bytesFor(*offset, 1);
-    return argv[3].empty() ? 0 : *offset + argv[3].size();
-  }
-  if (cmd.name == "bitfield") {
-    const BitfieldScan b = scanBitfield(argv);
-    return b.bad_arg >= 0 ? 0 : b.bytes;
-  }
-  return 0;
+  const Growth g = growth(argv, cmd);
+  return g.bad_arg >= 0 ? 0 : g.bytes;
 }
 
 }  // namespace kw::policy

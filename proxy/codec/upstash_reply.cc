@@ -209,8 +209,9 @@ Status checkEnvelope(const simdjson::dom::element& e) {
 
 Status checkUpstashBody(std::string_view body, UpstashBodyShape shape, size_t expected) {
   // One parser per thread, its buffers kept: bodies checked here are at most the relay
-  // threshold (larger ones stream).
-  thread_local simdjson::dom::parser parser;
+  // threshold (larger ones stream), so its capacity is bounded at 1 MiB (a larger body is not
+  // one keyward relays whole: refused, and the buffers stay small).
+  thread_local simdjson::dom::parser parser(size_t{1} << 20);
   simdjson::dom::element doc;
   if (parser.parse(body.data(), body.size()).get(doc)) return bad(kBadJson);
   if (shape == UpstashBodyShape::Single) return checkEnvelope(doc);

@@ -49,7 +49,8 @@ struct UpstashReply {
 // JSON value) or "error" (a string), and an Array exactly `expected` envelopes. Looser than
 // parseUpstashReply about the values (they pass through unread), never about the frame: a
 // truncated, padded or miscounted reply must not reach a client as a complete one (attack
-// round 15). Errors never quote body bytes.
+// round 15). A body over 1 MiB is refused (the callers hold at most 256 KiB and a read).
+// Errors never quote body bytes.
 [[nodiscard]] Status checkUpstashBody(std::string_view body, UpstashBodyShape shape,
                                       size_t expected);
 

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "proxy/codec/reply_json.h"
 #include "proxy/io/tls_read_ahead.h"
@@ -109,8 +110,7 @@ ClientConnection::ClientConnection(GatewayServer& server, BufferEventPtr bev, Pe
       peer_(std::move(peer)),
       parser_(limitsFor(server.listen())),
       anonymous_key_(std::move(anonymous_key)),
-      unauthenticated_at_(unauthenticated_at.value_or(UnauthenticatedList::iterator())),
-      unauthenticated_(unauthenticated_at.has_value()),
+      unauthenticated_at_(unauthenticated_at),
       timer_(server.base(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {
@@ -124,10 +124,7 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::leaveAnonymous() {
-  if (unauthenticated_) {
-    server_.forgetUnauthenticated(unauthenticated_at_);
-    unauthenticated_ = false;
-  }
+  if (unauthenticated_at_) server_.forgetUnauthenticated(*std::exchange(unauthenticated_at_, {}));
   if (anonymous_key_.empty()) return;
   server_.leaveAnonymous(anonymous_key_);
   anonymous_key_.clear();
@@ -258,11 +255,7 @@ void ClientConnection::shed() {
 }
 
 void ClientConnection::evict() {
-  if (record_pending_) {  // a head still arriving, or a refusal not sent yet: it ran nothing
-    record_.reason = "evicted_unauthenticated";
-    finishRecord(kClientClosedStatus, record_.bytes_out);
-  }
-  closeNow();
+  closeNow("evicted_unauthenticated");  // a head still arriving or a refusal unsent: nothing ran
 }
 
 void ClientConnection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
@@ -706,12 +699,12 @@ void ClientConnection::linger() {
   timer_.arm(kLingerTime);
 }
 
-void ClientConnection::closeNow() {
+void ClientConnection::closeNow(const char* reason) {
   if (state_ == State::Closed) return;
   // The client left before its answer (or mid-relay): the request may have run upstream, so it
   // is recorded all the same (found by the attack run: an early close hid writes from the audit).
   if (record_pending_) {
-    record_.reason = "client_closed";
+    record_.reason = reason;
     finishRecord(kClientClosedStatus, record_.bytes_out);
   }
   state_ = State::Closed;

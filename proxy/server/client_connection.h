@@ -106,7 +106,8 @@ class ClientConnection final : public Exchange {
   void finishRecord(int status, size_t bytes_out);
   void closeAfterFlush();
   void linger();
-  void closeNow();
+  // A request whose record is still open is recorded with status 499 and `reason`.
+  void closeNow(const char* reason = "client_closed");
   void leaveAnonymous();
   void onTimeout();
   void armForNextRequest();
@@ -154,8 +155,8 @@ class ClientConnection final : public Exchange {
   std::string reserved_for_;    // the client it is counted for
   std::string client_;          // the client this connection counts for ("" = none yet)
   std::string anonymous_key_;   // counted as anonymous under this address until then
-  UnauthenticatedList::iterator unauthenticated_at_;  // in the server's list until then
-  bool unauthenticated_ = false;                      // unauthenticated_at_ is valid
+  // Its place in the server's list until then (none for a trusted proxy's).
+  std::optional<UnauthenticatedList::iterator> unauthenticated_at_;
   Admission admission_;
   bool relay_chunked_ = false;  // Relaying with chunked framing
   bool relay_keep_ = false;     // Relaying: keep the connection after relayEnd()

@@ -19,12 +19,16 @@ HandedConnection::HandedConnection(ListenerLedger& l, int socket, const sockaddr
 }
 
 HandedConnection::~HandedConnection() {
+  if (handed) ledger.handOffDone();
   if (fd < 0) return;
   evutil_closesocket(fd);
   if (!anonymous_key.empty()) ledger.leaveAnonymous(anonymous_key);
 }
 
-int HandedConnection::take() { return std::exchange(fd, -1); }
+int HandedConnection::take() {
+  if (std::exchange(handed, false)) ledger.handOffDone();
+  return std::exchange(fd, -1);
+}
 
 ListenerLedger::ListenerLedger(const conf::ListenConfig& listen, SslCtxPtr tls_ctx)
     : listen_(listen), tls_(tls_ctx != nullptr), tls_ctx_(std::move(tls_ctx)) {
@@ -48,6 +52,11 @@ bool ListenerLedger::handOff(uint32_t from, std::shared_ptr<HandedConnection>& h
     }
   }
   if (best == adopters_.size()) return false;
+  if (handed_.fetch_add(1) >= kMaxHandOffs) {
+    handed_.fetch_sub(1);
+    return false;
+  }
+  h->handed = true;
   adopters_[best](std::move(h));
   return true;
 }

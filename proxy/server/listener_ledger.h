@@ -41,6 +41,7 @@ struct HandedConnection {
   int fd;
   sockaddr_storage addr{};
   std::string anonymous_key;
+  bool handed = false;  // counted in the ledger's hand-offs on their way
 };
 
 class ListenerLedger {
@@ -77,9 +78,12 @@ class ListenerLedger {
   }
   // Hands `h` to the worker other than `from` whose oldest unauthenticated connection is the
   // oldest, when that one arrived before `older_than` (steady microseconds); false (h untouched)
-  // when no other worker holds one that old.
+  // when no other worker holds one that old, or kMaxHandOffs are already on their way (each
+  // holds a socket outside max_connections until its worker's loop takes it).
+  static constexpr uint32_t kMaxHandOffs = 256;
   [[nodiscard]] bool handOff(uint32_t from, std::shared_ptr<HandedConnection>& h,
                              int64_t older_than);
+  void handOffDone() { handed_.fetch_sub(1); }
 
   enum class BodyReserve : uint8_t { Ok, TotalFull, ClientShareFull };
   [[nodiscard]] BodyReserve reserveBody(uint64_t bytes, const std::string& client);
@@ -132,6 +136,7 @@ class ListenerLedger {
   std::atomic<uint64_t> output_shed_{0};
   std::atomic<uint64_t> anonymous_refused_{0};
   std::atomic<uint64_t> evicted_{0};
+  std::atomic<uint32_t> handed_{0};  // hand-offs on their way
   std::atomic<uint64_t> accepted_{0};
   std::vector<std::function<void()>> shed_wakers_;  // set before the workers start
   std::vector<Adopt> adopters_;                     // the same, by worker index

@@ -63,6 +63,9 @@ TEST_F(ValueGrowth, BitfieldWritesAreBoundedReadsAreNot) {
   const Decision scaled = decide({"BITFIELD", "a:k", "incrby", "i64", "#125", "1"});
   EXPECT_EQ(scaled.reason, Reason::ValueTooLarge);
   EXPECT_EQ(scaled.arg_index, 4);
+  // A "#N" that overflows 64 bits when scaled does not wrap round to a small offset.
+  EXPECT_EQ(decide({"BITFIELD", "a:k", "SET", "u64", "#288230376151711744", "1"}).reason,
+            Reason::ValueTooLarge);
   EXPECT_TRUE(decide({"BITFIELD", "a:k", "GET", "u8", "4294967295"}).allowed());
   EXPECT_EQ(decide({"BITFIELD", "a:k", "GET", "u8", "0", "OVERFLOW", "SAT", "SET", "u8",
                     "#999999999", "1"})

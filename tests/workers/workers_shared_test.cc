@@ -178,6 +178,36 @@ TEST(ListenerLedger, AHandedConnectionGoesToTheWorkerWithTheOldestUnauthenticate
   EXPECT_FALSE(ledger.enterAnonymous("ip:1", 100));
 }
 
+// Hand-offs on their way each hold a socket outside max_connections: at most kMaxHandOffs at
+// once; one taken (or dropped) makes room for the next.
+TEST(ListenerLedger, HandOffsOnTheirWayAreBounded) {
+  ListenerLedger ledger(listenWith(10), nullptr);
+  std::vector<std::shared_ptr<HandedConnection>> waiting;  // the other worker has not run yet
+  (void)ledger.addWorker([](std::shared_ptr<HandedConnection>) {});
+  (void)ledger.addWorker([&](std::shared_ptr<HandedConnection> h) { waiting.push_back(h); });
+  ledger.noteOldestUnauthenticated(1, 100);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  auto handed = [&] {
+    return std::make_shared<HandedConnection>(ledger, -1, reinterpret_cast<sockaddr*>(&a), "");
+  };
+  for (uint32_t i = 0; i < ListenerLedger::kMaxHandOffs; ++i) {
+    auto h = handed();
+    ASSERT_TRUE(ledger.handOff(0, h, ListenerLedger::kNoneUnauthenticated)) << i;
+  }
+  auto over = handed();
+  EXPECT_FALSE(ledger.handOff(0, over, ListenerLedger::kNoneUnauthenticated));
+  EXPECT_NE(over, nullptr);
+  (void)waiting.back()->take();  // the worker took one
+  waiting.pop_back();
+  EXPECT_TRUE(ledger.handOff(0, over, ListenerLedger::kNoneUnauthenticated));
+  waiting.clear();  // dropped at shutdown: each gives its place back
+  for (uint32_t i = 0; i < ListenerLedger::kMaxHandOffs; ++i) {
+    auto h = handed();
+    ASSERT_TRUE(ledger.handOff(0, h, ListenerLedger::kNoneUnauthenticated)) << i;
+  }
+}
+
 TEST(ListenerLedger, OutputTotalIsTheSumOfEveryWorkersBytes) {
   ListenerLedger ledger(listenWith(10), nullptr);
   std::vector<std::thread> workers;

@@ -222,7 +222,7 @@ struct RedisPool::Impl {
   codec::RespLimits sub_limits;  // subscriptions: a message over a limit ends the subscription
   SslCtxPtr tls_ctx;
   std::vector<std::unique_ptr<PooledConn>> conns;
-  FairQueue<std::shared_ptr<PendingRequest>> queue;       // cancelled entries stay until reached
+  FairQueue<std::shared_ptr<PendingRequest>> queue;       // timed-out entries stay until reached
   std::vector<std::shared_ptr<PendingRequest>> deferred;  // errors to deliver from the loop
   uint32_t queued_live = 0;
   std::chrono::steady_clock::time_point grow_after{};  // place() opens no connection before
@@ -724,13 +724,17 @@ void cancelPending(void* p) {
   auto* req = static_cast<PendingRequest*>(p);
   req->callback = nullptr;  // releases the captures now
   if (req->stage == Stage::Queued) {
-    req->stage = Stage::Done;  // never written: dispatch drops it
+    req->stage = Stage::Done;  // never written
     req->hold.reset();
     refundUnsent(req->refund);
     req->deadline.reset();
-    std::string().swap(req->wire);  // what waits in the queue until then is an empty shell
+    std::string().swap(req->wire);
     if (req->owner != nullptr) {
       --req->owner->queued_live;
+      // Out of the queue now: left for dispatch to reach, a client sending and cancelling
+      // behind its own waiting request grew the queue without bound, at no quota cost since
+      // such requests are refunded.
+      (void)req->owner->queue.erase(req->tenant, req->shared_from_this());
     }
   } else if (req->stage == Stage::Done) {
     req->deferred_error.reset();

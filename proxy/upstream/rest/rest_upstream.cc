@@ -171,22 +171,28 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
 }
 
 // resp2 pipeline with denied slots: frame the upstream's replies and put the errors between.
-std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
-  codec::RespLimits limits;
+// `body` as exactly `count` whole RESP replies with nothing after them (views into it).
+std::optional<std::vector<std::string_view>> splitResp2(std::string_view body, size_t count,
+                                                        const codec::RespLimits& limits = {}) {
   std::vector<std::string_view> raws;
-  raws.reserve(r.upstream_count);
-  std::string_view rest = body;
+  raws.reserve(count);
   codec::RespParser parser(&limits);
-  while (raws.size() < r.upstream_count) {
+  while (raws.size() < count) {
     size_t len = 0;
-    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) return std::nullopt;
-    raws.push_back(rest.substr(0, len));
-    rest.remove_prefix(len);
+    if (parser.scan(body, len) != codec::RespParser::Status::Complete) return std::nullopt;
+    raws.push_back(body.substr(0, len));
+    body.remove_prefix(len);
     parser.reset();
   }
-  if (!rest.empty()) return std::nullopt;
+  if (!body.empty()) return std::nullopt;
+  return raws;
+}
+
+std::optional<std::string> spliceResp2(const Relay& r, std::string_view body) {
+  const auto raws = splitResp2(body, r.upstream_count);
+  if (!raws) return std::nullopt;
   std::string out;
-  codec::appendResp2Pipeline(out, raws, r.denied_at, r.messages);
+  codec::appendResp2Pipeline(out, *raws, r.denied_at, r.messages);
   return out;
 }
 
@@ -315,19 +321,7 @@ Status checkWhole(const Relay& r) {
   }
   const size_t want =
       r.status == 200 && r.route == codec::RestRoute::Pipeline ? r.upstream_count : 1;
-  codec::RespLimits limits;
-  codec::RespParser parser(&limits);
-  std::string_view rest = r.pending;
-  for (size_t n = 0; n < want; ++n) {
-    size_t len = 0;
-    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) {
-      return makeError(ErrorCode::Upstream,
-                       "upstream resp2 reply does not match the commands sent");
-    }
-    rest.remove_prefix(len);
-    parser.reset();
-  }
-  if (!rest.empty()) {
+  if (!splitResp2(r.pending, want)) {
     return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
   }
   return Ok{};
@@ -342,20 +336,15 @@ Result<codec::UpstashReply> parseJson(const Relay& r, const codec::RespLimits& l
 }
 
 Result<codec::UpstashReply> parseResp2(const Relay& r, const codec::RespLimits& limits) {
+  const auto raws = splitResp2(r.pending, r.upstream_count, limits);
+  if (!raws) {
+    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
+  }
   codec::UpstashReply out;
-  std::string_view rest = r.pending;
-  codec::RespParser parser(&limits);
-  while (out.values.size() < r.upstream_count) {
-    size_t len = 0;
-    if (parser.scan(rest, len) != codec::RespParser::Status::Complete) break;
-    auto v = codec::parseReply(rest.substr(0, len), limits);
+  for (std::string_view raw : *raws) {
+    auto v = codec::parseReply(raw, limits);
     if (!v) return v.error();
     out.values.push_back(std::move(*v));  // views into r.pending, which outlives them
-    rest.remove_prefix(len);
-    parser.reset();
-  }
-  if (out.values.size() != r.upstream_count || !rest.empty()) {
-    return makeError(ErrorCode::Upstream, "upstream resp2 reply does not match the commands sent");
   }
   return out;
 }
@@ -444,11 +433,13 @@ void onDone(Relay& r, Exchange& ex) {
     r.finished = true;
     return ex.relayEnd();
   }
-  // The whole reply is here: check it, splice it, answer with a Content-Length.
-  if (!plausibleStart(r, r.pending)) {
-    return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
-  }
-  if (r.opens.empty()) {
+  // The whole reply is here: check it, splice it, answer with a Content-Length. A reply with
+  // values to open is parsed whole by openedBody (a JSON refusal, status not 200, it passes on
+  // as it is: checked here like any other).
+  const bool opened_parses =
+      !r.opens.empty() &&
+      (r.status == 200 || r.content_type.starts_with("application/octet-stream"));
+  if (!opened_parses) {
     if (Status whole = checkWhole(r); !whole) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, whole.error().message, true});
     }
