@@ -149,6 +149,8 @@ Result<SnapshotConstSharedPtr> buildSnapshot(Config config) {
     c.shadow.encrypted_keys = config.encryption.patterns;
     c.spec.max_grown_value_bytes = config.listen.max_body_bytes;
     c.shadow.max_grown_value_bytes = config.listen.max_body_bytes;
+    c.spec.max_reply_elements = config.upstream.max_reply_elements;
+    c.shadow.max_reply_elements = config.upstream.max_reply_elements;
   }
   std::vector<policy::ValueKey> value_keys;
   for (const EncryptionKeyConfig& k : config.encryption.keys) {

@@ -88,6 +88,7 @@ struct ClientPolicy::Impl {
   bool functions_all = false;
   bool uses_templates = false;
   uint64_t max_grown_value_bytes = 0;  // ClientSpec's
+  uint64_t max_reply_elements = 0;     // ClientSpec's
 
   Decision decide(Argv argv, const Identity& id, EvalScratch& scratch, Evaluation& ev,
                   Evidence* evidence) const;
@@ -335,6 +336,7 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
   if (const Decision d = checkValueGrowth(argv, *cmd, max_grown_value_bytes); !d.allowed()) {
     return d;
   }
+  if (const Decision d = checkRandomCount(argv, *cmd, max_reply_elements); !d.allowed()) return d;
 
   if (ex.sort_reads_external && (all & kAccessRead) == 0) {
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
@@ -403,6 +405,7 @@ Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSp
     if (!st) return st.error();
   }
   impl->max_grown_value_bytes = spec.max_grown_value_bytes;
+  impl->max_reply_elements = spec.max_reply_elements;
   impl->uses_templates =
       impl->keys.hasTemplates() || impl->channels.hasTemplates() || impl->groups.hasTemplates();
 

@@ -31,6 +31,9 @@ struct ClientSpec {
   // Not a client field: listen.max_body_bytes, the largest value an offset may grow (SETRANGE,
   // SETBIT, BITFIELD SET/INCRBY; value_growth.h).
   uint64_t max_grown_value_bytes = uint64_t{10} << 20;
+  // Not a client field: upstream.max_reply_elements, the most values a negative SRANDMEMBER,
+  // HRANDFIELD or ZRANDMEMBER count may ask for (value_growth.h).
+  uint64_t max_reply_elements = uint64_t{1} << 20;
 };
 
 // Who is asking, for {sub} templates. sub is empty when the credential carries none.

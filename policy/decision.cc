@@ -55,6 +55,8 @@ std::string_view reasonName(Reason r) {
       return "value_encrypted";
     case Reason::ValueTooLarge:
       return "value_too_large";
+    case Reason::ReplyTooLarge:
+      return "reply_too_large";
   }
   return "unknown";
 }
@@ -136,6 +138,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' is not available on this key: its value is encrypted" + at(d);
     case Reason::ValueTooLarge:
       return "NOPERM '" + cmd + "' would grow a value past listen.max_body_bytes" + at(d);
+    case Reason::ReplyTooLarge:
+      return "NOPERM '" + cmd + "' asks for more elements than upstream.max_reply_elements" + at(d);
   }
   return "NOPERM denied";
 }
@@ -167,6 +171,7 @@ int denialStatus(Reason r) {
     case Reason::Unsupported:
     case Reason::ValueEncrypted:
     case Reason::ValueTooLarge:
+    case Reason::ReplyTooLarge:
       return 403;
   }
   return 403;

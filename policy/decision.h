@@ -37,6 +37,7 @@ enum class Reason : uint8_t {
   Unsupported,         // never through keyward (replication, persistence, process control)
   ValueEncrypted,      // would read or change an encrypted value otherwise than by whole values
   ValueTooLarge,       // an offset would grow a value past listen.max_body_bytes (value_growth.h)
+  ReplyTooLarge,       // a negative RAND* count asks for more than upstream.max_reply_elements
 };
 
 struct [[nodiscard]] Decision {

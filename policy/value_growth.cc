@@ -110,6 +110,23 @@ Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes)
   return Decision::allow(&cmd);
 }
 
+Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elements) {
+  if ((cmd.name != "srandmember" && cmd.name != "hrandfield" && cmd.name != "zrandmember") ||
+      argv.size() < 3) {
+    return Decision::allow(&cmd);
+  }
+  std::string_view count = argv[2];
+  const bool negative = !count.empty() && count[0] == '-';
+  const auto n = plainOffset(negative ? count.substr(1) : count);
+  if (!n || (negative && *n == 0)) return Decision::deny(Reason::SyntaxError, 2, &cmd);
+  // A positive count returns distinct elements, at most what the key holds.
+  const bool pairs = argv.size() > 3;  // WITHVALUES / WITHSCORES
+  if (negative && (pairs ? 2 * *n : *n) > max_elements) {
+    return Decision::deny(Reason::ReplyTooLarge, 2, &cmd);
+  }
+  return Decision::allow(&cmd);
+}
+
 uint64_t valueGrowth(Argv argv, const CommandInfo& cmd) {
   const Growth g = growth(argv, cmd);
   return g.bad_arg >= 0 ? 0 : g.bytes;

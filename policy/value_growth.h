@@ -24,4 +24,11 @@ Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes)
 // it, made 250 MB from 7.9 KB).
 uint64_t valueGrowth(Argv argv, const CommandInfo& cmd);
 
+// SRANDMEMBER, HRANDFIELD and ZRANDMEMBER with a negative count return that many elements
+// (repeats allowed) whatever the key holds: -10,000,000 on a 3-member set made Redis build
+// 210 MB for 1.5 s before upstream.max_reply_elements dropped the reply (attack round 16). Deny
+// ReplyTooLarge at the count when the reply would hold more than `max_elements` values (twice
+// the count WITHVALUES / WITHSCORES), SyntaxError when the count is not plain decimal.
+Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elements);
+
 }  // namespace kw::policy

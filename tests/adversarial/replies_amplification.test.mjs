@@ -1,7 +1,8 @@
 // min-assertions: 40
 // Reply amplification: a tenant with keys ["*"] asks for replies far larger than its request
-// (MGET of twelve 8 MiB values: 96 MiB; SRANDMEMBER k -4000000: four million elements from a
-// 36-byte command). keyward refuses each with 502 "ERR reply exceeds upstream.max_reply_*"
+// (MGET of twelve 8 MiB values: 96 MiB; LRANGE k 0 -1 of a 1.1-million-element list: more
+// values than upstream.max_reply_elements from a 30-byte command; a negative SRANDMEMBER count
+// that large is refused before it runs, see value_growth). keyward refuses each with 502 "ERR reply exceeds upstream.max_reply_*"
 // while the bytes stream past it (never held whole), the probe tenant keeps p99 < 50 ms, and
 // keyward's RSS stays within 256 MiB of its idle size: 4 x upstream.max_reply_bytes (64 MiB),
 // the partial replies held before the limit is seen plus their buffers' growth (measured:
@@ -32,6 +33,15 @@ async function seed(stack) {
   // A small set: SRANDMEMBER with a negative count repeats members, so the reply's size comes
   // from the request alone, not from stored data.
   await stack.redis.call("SADD", "amp:set", "a", "b", "c");
+  await seedLongList(stack);
+}
+
+// A list of more values than upstream.max_reply_elements (2^20): LRANGE 0 -1 asks for them all.
+const LONG_LIST = 1100000;
+async function seedLongList(stack) {
+  await stack.redis.call("DEL", "amp:list");
+  const chunk = Array.from({ length: 10000 }, (_, i) => `m${i % 10}`);
+  for (let i = 0; i < LONG_LIST / 10000; i++) await stack.redis.call("RPUSH", "amp:list", ...chunk);
 }
 
 // The refusal the client sees: keyward's own text in Redis mode, the REST relay's in REST mode.
@@ -64,15 +74,15 @@ for (const mode of MODES) {
       await stack?.stop();
     });
 
-    test("MGET of 12 x 8 MiB and SRANDMEMBER -4000000: refused, the probe unaffected", async () => {
+    test("MGET of 12 x 8 MiB and LRANGE of 1.1 million values: refused, the probe unaffected", async () => {
       const outcomes = [];
       const r = await underAttack(stack, async () => {
-        // SRANDMEMBER -4000000 also stalls redis-server itself for ~0.3-0.8 s while it builds
-        // the reply (every client of that server waits, keyward or not). The MGETs run in
+        // The LRANGE also stalls redis-server itself while it builds the reply (every client of
+        // that server waits, keyward or not). The MGETs run in
         // pairs: both partial replies count against upstream.max_reply_bytes_total as well.
         const mget = () => post(stack, ["MGET", ...BIG_KEYS]);
-        const srand = () => post(stack, ["SRANDMEMBER", "amp:set", "-4000000"]);
-        for (const round of [[mget, srand], [mget, mget], [mget, mget]]) {
+        const lrange = () => post(stack, ["LRANGE", "amp:list", "0", "-1"]);
+        for (const round of [[mget, lrange], [mget, mget], [mget, mget]]) {
           const res = await Promise.all(round.map((a) => a()));
           outcomes.push(...res.map((x, i) => ({ status: x.status, error: x.json?.error,
             want: round[i] === mget ? MGET_REFUSALS
@@ -152,7 +162,7 @@ describe("over-limit reply on a shared pooled connection (redis mode)", () => {
   before(async () => {
     stack = await startModeStack("redis", { upstream: { connections: 1 },
       extraClients: { counter: { commands: ["+incr", "+get"], keys: ["ctr:*"] } } });
-    await stack.redis.call("SADD", "amp:set", "a", "b", "c");
+    await seedLongList(stack);
   });
   after(async () => {
     await stack?.stop();
@@ -166,7 +176,7 @@ describe("over-limit reply on a shared pooled connection (redis mode)", () => {
     }));
     const attacker = request(stack.port, {
       path: "/pipeline", key: stack.keys.admin, timeoutMs: 30000,
-      body: [["INCR", "amp:own"], ["SRANDMEMBER", "amp:set", "-4000000"], ["INCR", "amp:own"]],
+      body: [["INCR", "amp:own"], ["LRANGE", "amp:list", "0", "-1"], ["INCR", "amp:own"]],
     });
     const [att, ...counters] = await Promise.all([attacker, ...counterRuns]);
     assert.equal(att.status, 200, att.text);

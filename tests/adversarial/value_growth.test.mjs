@@ -1,4 +1,4 @@
-// min-assertions: 70
+// min-assertions: 80
 // Memory amplification in the shared Redis (attack round 15): SETRANGE with an offset near
 // 512 MiB and SETBIT with one near 2^32, each a request of under 60 bytes, took redis-server from
 // 15 MB to 1.26 GB. An offset may now grow a value only as far as a value sent whole could be
@@ -78,6 +78,24 @@ for (const mode of MODES) {
       assert.equal(Number(await stack.redis.call("EXISTS", "g:t1")), 0, "a refused transaction ran");
       const grown = (await usedMemory(stack)) - before0;
       assert.ok(grown < MAX_BODY + 8 * 1024 * 1024, `redis grew by ${grown} bytes`);
+    });
+
+    // Attack round 16: SRANDMEMBER -10000000 on a 3-member set made Redis build 210 MB.
+    test("a negative RAND* count past upstream.max_reply_elements is refused before it runs", async () => {
+      const key = stack.keys.grower;
+      await request(stack.port, { body: ["SADD", "g:set", "a", "b", "c"], key });
+      const calls0 = Number(/cmdstat_srandmember:calls=(\d+)/.exec(String(await stack.redis.call("INFO", "commandstats")))?.[1] ?? 0);
+      for (const cmd of [["SRANDMEMBER", "g:set", "-10000000"], ["HRANDFIELD", "g:h", "-600000", "WITHVALUES"],
+                         ["ZRANDMEMBER", "g:z", "-2000000"]]) {
+        const res = await request(stack.port, { body: cmd, key });
+        assert.equal(res.status, 403, `${cmd[0]}: ${res.text}`);
+        assert.match(res.json.error, /asks for more elements than upstream\.max_reply_elements/);
+      }
+      const calls1 = Number(/cmdstat_srandmember:calls=(\d+)/.exec(String(await stack.redis.call("INFO", "commandstats")))?.[1] ?? 0);
+      assert.equal(calls1, calls0, "the refused SRANDMEMBER reached Redis");
+      const ok = await request(stack.port, { body: ["SRANDMEMBER", "g:set", "-5"], key });
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.json.result.length, 5);
     });
 
     test("up to the bound the same commands run as before", async () => {

@@ -94,5 +94,35 @@ TEST_F(ValueGrowth, OffsetsOtherThanPlainDecimalAreRefused) {
   EXPECT_TRUE(decide({"BITFIELD", "a:k"}).allowed());
 }
 
+// Attack round 16: a negative count returns that many elements whatever the key holds.
+TEST_F(ValueGrowth, NegativeRandomCountsAreBoundedByMaxReplyElements) {
+  ClientSpec spec;
+  spec.name = "t";
+  spec.commands = {"+@all"};
+  spec.keys = {"a:*"};
+  spec.max_reply_elements = 100;
+  policy_ = *ClientPolicy::compile(spec);
+  EXPECT_TRUE(decide({"SRANDMEMBER", "a:s", "-100"}).allowed());
+  const Decision over = decide({"SRANDMEMBER", "a:s", "-101"});
+  EXPECT_EQ(over.reason, Reason::ReplyTooLarge);
+  EXPECT_EQ(over.arg_index, 2);
+  EXPECT_EQ(denialStatus(over.reason), 403);
+  EXPECT_EQ(denialMessage(over, "srandmember"),
+            "NOPERM 'srandmember' asks for more elements than upstream.max_reply_elements "
+            "(argument 2)");
+  EXPECT_EQ(decide({"SRANDMEMBER", "a:s", "-10000000"}).reason, Reason::ReplyTooLarge);
+  // Distinct elements, at most what the key holds: a positive count is not bounded here.
+  EXPECT_TRUE(decide({"SRANDMEMBER", "a:s", "10000000"}).allowed());
+  EXPECT_TRUE(decide({"SRANDMEMBER", "a:s"}).allowed());
+  // Pairs count twice.
+  EXPECT_TRUE(decide({"HRANDFIELD", "a:h", "-50", "WITHVALUES"}).allowed());
+  EXPECT_EQ(decide({"HRANDFIELD", "a:h", "-51", "WITHVALUES"}).reason, Reason::ReplyTooLarge);
+  EXPECT_EQ(decide({"ZRANDMEMBER", "a:z", "-51", "WITHSCORES"}).reason, Reason::ReplyTooLarge);
+  EXPECT_TRUE(decide({"ZRANDMEMBER", "a:z", "-100"}).allowed());
+  for (const char* bad : {"-0", "+5", "-05", "1e3", " -5", "--5"}) {
+    EXPECT_EQ(decide({"SRANDMEMBER", "a:s", bad}).reason, Reason::SyntaxError) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace kw::policy

@@ -819,6 +819,70 @@ TEST_F(RedisPoolTest, ALoneTenantHoldsAtMostHalfThePool) {
   ASSERT_TRUE(loop_.runUntil([&] { return flood_done == 20; }, 20000ms));
 }
 
+// Attack round 15: one /pipeline of 1,500 LREM, written at once, froze Redis for every client
+// for 5-7 s (Redis runs all it has read from a connection before the next). A pipeline longer
+// than max_pipeline_depth is written a window at a time, so another tenant's command waits for
+// one window of it (here 4 x 5 ms), not the whole (600 ms; 350 ms or more when written at once).
+TEST_F(RedisPoolTest, APipelineIsWrittenAWindowAtATimeSoOthersRunBetween) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 2;
+  opts.max_pipeline_depth = 4;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  runConcurrently(loop_, *up, {{{"PING"}}, {{"PING"}}}, {"a", "b"});  // both connections open
+  ASSERT_EQ(up->stats().connections, 2u);
+  const Cmd busy{"EVAL", kBusyScript, "0", "5"};
+  const std::vector<policy::Argv> pipeline(120, policy::Argv(busy));
+  std::optional<UpstreamResult> long_one;
+  const auto started = std::chrono::steady_clock::now();
+  RequestHandle h = up->executePipeline(
+      pipeline, [&](UpstreamResult&& r) { long_one.emplace(std::move(r)); }, "a");
+  loop_.runFor(30ms);
+  std::chrono::steady_clock::duration worst{};
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<UpstreamResult> pong;
+    const Cmd ping{"PING"};
+    const policy::Argv ping_argv(ping);
+    RequestHandle p = up->execute(
+        {&ping_argv, 1}, [&](UpstreamResult&& r) { pong.emplace(std::move(r)); }, "b");
+    ASSERT_TRUE(loop_.runUntil([&] { return pong.has_value(); }, 5000ms));
+    EXPECT_EQ(rawOf(*pong), "+PONG\r\n");
+    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
+  }
+  EXPECT_FALSE(long_one.has_value()) << "the probes did not overlap the pipeline";
+  EXPECT_LT(worst, 150ms) << "another tenant waited behind the pipeline: "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
+                          << " ms";
+  ASSERT_TRUE(loop_.runUntil([&] { return long_one.has_value(); }, 10000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 550ms) << "the scripts did not run";
+  ASSERT_TRUE(long_one->has_value()) << rawOf(*long_one);
+  ASSERT_EQ(long_one->value().size(), 120u);
+  for (size_t i = 0; i < 120; ++i) ASSERT_EQ(rawOf(*long_one, i), ":1\r\n") << "reply " << i;
+}
+
+// A pipeline cancelled while it is written a window at a time is written to its end, as it would
+// have been whole: nothing of it is half-sent, and the connection stays in step.
+TEST_F(RedisPoolTest, ACancelledWindowedPipelineIsWrittenWholeAndTheConnectionStaysInStep) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 1;
+  opts.max_pipeline_depth = 4;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  ASSERT_TRUE(run(loop_, *up, {{"PING"}}));
+  const Cmd incr{"INCR", "w"};
+  const std::vector<policy::Argv> pipeline(50, policy::Argv(incr));
+  bool called = false;
+  RequestHandle h = up->executePipeline(
+      pipeline, [&](UpstreamResult&&) { called = true; }, "a");
+  ASSERT_EQ(up->stats().in_flight, 1u);  // placed, its first window written: cancelled mid-way
+  h.cancel();
+  auto get = run(loop_, *up, {{"GET", "w"}});  // queued behind the cancelled pipeline
+  ASSERT_TRUE(get && get->has_value());
+  EXPECT_EQ(rawOf(*get), "$2\r\n50\r\n");
+  EXPECT_FALSE(called);
+}
+
 // Attack round 14: with the pool at its size but its last connection still opening (here its
 // AUTH is never answered), another tenant's request was pipelined behind the first tenant's
 // unanswered ones; it now waits for a connection of its own.

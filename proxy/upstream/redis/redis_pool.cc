@@ -24,7 +24,12 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisPool::Impl* owner = nullptr;  // null once the upstream is gone
   Stage stage = Stage::Queued;
-  std::string wire;                  // RESP bytes; freed once written
+  std::string wire;  // RESP bytes; freed once all are written
+  // A pipeline's command boundaries in `wire` (the end of each command), when it may be written
+  // a window at a time (see PooledConn::writing); empty for a single command or a transaction,
+  // which are written whole.
+  std::vector<size_t> ends;
+  uint32_t written = 0;              // commands written so far
   std::string tenant;                // whose request: the wait queue serves tenants in turn
   std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
   std::shared_ptr<const void> hold;  // RedisPool::execute's `hold`: until it leaves the upstream
@@ -186,6 +191,16 @@ struct RedisPool::Impl {
     std::shared_ptr<RedisConnection> conn;
     std::deque<std::shared_ptr<PendingRequest>> inflight;
     bool ready = false;
+    // Commands written and not yet answered. Redis runs every command it has read from a
+    // connection before it turns to the next one, so this bounds how long one connection's
+    // commands can keep every other client of the server waiting: a request of more commands
+    // than max_pipeline_depth is written a window at a time, topped up as replies come back,
+    // and between windows Redis serves the other connections (attack round 15: one /pipeline of
+    // 1,500 LREM written at once froze Redis for 5-7 s).
+    uint32_t outstanding = 0;
+    // A request not yet written whole: nothing is placed behind it, so the replies stay in
+    // request order.
+    PendingRequest* writing = nullptr;
     ~PooledConn() override {
       if (conn) {
         conn->close();
@@ -252,8 +267,10 @@ struct RedisPool::Impl {
   RequestHandle submit(std::string wire, uint32_t expected, ReplyCallback cb,
                        std::optional<UpstreamError> error, std::string_view tenant = {},
                        std::string_view identity = {}, bool transaction = false, bool slots = false,
-                       std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {}) {
+                       std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {},
+                       std::vector<size_t> ends = {}) {
     auto req = std::make_shared<PendingRequest>();
+    req->ends = std::move(ends);
     req->hold = std::move(hold);
     req->refund = std::move(refund);
     req->transaction = transaction;
@@ -444,7 +461,10 @@ struct RedisPool::Impl {
     PooledConn* shared = nullptr;  // behind other tenants' requests too
     for (size_t i = 0; i < conns.size(); ++i) {
       PooledConn* c = conns[i].get();
-      if (!c->ready || c->heavy || c->inflight.size() >= options.max_pipeline_depth) continue;
+      if (!c->ready || c->heavy || c->writing != nullptr ||
+          c->outstanding >= options.max_pipeline_depth) {
+        continue;
+      }
       if (confined && !mix[i].first) continue;
       PooledConn*& slot = mix[i].second ? clean : shared;
       if (slot == nullptr || c->inflight.size() < slot->inflight.size()) slot = c;
@@ -483,10 +503,35 @@ struct RedisPool::Impl {
       --queued_live;
       req->stage = Stage::InFlight;
       req->conn = best;
-      best->conn->write(req->wire);
-      std::string().swap(req->wire);
-      req->refund.reset();  // written: it may run, so its charge stays
+      req->refund.reset();  // written (some of it at least): it may run, so its charge stays
+      PendingRequest& placed = *req;
       best->inflight.push_back(std::move(req));
+      writeSome(best, placed);
+    }
+  }
+
+  // Writes what of `req` the connection's window takes: a single command or a transaction
+  // whole, a pipeline's commands up to max_pipeline_depth unanswered on the connection.
+  void writeSome(PooledConn* pc, PendingRequest& req) {
+    uint32_t n = req.expected - req.written;
+    size_t from = 0;
+    size_t to = req.wire.size();
+    if (!req.ends.empty()) {
+      const uint32_t room =
+          options.max_pipeline_depth - std::min(options.max_pipeline_depth, pc->outstanding);
+      n = std::min(n, std::max<uint32_t>(room, 1));
+      from = req.written == 0 ? 0 : req.ends[req.written - 1];
+      to = req.ends[req.written + n - 1];
+    }
+    pc->conn->write(std::string_view(req.wire).substr(from, to - from));
+    pc->outstanding += n;
+    req.written += n;
+    if (req.written == req.expected) {
+      pc->writing = nullptr;
+      std::string().swap(req.wire);
+      std::vector<size_t>().swap(req.ends);
+    } else {
+      pc->writing = &req;
     }
   }
 
@@ -650,6 +695,10 @@ struct RedisPool::Impl {
   }
 
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
+    if (pc->outstanding != 0) --pc->outstanding;
+    if (pc->writing != nullptr && pc->outstanding < options.max_pipeline_depth) {
+      writeSome(pc, *pc->writing);  // the next of its window
+    }
     if (++req->received < req->expected) {
       if (!queue.empty()) dispatch();  // the connection may have stopped being heavy
       return;
@@ -729,6 +778,7 @@ void cancelPending(void* p) {
     refundUnsent(req->refund);
     req->deadline.reset();
     std::string().swap(req->wire);
+    std::vector<size_t>().swap(req->ends);
     if (req->owner != nullptr) {
       --req->owner->queued_live;
       // Out of the queue now: left for dispatch to reach, a client sending and cancelling
@@ -742,7 +792,8 @@ void cancelPending(void* p) {
     refundUnsent(req->refund);  // refused at submit, never written
   }
   // InFlight: keep the slot, its deadline and `hold` (the client's share: the commands still
-  // run) so the replies are read and dropped in order.
+  // run) so the replies are read and dropped in order. A pipeline being written a window at a
+  // time is written to its end, as it would have been whole.
 }
 
 bool pendingCallback(const void* p) {
@@ -832,6 +883,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                               std::string_view tenant, std::string_view identity, bool slots,
                               std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
   std::string wire;
+  std::vector<size_t> ends;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
     if (argv.empty() || unsafeOnPool(argv)) {
@@ -842,13 +894,14 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
       break;
     }
     codec::appendCommand(wire, argv);
+    if (commands.size() > 1) ends.push_back(wire.size());
   }
   if (commands.empty()) {
     error = UpstreamError{UpstreamErrorKind::Rejected, "no command"};
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
                        std::move(error), tenant, identity, false, slots, std::move(hold),
-                       std::move(refund));
+                       std::move(refund), std::move(ends));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,

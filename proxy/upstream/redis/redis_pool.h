@@ -148,11 +148,13 @@ using SubscriptionEventCallback = std::function<void(const UpstreamReply&)>;
 using SubscriptionCloseCallback = std::function<void(const UpstreamError&)>;
 
 struct RedisPoolOptions {
-  RedisEndpoint endpoint;             // where, and keyward's credential (never logged)
-  std::string ca_file;                // rediss:// trust anchors; empty = system CA store
-  Milliseconds timeout{5000};         // per request (queue wait included), and per connect
-  uint32_t connections = 8;           // pooled command connections (subscriptions not included)
-  uint32_t max_pipeline_depth = 32;   // requests in flight on one connection
+  RedisEndpoint endpoint;      // where, and keyward's credential (never logged)
+  std::string ca_file;         // rediss:// trust anchors; empty = system CA store
+  Milliseconds timeout{5000};  // per request (queue wait included), and per connect
+  uint32_t connections = 8;    // pooled command connections (subscriptions not included)
+  // Commands written and unanswered on one connection. A pipeline of more is written a window
+  // at a time, so another tenant's commands wait for at most this many of it at the server.
+  uint32_t max_pipeline_depth = 32;
   uint32_t max_queue = 10000;         // requests waiting for a connection; then Overloaded
   uint32_t max_subscriptions = 1024;  // dedicated subscription connections
   // Reply bounds (upstream.max_reply_*). Over one, that request fails alone with TooLarge

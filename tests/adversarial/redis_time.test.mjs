@@ -1,0 +1,73 @@
+// min-assertions: 12
+// Redis time (attack round 15): one /pipeline of 1,500 LREM on the client's own long list, within
+// its grants and its burst, froze redis-server for every tenant for 5-7 s: Redis runs every
+// command it has read from a connection before it turns to another, and the pipeline was written
+// at once. keyward now writes a pipeline a window at a time (upstream.max_pipeline_depth commands
+// unanswered on a connection, topped up as replies come back), so between windows Redis serves
+// everyone else. Measured here with a PING on a connection of its own straight to redis-server
+// (what any client of that server sees) and with the probe tenant through keyward. Control: the
+// pipeline's replies are all there, in order, and every command ran once. Transactions still run
+// whole at EXEC (Redis's own rule); the threat model says so.
+import { after, before, describe, test } from "node:test";
+import { assert } from "../e2e/counted_assert.mjs";
+import { request } from "../e2e/http.mjs";
+import { MODES, report, startModeStack, startProbe, startRedisProbe } from "./lib.mjs";
+
+const LIST_LENGTH = 50000;  // one LREM of a missing value walks all of it: about 1-3 ms here
+const PIPELINE = 400;       // 0.4-1.2 s of Redis time in one request
+const HOG = { hog: { commands: ["+@all"], keys: ["h:*"] } };
+
+async function seed(stack) {
+  await stack.redis.call("DEL", "h:list");
+  const chunk = Array.from({ length: 1000 }, (_, i) => `v${i}`);
+  for (let i = 0; i < LIST_LENGTH / 1000; i++) await stack.redis.call("RPUSH", "h:list", ...chunk);
+  assert.equal(Number(await stack.redis.call("LLEN", "h:list")), LIST_LENGTH);
+}
+
+for (const mode of MODES) {
+  describe(`Redis time (${mode} mode)`, () => {
+    let stack;
+    before(async () => {
+      stack = await startModeStack(mode, { extraClients: HOG });
+      await seed(stack);
+    });
+    after(async () => {
+      await stack?.stop();
+    });
+
+    test("a long pipeline of slow commands never holds redis-server for the other tenants", async () => {
+      const body = [["SET", "h:ran", "0"]];
+      for (let i = 0; i < PIPELINE; i++) body.push(["LREM", "h:list", "0", "nomatch"], ["INCR", "h:ran"]);
+      const redisProbe = startRedisProbe(stack, { slowMs: 5 });
+      const probe = startProbe(stack.url, stack.keys.probe, { durationMs: 60000, concurrency: 1 });
+      const t0 = Date.now();
+      const res = await request(stack.port, { path: "/pipeline", key: stack.keys.hog, body, timeoutMs: 30000 });
+      const took = Date.now() - t0;
+      const victim = await probe.stop();
+      const stalls = await redisProbe.stop();
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json.length, body.length);
+      assert.ok(res.json.every((r, i) => (i === 0 ? r.result === "OK"
+        : i % 2 === 1 ? r.result === 0 : r.result === (i / 2))), "a reply is missing or out of order");
+      assert.equal(await stack.redis.call("GET", "h:ran"), String(PIPELINE), "a command ran twice or not at all");
+      const worstStall = Math.max(0, ...stalls.map(([s, e]) => e - s));
+      report(`redis_time ${mode}`, { took, worstStall: Math.round(worstStall), stalls: stalls.length,
+                                     victimMax: Math.round(victim.max), victimP99: Math.round(victim.p99),
+                                     victimCount: victim.count });
+      // The pipeline took Redis the time it costs (so the probes overlapped it) ...
+      assert.ok(took >= 300, `the pipeline took ${took} ms: the slow commands did not run`);
+      assert.ok(victim.count >= 5, `only ${victim.count} probe requests overlapped the pipeline`);
+      // ... and no one waited for more than a window of it (written at once: 300 ms or more).
+      assert.ok(worstStall < 200, `redis-server did not answer another client for ${worstStall} ms`);
+      assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
+      assert.ok(victim.max < 250, `the probe tenant waited ${victim.max} ms`);
+    });
+
+    test("a transaction still runs whole, in order", async () => {
+      const res = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog,
+        body: [["SET", "h:t", "1"], ["INCR", "h:t"], ["LREM", "h:list", "0", "nomatch"], ["GET", "h:t"]] });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, [{ result: "OK" }, { result: 2 }, { result: 0 }, { result: "2" }]);
+    });
+  });
+}
