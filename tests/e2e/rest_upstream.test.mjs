@@ -409,6 +409,36 @@ describe("request shape", () => {
     }
   });
 
+  // An upstream stream for chat:1 that carries another channel's message (or anything that is not
+  // an event of this subscription): the SDK routes each data line by the channel it names, so it
+  // would reach the client outside its grants. The stream ends with event: error before it.
+  test("an upstream subscription stream with an event outside the subscription ends there", async () => {
+    const cases = [
+      ["data: message,secret,the payroll\n\n", "secret"],
+      ["data: subscribe,chat:2,1\n\n", "chat:2"],
+      // The SDK ignores an event: line, but the data line after it would follow unchecked.
+      ["event: x\ndata: message,other,y\n\n", "other"],
+    ];
+    for (const [injected, leaked] of cases) {
+      up.reply(() => ({ sse: ["subscribe,chat:1,1", "message,chat:1,before"] }));
+      const start = rawRequest("POST", "/subscribe/chat:1", {
+        key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
+      const earlier = new Set(up.streams);  // an ended stream stays listed until its socket closes
+      const pending = rawExchange(kw.port, [start], { timeoutMs: 3000 });
+      const end = Date.now() + 5000;
+      const fresh = () => [...up.streams].filter((st) => !earlier.has(st));
+      while (fresh().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(fresh().length, 1);
+      fresh()[0].write(`${injected}data: message,chat:1,after\n\n`);
+      const text = (await pending).data.toString("utf8");
+      assert.match(text, /data: message,chat:1,before\n\n/);
+      assert.ok(!text.includes(leaked), `${injected} reached the client: ${JSON.stringify(text.slice(-300))}`);
+      assert.ok(!text.includes("after"), "the stream went on after the bad event");
+      assert.match(text, /event: error\ndata: \{"error":"ERR upstream protocol"\}\n\n/, JSON.stringify(text.slice(-200)));
+      up.reset();
+    }
+  });
+
   test("a large reply arrives whole", async () => {
     const big = "v".repeat(3 * 1024 * 1024);
     up.reply(() => ({ status: 200, json: { result: big } }));
@@ -556,6 +586,30 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     const fine = await post(single);
     assert.equal(fine.status, 200);
     assert.equal(fine.json.result.length, big.length, "a good streamed reply arrives whole");
+    // Streamed resp2 replies (over 256 KiB) are counted as they pass: one whole reply per
+    // command, nothing after, the last byte kept back until the end shows it whole.
+    const octet = { "content-type": "application/octet-stream" };
+    const asResp2 = { "Upstash-Response-Format": "resp2" };
+    const bulk = `$${big.length}\r\n${big}\r\n`;
+    for (const [body, cmd, path] of [
+      [`${bulk}:1\r\n`, single, "/"],
+      [bulk.slice(0, -3), single, "/"],
+      [`${bulk}garbage`, single, "/"],
+      [`$${big.length + 5}\r\n${big}\r\n`, single, "/"],
+      [`${bulk}+OK\r\n`, three, "/pipeline"],
+      [`${bulk}+OK\r\n+OK\r\n+OK\r\n`, three, "/pipeline"],
+    ]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body, "latin1"), headers: octet }));
+      const got = await post(cmd, { path, headers: asResp2 }).then((res) => res, (err) => ({ err }));
+      const whole = !got.err && got.status === 200 && got.body.equals(Buffer.from(body, "latin1"));
+      assert.ok(!whole, `a bad streamed resp2 reply passed whole: ${JSON.stringify(body.slice(-20))}`);
+    }
+    for (const [body, cmd, path] of [[bulk, single, "/"], [`${bulk}+OK\r\n:7\r\n`, three, "/pipeline"]]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body, "latin1"), headers: octet }));
+      const got = await post(cmd, { path, headers: asResp2 });
+      assert.equal(got.status, 200);
+      assert.ok(got.body.equals(Buffer.from(body, "latin1")), "a good streamed resp2 reply arrives whole");
+    }
     // A streamed reply (over 256 KiB) one element short never gets its closing bracket.
     up.reply(() => ({ status: 200, json: [{ result: "v".repeat(300 * 1024) }, { result: "b" }] }));
     const cut = await post(three, { path: "/pipeline" }).then((res) => res, (err) => ({ err }));

@@ -13,8 +13,10 @@
 #include "proxy/codec/json_stream_check.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/resp_parser.h"
+#include "proxy/codec/resp_stream_check.h"
 #include "proxy/codec/resp_writer.h"
 #include "proxy/codec/rest_upstream_request.h"
+#include "proxy/codec/sse_stream_check.h"
 #include "proxy/codec/upstash_reply.h"
 
 namespace kw::proxy {
@@ -62,7 +64,13 @@ struct Relay {
   // A streamed single-command JSON reply: checked as it passes, its last byte kept back until
   // the end shows it whole (json_stream_check.h).
   std::optional<codec::JsonStreamCheck> checker;
+  // A streamed resp2 reply (not spliced): counted as it passes, its last byte kept back too
+  // (resp_stream_check.h).
+  std::optional<codec::RespStreamCheck> resp_checker;
   std::string held_back;
+  // Subscribe / PSubscribe: each line checked to be an event of this subscription before it is
+  // relayed (sse_stream_check.h).
+  std::optional<codec::SseStreamCheck> events;
 
   // Denied slots go into a 200 reply only: an upstream 400 refused the request whole, and its
   // {"error":...} passes through as it is.
@@ -242,12 +250,17 @@ std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streamin
 // One chunk of a streamed reply: spliced and counted (arrays), or checked with its last byte
 // kept back (a single command's JSON), or passed as it is.
 void relayChunk(Relay& r, Exchange& ex, std::string_view chunk) {
-  if (r.checker) {
+  if (r.checker || r.resp_checker) {
     if (chunk.empty()) return;
-    if (!r.checker->feed(chunk)) {
+    if (r.checker && !r.checker->feed(chunk)) {
       return failRelay(
           r, ex,
           {UpstreamErrorKind::Protocol, "upstream reply is not one whole JSON object", true});
+    }
+    if (r.resp_checker && !r.resp_checker->feed(chunk)) {
+      return failRelay(r, ex,
+                       {UpstreamErrorKind::Protocol,
+                        "upstream resp2 reply does not match the commands sent", true});
     }
     std::string out;
     out.reserve(r.held_back.size() + chunk.size());
@@ -269,8 +282,13 @@ void startRelay(Relay& r, Exchange& ex) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
   }
   r.splicer = makeSplicer(r, true);
-  if (r.route == codec::RestRoute::Command && !r.content_type.starts_with("application/octet")) {
+  const bool resp2 = r.content_type.starts_with("application/octet-stream");
+  if (r.route == codec::RestRoute::Command && !resp2) {
     r.checker.emplace();
+  } else if (resp2 && !r.splicer) {
+    // As checkWhole counts a held one: one reply per command of a pipeline, else one.
+    r.resp_checker.emplace(
+        r.status == 200 && r.route == codec::RestRoute::Pipeline ? r.upstream_count : 1);
   }
   if (r.call != nullptr) r.call->leavePool();
   ex.record().upstream_ms = msSince(r.ctx.started);
@@ -283,8 +301,13 @@ void startRelay(Relay& r, Exchange& ex) {
 
 void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
   if (r.finished || !r.head_ok) return;
-  if (r.route == codec::RestRoute::Subscribe || r.route == codec::RestRoute::PSubscribe) {
-    return ex.streamWrite(chunk);
+  if (r.events) {
+    std::string out;
+    if (!r.events->feed(chunk, out)) {
+      return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.events->error()});
+    }
+    if (!out.empty()) ex.streamWrite(out);
+    return;
   }
   if (!r.began) {
     // Small replies are held whole, so a failure mid-reply is still a clean JSON 502; only
@@ -423,8 +446,9 @@ void onDone(Relay& r, Exchange& ex) {
     if (r.splicer && !r.splicer->finish()) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
     }
-    if (r.checker) {
-      if (!r.checker->complete()) {
+    if (r.checker || r.resp_checker) {
+      if ((r.checker && !r.checker->complete()) ||
+          (r.resp_checker && !r.resp_checker->complete())) {
         return failRelay(
             r, ex, {UpstreamErrorKind::Protocol, "upstream reply ended before it was whole", true});
       }
@@ -604,6 +628,11 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   // JSON is a third larger than the values).
   relay->hold_limit = 2 * up.max_reply_bytes + 65536;
   relay->max_elements = up.max_reply_elements;
+  if (plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe) {
+    // A line is at most what a Redis upstream lets one message be (max_reply_bytes).
+    relay->events.emplace(plan.route == codec::RestRoute::PSubscribe, std::string(plan.channel),
+                          up.max_reply_bytes);
+  }
 
   RestCallSpec spec;
   spec.bytes = std::move(plan.encoded);
