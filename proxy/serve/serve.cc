@@ -152,6 +152,7 @@ int runServe(const std::string& path, const std::string& version) {
   common.sync_tokens = std::make_shared<RestUpstream::SyncTokens>();
   common.audit = audit.get();
   common.count = workers;
+  common.tenant_activity = std::make_shared<TenantActivity>(workers);
   std::vector<std::unique_ptr<Worker>> pool;
   for (uint32_t i = 0; i < workers; ++i) {
     // Worker 0 binds listen.address (port 0: any); the others bind the port it got.

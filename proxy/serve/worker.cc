@@ -21,7 +21,8 @@ int64_t nowSeconds() {
       .count();
 }
 
-Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::Common& c) {
+Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::Common& c,
+                                               uint32_t index) {
   const conf::UpstreamConfig& u = c.config->upstream;
   if (u.kind == conf::UpstreamKind::RestHttps || u.kind == conf::UpstreamKind::RestHttp) {
     RestPoolOptions ro;
@@ -45,6 +46,8 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
   uo.max_reply_bytes_total = std::max(u.max_reply_bytes_total / c.count, 2 * u.max_reply_bytes);
   uo.max_reply_elements = u.max_reply_elements;
   uo.max_subscriptions = 100000;  // the router enforces listen.max_subscriptions (reloadable)
+  uo.activity = c.tenant_activity;
+  uo.worker = index;
   auto r = RedisUpstream::create(base, std::move(uo));
   if (!r) return r.error();
   return std::unique_ptr<Upstream>(std::move(*r));
@@ -61,7 +64,7 @@ Result<std::unique_ptr<Worker>> Worker::create(const Common& common, uint32_t in
   auto mailbox = LoopMailbox::create(w->base_.get());
   if (!mailbox) return mailbox.error();
   w->mailbox_ = std::move(*mailbox);
-  auto upstream = makeUpstream(w->base_.get(), common);
+  auto upstream = makeUpstream(w->base_.get(), common, index);
   if (!upstream) {
     return Error{upstream.error().code,
                  "upstream " + common.config->upstream.display + ": " + upstream.error().message};

@@ -22,6 +22,7 @@
 #include "proxy/server/gateway_server.h"
 #include "proxy/server/listener_ledger.h"
 #include "proxy/upstream/redis/quota_store.h"
+#include "proxy/upstream/redis/tenant_activity.h"
 #include "proxy/upstream/rest/rest_upstream.h"
 
 namespace kw::proxy {
@@ -50,6 +51,8 @@ class Worker {
     std::shared_ptr<RestUpstream::SyncTokens> sync_tokens;
     AuditLog* audit = nullptr;
     uint32_t count = 1;  // workers in the process
+    // Who sent the Redis upstream requests lately, on every worker (redis_pool.h).
+    std::shared_ptr<TenantActivity> tenant_activity;
   };
   // Binds `port` (worker 0: listen.address's; the others: worker 0's bound port).
   static Result<std::unique_ptr<Worker>> create(const Common& common, uint32_t index,

@@ -1,4 +1,4 @@
-// min-assertions: 12
+// min-assertions: 16
 // Redis time (attack round 15): one /pipeline of 1,500 LREM on the client's own long list, within
 // its grants and its burst, froze redis-server for every tenant for 5-7 s: Redis runs every
 // command it has read from a connection before it turns to another, and the pipeline was written
@@ -8,10 +8,13 @@
 // (what any client of that server sees) and with the probe tenant through keyward. Control: the
 // pipeline's replies are all there, in order, and every command ran once. Transactions still run
 // whole at EXEC (Redis's own rule); the threat model says so.
+import fs from "node:fs";
+import https from "node:https";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { request } from "../e2e/http.mjs";
-import { MODES, report, startModeStack, startProbe, startRedisProbe } from "./lib.mjs";
+import { certs } from "../e2e/harness.mjs";
+import { MODES, metric, report, sleep, startModeStack, startProbe, startRedisProbe } from "./lib.mjs";
 
 const LIST_LENGTH = 50000;  // one LREM of a missing value walks all of it: about 1-3 ms here
 const PIPELINE = 400;       // 0.4-1.2 s of Redis time in one request
@@ -61,6 +64,50 @@ for (const mode of MODES) {
       assert.ok(worstStall < 200, `redis-server did not answer another client for ${worstStall} ms`);
       assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
       assert.ok(victim.max < 250, `the probe tenant waited ${victim.max} ms`);
+    });
+
+    // 256 keep-alive connections each sending one LREM after another: alone, a tenant may use
+    // half of each worker's pool, each connection with its window (128 commands a worker at the
+    // server); while another tenant is active, one window a worker (32).
+    test("many concurrent slow commands: one window of them at the server per worker", async () => {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 256, ca: fs.readFileSync(certs().ca) });
+      let stop = false;
+      let sent = 0;
+      const one = () => new Promise((resolve) => {
+        const req = https.request(`${stack.url}/lrem/h:list/0/nomatch`, {
+          method: "GET", agent, headers: { authorization: `Bearer ${stack.keys.hog}` } }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+          res.on("error", resolve);
+        });
+        req.on("error", resolve);
+        req.end();
+      });
+      const loop = async () => { while (!stop) { await one(); sent++; } };
+      const redisProbe = startRedisProbe(stack, { slowMs: 5 });
+      const probe = startProbe(stack.url, stack.keys.probe, { durationMs: 60000, concurrency: 1 });
+      const loops = Array.from({ length: 256 }, loop);
+      const inflight = [];
+      for (let i = 0; i < 10; i++) {
+        await sleep(300);
+        inflight.push(await metric(stack.keyward, "keyward_upstream_in_flight"));
+      }
+      stop = true;
+      await Promise.all(loops);
+      agent.destroy();
+      const victim = await probe.stop();
+      const stalls = await redisProbe.stop();
+      const workers = await metric(stack.keyward, "keyward_workers");
+      const worstStall = Math.max(0, ...stalls.map(([s, e]) => e - s));
+      // The probes run in this process beside the 256 loops, so their figures hold its own lag.
+      report(`redis_time concurrent ${mode}`, { sent, workers, inflight, worstStall: Math.round(worstStall),
+        victimMax: Math.round(victim.max), victimP99: Math.round(victim.p99), victimCount: victim.count });
+      assert.ok(sent > 500, `only ${sent} requests`);
+      assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
+      if (mode === "redis") {
+        // The hog's window per worker, plus the probe's request and a readiness PING.
+        assert.ok(Math.max(...inflight) <= 32 * workers + 2, `in flight: ${inflight}`);
+      }
     });
 
     test("a transaction still runs whole, in order", async () => {

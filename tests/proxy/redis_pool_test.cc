@@ -861,6 +861,54 @@ TEST_F(RedisPoolTest, APipelineIsWrittenAWindowAtATimeSoOthersRunBetween) {
   for (size_t i = 0; i < 120; ++i) ASSERT_EQ(rawOf(*long_one, i), ":1\r\n") << "reply " << i;
 }
 
+// A tenant's many concurrent slow commands, each on a connection of its half of the pool, kept
+// another tenant's command waiting for all of them at the server (Redis runs what every
+// connection sent before the next command). While another tenant is active a tenant has at most
+// max_pipeline_depth commands unanswered in the pool; alone it uses its half in full.
+TEST_F(RedisPoolTest, WhileAnotherTenantIsActiveATenantKeepsOneWindowAtTheServer) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 8;
+  opts.max_pipeline_depth = 4;  // alone: 4 connections x 4 = 16 unanswered
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const Cmd busy{"EVAL", kBusyScript, "0", "10"};
+  const policy::Argv busy_argv(busy);
+  int done = 0;
+  std::vector<RequestHandle> hs;
+  auto flood = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      hs.push_back(up->execute(
+          {&busy_argv, 1},
+          [&done](UpstreamResult&& r) {
+            EXPECT_TRUE(r.has_value());
+            ++done;
+          },
+          "a"));
+    }
+  };
+  flood(40);  // alone
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 16; }, 5000ms));
+  EXPECT_EQ(up->stats().in_flight, 16u) << "alone, a tenant uses its half of the pool";
+  ASSERT_TRUE(loop_.runUntil([&] { return done == 40; }, 20000ms));
+  // Another tenant is active now.
+  ASSERT_TRUE(runConcurrently(loop_, *up, {{{"PING"}}}, {"b"})[0].has_value());
+  flood(40);
+  loop_.runFor(50ms);
+  EXPECT_LE(up->stats().in_flight, 4u) << "a tenant kept more than one window at the server";
+  std::chrono::steady_clock::duration worst{};
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto pong = runConcurrently(loop_, *up, {{{"PING"}}}, {"b"});
+    ASSERT_TRUE(pong[0].has_value());
+    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
+  }
+  EXPECT_LT(done, 80) << "the probes did not overlap the flood";
+  EXPECT_LT(worst, 100ms) << "another tenant waited "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
+                          << " ms (16 x 10 ms at the server when not held to one window)";
+  ASSERT_TRUE(loop_.runUntil([&] { return done == 80; }, 20000ms));
+}
+
 // A pipeline cancelled while it is written a window at a time is written to its end, as it would
 // have been whole: nothing of it is half-sent, and the connection stays in step.
 TEST_F(RedisPoolTest, ACancelledWindowedPipelineIsWrittenWholeAndTheConnectionStaysInStep) {

@@ -5,7 +5,9 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "proxy/io/fair_queue.h"
 #include "proxy/io/tls_client.h"
 #include "proxy/upstream/redis/redis_subscription.h"
+#include "proxy/upstream/redis/tenant_activity.h"
 
 namespace kw::proxy {
 
@@ -201,6 +204,8 @@ struct RedisPool::Impl {
     // A request not yet written whole: nothing is placed behind it, so the replies stay in
     // request order.
     PendingRequest* writing = nullptr;
+    // `writing` waits for its tenant's room (Impl::tenantRoom), not for this connection's.
+    bool held_back = false;
     ~PooledConn() override {
       if (conn) {
         conn->close();
@@ -246,6 +251,28 @@ struct RedisPool::Impl {
   // Reply bytes held across all requests, connections and undelivered responses.
   std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
+  // Commands written and unanswered per tenant (only tenants with some), across connections.
+  // While another tenant is active a tenant keeps at most max_pipeline_depth of them at the
+  // server: Redis runs what every connection sent before it turns to the next command, so a
+  // tenant's many concurrent slow commands (half the pool's connections, each with its window)
+  // made another tenant's command wait for all of them (redis_time suite: 256 concurrent LREM
+  // requests kept redis-server from answering another client for 184 ms, the probe tenant for
+  // up to 478 ms). Alone, a tenant may use its half of the pool in full.
+  std::unordered_map<std::string, uint32_t> outstanding;
+  // Who submitted lately, on every worker (options.activity, or this pool's own).
+  std::shared_ptr<TenantActivity> activity;
+  static constexpr int64_t kActiveForMs = 1000;
+  uint32_t held_back_conns = 0;  // connections whose pipeline waits for its tenant's room
+
+  void setHeldBack(PooledConn* pc, bool on) {
+    if (pc->held_back == on) return;
+    pc->held_back = on;
+    if (on) {
+      ++held_back_conns;
+    } else {
+      --held_back_conns;
+    }
+  }
 
   ~Impl() {
     for (auto& r : deferred) {
@@ -312,6 +339,7 @@ struct RedisPool::Impl {
       deferred.push_back(req);  // kept alive until the timer delivers the error
       return RequestHandle(req, &kPendingOps);
     }
+    noteActive(req->tenant);
     req->deadline->arm(options.timeout);
     queue.push(req->tenant, req);
     ++queued_live;
@@ -413,6 +441,53 @@ struct RedisPool::Impl {
     return !identity.empty() && held->ofIdentity(identity) >= options.max_reply_bytes_total / 4;
   }
 
+  static int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static uint64_t tenantHash(const std::string& tenant) {
+    const uint64_t h = std::hash<std::string>{}(tenant);
+    return h == 0 ? 1 : h;  // 0 marks an empty slot
+  }
+
+  void noteActive(const std::string& tenant) {
+    if (!tenant.empty()) activity->note(options.worker, tenantHash(tenant), nowMs());
+  }
+
+  // Another tenant submitted within kActiveForMs, on any worker.
+  bool othersActive(const std::string& tenant) const {
+    return activity->othersSince(tenantHash(tenant), nowMs() - kActiveForMs);
+  }
+
+  // How many more commands `tenant` may have written and unanswered now.
+  uint32_t tenantRoom(const std::string& tenant) const {
+    if (tenant.empty() || !othersActive(tenant)) return UINT32_MAX;
+    const auto it = outstanding.find(tenant);
+    const uint32_t mine = it == outstanding.end() ? 0 : it->second;
+    return options.max_pipeline_depth - std::min(options.max_pipeline_depth, mine);
+  }
+
+  void addOutstanding(const std::string& tenant, uint32_t n) {
+    if (!tenant.empty() && n != 0) outstanding[tenant] += n;
+  }
+
+  void takeOutstanding(const std::string& tenant, uint32_t n) {
+    auto it = outstanding.find(tenant);
+    if (it == outstanding.end()) return;
+    it->second -= std::min(n, it->second);
+    if (it->second == 0) outstanding.erase(it);
+  }
+
+  // Pipelines of `tenant` held back for its room go on as its replies come back.
+  void resumeWriters(const std::string& tenant) {
+    for (auto& c : conns) {
+      if (tenantRoom(tenant) == 0) return;
+      if (c->held_back && c->writing->tenant == tenant) writeSome(c.get(), *c->writing);
+    }
+  }
+
   std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
 
   // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
@@ -429,6 +504,7 @@ struct RedisPool::Impl {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
     if (shareUsedUp(tenant)) return nullptr;
+    if (tenantRoom(tenant) == 0) return nullptr;  // its commands at the server are enough
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
@@ -517,16 +593,24 @@ struct RedisPool::Impl {
     size_t from = 0;
     size_t to = req.wire.size();
     if (!req.ends.empty()) {
-      const uint32_t room =
-          options.max_pipeline_depth - std::min(options.max_pipeline_depth, pc->outstanding);
-      n = std::min(n, std::max<uint32_t>(room, 1));
+      const uint32_t room = std::min(
+          options.max_pipeline_depth - std::min(options.max_pipeline_depth, pc->outstanding),
+          tenantRoom(req.tenant));
+      setHeldBack(pc, room == 0);
+      if (room == 0) {  // resumeWriters goes on when the tenant's replies come back
+        pc->writing = &req;
+        return;
+      }
+      n = std::min(n, room);
       from = req.written == 0 ? 0 : req.ends[req.written - 1];
       to = req.ends[req.written + n - 1];
     }
     pc->conn->write(std::string_view(req.wire).substr(from, to - from));
     pc->outstanding += n;
+    addOutstanding(req.tenant, n);
     req.written += n;
     if (req.written == req.expected) {
+      setHeldBack(pc, false);
       pc->writing = nullptr;
       std::string().swap(req.wire);
       std::vector<size_t>().swap(req.ends);
@@ -696,9 +780,11 @@ struct RedisPool::Impl {
 
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
     if (pc->outstanding != 0) --pc->outstanding;
+    takeOutstanding(req->tenant, 1);
     if (pc->writing != nullptr && pc->outstanding < options.max_pipeline_depth) {
       writeSome(pc, *pc->writing);  // the next of its window
     }
+    if (held_back_conns != 0) resumeWriters(req->tenant);
     if (++req->received < req->expected) {
       if (!queue.empty()) dispatch();  // the connection may have stopped being heavy
       return;
@@ -733,6 +819,8 @@ struct RedisPool::Impl {
     if (error.kind == UpstreamErrorKind::Timeout) silent_at = std::chrono::steady_clock::now();
     setPartial(pc, 0);
     std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
+    for (const auto& r : failed) takeOutstanding(r->tenant, r->written - r->received);
+    setHeldBack(pc, false);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
     std::unique_ptr<PooledConn> dying;
     if (it != conns.end()) {
@@ -860,6 +948,8 @@ Result<std::unique_ptr<RedisPool>> RedisPool::create(event_base* base, RedisPool
   impl->endpoint = options.endpoint;  // copied: the options' password is wiped, not moved out
   OPENSSL_cleanse(options.endpoint.password.data(), options.endpoint.password.size());
   options.endpoint = {};
+  impl->activity = options.activity ? options.activity : std::make_shared<TenantActivity>(1);
+  if (!options.activity) options.worker = 0;
   impl->options = std::move(options);
   return std::unique_ptr<RedisPool>(new RedisPool(std::move(impl)));
 }

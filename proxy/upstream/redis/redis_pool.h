@@ -141,6 +141,7 @@ class UpstreamResult {
 using ReplyCallback = std::function<void(UpstreamResult&&)>;
 
 class RedisConnection;
+class TenantActivity;
 
 // Each push reply: the subscribe confirmation, then every message/pmessage array.
 using SubscriptionEventCallback = std::function<void(const UpstreamReply&)>;
@@ -163,6 +164,11 @@ struct RedisPoolOptions {
   uint64_t max_reply_bytes = uint64_t{64} << 20;         // raw RESP of one request's replies
   uint64_t max_reply_bytes_total = uint64_t{256} << 20;  // raw RESP held for all requests
   uint64_t max_reply_elements = uint64_t{1} << 20;       // values in one reply, all levels
+  // Who sent requests lately on every worker of the process, and this pool's worker: while
+  // another tenant is active a tenant keeps at most max_pipeline_depth commands unanswered in
+  // the pool. Null: this pool alone.
+  std::shared_ptr<TenantActivity> activity;
+  uint32_t worker = 0;
 };
 
 // A redis:// or rediss:// URL as conf parsed it (conf::parseUpstreamUrl, the one URL parser):
