@@ -8,6 +8,36 @@ namespace kw::policy {
 namespace {
 
 constexpr std::string_view kMatch = "MATCH";
+constexpr std::string_view kMaxCountText = "1000";
+static_assert(kMaxScanCount == 1000, "kMaxCountText");
+
+// COUNT as Redis reads it (a positive decimal, no sign or leading zero); false otherwise.
+bool parseCount(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 18 || s[0] < '1' || s[0] > '9') return false;
+  out = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+// argv with every COUNT over kMaxScanCount lowered to it and, when `keep_match` >= 0, only that
+// MATCH option kept.
+void rewriteOptions(Argv argv, int32_t keep_match, std::vector<std::string_view>& out) {
+  out.assign(argv.begin(), argv.begin() + 2);
+  for (size_t i = 2; i + 1 < argv.size(); i += 2) {
+    if (keep_match >= 0 && ascii::equalsIgnoreCase(argv[i], "match") &&
+        static_cast<int32_t>(i + 1) != keep_match) {
+      continue;
+    }
+    uint64_t n = 0;
+    const bool lowered = ascii::equalsIgnoreCase(argv[i], "count") && parseCount(argv[i + 1], n) &&
+                         n > kMaxScanCount;
+    out.push_back(argv[i]);
+    out.push_back(lowered ? kMaxCountText : argv[i + 1]);
+  }
+}
 
 }  // namespace
 
@@ -16,17 +46,27 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
   rewritten.clear();
   int32_t match_idx = -1;
   size_t match_count = 0;
+  bool count_over = false;
   for (size_t i = 2; i < argv.size(); i += 2) {
     if (i + 1 >= argv.size()) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     const std::string_view opt = argv[i];
     if (ascii::equalsIgnoreCase(opt, "match")) {
       match_idx = static_cast<int32_t>(i + 1);
       ++match_count;
-    } else if (!ascii::equalsIgnoreCase(opt, "count") && !ascii::equalsIgnoreCase(opt, "type")) {
+    } else if (ascii::equalsIgnoreCase(opt, "count")) {
+      uint64_t n = 0;
+      if (!parseCount(argv[i + 1], n)) {
+        return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 1));
+      }
+      count_over = count_over || n > kMaxScanCount;
+    } else if (!ascii::equalsIgnoreCase(opt, "type")) {
       return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     }
   }
-  if (keys.allAccess() & kAccessRead) return Decision::allow(nullptr);
+  if (keys.allAccess() & kAccessRead) {
+    if (count_over) rewriteOptions(argv, -1, rewritten);
+    return Decision::allow(nullptr);
+  }
 
   const bool sub_ok = !keys.hasTemplates() || isValidSub(sub);
   if (match_idx >= 0) {
@@ -46,16 +86,7 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
     }
     if (!ok)
       return Decision::deny(unbound ? Reason::TemplateUnbound : Reason::ScanDenied, match_idx);
-    if (match_count > 1) {
-      rewritten.assign(argv.begin(), argv.begin() + 2);
-      for (size_t i = 2; i + 1 < argv.size(); i += 2) {
-        if (ascii::equalsIgnoreCase(argv[i], "match") && static_cast<int32_t>(i + 1) != match_idx) {
-          continue;
-        }
-        rewritten.push_back(argv[i]);
-        rewritten.push_back(argv[i + 1]);
-      }
-    }
+    if (match_count > 1 || count_over) rewriteOptions(argv, match_idx, rewritten);
     return Decision::allow(nullptr);
   }
 
@@ -71,7 +102,7 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
   if (only->isTemplate() && !sub_ok) return Decision::deny(Reason::TemplateUnbound, -1);
   scratch.rewritten.resize(1);
   only->expand(sub, scratch.rewritten[0]);
-  rewritten.assign(argv.begin(), argv.end());
+  rewriteOptions(argv, -1, rewritten);
   rewritten.push_back(kMatch);
   rewritten.push_back(scratch.rewritten[0]);
   return Decision::allow(nullptr);

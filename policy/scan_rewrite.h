@@ -1,6 +1,7 @@
 // SCAN for key-restricted clients: check the effective MATCH, or add one (B3).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -20,7 +21,13 @@ namespace kw::policy {
 //   first would still see only the checked pattern.
 // - without MATCH: with exactly one readable pattern, `MATCH <pattern>` ({sub} bound) is
 //   appended; with none or several, ScanDenied (the client must say which one).
-// COUNT and TYPE pass unchanged. `rewritten` stays empty when argv goes as is.
+// - COUNT must be a positive decimal as Redis reads it (else SyntaxError); over kMaxScanCount it
+//   is lowered to it, for every client: COUNT is a hint of how much to walk per call, and Redis
+//   walks that many buckets whatever MATCH filters, other tenants' keys included (attack round
+//   17: SCAN 0 COUNT 1000000000 over 2,000,000 keys held Redis for 1.4 s; four in a pipeline
+//   gave another tenant a 504). Fewer keys per call, the same keys over the whole iteration.
+// TYPE passes unchanged. `rewritten` stays empty when argv goes as is.
+inline constexpr uint64_t kMaxScanCount = 1000;
 [[nodiscard]] Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub,
                                  EvalScratch& scratch, std::vector<std::string_view>& rewritten);
 
