@@ -360,6 +360,10 @@ describe("request shape", () => {
     assert.deepEqual(commandsOf(up.requests[1]), [["SCAN", "0", "MATCH", "tenant1:a*"], ["GET", "tenant1:a"]]);
     expectError(await post(["SCAN", "0", "MATCH", "tenant2:*"], { key: keys.scanner }), 403, "NOPERM");
     assert.equal(up.requests.length, 2);
+    // COUNT is lowered to 1000 (Redis walks that many buckets, other tenants' keys included).
+    const big = await post(["SCAN", "0", "COUNT", "1000000000"], { key: keys.scanner });
+    assert.equal(big.status, 200, big.text);
+    assert.deepEqual(commandsOf(up.requests[2]), [["SCAN", "0", "COUNT", "1000", "MATCH", "tenant1:*"]]);
   });
 
   test("SSE subscribe streams the upstream's events and closes the upstream stream with the client", async () => {
