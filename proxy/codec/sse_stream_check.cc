@@ -50,11 +50,13 @@ bool SseStreamCheck::checkLine(std::string_view line) {
   if (!counted && !message) return fail("upstream stream sent an event keyward does not know");
   if (name != name_) return fail("upstream stream sent an event of another channel");
   if (counted && !digits(rest)) return fail("upstream stream sent an event keyward does not know");
-  // pmessage,<pattern>,<channel>,<payload>: the channel is the pattern's to match; the pattern
-  // the client may subscribe to was authorised, and Redis delivers only what matches it.
+  // pmessage,<pattern>,<channel>,<payload>: the pattern was authorised for the client, and a
+  // channel it matches is what Redis delivers for it (attack round 17: a pmessage of a channel
+  // outside the pattern had been relayed).
   std::string_view channel;
-  if (message && pattern_ && !field(rest, channel)) {
-    return fail("upstream stream sent an event keyward does not know");
+  if (message && pattern_) {
+    if (!field(rest, channel)) return fail("upstream stream sent an event keyward does not know");
+    if (!glob_.match(channel)) return fail("upstream stream sent an event of another channel");
   }
   return true;
 }

@@ -10,21 +10,26 @@
 //   subscribe,<name>,<count>   unsubscribe,<name>,<count>   message,<name>,<payload>
 // for a channel, or
 //   psubscribe,<name>,<count>  punsubscribe,<name>,<count>  pmessage,<name>,<channel>,<payload>
-// for a pattern, where <name> is exactly the subscribed channel or pattern and <count> is
-// decimal digits. Anything else fails: an `event:` line, or a '\r' anywhere but before the '\n'
-// (EventSource also ends a line at a lone '\r').
+// for a pattern, where <name> is exactly the subscribed channel or pattern, <count> is decimal
+// digits and a pmessage's <channel> matches the pattern as Redis matches it (the channel is the
+// text up to the next comma, as the SDK splits it). Anything else fails: an `event:` line, or a
+// '\r' anywhere but before the '\n' (EventSource also ends a line at a lone '\r').
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
+#include "policy/glob.h"
+
 namespace kw::proxy::codec {
 
 class SseStreamCheck {
  public:
   SseStreamCheck(bool pattern, std::string name, size_t max_line)
-      : pattern_(pattern), name_(std::move(name)), max_line_(max_line) {}
+      : pattern_(pattern), name_(std::move(name)), max_line_(max_line) {
+    if (pattern_) glob_.assign(name_);
+  }
   // Appends the whole lines of `in` that pass (each with its '\n') to `out`; false at the first
   // line that does not (nothing of it is appended) and on every call after.
   [[nodiscard]] bool feed(std::string_view in, std::string& out);
@@ -36,6 +41,7 @@ class SseStreamCheck {
   bool fail(const char* why);
   bool pattern_;
   std::string name_;
+  policy::Glob glob_;  // the pattern, as Redis matches it: a pmessage's channel must match
   size_t max_line_;
   std::string partial_;  // a line not yet ended
   const char* error_ = nullptr;

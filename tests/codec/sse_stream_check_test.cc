@@ -86,8 +86,9 @@ TEST(SseStreamCheck, APatternsEventsNameThePatternAndAChannel) {
   EXPECT_TRUE(f.ok);
   EXPECT_EQ(f.out, ok);
   for (const char* bad : {"data: pmessage,other.*,news.eu,x\n", "data: pmessage,news.*\n",
-                          "data: pmessage,news.*,news.eu\n", "data: message,news.*,x\n",
-                          "data: subscribe,news.*,1\n"}) {
+                          "data: pmessage,news.*,vic:secret,LEAK\n",
+                          "data: pmessage,news.*,new,x\n", "data: pmessage,news.*,news.eu\n",
+                          "data: message,news.*,x\n", "data: subscribe,news.*,1\n"}) {
     SseStreamCheck p(true, "news.*", 1024);
     std::string out;
     EXPECT_FALSE(p.feed(bad, out)) << bad;

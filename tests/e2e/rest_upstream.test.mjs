@@ -25,7 +25,7 @@ const CLIENTS = {
   admin: { commands: ["+@all"], keys: ["*"], channels: ["*"], scripts: ["*"] },
   reader: { commands: ["+@read"], keys: ["app:*"] },
   scanner: { commands: ["+scan", "+get"], keys: ["tenant1:*"] },
-  chat: { commands: ["+subscribe", "+publish"], channels: ["chat:*"] },
+  chat: { commands: ["+subscribe", "+psubscribe", "+publish"], channels: ["chat:*"] },
   // One billed command a day: a request refused before it is sent must not spend it.
   once: { commands: ["+set"], keys: ["app:*"], limits: { per_day: 1 } },
 };
@@ -417,15 +417,25 @@ describe("request shape", () => {
   // an event of this subscription): the SDK routes each data line by the channel it names, so it
   // would reach the client outside its grants. The stream ends with event: error before it.
   test("an upstream subscription stream with an event outside the subscription ends there", async () => {
+    const channel = { path: "/subscribe/chat:1", first: ["subscribe,chat:1,1", "message,chat:1,before"],
+                      before: "message,chat:1,before", after: "data: message,chat:1,after\n\n" };
+    const pattern = { path: "/psubscribe/chat:*", first: ["psubscribe,chat:*,1", "pmessage,chat:*,chat:1,before"],
+                      before: "pmessage,chat:*,chat:1,before", after: "data: pmessage,chat:*,chat:1,after\n\n" };
     const cases = [
-      ["data: message,secret,the payroll\n\n", "secret"],
-      ["data: subscribe,chat:2,1\n\n", "chat:2"],
+      [channel, "data: message,secret,the payroll\n\n", "secret"],
+      [channel, "data: subscribe,chat:2,1\n\n", "chat:2"],
       // The SDK ignores an event: line, but the data line after it would follow unchecked.
-      ["event: x\ndata: message,other,y\n\n", "other"],
+      [channel, "event: x\ndata: message,other,y\n\n", "other"],
+      // Attack round 17: a pmessage of a channel the pattern does not match.
+      [pattern, "data: pmessage,chat:*,vic:secret,LEAK\n\n", "vic:secret"],
+      // keyward's own upstream token, echoed into an event.
+      [channel, `data: message,chat:1,${UP_TOKEN}\n\n`, UP_TOKEN],
+      // A line past 1 MiB (what the SDK buffers of one) is never held whole.
+      [channel, `data: message,chat:1,${"x".repeat(1100 * 1024)}`, "xxxxxxxxxx"],
     ];
-    for (const [injected, leaked] of cases) {
-      up.reply(() => ({ sse: ["subscribe,chat:1,1", "message,chat:1,before"] }));
-      const start = rawRequest("POST", "/subscribe/chat:1", {
+    for (const [sub, injected, leaked] of cases) {
+      up.reply(() => ({ sse: sub.first }));
+      const start = rawRequest("POST", sub.path, {
         key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
       const earlier = new Set(up.streams);  // an ended stream stays listed until its socket closes
       const pending = rawExchange(kw.port, [start], { timeoutMs: 3000 });
@@ -433,10 +443,10 @@ describe("request shape", () => {
       const fresh = () => [...up.streams].filter((st) => !earlier.has(st));
       while (fresh().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       assert.equal(fresh().length, 1);
-      fresh()[0].write(`${injected}data: message,chat:1,after\n\n`);
+      fresh()[0].write(`${injected}${sub.after}`);
       const text = (await pending).data.toString("utf8");
-      assert.match(text, /data: message,chat:1,before\n\n/);
-      assert.ok(!text.includes(leaked), `${injected} reached the client: ${JSON.stringify(text.slice(-300))}`);
+      assert.ok(text.includes(`data: ${sub.before}\n\n`), JSON.stringify(text.slice(0, 300)));
+      assert.ok(!text.includes(leaked), `${injected.slice(0, 60)} reached the client: ${JSON.stringify(text.slice(-300))}`);
       assert.ok(!text.includes("after"), "the stream went on after the bad event");
       assert.match(text, /event: error\ndata: \{"error":"ERR upstream protocol"\}\n\n/, JSON.stringify(text.slice(-200)));
       up.reset();
@@ -590,6 +600,18 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     const fine = await post(single);
     assert.equal(fine.status, 200);
     assert.equal(fine.json.result.length, big.length, "a good streamed reply arrives whole");
+    // Attack round 17: a streamed reply (the client padded its request past 256 KiB, the
+    // upstream reflects it) holding keyward's upstream token: the token never goes out.
+    for (const body of [JSON.stringify({ result: `${big}Bearer ${UP_TOKEN}` }),
+                        JSON.stringify({ result: `${"b".repeat(262143)}${UP_TOKEN}${big}` })]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body) }));
+      const raw = await rawExchange(kw.port, [rawRequest("POST", "/", { key: keys.admin, body: JSON.stringify(single) })],
+                                    { timeoutMs: 5000 });
+      const text = raw.data.toString("latin1");
+      assert.match(text, /^HTTP\/1\.1 200/, "the reply did not stream");
+      assert.ok(!text.includes(UP_TOKEN), "the upstream token reached the client");
+      assert.ok(text.length < body.length, "a reply with the token passed whole");
+    }
     // Streamed resp2 replies (over 256 KiB) are counted as they pass: one whole reply per
     // command, nothing after, the last byte kept back until the end shows it whole.
     const octet = { "content-type": "application/octet-stream" };

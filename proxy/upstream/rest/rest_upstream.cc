@@ -28,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxPassthroughHeaders = 16;
 // Replies up to this size are held and answered whole; larger ones stream.
 constexpr size_t kRelayThreshold = 256 * 1024;
+// The longest subscription event line relayed (see dispatch).
+constexpr uint64_t kMaxEventLine = uint64_t{1} << 20;
 
 std::string errorElement(std::string_view message) {
   std::string out = "{\"error\":";
@@ -61,13 +63,11 @@ struct Relay {
   bool finished = false;  // the client's request is answered: ignore the rest
   std::string pending;    // the reply's bytes held before the relay starts
   std::optional<codec::JsonArraySplicer> splicer;
-  // A streamed single-command JSON reply: checked as it passes, its last byte kept back until
-  // the end shows it whole (json_stream_check.h).
+  // A streamed single-command JSON reply: checked as it passes (json_stream_check.h).
   std::optional<codec::JsonStreamCheck> checker;
-  // A streamed resp2 reply (not spliced): counted as it passes, its last byte kept back too
-  // (resp_stream_check.h).
+  // A streamed resp2 reply (not spliced): counted as it passes (resp_stream_check.h).
   std::optional<codec::RespStreamCheck> resp_checker;
-  std::string held_back;
+  std::string tail;  // streamed bytes kept back (relayOut)
   // Subscribe / PSubscribe: each line checked to be an event of this subscription before it is
   // relayed (sse_stream_check.h).
   std::optional<codec::SseStreamCheck> events;
@@ -247,8 +247,27 @@ std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streamin
   return codec::JsonArraySplicer(r.upstream_count, std::move(inserts));
 }
 
-// One chunk of a streamed reply: spliced and counted (arrays), or checked with its last byte
-// kept back (a single command's JSON), or passed as it is.
+// Streamed bytes on their way to the client. The end of what arrived is kept back: its last
+// byte, until the end shows the reply whole (the checkers), and as many bytes as could begin
+// keyward's upstream token, so the whole token never goes out (attack round 17: an upstream that
+// reflects the request handed a client who padded it past 256 KiB the Authorization keyward
+// sent; held replies are checked whole).
+void relayOut(Relay& r, Exchange& ex, std::string_view bytes) {
+  if (bytes.empty()) return;
+  r.tail.append(bytes);
+  const std::string& token = r.ctx.snapshot->config().upstream.token;
+  if (!token.empty() && r.tail.find(token) != std::string::npos) {
+    return failRelay(
+        r, ex,
+        {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
+  }
+  const size_t keep = std::min(r.tail.size(), std::max<size_t>(1, token.size()));
+  ex.relayWrite(std::string_view(r.tail).substr(0, r.tail.size() - keep));
+  r.tail.erase(0, r.tail.size() - keep);
+}
+
+// One chunk of a streamed reply: spliced and counted (arrays), or checked (a single command's
+// JSON, resp2), or passed as it is.
 void relayChunk(Relay& r, Exchange& ex, std::string_view chunk) {
   if (r.checker || r.resp_checker) {
     if (chunk.empty()) return;
@@ -262,18 +281,14 @@ void relayChunk(Relay& r, Exchange& ex, std::string_view chunk) {
                        {UpstreamErrorKind::Protocol,
                         "upstream resp2 reply does not match the commands sent", true});
     }
-    std::string out;
-    out.reserve(r.held_back.size() + chunk.size());
-    out.append(r.held_back).append(chunk.substr(0, chunk.size() - 1));
-    r.held_back.assign(1, chunk.back());
-    return ex.relayWrite(out);
+    return relayOut(r, ex, chunk);
   }
-  if (!r.splicer) return ex.relayWrite(chunk);
+  if (!r.splicer) return relayOut(r, ex, chunk);
   std::string out;
   if (!r.splicer->feed(chunk, out)) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.splicer->error(), true});
   }
-  ex.relayWrite(out);
+  relayOut(r, ex, out);
 }
 
 // The held bytes outgrew kRelayThreshold: send the head and stream from here on.
@@ -305,6 +320,11 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
     std::string out;
     if (!r.events->feed(chunk, out)) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.events->error()});
+    }
+    if (const std::string& token = r.ctx.snapshot->config().upstream.token;
+        !token.empty() && out.find(token) != std::string::npos) {
+      return failRelay(
+          r, ex, {UpstreamErrorKind::Protocol, "upstream stream holds keyward's upstream token"});
     }
     if (!out.empty()) ex.streamWrite(out);
     return;
@@ -452,8 +472,8 @@ void onDone(Relay& r, Exchange& ex) {
         return failRelay(
             r, ex, {UpstreamErrorKind::Protocol, "upstream reply ended before it was whole", true});
       }
-      ex.relayWrite(r.held_back);
     }
+    ex.relayWrite(r.tail);
     r.finished = true;
     return ex.relayEnd();
   }
@@ -629,9 +649,10 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   relay->hold_limit = 2 * up.max_reply_bytes + 65536;
   relay->max_elements = up.max_reply_elements;
   if (plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe) {
-    // A line is at most what a Redis upstream lets one message be (max_reply_bytes).
+    // A line is at most 1 MiB: what @upstash/redis buffers of one (attack round 17: lines up
+    // to max_reply_bytes, 64 MiB, held without a total; 16 streams took keyward to 663 MB).
     relay->events.emplace(plan.route == codec::RestRoute::PSubscribe, std::string(plan.channel),
-                          up.max_reply_bytes);
+                          std::min<uint64_t>(up.max_reply_bytes, kMaxEventLine));
   }
 
   RestCallSpec spec;
