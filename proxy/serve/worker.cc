@@ -41,7 +41,7 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
   uo.endpoint = redisEndpoint(u);
   uo.ca_file = u.ca_file;
   uo.timeout = u.timeout;
-  uo.connections = redisConnectionsPerWorker(u.connections, c.count);
+  uo.connections = connectionsPerWorker(u.connections, c.count);
   uo.max_reply_bytes = u.max_reply_bytes;
   uo.max_reply_bytes_total = std::max(u.max_reply_bytes_total / c.count, 2 * u.max_reply_bytes);
   uo.max_reply_elements = u.max_reply_elements;

@@ -47,11 +47,7 @@ uint32_t resolveWorkers(const conf::Config& cfg) {
 
 uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
-  return std::max<uint32_t>(1, (connections + workers - 1) / workers);
-}
-
-uint32_t redisConnectionsPerWorker(uint32_t connections, uint32_t workers) {
-  return std::max<uint32_t>(connections >= 2 ? 2 : 1, connectionsPerWorker(connections, workers));
+  return std::max<uint32_t>(connections >= 2 ? 2 : 1, (connections + workers - 1) / workers);
 }
 
 }  // namespace kw::proxy

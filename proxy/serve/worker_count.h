@@ -20,12 +20,9 @@ namespace kw::proxy {
 [[nodiscard]] uint32_t resolveWorkers(const conf::Config& cfg);
 
 // Each worker has its own upstream pool: upstream.connections (like max_reply_bytes_total) is
-// the process's, divided among the workers, rounded up, at least one each.
+// the process's, divided among the workers, rounded up, and at least two each unless
+// upstream.connections is 1: a client goes on at most half of a pool's connections (Redis and
+// REST), so with one a single client held a worker's whole pool (attack rounds 14 and 17).
 [[nodiscard]] uint32_t connectionsPerWorker(uint32_t connections, uint32_t workers);
-// The same for a Redis pool, at least two each unless upstream.connections is 1: a client goes on
-// at most half of a Redis pool's connections, so with one a single client held a worker's whole
-// pool (attack round 14). A REST pool (one request per connection, no such rule) takes the plain
-// share.
-[[nodiscard]] uint32_t redisConnectionsPerWorker(uint32_t connections, uint32_t workers);
 
 }  // namespace kw::proxy

@@ -173,8 +173,13 @@ export async function startRestUpstream({ certs, port = 0 }) {
         const body = r.json !== undefined ? Buffer.from(JSON.stringify(r.json)) : Buffer.from(r.body ?? "");
         const headers = { "content-type": "application/json", "content-length": body.length, ...(r.headers || {}) };
         if (up.syncToken !== null) headers["upstash-sync-token"] = up.syncToken;
-        res.writeHead(r.status ?? 200, headers);
-        res.end(body);
+        const send = () => {
+          res.writeHead(r.status ?? 200, headers);
+          res.end(body);
+        };
+        // `delayMs`: an upstream slow for this request (the connection stays busy meanwhile).
+        if (r.delayMs) setTimeout(send, r.delayMs);
+        else send();
       }
     }
   }

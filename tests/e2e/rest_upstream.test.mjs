@@ -453,6 +453,25 @@ describe("request shape", () => {
     }
   });
 
+  // Attack round 17: one client's slow requests held every pooled connection, and another
+  // client's requests waited for them (up to the timeout, a 504). A client's requests go on at
+  // most half of a worker's pooled connections, so the other client always finds one.
+  test("one client's slow requests never hold the whole upstream pool", async () => {
+    up.reply((rec) => (rec.body.includes("app:slow") ? { status: 200, json: { result: "slow" }, delayMs: 1500 }
+                                                     : { status: 200, json: { result: "fast" } }));
+    const slow = Array.from({ length: 24 }, () => post(["GET", "app:slow"]));
+    await up.waitRequests(2);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const fast = await post(["GET", "tenant1:v"], { key: keys.scanner });
+    const took = Date.now() - t0;
+    assert.equal(fast.status, 200, fast.text);
+    assert.equal(fast.json.result, "fast");
+    assert.ok(took < 500, `the other client waited ${took} ms behind the slow requests`);
+    for (const res of await Promise.all(slow)) assert.ok([200, 504].includes(res.status), res.text);
+    up.reply(null);
+  });
+
   test("a large reply arrives whole", async () => {
     const big = "v".repeat(3 * 1024 * 1024);
     up.reply(() => ({ status: 200, json: { result: big } }));

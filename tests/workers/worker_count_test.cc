@@ -22,19 +22,15 @@ TEST(WorkerCount, CpuMaxLines) {
 }
 
 TEST(WorkerCount, EachWorkersPoolHasTwoConnectionsUnlessOneWasAskedFor) {
-  EXPECT_EQ(redisConnectionsPerWorker(8, 1), 8u);
-  EXPECT_EQ(redisConnectionsPerWorker(8, 2), 4u);
-  EXPECT_EQ(redisConnectionsPerWorker(9, 2), 5u);  // rounded up
-  // Attack round 14: 2 connections over 2 workers gave each pool one, which a single client
-  // then held whole (a client goes on at most half a pool's connections: one of one).
-  EXPECT_EQ(redisConnectionsPerWorker(2, 2), 2u);
-  EXPECT_EQ(redisConnectionsPerWorker(3, 4), 2u);
-  EXPECT_EQ(redisConnectionsPerWorker(1, 1), 1u);  // asked for: one connection, no reserve
-  EXPECT_EQ(redisConnectionsPerWorker(1, 4), 1u);
-  // A REST pool takes the plain rounded-up share.
-  EXPECT_EQ(connectionsPerWorker(2, 2), 1u);
-  EXPECT_EQ(connectionsPerWorker(9, 2), 5u);
+  EXPECT_EQ(connectionsPerWorker(8, 1), 8u);
+  EXPECT_EQ(connectionsPerWorker(8, 2), 4u);
+  // Attack rounds 14 and 17: 2 connections over 2 workers gave each pool one, which a single
+  // client then held whole (a client goes on at most half a pool's connections: one of one).
+  EXPECT_EQ(connectionsPerWorker(2, 2), 2u);
+  EXPECT_EQ(connectionsPerWorker(3, 4), 2u);
+  EXPECT_EQ(connectionsPerWorker(1, 1), 1u);  // asked for: one connection, no reserve
   EXPECT_EQ(connectionsPerWorker(1, 4), 1u);
+  EXPECT_EQ(connectionsPerWorker(9, 2), 5u);  // rounded up
 }
 
 TEST(WorkerCount, ResolvesExplicitAutoAndStoreMode) {
