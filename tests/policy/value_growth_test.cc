@@ -102,8 +102,9 @@ TEST_F(ValueGrowth, NegativeRandomCountsAreBoundedByMaxReplyElements) {
   spec.keys = {"a:*"};
   spec.max_reply_elements = 100;
   policy_ = *ClientPolicy::compile(spec);
-  EXPECT_TRUE(decide({"SRANDMEMBER", "a:s", "-100"}).allowed());
-  const Decision over = decide({"SRANDMEMBER", "a:s", "-101"});
+  // The reply is an array of the elements: 1 + count values against max_reply_elements.
+  EXPECT_TRUE(decide({"SRANDMEMBER", "a:s", "-99"}).allowed());
+  const Decision over = decide({"SRANDMEMBER", "a:s", "-100"});
   EXPECT_EQ(over.reason, Reason::ReplyTooLarge);
   EXPECT_EQ(over.arg_index, 2);
   EXPECT_EQ(denialStatus(over.reason), 403);
@@ -115,10 +116,10 @@ TEST_F(ValueGrowth, NegativeRandomCountsAreBoundedByMaxReplyElements) {
   EXPECT_TRUE(decide({"SRANDMEMBER", "a:s", "10000000"}).allowed());
   EXPECT_TRUE(decide({"SRANDMEMBER", "a:s"}).allowed());
   // Pairs count twice.
-  EXPECT_TRUE(decide({"HRANDFIELD", "a:h", "-50", "WITHVALUES"}).allowed());
-  EXPECT_EQ(decide({"HRANDFIELD", "a:h", "-51", "WITHVALUES"}).reason, Reason::ReplyTooLarge);
-  EXPECT_EQ(decide({"ZRANDMEMBER", "a:z", "-51", "WITHSCORES"}).reason, Reason::ReplyTooLarge);
-  EXPECT_TRUE(decide({"ZRANDMEMBER", "a:z", "-100"}).allowed());
+  EXPECT_TRUE(decide({"HRANDFIELD", "a:h", "-49", "WITHVALUES"}).allowed());
+  EXPECT_EQ(decide({"HRANDFIELD", "a:h", "-50", "WITHVALUES"}).reason, Reason::ReplyTooLarge);
+  EXPECT_EQ(decide({"ZRANDMEMBER", "a:z", "-50", "WITHSCORES"}).reason, Reason::ReplyTooLarge);
+  EXPECT_TRUE(decide({"ZRANDMEMBER", "a:z", "-99"}).allowed());
   for (const char* bad : {"-0", "+5", "-05", "1e3", " -5", "--5"}) {
     EXPECT_EQ(decide({"SRANDMEMBER", "a:s", bad}).reason, Reason::SyntaxError) << bad;
   }
