@@ -337,6 +337,7 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     return d;
   }
   if (const Decision d = checkRandomCount(argv, *cmd, max_reply_elements); !d.allowed()) return d;
+  if (const Decision d = checkRepeatedReads(argv, ex, *cmd, scratch.reads); !d.allowed()) return d;
 
   if (ex.sort_reads_external && (all & kAccessRead) == 0) {
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);

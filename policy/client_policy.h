@@ -44,9 +44,10 @@ struct Identity {
 // Per-connection scratch reused across evaluations (no allocation on the hot path).
 struct EvalScratch {
   Extraction extraction;
-  std::string expanded;                // template expansion buffer
-  std::vector<std::string> rewritten;  // SCAN rewrite output (owned bytes)
-  PatternScratch patterns;             // general-glob templates
+  std::string expanded;                                      // template expansion buffer
+  std::vector<std::string> rewritten;                        // SCAN rewrite output (owned bytes)
+  PatternScratch patterns;                                   // general-glob templates
+  std::vector<std::pair<std::string_view, uint32_t>> reads;  // checkRepeatedReads
 };
 
 // Result of evaluate(): the decision plus, for SCAN by key-restricted clients, the argv to

@@ -57,6 +57,8 @@ std::string_view reasonName(Reason r) {
       return "value_too_large";
     case Reason::ReplyTooLarge:
       return "reply_too_large";
+    case Reason::RepeatedKey:
+      return "repeated_key";
   }
   return "unknown";
 }
@@ -140,6 +142,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' would grow a value past listen.max_body_bytes" + at(d);
     case Reason::ReplyTooLarge:
       return "NOPERM '" + cmd + "' asks for more elements than upstream.max_reply_elements" + at(d);
+    case Reason::RepeatedKey:
+      return "NOPERM '" + cmd + "' names a key it reads more than once" + at(d);
   }
   return "NOPERM denied";
 }
@@ -172,6 +176,7 @@ int denialStatus(Reason r) {
     case Reason::ValueEncrypted:
     case Reason::ValueTooLarge:
     case Reason::ReplyTooLarge:
+    case Reason::RepeatedKey:
       return 403;
   }
   return 403;

@@ -38,6 +38,7 @@ enum class Reason : uint8_t {
   ValueEncrypted,      // would read or change an encrypted value otherwise than by whole values
   ValueTooLarge,       // an offset would grow a value past listen.max_body_bytes (value_growth.h)
   ReplyTooLarge,       // a negative RAND* count asks for more than upstream.max_reply_elements
+  RepeatedKey,         // a key the command only reads is named twice (value_growth.h)
 };
 
 struct [[nodiscard]] Decision {

@@ -1,6 +1,7 @@
-// Bounds on the size a command grows a string value to; see value_growth.h.
+// Bounds on what one command can make Redis do that its arguments show; see value_growth.h.
 #include "policy/value_growth.h"
 
+#include <algorithm>
 #include <optional>
 #include <string_view>
 
@@ -126,6 +127,26 @@ Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elemen
   if (negative && (pairs ? 2 * *n : *n) + 1 > max_elements) {
     return Decision::deny(Reason::ReplyTooLarge, 2, &cmd);
   }
+  return Decision::allow(&cmd);
+}
+
+Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
+                            std::vector<std::pair<std::string_view, uint32_t>>& seen) {
+  seen.clear();
+  for (const KeyRef& k : ex.keys) {
+    if (k.access == kAccessRead) seen.emplace_back(argv[k.arg], k.arg);
+  }
+  if (seen.size() < 2) return Decision::allow(&cmd);
+  // By name, then position: the first repeat found is the second naming of its key.
+  std::sort(seen.begin(), seen.end());
+  int32_t repeat = -1;
+  for (size_t i = 1; i < seen.size(); ++i) {
+    if (seen[i].first == seen[i - 1].first &&
+        (repeat < 0 || seen[i].second < static_cast<uint32_t>(repeat))) {
+      repeat = static_cast<int32_t>(seen[i].second);
+    }
+  }
+  if (repeat >= 0) return Decision::deny(Reason::RepeatedKey, repeat, &cmd);
   return Decision::allow(&cmd);
 }
 

@@ -1,3 +1,6 @@
+// What one command can make Redis do that its arguments show, bounded before it is sent: values
+// grown by offsets, negative RAND* counts, keys read more than once.
+//
 // Commands that make Redis allocate a string as long as an offset they name: SETRANGE, SETBIT,
 // and BITFIELD's SET and INCRBY. A request of 60 bytes could make the shared Redis allocate
 // 512 MiB (attack round 15: two of them took its memory from 15 MB to 1.26 GB), where writing a
@@ -6,6 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "policy/decision.h"
 #include "policy/key_extract.h"
@@ -30,5 +36,15 @@ uint64_t valueGrowth(Argv argv, const CommandInfo& cmd);
 // ReplyTooLarge at the count when the reply would hold more than `max_elements` values (twice
 // the count WITHVALUES / WITHSCORES), SyntaxError when the count is not plain decimal.
 Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elements);
+
+// A key that a command only reads (MGET, BITOP's sources, SUNION/SINTER/SDIFF and their STORE
+// forms, ZUNION/ZINTER/ZDIFF, SINTERCARD, PFMERGE's sources, EXISTS, XREAD STREAMS...) named
+// more than once: each naming costs Redis a pass over the value, or a copy of it into the
+// reply, so one key repeated multiplies the cost by the body's length, not by the data stored
+// (attack round 17: BITOP OR with a 100 MB key named 60 times, 686 bytes, held Redis 6.9 s;
+// MGET of it named 20 times took Redis from 303 MB to 2.16 GB). Deny RepeatedKey at the
+// second naming. Keys also written (LMOVE k k, SMOVE, RENAME) are not counted. `seen` is scratch.
+Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
+                            std::vector<std::pair<std::string_view, uint32_t>>& seen);
 
 }  // namespace kw::policy

@@ -1,4 +1,4 @@
-// min-assertions: 80
+// min-assertions: 90
 // Memory amplification in the shared Redis (attack round 15): SETRANGE with an offset near
 // 512 MiB and SETBIT with one near 2^32, each a request of under 60 bytes, took redis-server from
 // 15 MB to 1.26 GB. An offset may now grow a value only as far as a value sent whole could be
@@ -99,6 +99,27 @@ for (const mode of MODES) {
       const ok = await request(stack.port, { body: ["SRANDMEMBER", "g:set", "-5"], key });
       assert.equal(ok.status, 200, ok.text);
       assert.equal(ok.json.result.length, 5);
+    });
+
+    // Attack round 17: BITOP OR with one 100 MB key named 60 times held Redis 6.9 s; MGET of it
+    // named 20 times took Redis to 2.16 GB. A key a command only reads is named once.
+    test("a key a command only reads, named more than once, is refused before it runs", async () => {
+      const key = stack.keys.grower;
+      const calls = async () => Number(/cmdstat_mget:calls=(\d+)/.exec(String(await stack.redis.call("INFO", "commandstats")))?.[1] ?? 0);
+      const calls0 = await calls();
+      for (const [cmd, at] of [[["MGET", "g:a", ...Array(20).fill("g:big")], 3],
+                               [["BITOP", "OR", "g:d", ...Array(60).fill("g:big")], 4]]) {
+        const res = await request(stack.port, { body: cmd, key });
+        assert.equal(res.status, 403, `${cmd[0]}: ${res.text}`);
+        assert.equal(res.json.error, `NOPERM '${cmd[0].toLowerCase()}' names a key it reads more than once (argument ${at})`);
+      }
+      assert.equal(await calls(), calls0, "the refused MGET reached Redis");
+      const p = await request(stack.port, { path: "/pipeline", key,
+        body: [["MGET", "g:a", "g:a"], ["MGET", "g:a", "g:b"], ["LMOVE", "g:l", "g:l", "LEFT", "RIGHT"]] });
+      assert.equal(p.status, 200, p.text);
+      assert.match(p.json[0].error, /^NOPERM 'mget' names a key it reads more than once/);
+      assert.equal(p.json[1].result.length, 2);
+      assert.ok("result" in p.json[2], p.text);
     });
 
     test("up to the bound the same commands run as before", async () => {
