@@ -105,8 +105,9 @@ for (const mode of MODES) {
       assert.ok(sent > 500, `only ${sent} requests`);
       assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
       if (mode === "redis") {
-        // The hog's window per worker, plus the probe's request and a readiness PING.
-        assert.ok(Math.max(...inflight) <= 32 * workers + 2, `in flight: ${inflight}`);
+        // The hog's window per worker, plus the probe's request and each worker's readiness PING
+        // (a clean-clone run saw 67 with two workers).
+        assert.ok(Math.max(...inflight) <= 32 * workers + 1 + workers, `in flight: ${inflight}`);
       }
     });
 
