@@ -1,5 +1,6 @@
 // ASCII text rules every layer shares: case-insensitive tokens (HTTP header values, Redis
-// command names), HTTP optional whitespace, and host:port with IPv6 brackets.
+// command names), canonical decimals, HTTP optional whitespace, and host:port with IPv6
+// brackets.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,20 @@ constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 constexpr bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// A non-negative decimal as Redis writes one and reads counts and offsets: "0", or a non-zero
+// digit and more digits; no sign, space or leading zero; at most 18 digits (so below 10^18 and
+// never wrapping). False for anything else.
+constexpr bool plainDecimal(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 18 || (s.size() > 1 && s[0] == '0')) return false;
+  uint64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = v;
+  return true;
 }
 
 // `s` with each control byte (below 0x20, and DEL) as '?': text from a file or the network

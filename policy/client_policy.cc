@@ -337,7 +337,8 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     return d;
   }
   if (const Decision d = checkRandomCount(argv, *cmd, max_reply_elements); !d.allowed()) return d;
-  if (const Decision d = checkRepeatedReads(argv, ex, *cmd, scratch.reads); !d.allowed()) return d;
+  if (const Decision d = checkRepeatedReads(argv, ex, *cmd, scratch.read_slots); !d.allowed())
+    return d;
 
   if (ex.sort_reads_external && (all & kAccessRead) == 0) {
     return Decision::deny(Reason::SortPatternDenied, ex.sort_external_arg, cmd);
@@ -377,6 +378,25 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     if (cmd->name == "restore") return Decision::deny(Reason::GroupDenied, 1, cmd);
   }
   return Decision::allow(cmd);
+}
+
+namespace {
+template <class Container>
+void dropIfOver(Container& c, size_t keep) {
+  if (c.capacity() > keep) Container().swap(c);
+}
+}  // namespace
+
+void EvalScratch::trim() {
+  constexpr size_t kKeepEntries = 1024;
+  constexpr size_t kKeepBytes = 4096;
+  dropIfOver(extraction.keys, kKeepEntries);
+  dropIfOver(extraction.channels, kKeepEntries);
+  dropIfOver(extraction.groups, kKeepEntries);
+  dropIfOver(rewritten, kKeepEntries);
+  dropIfOver(read_slots, kKeepEntries);
+  dropIfOver(expanded, kKeepBytes);
+  dropIfOver(patterns.text, kKeepBytes);
 }
 
 Result<std::shared_ptr<const ClientPolicy>> ClientPolicy::compile(const ClientSpec& spec) {

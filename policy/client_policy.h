@@ -44,10 +44,13 @@ struct Identity {
 // Per-connection scratch reused across evaluations (no allocation on the hot path).
 struct EvalScratch {
   Extraction extraction;
-  std::string expanded;                                      // template expansion buffer
-  std::vector<std::string> rewritten;                        // SCAN rewrite output (owned bytes)
-  PatternScratch patterns;                                   // general-glob templates
-  std::vector<std::pair<std::string_view, uint32_t>> reads;  // checkRepeatedReads
+  std::string expanded;                // template expansion buffer
+  std::vector<std::string> rewritten;  // SCAN rewrite output (owned bytes)
+  PatternScratch patterns;             // general-glob templates
+  std::vector<uint32_t> read_slots;    // checkRepeatedReads
+  // Lets go of what a large request grew (a command naming a million keys leaves megabytes in
+  // these vectors), so a connection between requests holds little. Called between requests.
+  void trim();
 };
 
 // Result of evaluate(): the decision plus, for SCAN by key-restricted clients, the argv to

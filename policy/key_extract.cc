@@ -1,6 +1,7 @@
 // extract(): resolves the command, checks arity, and runs the key spec engine or a parser.
 #include "policy/key_extract.h"
 
+#include "policy/ascii.h"
 #include "policy/key_parsers.h"
 
 namespace kw::policy {
@@ -31,13 +32,9 @@ bool is(std::string_view arg, std::string_view lower_literal) {
 }
 
 bool parseCount(std::string_view s, uint32_t& out) {
-  if (s.empty() || s.size() > 9 || (s.size() > 1 && s[0] == '0')) return false;
-  uint32_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
-  }
-  out = v;
+  uint64_t v = 0;
+  if (!ascii::plainDecimal(s, v) || v > 999999999) return false;  // at most 9 digits
+  out = static_cast<uint32_t>(v);
   return true;
 }
 

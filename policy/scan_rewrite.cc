@@ -11,15 +11,9 @@ constexpr std::string_view kMatch = "MATCH";
 constexpr std::string_view kMaxCountText = "1000";
 static_assert(kMaxScanCount == 1000, "kMaxCountText");
 
-// COUNT as Redis reads it (a positive decimal, no sign or leading zero); false otherwise.
+// COUNT as Redis reads it: a positive decimal; false otherwise.
 bool parseCount(std::string_view s, uint64_t& out) {
-  if (s.empty() || s.size() > 18 || s[0] < '1' || s[0] > '9') return false;
-  out = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
+  return ascii::plainDecimal(s, out) && out > 0;
 }
 
 // argv with every COUNT over kMaxScanCount lowered to it and, when `keep_match` >= 0, only that

@@ -9,8 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include "policy/decision.h"
@@ -43,8 +41,9 @@ Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elemen
 // reply, so one key repeated multiplies the cost by the body's length, not by the data stored
 // (attack round 17: BITOP OR with a 100 MB key named 60 times, 686 bytes, held Redis 6.9 s;
 // MGET of it named 20 times took Redis from 303 MB to 2.16 GB). Deny RepeatedKey at the
-// second naming. Keys also written (LMOVE k k, SMOVE, RENAME) are not counted. `seen` is scratch.
+// second naming. Keys also written (LMOVE k k, SMOVE, RENAME) are not counted. `slots` is
+// scratch (EvalScratch::trim lets go of a large one).
 Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
-                            std::vector<std::pair<std::string_view, uint32_t>>& seen);
+                            std::vector<uint32_t>& slots);
 
 }  // namespace kw::policy

@@ -581,6 +581,7 @@ void ClientConnection::completeRequest(bool keep) {
   }
   releaseBody();
   parser_.reset();
+  scratch_.trim();
   state_ = State::Reading;
   readOn();
   armForNextRequest();

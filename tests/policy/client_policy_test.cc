@@ -162,6 +162,29 @@ TEST(ClientPolicyEval, DecisionCarriesCommandAndIndex) {
   EXPECT_EQ(denialMessage(c, "FLUSHALL").rfind("NOPERM", 0), 0u);
 }
 
+// A command naming many keys grows the per-connection scratch; trim() between requests lets go
+// of it, so an idle connection does not keep megabytes a large request needed.
+TEST(ClientPolicyEval, ScratchGrownByALargeCommandIsLetGoBetweenRequests) {
+  ClientSpec s = appSpec();
+  auto p = compileOk(s);
+  std::vector<std::string> args = {"MGET"};
+  for (int i = 0; i < 100000; ++i) args.push_back("app:k" + std::to_string(i));
+  std::vector<std::string_view> argv(args.begin(), args.end());
+  EvalScratch scratch;
+  ASSERT_TRUE(p->evaluate(argv, Identity{}, scratch).decision.allowed());
+  EXPECT_GE(scratch.extraction.keys.capacity(), 100000u);
+  EXPECT_GE(scratch.read_slots.capacity(), 200000u);
+  scratch.trim();
+  EXPECT_LE(scratch.extraction.keys.capacity(), 1024u);
+  EXPECT_LE(scratch.read_slots.capacity(), 1024u);
+  // Small ones stay for the next request (no allocation on the hot path).
+  std::vector<std::string_view> small = {"MGET", "app:a", "app:b"};
+  ASSERT_TRUE(p->evaluate(small, Identity{}, scratch).decision.allowed());
+  const size_t kept = scratch.read_slots.capacity();
+  scratch.trim();
+  EXPECT_EQ(scratch.read_slots.capacity(), kept);
+}
+
 TEST(ClientPolicyEval, ScanRewriteViewsStayValid) {
   ClientSpec s = appSpec();
   s.keys = {"sess:{sub}:*"};
