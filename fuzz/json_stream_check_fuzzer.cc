@@ -1,5 +1,6 @@
 // Fuzzes the streamed-reply check: the verdict never depends on how the bytes are chunked, and a
-// JSON object simdjson accepts whole (nested at most 512 deep) is never refused.
+// JSON object simdjson accepts whole (nested at most 512 deep) is never refused, and bytes that
+// are not UTF-8 never pass.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -67,5 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parser.parse(in.data(), in.size()).get(doc) && doc.is_object() && maxDepth(in) <= 512) {
     KW_FUZZ_CHECK(whole.complete);
   }
+  // Bytes that are not UTF-8 never pass as a whole reply (outside strings only ASCII is taken).
+  if (!simdjson::validate_utf8(in.data(), in.size())) KW_FUZZ_CHECK(!whole.complete);
   return 0;
 }

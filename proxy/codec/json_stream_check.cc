@@ -11,13 +11,25 @@ bool isHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// Continuation bytes a UTF-8 lead byte announces; -1 for a byte that cannot lead.
-int utf8Tail(unsigned char b) {
-  if (b < 0x80) return 0;
-  if (b >= 0xC2 && b <= 0xDF) return 1;
-  if (b >= 0xE0 && b <= 0xEF) return 2;
-  if (b >= 0xF0 && b <= 0xF4) return 3;
-  return -1;
+// Continuation bytes a UTF-8 lead byte announces (-1: a byte that cannot lead) and the range
+// its first continuation byte must fall in: narrower after E0, ED, F0 and F4, which would
+// otherwise admit overlong forms, surrogates, or code points past U+10FFFF (RFC 3629).
+struct Utf8Lead {
+  int tail = -1;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+};
+
+Utf8Lead utf8Lead(unsigned char b) {
+  if (b < 0x80) return {0};
+  if (b >= 0xC2 && b <= 0xDF) return {1};
+  if (b == 0xE0) return {2, 0xA0, 0xBF};
+  if (b == 0xED) return {2, 0x80, 0x9F};
+  if (b >= 0xE1 && b <= 0xEF) return {2};
+  if (b == 0xF0) return {3, 0x90, 0xBF};
+  if (b == 0xF4) return {3, 0x80, 0x8F};
+  if (b >= 0xF1 && b <= 0xF3) return {3};
+  return {};
 }
 
 }  // namespace
@@ -64,10 +76,12 @@ bool JsonStreamCheck::feed(std::string_view in) {
         break;
     }
     if (continuation_ != 0) {
-      if ((b & 0xC0) != 0x80) {
+      if (b < first_lo_ || b > first_hi_) {
         phase_ = Phase::Failed;
         return false;
       }
+      first_lo_ = 0x80;  // only the first continuation byte has a narrower range
+      first_hi_ = 0xBF;
       --continuation_;
       continue;
     }
@@ -100,12 +114,14 @@ bool JsonStreamCheck::feed(std::string_view in) {
         phase_ = Phase::Failed;
         return false;
       } else {
-        const int tail = utf8Tail(b);
-        if (tail < 0) {
+        const Utf8Lead lead = utf8Lead(b);
+        if (lead.tail < 0) {
           phase_ = Phase::Failed;
           return false;
         }
-        continuation_ = static_cast<uint8_t>(tail);
+        continuation_ = static_cast<uint8_t>(lead.tail);
+        first_lo_ = lead.lo;
+        first_hi_ = lead.hi;
       }
       continue;
     }
