@@ -779,6 +779,34 @@ const std::string kBusyScript =
     "local s = redis.call('TIME') repeat local n = redis.call('TIME') "
     "until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) >= tonumber(ARGV[1]) * 1000 return 1";
 
+// Sends `n` copies of one command for `tenant`, each counted in `done` once answered (and
+// expected to succeed); their handles go to `hs`.
+void submitMany(RedisPool& up, const policy::Argv& argv, int n, const std::string& tenant,
+                int& done, std::vector<RequestHandle>& hs) {
+  for (int i = 0; i < n; ++i) {
+    hs.push_back(up.execute(
+        {&argv, 1},
+        [&done](UpstreamResult&& r) {
+          EXPECT_TRUE(r.has_value());
+          ++done;
+        },
+        tenant));
+  }
+}
+
+// The longest of `n` PINGs of `tenant`, one after another.
+std::chrono::steady_clock::duration worstPing(LoopRunner& loop, RedisPool& up,
+                                              const std::string& tenant, int n = 5) {
+  std::chrono::steady_clock::duration worst{};
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto pong = runConcurrently(loop, up, {{{"PING"}}}, {tenant});
+    EXPECT_EQ(rawOf(pong[0]), "+PONG\r\n");
+    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
+  }
+  return worst;
+}
+
 // Attack round 13: a tenant alone filled every connection's pipeline (every in-flight slot of
 // the pool) with slow commands, and the next tenant's requests could only queue behind them (1.4
 // s; 504s with a 5 s timeout). A tenant never holds more than half the connections, alone or
@@ -793,15 +821,7 @@ TEST_F(RedisPoolTest, ALoneTenantHoldsAtMostHalfThePool) {
   const policy::Argv busy_argv(busy);
   int flood_done = 0;
   std::vector<RequestHandle> hs;
-  for (int i = 0; i < 20; ++i) {
-    hs.push_back(up->execute(
-        {&busy_argv, 1},
-        [&flood_done](UpstreamResult&& r) {
-          EXPECT_TRUE(r.has_value());
-          ++flood_done;
-        },
-        "flood"));
-  }
+  submitMany(*up, busy_argv, 20, "flood", flood_done, hs);
   ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 4; }, 10000ms));
   loop_.runFor(300ms);  // every connection has opened by now: more would go out if allowed
   const UpstreamStats before = up->stats();
@@ -838,18 +858,7 @@ TEST_F(RedisPoolTest, APipelineIsWrittenAWindowAtATimeSoOthersRunBetween) {
   RequestHandle h = up->executePipeline(
       pipeline, [&](UpstreamResult&& r) { long_one.emplace(std::move(r)); }, "a");
   loop_.runFor(30ms);
-  std::chrono::steady_clock::duration worst{};
-  for (int i = 0; i < 5; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::optional<UpstreamResult> pong;
-    const Cmd ping{"PING"};
-    const policy::Argv ping_argv(ping);
-    RequestHandle p = up->execute(
-        {&ping_argv, 1}, [&](UpstreamResult&& r) { pong.emplace(std::move(r)); }, "b");
-    ASSERT_TRUE(loop_.runUntil([&] { return pong.has_value(); }, 5000ms));
-    EXPECT_EQ(rawOf(*pong), "+PONG\r\n");
-    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
-  }
+  const auto worst = worstPing(loop_, *up, "b");
   EXPECT_FALSE(long_one.has_value()) << "the probes did not overlap the pipeline";
   EXPECT_LT(worst, 150ms) << "another tenant waited behind the pipeline: "
                           << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
@@ -875,33 +884,16 @@ TEST_F(RedisPoolTest, WhileAnotherTenantIsActiveATenantKeepsOneWindowAtTheServer
   const policy::Argv busy_argv(busy);
   int done = 0;
   std::vector<RequestHandle> hs;
-  auto flood = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      hs.push_back(up->execute(
-          {&busy_argv, 1},
-          [&done](UpstreamResult&& r) {
-            EXPECT_TRUE(r.has_value());
-            ++done;
-          },
-          "a"));
-    }
-  };
-  flood(40);  // alone
+  submitMany(*up, busy_argv, 40, "a", done, hs);  // alone
   ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 16; }, 5000ms));
   EXPECT_EQ(up->stats().in_flight, 16u) << "alone, a tenant uses its half of the pool";
   ASSERT_TRUE(loop_.runUntil([&] { return done == 40; }, 20000ms));
   // Another tenant is active now.
   ASSERT_TRUE(runConcurrently(loop_, *up, {{{"PING"}}}, {"b"})[0].has_value());
-  flood(40);
+  submitMany(*up, busy_argv, 40, "a", done, hs);
   loop_.runFor(50ms);
   EXPECT_LE(up->stats().in_flight, 4u) << "a tenant kept more than one window at the server";
-  std::chrono::steady_clock::duration worst{};
-  for (int i = 0; i < 5; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto pong = runConcurrently(loop_, *up, {{{"PING"}}}, {"b"});
-    ASSERT_TRUE(pong[0].has_value());
-    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
-  }
+  const auto worst = worstPing(loop_, *up, "b");
   EXPECT_LT(done, 80) << "the probes did not overlap the flood";
   EXPECT_LT(worst, 100ms) << "another tenant waited "
                           << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
