@@ -57,6 +57,9 @@ enum CommandTrait : uint32_t {
   kBlocking = 1u << 12,        // blocks or runs long on the connection it runs on: never forwarded
   kIntrospection = 1u << 13,   // its reply reveals state no grant covers (clients, the upstream
                                // user, config, other tenants' commands): never forwarded
+  kDataSized = 1u << 14,       // Redis's work grows with stored data its reply does not carry
+                               // back (LCS, SINTER, BITOP, LREM, ...): the Redis pool runs one
+                               // at a time per tenant (docs/command-classes.md)
 };
 
 struct CommandInfo {

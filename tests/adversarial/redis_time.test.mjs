@@ -1,4 +1,4 @@
-// min-assertions: 16
+// min-assertions: 30
 // Redis time (attack round 15): one /pipeline of 1,500 LREM on the client's own long list, within
 // its grants and its burst, froze redis-server for every tenant for 5-7 s: Redis runs every
 // command it has read from a connection before it turns to another, and the pipeline was written
@@ -7,7 +7,10 @@
 // everyone else. Measured here with a PING on a connection of its own straight to redis-server
 // (what any client of that server sees) and with the probe tenant through keyward. Control: the
 // pipeline's replies are all there, in order, and every command ran once. Transactions still run
-// whole at EXEC (Redis's own rule); the threat model says so.
+// whole at EXEC (Redis's own rule); the threat model says so. Attack round 17: a window still
+// held 32 commands whatever each cost (8 LCS of two long strings in one pipeline held Redis 9.3 s):
+// a data-sized command (its Redis time grows with the tenant's stored data, not with the request
+// or its reply: LCS, LREM, SINTER, BITOP, ...) runs one at a time per tenant and worker.
 import fs from "node:fs";
 import https from "node:https";
 import { after, before, describe, test } from "node:test";
@@ -21,6 +24,10 @@ const PIPELINE = 400;       // 0.4-1.2 s of Redis time in one request
 const HOG = { hog: { commands: ["+@all"], keys: ["h:*"] } };
 
 async function seed(stack) {
+  // Two strings for LCS: 5,000 random a/b each, about 100-200 ms of Redis time per LCS here.
+  for (const key of ["h:s1", "h:s2"]) {
+    await stack.redis.call("SET", key, Array.from({ length: 5000 }, () => (Math.random() < 0.5 ? "a" : "b")).join(""));
+  }
   await stack.redis.call("DEL", "h:list");
   const chunk = Array.from({ length: 1000 }, (_, i) => `v${i}`);
   for (let i = 0; i < LIST_LENGTH / 1000; i++) await stack.redis.call("RPUSH", "h:list", ...chunk);
@@ -64,6 +71,33 @@ for (const mode of MODES) {
       assert.ok(worstStall < 200, `redis-server did not answer another client for ${worstStall} ms`);
       assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
       assert.ok(victim.max < 250, `the probe tenant waited ${victim.max} ms`);
+    });
+
+    test("a pipeline of LCS holds redis-server for one LCS at a time", async () => {
+      const times = [];
+      for (let i = 0; i < 3; i++) {
+        const t1 = Date.now();
+        await stack.redis.call("LCS", "h:s1", "h:s2", "LEN");
+        times.push(Date.now() - t1);
+      }
+      const one = times.sort((x, y) => x - y)[1];
+      const body = [];
+      for (let i = 0; i < 8; i++) body.push(["LCS", "h:s1", "h:s2", "LEN"], ["INCR", "h:lcs"]);
+      const redisProbe = startRedisProbe(stack, { slowMs: 5 });
+      const t0 = Date.now();
+      const res = await request(stack.port, { path: "/pipeline", key: stack.keys.hog, body, timeoutMs: 30000 });
+      const took = Date.now() - t0;
+      const stalls = await redisProbe.stop();
+      assert.equal(res.status, 200, res.text);
+      const len = res.json[0].result;
+      assert.ok(res.json.every((r, i) => (i % 2 === 0 ? r.result === len : r.result === (i + 1) / 2)),
+        "a reply is missing or out of order");
+      const worstStall = Math.max(0, ...stalls.map(([s, e]) => e - s));
+      report(`redis_time lcs ${mode}`, { one, took, worstStall: Math.round(worstStall), stalls: stalls.length });
+      assert.ok(took >= 4 * one, `8 LCS took ${took} ms, one ${one} ms: they did not all run`);
+      // Written at once (or a window at a time) all 8 ran back to back: one stall as long as the
+      // request (873 ms of 886 before); one at a time, the other clients get in between them.
+      assert.ok(worstStall < took / 3, `redis-server did not answer another client for ${worstStall} ms of ${took} ms (one LCS: ${one} ms)`);
     });
 
     // 256 keep-alive connections each sending one LREM after another: alone, a tenant may use

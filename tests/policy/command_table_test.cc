@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -195,6 +196,66 @@ TEST(CommandTable, SecurityTraits) {
   for (const char* n : {"get", "set", "hset", "xadd", "json.set", "hexpire", "zadd", "xclaim"})
     EXPECT_EQ(cmd(n).traits & (kKeyspaceWide | kUnsupported | kConnectionState | kReturnsData), 0u)
         << n;
+}
+
+// Data-sized: Redis's work grows with stored data the reply does not carry back, so the Redis
+// pool runs one at a time per tenant (docs/command-classes.md). Exactly these; commands whose
+// cost the request or the reply bounds are not (a window of them stays cheap).
+TEST(CommandTable, DataSizedCommands) {
+  std::vector<std::string> sized;
+  for (const CommandInfo& c : allCommands()) {
+    if (c.traits & kDataSized) sized.emplace_back(c.name);
+  }
+  const std::vector<std::string> expected = {"bitcount",
+                                             "bitop",
+                                             "bitpos",
+                                             "copy",
+                                             "flushall",
+                                             "flushdb",
+                                             "geosearch",
+                                             "geosearchstore",
+                                             "georadius",
+                                             "georadius_ro",
+                                             "georadiusbymember",
+                                             "georadiusbymember_ro",
+                                             "keys",
+                                             "lcs",
+                                             "linsert",
+                                             "lpos",
+                                             "lrem",
+                                             "ltrim",
+                                             "memory|usage",
+                                             "pfcount",
+                                             "pfmerge",
+                                             "sdiff",
+                                             "sdiffstore",
+                                             "sinter",
+                                             "sintercard",
+                                             "sinterstore",
+                                             "sort",
+                                             "sort_ro",
+                                             "sunion",
+                                             "sunionstore",
+                                             "xtrim",
+                                             "zdiff",
+                                             "zdiffstore",
+                                             "zinter",
+                                             "zintercard",
+                                             "zinterstore",
+                                             "zrangestore",
+                                             "zremrangebylex",
+                                             "zremrangebyrank",
+                                             "zremrangebyscore",
+                                             "zunion",
+                                             "zunionstore"};
+  std::vector<std::string> sorted_expected = expected;
+  std::sort(sorted_expected.begin(), sorted_expected.end());
+  std::sort(sized.begin(), sized.end());
+  EXPECT_EQ(sized, sorted_expected);
+  for (const char* n : {"get", "set", "mget", "del", "hgetall", "lrange", "smembers", "evalsha",
+                        "eval", "fcall", "incr", "lpush", "zadd", "zrange", "xadd", "scan"}) {
+    EXPECT_EQ(cmd(n).traits & kDataSized, 0u) << n;
+  }
 }
 
 // docs/redis-acl-notes.md 2.2: every movablekeys, incomplete, variable_flags or unknown-spec

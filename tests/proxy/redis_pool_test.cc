@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -921,6 +922,95 @@ TEST_F(RedisPoolTest, ACancelledWindowedPipelineIsWrittenWholeAndTheConnectionSt
   ASSERT_TRUE(get && get->has_value());
   EXPECT_EQ(rawOf(*get), "$2\r\n50\r\n");
   EXPECT_FALSE(called);
+}
+
+// Two 3,000-byte strings of random a/b under `x` and `y`: one LCS of them holds Redis about 50 ms.
+void setLcsStrings(LoopRunner& loop, RedisPool& up) {
+  std::mt19937 rng(7);
+  for (const char* key : {"x", "y"}) {
+    std::string value(3000, 'a');
+    for (char& c : value) c = (rng() & 1) != 0 ? 'a' : 'b';
+    ASSERT_TRUE(run(loop, up, {{"SET", key, value}}));
+  }
+}
+
+// Attack round 17: 8 LCS in one /pipeline held Redis 9.3 s, a window of 32 of them would hold it
+// for all 32: a command whose Redis time grows with the tenant's stored data (kDataSized)
+// weighs more than one of a window. A tenant has one such command at the server at a time, so
+// another tenant waits for one LCS, not for the window.
+TEST_F(RedisPoolTest, ATenantsDataSizedCommandsRunOneAtATime) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 2;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  runConcurrently(loop_, *up, {{{"PING"}}, {{"PING"}}}, {"a", "b"});  // both connections open
+  setLcsStrings(loop_, *up);
+  const Cmd lcs{"LCS", "x", "y", "LEN"};
+  const Cmd incr{"INCR", "n"};
+  std::vector<policy::Argv> pipeline;
+  for (int i = 0; i < 12; ++i) {
+    pipeline.emplace_back(lcs);
+    pipeline.emplace_back(incr);
+  }
+  std::optional<UpstreamResult> long_one;
+  const auto started = std::chrono::steady_clock::now();
+  RequestHandle h = up->executePipeline(
+      pipeline, [&](UpstreamResult&& r) { long_one.emplace(std::move(r)); }, "a");
+  loop_.runFor(20ms);
+  const auto worst = worstPing(loop_, *up, "b");
+  EXPECT_FALSE(long_one.has_value()) << "the probes did not overlap the pipeline";
+  EXPECT_LT(worst, 200ms) << "another tenant waited behind several LCS: "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
+                          << " ms";
+  ASSERT_TRUE(loop_.runUntil([&] { return long_one.has_value(); }, 10000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms) << "the LCS did not run";
+  ASSERT_TRUE(long_one->has_value()) << rawOf(*long_one);
+  ASSERT_EQ(long_one->value().size(), 24u);
+  const std::string len = rawOf(*long_one, 0);
+  for (size_t i = 0; i < 24; i += 2) {
+    EXPECT_EQ(rawOf(*long_one, i), len) << "reply " << i;
+    EXPECT_EQ(rawOf(*long_one, i + 1), ":" + std::to_string(i / 2 + 1) + "\r\n") << "reply " << i;
+  }
+}
+
+// Single data-sized requests of one tenant, sent at once, go to the server one after another
+// (alone too: a tenant arriving later would wait for all it had written); another tenant's
+// data-sized command is not held behind them, and a transaction holding one counts once.
+TEST_F(RedisPoolTest, DataSizedRequestsOfOneTenantWaitForEachOther) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 8;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  setLcsStrings(loop_, *up);
+  const Cmd lcs{"lcs", "x", "y", "LEN"};
+  const policy::Argv lcs_argv(lcs);
+  int done = 0;
+  std::vector<RequestHandle> hs;
+  submitMany(*up, lcs_argv, 6, "a", done, hs);
+  const Cmd incr{"INCR", "t"};
+  const std::vector<policy::Argv> tx{policy::Argv(lcs), policy::Argv(incr)};
+  bool tx_done = false;
+  hs.push_back(up->executeTransaction(
+      tx,
+      [&](UpstreamResult&& r) {
+        EXPECT_TRUE(r.has_value());
+        tx_done = true;
+      },
+      "a"));
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight >= 1; }, 5000ms));
+  loop_.runFor(150ms);  // the pool has grown by now: more would go out if allowed
+  EXPECT_EQ(up->stats().in_flight, 1u) << "a tenant had several data-sized commands at the server";
+  int other_done = 0;
+  const int done_before = done;
+  submitMany(*up, lcs_argv, 1, "b", other_done, hs);
+  ASSERT_TRUE(loop_.runUntil([&] { return other_done == 1; }, 10000ms));
+  // Behind the LCS running now and at most the next one sent meanwhile (Redis serves the
+  // connections in turn), not behind all the tenant had sent.
+  EXPECT_LE(done, done_before + 2) << "another tenant's LCS waited for this tenant's";
+  ASSERT_TRUE(loop_.runUntil([&] { return done == 6 && tx_done; }, 10000ms));
+  auto counted = run(loop_, *up, {{"GET", "t"}});
+  ASSERT_TRUE(counted && counted->has_value());
+  EXPECT_EQ(rawOf(*counted), "$1\r\n1\r\n");
 }
 
 // Attack round 14: with the pool at its size but its last connection still opening (here its

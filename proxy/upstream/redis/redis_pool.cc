@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "policy/ascii.h"
+#include "policy/command_table.h"
 #include "proxy/codec/resp_writer.h"
 #include "proxy/io/fair_queue.h"
 #include "proxy/io/tls_client.h"
@@ -31,6 +32,9 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   // a window at a time (see PooledConn::writing); empty for a single command or a transaction,
   // which are written whole.
   std::vector<size_t> ends;
+  // Reply indices of its data-sized commands (policy::kDataSized), ascending; a transaction's
+  // are all run at EXEC, so it lists EXEC's once. Impl::sized_out holds one per tenant at a time.
+  std::vector<uint32_t> sized;
   uint32_t written = 0;              // commands written so far
   std::string tenant;                // whose request: the wait queue serves tenants in turn
   std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
@@ -59,6 +63,15 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   std::vector<Span> spans;
   codec::ReplyNodes nodes;  // each reply's values, recorded while framing: no bytes are re-read
   void* conn = nullptr;     // the PooledConn carrying it while InFlight
+
+  bool sizedAt(uint32_t i) const { return std::binary_search(sized.begin(), sized.end(), i); }
+  // Data-sized commands among replies [from, to).
+  uint32_t sizedIn(uint32_t from, uint32_t to) const {
+    return static_cast<uint32_t>(std::lower_bound(sized.begin(), sized.end(), to) -
+                                 std::lower_bound(sized.begin(), sized.end(), from));
+  }
+  // Its next write starts with a data-sized command.
+  bool sizedNext() const { return ends.empty() ? !sized.empty() : sizedAt(written); }
 };
 
 namespace {
@@ -183,6 +196,15 @@ bool unsafeOnPool(policy::Argv argv) {
          ascii::equalsIgnoreCase(argv[1], "reply");
 }
 
+// Redis's work for it grows with stored data its reply does not carry (policy::kDataSized).
+bool dataSized(policy::Argv argv) {
+  const policy::CommandInfo* cmd = policy::findCommand(argv[0]);
+  if (cmd != nullptr && (cmd->traits & policy::kContainer) != 0 && argv.size() >= 2) {
+    cmd = policy::findSubcommand(*cmd, argv[1]);
+  }
+  return cmd != nullptr && (cmd->traits & policy::kDataSized) != 0;
+}
+
 }  // namespace
 
 // ---- the pool ------------------------------------------------------------------------------
@@ -258,6 +280,7 @@ struct RedisPool::Impl {
   // requests kept redis-server from answering another client for 184 ms, the probe tenant for
   // up to 478 ms). Alone, a tenant may use its half of the pool in full.
   std::unordered_map<std::string, uint32_t> outstanding;
+  std::unordered_map<std::string, uint32_t> sized_out;  // data-sized commands at the server
   // Who submitted lately, on every worker (options.activity, or this pool's own).
   std::shared_ptr<TenantActivity> activity;
   static constexpr int64_t kActiveForMs = 1000;
@@ -294,9 +317,10 @@ struct RedisPool::Impl {
                        std::optional<UpstreamError> error, std::string_view tenant = {},
                        std::string_view identity = {}, bool transaction = false, bool slots = false,
                        std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {},
-                       std::vector<size_t> ends = {}) {
+                       std::vector<size_t> ends = {}, std::vector<uint32_t> sized = {}) {
     auto req = std::make_shared<PendingRequest>();
     req->ends = std::move(ends);
+    req->sized = std::move(sized);
     req->hold = std::move(hold);
     req->refund = std::move(refund);
     req->transaction = transaction;
@@ -487,6 +511,36 @@ struct RedisPool::Impl {
     }
   }
 
+  // Data-sized commands (policy::kDataSized: LCS, SINTER, BITOP, LREM, ...) cost Redis time
+  // that grows with the tenant's own data, not with the request or its reply: one LCS of two
+  // 11,000-byte strings holds Redis about a second, and a window of 32 of them in one pipeline
+  // (attack round 17: 8 held it 9.3 s) made every other tenant wait for all of them. A tenant
+  // has at most one at the server per pool, alone or not; the rest of its pipeline waits behind
+  // it, and its next request that starts with one waits in the queue.
+  uint32_t sizedOut(const std::string& tenant) const {
+    const auto it = sized_out.find(tenant);
+    return it == sized_out.end() ? 0 : it->second;
+  }
+  void addSized(const std::string& tenant, uint32_t n) {
+    if (n != 0) sized_out[tenant] += n;
+  }
+  void takeSized(const std::string& tenant, uint32_t n) {
+    if (n == 0) return;
+    auto it = sized_out.find(tenant);
+    if (it == sized_out.end()) return;
+    it->second -= std::min(n, it->second);
+    if (it->second == 0) sized_out.erase(it);
+  }
+  // How many of the next `n` commands of pipeline `req` may be written now: up to (not
+  // including) a data-sized one while the tenant has one at the server, else up to a second.
+  uint32_t sizedFits(const PendingRequest& req, uint32_t n) const {
+    auto it = std::lower_bound(req.sized.begin(), req.sized.end(), req.written);
+    if (it == req.sized.end() || *it >= req.written + n) return n;
+    if (sizedOut(req.tenant) != 0) return *it - req.written;
+    ++it;
+    return it == req.sized.end() || *it >= req.written + n ? n : *it - req.written;
+  }
+
   std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
 
   // Where the next request of `tenant` goes (null: it waits). Replies come back in order, so a
@@ -499,11 +553,13 @@ struct RedisPool::Impl {
   // and 504s with 115 ms commands). Redis runs one command at a time, so fewer connections cost
   // a lone tenant little; more of them pipelined behind its own requests.
   // `grow` is set when a new connection should be opened.
-  PooledConn* place(const std::string& tenant, bool& grow) {
+  PooledConn* place(const PendingRequest& req, bool& grow) {
+    const std::string& tenant = req.tenant;
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
     if (shareUsedUp(tenant)) return nullptr;
     if (tenantRoom(tenant) == 0) return nullptr;  // its commands at the server are enough
+    if (req.sizedNext() && sizedOut(tenant) != 0) return nullptr;  // one data-sized at a time
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
@@ -565,7 +621,7 @@ struct RedisPool::Impl {
         continue;
       }
       bool grow = false;
-      PooledConn* best = place(front->tenant, grow);
+      PooledConn* best = place(*front, grow);
       if (grow) openConnection();
       if (best == nullptr) {
         queue.skip();  // the next tenant may still fit where this one may not
@@ -595,18 +651,19 @@ struct RedisPool::Impl {
       const uint32_t room = std::min(
           options.max_pipeline_depth - std::min(options.max_pipeline_depth, pc->outstanding),
           tenantRoom(req.tenant));
-      setHeldBack(pc, room == 0);
-      if (room == 0) {  // resumeWriters goes on when the tenant's replies come back
+      n = sizedFits(req, std::min(n, room));
+      setHeldBack(pc, n == 0);
+      if (n == 0) {  // resumeWriters goes on when the tenant's replies come back
         pc->writing = &req;
         return;
       }
-      n = std::min(n, room);
       from = req.written == 0 ? 0 : req.ends[req.written - 1];
       to = req.ends[req.written + n - 1];
     }
     pc->conn->write(std::string_view(req.wire).substr(from, to - from));
     pc->outstanding += n;
     addOutstanding(req.tenant, n);
+    addSized(req.tenant, req.sizedIn(req.written, req.written + n));
     req.written += n;
     if (req.written == req.expected) {
       setHeldBack(pc, false);
@@ -780,6 +837,7 @@ struct RedisPool::Impl {
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
     if (pc->outstanding != 0) --pc->outstanding;
     takeOutstanding(req->tenant, 1);
+    if (req->sizedAt(req->received)) takeSized(req->tenant, 1);
     if (pc->writing != nullptr && pc->outstanding < options.max_pipeline_depth) {
       writeSome(pc, *pc->writing);  // the next of its window
     }
@@ -818,7 +876,10 @@ struct RedisPool::Impl {
     if (error.kind == UpstreamErrorKind::Timeout) silent_at = std::chrono::steady_clock::now();
     setPartial(pc, 0);
     std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
-    for (const auto& r : failed) takeOutstanding(r->tenant, r->written - r->received);
+    for (const auto& r : failed) {
+      takeOutstanding(r->tenant, r->written - r->received);
+      takeSized(r->tenant, r->sizedIn(r->received, r->written));
+    }
     setHeldBack(pc, false);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
     std::unique_ptr<PooledConn> dying;
@@ -973,6 +1034,8 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                               std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
   std::string wire;
   std::vector<size_t> ends;
+  std::vector<uint32_t> sized;
+  uint32_t index = 0;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
     if (argv.empty() || unsafeOnPool(argv)) {
@@ -982,6 +1045,8 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
+    if (dataSized(argv)) sized.push_back(index);
+    ++index;
     codec::appendCommand(wire, argv);
     if (commands.size() > 1) ends.push_back(wire.size());
   }
@@ -990,7 +1055,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
                        std::move(error), tenant, identity, false, slots, std::move(hold),
-                       std::move(refund), std::move(ends));
+                       std::move(refund), std::move(ends), std::move(sized));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
@@ -1000,6 +1065,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
                                             UnsentRefundPtr refund) {
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
+  bool any_sized = false;
   for (const policy::Argv argv : commands) {
     if (argv.empty() || unsafeOnPool(argv)) {
       error = UpstreamError{UpstreamErrorKind::Rejected,
@@ -1008,12 +1074,16 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
+    any_sized = any_sized || dataSized(argv);
     codec::appendCommand(wire, argv);
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
-  return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size() + 2),
-                       std::move(callback), std::move(error), tenant, identity, true,
-                       /*slots=*/false, std::move(hold), std::move(refund));
+  const auto expected = static_cast<uint32_t>(commands.size() + 2);
+  std::vector<uint32_t> sized;
+  if (any_sized) sized.push_back(expected - 1);  // all of them run at EXEC
+  return impl_->submit(std::move(wire), expected, std::move(callback), std::move(error), tenant,
+                       identity, true, /*slots=*/false, std::move(hold), std::move(refund), {},
+                       std::move(sized));
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {
