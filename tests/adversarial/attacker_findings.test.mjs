@@ -3,7 +3,9 @@
 // row: a write whose reply is too large is never reported as "not executed"; RESTORE cannot
 // create consumer groups outside a grant; in REST mode an upstream's 403 for one tenant's
 // command is that tenant's answer, not an upstream authentication failure that would turn
-// /readyz to 503 for everybody.
+// /readyz to 503 for everybody; RESTORE and LOLWUT are never forwarded, whatever the grant
+// (attack round 18: a crafted 35-byte DUMP payload was accepted and crashed redis-server on the
+// key's next read; LOLWUT VERSION 6 1000 1000 cost 237 ms of Redis per call).
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { adminCall } from "../e2e/harness.mjs";
@@ -23,7 +25,14 @@ async function waitReady(stack) {
 const CLIENTS = {
   // restore is @dangerous: named one by one. No consumer_groups grant at all.
   restorer: { commands: ["+@read", "+@write", "+restore", "+dump"], keys: ["r:*"] },
+  // The widest grant there is, RESTORE and LOLWUT named one by one.
+  root: { commands: ["+@all", "+restore", "+lolwut"], keys: ["*"], consumer_groups: ["*"] },
 };
+
+// Round 18's payload: a DUMP of a two-field listpack hash with one entry's length byte changed
+// and the checksum recomputed. Redis 7.0 (sanitize-dump-payload no) accepts it and asserts on
+// the first HGETALL of the key.
+const CRAFTED_DUMP = Buffer.from("10171700000004008f663103827631038266320382763203ff0a004f35c130cc20d06a", "hex");
 
 for (const mode of MODES) {
   describe(`attacker findings (${mode} mode)`, () => {
@@ -100,6 +109,24 @@ for (const mode of MODES) {
       assert.equal(await stack.redis.call("EXISTS", "r:dst"), 0, "nothing was restored");
       const dumped = await request(stack.port, { body: ["DUMP", "r:src"], key: stack.keys.restorer });
       assert.equal(dumped.status, 403, "DUMP names the stream's groups");
+    });
+
+    test("RESTORE and LOLWUT never reach redis-server, whatever the grant", async () => {
+      await stack.redis.call("CONFIG", "RESETSTAT");
+      const restored = await request(stack.port, {
+        method: "POST", path: "/restore/crash/0", key: stack.keys.root, body: CRAFTED_DUMP });
+      assert.equal(restored.status, 403, restored.text);
+      assert.match(restored.json?.error ?? "", /^NOPERM 'restore'/);
+      const piped = await request(stack.port, { path: "/pipeline", key: stack.keys.root,
+        body: [["RESTORE", "crash2", "0", "x"], ["LOLWUT", "VERSION", "6", "1000", "1000"], ["SET", "r:after", "1"]] });
+      assert.equal(piped.status, 200, piped.text);
+      assert.match(piped.json[0].error ?? "", /^NOPERM 'restore'/);
+      assert.match(piped.json[1].error ?? "", /^NOPERM 'lolwut'/);
+      assert.equal(piped.json[2].result, "OK");
+      const stats = String(await stack.redis.call("INFO", "commandstats"));
+      assert.doesNotMatch(stats, /cmdstat_(restore|lolwut):/, "RESTORE or LOLWUT reached redis-server");
+      assert.equal(await stack.redis.call("EXISTS", "crash", "crash2"), 0);
+      assert.equal(await stack.redis.call("PING"), "PONG");
     });
 
     test("control: an allowed command keeps working and /readyz stays 200", async () => {
