@@ -204,11 +204,23 @@ describe("request shape", () => {
   });
 
   test("Upstash-Response-Format passes through, with the upstream's body unchanged", async () => {
-    up.reply(() => ({ status: 200, json: { result: "$2\r\nhi\r\n" } }));
+    const octet = { "content-type": "application/octet-stream" };
+    up.reply(() => ({ status: 200, body: Buffer.from("$2\r\nhi\r\n"), headers: octet }));
     const res = await post(["GET", "app:k"], { headers: { "Upstash-Response-Format": "resp2" } });
     assert.equal(res.status, 200, res.text);
     assert.equal(up.requests[0].headers["upstash-response-format"], "resp2");
-    assert.deepEqual(res.json, { result: "$2\r\nhi\r\n" });
+    assert.equal(res.headers["content-type"], "application/octet-stream");
+    assert.equal(res.text, "$2\r\nhi\r\n");
+    // Attack round 18: a JSON 200 to a resp2 request went out as it was (a resp2 client then
+    // reads a body that is not RESP): 502. A refusal is JSON in either format.
+    up.reply(() => ({ status: 200, json: { result: "hello" } }));
+    expectError(await post(["GET", "app:k"], { headers: { "Upstash-Response-Format": "resp2" } }),
+                502, "ERR upstream protocol: outcome unknown");
+    up.reply(() => ({ status: 400, json: { error: "ERR wrong number of arguments" } }));
+    const refused = await post(["GET", "app:k"], { headers: { "Upstash-Response-Format": "resp2" } });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.json.error, "ERR wrong number of arguments");
+    up.reply(null);
   });
 
   test("?_token= authenticates at keyward and is not forwarded", async () => {

@@ -164,8 +164,9 @@ std::optional<UpstreamError> checkHead(const Relay& r, const codec::HttpResponse
   } else if ((s == 200 || s == 400 || s == 403) && r.ctx.resp2 &&
              ct.starts_with("application/octet-stream")) {
     return std::nullopt;  // resp2: a Redis error on a single command is 400 with its RESP bytes
-  } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct)) {
-    return std::nullopt;
+  } else if ((s == 200 || s == 400 || s == 403) && isJsonType(ct) &&
+             !(s == 200 && r.ctx.resp2 && r.route != codec::RestRoute::MultiExec)) {
+    return std::nullopt;  // a refusal is JSON in either format; resp2 does not apply to /multi-exec
   }
   std::string shown = ct.substr(0, 64);
   for (char& c : shown) {
