@@ -58,9 +58,15 @@ void HttpResponseParser::reset() {
   status_ = 0;
   keep_alive_ = true;
   head_done_ = false;
+  over_limit_ = false;
   remaining_ = body_bytes_ = content_length_ = 0;
   trailer_bytes_ = 0;
   error_.clear();
+}
+
+HttpResponseParser::Status HttpResponseParser::failOverLimit() {
+  over_limit_ = true;
+  return fail("upstream body over the size limit");
 }
 
 HttpResponseParser::Status HttpResponseParser::fail(std::string why) {
@@ -192,7 +198,7 @@ bool HttpResponseParser::parseHead() {
     state_ = State::ChunkSize;
   } else if (has_length) {
     if (content_length_ > limits_.max_body_bytes) {
-      fail("upstream body over the size limit");
+      failOverLimit();
       return false;
     }
     framing_ = Framing::Length;
@@ -266,7 +272,7 @@ HttpResponseParser::Status HttpResponseParser::feed(const char* data, size_t len
         if (framing_ == Framing::Length) n = static_cast<size_t>(std::min<uint64_t>(n, remaining_));
         if (!takeBody(n)) {
           *consumed = pos;
-          return fail("upstream body over the size limit");
+          return failOverLimit();
         }
         if (framing_ == Framing::Length) {
           remaining_ -= n;
@@ -333,7 +339,7 @@ HttpResponseParser::Status HttpResponseParser::feed(const char* data, size_t len
         size_t n = static_cast<size_t>(std::min<uint64_t>(len - pos, remaining_));
         if (!takeBody(n)) {
           *consumed = pos;
-          return fail("upstream body over the size limit");
+          return failOverLimit();
         }
         remaining_ -= n;
         if (remaining_ == 0) state_ = State::ChunkDataEnd;

@@ -46,6 +46,8 @@ class HttpResponseParser {
   [[nodiscard]] bool closeDelimited() const { return framing_ == Framing::UntilClose; }
   [[nodiscard]] std::optional<uint64_t> contentLength() const;
   [[nodiscard]] const std::string& error() const { return error_; }
+  // The failure was the body outgrowing max_body_bytes (the response itself may be well formed).
+  [[nodiscard]] bool overLimit() const { return over_limit_; }
 
  private:
   enum class State : uint8_t {
@@ -64,6 +66,7 @@ class HttpResponseParser {
   };
 
   Status fail(std::string why);
+  Status failOverLimit();
   bool parseHead();  // head_ holds the whole head (ending in CRLFCRLF)
   Status feedHead(const char* data, size_t len, size_t* consumed);
 
@@ -76,6 +79,7 @@ class HttpResponseParser {
   int status_ = 0;
   bool keep_alive_ = true;
   bool head_done_ = false;  // a valid head was parsed
+  bool over_limit_ = false;
   uint64_t remaining_ = 0;  // Length: body bytes left; ChunkData: bytes left in the chunk
   uint64_t body_bytes_ = 0;
   uint64_t content_length_ = 0;

@@ -33,6 +33,7 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
     ro.timeout = u.timeout;
     ro.connections = connectionsPerWorker(u.connections, c.count);
     ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
+    ro.max_body_bytes = u.max_reply_bytes;
     auto r = RestUpstream::create(base, std::move(ro), c.sync_tokens);
     if (!r) return r.error();
     return std::unique_ptr<Upstream>(std::move(*r));

@@ -162,17 +162,29 @@ TEST(HttpResponseParser, Bounds) {
   }
   {
     HttpResponseParser p(small);
+    EXPECT_FALSE(p.overLimit());
     EXPECT_EQ(parse(p, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").status, Status::Error);
+    EXPECT_TRUE(p.overLimit()) << "the body limit, not a malformed response";
+    p.reset();
+    EXPECT_FALSE(p.overLimit());
   }
   {
     HttpResponseParser p(small);
     EXPECT_EQ(parse(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef")
                   .status,
               Status::Error);
+    EXPECT_TRUE(p.overLimit());
   }
   {
     HttpResponseParser p(small);
     EXPECT_EQ(parse(p, "HTTP/1.1 200 OK\r\n\r\n12345").status, Status::Error);
+    EXPECT_TRUE(p.overLimit());
+  }
+  {
+    HttpResponseParser p(small);  // malformed, within the limits
+    EXPECT_EQ(parse(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").status,
+              Status::Error);
+    EXPECT_FALSE(p.overLimit());
   }
 }
 

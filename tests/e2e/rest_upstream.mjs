@@ -70,7 +70,7 @@ function defaultReply(req) {
 //                   (lower-case names -> value), body (Buffer), at (ms)}
 //   mode            "ok" | "hang" | "reset" | "resetLate" | "html" | "500" | "413" | "429" | "401" (applies to
 //                   new requests; resetLate cuts a 1 MiB reply after 384 KiB)
-//   reply(fn)       fn(req) -> {status, headers, json | body} overrides the default answer;
+//   reply(fn)       fn(req) -> {status, headers, json | body, chunked, delayMs} overrides the default answer;
 //                   {sse: [data...]} opens an event stream (kept in `streams` until it closes)
 //   syncToken       value sent in the upstash-sync-token response header (null = none)
 //   useCert(name)   "good" | "expired" | "otherHost"; also closes every open connection so the
@@ -171,11 +171,14 @@ export async function startRestUpstream({ certs, port = 0 }) {
           return;
         }
         const body = r.json !== undefined ? Buffer.from(JSON.stringify(r.json)) : Buffer.from(r.body ?? "");
-        const headers = { "content-type": "application/json", "content-length": body.length, ...(r.headers || {}) };
+        // `chunked`: no Content-Length, the body sent in 64 KiB chunks (its size known only at the end).
+        const headers = { "content-type": "application/json", ...(r.chunked ? {} : { "content-length": body.length }),
+                          ...(r.headers || {}) };
         if (up.syncToken !== null) headers["upstash-sync-token"] = up.syncToken;
         const send = () => {
           res.writeHead(r.status ?? 200, headers);
-          res.end(body);
+          if (r.chunked) for (let at = 0; at < body.length; at += 65536) res.write(body.subarray(at, at + 65536));
+          res.end(r.chunked ? undefined : body);
         };
         // `delayMs`: an upstream slow for this request (the connection stays busy meanwhile).
         if (r.delayMs) setTimeout(send, r.delayMs);

@@ -15,6 +15,7 @@ import { makeUpstreamCerts, resultOf, startRestUpstream } from "./rest_upstream.
 const UP_TOKEN = "upstash_" + crypto.randomBytes(24).toString("base64url");
 const COOKIE = "session=" + crypto.randomBytes(12).toString("hex");
 const TIMEOUT_MS = 1000;
+const MAX_REPLY = 4 * 1024 * 1024;  // upstream.max_reply_bytes here
 
 let dir;
 let up;
@@ -42,7 +43,7 @@ before(async () => {
   const cfg = baseConfig({
     certs: c, clients, adminPort: await freePort(),
     listen: { allow_query_token: true },
-    upstream: { ca_file: c.ca, timeout: `${TIMEOUT_MS}ms`, connections: 2 },
+    upstream: { ca_file: c.ca, timeout: `${TIMEOUT_MS}ms`, connections: 2, max_reply_bytes: MAX_REPLY },
   });
   kw = await spawnKeyward(dir, cfg, {
     KW_E2E_UPSTREAM_URL: up.url,
@@ -486,10 +487,49 @@ describe("request shape", () => {
 
   test("a large reply arrives whole", async () => {
     const big = "v".repeat(3 * 1024 * 1024);
-    up.reply(() => ({ status: 200, json: { result: big } }));
-    const res = await post(["GET", "app:big"]);
-    assert.equal(res.status, 200);
-    assert.equal(res.json.result.length, big.length);
+    for (const chunked of [false, true]) {
+      up.reply(() => ({ status: 200, json: { result: big }, chunked }));
+      const res = await post(["GET", "app:big"]);
+      assert.equal(res.status, 200);
+      assert.equal(res.json.result.length, big.length);
+    }
+  });
+
+  // Attack round 17 (F6): a REST reply was bounded at a fixed 512 MiB, not upstream.max_reply_bytes
+  // as on a Redis upstream. Over it: 502 with the Redis upstream's words when nothing went out
+  // yet (a Content-Length says so at once), else the relay is cut before its end.
+  test("a reply over upstream.max_reply_bytes: 502, or cut before its end when streaming", async () => {
+    const over = "o".repeat(MAX_REPLY + 1024);
+    up.reply(() => ({ status: 200, json: { result: over } }));
+    expectError(await post(["GET", "app:big"]), 502, "ERR reply exceeds upstream.max_reply_bytes");
+    up.reply(() => ({ status: 200, json: { result: over }, chunked: true }));
+    const cut = await post(["GET", "app:big"]).then((res) => res, (err) => ({ err }));
+    let whole = false;
+    try { whole = cut.status === 200 && JSON.parse(cut.text).result.length === over.length; } catch { /* cut */ }
+    assert.ok(!whole, "a reply over upstream.max_reply_bytes arrived whole");
+    up.reply(null);
+    const after = await post(["GET", "app:after"]);
+    assert.equal(after.status, 200, after.text);
+  });
+
+  // Its lines are bounded one by one; a subscription has no total (it lasts while its client
+  // listens): more than upstream.max_reply_bytes of messages pass.
+  test("a subscription stream carries more than upstream.max_reply_bytes in all", async () => {
+    up.reply(() => ({ sse: ["subscribe,chat:1,1"] }));
+    const start = rawRequest("POST", "/subscribe/chat:1", {
+      key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
+    const pending = rawExchange(kw.port, [start], { timeoutMs: 6000 });
+    const end = Date.now() + 5000;
+    while (up.streams.size === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(up.streams.size, 1);
+    const line = "m".repeat(512 * 1024);
+    const [stream] = up.streams;
+    for (let i = 0; i < 10; i++) stream.write(`data: message,chat:1,${i}${line}\n\n`);
+    stream.write("data: message,chat:1,last\n\n");
+    setTimeout(() => stream.end(), 500);
+    const text = (await pending).data.toString("latin1");
+    assert.ok(text.length > MAX_REPLY, `the stream ended after ${text.length} bytes`);
+    assert.ok(text.includes("data: message,chat:1,last\n\n"), JSON.stringify(text.slice(-200)));
   });
 
   test("an upstream 400 refusing a pipeline whole passes through, even with denied slots", async () => {

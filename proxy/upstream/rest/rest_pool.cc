@@ -276,7 +276,9 @@ RestConn* RestPool::Impl::open(bool dedicated) {
   c->impl = this;
   c->dedicated = dedicated;
   codec::HttpResponseLimits limits;
-  limits.max_body_bytes = o.max_body_bytes;
+  // A subscription stream lasts as long as its client listens: its lines are bounded one by
+  // one (SseStreamCheck), not in total.
+  limits.max_body_bytes = dedicated ? UINT64_MAX : o.max_body_bytes;
   c->parser = codec::HttpResponseParser(limits);
   RestConn* raw = c.get();
   auto bev = newClientBufferevent(base, o.tls ? tls.get() : nullptr, o.host,
@@ -506,6 +508,12 @@ void RestPool::Impl::processInput(RestConn* c) {
     auto st = c->parser.feed(static_cast<const char*>(vec.iov_base), vec.iov_len, &used, c->body);
     evbuffer_drain(in, used);
     if (st == codec::HttpResponseParser::Status::Error) {
+      if (c->parser.overLimit()) {
+        return fail(p, {UpstreamErrorKind::TooLarge,
+                        "ERR reply exceeds upstream.max_reply_bytes (the command ran; its reply "
+                        "was dropped)",
+                        true});
+      }
       return fail(p, {UpstreamErrorKind::Protocol,
                       "upstream sent a malformed HTTP response: " + c->parser.error()});
     }
