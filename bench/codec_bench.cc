@@ -1,10 +1,13 @@
-// Request-side codec benchmarks: HTTP head/body parsing and REST decoding of SDK-shaped requests.
+// Codec benchmarks: HTTP head/body parsing and REST decoding of SDK-shaped requests; the REST
+// reply's upstream-token watch.
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <string>
 
 #include "proxy/codec/http_request_parser.h"
 #include "proxy/codec/rest_request.h"
+#include "proxy/codec/secret_watch.h"
 
 namespace kw::proxy::codec {
 namespace {
@@ -102,6 +105,20 @@ void BM_RestDecodePathStyle(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RestDecodePathStyle);
+
+// Every REST reply is watched for pieces of keyward's upstream token (an Upstash-shaped one).
+void BM_SecretWatchReply(benchmark::State& state) {
+  const auto pieces = std::make_shared<const SecretPieces>(
+      "AXsPASQgNjk2Yzg1ZWYtYTNkYi00ZjM2LTlmZTUtZGQ1Yjc3ZTMwZjIzMWE4NzQ2ZjAwMjk=");
+  std::string body = "{\"result\":\"";
+  for (int64_t i = 0; static_cast<int64_t>(body.size()) < state.range(0); ++i) {
+    body += static_cast<char>('a' + i % 26);
+  }
+  body += "\"}";
+  for (auto _ : state) benchmark::DoNotOptimize(SecretWatch::holds(pieces, body));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_SecretWatchReply)->Arg(64)->Arg(256 * 1024);
 
 }  // namespace
 }  // namespace kw::proxy::codec

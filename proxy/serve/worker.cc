@@ -33,7 +33,9 @@ Result<std::unique_ptr<Upstream>> makeUpstream(event_base* base, const Worker::C
     ro.timeout = u.timeout;
     ro.connections = connectionsPerWorker(u.connections, c.count);
     ro.max_streams = 100000;  // the router enforces listen.max_subscriptions (reloadable)
-    ro.max_body_bytes = u.max_reply_bytes;
+    // As a held reply with values to open is bounded (rest_upstream.cc): its JSON, base64 or
+    // escaped, is larger than the values' RESP that max_reply_bytes bounds on a Redis upstream.
+    ro.max_body_bytes = 2 * u.max_reply_bytes + 65536;
     auto r = RestUpstream::create(base, std::move(ro), c.sync_tokens);
     if (!r) return r.error();
     return std::unique_ptr<Upstream>(std::move(*r));

@@ -74,6 +74,32 @@ export function flood(port, key, { path = "/pipeline", body, connections = 150, 
   });
 }
 
+// Opens `n` TLS connections, and once all are up writes one POST `path` of `body` on each at
+// once: `n` requests arrive together whatever the machine's load (a flood's connections may be
+// busy with their handshakes). Resolves to {statuses, sample} as flood() does.
+export async function burst(port, key, { path = "/pipeline", body, n = 20 }) {
+  const sockets = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port, ca: CA(), servername: "localhost" }, () => resolve(s));
+    s.on("error", reject);
+  })));
+  const request = `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const answers = sockets.map((s) => new Promise((resolve) => {
+    const chunks = [];
+    s.on("data", (d) => chunks.push(d));
+    s.on("close", () => resolve(Buffer.concat(chunks).toString()));
+  }));
+  for (const s of sockets) s.write(request);
+  const statuses = {};
+  const sample = {};
+  for (const text of await Promise.all(answers)) {
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+    statuses[status] = (statuses[status] || 0) + 1;
+    if (status !== 200 && !sample[status]) sample[status] = text.slice(text.indexOf("\r\n\r\n") + 4, 300);
+  }
+  return { statuses, sample };
+}
+
 // Sends GET `path` on a fresh TLS connection and never reads the answer. close() ends it.
 export function neverRead(port, key, path) {
   return new Promise((resolve, reject) => {

@@ -441,8 +441,10 @@ describe("request shape", () => {
       [channel, "event: x\ndata: message,other,y\n\n", "other"],
       // Attack round 17: a pmessage of a channel the pattern does not match.
       [pattern, "data: pmessage,chat:*,vic:secret,LEAK\n\n", "vic:secret"],
-      // keyward's own upstream token, echoed into an event.
+      // keyward's own upstream token, echoed into an event: as it is, JSON-escaped, one byte short.
       [channel, `data: message,chat:1,${UP_TOKEN}\n\n`, UP_TOKEN],
+      [channel, `data: message,chat:1,"${[...UP_TOKEN].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")}"\n\n`, "\\u"],
+      [channel, `data: message,chat:1,${UP_TOKEN.slice(0, -1)}\n\n`, UP_TOKEN.slice(0, 20)],
       // A line past 1 MiB (what the SDK buffers of one) is never held whole.
       [channel, `data: message,chat:1,${"x".repeat(1100 * 1024)}`, "xxxxxxxxxx"],
     ];
@@ -495,11 +497,12 @@ describe("request shape", () => {
     }
   });
 
-  // Attack round 17 (F6): a REST reply was bounded at a fixed 512 MiB, not upstream.max_reply_bytes
-  // as on a Redis upstream. Over it: 502 with the Redis upstream's words when nothing went out
-  // yet (a Content-Length says so at once), else the relay is cut before its end.
-  test("a reply over upstream.max_reply_bytes: 502, or cut before its end when streaming", async () => {
-    const over = "o".repeat(MAX_REPLY + 1024);
+  // Attack round 17 (F6): a REST reply was bounded at a fixed 512 MiB. Now by twice
+  // upstream.max_reply_bytes (its JSON, base64 or escaped, is larger than the RESP a Redis
+  // upstream bounds). Over it: 502 with the Redis upstream's words when nothing went out yet (a
+  // Content-Length says so at once), else the relay is cut before its end.
+  test("a reply over twice upstream.max_reply_bytes: 502, or cut before its end when streaming", async () => {
+    const over = "o".repeat(2 * MAX_REPLY + 65536 + 1024);
     up.reply(() => ({ status: 200, json: { result: over } }));
     expectError(await post(["GET", "app:big"]), 502, "ERR reply exceeds upstream.max_reply_bytes");
     up.reply(() => ({ status: 200, json: { result: over }, chunked: true }));
@@ -522,13 +525,13 @@ describe("request shape", () => {
     const end = Date.now() + 5000;
     while (up.streams.size === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     assert.equal(up.streams.size, 1);
-    const line = "m".repeat(512 * 1024);
+    const line = "m".repeat(900 * 1024);
     const [stream] = up.streams;
-    for (let i = 0; i < 10; i++) stream.write(`data: message,chat:1,${i}${line}\n\n`);
+    for (let i = 0; i < 12; i++) stream.write(`data: message,chat:1,${i}${line}\n\n`);
     stream.write("data: message,chat:1,last\n\n");
     setTimeout(() => stream.end(), 500);
     const text = (await pending).data.toString("latin1");
-    assert.ok(text.length > MAX_REPLY, `the stream ended after ${text.length} bytes`);
+    assert.ok(text.length > 2 * MAX_REPLY + 65536, `the stream ended after ${text.length} bytes`);
     assert.ok(text.includes("data: message,chat:1,last\n\n"), JSON.stringify(text.slice(-200)));
   });
 
@@ -655,6 +658,19 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     // body holds no secret).
     up.reply(() => ({ status: 400, json: { error: `ERR bad token Bearer ${UP_TOKEN}` } }));
     expectError(await post(single), 502, "ERR upstream protocol: outcome unknown");
+    // Attack round 18: nor in a form the client decodes back to it (JSON escapes, base64 under
+    // Upstash-Encoding: base64), nor one byte short (Upstash's endpoint answers a guess).
+    const escaped = [...UP_TOKEN].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
+    for (const [body, headers] of [
+      [`{"result":"${escaped}"}`, {}],
+      [`{"result":"${Buffer.from(`x${UP_TOKEN}`).toString("base64")}"}`, { "Upstash-Encoding": "base64" }],
+      [JSON.stringify({ result: UP_TOKEN.slice(0, -1) }), {}],
+      [JSON.stringify({ error: `ERR no ${UP_TOKEN.slice(1)}` }), {}],
+    ]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body) }));
+      const res = await post(single, { headers });
+      expectError(res, 502, "ERR upstream protocol: outcome unknown");
+    }
     // Streamed single-command replies (over 256 KiB) are checked as they pass, their last byte
     // kept back (attack round 16: these five went out as complete 200s).
     const big = "a".repeat(300 * 1024);
@@ -674,13 +690,15 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     // Attack round 17: a streamed reply (the client padded its request past 256 KiB, the
     // upstream reflects it) holding keyward's upstream token: the token never goes out.
     for (const body of [JSON.stringify({ result: `${big}Bearer ${UP_TOKEN}` }),
-                        JSON.stringify({ result: `${"b".repeat(262143)}${UP_TOKEN}${big}` })]) {
+                        JSON.stringify({ result: `${"b".repeat(262143)}${UP_TOKEN}${big}` }),
+                        `{"result":"${big}${escaped}"}`,
+                        `{"result":"${"c".repeat(262140)}${escaped}${big}"}`]) {
       up.reply(() => ({ status: 200, body: Buffer.from(body) }));
       const raw = await rawExchange(kw.port, [rawRequest("POST", "/", { key: keys.admin, body: JSON.stringify(single) })],
                                     { timeoutMs: 5000 });
       const text = raw.data.toString("latin1");
       assert.match(text, /^HTTP\/1\.1 200/, "the reply did not stream");
-      assert.ok(!text.includes(UP_TOKEN), "the upstream token reached the client");
+      assert.ok(!text.includes(UP_TOKEN) && !text.includes(escaped.slice(0, 96)), "the upstream token reached the client");
       assert.ok(text.length < body.length, "a reply with the token passed whole");
     }
     // Streamed resp2 replies (over 256 KiB) are counted as they pass: one whole reply per

@@ -31,8 +31,8 @@ struct RestPoolOptions {
   // of it per tenant; past that a relay stays pooled, and a paused call is cut off (Overloaded)
   // instead of holding a pooled connection until the timeout.
   uint32_t max_detached = 1024;
-  // A reply's body (upstream.max_reply_bytes): past it the call fails TooLarge, whatever was
-  // relayed of it already. Subscription streams have no total.
+  // A reply's body (twice upstream.max_reply_bytes): past it the call fails TooLarge, whatever
+  // was relayed of it already. Subscription streams have no total.
   uint64_t max_body_bytes = uint64_t{64} << 20;
 };
 

@@ -68,6 +68,11 @@ struct Relay {
   // A streamed resp2 reply (not spliced): counted as it passes (resp_stream_check.h).
   std::optional<codec::RespStreamCheck> resp_checker;
   std::string tail;  // streamed bytes kept back (relayOut)
+  // Pieces of keyward's upstream token, looked for in every reply (secret_watch.h); `watch`
+  // follows a streamed reply or subscription, `released` counts what of it went out.
+  std::shared_ptr<const codec::SecretPieces> secret;
+  std::optional<codec::SecretWatch> watch;
+  uint64_t released = 0;
   // Subscribe / PSubscribe: each line checked to be an event of this subscription before it is
   // relayed (sse_stream_check.h).
   std::optional<codec::SseStreamCheck> events;
@@ -249,22 +254,22 @@ std::optional<codec::JsonArraySplicer> makeSplicer(const Relay& r, bool streamin
 }
 
 // Streamed bytes on their way to the client. The end of what arrived is kept back: its last
-// byte, until the end shows the reply whole (the checkers), and as many bytes as could begin
-// keyward's upstream token, so the whole token never goes out (attack round 17: an upstream that
+// byte, until the end shows the reply whole (the checkers), and what could still be the start of
+// a piece of keyward's upstream token, so none goes out (attack round 17: an upstream that
 // reflects the request handed a client who padded it past 256 KiB the Authorization keyward
-// sent; held replies are checked whole).
+// sent; round 18: JSON-escaped, base64 or one byte short; held replies are checked whole).
 void relayOut(Relay& r, Exchange& ex, std::string_view bytes) {
   if (bytes.empty()) return;
   r.tail.append(bytes);
-  const std::string& token = r.ctx.snapshot->config().upstream.token;
-  if (!token.empty() && r.tail.find(token) != std::string::npos) {
+  if (!r.watch->feed(bytes)) {
     return failRelay(
         r, ex,
         {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
   }
-  const size_t keep = std::min(r.tail.size(), std::max<size_t>(1, token.size()));
-  ex.relayWrite(std::string_view(r.tail).substr(0, r.tail.size() - keep));
-  r.tail.erase(0, r.tail.size() - keep);
+  const size_t out = std::min<uint64_t>(r.watch->releasable() - r.released, r.tail.size() - 1);
+  ex.relayWrite(std::string_view(r.tail).substr(0, out));
+  r.tail.erase(0, out);
+  r.released += out;
 }
 
 // One chunk of a streamed reply: spliced and counted (arrays), or checked (a single command's
@@ -298,6 +303,7 @@ void startRelay(Relay& r, Exchange& ex) {
     return failRelay(r, ex, {UpstreamErrorKind::Protocol, "upstream body is not JSON", true});
   }
   r.splicer = makeSplicer(r, true);
+  r.watch.emplace(r.secret);
   const bool resp2 = r.content_type.starts_with("application/octet-stream");
   if (r.route == codec::RestRoute::Command && !resp2) {
     r.checker.emplace();
@@ -322,8 +328,7 @@ void onBody(Relay& r, Exchange& ex, std::string_view chunk) {
     if (!r.events->feed(chunk, out)) {
       return failRelay(r, ex, {UpstreamErrorKind::Protocol, r.events->error()});
     }
-    if (const std::string& token = r.ctx.snapshot->config().upstream.token;
-        !token.empty() && out.find(token) != std::string::npos) {
+    if (!r.watch->feed(out) || !r.watch->settle()) {  // whole lines: no piece spans a break
       return failRelay(
           r, ex, {UpstreamErrorKind::Protocol, "upstream stream holds keyward's upstream token"});
     }
@@ -474,6 +479,11 @@ void onDone(Relay& r, Exchange& ex) {
             r, ex, {UpstreamErrorKind::Protocol, "upstream reply ended before it was whole", true});
       }
     }
+    if (!r.watch->settle()) {  // a piece that ends with the reply
+      return failRelay(
+          r, ex,
+          {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
+    }
     ex.relayWrite(r.tail);
     r.finished = true;
     return ex.relayEnd();
@@ -490,9 +500,9 @@ void onDone(Relay& r, Exchange& ex) {
     }
   }
   // An upstream that echoes keyward's own credential (an error quoting the request's
-  // Authorization) must not hand it to a client (attack round 15b): never relayed.
-  if (const std::string& token = r.ctx.snapshot->config().upstream.token;
-      !token.empty() && r.pending.find(token) != std::string::npos) {
+  // Authorization) must not hand it to a client (attack round 15b; round 18: JSON-escaped, base64
+  // or one byte short): never relayed.
+  if (codec::SecretWatch::holds(r.secret, r.pending)) {
     return failRelay(
         r, ex,
         {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
@@ -542,6 +552,12 @@ Result<std::unique_ptr<RestUpstream>> RestUpstream::create(event_base* base,
 void RestUpstream::probe() {
   pool_->warm();
   ready_ = pool_->connected();
+}
+
+std::shared_ptr<const codec::SecretPieces> RestUpstream::secretPieces(const std::string& token) {
+  // Built on first use: a reload that changes upstream.token is refused (read once at start).
+  if (!secret_) secret_ = std::make_shared<const codec::SecretPieces>(token);
+  return secret_;
 }
 
 void RestUpstream::noteSyncToken(std::string_view client, std::string_view token) {
@@ -649,11 +665,13 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   // JSON is a third larger than the values).
   relay->hold_limit = 2 * up.max_reply_bytes + 65536;
   relay->max_elements = up.max_reply_elements;
+  relay->secret = secretPieces(up.token);
   if (plan.route == codec::RestRoute::Subscribe || plan.route == codec::RestRoute::PSubscribe) {
     // A line is at most 1 MiB: what @upstash/redis buffers of one (attack round 17: lines up
     // to max_reply_bytes, 64 MiB, held without a total; 16 streams took keyward to 663 MB).
     relay->events.emplace(plan.route == codec::RestRoute::PSubscribe, std::string(plan.channel),
                           std::min<uint64_t>(up.max_reply_bytes, kMaxEventLine));
+    relay->watch.emplace(relay->secret);
   }
 
   RestCallSpec spec;

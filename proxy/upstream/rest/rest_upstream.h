@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy/result.h"
+#include "proxy/codec/secret_watch.h"
 #include "proxy/upstream/rest/rest_pool.h"
 #include "proxy/upstream/upstream.h"
 
@@ -66,8 +67,12 @@ class RestUpstream final : public Upstream {
   static constexpr size_t kMaxSyncToken = 256;
 
  private:
+  // keyward's upstream token as the replies' SecretWatch looks for it.
+  std::shared_ptr<const codec::SecretPieces> secretPieces(const std::string& token);
+
   std::unique_ptr<RestPool> pool_;
   std::shared_ptr<SyncTokens> sync_tokens_;
+  std::shared_ptr<const codec::SecretPieces> secret_;
   bool ready_ = false;
 };
 
