@@ -290,6 +290,9 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
   if (traits & kScanLike) {
     const Decision d = checkScan(argv, keys, id.sub, scratch, ev.rewritten);
     if (!d.allowed()) return Decision::deny(d.reason, d.arg_index, cmd);
+  } else if (traits & kBoundedCount) {
+    const Decision d = boundCount(argv, cmd->name, ev.rewritten);
+    if (!d.allowed()) return Decision::deny(d.reason, d.arg_index, cmd);
   } else if (traits & kKeyspaceWide) {
     const uint8_t need = keyspaceNeed(*cmd);
     const uint8_t have = keys.allAccess();

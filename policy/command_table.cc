@@ -104,6 +104,22 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
   return c && c->parent == container.id && c->id != container.id ? c : nullptr;
 }
 
+bool isDataSized(std::span<const std::string_view> argv) {
+  if (argv.empty()) return false;
+  const CommandInfo* cmd = findCommand(argv[0]);
+  if (cmd != nullptr && (cmd->traits & kContainer) != 0 && argv.size() >= 2) {
+    cmd = findSubcommand(*cmd, argv[1]);
+  }
+  if (cmd == nullptr) return false;
+  if ((cmd->traits & kLimitWalks) != 0) {
+    return std::any_of(argv.begin() + 1, argv.end(), [](std::string_view a) {
+      return a.size() == 5 &&
+             std::equal(a.begin(), a.end(), "limit", [](char x, char y) { return lower(x) == y; });
+    });
+  }
+  return (cmd->traits & kDataSized) != 0;
+}
+
 bool categoryFromName(std::string_view name, Category& out) {
   if (!name.empty() && name[0] == '@') name.remove_prefix(1);
   for (size_t i = 0; i < kCategoryNames.size(); ++i) {

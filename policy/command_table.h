@@ -60,6 +60,10 @@ enum CommandTrait : uint32_t {
   kDataSized = 1u << 14,       // Redis's work grows with stored data its reply does not carry
                                // back (LCS, SINTER, BITOP, LREM, ...): the Redis pool runs one
                                // at a time per tenant (docs/command-classes.md)
+  kBoundedCount = 1u << 15,    // HSCAN/SSCAN/ZSCAN/XAUTOCLAIM: COUNT is how much Redis walks,
+                               // whatever it returns: lowered to kMaxScanCount, as SCAN's
+  kLimitWalks = 1u << 16,      // ZRANGE*BY*: LIMIT's offset is walked element by element:
+                               // with LIMIT, data-sized
 };
 
 struct CommandInfo {
@@ -78,6 +82,11 @@ std::span<const CommandInfo> allCommands();
 // Case-insensitive lookup of a top-level command, or of "container|sub". nullptr when unknown.
 const CommandInfo* findCommand(std::string_view name);
 const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub);
+
+// Redis's work for this command grows with stored data its reply does not carry (kDataSized; a
+// kLimitWalks command when it has LIMIT): the Redis pool runs one at a time per tenant. False for
+// an unknown command (the policy refuses those).
+bool isDataSized(std::span<const std::string_view> argv);
 
 // Parses "read", "@read", "READ" -> Category. false when unknown.
 bool categoryFromName(std::string_view name, Category& out);

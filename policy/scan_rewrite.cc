@@ -35,6 +35,34 @@ void rewriteOptions(Argv argv, int32_t keep_match, std::vector<std::string_view>
 
 }  // namespace
 
+Decision boundCount(Argv argv, std::string_view command, std::vector<std::string_view>& rewritten) {
+  rewritten.clear();
+  const bool autoclaim = command == "xautoclaim";
+  const size_t first = autoclaim ? 6 : 3;
+  const std::string_view flag = autoclaim ? "justid" : command == "hscan" ? "novalues" : "";
+  for (size_t i = first; i < argv.size();) {
+    if (!flag.empty() && ascii::equalsIgnoreCase(argv[i], flag)) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= argv.size()) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
+    if (ascii::equalsIgnoreCase(argv[i], "count")) {
+      uint64_t n = 0;
+      if (!parseCount(argv[i + 1], n)) {
+        return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 1));
+      }
+      if (n > kMaxScanCount) {
+        if (rewritten.empty()) rewritten.assign(argv.begin(), argv.end());
+        rewritten[i + 1] = kMaxCountText;
+      }
+    } else if (autoclaim || !ascii::equalsIgnoreCase(argv[i], "match")) {
+      return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
+    }
+    i += 2;
+  }
+  return Decision::allow(nullptr);
+}
+
 Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, EvalScratch& scratch,
                    std::vector<std::string_view>& rewritten) {
   rewritten.clear();

@@ -73,7 +73,7 @@ admin_port=$(free_port 9091)
 redis_port=$(free_port 6390)
 
 # 3. A throwaway redis-server: no persistence, loopback only, random password (in a 0600 file,
-#    never on a command line).
+#    never on a command line), large values freed in the background (README, Operating it).
 redis_pass=$(openssl rand -hex 24)
 cat >"$run/redis.conf" <<CONF
 bind 127.0.0.1
@@ -83,6 +83,10 @@ save ""
 appendonly no
 dir $run
 requirepass $redis_pass
+lazyfree-lazy-user-del yes
+lazyfree-lazy-server-del yes
+lazyfree-lazy-expire yes
+lazyfree-lazy-user-flush yes
 CONF
 chmod 600 "$run/redis.conf"
 redis-server "$run/redis.conf" >"$run/redis.log" 2>&1 &

@@ -34,7 +34,8 @@ TRAITS = {"keyspace_wide": "kKeyspaceWide", "scan": "kScanLike", "db_switch": "k
           "returns_data": "kReturnsData", "channels": "kChannels", "groups": "kGroups",
           "unsupported": "kUnsupported", "container": "kContainer", "subscribe": "kSubscribe",
           "blocking": "kBlocking", "introspection": "kIntrospection",
-          "data_sized": "kDataSized"}
+          "data_sized": "kDataSized", "bounded_count": "kBoundedCount",
+          "limit_walks": "kLimitWalks"}
 PARSERS = ["specs", "sort", "sort_ro", "georadius", "xread", "xreadgroup", "migrate", "set",
            "bitfield", "zadd", "xclaim", "xautoclaim", "eval", "evalsha", "fcall", "script_load",
            "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "pubsub_numsub",

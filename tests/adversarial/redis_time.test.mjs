@@ -21,7 +21,7 @@ import { MODES, metric, report, sleep, startModeStack, startProbe, startRedisPro
 
 const LIST_LENGTH = 50000;  // one LREM of a missing value walks all of it: about 1-3 ms here
 const PIPELINE = 400;       // 0.4-1.2 s of Redis time in one request
-const HOG = { hog: { commands: ["+@all"], keys: ["h:*"] } };
+const HOG = { hog: { commands: ["+@all"], keys: ["h:*"], consumer_groups: ["g"] } };
 
 async function seed(stack) {
   // Two strings for LCS: 5,000 random a/b each, about 100-200 ms of Redis time per LCS here.
@@ -143,6 +143,33 @@ for (const mode of MODES) {
         // (a clean-clone run saw 67 with two workers).
         assert.ok(Math.max(...inflight) <= 32 * workers + 1 + workers, `in flight: ${inflight}`);
       }
+    });
+
+    // Attack round 19: HSCAN/SSCAN/ZSCAN's COUNT (how much Redis walks per call, whatever MATCH
+    // keeps) and XAUTOCLAIM's (it walks ten times that of the pending list) passed as sent: 0.99-
+    // 3.35 s of Redis per call. Lowered to 1000: one call no longer finishes a 20,000-entry walk.
+    test("HSCAN/SSCAN/ZSCAN and XAUTOCLAIM walk at most 1000 a call", async () => {
+      const fields = Array.from({ length: 20000 }, (_, i) => i);
+      await stack.redis.call("DEL", "h:hash", "h:set", "h:zset", "h:stream");
+      for (let i = 0; i < fields.length; i += 1000) {
+        const part = fields.slice(i, i + 1000);
+        await stack.redis.call("HSET", "h:hash", ...part.flatMap((f) => [`f${f}`, "v"]));
+        await stack.redis.call("SADD", "h:set", ...part.map((f) => `m${f}`));
+        await stack.redis.call("ZADD", "h:zset", ...part.flatMap((f) => [String(f), `m${f}`]));
+      }
+      for (const [cmd, key] of [["HSCAN", "h:hash"], ["SSCAN", "h:set"], ["ZSCAN", "h:zset"]]) {
+        const res = await request(stack.port, { key: stack.keys.hog, body: [cmd, key, "0", "MATCH", "nomatch*", "COUNT", "10000000"] });
+        assert.equal(res.status, 200, res.text);
+        assert.notEqual(res.json.result[0], "0", `${cmd} walked all 20,000 in one call`);
+        assert.deepEqual(res.json.result[1], []);
+      }
+      await stack.redis.call("XGROUP", "CREATE", "h:stream", "g", "$", "MKSTREAM");
+      for (let i = 0; i < 3000; i++) await stack.redis.call("XADD", "h:stream", "*", "f", "v");
+      await stack.redis.call("XREADGROUP", "GROUP", "g", "c1", "COUNT", "3000", "STREAMS", "h:stream", ">");
+      const claim = await request(stack.port, { key: stack.keys.hog,
+        body: ["XAUTOCLAIM", "h:stream", "g", "c2", "0", "0", "COUNT", "100000", "JUSTID"] });
+      assert.equal(claim.status, 200, claim.text);
+      assert.equal(claim.json.result[1].length, 1000, "XAUTOCLAIM's COUNT went up as sent");
     });
 
     test("a transaction still runs whole, in order", async () => {

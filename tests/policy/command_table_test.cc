@@ -210,6 +210,7 @@ TEST(CommandTable, DataSizedCommands) {
                                              "bitop",
                                              "bitpos",
                                              "copy",
+                                             "dump",
                                              "flushall",
                                              "flushdb",
                                              "geosearch",
@@ -256,6 +257,25 @@ TEST(CommandTable, DataSizedCommands) {
                         "eval", "fcall", "incr", "lpush", "zadd", "zrange", "xadd", "scan"}) {
     EXPECT_EQ(cmd(n).traits & kDataSized, 0u) << n;
   }
+  for (const char* n : {"hscan", "sscan", "zscan", "xautoclaim"}) {
+    EXPECT_TRUE(cmd(n).traits & kBoundedCount) << n;
+  }
+  for (const char* n :
+       {"zrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex"}) {
+    EXPECT_TRUE(cmd(n).traits & kLimitWalks) << n;
+  }
+  using Args = std::vector<std::string_view>;
+  EXPECT_TRUE(isDataSized(Args{"LCS", "a", "b"}));
+  EXPECT_TRUE(isDataSized(Args{"dump", "k"}));
+  EXPECT_TRUE(isDataSized(Args{"MEMORY", "usage", "k"}));
+  EXPECT_FALSE(isDataSized(Args{"MEMORY", "stats"}));
+  EXPECT_TRUE(isDataSized(Args{"ZRANGEBYSCORE", "z", "-inf", "+inf", "limit", "2000000", "1"}));
+  EXPECT_TRUE(isDataSized(Args{"zrange", "z", "0", "+inf", "BYSCORE", "LIMIT", "5", "1"}));
+  EXPECT_FALSE(isDataSized(Args{"ZRANGEBYSCORE", "z", "-inf", "+inf"}));
+  EXPECT_FALSE(isDataSized(Args{"ZRANGE", "z", "0", "-1"}));
+  EXPECT_FALSE(isDataSized(Args{"GET", "limit"}));
+  EXPECT_FALSE(isDataSized(Args{"NOSUCHCOMMAND"}));
+  EXPECT_FALSE(isDataSized(Args{}));
 }
 
 // docs/redis-acl-notes.md 2.2: every movablekeys, incomplete, variable_flags or unknown-spec

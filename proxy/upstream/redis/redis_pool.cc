@@ -196,15 +196,6 @@ bool unsafeOnPool(policy::Argv argv) {
          ascii::equalsIgnoreCase(argv[1], "reply");
 }
 
-// Redis's work for it grows with stored data its reply does not carry (policy::kDataSized).
-bool dataSized(policy::Argv argv) {
-  const policy::CommandInfo* cmd = policy::findCommand(argv[0]);
-  if (cmd != nullptr && (cmd->traits & policy::kContainer) != 0 && argv.size() >= 2) {
-    cmd = policy::findSubcommand(*cmd, argv[1]);
-  }
-  return cmd != nullptr && (cmd->traits & policy::kDataSized) != 0;
-}
-
 }  // namespace
 
 // ---- the pool ------------------------------------------------------------------------------
@@ -1045,7 +1036,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
-    if (dataSized(argv)) sized.push_back(index);
+    if (policy::isDataSized(argv)) sized.push_back(index);
     ++index;
     codec::appendCommand(wire, argv);
     if (commands.size() > 1) ends.push_back(wire.size());
@@ -1074,7 +1065,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
-    any_sized = any_sized || dataSized(argv);
+    any_sized = any_sized || policy::isDataSized(argv);
     codec::appendCommand(wire, argv);
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
