@@ -1,5 +1,8 @@
-// FairQueue: a wait queue that serves tenants in turn (one item per tenant per round), FIFO
-// within a tenant, so one tenant's backlog cannot push another's request behind all of it.
+// FairQueue: a wait queue that serves tenants in turn (one item per tenant per round) and, within
+// a tenant, its lanes in turn (its JWT identities: one item per lane per turn of the tenant),
+// FIFO within a lane. So one tenant's backlog cannot push another's request behind all of it,
+// and one user of a client cannot push another user of the same client behind all of its own
+// (attack round 19: twenty data-sized requests of one `sub` kept another `sub`'s 4.9 s waiting).
 #pragma once
 
 #include <cstddef>
@@ -16,54 +19,96 @@ namespace kw::proxy {
 template <class T>
 class FairQueue {
  public:
-  void push(std::string_view tenant, T item) {
-    auto it = recycler_.findOrAdd(lanes_, std::string(tenant));
-    if (it->second.empty()) ring_.push_back(it->first);
+  // `lane`: a key unique across tenants (an identity's "tenant\nsub"); empty: the tenant's own.
+  void push(std::string_view tenant, std::string_view lane, T item) {
+    const std::string key(lane.empty() ? tenant : lane);
+    auto it = lane_nodes_.findOrAdd(lanes_, key);
+    if (it->second.empty()) {
+      auto t = tenant_nodes_.findOrAdd(tenants_, std::string(tenant));
+      if (t->second.ring.empty()) ring_.push_back(t->first);
+      t->second.ring.push_back(key);
+      ++lane_count_;
+    }
     it->second.push_back(std::move(item));
     ++size_;
   }
+  void push(std::string_view tenant, T item) { push(tenant, {}, std::move(item)); }
   [[nodiscard]] bool empty() const { return size_ == 0; }
   [[nodiscard]] size_t size() const { return size_; }
   // The next item to serve (not empty()).
-  T& front() { return lanes_.find(ring_.front())->second.front(); }
-  // Removes front(); its tenant goes to the back of the round when it has more waiting.
+  T& front() { return lanes_.find(frontTenant().ring.front())->second.front(); }
+  // Removes front(); its lane goes to the back of its tenant's turn, and its tenant to the back
+  // of the round, when they have more waiting.
   T pop() {
-    auto it = lanes_.find(ring_.front());
+    auto t = tenants_.find(ring_.front());
+    Tenant& tenant = t->second;
+    auto it = lanes_.find(tenant.ring.front());
     T item = std::move(it->second.front());
     it->second.pop_front();
     --size_;
-    std::string tenant = std::move(ring_.front());
-    ring_.pop_front();
+    std::string lane = std::move(tenant.ring.front());
+    tenant.ring.pop_front();
+    tenant.skipped = 0;
     if (it->second.empty()) {
-      recycler_.erase(lanes_, it);
+      lane_nodes_.erase(lanes_, it);
+      --lane_count_;
     } else {
-      ring_.push_back(std::move(tenant));
+      tenant.ring.push_back(std::move(lane));
+    }
+    std::string name = std::move(ring_.front());
+    ring_.pop_front();
+    if (tenant.ring.empty()) {
+      tenant_nodes_.erase(tenants_, t);
+    } else {
+      ring_.push_back(std::move(name));
     }
     return item;
   }
   // Tenants with items waiting.
   [[nodiscard]] size_t tenants() const { return ring_.size(); }
-  // Passes over front()'s tenant for this round (its item stays first in its lane): the next
-  // tenant's item becomes front().
+  // Lanes with items waiting: passing over front() this many times tries every lane once.
+  [[nodiscard]] size_t lanes() const { return lane_count_; }
+  // Passes over front()'s lane (its item stays first in it): the tenant's next lane becomes
+  // front(), and once each of the tenant's lanes was passed over, the next tenant's.
   void skip() {
-    ring_.push_back(std::move(ring_.front()));
-    ring_.pop_front();
+    Tenant& tenant = frontTenant();
+    tenant.ring.push_back(std::move(tenant.ring.front()));
+    tenant.ring.pop_front();
+    if (++tenant.skipped >= tenant.ring.size()) {
+      tenant.skipped = 0;
+      ring_.push_back(std::move(ring_.front()));
+      ring_.pop_front();
+    }
   }
   // Removes one item equal to `item` (cancel, timeout): false when it is not queued.
-  bool erase(std::string_view tenant, const T& item) {
-    auto it = lanes_.find(std::string(tenant));
+  bool erase(std::string_view tenant, std::string_view lane, const T& item) {
+    const std::string key(lane.empty() ? tenant : lane);
+    auto it = lanes_.find(key);
     if (it == lanes_.end()) return false;
-    auto& lane = it->second;
-    for (auto li = lane.begin(); li != lane.end(); ++li) {
-      if (*li != item) continue;
-      lane.erase(li);
+    auto& queue = it->second;
+    for (auto qi = queue.begin(); qi != queue.end(); ++qi) {
+      if (*qi != item) continue;
+      queue.erase(qi);
       --size_;
-      if (lane.empty()) {
-        recycler_.erase(lanes_, it);
-        for (auto ri = ring_.begin(); ri != ring_.end(); ++ri) {
-          if (*ri == tenant) {
-            ring_.erase(ri);
+      if (queue.empty()) {
+        lane_nodes_.erase(lanes_, it);
+        --lane_count_;
+        auto t = tenants_.find(std::string(tenant));
+        auto& ring = t->second.ring;
+        for (auto ri = ring.begin(); ri != ring.end(); ++ri) {
+          if (*ri == key) {
+            ring.erase(ri);
             break;
+          }
+        }
+        t->second.skipped = 0;
+        if (ring.empty()) {
+          tenant_nodes_.erase(tenants_, t);
+          for (auto ri = ring_.begin(); ri != ring_.end(); ++ri) {
+            if (*ri == tenant) {
+              ring_.erase(ri);
+              break;
+            }
           }
         }
       }
@@ -71,6 +116,7 @@ class FairQueue {
     }
     return false;
   }
+  bool erase(std::string_view tenant, const T& item) { return erase(tenant, {}, item); }
   // Takes everything out, in service order.
   std::deque<T> drain() {
     std::deque<T> out;
@@ -79,11 +125,21 @@ class FairQueue {
   }
 
  private:
+  struct Tenant {
+    std::deque<std::string> ring;  // its lanes with waiting items, in turn order
+    size_t skipped = 0;            // lanes passed over since its last pop (skip())
+  };
+  Tenant& frontTenant() { return tenants_.find(ring_.front())->second; }
+
   using Lanes = std::unordered_map<std::string, std::deque<T>>;
+  using Tenants = std::unordered_map<std::string, Tenant>;
   Lanes lanes_;
-  NodeRecycler<Lanes> recycler_;  // a lane that empties is kept for the next tenant
+  NodeRecycler<Lanes> lane_nodes_;  // a lane that empties is kept for the next one
+  Tenants tenants_;
+  NodeRecycler<Tenants> tenant_nodes_;
   std::deque<std::string> ring_;  // tenants with waiting items, in service order
   size_t size_ = 0;
+  size_t lane_count_ = 0;
 };
 
 }  // namespace kw::proxy

@@ -30,9 +30,13 @@ class ShareLedger {
 
   ShareLedger();
   // One unit for `client`, unless it already holds `client_limit` or all clients together hold
-  // `pool_limit` (0 = no pool limit here: the upstream's own bound answers 503).
+  // `pool_limit` (0 = no pool limit here: the upstream's own bound answers 503). With an
+  // `identity` (a JWT sub), that identity may hold at most half of the client's share, so one
+  // user of a client cannot take all of it from the others (attack round 19: one `sub`'s slow
+  // requests had another's plain GET refused 429 for 3 s).
   std::variant<TicketPtr, ShareRefusal> acquire(ShareKind kind, const std::string& client,
-                                                uint64_t client_limit, uint64_t pool_limit);
+                                                uint64_t client_limit, uint64_t pool_limit,
+                                                const std::string& identity = {});
   [[nodiscard]] uint64_t held(ShareKind kind, const std::string& client) const;
   [[nodiscard]] uint64_t total(ShareKind kind) const;
 
@@ -48,8 +52,11 @@ class ShareLedger {
 
 class ShareLedger::Ticket {
  public:
-  Ticket(std::shared_ptr<State> s, ShareKind k, std::string client)
-      : state_(std::move(s)), kind_(k), client_(std::move(client)) {}
+  Ticket(std::shared_ptr<State> s, ShareKind k, std::string client, std::string identity_key)
+      : state_(std::move(s)),
+        kind_(k),
+        client_(std::move(client)),
+        identity_key_(std::move(identity_key)) {}
   ~Ticket();
   Ticket(const Ticket&) = delete;
   Ticket& operator=(const Ticket&) = delete;
@@ -58,6 +65,7 @@ class ShareLedger::Ticket {
   std::shared_ptr<State> state_;
   ShareKind kind_;
   std::string client_;
+  std::string identity_key_;  // "client\nsub", or empty
 };
 
 }  // namespace kw::proxy

@@ -24,10 +24,10 @@ std::optional<Refusal> RequestRouter::admitShare(const RequestPlan& plan,
       stream ? shared_.shares().acquire(
                    ShareKind::Subscriptions, client.spec.name,
                    l.max_subscriptions != 0 ? l.max_subscriptions : std::max<uint64_t>(pool / 2, 1),
-                   pool)
+                   pool, ctx.identity)
              : shared_.shares().acquire(ShareKind::InFlight, client.spec.name,
                                         l.max_in_flight != 0 ? l.max_in_flight : kUpstreamQueue / 2,
-                                        0);
+                                        0, ctx.identity);
   ctx.client = client.spec.name;
   if (auto* ticket = std::get_if<ShareLedger::TicketPtr>(&got)) {
     ctx.share = std::move(*ticket);

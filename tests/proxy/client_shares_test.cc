@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/io/fair_queue.h"
 
@@ -70,6 +73,35 @@ TEST(ShareLedger, ATicketMayOutliveItsLedger) {
   t.reset();  // no use-after-free (ASan)
 }
 
+// Attack round 19: one JWT identity took its client's whole max_in_flight. An identity holds at
+// most half of its client's share; the client's other identities and static keys get the rest.
+TEST(ShareLedger, AnIdentityHoldsAtMostHalfOfItsClientsShare) {
+  ShareLedger l;
+  std::vector<ShareLedger::TicketPtr> alice;
+  for (int i = 0; i < 5; ++i) {
+    auto got = l.acquire(ShareKind::InFlight, "app", 10, 0, "alice");
+    ASSERT_TRUE(std::holds_alternative<ShareLedger::TicketPtr>(got)) << i;
+    alice.push_back(std::get<ShareLedger::TicketPtr>(got));
+  }
+  auto refused = l.acquire(ShareKind::InFlight, "app", 10, 0, "alice");
+  ASSERT_TRUE(std::holds_alternative<ShareRefusal>(refused));
+  EXPECT_EQ(std::get<ShareRefusal>(refused).status, 429);
+  EXPECT_NE(std::get<ShareRefusal>(refused).message.find("half of its client's share"),
+            std::string::npos);
+  EXPECT_EQ(l.held(ShareKind::InFlight, "app"), 5u);
+  auto bob = l.acquire(ShareKind::InFlight, "app", 10, 0, "bob");
+  ASSERT_TRUE(std::holds_alternative<ShareLedger::TicketPtr>(bob));
+  auto plain = l.acquire(ShareKind::InFlight, "app", 10, 0);
+  ASSERT_TRUE(std::holds_alternative<ShareLedger::TicketPtr>(plain));
+  EXPECT_EQ(l.held(ShareKind::InFlight, "app"), 7u);
+  alice.pop_back();  // a ticket given back frees the identity's unit too
+  EXPECT_TRUE(std::holds_alternative<ShareLedger::TicketPtr>(
+      l.acquire(ShareKind::InFlight, "app", 10, 0, "alice")));
+  // A share of 1: an identity may still hold it.
+  EXPECT_TRUE(std::holds_alternative<ShareLedger::TicketPtr>(
+      l.acquire(ShareKind::InFlight, "one", 1, 0, "x")));
+}
+
 TEST(FairQueue, ServesTenantsInTurnAndFifoWithinATenant) {
   FairQueue<int> q;
   for (int i = 0; i < 100; ++i) q.push("flood", i);
@@ -118,6 +150,52 @@ TEST(FairQueue, ALaneReusedByAnotherTenantStartsEmpty) {
     EXPECT_EQ(q.tenants(), 0u);
     EXPECT_FALSE(q.erase(a, round * 10));
   }
+}
+
+// Attack round 19: one JWT identity's twenty queued requests kept another identity of the same
+// client waiting behind all of them. A tenant's lanes take turns within its turn; tenants still
+// get one item per round however many lanes they have.
+TEST(FairQueue, ATenantsLanesTakeTurnsWithinItsTurn) {
+  FairQueue<int> q;
+  for (int i = 0; i < 20; ++i) q.push("app", "app\nalice", i);
+  q.push("app", "app\nbob", 100);
+  q.push("other", 200);
+  q.push("app", "app\nbob", 101);
+  EXPECT_EQ(q.lanes(), 3u);
+  EXPECT_EQ(q.tenants(), 2u);
+  EXPECT_EQ(q.pop(), 0);    // app (alice)
+  EXPECT_EQ(q.pop(), 200);  // other's turn
+  EXPECT_EQ(q.pop(), 100);  // app again: bob's turn, not alice's next
+  EXPECT_EQ(q.pop(), 1);    // app: alice (other is empty)
+  EXPECT_EQ(q.pop(), 101);
+  for (int i = 2; i < 20; ++i) EXPECT_EQ(q.pop(), i);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.lanes(), 0u);
+}
+
+// skip() passes over one lane: the tenant's other lanes come first, then the next tenant; passing
+// over lanes() times tries every lane once.
+TEST(FairQueue, SkipTriesEveryLaneOnce) {
+  FairQueue<int> q;
+  q.push("app", "app\na", 1);
+  q.push("app", "app\nb", 2);
+  q.push("app", "app\nc", 3);
+  q.push("other", 4);
+  std::vector<int> seen;
+  for (size_t i = 0; i < q.lanes(); ++i) {
+    seen.push_back(q.front());
+    q.skip();
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(q.size(), 4u);
+  // Erasing a lane's last item drops the lane; the tenant keeps its others.
+  EXPECT_TRUE(q.erase("app", "app\nb", 2));
+  EXPECT_FALSE(q.erase("app", "app\nb", 2));
+  EXPECT_EQ(q.lanes(), 3u);
+  auto all = q.drain();
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::deque<int>{1, 3, 4}));
 }
 
 }  // namespace

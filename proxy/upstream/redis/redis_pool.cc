@@ -355,7 +355,7 @@ struct RedisPool::Impl {
     }
     noteActive(req->tenant);
     req->deadline->arm(options.timeout);
-    queue.push(req->tenant, req);
+    queue.push(req->tenant, req->identity, req);
     ++queued_live;
     dispatch();
     return RequestHandle(req, &kPendingOps);
@@ -604,8 +604,8 @@ struct RedisPool::Impl {
   }
 
   void dispatch() {
-    size_t passed = 0;  // tenants in a row whose next request found no connection
-    while (!queue.empty() && passed < queue.tenants()) {
+    size_t passed = 0;  // lanes in a row whose next request found no connection
+    while (!queue.empty() && passed < queue.lanes()) {
       const std::shared_ptr<PendingRequest>& front = queue.front();
       if (front->stage != Stage::Queued) {
         queue.pop();  // cancelled or timed out while waiting
@@ -615,7 +615,7 @@ struct RedisPool::Impl {
       PooledConn* best = place(*front, grow);
       if (grow) openConnection();
       if (best == nullptr) {
-        queue.skip();  // the next tenant may still fit where this one may not
+        queue.skip();  // the next lane or tenant may still fit where this one may not
         ++passed;
         continue;
       }
@@ -923,7 +923,7 @@ void cancelPending(void* p) {
       // Out of the queue now: left for dispatch to reach, a client sending and cancelling
       // behind its own waiting request grew the queue without bound, at no quota cost since
       // such requests are refunded.
-      (void)req->owner->queue.erase(req->tenant, req->shared_from_this());
+      (void)req->owner->queue.erase(req->tenant, req->identity, req->shared_from_this());
     }
   } else if (req->stage == Stage::Done) {
     req->deferred_error.reset();

@@ -253,7 +253,7 @@ RestCallPtr RestPool::call(RestCallSpec spec, RestCallbacks callbacks) {
       }
     }
   }
-  impl->queue.push(p->spec.tenant, p);
+  impl->queue.push(p->spec.tenant, p->spec.lane, p);
   impl->pump_timer.arm(Milliseconds(0));
   return std::make_unique<RestCall>(p);
 }
@@ -297,8 +297,8 @@ RestConn* RestPool::Impl::open(bool dedicated) {
 
 void RestPool::Impl::pump() {
   if (destroying) return;
-  size_t passed = 0;  // tenants in a row whose next request may not go now
-  while (!queue.empty() && passed < queue.tenants()) {
+  size_t passed = 0;  // lanes in a row whose next request may not go now
+  while (!queue.empty() && passed < queue.lanes()) {
     RestConn* idle = nullptr;
     for (auto& c : pool) {
       if (c->state == RestConn::State::Idle) {
@@ -432,7 +432,7 @@ void RestPool::Impl::fail(const std::shared_ptr<RestPending>& p, UpstreamError e
 
 void RestPool::Impl::onTimeout(const std::shared_ptr<RestPending>& p) {
   if (p->done) return;
-  queue.erase(p->spec.tenant, p);
+  queue.erase(p->spec.tenant, p->spec.lane, p);
   fail(p, {UpstreamErrorKind::Timeout, "no upstream response within upstream.timeout"});
 }
 
@@ -443,7 +443,7 @@ void RestPool::Impl::cancel(const std::shared_ptr<RestPending>& p) {
   refundUnsent(p->spec.refund);
   if (!p->in_callback) p->cb = {};  // else processInput() clears them once they return
   if (p->timer) p->timer->cancel();
-  queue.erase(p->spec.tenant, p);
+  queue.erase(p->spec.tenant, p->spec.lane, p);
   // Written: the upstream runs it whatever happens here, so its client's share stays taken
   // (attack round 13: "send, reset" in a loop ran past max_in_flight). A stream's share is its
   // open subscription, which ends now.

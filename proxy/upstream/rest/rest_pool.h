@@ -41,6 +41,7 @@ struct RestCallSpec {
   std::string bytes;
   bool stream = false;  // SSE: dedicated connection, no timeout once the head arrived
   std::string tenant;   // whose call: waiting calls of different tenants are served in turn
+  std::string lane;     // "tenant\nsub" of a JWT identity: a tenant's identities take turns
   // The client's in-flight share ticket: kept while the upstream may still run the call. A call
   // cancelled after it was written (its client left) keeps it until upstream.timeout after the
   // write: the upstream is not told, so keyward cannot know when it finished.

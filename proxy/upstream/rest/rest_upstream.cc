@@ -678,6 +678,7 @@ void RestUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, E
   spec.bytes = std::move(plan.encoded);
   spec.stream = plan.stream();
   spec.tenant = base.client;
+  if (!base.identity.empty()) spec.lane = base.client + "\n" + base.identity;
   spec.hold = base.share;
   spec.refund = std::move(plan.refund);
   RestCallbacks cb;
