@@ -5,6 +5,7 @@
 // (attack round 19: twenty data-sized requests of one `sub` kept another `sub`'s 4.9 s waiting).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <string>
@@ -66,19 +67,28 @@ class FairQueue {
   }
   // Tenants with items waiting.
   [[nodiscard]] size_t tenants() const { return ring_.size(); }
-  // Lanes with items waiting: passing over front() this many times tries every lane once.
+  // Lanes with items waiting.
   [[nodiscard]] size_t lanes() const { return lane_count_; }
+  // A tenant's lanes tried in one turn before the next tenant's: a caller that passes over
+  // tenants() tenants in a row has done at most kLaneTries x tenants() tries, however many
+  // identities a client has (one per queued request would make it O(queue) per call).
+  static constexpr size_t kLaneTries = 16;
   // Passes over front()'s lane (its item stays first in it): the tenant's next lane becomes
-  // front(), and once each of the tenant's lanes was passed over, the next tenant's.
-  void skip() {
+  // front(), and once each of the tenant's lanes (at most kLaneTries) was passed over in this
+  // turn, the next tenant's. True when the tenant was passed.
+  bool skip() {
     Tenant& tenant = frontTenant();
     tenant.ring.push_back(std::move(tenant.ring.front()));
     tenant.ring.pop_front();
-    if (++tenant.skipped >= tenant.ring.size()) {
-      tenant.skipped = 0;
-      ring_.push_back(std::move(ring_.front()));
-      ring_.pop_front();
-    }
+    if (++tenant.skipped < std::min(tenant.ring.size(), kLaneTries)) return false;
+    skipTenant();
+    return true;
+  }
+  // Passes over front()'s tenant for this round (what holds it back holds all its lanes).
+  void skipTenant() {
+    frontTenant().skipped = 0;
+    ring_.push_back(std::move(ring_.front()));
+    ring_.pop_front();
   }
   // Removes one item equal to `item` (cancel, timeout): false when it is not queued.
   bool erase(std::string_view tenant, std::string_view lane, const T& item) {

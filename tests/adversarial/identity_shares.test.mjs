@@ -15,7 +15,8 @@ import { edKey, keyDir, signingSection } from "../e2e/jwt_support.mjs";
 import { MODES, report, startModeStack } from "./lib.mjs";
 
 const ca = fs.readFileSync(certs().ca);
-const MAX_IN_FLIGHT = 10;
+const MAX_IN_FLIGHT = 20;
+const BURST = 2 * MAX_IN_FLIGHT;
 
 // `n` TLS connections opened first, then one POST / of `body` written on each at once; resolves
 // to [{status, text, ms}] in the order sent (ms: from the write to the end of the answer).
@@ -70,7 +71,7 @@ for (const mode of MODES) {
     });
 
     test("one identity's burst takes half of the client's max_in_flight; another's GET gets in", async () => {
-      const pending = await burst(stack.port, alice, ["SUNIONSTORE", "u:copy", "u:big"], 20);
+      const pending = await burst(stack.port, alice, ["SUNIONSTORE", "u:copy", "u:big"], BURST);
       // Alice's admitted requests are at (or queued for) Redis now: Bob's plain GET is not refused.
       const t0 = Date.now();
       const get = await request(stack.port, { key: bob, body: ["GET", "u:small-none"] });
@@ -84,8 +85,8 @@ for (const mode of MODES) {
       const aliceLast = Math.max(...ok.map((a) => a.ms));
       report(`identity_shares ${mode}`, { statuses, getStatus: get.status, getMs, aliceLast });
       assert.equal(get.status, 200, `Bob's GET: ${get.status} ${get.text}`);
-      assert.equal(ok.length, MAX_IN_FLIGHT / 2, `Alice got ${ok.length} of 20 in (statuses ${statuses})`);
-      assert.equal(refused.length, 20 - MAX_IN_FLIGHT / 2);
+      assert.equal(ok.length, MAX_IN_FLIGHT / 2, `Alice got ${ok.length} of ${BURST} in (statuses ${statuses})`);
+      assert.equal(refused.length, BURST - MAX_IN_FLIGHT / 2);
       for (const r of refused) assert.match(r.text, /this identity has \d+ requests at the upstream, half of its client's share/);
       assert.equal(sized.status, 200, sized.text);
       assert.deepEqual(sized.json, { result: 2 });
@@ -94,7 +95,7 @@ for (const mode of MODES) {
     // Redis mode only: the Redis pool is where data-sized requests wait their turn (in the REST
     // stack here the inner keyward sees one client, the outer one, and Upstash queues nothing).
     if (mode === "redis") test("a client's identities take turns in the wait queue", async () => {
-      // Alice's five data-sized requests run one at a time (per worker); Bob's, sent after them,
+      // Alice's ten data-sized requests run one at a time (per worker); Bob's, sent after them,
       // takes the next turn instead of waiting behind all of Alice's.
       const pending = await burst(stack.port, alice, ["SUNIONSTORE", "u:copy", "u:big"], MAX_IN_FLIGHT / 2);
       await new Promise((r) => setTimeout(r, 5));
@@ -106,7 +107,9 @@ for (const mode of MODES) {
       report(`identity_shares turns ${mode}`, { bobMs, aliceLast, alice: answers.map((a) => a.ms) });
       assert.equal(sized.status, 200, sized.text);
       for (const a of answers) assert.equal(a.status, 200, a.text);
-      assert.ok(bobMs < aliceLast, `Bob's request (${bobMs} ms) waited for all of Alice's (${aliceLast} ms)`);
+      // Bob waits for at most the one running on his worker and the next on the other (Redis runs
+      // one command at a time): well under Alice's ten (half of them, with room for load).
+      assert.ok(bobMs < aliceLast * 0.75, `Bob's request (${bobMs} ms) waited for most of Alice's (${aliceLast} ms)`);
     });
   });
 }

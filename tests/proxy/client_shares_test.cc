@@ -198,5 +198,20 @@ TEST(FairQueue, SkipTriesEveryLaneOnce) {
   EXPECT_EQ(all, (std::deque<int>{1, 3, 4}));
 }
 
+// A client with thousands of identities queued: passing over it tries kLaneTries of them, then
+// the next tenant, so a dispatch that places nothing costs O(tenants), not O(queue); the next
+// turn goes on from the next lane.
+TEST(FairQueue, ATenantIsPassedAfterKLaneTriesOfItsLanes) {
+  FairQueue<int> q;
+  for (int i = 0; i < 1000; ++i) q.push("app", "app\n" + std::to_string(i), i);
+  q.push("other", 5000);
+  size_t tries = 0;
+  while (!q.skip()) ++tries;
+  EXPECT_EQ(tries + 1, FairQueue<int>::kLaneTries);
+  EXPECT_EQ(q.front(), 5000);
+  q.skipTenant();
+  EXPECT_EQ(q.front(), static_cast<int>(FairQueue<int>::kLaneTries));  // where it stopped
+}
+
 }  // namespace
 }  // namespace kw::proxy

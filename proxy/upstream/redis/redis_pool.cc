@@ -544,13 +544,16 @@ struct RedisPool::Impl {
   // and 504s with 115 ms commands). Redis runs one command at a time, so fewer connections cost
   // a lone tenant little; more of them pipelined behind its own requests.
   // `grow` is set when a new connection should be opened.
-  PooledConn* place(const PendingRequest& req, bool& grow) {
+  PooledConn* place(const PendingRequest& req, bool& grow, bool& lane_only) {
     const std::string& tenant = req.tenant;
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
     if (shareUsedUp(tenant)) return nullptr;
-    if (tenantRoom(tenant) == 0) return nullptr;  // its commands at the server are enough
-    if (req.sizedNext() && sizedOut(tenant) != 0) return nullptr;  // one data-sized at a time
+    if (tenantRoom(tenant) == 0) return nullptr;     // its commands at the server are enough
+    if (req.sizedNext() && sizedOut(tenant) != 0) {  // one data-sized at a time
+      lane_only = true;
+      return nullptr;
+    }
     const size_t half = std::max<size_t>(1, options.connections / 2);
     uint32_t opening = 0;
     size_t tenant_conns = 0;
@@ -604,19 +607,21 @@ struct RedisPool::Impl {
   }
 
   void dispatch() {
-    size_t passed = 0;  // lanes in a row whose next request found no connection
-    while (!queue.empty() && passed < queue.lanes()) {
+    size_t passed = 0;  // tenants in a row whose next requests found no connection
+    while (!queue.empty() && passed < queue.tenants()) {
       const std::shared_ptr<PendingRequest>& front = queue.front();
       if (front->stage != Stage::Queued) {
         queue.pop();  // cancelled or timed out while waiting
         continue;
       }
       bool grow = false;
-      PooledConn* best = place(*front, grow);
+      bool lane_only = false;
+      PooledConn* best = place(*front, grow, lane_only);
       if (grow) openConnection();
       if (best == nullptr) {
-        queue.skip();  // the next lane or tenant may still fit where this one may not
-        ++passed;
+        // The tenant's next identity may still go where this request may not (it waits for the
+        // tenant's data-sized command); anything else holds the whole tenant back.
+        if (lane_only ? queue.skip() : (queue.skipTenant(), true)) ++passed;
         continue;
       }
       passed = 0;

@@ -297,8 +297,8 @@ RestConn* RestPool::Impl::open(bool dedicated) {
 
 void RestPool::Impl::pump() {
   if (destroying) return;
-  size_t passed = 0;  // lanes in a row whose next request may not go now
-  while (!queue.empty() && passed < queue.lanes()) {
+  size_t passed = 0;  // tenants in a row whose next request may not go now
+  while (!queue.empty() && passed < queue.tenants()) {
     RestConn* idle = nullptr;
     for (auto& c : pool) {
       if (c->state == RestConn::State::Idle) {
@@ -309,7 +309,7 @@ void RestPool::Impl::pump() {
     if (idle == nullptr) break;
     const std::string& tenant = queue.front()->spec.tenant;
     if (!mayTakeOneMore(tenant)) {
-      queue.skip();
+      queue.skipTenant();  // a tenant-wide bound: none of its identities may go either
       ++passed;
       continue;
     }
