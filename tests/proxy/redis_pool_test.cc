@@ -326,7 +326,11 @@ TEST_F(RedisPoolTest, TimeoutAgainstHangingServer) {
   EXPECT_EQ(a->error().kind, UpstreamErrorKind::Timeout);
   EXPECT_EQ(httpStatus(a->error().kind), 504);
   EXPECT_EQ(b->error().kind, UpstreamErrorKind::Timeout);
-  EXPECT_EQ(up->stats().in_flight, 0u);
+  EXPECT_TRUE(a->error().maybe_executed && b->error().maybe_executed);
+  // Written, so Redis may still be running them: the connection drains (takes nothing new) for
+  // up to four more timeouts, then closes.
+  EXPECT_EQ(up->stats().in_flight, 2u);
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 0; }, 3000ms));
 
   // With a password the handshake never completes: the TCP connect succeeded, so the silent
   // upstream is a timeout (504, e2e "upstream accepts and never answers"), not unreachable.
@@ -1011,6 +1015,54 @@ TEST_F(RedisPoolTest, DataSizedRequestsOfOneTenantWaitForEachOther) {
   auto counted = run(loop_, *up, {{"GET", "t"}});
   ASSERT_TRUE(counted && counted->has_value());
   EXPECT_EQ(rawOf(*counted), "$1\r\n1\r\n");
+}
+
+// Attack round 20: a written request that timed out closed its connection, which freed its
+// tenant's data-sized slot while Redis still ran the command (Redis does not stop a command whose
+// client left), so the next queued one went out at once: 4,900 queued SINTERCARDs cost Redis 223
+// runs (29 s) for 39 answers. The connection drains instead: the slot stays taken until Redis
+// answers, and the requests queued behind time out without being written.
+TEST_F(RedisPoolTest, ATimedOutDataSizedCommandHoldsItsTenantsSlotUntilRedisAnswers) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 4;
+  opts.timeout = 150ms;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  std::mt19937 rng(3);
+  for (const char* key : {"x", "y"}) {  // LCS of two 7,000-byte strings: about 0.3 s
+    std::string value(7000, 'a');
+    for (char& c : value) c = (rng() & 1) != 0 ? 'a' : 'b';
+    ASSERT_TRUE(run(loop_, *up, {{"SET", key, value}}));
+  }
+  ASSERT_TRUE(run(loop_, *up, {{"CONFIG", "RESETSTAT"}}));
+  // Every connection open, so a request freed to go has one at once.
+  runConcurrently(loop_, *up, {{{"PING"}}, {{"PING"}}, {{"PING"}}, {{"PING"}}}, {"p", "q", "r", "s"});
+  ASSERT_EQ(up->stats().connections, 4u);
+  const Cmd lcs{"LCS", "x", "y", "LEN"};
+  const policy::Argv lcs_argv(lcs);
+  std::vector<std::optional<UpstreamResult>> out(4);
+  std::vector<RequestHandle> hs;
+  for (auto& o : out) {
+    hs.push_back(up->execute(
+        {&lcs_argv, 1}, [&o](UpstreamResult&& r) { o.emplace(std::move(r)); }, "a"));
+  }
+  ASSERT_TRUE(loop_.runUntil(
+      [&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.has_value(); }); },
+      5000ms));
+  for (auto& o : out) {
+    ASSERT_FALSE(o->has_value());
+    EXPECT_EQ(o->error().kind, UpstreamErrorKind::Timeout);
+  }
+  EXPECT_TRUE(out[0]->error().maybe_executed);
+  for (size_t i = 1; i < out.size(); ++i) {
+    EXPECT_FALSE(out[i]->error().maybe_executed) << "request " << i << " was written";
+  }
+  // Redis ran the first alone; once it answered, the connection serves again.
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 0; }, 3000ms));
+  auto info = run(loop_, *up, {{"INFO", "commandstats"}});
+  ASSERT_TRUE(info && info->has_value());
+  const std::string text = rawOf(*info);
+  EXPECT_NE(text.find("cmdstat_lcs:calls=1,"), std::string::npos) << text;
 }
 
 // Attack round 14: with the pool at its size but its last connection still opening (here its
