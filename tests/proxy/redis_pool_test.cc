@@ -1036,7 +1036,8 @@ TEST_F(RedisPoolTest, ATimedOutDataSizedCommandHoldsItsTenantsSlotUntilRedisAnsw
   }
   ASSERT_TRUE(run(loop_, *up, {{"CONFIG", "RESETSTAT"}}));
   // Every connection open, so a request freed to go has one at once.
-  runConcurrently(loop_, *up, {{{"PING"}}, {{"PING"}}, {{"PING"}}, {{"PING"}}}, {"p", "q", "r", "s"});
+  runConcurrently(loop_, *up, {{{"PING"}}, {{"PING"}}, {{"PING"}}, {{"PING"}}},
+                  {"p", "q", "r", "s"});
   ASSERT_EQ(up->stats().connections, 4u);
   const Cmd lcs{"LCS", "x", "y", "LEN"};
   const policy::Argv lcs_argv(lcs);
@@ -1063,6 +1064,38 @@ TEST_F(RedisPoolTest, ATimedOutDataSizedCommandHoldsItsTenantsSlotUntilRedisAnsw
   ASSERT_TRUE(info && info->has_value());
   const std::string text = rawOf(*info);
   EXPECT_NE(text.find("cmdstat_lcs:calls=1,"), std::string::npos) << text;
+}
+
+// A pipeline that times out while it is written a window at a time: nothing more of it is
+// written (its client has its 504), the connection waits for what was, then serves again.
+TEST_F(RedisPoolTest, ATimedOutWindowedPipelineStopsBeingWritten) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.connections = 1;
+  opts.max_pipeline_depth = 4;
+  opts.timeout = 150ms;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  ASSERT_TRUE(run(loop_, *up, {{"SET", "n", "0"}}));
+  const Cmd busy{"EVAL", kBusyScript, "0", "10"};
+  const Cmd incr{"INCR", "n"};
+  std::vector<policy::Argv> pipeline;
+  for (int i = 0; i < 100; ++i) {
+    pipeline.emplace_back(busy);
+    pipeline.emplace_back(incr);
+  }
+  std::optional<UpstreamResult> out;
+  RequestHandle h = up->executePipeline(
+      pipeline, [&](UpstreamResult&& r) { out.emplace(std::move(r)); }, "a");
+  ASSERT_TRUE(loop_.runUntil([&] { return out.has_value(); }, 3000ms));
+  ASSERT_FALSE(out->has_value());
+  EXPECT_EQ(out->error().kind, UpstreamErrorKind::Timeout);
+  ASSERT_TRUE(loop_.runUntil([&] { return up->stats().in_flight == 0; }, 3000ms));
+  loop_.runFor(200ms);  // anything still being written would run now
+  auto n = run(loop_, *up, {{"GET", "n"}});
+  ASSERT_TRUE(n && n->has_value()) << (n ? rawOf(*n) : "none");
+  const int ran = std::stoi(rawOf(*n).substr(rawOf(*n).find('\n') + 1));
+  EXPECT_LT(ran, 30) << "the pipeline went on being written after its timeout";
+  EXPECT_GT(ran, 0);
 }
 
 // Attack round 14: with the pool at its size but its last connection still opening (here its

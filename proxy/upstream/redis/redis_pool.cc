@@ -441,6 +441,22 @@ struct RedisPool::Impl {
         auto* pc = static_cast<PooledConn*>(req->conn);
         finish(req, UpstreamError{UpstreamErrorKind::Timeout,
                                   "upstream did not answer within the timeout", true});
+        if (pc->writing == req.get()) {
+          // A pipeline still being written a window at a time: nothing more of it goes (its
+          // client has its answer), and it waits only for the replies of what was written.
+          pc->writing = nullptr;
+          setHeldBack(pc, false);
+          req->expected = req->written;
+          std::string().swap(req->wire);
+          std::vector<size_t>().swap(req->ends);
+          if (req->received == req->expected) {  // all answered: it is the connection's front
+            pc->inflight.pop_front();
+            if (pc->inflight.empty()) {
+              dispatch();
+              return;
+            }
+          }
+        }
         startDraining(pc);
         return;
       }
