@@ -928,6 +928,16 @@ TEST_F(RedisPoolTest, ACancelledWindowedPipelineIsWrittenWholeAndTheConnectionSt
   EXPECT_FALSE(called);
 }
 
+// A pipeline of `n` pairs: `a` then `b`.
+std::vector<policy::Argv> pairs(const Cmd& a, const Cmd& b, int n) {
+  std::vector<policy::Argv> out;
+  for (int i = 0; i < n; ++i) {
+    out.emplace_back(a);
+    out.emplace_back(b);
+  }
+  return out;
+}
+
 // Two 3,000-byte strings of random a/b under `x` and `y`: one LCS of them holds Redis about 50 ms.
 void setLcsStrings(LoopRunner& loop, RedisPool& up) {
   std::mt19937 rng(7);
@@ -951,11 +961,7 @@ TEST_F(RedisPoolTest, ATenantsDataSizedCommandsRunOneAtATime) {
   setLcsStrings(loop_, *up);
   const Cmd lcs{"LCS", "x", "y", "LEN"};
   const Cmd incr{"INCR", "n"};
-  std::vector<policy::Argv> pipeline;
-  for (int i = 0; i < 12; ++i) {
-    pipeline.emplace_back(lcs);
-    pipeline.emplace_back(incr);
-  }
+  const std::vector<policy::Argv> pipeline = pairs(lcs, incr, 12);
   std::optional<UpstreamResult> long_one;
   const auto started = std::chrono::steady_clock::now();
   RequestHandle h = up->executePipeline(
@@ -1078,11 +1084,7 @@ TEST_F(RedisPoolTest, ATimedOutWindowedPipelineStopsBeingWritten) {
   ASSERT_TRUE(run(loop_, *up, {{"SET", "n", "0"}}));
   const Cmd busy{"EVAL", kBusyScript, "0", "10"};
   const Cmd incr{"INCR", "n"};
-  std::vector<policy::Argv> pipeline;
-  for (int i = 0; i < 100; ++i) {
-    pipeline.emplace_back(busy);
-    pipeline.emplace_back(incr);
-  }
+  const std::vector<policy::Argv> pipeline = pairs(busy, incr, 100);
   std::optional<UpstreamResult> out;
   RequestHandle h = up->executePipeline(
       pipeline, [&](UpstreamResult&& r) { out.emplace(std::move(r)); }, "a");
