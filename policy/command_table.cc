@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "policy/ascii.h"
 #include "policy/command_meta.h"
 
 namespace kw::policy {
@@ -112,10 +113,8 @@ bool isDataSized(std::span<const std::string_view> argv) {
   }
   if (cmd == nullptr) return false;
   if ((cmd->traits & kLimitWalks) != 0) {
-    return std::any_of(argv.begin() + 1, argv.end(), [](std::string_view a) {
-      return a.size() == 5 &&
-             std::equal(a.begin(), a.end(), "limit", [](char x, char y) { return lower(x) == y; });
-    });
+    return std::any_of(argv.begin() + 1, argv.end(),
+                       [](std::string_view a) { return ascii::equalsIgnoreCase(a, "limit"); });
   }
   return (cmd->traits & kDataSized) != 0;
 }

@@ -61,8 +61,9 @@ class SecretWatch {
   // Confirms every piece that lies wholly in what was fed (the end of a reply, or of a whole
   // event: no piece spans a line break). False once a piece was seen.
   bool settle();
-  [[nodiscard]] bool found() const { return found_; }
-  // Bytes fed so far (counted from the first) that can no longer belong to a piece.
+  // Bytes fed so far, and how many of them (counted from the first) can no longer belong to a
+  // piece.
+  [[nodiscard]] uint64_t fed() const { return fed_; }
   [[nodiscard]] uint64_t releasable() const;
 
   // A whole body at once.

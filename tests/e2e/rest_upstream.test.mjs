@@ -406,16 +406,25 @@ describe("request shape", () => {
     assert.equal(up.requests.length, 1);
   });
 
+  // Opens POST `path` (a subscription of client chat) through keyward and waits until the
+  // upstream holds its stream: {pending: the raw exchange, streams: the upstream's new ones}.
+  async function openSubscription(path, timeoutMs = 3000) {
+    const earlier = new Set(up.streams);  // an ended stream stays listed until its socket closes
+    const start = rawRequest("POST", path, {
+      key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
+    const pending = rawExchange(kw.port, [start], { timeoutMs });
+    const fresh = () => [...up.streams].filter((st) => !earlier.has(st));
+    const end = Date.now() + 5000;
+    while (fresh().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return { pending, streams: fresh() };
+  }
+
   // Attack round 15b: an upstream that dropped the stream looked like its normal end.
   test("an upstream that drops or ends a subscription stream: the client gets event: error", async () => {
     for (const how of ["destroy", "end"]) {
       up.reply(() => ({ sse: ["subscribe,chat:1,1"] }));
-      const start = rawRequest("POST", "/subscribe/chat:1", {
-        key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
-      const pending = rawExchange(kw.port, [start], { timeoutMs: 3000 });
-      const end = Date.now() + 5000;
-      while (up.streams.size === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      for (const st of up.streams) {
+      const { pending, streams } = await openSubscription("/subscribe/chat:1");
+      for (const st of streams) {
         if (how === "destroy") st.destroy();
         else st.end();
       }
@@ -450,15 +459,9 @@ describe("request shape", () => {
     ];
     for (const [sub, injected, leaked] of cases) {
       up.reply(() => ({ sse: sub.first }));
-      const start = rawRequest("POST", sub.path, {
-        key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
-      const earlier = new Set(up.streams);  // an ended stream stays listed until its socket closes
-      const pending = rawExchange(kw.port, [start], { timeoutMs: 3000 });
-      const end = Date.now() + 5000;
-      const fresh = () => [...up.streams].filter((st) => !earlier.has(st));
-      while (fresh().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(fresh().length, 1);
-      fresh()[0].write(`${injected}${sub.after}`);
+      const { pending, streams } = await openSubscription(sub.path);
+      assert.equal(streams.length, 1);
+      streams[0].write(`${injected}${sub.after}`);
       const text = (await pending).data.toString("utf8");
       assert.ok(text.includes(`data: ${sub.before}\n\n`), JSON.stringify(text.slice(0, 300)));
       assert.ok(!text.includes(leaked), `${injected.slice(0, 60)} reached the client: ${JSON.stringify(text.slice(-300))}`);
@@ -519,14 +522,10 @@ describe("request shape", () => {
   // listens): more than upstream.max_reply_bytes of messages pass.
   test("a subscription stream carries more than upstream.max_reply_bytes in all", async () => {
     up.reply(() => ({ sse: ["subscribe,chat:1,1"] }));
-    const start = rawRequest("POST", "/subscribe/chat:1", {
-      key: keys.chat, headers: ["accept: text/event-stream"], body: "[]", close: false });
-    const pending = rawExchange(kw.port, [start], { timeoutMs: 6000 });
-    const end = Date.now() + 5000;
-    while (up.streams.size === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(up.streams.size, 1);
+    const { pending, streams } = await openSubscription("/subscribe/chat:1", 6000);
+    assert.equal(streams.length, 1);
     const line = "m".repeat(900 * 1024);
-    const [stream] = up.streams;
+    const [stream] = streams;
     for (let i = 0; i < 12; i++) stream.write(`data: message,chat:1,${i}${line}\n\n`);
     stream.write("data: message,chat:1,last\n\n");
     setTimeout(() => stream.end(), 500);

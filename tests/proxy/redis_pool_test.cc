@@ -812,6 +812,28 @@ std::chrono::steady_clock::duration worstPing(LoopRunner& loop, RedisPool& up,
   return worst;
 }
 
+// A long pipeline of tenant "a" and tenant "b"'s PINGs while it runs (after `head_start`).
+struct ProbedPipeline {
+  std::optional<UpstreamResult> result;
+  bool overlapped = false;  // the probes ran before the pipeline was answered
+  std::chrono::steady_clock::duration worst{};
+  std::chrono::steady_clock::duration took{};
+};
+ProbedPipeline probePipeline(LoopRunner& loop, RedisPool& up,
+                             const std::vector<policy::Argv>& pipeline,
+                             std::chrono::milliseconds head_start) {
+  ProbedPipeline p;
+  const auto started = std::chrono::steady_clock::now();
+  RequestHandle h = up.executePipeline(
+      pipeline, [&](UpstreamResult&& r) { p.result.emplace(std::move(r)); }, "a");
+  loop.runFor(head_start);
+  p.worst = worstPing(loop, up, "b");
+  p.overlapped = !p.result.has_value();
+  loop.runUntil([&] { return p.result.has_value(); }, 10000ms);
+  p.took = std::chrono::steady_clock::now() - started;
+  return p;
+}
+
 // Attack round 13: a tenant alone filled every connection's pipeline (every in-flight slot of
 // the pool) with slow commands, and the next tenant's requests could only queue behind them (1.4
 // s; 504s with a 5 s timeout). A tenant never holds more than half the connections, alone or
@@ -858,18 +880,14 @@ TEST_F(RedisPoolTest, APipelineIsWrittenAWindowAtATimeSoOthersRunBetween) {
   ASSERT_EQ(up->stats().connections, 2u);
   const Cmd busy{"EVAL", kBusyScript, "0", "5"};
   const std::vector<policy::Argv> pipeline(120, policy::Argv(busy));
-  std::optional<UpstreamResult> long_one;
-  const auto started = std::chrono::steady_clock::now();
-  RequestHandle h = up->executePipeline(
-      pipeline, [&](UpstreamResult&& r) { long_one.emplace(std::move(r)); }, "a");
-  loop_.runFor(30ms);
-  const auto worst = worstPing(loop_, *up, "b");
-  EXPECT_FALSE(long_one.has_value()) << "the probes did not overlap the pipeline";
-  EXPECT_LT(worst, 150ms) << "another tenant waited behind the pipeline: "
-                          << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
-                          << " ms";
-  ASSERT_TRUE(loop_.runUntil([&] { return long_one.has_value(); }, 10000ms));
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 550ms) << "the scripts did not run";
+  const ProbedPipeline p = probePipeline(loop_, *up, pipeline, 30ms);
+  const auto& long_one = p.result;
+  EXPECT_TRUE(p.overlapped) << "the probes did not overlap the pipeline";
+  EXPECT_LT(p.worst, 150ms)
+      << "another tenant waited behind the pipeline: "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(p.worst).count() << " ms";
+  ASSERT_TRUE(long_one.has_value());
+  EXPECT_GE(p.took, 550ms) << "the scripts did not run";
   ASSERT_TRUE(long_one->has_value()) << rawOf(*long_one);
   ASSERT_EQ(long_one->value().size(), 120u);
   for (size_t i = 0; i < 120; ++i) ASSERT_EQ(rawOf(*long_one, i), ":1\r\n") << "reply " << i;
@@ -962,18 +980,14 @@ TEST_F(RedisPoolTest, ATenantsDataSizedCommandsRunOneAtATime) {
   const Cmd lcs{"LCS", "x", "y", "LEN"};
   const Cmd incr{"INCR", "n"};
   const std::vector<policy::Argv> pipeline = pairs(lcs, incr, 12);
-  std::optional<UpstreamResult> long_one;
-  const auto started = std::chrono::steady_clock::now();
-  RequestHandle h = up->executePipeline(
-      pipeline, [&](UpstreamResult&& r) { long_one.emplace(std::move(r)); }, "a");
-  loop_.runFor(20ms);
-  const auto worst = worstPing(loop_, *up, "b");
-  EXPECT_FALSE(long_one.has_value()) << "the probes did not overlap the pipeline";
-  EXPECT_LT(worst, 200ms) << "another tenant waited behind several LCS: "
-                          << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()
-                          << " ms";
-  ASSERT_TRUE(loop_.runUntil([&] { return long_one.has_value(); }, 10000ms));
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms) << "the LCS did not run";
+  const ProbedPipeline p = probePipeline(loop_, *up, pipeline, 20ms);
+  const auto& long_one = p.result;
+  EXPECT_TRUE(p.overlapped) << "the probes did not overlap the pipeline";
+  EXPECT_LT(p.worst, 200ms)
+      << "another tenant waited behind several LCS: "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(p.worst).count() << " ms";
+  ASSERT_TRUE(long_one.has_value());
+  EXPECT_GE(p.took, 300ms) << "the LCS did not run";
   ASSERT_TRUE(long_one->has_value()) << rawOf(*long_one);
   ASSERT_EQ(long_one->value().size(), 24u);
   const std::string len = rawOf(*long_one, 0);
@@ -1164,6 +1178,29 @@ TEST_F(RedisPoolTest, ACancelledRequestKeepsItsHoldUntilItsReplyIsRead) {
   EXPECT_FALSE(queued_watch.expired());
   second.cancel();
   EXPECT_TRUE(queued_watch.expired()) << "a request never sent kept its share";
+}
+
+// A written request that times out is answered 504 at once, but its client's in-flight share
+// stays taken until Redis answers it (the connection drains), as for a cancelled one.
+TEST_F(RedisPoolTest, ATimedOutRequestKeepsItsHoldUntilRedisAnswers) {
+  RedisServer redis;
+  RedisPoolOptions opts;
+  opts.timeout = 100ms;
+  auto up = makeUpstream(loop_.base(), redis.url(), opts);
+  const Cmd busy{"EVAL", kBusyScript, "0", "300"};
+  const policy::Argv busy_argv(busy);
+  auto ticket = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = ticket;
+  std::optional<UpstreamResult> out;
+  RequestHandle h = up->execute(
+      {&busy_argv, 1}, [&out](UpstreamResult&& r) { out.emplace(std::move(r)); }, "t", "", ticket);
+  ticket.reset();
+  ASSERT_TRUE(loop_.runUntil([&] { return out.has_value(); }, 5000ms));
+  ASSERT_FALSE(out->has_value());
+  EXPECT_EQ(out->error().kind, UpstreamErrorKind::Timeout);
+  EXPECT_FALSE(watch.expired()) << "the share went back while Redis still ran the command";
+  ASSERT_TRUE(loop_.runUntil([&] { return watch.expired(); }, 5000ms));
+  EXPECT_EQ(up->stats().in_flight, 0u);
 }
 
 // README, Quotas: a request that leaves the pool without being written gets its quota charge

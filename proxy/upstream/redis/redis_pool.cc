@@ -439,8 +439,12 @@ struct RedisPool::Impl {
         // 223 runs (29 s) for 39 answers, and another tenant's GETs 504 for 20 s. The connection
         // drains instead: what it carries counts until Redis answers it.
         auto* pc = static_cast<PooledConn*>(req->conn);
+        // Its client's in-flight share too stays taken until Redis answers (README: a request
+        // counts until the upstream answered it); finish() would let it go.
+        std::shared_ptr<const void> hold = std::move(req->hold);
         finish(req, UpstreamError{UpstreamErrorKind::Timeout,
                                   "upstream did not answer within the timeout", true});
+        req->hold = std::move(hold);
         if (pc->writing == req.get()) {
           // A pipeline still being written a window at a time: nothing more of it goes (its
           // client has its answer), and it waits only for the replies of what was written.
@@ -449,8 +453,9 @@ struct RedisPool::Impl {
           req->expected = req->written;
           std::string().swap(req->wire);
           std::vector<size_t>().swap(req->ends);
-          if (req->received == req->expected) {  // all answered: it is the connection's front
-            pc->inflight.pop_front();
+          if (req->received == req->expected) {  // nothing of it left at the server
+            req->hold.reset();
+            pc->inflight.erase(std::find(pc->inflight.begin(), pc->inflight.end(), req));
             if (pc->inflight.empty()) {
               dispatch();
               return;

@@ -69,10 +69,9 @@ struct Relay {
   std::optional<codec::RespStreamCheck> resp_checker;
   std::string tail;  // streamed bytes kept back (relayOut)
   // Pieces of keyward's upstream token, looked for in every reply (secret_watch.h); `watch`
-  // follows a streamed reply or subscription, `released` counts what of it went out.
+  // follows a streamed reply or subscription (everything it was fed went into `tail`).
   std::shared_ptr<const codec::SecretPieces> secret;
   std::optional<codec::SecretWatch> watch;
-  uint64_t released = 0;
   // Subscribe / PSubscribe: each line checked to be an event of this subscription before it is
   // relayed (sse_stream_check.h).
   std::optional<codec::SseStreamCheck> events;
@@ -266,10 +265,10 @@ void relayOut(Relay& r, Exchange& ex, std::string_view bytes) {
         r, ex,
         {UpstreamErrorKind::Protocol, "upstream reply holds keyward's upstream token", true});
   }
-  const size_t out = std::min<uint64_t>(r.watch->releasable() - r.released, r.tail.size() - 1);
+  const uint64_t released = r.watch->fed() - r.tail.size();  // what went out before
+  const size_t out = std::min<uint64_t>(r.watch->releasable() - released, r.tail.size() - 1);
   ex.relayWrite(std::string_view(r.tail).substr(0, out));
   r.tail.erase(0, out);
-  r.released += out;
 }
 
 // One chunk of a streamed reply: spliced and counted (arrays), or checked (a single command's
