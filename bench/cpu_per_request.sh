@@ -6,7 +6,8 @@
 # Never a CI gate.
 #   bench/cpu_per_request.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=50]
 # KEYWARD_BASELINE=/path/to/an/older/keyward: that binary runs too (plaintext, same config) in the
-# same rounds, for a before/after comparison in one sitting.
+# same rounds, for a before/after comparison in one sitting; with KEYWARD_BASELINE_TLS=1 it serves
+# TLS and is compared with keyward-tls instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10} rounds=${2:-3} conns=${3:-50}
@@ -34,7 +35,9 @@ openssl genpkey -algorithm ed25519 -out "$work/ed.pem" 2>/dev/null
 start_keyward() {  # $1 = plain|tls|baseline; sets kport_$1 and kpid_$1
   local port tls="" exe=$bin; port=$(free_port)
   [ "$1" = baseline ] && exe=$KEYWARD_BASELINE
-  [ "$1" = tls ] && tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
+  if [ "$1" = tls ] || { [ "$1" = baseline ] && [ -n "${KEYWARD_BASELINE_TLS:-}" ]; }; then
+    tls="  tls: { cert_file: $work/cert.pem, key_file: $work/key.pem }"
+  fi
   cat >"$work/kw-$1.yaml" <<YAML
 listen:
   address: "127.0.0.1:$port"
@@ -62,6 +65,8 @@ YAML
 start_keyward plain
 start_keyward tls
 targets=(webdis keyward-plain keyward-tls keyward-jwt)
+base_scheme=http base_peer=keyward-plain
+[ -n "${KEYWARD_BASELINE_TLS:-}" ] && base_scheme=https base_peer=keyward-tls
 if [ -n "${KEYWARD_BASELINE:-}" ]; then start_keyward baseline; targets+=(keyward-baseline); fi
 jwt=$("$bin" token mint --config "$work/kw-plain.yaml" --client session --sub u1 --ttl 1h)
 
@@ -84,13 +89,13 @@ run_target() {
     keyward-plain) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/bench:k" "Authorization: Bearer $key" ;;
     keyward-tls) measure "$1" "$kpid_tls" "https://127.0.0.1:$kport_tls/get/bench:k" "Authorization: Bearer $key" ;;
     keyward-jwt) measure "$1" "$kpid_plain" "http://127.0.0.1:$kport_plain/get/session:u1:k" "Authorization: Bearer $jwt" ;;
-    keyward-baseline) measure "$1" "$kpid_baseline" "http://127.0.0.1:$kport_baseline/get/bench:k" "Authorization: Bearer $key" ;;
+    keyward-baseline) measure "$1" "$kpid_baseline" "$base_scheme://127.0.0.1:$kport_baseline/get/bench:k" "Authorization: Bearer $key" ;;
   esac >>"$work/results"
 }
 : >"$work/results"
 rotated_rounds "$rounds" "${targets[@]}"
 echo "GET, $conns connections, ${secs}s x $rounds rounds, median of rounds (CPU us per request of the gateway process, req/s):"
-python3 - "$work/results" <<'PY'
+python3 - "$work/results" "$base_peer" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 med = {}
@@ -106,5 +111,6 @@ for n in ("keyward-plain", "keyward-tls", "keyward-jwt", "keyward-baseline"):
     if n in med:
         print(f"  ratio {n}/webdis: {med[n] / med['webdis']:.2f}x")
 if "keyward-baseline" in med:
-    print(f"  ratio keyward-plain/keyward-baseline: {med['keyward-plain'] / med['keyward-baseline']:.2f}x")
+    peer = sys.argv[2]
+    print(f"  ratio {peer}/keyward-baseline: {med[peer] / med['keyward-baseline']:.2f}x")
 PY

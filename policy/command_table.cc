@@ -112,10 +112,15 @@ bool isDataSized(std::span<const std::string_view> argv) {
     cmd = findSubcommand(*cmd, argv[1]);
   }
   if (cmd == nullptr) return false;
-  if ((cmd->traits & kLimitWalks) != 0) {
+  // A word may also be a value (a member named "limit"): then the command is paced needlessly,
+  // never the other way round.
+  auto has = [argv](std::string_view word) {
     return std::any_of(argv.begin() + 1, argv.end(),
-                       [](std::string_view a) { return ascii::equalsIgnoreCase(a, "limit"); });
-  }
+                       [word](std::string_view a) { return ascii::equalsIgnoreCase(a, word); });
+  };
+  if ((cmd->traits & kLimitWalks) != 0) return has("limit");
+  if ((cmd->traits & kTrimWalks) != 0) return has("maxlen") || has("minid");
+  if ((cmd->traits & kCountWalks) != 0) return argv.size() >= 3 && !argv[2].starts_with('-');
   return (cmd->traits & kDataSized) != 0;
 }
 

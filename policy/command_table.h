@@ -64,6 +64,11 @@ enum CommandTrait : uint32_t {
                                // whatever it returns: lowered to kMaxScanCount, as SCAN's
   kLimitWalks = 1u << 16,      // ZRANGE*BY*: LIMIT's offset is walked element by element:
                                // with LIMIT, data-sized
+  kCountWalks = 1u << 17,      // SRANDMEMBER/HRANDFIELD/ZRANDMEMBER: a positive count builds a
+                               // table of distinct elements, or copies the whole key when it
+                               // asks for over a third of it: with one, data-sized
+  kTrimWalks = 1u << 18,       // XADD: MAXLEN/MINID trims the stream as XTRIM does: with
+                               // either, data-sized
 };
 
 struct CommandInfo {
@@ -84,9 +89,14 @@ const CommandInfo* findCommand(std::string_view name);
 const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub);
 
 // Redis's work for this command grows with stored data its reply does not carry (kDataSized; a
-// kLimitWalks command when it has LIMIT): the Redis pool runs one at a time per tenant. False for
-// an unknown command (the policy refuses those).
+// kLimitWalks command with LIMIT, a kCountWalks one with a positive count, a kTrimWalks one with
+// MAXLEN or MINID): the Redis pool runs one at a time per tenant. False for an unknown command
+// (the policy refuses those).
 bool isDataSized(std::span<const std::string_view> argv);
+
+// Redis runs a transaction whole at EXEC, with no other tenant's command in between, so pacing
+// cannot split it: a transaction may hold at most this many data-sized commands.
+constexpr size_t kMaxDataSizedInTransaction = 4;
 
 // Parses "read", "@read", "READ" -> Category. false when unknown.
 bool categoryFromName(std::string_view name, Category& out);

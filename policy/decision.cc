@@ -59,6 +59,8 @@ std::string_view reasonName(Reason r) {
       return "reply_too_large";
     case Reason::RepeatedKey:
       return "repeated_key";
+    case Reason::TransactionDataSized:
+      return "transaction_data_sized";
   }
   return "unknown";
 }
@@ -144,6 +146,9 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' asks for more elements than upstream.max_reply_elements" + at(d);
     case Reason::RepeatedKey:
       return "NOPERM '" + cmd + "' names a key it reads more than once" + at(d);
+    case Reason::TransactionDataSized:
+      return "NOPERM a transaction may hold at most " + std::to_string(kMaxDataSizedInTransaction) +
+             " data-sized commands ('" + cmd + "' is one more)";
   }
   return "NOPERM denied";
 }
@@ -177,6 +182,7 @@ int denialStatus(Reason r) {
     case Reason::ValueTooLarge:
     case Reason::ReplyTooLarge:
     case Reason::RepeatedKey:
+    case Reason::TransactionDataSized:
       return 403;
   }
   return 403;

@@ -14,31 +14,33 @@ enum class Verdict : uint8_t { Allow, Deny };
 // Why a command was allowed or denied. Each reason maps to one HTTP status / counter in proxy/.
 enum class Reason : uint8_t {
   Ok,
-  EmptyCommand,        // argv is empty
-  TooLarge,            // argv count or an argument exceeds a hard bound
-  UnknownCommand,      // not in the command table
-  UnknownSubcommand,   // container command with a missing or unknown subcommand
-  ArityError,          // wrong number of arguments for the command
-  SyntaxError,         // arguments could not be parsed well enough to find every key
-  CommandDenied,       // the client's `commands` rules do not grant it
-  KeyDenied,           // a key does not match a pattern with the needed access
-  ChannelDenied,       // a pub/sub channel or pattern is outside `channels`
-  GroupDenied,         // a consumer group is outside `consumer_groups`
-  ScriptDenied,        // script SHA-1 not in `scripts`
-  FunctionDenied,      // function name not in `functions`
-  KeyspaceWideDenied,  // KEYS, RANDOMKEY, DBSIZE, FLUSH*, ... without keys: ["*"]
-  ScanDenied,          // SCAN MATCH outside the client's patterns
-  OtherDatabase,       // SELECT != 0, MOVE, SWAPDB, COPY ... DB
-  ConnectionState,     // AUTH, HELLO, RESET, QUIT, CLIENT REPLY, MULTI/EXEC as single commands...
-  SortPatternDenied,   // SORT BY pattern / GET without unrestricted read
-  TemplateUnbound,     // a {sub} pattern was reached without a valid sub
-  Blocking,            // blocks a shared upstream connection (BLPOP, WAIT, XREAD BLOCK, ...)
-  Introspection,       // the reply would reveal state outside every grant (ACL WHOAMI, ...)
-  Unsupported,         // never through keyward (replication, persistence, process control)
-  ValueEncrypted,      // would read or change an encrypted value otherwise than by whole values
-  ValueTooLarge,       // an offset would grow a value past listen.max_body_bytes (value_growth.h)
-  ReplyTooLarge,       // a negative RAND* count asks for more than upstream.max_reply_elements
-  RepeatedKey,         // a key the command only reads is named twice (value_growth.h)
+  EmptyCommand,          // argv is empty
+  TooLarge,              // argv count or an argument exceeds a hard bound
+  UnknownCommand,        // not in the command table
+  UnknownSubcommand,     // container command with a missing or unknown subcommand
+  ArityError,            // wrong number of arguments for the command
+  SyntaxError,           // arguments could not be parsed well enough to find every key
+  CommandDenied,         // the client's `commands` rules do not grant it
+  KeyDenied,             // a key does not match a pattern with the needed access
+  ChannelDenied,         // a pub/sub channel or pattern is outside `channels`
+  GroupDenied,           // a consumer group is outside `consumer_groups`
+  ScriptDenied,          // script SHA-1 not in `scripts`
+  FunctionDenied,        // function name not in `functions`
+  KeyspaceWideDenied,    // KEYS, RANDOMKEY, DBSIZE, FLUSH*, ... without keys: ["*"]
+  ScanDenied,            // SCAN MATCH outside the client's patterns
+  OtherDatabase,         // SELECT != 0, MOVE, SWAPDB, COPY ... DB
+  ConnectionState,       // AUTH, HELLO, RESET, QUIT, CLIENT REPLY, MULTI/EXEC as single commands...
+  SortPatternDenied,     // SORT BY pattern / GET without unrestricted read
+  TemplateUnbound,       // a {sub} pattern was reached without a valid sub
+  Blocking,              // blocks a shared upstream connection (BLPOP, WAIT, XREAD BLOCK, ...)
+  Introspection,         // the reply would reveal state outside every grant (ACL WHOAMI, ...)
+  Unsupported,           // never through keyward (replication, persistence, process control)
+  ValueEncrypted,        // would read or change an encrypted value otherwise than by whole values
+  ValueTooLarge,         // an offset would grow a value past listen.max_body_bytes (value_growth.h)
+  ReplyTooLarge,         // a negative RAND* count asks for more than upstream.max_reply_elements
+  RepeatedKey,           // a key the command only reads is named twice (value_growth.h)
+  TransactionDataSized,  // a transaction holds more than kMaxDataSizedInTransaction
+                         // data-sized commands (command_table.h)
 };
 
 struct [[nodiscard]] Decision {

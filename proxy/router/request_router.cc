@@ -353,9 +353,20 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
     }
     case codec::RestRoute::MultiExec: {
       // All or nothing: one denied command rejects the transaction before anything is sent.
+      size_t data_sized = 0;
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
         Checked c = check(*ctx.snapshot, entry, identity, req.command(i), scratch, plan, f);
+        if (c.allowed && policy::isDataSized(f) &&
+            ++data_sized > policy::kMaxDataSizedInTransaction) {
+          // Redis runs the whole transaction before any other tenant's command: pacing, which
+          // interleaves them, cannot split it (attack round 21: 100 XPENDING IDLE, 11 s).
+          c.allowed = false;
+          c.reason = policy::Reason::TransactionDataSized;
+          c.status = policy::denialStatus(c.reason);
+          c.message = policy::denialMessage(
+              policy::Decision::deny(c.reason, -1, policy::findCommand(c.table_name)), c.name);
+        }
         note(c, req.command(i));
         if (!c.allowed) {
           // The record names every command of the refused transaction, not only those decided

@@ -1,4 +1,4 @@
-// min-assertions: 30
+// min-assertions: 40
 // Redis time (attack round 15): one /pipeline of 1,500 LREM on the client's own long list, within
 // its grants and its burst, froze redis-server for every tenant for 5-7 s: Redis runs every
 // command it has read from a connection before it turns to another, and the pipeline was written
@@ -98,6 +98,60 @@ for (const mode of MODES) {
       // Written at once (or a window at a time) all 8 ran back to back: one stall as long as the
       // request (873 ms of 886 before); one at a time, the other clients get in between them.
       assert.ok(worstStall < took / 3, `redis-server did not answer another client for ${worstStall} ms of ${took} ms (one LCS: ${one} ms)`);
+    });
+
+    // Attack round 21: XPENDING with IDLE walks the whole pending list and answers []; SRANDMEMBER
+    // (HRANDFIELD, ZRANDMEMBER) with a positive count of over a third of the key copies all of it
+    // (1.08 s of Redis for a 2.96 MB reply). Neither was data-sized: a window of them went out
+    // back to back (10 in a pipeline: a direct PING waited 11.3 s).
+    test("XPENDING IDLE and a large positive SRANDMEMBER count hold redis-server one at a time", async () => {
+      await stack.redis.call("DEL", "h:pel", "h:big");
+      await stack.redis.call("EVAL", "for i=1,200000 do redis.call('XADD',KEYS[1],'*','f','v') end " +
+        "redis.call('XGROUP','CREATE',KEYS[1],'g','0') " +
+        "redis.call('XREADGROUP','GROUP','g','c1','COUNT','200000','STREAMS',KEYS[1],'>') " +
+        "for i=1,200000 do redis.call('SADD',KEYS[2],i) end return 1", "2", "h:pel", "h:big");
+      const xpending = ["XPENDING", "h:pel", "g", "IDLE", "999999999", "-", "+", "10"];
+      const srand = ["SRANDMEMBER", "h:big", "70000"];
+      // Redis's own time for them (INFO commandstats), not the test client's parsing of replies.
+      const redisUsec = async () => {
+        const info = String(await stack.redis.call("INFO", "commandstats"));
+        const usec = (name) => Number(info.match(new RegExp(`cmdstat_${name}:calls=\\d+,usec=(\\d+)`))?.[1] ?? 0);
+        return usec("xpending") + usec("srandmember");
+      };
+      const body = [];
+      for (let i = 0; i < 4; i++) body.push(xpending, srand);
+      const before = await redisUsec();
+      const redisProbe = startRedisProbe(stack, { slowMs: 5 });
+      const res = await request(stack.port, { path: "/pipeline", key: stack.keys.hog, body, timeoutMs: 30000 });
+      const stalls = await redisProbe.stop();
+      const busy = ((await redisUsec()) - before) / 1000;
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.ok(res.json.every((r, i) => (i % 2 === 0 ? r.result.length === 0 : r.result.length === 70000)),
+        "a reply is missing or out of order");
+      const worstStall = Math.max(0, ...stalls.map(([s, e]) => e - s));
+      report(`redis_time walks ${mode}`, { busy: Math.round(busy), worstStall: Math.round(worstStall), stalls: stalls.length });
+      assert.ok(busy >= 200, `the 8 commands cost Redis ${busy} ms: too little to show pacing`);
+      // Back to back, the 8 held Redis for most of their time; one at a time, for one command.
+      assert.ok(worstStall < busy / 3, `redis-server did not answer another client for ${worstStall} ms of the ${busy} ms the 8 commands took it`);
+      await stack.redis.call("DEL", "h:pel", "h:big");
+    });
+
+    // Redis runs a transaction whole, so pacing cannot split it (attack round 21: 100 XPENDING
+    // IDLE in one /multi-exec held redis-server 11 s): at most 4 data-sized commands in one.
+    test("a transaction with more than 4 data-sized commands is refused whole", async () => {
+      await stack.redis.call("SET", "h:tx", "0");
+      const sized = (n) => [["INCR", "h:tx"], ...Array.from({ length: n }, () => ["SUNION", "h:none"])];
+      const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: sized(5) });
+      assert.equal(five.status, 403, five.text);
+      assert.match(five.json.error, /at most 4 data-sized commands \('sunion' is one more\).*index 5/);
+      assert.equal(await stack.redis.call("GET", "h:tx"), "0", "part of a refused transaction ran");
+      const four = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: sized(4) });
+      assert.equal(four.status, 200, four.text);
+      assert.equal(await stack.redis.call("GET", "h:tx"), "1");
+      // A pipeline is paced, not refused.
+      const pipe = await request(stack.port, { path: "/pipeline", key: stack.keys.hog, body: sized(6) });
+      assert.equal(pipe.status, 200, pipe.text);
+      assert.equal(pipe.json.length, 7);
     });
 
     // 256 keep-alive connections each sending one LREM after another: alone, a tenant may use
