@@ -92,7 +92,7 @@ class ClientsReader {
   void readApiKeys(const YamlNode& n, const std::string& field, ClientConfig& c);
   void readOrigins(const YamlNode& n, const std::string& field, ClientConfig& c);
   void readCredentials(const YamlNode& n, const std::string& field, ClientConfig& c);
-  void readLimits(const YamlNode& n, const std::string& field, LimitsConfig& out);
+  void readLimits(const YamlNode& n, const std::string& field, bool jwt, LimitsConfig& out);
   void readRate(const YamlNode& n, const std::string& field, policy::Rate& out);
 
   Ctx& ctx_;
@@ -111,7 +111,8 @@ void ClientsReader::readRate(const YamlNode& n, const std::string& field, policy
   out = *r;
 }
 
-void ClientsReader::readLimits(const YamlNode& n, const std::string& field, LimitsConfig& out) {
+void ClientsReader::readLimits(const YamlNode& n, const std::string& field, bool jwt,
+                               LimitsConfig& out) {
   MapReader m(ctx_, n, field);
   if (!m.valid()) return;
   if (const YamlNode* v = m.getPresent("rate")) readRate(*v, m.sub("rate"), out.rate);
@@ -136,12 +137,19 @@ void ClientsReader::readLimits(const YamlNode& n, const std::string& field, Limi
   if (const YamlNode* v = m.get("max_connections")) {
     readUint(ctx_, *v, m.sub("max_connections"), 1, 1000000, out.max_connections);
   }
-  if (const YamlNode* v = m.get("max_subscriptions")) {
-    readUint(ctx_, *v, m.sub("max_subscriptions"), 1, 100000, out.max_subscriptions);
-  }
-  if (const YamlNode* v = m.get("max_in_flight")) {
-    readUint(ctx_, *v, m.sub("max_in_flight"), 1, 100000, out.max_in_flight);
-  }
+  // A JWT identity holds at most half of these (rounded down): at 1 it would hold none, or,
+  // rounded up, the whole of it (attack round 21), so a JWT client needs at least 2.
+  auto share = [&](const char* key, uint64_t& value) {
+    const YamlNode* v = m.get(key);
+    if (v == nullptr || !readUint(ctx_, *v, m.sub(key), 1, 100000, value)) return;
+    if (jwt && value < 2) {
+      ctx_.error(v->mark, m.sub(key),
+                 "must be at least 2 for a client that accepts JWTs: each identity (sub) holds "
+                 "at most half of it");
+    }
+  };
+  share("max_subscriptions", out.max_subscriptions);
+  share("max_in_flight", out.max_in_flight);
   m.finish();
 }
 
@@ -298,7 +306,8 @@ void ClientsReader::readClient(const YamlNode& n, size_t index, std::vector<Clie
     }
   }
   if (const YamlNode* v = m.get("allow_origins")) readOrigins(*v, m.sub("allow_origins"), c);
-  if (const YamlNode* v = m.getPresent("limits")) readLimits(*v, m.sub("limits"), c.limits);
+  if (const YamlNode* v = m.getPresent("limits"))
+    readLimits(*v, m.sub("limits"), c.accepts_jwt, c.limits);
   m.finish();
   if (name_ok) out.push_back(std::move(c));  // a later snapshot build needs unique names
 }

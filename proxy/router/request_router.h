@@ -65,6 +65,13 @@ class RequestRouter {
   const QuotaLedger& quota() const { return shared_.quota(); }
   RouterShared& shared() { return shared_; }
 
+  // The CORS headers for a response to this request when no client answered for it (a 401, a
+  // refusal before the credential was read, a 413, a share refusal...): those of an Origin some
+  // client allows, as the preflight grants, so a browser sees the answer, not a network error.
+  // Empty without an Origin or for one no client lists.
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> corsHeaders(
+      const codec::HttpRequestParser& parser) const;
+
   // `parser` has its head (headComplete()); its body may still be unread. Fills the record's
   // method, source address, route and, once known, client; never touches the body.
   [[nodiscard]] Admission admit(const codec::HttpRequestParser& parser, const PeerInfo& peer,

@@ -17,6 +17,21 @@ namespace kw::proxy {
 namespace {
 
 constexpr std::string_view kWrongPass = "WRONGPASS invalid or missing auth token";
+// What a browser's script may read of a response besides the safelisted headers: the sync
+// token, and what a refusal says about when to retry and which request it was.
+constexpr std::string_view kExposeHeaders =
+    "upstash-sync-token, retry-after, ratelimit, ratelimit-policy, x-request-id";
+
+// An Origin one of the clients lists (or "*"), as a preflight allows it.
+bool listedOrigin(const conf::Config& cfg, std::string_view origin) {
+  if (origin.empty()) return false;
+  for (const auto& c : cfg.clients) {
+    for (const auto& o : c.allow_origins) {
+      if (o == origin || o == "*") return true;
+    }
+  }
+  return false;
+}
 
 // A head-time refusal: 401 and 403 are denials, anything else a malformed request.
 Admission refused(Admission a, AccessRecord& rec, int status, std::string_view reason,
@@ -172,7 +187,7 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
       return refused(std::move(a), rec, 403, "origin", "NOPERM origin not allowed for this client");
     }
     a.cors.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
-    a.cors.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
+    a.cors.emplace_back("Access-Control-Expose-Headers", std::string(kExposeHeaders));
     a.cors.emplace_back("Vary", "Origin");
   }
   if (body_follows && !json_route && decoded->route() == codec::RestRoute::Command) {
@@ -223,17 +238,25 @@ PeerInfo RequestRouter::clientAddress(const codec::HttpRequestParser& parser,
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> RequestRouter::corsHeaders(
+    const codec::HttpRequestParser& parser) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto origin = parser.header("origin");
+  if (!origin || parser.headerCount("origin") != 1 || !listedOrigin(snapshot_->config(), *origin)) {
+    return out;
+  }
+  out.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+  out.emplace_back("Access-Control-Expose-Headers", std::string(kExposeHeaders));
+  out.emplace_back("Vary", "Origin");
+  return out;
+}
+
 HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) const {
   HttpResponse r;
   r.status = 204;
   r.content_type.clear();
   auto origin = parser.header("origin");
-  if (!origin || origin->empty()) return r;
-  bool allowed = false;
-  for (const auto& c : snapshot_->config().clients) {
-    for (const auto& o : c.allow_origins) allowed = allowed || o == *origin || o == "*";
-  }
-  if (!allowed) return r;
+  if (!origin || !listedOrigin(snapshot_->config(), *origin)) return r;
   r.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
   r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS");
   std::string allow_headers =
@@ -250,7 +273,7 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
     if (telemetry) allow_headers += ", " + std::string(h);
   }
   r.headers.emplace_back("Access-Control-Allow-Headers", std::move(allow_headers));
-  r.headers.emplace_back("Access-Control-Expose-Headers", "upstash-sync-token");
+  r.headers.emplace_back("Access-Control-Expose-Headers", std::string(kExposeHeaders));
   r.headers.emplace_back("Access-Control-Max-Age", "600");
   r.headers.emplace_back("Vary", "Origin");
   return r;

@@ -34,7 +34,9 @@ std::optional<Refusal> RequestRouter::admitShare(const RequestPlan& plan,
     return std::nullopt;
   }
   ShareRefusal& r = std::get<ShareRefusal>(got);
-  return Refusal{r.status, std::move(r.message), std::move(r.reason), true, {}};
+  Refusal out{r.status, std::move(r.message), std::move(r.reason), true, {}};
+  out.headers.emplace_back("Retry-After", "1");  // a share frees as requests and streams end
+  return out;
 }
 
 }  // namespace kw::proxy

@@ -17,6 +17,7 @@
 #include <string>
 #include <utility>
 
+#include "policy/ascii.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/io/tls_read_ahead.h"
 #include "proxy/io/write_through.h"
@@ -559,6 +560,15 @@ void ClientConnection::finishRecord(int status, size_t bytes_out) {
 
 void ClientConnection::respond(HttpResponse resp) {
   if (!bev_ || state_ == State::Closed || state_ == State::Closing) return;
+  // A response no client's CORS headers went on (a 401, a 413, a refusal before the credential
+  // was read) still carries them for an Origin some client allows (attack round 21: a browser
+  // saw an expired token's 401 as a network error, and its SDK retried it five times).
+  if (parser_.headComplete() &&
+      std::none_of(resp.headers.begin(), resp.headers.end(), [](const auto& h) {
+        return ascii::equalsIgnoreCase(h.first, "access-control-allow-origin");
+      })) {
+    for (auto& h : server_.router().corsHeaders(parser_)) resp.headers.push_back(std::move(h));
+  }
   bool keep = keep_alive_ && !resp.close && !draining_;
   bool with_length = resp.status != 204 && resp.status != 304;
   const bool with_body = !head_request_ && with_length && !resp.body.empty();

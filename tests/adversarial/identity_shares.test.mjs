@@ -35,6 +35,7 @@ async function burst(port, token, body, n) {
     s.on("close", () => {
       const text = Buffer.concat(chunks).toString();
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+                retryAfter: /\r\nretry-after: *([^\r]*)\r\n/i.exec(text)?.[1],
                 text: text.slice(text.indexOf("\r\n\r\n") + 4), ms: Date.now() - t0 });
     });
   }));
@@ -87,7 +88,10 @@ for (const mode of MODES) {
       assert.equal(get.status, 200, `Bob's GET: ${get.status} ${get.text}`);
       assert.equal(ok.length, MAX_IN_FLIGHT / 2, `Alice got ${ok.length} of ${BURST} in (statuses ${statuses})`);
       assert.equal(refused.length, BURST - MAX_IN_FLIGHT / 2);
-      for (const r of refused) assert.match(r.text, /this identity has \d+ requests at the upstream, half of its client's share/);
+      for (const r of refused) {
+        assert.match(r.text, /this identity has \d+ requests at the upstream, half of its client's share/);
+        assert.equal(r.retryAfter, "1", "a share refusal says when to retry (attack round 21)");
+      }
       assert.equal(sized.status, 200, sized.text);
       assert.deepEqual(sized.json, { result: 2 });
     });

@@ -1,6 +1,8 @@
 // Tests for the clients list: names, api_keys references, lists, network scope and limits.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "conf/loader.h"
 #include "conf_test_util.h"
 #include "policy/credentials.h"
@@ -250,6 +252,24 @@ TEST(ClientsTest, LimitErrors) {
             "limit)");
   EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    limits: [1]\n"),
             "kw.yaml:7:13: clients[0].limits: expected a map, got a list");
+}
+
+// A JWT identity holds at most half of its client's in-flight and subscription shares: at 1 the
+// first identity took the whole of it (attack round 21), so a JWT client needs 2 or more. A
+// client of API keys only has no identities.
+TEST(ClientsTest, JwtClientSharesHoldTwoIdentities) {
+  for (const char* key : {"max_in_flight", "max_subscriptions"}) {
+    EXPECT_EQ(loadError(std::string(kHead) + "  - name: a\n    limits:\n      " + key + ": 1\n"),
+              std::string("kw.yaml:8:") + std::to_string(9 + std::strlen(key)) +
+                  ": clients[0].limits." + key +
+                  ": must be at least 2 for a client that accepts JWTs: each identity (sub) "
+                  "holds at most half of it");
+    auto two = load(std::string(kHead) + "  - name: a\n    limits:\n      " + key + ": 2\n");
+    EXPECT_TRUE(two.has_value()) << two.error().message;
+    auto keys = load(std::string(kHead) + "  - name: a\n    api_keys: [\"" + kHashA +
+                     "\"]\n    limits:\n      " + key + ": 1\n");
+    EXPECT_TRUE(keys.has_value()) << keys.error().message;
+  }
 }
 
 }  // namespace

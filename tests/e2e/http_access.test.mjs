@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import { assert } from "./counted_assert.mjs";
 import { measure, startStack } from "./harness.mjs";
-import { request } from "./http.mjs";
+import { parseResponse, rawExchange, request } from "./http.mjs";
 
 let stack;
 let rt;
@@ -70,6 +70,33 @@ describe("403 source IP and Origin", () => {
     assert.match(ok.headers["access-control-expose-headers"] ?? "", /upstash-sync-token/i);
     const bad = await pre("https://evil.example");
     for (const h of Object.keys(bad.headers)) assert.ok(!h.startsWith("access-control-"), `CORS header ${h} for evil`);
+  });
+  // Attack round 21: a 401 (expired or revoked token), a 413 and a refusal before the credential
+  // was read went without CORS headers, so a browser saw a network error instead (and
+  // @upstash/redis retried it). They carry them for an Origin some client lists, never another.
+  test("answers no client made carry CORS headers for a listed Origin only", async () => {
+    const app = "https://app.example.com";
+    const cases = (origin) => [
+      ["401", () => request(port, { body: ["GET", "app:o"], key: "kw_not_a_key", headers: { origin } }), 401],
+      ["400", () => request(port, { method: "GET", path: "/", key: stack.keys.browser, headers: { origin } }), 400],
+      ["413", async () => {
+        const out = await rawExchange(port, [`POST /set/app:big HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\n` +
+          `Authorization: Bearer ${stack.keys.browser}\r\nContent-Length: 999999999999\r\n\r\n`], { timeoutMs: 5000 });
+        return parseResponse(out.data);
+      }, 413],
+    ];
+    for (const [name, send, status] of cases(app)) {
+      const res = await refused(send);
+      assert.equal(res.status, status, `${name}: ${res.status}`);
+      assert.equal(res.headers["access-control-allow-origin"], app, `${name} lacks Access-Control-Allow-Origin`);
+      assert.equal(res.headers.vary, "Origin", name);
+      assert.match(res.headers["access-control-expose-headers"] ?? "", /retry-after.*x-request-id/i, name);
+    }
+    for (const [name, send, status] of cases("https://evil.example")) {
+      const res = await refused(send);
+      assert.equal(res.status, status, `${name}: ${res.status}`);
+      for (const h of Object.keys(res.headers)) assert.ok(!h.startsWith("access-control-"), `${name}: CORS header ${h} for evil`);
+    }
   });
 });
 
