@@ -103,7 +103,7 @@ std::string metricsText(const std::vector<std::optional<WorkerSample>>& samples,
           "Upstream replies held until sent, bytes plus 72 per parsed value "
           "(upstream.max_reply_bytes_total)",
           u.reply_bytes);
-  p.gauge("keyward_upstream_subscriptions", "Upstream subscription connections", u.subscriptions);
+  p.gauge("keyward_upstream_subscriptions", "Upstream subscription streams", u.subscriptions);
   p.gauge("keyward_upstream_detached_relays",
           "REST relays (long or paused replies) on connections of their own", u.detached);
   const RequestRouter::Latencies& lat = all.latencies;

@@ -2,6 +2,7 @@
 // teardown (PUBSUB NUMSUB back to 0) and failures.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,6 +143,139 @@ TEST_F(RedisSubscriptionTest, UpstreamDeathCallsOnClose) {
   ASSERT_TRUE(loop_.runUntil([&] { return closed.has_value(); }));
   EXPECT_EQ(closed->kind, UpstreamErrorKind::Closed);
   EXPECT_EQ(up_->stats().subscriptions, 0u);
+}
+
+// Attack round 21: a connection per stream made Redis copy a message once per stream (one 8 MB
+// PUBLISH to 200 of one client's streams: 1.7 GB of Redis). A tenant's streams share one
+// connection, a channel subscribed once on it; each stream still gets every message.
+TEST_F(RedisSubscriptionTest, ATenantsStreamsShareOneSubscriberConnection) {
+  struct Stream {
+    std::vector<std::string> events;
+    StreamSourcePtr source;
+  };
+  std::vector<Stream> streams(23);
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const std::string tenant = i < 15 ? "a" : i < 20 ? "a" : "b";
+    const char* channel = i < 15 ? "shared" : i < 20 ? "other" : "shared";
+    streams[i].source = up_->subscribe(
+        false, channel, [&, i](const UpstreamReply& r) { streams[i].events.emplace_back(r.raw); },
+        [](const UpstreamError&) { FAIL() << "closed"; }, tenant);
+  }
+  EXPECT_TRUE(streams[0].events.empty()) << "delivered inside subscribe()";
+  ASSERT_TRUE(loop_.runUntil([&] {
+    return std::all_of(streams.begin(), streams.end(), [](auto& s) { return !s.events.empty(); });
+  }));
+  for (size_t i = 0; i < streams.size(); ++i) {
+    // Each stream's own confirmation, whatever Redis counted on the shared connection.
+    EXPECT_EQ(streams[i].events[0], "*3\r\n" + bulk("subscribe") +
+                                        bulk(i < 15 || i >= 20 ? "shared" : "other") + ":1\r\n");
+  }
+  // Two subscriber connections for "shared" (tenants a and b), not 18.
+  EXPECT_EQ(cmd({"PUBSUB", "NUMSUB", "shared", "other"}),
+            "*4\r\n" + bulk("shared") + ":2\r\n" + bulk("other") + ":1\r\n");
+  EXPECT_EQ(cmd({"PUBLISH", "shared", "hello"}), ":2\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] {
+    for (size_t i = 0; i < streams.size(); ++i) {
+      if ((i < 15 || i >= 20) && streams[i].events.size() < 2) return false;
+    }
+    return true;
+  }));
+  for (size_t i = 0; i < streams.size(); ++i) {
+    if (i >= 15 && i < 20) {
+      EXPECT_EQ(streams[i].events.size(), 1u);
+    } else {
+      ASSERT_EQ(streams[i].events.size(), 2u);
+      EXPECT_EQ(streams[i].events[1], "*3\r\n" + bulk("message") + bulk("shared") + bulk("hello"));
+    }
+  }
+  EXPECT_EQ(up_->stats().subscriptions, 23u);
+  // The last of a's streams on "other" leaves: unsubscribed there, a's connection stays.
+  for (size_t i = 15; i < 20; ++i) streams[i].source.reset();
+  std::string numsub;
+  for (int i = 0; i < 100 && numsub != "*2\r\n" + bulk("other") + ":0\r\n"; ++i) {
+    loop_.runFor(10ms);
+    numsub = cmd({"PUBSUB", "NUMSUB", "other"});
+  }
+  EXPECT_EQ(numsub, "*2\r\n" + bulk("other") + ":0\r\n");
+  EXPECT_EQ(cmd({"PUBSUB", "NUMSUB", "shared"}), "*2\r\n" + bulk("shared") + ":2\r\n");
+  for (auto& st : streams) st.source.reset();
+  EXPECT_EQ(up_->stats().subscriptions, 0u);
+  for (int i = 0; i < 100 && numsub != "*2\r\n" + bulk("shared") + ":0\r\n"; ++i) {
+    loop_.runFor(10ms);
+    numsub = cmd({"PUBSUB", "NUMSUB", "shared"});
+  }
+  EXPECT_EQ(numsub, "*2\r\n" + bulk("shared") + ":0\r\n");
+}
+
+// A stream that leaves and one that joins the same channel in one loop turn: the UNSUBSCRIBE
+// and SUBSCRIBE cross on the wire, and the newcomer starts only once Redis confirmed the second.
+TEST_F(RedisSubscriptionTest, LeavingAndRejoiningAChannelKeepsItsMessagesInOrder) {
+  std::vector<std::string> keep_events;
+  std::vector<std::string> events;
+  StreamSourcePtr keep = up_->subscribe(
+      false, "keep", [&](const UpstreamReply& r) { keep_events.emplace_back(r.raw); },
+      [](const UpstreamError&) { FAIL() << "closed"; }, "t");
+  StreamSourcePtr first = up_->subscribe(
+      false, "flip", [&](const UpstreamReply& r) { events.emplace_back(r.raw); },
+      [](const UpstreamError&) { FAIL() << "closed"; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 1 && keep_events.size() == 1; }));
+  first.reset();
+  events.clear();
+  StreamSourcePtr second = up_->subscribe(
+      false, "flip", [&](const UpstreamReply& r) { events.emplace_back(r.raw); },
+      [](const UpstreamError&) { FAIL() << "closed"; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 1; }));
+  EXPECT_EQ(events[0], "*3\r\n" + bulk("subscribe") + bulk("flip") + ":1\r\n");
+  EXPECT_EQ(cmd({"PUBLISH", "flip", "m1"}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 2; }));
+  EXPECT_EQ(events[1], "*3\r\n" + bulk("message") + bulk("flip") + bulk("m1"));
+  loop_.runFor(50ms);
+  EXPECT_EQ(events.size(), 2u) << "a message delivered twice";
+}
+
+// The shared connection is never paused for one stream: a stream whose reader stopped keeps
+// kPausedBytes of messages, then ends; the others on the channel get everything.
+TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
+  std::vector<std::string> slow_events;
+  std::vector<std::string> fast_events;
+  std::optional<UpstreamError> slow_closed;
+  StreamSourcePtr slow = up_->subscribe(
+      false, "big", [&](const UpstreamReply& r) { slow_events.emplace_back(r.raw); },
+      [&](const UpstreamError& e) { slow_closed = e; }, "t");
+  StreamSourcePtr fast = up_->subscribe(
+      false, "big", [&](const UpstreamReply& r) { fast_events.emplace_back(r.raw.size(), 'x'); },
+      [](const UpstreamError&) { FAIL() << "closed"; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return slow_events.size() == 1 && fast_events.size() == 1; }));
+  slow->pause();
+  const std::string payload(3 << 20, 'p');
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(cmd({"PUBLISH", "big", payload}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return fast_events.size() == 5 && slow_closed.has_value(); }));
+  EXPECT_EQ(slow_closed->kind, UpstreamErrorKind::TooLarge);
+  EXPECT_NE(clientMessage(*slow_closed).find("fell behind"), std::string::npos);
+  EXPECT_EQ(slow_events.size(), 1u);
+  EXPECT_EQ(up_->stats().subscriptions, 1u);
+  // Below the bound a paused stream gets what waited once resumed (PauseHoldsMessagesUntilResume).
+  // The tenant's last stream ending that way drops its hub while the hub delivers; a new stream
+  // starts another.
+  fast.reset();
+  std::vector<std::string> again;
+  StreamSourcePtr next;
+  std::optional<UpstreamError> last_closed;
+  StreamSourcePtr last = up_->subscribe(
+      false, "big2", [&](const UpstreamReply& r) { again.emplace_back(r.raw); },
+      [&](const UpstreamError& e) { last_closed = e; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return again.size() == 1; }));
+  last->pause();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(cmd({"PUBLISH", "big2", payload}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return last_closed.has_value(); }));
+  EXPECT_EQ(last_closed->kind, UpstreamErrorKind::TooLarge);
+  next = up_->subscribe(
+      false, "big2", [&](const UpstreamReply& r) { again.emplace_back(r.raw); },
+      [](const UpstreamError&) { FAIL() << "closed"; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return again.size() == 2; }));
+  EXPECT_EQ(cmd({"PUBLISH", "big2", "small"}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return again.size() == 3; }));
+  EXPECT_EQ(again[2], "*3\r\n" + bulk("message") + bulk("big2") + bulk("small"));
 }
 
 TEST(RedisSubscriptionLimits, OverloadedAndUnreachable) {

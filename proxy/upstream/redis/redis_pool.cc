@@ -16,7 +16,7 @@
 #include "proxy/codec/resp_writer.h"
 #include "proxy/io/fair_queue.h"
 #include "proxy/io/tls_client.h"
-#include "proxy/upstream/redis/redis_subscription.h"
+#include "proxy/upstream/redis/subscription_hub.h"
 #include "proxy/upstream/redis/tenant_activity.h"
 
 namespace kw::proxy {
@@ -270,6 +270,8 @@ struct RedisPool::Impl {
   // Reply bytes held across all requests, connections and undelivered responses.
   std::shared_ptr<detail::HeldReplyBytes> held = std::make_shared<detail::HeldReplyBytes>();
   std::shared_ptr<uint32_t> live_subscriptions = std::make_shared<uint32_t>(0);
+  // Each tenant's pub/sub connection and the channels on it (subscription_hub.h).
+  std::unordered_map<std::string, std::shared_ptr<SubscriptionHub>> hubs;
   // Commands written and unanswered per tenant (only tenants with some), across connections.
   // While another tenant is active a tenant keeps at most max_pipeline_depth of them at the
   // server: Redis runs what every connection sent before it turns to the next command, so a
@@ -1141,15 +1143,26 @@ RequestHandle RedisPool::ping(ReplyCallback callback) {
 
 StreamSourcePtr RedisPool::subscribe(bool pattern, std::string_view channel,
                                      SubscriptionEventCallback on_event,
-                                     SubscriptionCloseCallback on_close) {
-  std::optional<UpstreamError> error;
+                                     SubscriptionCloseCallback on_close, std::string_view tenant) {
   if (*impl_->live_subscriptions >= impl_->options.max_subscriptions) {
-    error = UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"};
+    return SubscriptionHub::refuse(
+        impl_->base, impl_->live_subscriptions, std::move(on_close),
+        UpstreamError{UpstreamErrorKind::Overloaded, "too many upstream subscriptions"});
   }
-  SubscriptionSetup setup{impl_->base,       impl_->endpoint,        impl_->tls_ctx.get(),
-                          impl_->sub_limits, impl_->options.timeout, impl_->live_subscriptions};
-  return makeRedisSubscription(setup, pattern, channel, std::move(on_event), std::move(on_close),
-                               std::move(error));
+  std::shared_ptr<SubscriptionHub>& hub = impl_->hubs[std::string(tenant)];
+  if (!hub) {
+    HubSetup setup{impl_->base,       impl_->endpoint,        impl_->tls_ctx.get(),
+                   impl_->sub_limits, impl_->options.timeout, impl_->live_subscriptions};
+    Impl* raw = impl_.get();
+    auto made = std::make_shared<SubscriptionHub>(std::move(setup));
+    // Forgotten when it has no stream left or failed (a new stream then starts another).
+    made->setOnEmpty([raw, key = std::string(tenant), which = made.get()] {
+      auto it = raw->hubs.find(key);
+      if (it != raw->hubs.end() && it->second.get() == which) raw->hubs.erase(it);
+    });
+    hub = std::move(made);
+  }
+  return hub->join(pattern, channel, std::move(on_event), std::move(on_close));
 }
 
 event_base* RedisPool::base() const { return impl_->base; }

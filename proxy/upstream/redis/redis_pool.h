@@ -157,7 +157,7 @@ struct RedisPoolOptions {
   // at a time, so another tenant's commands wait for at most this many of it at the server.
   uint32_t max_pipeline_depth = 32;
   uint32_t max_queue = 10000;         // requests waiting for a connection; then Overloaded
-  uint32_t max_subscriptions = 1024;  // dedicated subscription connections
+  uint32_t max_subscriptions = 1024;  // subscription streams (on one connection per tenant)
   // Reply bounds (upstream.max_reply_*). Over one, that request fails alone with TooLarge
   // (502): the rest of its reply is framed and dropped, never held, so the connection and the
   // other requests pipelined on it are unaffected.
@@ -214,9 +214,12 @@ class RedisPool {
   // PING on the pool, for /readyz.
   RequestHandle ping(ReplyCallback callback);
 
-  // SUBSCRIBE (or PSUBSCRIBE when `pattern`) to one channel on a dedicated connection.
+  // SUBSCRIBE (or PSUBSCRIBE when `pattern`) to one channel for one stream of `tenant`: a
+  // tenant's streams share one pub/sub connection, each channel subscribed once on it
+  // (subscription_hub.h).
   StreamSourcePtr subscribe(bool pattern, std::string_view channel,
-                            SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close);
+                            SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close,
+                            std::string_view tenant = {});
 
   [[nodiscard]] UpstreamStats stats() const;
   // Bound on the body encoded from one request's replies (JSON escaping can grow a string 6x,

@@ -413,7 +413,8 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
               ex.streamWrite(streamClosedEvent(clientMessage(e)));
               ex.endStream();
             }
-          }));
+          },
+          ctx.client));
       return;
     }
   }

@@ -1,0 +1,383 @@
+// SubscriptionHub: see the header.
+#include "proxy/upstream/redis/subscription_hub.h"
+
+#include <algorithm>
+
+#include "policy/ascii.h"
+#include "proxy/codec/resp_writer.h"
+
+namespace kw::proxy {
+
+namespace {
+
+// A push kept for a paused stream: its bytes copied once, the value's views moved onto them.
+struct OwnedPush {
+  std::string raw;
+  codec::RespValue value;
+};
+
+void rebase(codec::RespValue& v, const char* from, const char* to) {
+  if (!v.str.empty()) v.str = std::string_view(to + (v.str.data() - from), v.str.size());
+  for (codec::RespValue& e : v.elements) rebase(e, from, to);
+}
+
+std::shared_ptr<const OwnedPush> own(const codec::RespValue& value, std::string_view raw) {
+  auto p = std::make_shared<OwnedPush>();
+  p->raw.assign(raw);
+  p->value = value;
+  rebase(p->value, raw.data(), p->raw.data());
+  return p;
+}
+
+// What every stream sees first, whoever subscribed the channel: Redis's count would tell how
+// many channels the client's other streams follow.
+codec::RespValue confirmation(const SubscriptionHub::Key& key) {
+  return codec::RespValue::array({codec::RespValue::bulk(key.first ? "psubscribe" : "subscribe"),
+                                  codec::RespValue::bulk(key.second),
+                                  codec::RespValue::integerValue(1)});
+}
+
+}  // namespace
+
+class SubscriptionHub::Member final : public StreamSource {
+ public:
+  Member(std::weak_ptr<SubscriptionHub> hub, Key key, event_base* base,
+         std::shared_ptr<uint32_t> live_count, SubscriptionEventCallback on_event,
+         SubscriptionCloseCallback on_close)
+      : hub_(std::move(hub)),
+        key_(std::move(key)),
+        live_count_(std::move(live_count)),
+        callbacks_(
+            std::make_shared<Callbacks>(Callbacks{std::move(on_event), std::move(on_close)})),
+        later_(base, [this] { runLater(); }) {
+    ++*live_count_;
+  }
+
+  ~Member() override { close(); }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    later_.cancel();
+    waiting_.clear();
+    --*live_count_;
+    if (auto hub = hub_.lock()) hub->leave(this);
+  }
+
+  void pause() override { paused_ = true; }
+
+  void resume() override {
+    paused_ = false;
+    if (!waiting_.empty()) later_.arm(Milliseconds(0));
+  }
+
+  const Key& key() const { return key_; }
+  bool started() const { return started_; }
+
+  // Confirmed now (Redis answered its hub's SUBSCRIBE).
+  void start() {
+    if (started_ || closed_) return;
+    started_ = true;
+    const codec::RespValue c = confirmation(key_);
+    std::string raw;
+    codec::appendReply(raw, c);
+    emit(c, raw);
+  }
+
+  // Joined a channel Redis confirmed already: started from the loop, never inside join().
+  void startLater() { later_.arm(Milliseconds(0)); }
+
+  void failLater(UpstreamError error) {
+    pending_error_ = std::move(error);
+    later_.arm(Milliseconds(0));
+  }
+
+  void message(const codec::RespValue& push, std::string_view raw,
+               std::shared_ptr<const OwnedPush>& owned) {
+    if (!started_ || closed_) return;
+    if (!paused_ && waiting_.empty()) {
+      emit(push, raw);
+      return;
+    }
+    // Its client is not reading: kept up to a bound, then the stream ends (the connection, which
+    // every stream of the client shares, is never paused for one).
+    if (waiting_bytes_ + raw.size() > kPausedBytes && !waiting_.empty()) {
+      fail({UpstreamErrorKind::TooLarge, "ERR this stream's reader fell behind by more than " +
+                                             std::to_string(kPausedBytes >> 20) +
+                                             " MiB of messages"});
+      return;
+    }
+    if (!owned) owned = own(push, raw);
+    waiting_.push_back(owned);
+    waiting_bytes_ += raw.size();
+  }
+
+  void fail(const UpstreamError& error) {
+    if (closed_) return;
+    const std::shared_ptr<Callbacks> cbs = callbacks_;
+    close();
+    if (cbs->on_close) cbs->on_close(error);  // may destroy *this
+  }
+
+  // The hub is gone: no leave() to tell it.
+  void orphan() { hub_.reset(); }
+
+ private:
+  struct Callbacks {
+    SubscriptionEventCallback on_event;
+    SubscriptionCloseCallback on_close;
+  };
+
+  void emit(const codec::RespValue& value, std::string_view raw) {
+    const std::shared_ptr<Callbacks> cbs = callbacks_;  // survives close()/delete in the callback
+    if (cbs->on_event) cbs->on_event(UpstreamReply{value, raw});
+  }
+
+  void runLater() {
+    if (pending_error_) {
+      const UpstreamError e = std::move(*pending_error_);
+      pending_error_.reset();
+      fail(e);
+      return;
+    }
+    if (!started_) {
+      start();
+      return;
+    }
+    // Resumed: what waited goes out until the client is slow again.
+    while (!closed_ && !paused_ && !waiting_.empty()) {
+      const std::shared_ptr<const OwnedPush> p = std::move(waiting_.front());
+      waiting_.pop_front();
+      waiting_bytes_ -= p->raw.size();
+      const std::shared_ptr<Callbacks> cbs = callbacks_;
+      if (cbs->on_event) cbs->on_event(UpstreamReply{p->value, p->raw});
+    }
+  }
+
+  std::weak_ptr<SubscriptionHub> hub_;
+  Key key_;
+  std::shared_ptr<uint32_t> live_count_;
+  std::shared_ptr<Callbacks> callbacks_;
+  Timer later_;
+  std::optional<UpstreamError> pending_error_;
+  std::deque<std::shared_ptr<const OwnedPush>> waiting_;
+  uint64_t waiting_bytes_ = 0;
+  bool started_ = false;
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+SubscriptionHub::SubscriptionHub(HubSetup setup)
+    : setup_(std::move(setup)), confirm_timer_(setup_.base, [this] {
+        fail({UpstreamErrorKind::Timeout, "upstream did not confirm the subscription in time"});
+      }) {}
+
+SubscriptionHub::~SubscriptionHub() {
+  dead_ = true;
+  if (conn_) conn_->close();
+  for (auto& [key, ch] : channels_) {
+    for (Member* m : ch.members) m->orphan();
+  }
+}
+
+StreamSourcePtr SubscriptionHub::refuse(event_base* base, std::shared_ptr<uint32_t> live_count,
+                                        SubscriptionCloseCallback on_close, UpstreamError error) {
+  auto m = std::make_unique<Member>(std::weak_ptr<SubscriptionHub>(), Key{}, base,
+                                    std::move(live_count), nullptr, std::move(on_close));
+  m->failLater(std::move(error));
+  return m;
+}
+
+StreamSourcePtr SubscriptionHub::join(bool pattern, std::string_view channel,
+                                      SubscriptionEventCallback on_event,
+                                      SubscriptionCloseCallback on_close) {
+  Key key{pattern, std::string(channel)};
+  auto m = std::make_unique<Member>(weak_from_this(), key, setup_.base, setup_.live_count,
+                                    std::move(on_event), std::move(on_close));
+  Channel& ch = channels_[key];
+  ch.members.push_back(m.get());
+  if (!ch.subscribed) {
+    send(key, true);
+  } else if (ch.confirmed) {
+    m->startLater();
+  }
+  if (!conn_) {
+    conn_ = RedisConnection::create(setup_.base, setup_.endpoint, setup_.tls_ctx, setup_.timeout,
+                                    setup_.limits, this);
+    conn_->start();
+  }
+  return m;
+}
+
+void SubscriptionHub::send(const Key& key, bool subscribe) {
+  Channel& ch = channels_[key];
+  ch.subscribed = subscribe;
+  ch.confirmed = false;
+  ++ch.unanswered;
+  const std::string_view verb = key.first ? (subscribe ? "PSUBSCRIBE" : "PUNSUBSCRIBE")
+                                          : (subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
+  const std::string_view argv[] = {verb, key.second};
+  std::string cmd;
+  codec::appendCommand(cmd, argv);
+  if (conn_ && conn_->state() == RedisConnection::State::Ready) {
+    conn_->write(cmd);
+  } else {
+    outbox_ += cmd;
+  }
+  unanswered_.emplace_back(key, subscribe);
+  if (!confirm_timer_.armed()) confirm_timer_.arm(setup_.timeout);
+}
+
+void SubscriptionHub::leave(Member* m) {
+  if (dead_) return;
+  auto it = channels_.find(m->key());
+  if (it == channels_.end()) return;
+  Channel& ch = it->second;
+  std::erase(ch.members, m);
+  if (!ch.members.empty()) return;
+  bool any = false;
+  for (const auto& [k, c] : channels_) any = any || !c.members.empty();
+  if (!any) {
+    // The client's last stream: the connection goes (nothing to unsubscribe one by one).
+    dead_ = true;
+    confirm_timer_.cancel();
+    if (conn_) conn_->close();
+    const std::function<void()> on_empty = on_empty_;
+    if (on_empty) on_empty();  // may destroy *this
+    return;
+  }
+  if (ch.subscribed) send(it->first, false);
+}
+
+void SubscriptionHub::onReady(RedisConnection& conn) {
+  if (!outbox_.empty()) conn.write(outbox_);
+  std::string().swap(outbox_);
+}
+
+void SubscriptionHub::onReply(RedisConnection& /*conn*/, std::string_view raw,
+                              std::span<const codec::RespNode> nodes) {
+  // A stream's callback may end the last stream, and its owner then drops the hub.
+  const std::shared_ptr<SubscriptionHub> self = shared_from_this();
+  auto value = codec::buildReply(raw, nodes, setup_.limits.max_depth);
+  if (!value) {
+    fail({UpstreamErrorKind::Protocol, "bad upstream push reply: " + value.error().message});
+    return;
+  }
+  const codec::RespValue& v = *value;
+  if (v.isError()) {
+    // Redis answers in order: the refusal is of the oldest command not yet answered.
+    if (unanswered_.empty() || !unanswered_.front().second) {
+      fail({UpstreamErrorKind::Protocol, "upstream error in subscriber mode"});
+      return;
+    }
+    const Key key = unanswered_.front().first;
+    unanswered_.pop_front();
+    std::string detail(v.str.substr(0, 200));
+    auto it = channels_.find(key);
+    if (it != channels_.end()) {
+      std::vector<Member*> members = std::move(it->second.members);
+      channels_.erase(it);
+      for (Member* m : members) {
+        m->orphan();
+        m->failLater({UpstreamErrorKind::Protocol, "upstream refused the subscription: " + detail});
+      }
+    }
+    return;
+  }
+  const bool shape =
+      v.isArray() && v.elements.size() >= 3 && v.elements[0].isString() && v.elements[1].isString();
+  if (!shape) {
+    fail({UpstreamErrorKind::Protocol, "bad upstream push reply"});
+    return;
+  }
+  const std::string_view kind = v.elements[0].str;
+  const std::string_view name = v.elements[1].str;
+  if (ascii::equalsIgnoreCase(kind, "message") && v.elements.size() == 3) {
+    deliver(Key{false, std::string(name)}, v, raw);
+    return;
+  }
+  if (ascii::equalsIgnoreCase(kind, "pmessage") && v.elements.size() == 4) {
+    deliver(Key{true, std::string(name)}, v, raw);
+    return;
+  }
+  const bool pattern =
+      ascii::equalsIgnoreCase(kind, "psubscribe") || ascii::equalsIgnoreCase(kind, "punsubscribe");
+  const bool subscribe =
+      ascii::equalsIgnoreCase(kind, "subscribe") || ascii::equalsIgnoreCase(kind, "psubscribe");
+  const bool unsubscribe =
+      ascii::equalsIgnoreCase(kind, "unsubscribe") || ascii::equalsIgnoreCase(kind, "punsubscribe");
+  if (!(subscribe || unsubscribe) || unanswered_.empty() ||
+      unanswered_.front() != std::make_pair(Key{pattern, std::string(name)}, subscribe)) {
+    fail({UpstreamErrorKind::Protocol, "unexpected upstream push reply"});
+    return;
+  }
+  const Key key = std::move(unanswered_.front().first);
+  unanswered_.pop_front();
+  if (unanswered_.empty()) {
+    confirm_timer_.cancel();
+  } else {
+    confirm_timer_.arm(setup_.timeout);
+  }
+  confirm(key);
+}
+
+void SubscriptionHub::confirm(const Key& key) {
+  auto it = channels_.find(key);
+  if (it == channels_.end()) return;
+  Channel& ch = it->second;
+  if (--ch.unanswered != 0) return;  // a later command for it is still on its way
+  if (!ch.subscribed) {
+    if (ch.members.empty()) channels_.erase(it);
+    return;
+  }
+  ch.confirmed = true;
+  const std::vector<Member*> members = ch.members;  // a member's callback may make others leave
+  for (Member* m : members) {
+    auto now = channels_.find(key);
+    if (now == channels_.end()) break;
+    if (std::find(now->second.members.begin(), now->second.members.end(), m) !=
+        now->second.members.end()) {
+      m->start();
+    }
+  }
+}
+
+void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std::string_view raw) {
+  auto it = channels_.find(key);
+  if (it == channels_.end() || !it->second.confirmed) return;
+  std::shared_ptr<const OwnedPush> owned;  // made once, if any stream must keep it
+  const std::vector<Member*> members = it->second.members;
+  for (Member* m : members) {
+    auto now = channels_.find(key);
+    if (now == channels_.end()) break;
+    if (std::find(now->second.members.begin(), now->second.members.end(), m) !=
+        now->second.members.end()) {
+      m->message(push, raw, owned);
+    }
+  }
+}
+
+void SubscriptionHub::onClosed(RedisConnection& /*conn*/, const UpstreamError& error) {
+  fail(error);
+}
+
+void SubscriptionHub::fail(const UpstreamError& error) {
+  if (dead_) return;
+  const std::shared_ptr<SubscriptionHub> self = shared_from_this();  // on_empty drops the owner's
+  dead_ = true;
+  confirm_timer_.cancel();
+  if (conn_) conn_->close();
+  std::vector<Member*> members;
+  for (auto& [key, ch] : channels_) {
+    for (Member* m : ch.members) members.push_back(m);
+  }
+  channels_.clear();
+  for (Member* m : members) {
+    m->orphan();
+    m->failLater(error);  // from the loop: the hub's owner forgets it first
+  }
+  const std::function<void()> on_empty = on_empty_;
+  if (on_empty) on_empty();  // may destroy *this
+}
+
+}  // namespace kw::proxy

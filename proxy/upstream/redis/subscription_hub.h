@@ -1,0 +1,93 @@
+// One client's SSE subscriptions in one worker, carried by a single pub/sub connection to Redis.
+//
+// Redis copies every published message into the output buffer of each subscribed connection.
+// With a connection per stream, one client's 200 streams on a channel made one 8 MB PUBLISH
+// cost Redis 1.7 GB, and streams whose readers stalled kept it there for up to a minute (attack
+// round 21). Here a channel (or pattern) is subscribed once per client and worker, however many
+// of the client's streams follow it, and messages fan out in keyward. The connection is never
+// paused for a slow stream: a stream whose client stops reading keeps what arrives for it up to
+// kPausedBytes, then ends. A client's hub is its own, so a client that makes Redis drop its
+// connection (past Redis's pub/sub output limit) ends only its own streams.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proxy/upstream/redis/redis_connection.h"
+#include "proxy/upstream/redis/redis_pool.h"
+
+namespace kw::proxy {
+
+// What a hub copies from its RedisPool (it may outlive the upstream).
+struct HubSetup {
+  event_base* base;
+  RedisEndpoint endpoint;
+  ssl_ctx_st* tls_ctx;
+  codec::RespLimits limits;
+  Milliseconds timeout;                  // connect + AUTH + each subscribe confirmation
+  std::shared_ptr<uint32_t> live_count;  // the upstream's subscription gauge (streams)
+};
+
+// Messages a stream whose client stopped reading may have waiting (besides the one that
+// arrived with none waiting, which may be up to upstream.max_reply_bytes); past it, it ends.
+constexpr uint64_t kPausedBytes = uint64_t{8} << 20;
+
+class SubscriptionHub final : public RedisConnection::Handler,
+                              public std::enable_shared_from_this<SubscriptionHub> {
+ public:
+  explicit SubscriptionHub(HubSetup setup);
+  ~SubscriptionHub() override;
+  // Runs when the hub has no stream left or failed: its owner forgets it then (this may
+  // destroy the hub).
+  void setOnEmpty(std::function<void()> on_empty) { on_empty_ = std::move(on_empty); }
+
+  // A new stream on `channel`: its confirmation (["subscribe", channel, 1]) and then every
+  // message reach on_event, from the loop.
+  StreamSourcePtr join(bool pattern, std::string_view channel, SubscriptionEventCallback on_event,
+                       SubscriptionCloseCallback on_close);
+  // A stream refused before any hub (e.g. Overloaded): `error` reaches on_close from the loop.
+  static StreamSourcePtr refuse(event_base* base, std::shared_ptr<uint32_t> live_count,
+                                SubscriptionCloseCallback on_close, UpstreamError error);
+
+  class Member;
+  using Key = std::pair<bool, std::string>;  // pattern?, channel or pattern
+
+  // RedisConnection::Handler
+  void onReady(RedisConnection& conn) override;
+  void onReply(RedisConnection& conn, std::string_view raw,
+               std::span<const codec::RespNode> nodes) override;
+  void onClosed(RedisConnection& conn, const UpstreamError& error) override;
+
+ private:
+  struct Channel {
+    std::vector<Member*> members;
+    bool subscribed = false;  // the last command sent for it was SUBSCRIBE
+    bool confirmed = false;   // ... and Redis confirmed it: messages are delivered
+    uint32_t unanswered = 0;  // its commands Redis has not confirmed yet
+  };
+
+  friend class Member;
+  void leave(Member* m);
+  void send(const Key& key, bool subscribe);
+  void confirm(const Key& key);
+  void deliver(const Key& key, const codec::RespValue& push, std::string_view raw);
+  void fail(const UpstreamError& error);
+
+  HubSetup setup_;
+  std::function<void()> on_empty_;
+  std::shared_ptr<RedisConnection> conn_;
+  std::map<Key, Channel> channels_;
+  std::deque<std::pair<Key, bool>> unanswered_;  // (key, subscribe?) in the order sent
+  std::string outbox_;                           // written once the connection is ready
+  Timer confirm_timer_;
+  bool dead_ = false;
+};
+
+}  // namespace kw::proxy

@@ -1,0 +1,103 @@
+// min-assertions: 50
+// Pub/sub fan-out (attack round 21): every SSE stream had its own subscriber connection to Redis,
+// and Redis copies a published message into each subscriber connection's output buffer. One
+// client with 200 streams on its own channel made one 8 MB PUBLISH cost Redis 1.7 GB (its
+// 2,048-stream default share: tens of GB), held for up to a minute by streams that stopped
+// reading. Now a client's streams in a worker share one subscriber connection, each channel
+// subscribed once on it, and keyward fans the message out: Redis holds one copy per client and
+// worker. Redis mode only: on a REST upstream each stream is its own SSE request to the upstream.
+import fs from "node:fs";
+import https from "node:https";
+import { after, before, describe, test } from "node:test";
+import { assert } from "../e2e/counted_assert.mjs";
+import { certs } from "../e2e/harness.mjs";
+import { request } from "../e2e/http.mjs";
+import { metric, report, sleep, startModeStack } from "./lib.mjs";
+
+const STREAMS = 40;
+const MESSAGE_BYTES = 1 << 20;
+const CLIENTS = {
+  fan: { commands: ["+subscribe", "+publish"], channels: ["fan:*"], limits: { max_subscriptions: 100 } },
+};
+
+// A stream that counts the bytes it receives; resolves once its head arrived.
+function stream(port, key, channel) {
+  return new Promise((resolve, reject) => {
+    const s = { bytes: 0, text: "", status: 0 };
+    const req = https.request({
+      host: "127.0.0.1", port, method: "POST", path: `/subscribe/${channel}`, agent: false,
+      ca: fs.readFileSync(certs().ca), headers: { authorization: `Bearer ${key}`, "content-length": 2 },
+    }, (res) => {
+      s.status = res.statusCode;
+      res.on("data", (d) => {
+        s.bytes += d.length;
+        if (s.text.length < 200) s.text += d.toString().slice(0, 200);
+      });
+      s.close = () => { res.destroy(); req.destroy(); };
+      resolve(s);
+    });
+    req.on("error", reject);
+    req.end("[]");
+  });
+}
+
+describe("pub/sub fan-out (redis mode)", () => {
+  let stack;
+  const open = [];
+  before(async () => {
+    stack = await startModeStack("redis", { extraClients: CLIENTS });
+  });
+  after(async () => {
+    for (const s of open) s.close?.();
+    await stack?.stop();
+  });
+
+  test("one client's streams on a channel cost Redis one subscriber per worker", async () => {
+    // Redis's subscriber connections (CLIENT LIST flag P), whoever opened them.
+    const subscribers = async () => String(await stack.redis.call("CLIENT", "LIST"))
+      .split("\n").filter((l) => /\bflags=\S*P/.test(l)).length;
+    assert.equal(await subscribers(), 0);
+    for (let i = 0; i < STREAMS; i++) open.push(await stream(stack.port, stack.keys.fan, "fan:room"));
+    for (const s of open) assert.equal(s.status, 200, s.text);
+    const deadline = Date.now() + 5000;
+    while (open.some((s) => !s.text.includes("subscribe,fan:room,1")) && Date.now() < deadline) await sleep(20);
+    for (const s of open) assert.match(s.text, /data: subscribe,fan:room,1/);
+    const workers = await metric(stack.keyward, "keyward_workers");
+    const numsub = await stack.redis.call("PUBSUB", "NUMSUB", "fan:room");
+    const connections = await subscribers();
+    const before = open.map((s) => s.bytes);
+    const res = await request(stack.port, { path: "/publish/fan:room", key: stack.keys.fan,
+      body: "m".repeat(MESSAGE_BYTES), timeoutMs: 20000 });
+    assert.equal(res.status, 200, res.text);
+    const until = Date.now() + 10000;
+    while (open.some((s, i) => s.bytes - before[i] < MESSAGE_BYTES) && Date.now() < until) await sleep(20);
+    const got = open.map((s, i) => s.bytes - before[i]);
+    report("pubsub_fanout", { streams: STREAMS, workers, numsub: Number(numsub[1]), publishedTo: res.json.result,
+      subscriberConnections: connections, minReceived: Math.min(...got) });
+    // Before: NUMSUB 40, PUBLISH reached 40 connections (40 MiB in Redis for a 1 MiB message).
+    assert.ok(Number(numsub[1]) <= workers, `Redis has ${numsub[1]} subscribers of the channel for ${STREAMS} streams`);
+    assert.ok(res.json.result <= workers, `the PUBLISH reached ${res.json.result} Redis connections`);
+    assert.ok(connections >= 1 && connections <= workers, `${connections} subscriber connections at Redis for ${STREAMS} streams`);
+    // Every stream still got the whole message.
+    for (const n of got) assert.ok(n >= MESSAGE_BYTES, `a stream got ${n} of ${MESSAGE_BYTES} bytes`);
+  });
+
+  test("closing the streams unsubscribes and closes the shared connection", async () => {
+    for (const s of open.splice(0)) s.close();
+    let numsub;
+    for (let i = 0; i < 100; i++) {
+      numsub = await stack.redis.call("PUBSUB", "NUMSUB", "fan:room");
+      if (Number(numsub[1]) === 0) break;
+      await sleep(20);
+    }
+    assert.equal(Number(numsub[1]), 0);
+    let left;
+    for (let i = 0; i < 100; i++) {
+      left = String(await stack.redis.call("CLIENT", "LIST")).split("\n").filter((l) => /\bflags=\S*P/.test(l)).length;
+      if (left === 0) break;
+      await sleep(20);
+    }
+    assert.equal(left, 0, "a subscriber connection outlived its client's last stream");
+    assert.equal(await metric(stack.keyward, "keyward_upstream_subscriptions"), 0);
+  });
+});
