@@ -357,15 +357,13 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
         Checked c = check(*ctx.snapshot, entry, identity, req.command(i), scratch, plan, f);
-        if (c.allowed && policy::isDataSized(f) &&
-            ++data_sized > policy::kMaxDataSizedInTransaction) {
-          // Redis runs the whole transaction before any other tenant's command: pacing, which
-          // interleaves them, cannot split it (attack round 21: 100 XPENDING IDLE, 11 s).
+        if (const policy::Decision d =
+                policy::countInTransaction(data_sized, f, policy::findCommand(c.table_name));
+            c.allowed && !d.allowed()) {
           c.allowed = false;
-          c.reason = policy::Reason::TransactionDataSized;
-          c.status = policy::denialStatus(c.reason);
-          c.message = policy::denialMessage(
-              policy::Decision::deny(c.reason, -1, policy::findCommand(c.table_name)), c.name);
+          c.reason = d.reason;
+          c.status = policy::denialStatus(d.reason);
+          c.message = policy::denialMessage(d, c.name);
         }
         note(c, req.command(i));
         if (!c.allowed) {

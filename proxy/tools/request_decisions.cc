@@ -16,6 +16,7 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
   std::vector<CommandDecision> out;
   policy::EvalScratch scratch;
   const policy::Identity id{sub};
+  size_t data_sized = 0;  // a transaction's (policy::countInTransaction)
   for (const auto& command : commands) {
     std::vector<std::string_view> argv(command.begin(), command.end());
     CommandDecision& cd = out.emplace_back();
@@ -35,6 +36,16 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
         cd.decision =
             policy::Decision::deny(policy::Reason::ConnectionState, 0, cd.decision.command);
         cd.message = std::move(only);
+      }
+    }
+    if (cd.decision.allowed() && route == conf::CaseRoute::MultiExec) {
+      const std::span<const std::string_view> sent_argv =
+          ev.rewritten.empty() ? std::span<const std::string_view>(argv) : ev.rewritten;
+      if (policy::Decision d =
+              policy::countInTransaction(data_sized, sent_argv, ev.decision.command);
+          !d.allowed()) {
+        cd.decision = d;
+        cd.message = policy::denialMessage(d, cd.name);
       }
     }
     if (cd.decision.allowed()) {

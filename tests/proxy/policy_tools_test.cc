@@ -212,6 +212,23 @@ TEST(ExplainTest, TransactionsStopAtTheFirstDenialAndCostNothing) {
   EXPECT_TRUE(has(ok, R"("allowed":false,"cost":1)")) << ok;
 }
 
+// explain and `keyward policy test` decide as the router: a fifth data-sized command refuses a
+// transaction (policy::countInTransaction), a pipeline of them is paced, not refused.
+TEST(ExplainTest, ATransactionHoldsAtMostFourDataSizedCommands) {
+  const std::vector<std::string> sunion = {"SUNION", "user:42:a"};
+  const std::string five = explainJson(
+      {"web", "42", conf::CaseRoute::MultiExec, {sunion, sunion, sunion, sunion, sunion}});
+  EXPECT_TRUE(has(five, R"("route":"multi-exec","allowed":false,"cost":0)")) << five;
+  EXPECT_TRUE(has(five, R"("reason":"transaction_data_sized")")) << five;
+  EXPECT_TRUE(has(five, "at most 4 data-sized commands ('sunion' is one more)")) << five;
+  const std::string four =
+      explainJson({"web", "42", conf::CaseRoute::MultiExec, {sunion, sunion, sunion, sunion}});
+  EXPECT_TRUE(has(four, R"("allowed":true,"cost":4)")) << four;
+  const std::string pipeline = explainJson(
+      {"web", "42", conf::CaseRoute::Pipeline, {sunion, sunion, sunion, sunion, sunion}});
+  EXPECT_TRUE(has(pipeline, R"("allowed":true,"cost":5)")) << pipeline;
+}
+
 TEST(ExplainTest, BodyParsing) {
   auto r =
       parseExplainBody(R"({"client":"web","sub":"42","commands":[["GET","k"],["SET","k","v"]]})");
