@@ -278,6 +278,35 @@ TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
   EXPECT_EQ(again[2], "*3\r\n" + bulk("message") + bulk("big2") + bulk("small"));
 }
 
+// Redis slow to confirm a new channel (busy past the timeout) fails the stream waiting for it,
+// not the client's streams already running on the shared connection.
+TEST_F(RedisSubscriptionTest, ALateConfirmationFailsOnlyTheStreamWaitingForIt) {
+  std::vector<std::string> running;
+  StreamSourcePtr a = up_->subscribe(
+      false, "running", [&](const UpstreamReply& r) { running.emplace_back(r.raw); },
+      [](const UpstreamError&) { FAIL() << "the running stream was closed"; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return running.size() == 1; }));
+  // Redis busy for 3 s (longer than the 2 s timeout) in a script.
+  const Cmd spin = {"EVAL",
+                    "local t = redis.call('TIME') local s = tonumber(t[1]) "
+                    "while tonumber(redis.call('TIME')[1]) < s + 3 do end return 1",
+                    "0"};
+  const policy::Argv argv(spin);
+  RequestHandle busy = up_->execute({&argv, 1}, [](UpstreamResult&&) {});
+  loop_.runFor(100ms);  // the script runs
+  std::optional<UpstreamError> late;
+  StreamSourcePtr b = up_->subscribe(
+      false, "late", [](const UpstreamReply&) {}, [&](const UpstreamError& e) { late = e; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return late.has_value(); }, 5000ms));
+  EXPECT_EQ(late->kind, UpstreamErrorKind::Timeout);
+  b.reset();
+  loop_.runFor(2000ms);  // the script ends; Redis answers the SUBSCRIBE and the UNSUBSCRIBE
+  EXPECT_EQ(cmd({"PUBLISH", "running", "still"}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return running.size() == 2; }));
+  EXPECT_EQ(running[1], "*3\r\n" + bulk("message") + bulk("running") + bulk("still"));
+  EXPECT_EQ(cmd({"PUBSUB", "NUMSUB", "late"}), "*2\r\n" + bulk("late") + ":0\r\n");
+}
+
 TEST(RedisSubscriptionLimits, OverloadedAndUnreachable) {
   LoopRunner loop;
   HangingServer hang;

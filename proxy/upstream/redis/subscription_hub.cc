@@ -168,9 +168,39 @@ class SubscriptionHub::Member final : public StreamSource {
 };
 
 SubscriptionHub::SubscriptionHub(HubSetup setup)
-    : setup_(std::move(setup)), confirm_timer_(setup_.base, [this] {
-        fail({UpstreamErrorKind::Timeout, "upstream did not confirm the subscription in time"});
-      }) {}
+    : setup_(std::move(setup)), confirm_timer_(setup_.base, [this] { onConfirmTimeout(); }) {}
+
+void SubscriptionHub::onConfirmTimeout() {
+  const std::shared_ptr<SubscriptionHub> self = shared_from_this();
+  const UpstreamError late{UpstreamErrorKind::Timeout,
+                           "upstream did not confirm the subscription in time"};
+  std::vector<Member*> waiting;
+  bool any_started = false;
+  for (const auto& [key, ch] : channels_) {
+    for (Member* m : ch.members) {
+      if (m->started()) {
+        any_started = true;
+      } else {
+        waiting.push_back(m);
+      }
+    }
+  }
+  // A connection that answers nothing at all is gone; one slow to confirm a new channel (Redis
+  // busy) fails only the streams waiting for it, never those already running on it.
+  if (!any_started || ++silent_timeouts_ >= kSilentTimeouts) {
+    fail(late);
+    return;
+  }
+  for (Member* m : waiting) {
+    if (dead_) return;
+    auto it = channels_.find(m->key());
+    if (it != channels_.end() && std::find(it->second.members.begin(), it->second.members.end(),
+                                           m) != it->second.members.end()) {
+      m->fail(late);  // leaves the hub (which may unsubscribe, or drop the hub)
+    }
+  }
+  if (!dead_ && !unanswered_.empty()) confirm_timer_.arm(setup_.timeout);
+}
 
 SubscriptionHub::~SubscriptionHub() {
   dead_ = true;
@@ -272,6 +302,7 @@ void SubscriptionHub::onReply(RedisConnection& /*conn*/, std::string_view raw,
     }
     const Key key = unanswered_.front().first;
     unanswered_.pop_front();
+    silent_timeouts_ = 0;
     std::string detail(v.str.substr(0, 200));
     auto it = channels_.find(key);
     if (it != channels_.end()) {
@@ -313,6 +344,7 @@ void SubscriptionHub::onReply(RedisConnection& /*conn*/, std::string_view raw,
   }
   const Key key = std::move(unanswered_.front().first);
   unanswered_.pop_front();
+  silent_timeouts_ = 0;
   if (unanswered_.empty()) {
     confirm_timer_.cancel();
   } else {

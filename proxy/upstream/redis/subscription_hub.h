@@ -79,6 +79,10 @@ class SubscriptionHub final : public RedisConnection::Handler,
   void confirm(const Key& key);
   void deliver(const Key& key, const codec::RespValue& push, std::string_view raw);
   void fail(const UpstreamError& error);
+  void onConfirmTimeout();
+
+  // Timeouts in a row with commands unanswered after which the connection counts as gone.
+  static constexpr uint32_t kSilentTimeouts = 4;
 
   HubSetup setup_;
   std::function<void()> on_empty_;
@@ -87,6 +91,7 @@ class SubscriptionHub final : public RedisConnection::Handler,
   std::deque<std::pair<Key, bool>> unanswered_;  // (key, subscribe?) in the order sent
   std::string outbox_;                           // written once the connection is ready
   Timer confirm_timer_;
+  uint32_t silent_timeouts_ = 0;
   bool dead_ = false;
 };
 
