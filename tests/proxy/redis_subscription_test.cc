@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/upstream/redis/redis_pool.h"
+#include "proxy/upstream/redis/subscription_hub.h"
 #include "redis_test_support.h"
 
 namespace kw::proxy {
@@ -254,7 +255,25 @@ TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
   EXPECT_NE(clientMessage(*slow_closed).find("fell behind"), std::string::npos);
   EXPECT_EQ(slow_events.size(), 1u);
   EXPECT_EQ(up_->stats().subscriptions, 1u);
-  // Below the bound a paused stream gets what waited once resumed (PauseHoldsMessagesUntilResume).
+  // Many small messages end it as well (attack round 22: each one waiting is a step of the loop
+  // per stalled stream).
+  std::optional<UpstreamError> tiny_closed;
+  size_t tiny_events = 0;
+  StreamSourcePtr tiny = up_->subscribe(
+      false, "big", [&](const UpstreamReply&) { ++tiny_events; },
+      [&](const UpstreamError& e) { tiny_closed = e; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return tiny_events == 1; }));
+  tiny->pause();
+  const Cmd publish = {"PUBLISH", "big", "x"};
+  const std::vector<policy::Argv> flood(kPausedMessages + 10, policy::Argv(publish));
+  std::optional<UpstreamResult> published;
+  RequestHandle sent =
+      up_->executePipeline(flood, [&](UpstreamResult&& r) { published.emplace(std::move(r)); });
+  ASSERT_TRUE(loop_.runUntil([&] { return published.has_value(); }));
+  ASSERT_TRUE(loop_.runUntil([&] { return tiny_closed.has_value(); }));
+  EXPECT_EQ(tiny_closed->kind, UpstreamErrorKind::TooLarge);
+  ASSERT_TRUE(loop_.runUntil([&] { return fast_events.size() == 5 + kPausedMessages + 10; }));
+  // Below the bounds a paused stream gets what waited once resumed (PauseHoldsMessagesUntilResume).
   // The tenant's last stream ending that way drops its hub while the hub delivers; a new stream
   // starts another.
   fast.reset();

@@ -101,10 +101,11 @@ class SubscriptionHub::Member final : public StreamSource {
     }
     // Its client is not reading: kept up to a bound, then the stream ends (the connection, which
     // every stream of the client shares, is never paused for one).
-    if (waiting_bytes_ + raw.size() > kPausedBytes && !waiting_.empty()) {
+    if (!waiting_.empty() &&
+        (waiting_bytes_ + raw.size() > kPausedBytes || waiting_.size() >= kPausedMessages)) {
       fail({UpstreamErrorKind::TooLarge, "ERR this stream's reader fell behind by more than " +
-                                             std::to_string(kPausedBytes >> 20) +
-                                             " MiB of messages"});
+                                             std::to_string(kPausedBytes >> 20) + " MiB or " +
+                                             std::to_string(kPausedMessages) + " messages"});
       return;
     }
     if (!owned) owned = own(push, raw);

@@ -6,8 +6,8 @@
 // round 21). Here a channel (or pattern) is subscribed once per client and worker, however many
 // of the client's streams follow it, and messages fan out in keyward. The connection is never
 // paused for a slow stream: a stream whose client stops reading keeps what arrives for it up to
-// kPausedBytes, then ends. A client's hub is its own, so a client that makes Redis drop its
-// connection (past Redis's pub/sub output limit) ends only its own streams.
+// kPausedBytes / kPausedMessages, then ends. A client's hub is its own, so a client that makes
+// Redis drop its connection (past Redis's pub/sub output limit) ends only its own streams.
 #pragma once
 
 #include <deque>
@@ -35,9 +35,14 @@ struct HubSetup {
   std::shared_ptr<uint32_t> live_count;  // the upstream's subscription gauge (streams)
 };
 
-// Messages a stream whose client stopped reading may have waiting (besides the one that
-// arrived with none waiting, which may be up to upstream.max_reply_bytes); past it, it ends.
-constexpr uint64_t kPausedBytes = uint64_t{8} << 20;
+// Messages a stream whose client stopped reading may have waiting beyond its 1 MiB of unsent
+// output (besides the one that arrived with none waiting, which may be up to
+// upstream.max_reply_bytes); past either bound it ends. Both are small: what waits is outside
+// listen.max_output_bytes, and each message waiting costs the loop a step per stalled stream
+// (attack round 22: 50 stalled streams under a flood of 1-byte messages published straight to
+// Redis kept both workers busy, another tenant's GET waited 0.7-2 s).
+constexpr uint64_t kPausedBytes = uint64_t{1} << 20;
+constexpr size_t kPausedMessages = 1024;
 
 class SubscriptionHub final : public RedisConnection::Handler,
                               public std::enable_shared_from_this<SubscriptionHub> {
