@@ -169,7 +169,12 @@ class SubscriptionHub::Member final : public StreamSource {
 };
 
 SubscriptionHub::SubscriptionHub(HubSetup setup)
-    : setup_(std::move(setup)), confirm_timer_(setup_.base, [this] { onConfirmTimeout(); }) {}
+    : setup_(std::move(setup)),
+      confirm_timer_(setup_.base, [this] { onConfirmTimeout(); }),
+      yield_timer_(setup_.base, [this] {
+        deliveries_ = 0;
+        if (conn_ && !dead_) conn_->resumeReading();
+      }) {}
 
 void SubscriptionHub::onConfirmTimeout() {
   const std::shared_ptr<SubscriptionHub> self = shared_from_this();
@@ -380,6 +385,11 @@ void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std:
   if (it == channels_.end() || !it->second.confirmed) return;
   std::shared_ptr<const OwnedPush> owned;  // made once, if any stream must keep it
   const std::vector<Member*> members = it->second.members;
+  deliveries_ += members.size();
+  if (deliveries_ >= kDeliveriesPerTurn && !yield_timer_.armed() && conn_) {
+    conn_->pauseReading();  // after this message: the worker's other events go first
+    yield_timer_.arm(Milliseconds(0));
+  }
   for (Member* m : members) {
     auto now = channels_.find(key);
     if (now == channels_.end()) break;

@@ -43,6 +43,11 @@ struct HubSetup {
 // Redis kept both workers busy, another tenant's GET waited 0.7-2 s).
 constexpr uint64_t kPausedBytes = uint64_t{1} << 20;
 constexpr size_t kPausedMessages = 1024;
+// Messages handed to streams (one per stream a message reaches) after which the hub stops
+// reading for a loop turn: fan-out is loop time no quota counts, and a flood published
+// straight to Redis must not hold the worker (attack round 22). While it waits, Redis buffers
+// for this client's connection alone, and drops it past its pub/sub output limit.
+constexpr size_t kDeliveriesPerTurn = 4096;
 
 class SubscriptionHub final : public RedisConnection::Handler,
                               public std::enable_shared_from_this<SubscriptionHub> {
@@ -96,6 +101,8 @@ class SubscriptionHub final : public RedisConnection::Handler,
   std::deque<std::pair<Key, bool>> unanswered_;  // (key, subscribe?) in the order sent
   std::string outbox_;                           // written once the connection is ready
   Timer confirm_timer_;
+  Timer yield_timer_;      // reading again after a pause for kDeliveriesPerTurn
+  size_t deliveries_ = 0;  // since the last pause
   uint32_t silent_timeouts_ = 0;
   bool dead_ = false;
 };
