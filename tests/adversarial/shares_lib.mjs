@@ -95,7 +95,10 @@ export async function burst(port, key, { path = "/pipeline", body, n = 20 }) {
   for (const text of await Promise.all(answers)) {
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
     statuses[status] = (statuses[status] || 0) + 1;
-    if (status !== 200 && !sample[status]) sample[status] = text.slice(text.indexOf("\r\n\r\n") + 4, 300);
+    if (status !== 200 && !sample[status]) {
+      const body = text.indexOf("\r\n\r\n") + 4;
+      sample[status] = text.slice(body, body + 300);  // the body's first 300 bytes, whatever the head's length
+    }
   }
   return { statuses, sample };
 }

@@ -255,8 +255,8 @@ TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
   EXPECT_NE(clientMessage(*slow_closed).find("fell behind"), std::string::npos);
   EXPECT_EQ(slow_events.size(), 1u);
   EXPECT_EQ(up_->stats().subscriptions, 1u);
-  // Many small messages end it as well (attack round 22: each one waiting is a step of the loop
-  // per stalled stream).
+  // Many small messages end it as well: each counts kWaitingOverhead besides its bytes (attack
+  // round 22: a queue slot per message and stalled stream).
   std::optional<UpstreamError> tiny_closed;
   size_t tiny_events = 0;
   StreamSourcePtr tiny = up_->subscribe(
@@ -264,15 +264,15 @@ TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
       [&](const UpstreamError& e) { tiny_closed = e; }, "t");
   ASSERT_TRUE(loop_.runUntil([&] { return tiny_events == 1; }));
   tiny->pause();
-  const Cmd publish = {"PUBLISH", "big", "x"};
-  const std::vector<policy::Argv> flood(kPausedMessages + 10, policy::Argv(publish));
-  std::optional<UpstreamResult> published;
-  RequestHandle sent =
-      up_->executePipeline(flood, [&](UpstreamResult&& r) { published.emplace(std::move(r)); });
-  ASSERT_TRUE(loop_.runUntil([&] { return published.has_value(); }));
-  ASSERT_TRUE(loop_.runUntil([&] { return tiny_closed.has_value(); }));
+  const size_t tiny_messages = kPausedBytes / kWaitingOverhead + 10;
+  const std::string burst_script = "for i = 1, " + std::to_string(tiny_messages) +
+                                   " do redis.call('PUBLISH', 'big', 'x') end return 1";
+  const Cmd burst = {"EVAL", burst_script, "0"};
+  const policy::Argv burst_argv(burst);
+  RequestHandle sent = up_->execute({&burst_argv, 1}, [](UpstreamResult&&) {});
+  ASSERT_TRUE(loop_.runUntil([&] { return tiny_closed.has_value(); }, 10000ms));
   EXPECT_EQ(tiny_closed->kind, UpstreamErrorKind::TooLarge);
-  ASSERT_TRUE(loop_.runUntil([&] { return fast_events.size() == 5 + kPausedMessages + 10; }));
+  ASSERT_TRUE(loop_.runUntil([&] { return fast_events.size() == 5 + tiny_messages; }, 10000ms));
   // Below the bounds a paused stream gets what waited once resumed (PauseHoldsMessagesUntilResume).
   // The tenant's last stream ending that way drops its hub while the hub delivers; a new stream
   // starts another.
@@ -295,6 +295,34 @@ TEST_F(RedisSubscriptionTest, AStalledStreamEndsInsteadOfHoldingTheConnection) {
   EXPECT_EQ(cmd({"PUBLISH", "big2", "small"}), ":1\r\n");
   ASSERT_TRUE(loop_.runUntil([&] { return again.size() == 3; }));
   EXPECT_EQ(again[2], "*3\r\n" + bulk("message") + bulk("big2") + bulk("small"));
+}
+
+// All of a client's stalled streams in a worker keep at most kHubPausedBytes waiting: six
+// streams may each keep 8 MiB, not 48 MiB in all (attack round 22: 160 MiB held outside
+// listen.max_output_bytes).
+TEST_F(RedisSubscriptionTest, AClientsStalledStreamsShareOneBound) {
+  constexpr size_t kStreams = 6;
+  std::vector<StreamSourcePtr> streams;
+  size_t started = 0;
+  size_t closed = 0;
+  for (size_t i = 0; i < kStreams; ++i) {
+    streams.push_back(up_->subscribe(
+        false, "hub", [&](const UpstreamReply&) { ++started; },
+        [&](const UpstreamError& e) {
+          EXPECT_EQ(e.kind, UpstreamErrorKind::TooLarge);
+          ++closed;
+        },
+        "u"));
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return started == kStreams; }));
+  for (auto& s : streams) s->pause();
+  const std::string payload(3 << 20, 'p');
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(cmd({"PUBLISH", "hub", payload}), ":1\r\n");
+  loop_.runFor(300ms);
+  // 6 x 3 MiB, then 3 MiB more each: past 32 MiB in all some end, each alone under 8 MiB.
+  EXPECT_GE(closed, 1u);
+  EXPECT_LE(closed, 2u);
+  EXPECT_EQ(up_->stats().subscriptions, kStreams - closed);
 }
 
 // Redis slow to confirm a new channel (busy past the timeout) fails the stream waiting for it,

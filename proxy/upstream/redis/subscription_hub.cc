@@ -42,11 +42,12 @@ codec::RespValue confirmation(const SubscriptionHub::Key& key) {
 class SubscriptionHub::Member final : public StreamSource {
  public:
   Member(std::weak_ptr<SubscriptionHub> hub, Key key, event_base* base,
-         std::shared_ptr<uint32_t> live_count, SubscriptionEventCallback on_event,
-         SubscriptionCloseCallback on_close)
+         std::shared_ptr<uint32_t> live_count, std::shared_ptr<uint64_t> hub_waiting,
+         SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close)
       : hub_(std::move(hub)),
         key_(std::move(key)),
         live_count_(std::move(live_count)),
+        hub_waiting_(std::move(hub_waiting)),
         callbacks_(
             std::make_shared<Callbacks>(Callbacks{std::move(on_event), std::move(on_close)})),
         later_(base, [this] { runLater(); }) {
@@ -60,6 +61,8 @@ class SubscriptionHub::Member final : public StreamSource {
     closed_ = true;
     later_.cancel();
     waiting_.clear();
+    *hub_waiting_ -= waiting_bytes_;
+    waiting_bytes_ = 0;
     --*live_count_;
     if (auto hub = hub_.lock()) hub->leave(this);
   }
@@ -101,16 +104,19 @@ class SubscriptionHub::Member final : public StreamSource {
     }
     // Its client is not reading: kept up to a bound, then the stream ends (the connection, which
     // every stream of the client shares, is never paused for one).
-    if (!waiting_.empty() &&
-        (waiting_bytes_ + raw.size() > kPausedBytes || waiting_.size() >= kPausedMessages)) {
-      fail({UpstreamErrorKind::TooLarge, "ERR this stream's reader fell behind by more than " +
-                                             std::to_string(kPausedBytes >> 20) + " MiB or " +
-                                             std::to_string(kPausedMessages) + " messages"});
+    const uint64_t cost = raw.size() + kWaitingOverhead;
+    if ((!waiting_.empty() && waiting_bytes_ + cost > kPausedBytes) ||
+        (*hub_waiting_ != 0 && *hub_waiting_ + cost > kHubPausedBytes)) {
+      fail({UpstreamErrorKind::TooLarge,
+            "ERR this stream's reader fell behind by more than " +
+                std::to_string(kPausedBytes >> 20) + " MiB of messages (" +
+                std::to_string(kHubPausedBytes >> 20) + " MiB for all of its client's streams)"});
       return;
     }
     if (!owned) owned = own(push, raw);
     waiting_.push_back(owned);
-    waiting_bytes_ += raw.size();
+    waiting_bytes_ += cost;
+    *hub_waiting_ += cost;
   }
 
   void fail(const UpstreamError& error) {
@@ -149,7 +155,8 @@ class SubscriptionHub::Member final : public StreamSource {
     while (!closed_ && !paused_ && !waiting_.empty()) {
       const std::shared_ptr<const OwnedPush> p = std::move(waiting_.front());
       waiting_.pop_front();
-      waiting_bytes_ -= p->raw.size();
+      waiting_bytes_ -= p->raw.size() + kWaitingOverhead;
+      *hub_waiting_ -= p->raw.size() + kWaitingOverhead;
       const std::shared_ptr<Callbacks> cbs = callbacks_;
       if (cbs->on_event) cbs->on_event(UpstreamReply{p->value, p->raw});
     }
@@ -158,6 +165,7 @@ class SubscriptionHub::Member final : public StreamSource {
   std::weak_ptr<SubscriptionHub> hub_;
   Key key_;
   std::shared_ptr<uint32_t> live_count_;
+  std::shared_ptr<uint64_t> hub_waiting_;  // what all of its hub's streams have waiting
   std::shared_ptr<Callbacks> callbacks_;
   Timer later_;
   std::optional<UpstreamError> pending_error_;
@@ -218,8 +226,9 @@ SubscriptionHub::~SubscriptionHub() {
 
 StreamSourcePtr SubscriptionHub::refuse(event_base* base, std::shared_ptr<uint32_t> live_count,
                                         SubscriptionCloseCallback on_close, UpstreamError error) {
-  auto m = std::make_unique<Member>(std::weak_ptr<SubscriptionHub>(), Key{}, base,
-                                    std::move(live_count), nullptr, std::move(on_close));
+  auto m =
+      std::make_unique<Member>(std::weak_ptr<SubscriptionHub>(), Key{}, base, std::move(live_count),
+                               std::make_shared<uint64_t>(0), nullptr, std::move(on_close));
   m->failLater(std::move(error));
   return m;
 }
@@ -228,7 +237,7 @@ StreamSourcePtr SubscriptionHub::join(bool pattern, std::string_view channel,
                                       SubscriptionEventCallback on_event,
                                       SubscriptionCloseCallback on_close) {
   Key key{pattern, std::string(channel)};
-  auto m = std::make_unique<Member>(weak_from_this(), key, setup_.base, setup_.live_count,
+  auto m = std::make_unique<Member>(weak_from_this(), key, setup_.base, setup_.live_count, waiting_,
                                     std::move(on_event), std::move(on_close));
   Channel& ch = channels_[key];
   ch.members.push_back(m.get());

@@ -6,8 +6,9 @@
 // round 21). Here a channel (or pattern) is subscribed once per client and worker, however many
 // of the client's streams follow it, and messages fan out in keyward. The connection is never
 // paused for a slow stream: a stream whose client stops reading keeps what arrives for it up to
-// kPausedBytes / kPausedMessages, then ends. A client's hub is its own, so a client that makes
-// Redis drop its connection (past Redis's pub/sub output limit) ends only its own streams.
+// kPausedBytes (kHubPausedBytes for all of its client's), then ends. A client's hub is its own, so
+// a client that makes Redis drop its connection (past Redis's pub/sub output limit) ends only its
+// own streams.
 #pragma once
 
 #include <deque>
@@ -35,14 +36,15 @@ struct HubSetup {
   std::shared_ptr<uint32_t> live_count;  // the upstream's subscription gauge (streams)
 };
 
-// Messages a stream whose client stopped reading may have waiting beyond its 1 MiB of unsent
-// output (besides the one that arrived with none waiting, which may be up to
-// upstream.max_reply_bytes); past either bound it ends. Both are small: what waits is outside
-// listen.max_output_bytes, and each message waiting costs the loop a step per stalled stream
-// (attack round 22: 50 stalled streams under a flood of 1-byte messages published straight to
-// Redis kept both workers busy, another tenant's GET waited 0.7-2 s).
-constexpr uint64_t kPausedBytes = uint64_t{1} << 20;
-constexpr size_t kPausedMessages = 1024;
+// Messages waiting for streams whose clients stopped reading (beyond their 1 MiB of unsent
+// output), each counted as its bytes plus kWaitingOverhead: at most kPausedBytes for one stream
+// (Redis's own soft limit for a subscriber) and kHubPausedBytes for all of a client's streams in
+// a worker (its hard limit); past either, the stream being handed a message ends. What waits is
+// outside listen.max_output_bytes (attack round 22: with only a per-stream bound, 20 stalled
+// streams held 160 MiB).
+constexpr uint64_t kPausedBytes = uint64_t{8} << 20;
+constexpr uint64_t kHubPausedBytes = uint64_t{32} << 20;
+constexpr uint64_t kWaitingOverhead = 64;  // a queue slot and its share of the kept copy
 // Messages handed to streams (one per stream a message reaches) after which the hub stops
 // reading for a loop turn: fan-out is loop time no quota counts, and a flood published
 // straight to Redis must not hold the worker (attack round 22). While it waits, Redis buffers
@@ -100,6 +102,7 @@ class SubscriptionHub final : public RedisConnection::Handler,
   std::map<Key, Channel> channels_;
   std::deque<std::pair<Key, bool>> unanswered_;  // (key, subscribe?) in the order sent
   std::string outbox_;                           // written once the connection is ready
+  std::shared_ptr<uint64_t> waiting_ = std::make_shared<uint64_t>(0);  // its streams' queues
   Timer confirm_timer_;
   Timer yield_timer_;      // reading again after a pause for kDeliveriesPerTurn
   size_t deliveries_ = 0;  // since the last pause
