@@ -205,13 +205,9 @@ void SubscriptionHub::onConfirmTimeout() {
     fail(late);
     return;
   }
+  const uint64_t seen = removals_;
   for (Member* m : waiting) {
-    if (dead_) return;
-    auto it = channels_.find(m->key());
-    if (it != channels_.end() && std::find(it->second.members.begin(), it->second.members.end(),
-                                           m) != it->second.members.end()) {
-      m->fail(late);  // leaves the hub (which may unsubscribe, or drop the hub)
-    }
+    if (stillIn(m->key(), m, seen)) m->fail(late);  // leaves the hub (may unsubscribe or drop it)
   }
   if (!dead_ && !unanswered_.empty()) confirm_timer_.arm(setup_.timeout);
 }
@@ -279,6 +275,7 @@ void SubscriptionHub::leave(Member* m) {
   if (it == channels_.end()) return;
   Channel& ch = it->second;
   std::erase(ch.members, m);
+  ++removals_;
   if (!ch.members.empty()) return;
   bool any = false;
   for (const auto& [k, c] : channels_) any = any || !c.members.empty();
@@ -323,6 +320,7 @@ void SubscriptionHub::onReply(RedisConnection& /*conn*/, std::string_view raw,
     if (it != channels_.end()) {
       std::vector<Member*> members = std::move(it->second.members);
       channels_.erase(it);
+      ++removals_;
       for (Member* m : members) {
         m->orphan();
         m->failLater({UpstreamErrorKind::Protocol, "upstream refused the subscription: " + detail});
@@ -374,19 +372,26 @@ void SubscriptionHub::confirm(const Key& key) {
   Channel& ch = it->second;
   if (--ch.unanswered != 0) return;  // a later command for it is still on its way
   if (!ch.subscribed) {
-    if (ch.members.empty()) channels_.erase(it);
+    if (ch.members.empty()) {
+      channels_.erase(it);
+      ++removals_;
+    }
     return;
   }
   ch.confirmed = true;
   const std::vector<Member*> members = ch.members;  // a member's callback may make others leave
+  const uint64_t seen = removals_;
   for (Member* m : members) {
-    auto now = channels_.find(key);
-    if (now == channels_.end()) break;
-    if (std::find(now->second.members.begin(), now->second.members.end(), m) !=
-        now->second.members.end()) {
-      m->start();
-    }
+    if (stillIn(key, m, seen)) m->start();
   }
+}
+
+bool SubscriptionHub::stillIn(const Key& key, Member* m, uint64_t seen) const {
+  if (dead_) return false;
+  if (removals_ == seen) return true;  // nothing left since: no search per stream and message
+  auto it = channels_.find(key);
+  return it != channels_.end() && std::find(it->second.members.begin(), it->second.members.end(),
+                                            m) != it->second.members.end();
 }
 
 void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std::string_view raw) {
@@ -399,13 +404,9 @@ void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std:
     conn_->pauseReading();  // after this message: the worker's other events go first
     yield_timer_.arm(Milliseconds(0));
   }
+  const uint64_t seen = removals_;
   for (Member* m : members) {
-    auto now = channels_.find(key);
-    if (now == channels_.end()) break;
-    if (std::find(now->second.members.begin(), now->second.members.end(), m) !=
-        now->second.members.end()) {
-      m->message(push, raw, owned);
-    }
+    if (stillIn(key, m, seen)) m->message(push, raw, owned);
   }
 }
 

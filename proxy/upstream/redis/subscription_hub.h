@@ -92,6 +92,8 @@ class SubscriptionHub final : public RedisConnection::Handler,
   void deliver(const Key& key, const codec::RespValue& push, std::string_view raw);
   void fail(const UpstreamError& error);
   void onConfirmTimeout();
+  // `m` is still one of `key`'s streams, `seen` being removals_ before a callback loop began.
+  bool stillIn(const Key& key, Member* m, uint64_t seen) const;
 
   // Timeouts in a row with commands unanswered after which the connection counts as gone.
   static constexpr uint32_t kSilentTimeouts = 4;
@@ -106,6 +108,7 @@ class SubscriptionHub final : public RedisConnection::Handler,
   Timer confirm_timer_;
   Timer yield_timer_;      // reading again after a pause for kDeliveriesPerTurn
   size_t deliveries_ = 0;  // since the last pause
+  uint64_t removals_ = 0;  // streams or channels removed: a callback loop re-checks after one
   uint32_t silent_timeouts_ = 0;
   bool dead_ = false;
 };
