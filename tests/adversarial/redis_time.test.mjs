@@ -143,7 +143,7 @@ for (const mode of MODES) {
       const sized = (n) => [["INCR", "h:tx"], ...Array.from({ length: n }, () => ["SUNION", "h:none"])];
       const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: sized(5) });
       assert.equal(five.status, 403, five.text);
-      assert.match(five.json.error, /at most 4 data-sized commands \('sunion' is one more\).*index 5/);
+      assert.match(five.json.error, /at most 4 data-sized or scanning commands \('sunion' is one more\).*index 5/);
       assert.equal(await stack.redis.call("GET", "h:tx"), "0", "part of a refused transaction ran");
       const four = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: sized(4) });
       assert.equal(four.status, 200, four.text);
@@ -152,6 +152,49 @@ for (const mode of MODES) {
       const pipe = await request(stack.port, { path: "/pipeline", key: stack.keys.hog, body: sized(6) });
       assert.equal(pipe.status, 200, pipe.text);
       assert.equal(pipe.json.length, 7);
+    });
+
+    // Attack round 23: XAUTOCLAIM walks up to 10 x COUNT pending entries whatever it claims (a
+    // huge min-idle-time claims nothing: 34-47 ms of Redis for a 38-byte reply), and the SCAN
+    // family walks up to COUNT (1000 at most) whatever it matches. Neither counted: 300
+    // XAUTOCLAIM in one /multi-exec held a direct PING 9.4 s, and a /pipeline of them went out 32
+    // back to back (1.1-1.4 s a window).
+    test("XAUTOCLAIM runs one at a time; a transaction holds at most 4 of it and the SCAN family", async () => {
+      await stack.redis.call("DEL", "h:pel");
+      await stack.redis.call("EVAL", "for i=1,200000 do redis.call('XADD',KEYS[1],'*','f','v') end " +
+        "redis.call('XGROUP','CREATE',KEYS[1],'g','0') " +
+        "redis.call('XREADGROUP','GROUP','g','c1','COUNT','200000','STREAMS',KEYS[1],'>') return 1", "1", "h:pel");
+      const claim = ["XAUTOCLAIM", "h:pel", "g", "c2", "999999999", "0-0", "COUNT", "1000"];
+      const redisUsec = async () => {
+        const info = String(await stack.redis.call("INFO", "commandstats"));
+        return Number(info.match(/cmdstat_xautoclaim:calls=\d+,usec=(\d+)/)?.[1] ?? 0);
+      };
+      const before = await redisUsec();
+      const redisProbe = startRedisProbe(stack, { slowMs: 5 });
+      const res = await request(stack.port, { path: "/pipeline", key: stack.keys.hog,
+                                              body: Array.from({ length: 24 }, () => claim), timeoutMs: 30000 });
+      const stalls = await redisProbe.stop();
+      const busy = ((await redisUsec()) - before) / 1000;
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.ok(res.json.length === 24 && res.json.every((r) => Array.isArray(r.result) && r.result[1].length === 0),
+        "a reply is missing, or XAUTOCLAIM claimed an entry");
+      const worstStall = Math.max(0, ...stalls.map(([s, e]) => e - s));
+      report(`redis_time xautoclaim ${mode}`, { busy: Math.round(busy), worstStall: Math.round(worstStall) });
+      assert.ok(busy >= 150, `24 XAUTOCLAIM cost Redis ${busy} ms: too little to show pacing`);
+      assert.ok(worstStall < busy / 3, `redis-server did not answer another client for ${worstStall} ms of the ${busy} ms the 24 XAUTOCLAIM took it`);
+
+      await stack.redis.call("SET", "h:tx", "0");
+      const tx = (cmd, n) => [["INCR", "h:tx"], ...Array.from({ length: n }, () => cmd)];
+      for (const cmd of [claim, ["HSCAN", "h:hash", "0", "COUNT", "1000"], ["SSCAN", "h:set", "0"],
+                         ["ZSCAN", "h:zset", "0"], ["SCAN", "0", "MATCH", "h:*"]]) {
+        const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: tx(cmd, 5) });
+        assert.equal(five.status, 403, `${cmd[0]}: ${five.text}`);
+        assert.match(five.json.error, new RegExp(`at most 4 data-sized or scanning commands \\('${cmd[0].toLowerCase()}' is one more\\)`));
+        const four = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: tx(cmd, 4) });
+        assert.equal(four.status, 200, `${cmd[0]}: ${four.text}`);
+      }
+      assert.equal(await stack.redis.call("GET", "h:tx"), "5", "part of a refused transaction ran");
+      await stack.redis.call("DEL", "h:pel");
     });
 
     // 256 keep-alive connections each sending one LREM after another: alone, a tenant may use

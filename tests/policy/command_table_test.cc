@@ -239,6 +239,7 @@ TEST(CommandTable, DataSizedCommands) {
                                              "sort_ro",
                                              "sunion",
                                              "sunionstore",
+                                             "xautoclaim",
                                              "xgroup|delconsumer",
                                              "xgroup|destroy",
                                              "xpending",
