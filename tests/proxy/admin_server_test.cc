@@ -204,22 +204,26 @@ TEST(PrometheusTextTest, HistogramSeriesAreCumulativeWithSumAndCount) {
   const std::string& t = p.text();
   EXPECT_NE(t.find("# TYPE keyward_x_seconds histogram\n"), std::string::npos) << t;
   EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.0005\"} 1\n"),
-            std::string::npos) << t;
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.0025\"} 1\n"),
-            std::string::npos) << t;
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"0.005\"} 2\n"),
-            std::string::npos) << t;
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"10\"} 2\n"), std::string::npos)
       << t;
   EXPECT_NE(t.find("keyward_x_seconds_bucket{route=\"command\",le=\"+Inf\"} 3\n"),
-            std::string::npos) << t;
-  EXPECT_NE(t.find("keyward_x_seconds_sum{route=\"command\"} 42.003400\n"), std::string::npos)
+            std::string::npos)
       << t;
+  EXPECT_NE(t.find("keyward_x_seconds_sum{route=\"command\"} 42.003400\n"), std::string::npos) << t;
   EXPECT_NE(t.find("keyward_x_seconds_count{route=\"command\"} 3\n"), std::string::npos) << t;
   PrometheusText q;
   q.sample("counter", "keyward_y_total", "help", {{"client", "a\"b"}, {"shadow", "allow"}}, 5);
   EXPECT_NE(q.text().find("keyward_y_total{client=\"a\\\"b\",shadow=\"allow\"} 5\n"),
-            std::string::npos) << q.text();
+            std::string::npos)
+      << q.text();
 }
 
 }  // namespace

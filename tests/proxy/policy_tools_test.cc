@@ -231,8 +231,8 @@ TEST(ExplainTest, ATransactionHoldsAtMostFourDataSizedCommands) {
   // Scanning commands walk up to their COUNT whatever they return: they count too (attack round
   // 23: 10,000 HSCAN in one /multi-exec held Redis 3.7 s).
   const std::vector<std::string> scan = {"SCAN", "0", "MATCH", "user:42:*"};
-  const std::string scans = explainJson(
-      {"web", "42", conf::CaseRoute::MultiExec, {scan, sunion, scan, scan, scan}});
+  const std::string scans =
+      explainJson({"web", "42", conf::CaseRoute::MultiExec, {scan, sunion, scan, scan, scan}});
   EXPECT_TRUE(has(scans, R"("reason":"transaction_data_sized")")) << scans;
   EXPECT_TRUE(has(scans, "('scan' is one more)")) << scans;
 }

@@ -17,6 +17,7 @@
 
 #include "policy/ascii.h"
 #include "proxy/io/fair_queue.h"
+#include "proxy/io/idle_socket.h"
 #include "proxy/io/tls_client.h"
 #include "proxy/io/tls_read_ahead.h"
 #include "proxy/io/write_through.h"
@@ -60,6 +61,12 @@ namespace {
 bool hasInput(const RestConn* c) {
   return c->bev && (evbuffer_get_length(bufferevent_get_input(c->bev.get())) != 0 ||
                     tlsBuffered(c->bev.get()));
+}
+
+// An idle connection may carry the next request: nothing arrived on it since its last response
+// (read or not yet read) and the upstream has not closed it.
+bool stillClean(const RestConn* c) {
+  return c->bev && !hasInput(c) && socketQuiet(bufferevent_getfd(c->bev.get()));
 }
 }  // namespace
 
@@ -110,6 +117,7 @@ struct RestPool::Impl {
   void fail(const std::shared_ptr<RestPending>& p, UpstreamError e);
   void complete(RestConn* c);
   void processInput(RestConn* c);
+  RestConn* takeIdle();
   void onEvent(RestConn* c, short what);
   void onTimeout(const std::shared_ptr<RestPending>& p);
   void cancel(const std::shared_ptr<RestPending>& p);
@@ -246,11 +254,9 @@ RestCallPtr RestPool::call(RestCallSpec spec, RestCallbacks callbacks) {
   }
   if (impl->queue.empty() && impl->mayTakeOneMore(p->spec.tenant)) {
     // An idle connection takes the request now (writing it runs no callback).
-    for (auto& c : impl->pool) {
-      if (c->state == RestConn::State::Idle) {
-        impl->assign(c.get(), p);
-        return std::make_unique<RestCall>(p);
-      }
+    if (RestConn* idle = impl->takeIdle()) {
+      impl->assign(idle, p);
+      return std::make_unique<RestCall>(p);
     }
   }
   impl->queue.push(p->spec.tenant, p->spec.lane, p);
@@ -295,17 +301,26 @@ RestConn* RestPool::Impl::open(bool dedicated) {
   return raw;
 }
 
+RestConn* RestPool::Impl::takeIdle() {
+  for (size_t i = 0; i < pool.size();) {
+    RestConn* c = pool[i].get();
+    if (c->state != RestConn::State::Idle) {
+      ++i;
+      continue;
+    }
+    if (stillClean(c)) return c;
+    // Unasked bytes (or the upstream's close) since its last response: out of step, never
+    // reused. kill() takes it out of `pool`.
+    kill(c);
+  }
+  return nullptr;
+}
+
 void RestPool::Impl::pump() {
   if (destroying) return;
   size_t passed = 0;  // tenants in a row whose next request may not go now
   while (!queue.empty() && passed < queue.tenants()) {
-    RestConn* idle = nullptr;
-    for (auto& c : pool) {
-      if (c->state == RestConn::State::Idle) {
-        idle = c.get();
-        break;
-      }
-    }
+    RestConn* idle = takeIdle();
     if (idle == nullptr) break;
     const std::string& tenant = queue.front()->spec.tenant;
     if (!mayTakeOneMore(tenant)) {
