@@ -1,6 +1,8 @@
 // See json_stream_check.h.
 #include "proxy/codec/json_stream_check.h"
 
+#include <string_view>
+
 namespace kw::proxy::codec {
 
 namespace {
@@ -52,6 +54,90 @@ bool JsonStreamCheck::close(bool object) {
   return ((objects_[depth_ / 64] >> (depth_ % 64)) & 1) == (object ? 1u : 0u);
 }
 
+bool JsonStreamCheck::endKey() {
+  in_key_ = false;
+  const std::string_view key(key_, key_len_);
+  if (key != "result" && key != "error") return false;
+  error_key_ = key == "error";
+  member_ = Member::Colon;
+  return true;
+}
+
+bool JsonStreamCheck::structural(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  const bool ws = isWs(c);
+  if (depth_ == envelope_depth_) {  // inside an envelope, outside its value's brackets
+    switch (member_) {
+      case Member::Key:
+        if (ws) return true;
+        if (c != '"') return false;  // '}' too: an envelope has exactly one member
+        in_string_ = in_key_ = true;
+        key_len_ = 0;
+        return true;
+      case Member::Colon:
+        if (ws) return true;
+        member_ = Member::Value;
+        return c == ':';
+      case Member::Value:
+        if (ws) return true;
+        if (c == '"') {
+          member_ = Member::AfterValue;
+          in_string_ = true;
+          return true;
+        }
+        if (error_key_) return false;  // "error" holds a string
+        if (c == '{' || c == '[') {
+          member_ = Member::AfterValue;  // once the value's brackets close
+          return open(c == '{');
+        }
+        member_ = Member::Scalar;
+        return b >= 0x20 && b < 0x80 && c != ',' && c != '}' && c != ']' && c != ':';
+      case Member::Scalar:
+      case Member::AfterValue:
+        if (ws) {
+          member_ = Member::AfterValue;
+          return true;
+        }
+        if (c == '}') break;  // the envelope closes
+        if (member_ == Member::AfterValue) return false;
+        return b >= 0x20 && b < 0x80 && c != ',' && c != '"' && c != '{' && c != '[' && c != ']' &&
+               c != ':';
+    }
+    if (!close(true)) return false;
+    if (depth_ == 0) {
+      phase_ = Phase::After;
+    } else {
+      slot_ = Slot::AfterEnvelope;
+    }
+    return true;
+  }
+  if (depth_ + 1 == envelope_depth_) {  // an array's, between its envelopes
+    if (ws) return true;
+    if (c == '{' && slot_ != Slot::AfterEnvelope) {
+      member_ = Member::Key;
+      return open(true);
+    }
+    if (c == ',' && slot_ == Slot::AfterEnvelope) {
+      slot_ = Slot::Next;
+      return true;
+    }
+    if (c != ']' || slot_ == Slot::Next || !close(false)) return false;
+    phase_ = Phase::After;
+    return true;
+  }
+  // Inside an envelope's value: only the frame is read.
+  if (c == '"') {
+    in_string_ = true;
+  } else if (c == '{' || c == '[') {
+    return open(c == '{');
+  } else if (c == '}' || c == ']') {
+    return close(c == '}');
+  } else if (b >= 0x80 || (b < 0x20 && !ws)) {
+    return false;  // outside strings JSON is ASCII
+  }
+  return true;
+}
+
 bool JsonStreamCheck::feed(std::string_view in) {
   for (const char c : in) {
     const auto b = static_cast<unsigned char>(c);
@@ -64,14 +150,18 @@ bool JsonStreamCheck::feed(std::string_view in) {
           return false;
         }
         continue;
-      case Phase::Before:
+      case Phase::Before: {
         if (isWs(c)) continue;
-        if (c != '{' || !open(true)) {
+        const bool array = envelope_depth_ == 2;
+        if (c != (array ? '[' : '{') || !open(!array)) {
           phase_ = Phase::Failed;
           return false;
         }
+        member_ = Member::Key;
+        slot_ = Slot::First;
         phase_ = Phase::Inside;
         continue;
+      }
       case Phase::Inside:
         break;
     }
@@ -83,6 +173,23 @@ bool JsonStreamCheck::feed(std::string_view in) {
       first_lo_ = 0x80;  // only the first continuation byte has a narrower range
       first_hi_ = 0xBF;
       --continuation_;
+      continue;
+    }
+    if (in_key_) {
+      // An envelope's key, written plainly: "result" or "error".
+      bool ok = true;
+      if (c == '"') {
+        in_string_ = false;
+        ok = endKey();
+      } else if (c == '\\' || b < 0x20 || b >= 0x80 || key_len_ == sizeof key_) {
+        ok = false;
+      } else {
+        key_[key_len_++] = c;
+      }
+      if (!ok) {
+        phase_ = Phase::Failed;
+        return false;
+      }
       continue;
     }
     if (in_string_) {
@@ -125,21 +232,8 @@ bool JsonStreamCheck::feed(std::string_view in) {
       }
       continue;
     }
-    if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      if (!open(c == '{')) {
-        phase_ = Phase::Failed;
-        return false;
-      }
-    } else if (c == '}' || c == ']') {
-      if (!close(c == '}')) {
-        phase_ = Phase::Failed;
-        return false;
-      }
-      if (depth_ == 0) phase_ = Phase::After;
-    } else if (b >= 0x80 || (b < 0x20 && !isWs(c))) {
-      phase_ = Phase::Failed;  // outside strings JSON is ASCII
+    if (!structural(c)) {
+      phase_ = Phase::Failed;
       return false;
     }
   }

@@ -1,4 +1,5 @@
-// Tests for the streamed single-reply JSON check: UTF-8 inside strings as RFC 3629 has it.
+// Tests for the streamed REST reply check: Upstash envelopes (one, or an array of them) and
+// UTF-8 inside strings as RFC 3629 has it.
 #include "proxy/codec/json_stream_check.h"
 
 #include <gtest/gtest.h>
@@ -8,10 +9,12 @@
 namespace kw::proxy::codec {
 namespace {
 
-bool whole(std::string_view body) {
-  JsonStreamCheck c;
+bool whole(std::string_view body, JsonShape shape = JsonShape::Envelope) {
+  JsonStreamCheck c(shape);
   return c.feed(body) && c.complete();
 }
+
+bool wholeArray(std::string_view body) { return whole(body, JsonShape::EnvelopeArray); }
 
 TEST(JsonStreamCheck, Utf8IsCheckedAsRfc3629HasIt) {
   // Valid: 2, 3 and 4 bytes, the edges of each range.
@@ -33,6 +36,38 @@ TEST(JsonStreamCheck, AWholeObjectAndNothingAfterIt) {
   EXPECT_FALSE(whole("{\"result\":\"x}"));
   EXPECT_FALSE(whole("[1]"));
   EXPECT_FALSE(whole("{\"result\":\"\\x\"}"));
+}
+
+// The shape checkUpstashBody asks of a held reply, so a reply's size does not change what
+// passes (attack round 23: streamed pipeline slots were only counted).
+TEST(JsonStreamCheck, AnEnvelopeHoldsExactlyOneResultOrAStringError) {
+  for (const char* ok : {R"({"result":1})", R"({ "result" : null })", R"({"result":"x"})",
+                         R"({"result":[1,{"result":2,"x":[]}]})", R"({"error":"ERR x"})",
+                         R"({"result":{}})", "{\"result\":true\n}"}) {
+    EXPECT_TRUE(whole(ok)) << ok;
+  }
+  for (const char* bad :
+       {"{}", R"({"foo":1})", R"({"result":1,"error":"x"})", R"({"result":1,})", R"({"error":5})",
+        R"({"error":["x"]})", R"({"result":1 2})", R"({"result"})", R"({"result":})",
+        R"({"res\u0075lt":1})", R"({"results":1})", R"({"resul":1})", R"({"result"::1})",
+        R"({"result":1:2})", R"({:1})", R"({"result":1]})"}) {
+    EXPECT_FALSE(whole(bad)) << bad;
+  }
+}
+
+TEST(JsonStreamCheck, AnArrayHoldsEnvelopesOnly) {
+  for (const char* ok : {"[]", "[ ]", R"([{"result":1}])", R"([{"result":1},{"error":"e"}])",
+                         " [ {\"result\":[\"a\"]} ,\n{\"result\":null} ] "}) {
+    EXPECT_TRUE(wholeArray(ok)) << ok;
+  }
+  for (const char* bad :
+       {"[1]", R"(["x"])", "[null]", R"([[{"result":1}]])", R"([{"result":1},])",
+        R"([,{"result":1}])", R"([{"result":1}{"result":2}])", R"([{"result":1},,{"result":2}])",
+        R"([{"result":1,"x":1}])", R"([{"result":1,"error":"e"}])", R"([{}])", R"({"result":1})",
+        R"([{"result":1}]])"}) {
+    EXPECT_FALSE(wholeArray(bad)) << bad;
+  }
+  EXPECT_FALSE(whole("[]")) << "a single reply is one envelope";
 }
 
 }  // namespace

@@ -728,6 +728,32 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     up.reply(() => ({ status: 200, json: [{ result: "v".repeat(300 * 1024) }, { result: "b" }] }));
     const cut = await post(three, { path: "/pipeline" }).then((res) => res, (err) => ({ err }));
     assert.ok(cut.err || !cut.text.trimEnd().endsWith("]"), "a short streamed reply read as whole");
+    // Attack round 23: a streamed array's slots are envelopes as a held one's are. Past 256 KiB
+    // only their count was checked, and these reached the client as complete 200s.
+    const v = "B".repeat(150 * 1024);  // two of them are past the 256 KiB held whole
+    for (const [body, path, status] of [
+      [`["${v}","${v}","${v}"]`, "/pipeline", 200],
+      [`[{"result":"${v}","x":1},{"result":"${v}"},{"result":"${v}"}]`, "/pipeline", 200],
+      [`[{"result":"${v}","error":"E"},{"result":"${v}"},{"result":"${v}"}]`, "/multi-exec", 200],
+      [`[{"result":"${v}"},{"result":"${v}"},{"error":["${v}"]}]`, "/pipeline", 200],
+      [`[{"result":"${v}"},{"result":"${v}"},{}]`, "/pipeline", 200],
+      [`[{"result":"${v}"},{"result":"${v}"},{"res\\u0075lt":1}]`, "/pipeline", 200],
+      [`[{"result":"${v}"},{"result":"${v}"},[{"result":1}]]`, "/pipeline", 200],
+      [`{"result":"${v}${v}${v}","extra":1}`, "/", 200],
+      [`{"error":"${v}${v}${v}","result":1}`, "/pipeline", 400],
+    ]) {
+      up.reply(() => ({ status, body: Buffer.from(body) }));
+      const got = await post(path === "/" ? single : three, { path }).then((res) => res, (err) => ({ err }));
+      let whole = false;
+      try { whole = !got.err && got.status === status && JSON.parse(got.text) !== undefined; } catch { /* cut */ }
+      assert.ok(!whole, `a streamed reply of the wrong shape passed whole: ${body.slice(-40)}`);
+    }
+    // ... and the right shape streams whole: nested values, an error slot, whitespace.
+    const good = `[ {"result":"${v}"} , {"error":"ERR x"},\n{"result":[1,{"a":"${v}"},null]} ]`;
+    up.reply(() => ({ status: 200, body: Buffer.from(good) }));
+    const whole = await post(three, { path: "/pipeline" });
+    assert.equal(whole.status, 200);
+    assert.deepEqual(whole.json, JSON.parse(good));
     up.reply(null);
     await recovers();
   });
