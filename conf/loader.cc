@@ -10,11 +10,11 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -179,23 +179,6 @@ std::string joinLines(const std::vector<std::string>& lines) {
   return out;
 }
 
-// Reads at most `limit` + 1 bytes so an oversized file is detected without reading it all.
-bool readBounded(const std::string& path, size_t limit, std::string& out, std::string& why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    why = std::strerror(errno);
-    return false;
-  }
-  out.assign(limit + 1, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(limit + 1));
-  if (in.bad()) {
-    why = "read error";
-    return false;
-  }
-  out.resize(static_cast<size_t>(in.gcount()));
-  return true;
-}
-
 std::string absoluteDir(const std::string& path) {
   std::error_code ec;
   std::filesystem::path p = std::filesystem::absolute(path, ec);
@@ -284,7 +267,7 @@ Result<Config> loadConfigText(std::string_view text, const std::string& source_n
 std::vector<std::string> loadFileInto(const std::string& path, const EnvLookup& env, Config& cfg) {
   std::string text;
   std::string why;
-  if (!readBounded(path, kMaxConfigBytes, text, why)) {
+  if (!readRegularFile(path, kMaxConfigBytes, text, why)) {  // never a FIFO: it would hang
     return {path + ":1:1: cannot read the config file: " + why};
   }
   return loadInto(text, path, absoluteDir(path), env, cfg);
@@ -324,9 +307,17 @@ int openRegularFile(const std::string& path, std::string& why) {
 bool readRegularFile(const std::string& path, size_t limit, std::string& out, std::string& why) {
   const int fd = openRegularFile(path, why);
   if (fd < 0) return false;
-  out.assign(limit + 1, '\0');
+  // Sized by what the file holds now (a 64 MiB bound is not 64 MiB per read), grown while it
+  // grows, one byte past `limit` at most so that an oversized file is told apart.
+  struct stat st {};
+  const size_t now = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+  out.assign(std::min(now, limit) + 1, '\0');
   size_t got = 0;
-  while (got < out.size()) {
+  for (;;) {
+    if (got == out.size()) {
+      if (out.size() > limit) break;
+      out.resize(std::min(out.size() * 2, limit + 1));
+    }
     const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {

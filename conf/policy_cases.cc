@@ -1,8 +1,7 @@
 // Parses policy case files over the YamlNode tree; every error found is reported at its mark.
 #include "conf/policy_cases.h"
 
-#include <fstream>
-
+#include "conf/schema.h"
 #include "conf/yaml_tree.h"
 
 namespace kw::conf {
@@ -142,14 +141,12 @@ Result<std::vector<PolicyCase>> parsePolicyCases(const std::string& text,
 }
 
 Result<std::vector<PolicyCase>> loadPolicyCases(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::Io, path + ": cannot read");
-  // Read at most one byte past the bound: a huge file, or /dev/zero, is refused, not loaded.
-  std::string text(kMaxCaseFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxCaseFileBytes) {
-    return makeError(ErrorCode::TooLarge, path + ": larger than 16 MiB");
+  // A regular file of at most 16 MiB: /dev/zero or a huge file is refused, not loaded, and a
+  // FIFO does not hang the run (attack round 24).
+  std::string text;
+  std::string why;
+  if (!readRegularFile(path, kMaxCaseFileBytes, text, why)) {
+    return makeError(ErrorCode::Io, path + ": cannot read: " + why);
   }
   return parsePolicyCases(text, path);
 }

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include "conf/schema.h"
 #include "policy/credentials.h"
@@ -193,32 +192,31 @@ Result<SnapshotConstSharedPtr> buildSnapshotWithoutKeys(Config config) {
 
 Result<std::unordered_set<std::string>> loadRevokedFile(const std::string& path) {
   std::unordered_set<std::string> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text;
+  std::string why;
+  // A regular file only: a FIFO put there would hang every reload (attack round 24). errno is
+  // cleared first: only open() failing with ENOENT means "no file" (no revocations yet).
+  errno = 0;
+  if (!readRegularFile(path, kMaxRevokedBytes, text, why)) {
     if (errno == ENOENT) return out;
-    return makeError(ErrorCode::Io, path + ": cannot read: " + std::strerror(errno));
+    return makeError(ErrorCode::Io, path + ": cannot read: " + why);
   }
-  std::string line;
-  size_t bytes = 0;
-  while (std::getline(in, line)) {
-    bytes += line.size() + 1;
-    if (bytes > kMaxRevokedBytes) {
-      return makeError(ErrorCode::TooLarge,
-                       path + ": larger than " + std::to_string(kMaxRevokedBytes) + " bytes");
-    }
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const size_t eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.pop_back();
+      line.remove_suffix(1);
     }
-    size_t start = 0;
-    while (start < line.size() && (line[start] == ' ' || line[start] == '\t')) ++start;
-    if (start == line.size() || line[start] == '#') continue;
-    out.insert(line.substr(start));
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') continue;
+    out.emplace(line);
     if (out.size() > kMaxRevokedEntries) {
       return makeError(ErrorCode::TooLarge,
                        path + ": more than " + std::to_string(kMaxRevokedEntries) + " entries");
     }
   }
-  if (in.bad()) return makeError(ErrorCode::Io, path + ": read error");
   return out;
 }
 

@@ -157,4 +157,14 @@ uint64_t valueGrowth(Argv argv, const CommandInfo& cmd) {
   return g.bad_arg >= 0 ? 0 : g.bytes;
 }
 
+Decision countGrowth(uint64_t& grown, Argv argv, const CommandInfo& cmd, uint64_t max_bytes) {
+  const uint64_t grows = valueGrowth(argv, cmd);
+  if (grows == 0) return Decision::allow(&cmd);
+  if (grown + grows > max_bytes || grown + grows < grows) {
+    return Decision::deny(Reason::ValueTooLarge, -1, &cmd);
+  }
+  grown += grows;
+  return Decision::allow(&cmd);
+}
+
 }  // namespace kw::policy

@@ -28,6 +28,11 @@ Decision checkValueGrowth(Argv argv, const CommandInfo& cmd, uint64_t max_bytes)
 // it, made 250 MB from 7.9 KB).
 uint64_t valueGrowth(Argv argv, const CommandInfo& cmd);
 
+// The request-wide rule on valueGrowth, one allowed command at a time: `grown` sums what the
+// request's commands so far may grow values to. Allow (and add), or ValueTooLarge when the sum
+// would pass `max_bytes`. The router and the policy tools both decide by it.
+Decision countGrowth(uint64_t& grown, Argv argv, const CommandInfo& cmd, uint64_t max_bytes);
+
 // SRANDMEMBER, HRANDFIELD and ZRANDMEMBER with a negative count return that many elements
 // (repeats allowed) whatever the key holds: -10,000,000 on a 3-member set made Redis build
 // 210 MB for 1.5 s before upstream.max_reply_elements dropped the reply (attack round 16). Deny

@@ -65,17 +65,13 @@ Checked check(const conf::Snapshot& snapshot, const conf::ClientEntry& entry,
   }
   // Offsets that grow values count for the whole request, as the bytes of values sent whole do
   // (attack round 16: a /pipeline of 200 SETRANGEs, each within the bound, made 250 MB).
-  if (const uint64_t grows = policy::valueGrowth(argv, *d.command); grows != 0) {
-    const uint64_t max = snapshot.config().listen.max_body_bytes;
-    if (plan.grown_bytes + grows > max || plan.grown_bytes + grows < grows) {
-      const policy::Decision over =
-          policy::Decision::deny(policy::Reason::ValueTooLarge, -1, d.command);
-      c.reason = over.reason;
-      c.status = policy::denialStatus(over.reason);
-      c.message = policy::denialMessage(over, sent) + " (with the request's other commands)";
-      return c;
-    }
-    plan.grown_bytes += grows;
+  if (const policy::Decision over = policy::countGrowth(plan.grown_bytes, argv, *d.command,
+                                                        snapshot.config().listen.max_body_bytes);
+      !over.allowed()) {
+    c.reason = over.reason;
+    c.status = policy::denialStatus(over.reason);
+    c.message = policy::denialMessage(over, sent) + " (with the request's other commands)";
+    return c;
   }
   c.allowed = true;
   if (ev.rewritten.empty()) {

@@ -44,6 +44,16 @@ Admission refused(Admission a, AccessRecord& rec, int status, std::string_view r
   return a;
 }
 
+// A credential that holds, refused where it was presented (source address, Origin): no client
+// was admitted, so the connection ends with the answer, as it does after a 401 (attack round
+// 24: refused requests pipelined on one connection are each logged and audited).
+Admission refusedHere(Admission a, AccessRecord& rec, std::string_view reason,
+                      std::string_view message) {
+  Admission r = refused(std::move(a), rec, 403, reason, message);
+  r.refusal->close = true;
+  return r;
+}
+
 // The ?_token= (and the errors of the query string) of a request whose JSON body is not read
 // yet: its query decoded as a path-style command's would be.
 Result<codec::RestRequest> decodeQueryOnly(const codec::HttpRequestParser& parser,
@@ -177,14 +187,14 @@ Admission RequestRouter::admit(const codec::HttpRequestParser& parser, const Pee
   rec.client = client.spec.name;
   rec.sub = a.sub;
   if (!client.allow_ips.empty() && !conf::anyContains(client.allow_ips, a.client_ip.ip16)) {
-    return refused(std::move(a), rec, 403, "source_ip",
-                   "NOPERM source address not allowed for this client");
+    return refusedHere(std::move(a), rec, "source_ip",
+                       "NOPERM source address not allowed for this client");
   }
   if (auto origin = parser.header("origin")) {
     bool ok = false;
     for (const auto& o : client.allow_origins) ok = ok || o == *origin || o == "*";
     if (!ok) {
-      return refused(std::move(a), rec, 403, "origin", "NOPERM origin not allowed for this client");
+      return refusedHere(std::move(a), rec, "origin", "NOPERM origin not allowed for this client");
     }
     a.cors.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
     a.cors.emplace_back("Access-Control-Expose-Headers", std::string(kExposeHeaders));

@@ -204,6 +204,9 @@ Result<Explanation> explainRequest(const conf::Snapshot& snapshot, const Explain
   for (const auto& c : request.commands) {
     if (c.empty()) return makeError(ErrorCode::InvalidArgument, "an empty command");
   }
+  if (std::string whole = requestRefusal(request.commands); !whole.empty()) {
+    return makeError(ErrorCode::InvalidArgument, std::move(whole));
+  }
   const auto decisions = decideRequest(*entry, request.route, request.commands, request.sub, true);
   size_t allowed = 0;
   for (const auto& d : decisions) allowed += d.decision.allowed();

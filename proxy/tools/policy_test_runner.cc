@@ -40,6 +40,11 @@ int runPolicyTests(const conf::Snapshot& snapshot, const std::vector<std::string
         ++failed;
         continue;
       }
+      if (std::string whole = requestRefusal(c.commands); !whole.empty()) {
+        out << at << whole << "\n";
+        ++failed;
+        continue;
+      }
       const auto decisions = decideRequest(*entry, c.route, c.commands, c.sub, false);
       bool ok = true;
       auto fail = [&](std::string_view where, std::string_view expect, const CommandDecision& got) {

@@ -3,11 +3,20 @@
 #include "proxy/tools/request_decisions.h"
 
 #include "policy/command_meta.h"
+#include "policy/value_growth.h"
+#include "proxy/codec/rest_request.h"
 
 namespace kw::proxy {
 
 std::string verdictText(const policy::Decision& d) {
   return d.allowed() ? "allow" : "deny:" + std::string(policy::reasonName(d.reason));
+}
+
+std::string requestRefusal(const std::vector<std::vector<std::string>>& commands) {
+  const size_t max = codec::RestOptions{}.max_commands;
+  if (commands.size() <= max) return {};
+  return "keyward refuses a request of more than " + std::to_string(max) +
+         " commands whole (413 ERR too many commands in the request)";
 }
 
 std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf::CaseRoute route,
@@ -17,6 +26,7 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
   policy::EvalScratch scratch;
   const policy::Identity id{sub};
   size_t data_sized = 0;  // a transaction's (policy::countInTransaction)
+  uint64_t grown = 0;     // the request's (policy::countGrowth)
   for (const auto& command : commands) {
     std::vector<std::string_view> argv(command.begin(), command.end());
     CommandDecision& cd = out.emplace_back();
@@ -36,6 +46,17 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
         cd.decision =
             policy::Decision::deny(policy::Reason::ConnectionState, 0, cd.decision.command);
         cd.message = std::move(only);
+      }
+    }
+    if (cd.decision.allowed()) {
+      // Values grown by offsets count for the whole request (attack round 24: two SETRANGEs,
+      // each within the bound, were "allowed" here and refused by the gateway).
+      if (policy::Decision d = policy::countGrowth(grown, argv, *cd.decision.command,
+                                                   entry.config->spec.max_grown_value_bytes);
+          !d.allowed()) {
+        cd.decision = d;
+        cd.message =
+            policy::denialMessage(d, sent.substr(0, 64)) + " (with the request's other commands)";
       }
     }
     if (cd.decision.allowed() && route == conf::CaseRoute::MultiExec) {

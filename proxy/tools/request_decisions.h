@@ -28,6 +28,10 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
                                            const std::vector<std::vector<std::string>>& commands,
                                            std::string_view sub, bool explain);
 
+// The gateway's refusal of the request as a whole before any command is decided (more than
+// codec::RestOptions::max_commands: 413 "ERR too many commands in the request"), or "".
+std::string requestRefusal(const std::vector<std::vector<std::string>>& commands);
+
 // "allow", or "deny:<reason>".
 std::string verdictText(const policy::Decision& d);
 

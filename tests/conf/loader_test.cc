@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "conf/policy_cases.h"
+#include "conf/snapshot.h"
 #include "conf_test_util.h"
 
 namespace kw::conf {
@@ -602,6 +604,27 @@ TEST(LoaderTest, NonRegularSecretFileIsRefusedWithoutBlocking) {
       "clients:\n  - name: a\n",
       testing::defaultEnv(), dir.path());
   EXPECT_NE(dir_err.find("not a regular file"), std::string::npos) << dir_err;
+}
+
+// Attack round 24: `keyward check` and `policy test` waited forever on a FIFO named as the
+// config or the cases file; a FIFO put at revoked_file would have held every reload.
+TEST(LoaderTest, AFifoIsNeverWaitedOn) {
+  testing::TempDir dir;
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto cfg = loadConfigFile(fifo, testing::defaultEnv());
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().message, fifo + ":1:1: cannot read the config file: not a regular file");
+  auto cases = loadPolicyCases(fifo);
+  ASSERT_FALSE(cases);
+  EXPECT_EQ(cases.error().message, fifo + ": cannot read: not a regular file");
+  auto revoked = loadRevokedFile(fifo);
+  ASSERT_FALSE(revoked) << "a revoked_file that cannot be read is not an empty list";
+  EXPECT_EQ(revoked.error().message, fifo + ": cannot read: not a regular file");
+  // No file at all is no revocation yet.
+  auto none = loadRevokedFile(dir.path() + "/none");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 }  // namespace

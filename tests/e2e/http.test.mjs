@@ -129,6 +129,40 @@ describe("401 credentials (WRONGPASS), nothing executed", () => {
     expectError(res, 401, "WRONGPASS");
   });
 
+  // Attack round 24: every answer is logged and audited, and a connection that was refused
+  // kept being served: 10.4 MB of pipelined unauthenticated requests from 2 connections made
+  // 201,736 audit records (68 MiB) and 59 MiB of stdout in 5 s. A 401, and any refusal of a
+  // request no client was admitted for, now ends its connection; an admitted client's refusals
+  // (403) and an unauthenticated preflight keep it.
+  test("a 401, or a refusal before any client was admitted, closes the connection", async () => {
+    const keyed = (method, path, key, extra = []) => rawRequest(method, path, { key, close: false, headers: extra });
+    for (const [what, first] of [
+      ["no credential", keyed("GET", "/get/app:x")],
+      ["a wrong key", keyed("GET", "/get/app:x", `kw_${"B".repeat(43)}`)],
+      ["a 400 before the credential", keyed("GET", "/get/app:x?_token=a&_token=b")],
+      ["a 405", keyed("DELETE", "/get/app:x")],
+      ["a key from an Origin its client does not list", keyed("GET", "/get/app:x", stack.keys.admin,
+                                                              ["origin: https://nowhere.example"])],
+    ]) {
+      const ex = await rawExchange(port, [first, ...Array.from({ length: 50 }, () => keyed("GET", "/get/app:x"))],
+                                   { timeoutMs: 5000 });
+      const answers = ex.data.toString("latin1").match(/HTTP\/1\.1 \d{3} /g) || [];
+      assert.equal(answers.length, 1, `${what}: ${answers.length} answers on one connection`);
+      assert.ok(ex.closed, `${what}: the connection stayed open`);
+      assert.match(ex.data.toString("latin1"), /\r\nConnection: close\r\n/i, what);
+    }
+    // An admitted client's 403 keeps its connection, as does a CORS preflight.
+    const denied = keyed("GET", "/flushall", stack.keys.admin);
+    const ok = keyed("GET", "/get/app:x", stack.keys.admin);
+    const ex = await rawExchange(port, [denied, ok, keyed("OPTIONS", "/", undefined,
+      ["origin: https://nowhere.example", "access-control-request-method: POST"]), ok], { timeoutMs: 3000 });
+    const statuses = (ex.data.toString("latin1").match(/HTTP\/1\.1 \d{3} /g) || []).map((l) => Number(l.slice(9, 12)));
+    assert.equal(statuses.length, 4, `answers on one connection: ${statuses}`);
+    assert.equal(statuses[0], 403);
+    assert.equal(statuses[1], 200);
+    assert.equal(statuses[3], 200);
+  });
+
   test("header name is case-insensitive", async () => {
     const res = await request(port, { body: ["SET", "app:auth-ok", "1"],
                                       headers: { AUTHORIZATION: `Bearer ${stack.keys.admin}` } });

@@ -35,6 +35,9 @@ clients:
   - name: cache
     commands: ["+scan"]
     keys: ["cache:*"]
+  - name: writer
+    commands: ["+setrange", "+get"]
+    keys: ["w:*"]
 )";
 
 // A config's policies (no secrets, no key files), as the policy tools read it.
@@ -235,6 +238,47 @@ TEST(ExplainTest, ATransactionHoldsAtMostFourDataSizedCommands) {
       explainJson({"web", "42", conf::CaseRoute::MultiExec, {scan, sunion, scan, scan, scan}});
   EXPECT_TRUE(has(scans, R"("reason":"transaction_data_sized")")) << scans;
   EXPECT_TRUE(has(scans, "('scan' is one more)")) << scans;
+}
+
+// Attack round 24: the tools decided each command alone, and said "allowed" for requests the
+// gateway refuses as a whole: values grown past listen.max_body_bytes by the request's
+// commands together, and more than 10,000 commands.
+TEST(ExplainTest, RequestWideRulesAreTheGatewaysToo) {
+  const std::vector<std::string> a = {"SETRANGE", "w:a", "6000000", "x"};
+  const std::vector<std::string> b = {"SETRANGE", "w:b", "6000000", "x"};
+  EXPECT_TRUE(has(explainJson({"writer", "", conf::CaseRoute::Command, {a}}), R"("allowed":true)"));
+  for (const conf::CaseRoute route : {conf::CaseRoute::Pipeline, conf::CaseRoute::MultiExec}) {
+    const std::string two = explainJson({"writer", "", route, {a, b}});
+    EXPECT_TRUE(has(two, R"("allowed":false)")) << two;
+    EXPECT_TRUE(has(two, R"("reason":"value_too_large")")) << two;
+    EXPECT_TRUE(has(two, "(with the request's other commands)")) << two;
+  }
+  auto snap = snapshot();
+  const ExplainRequest many{"writer", "", conf::CaseRoute::Pipeline,
+                            std::vector<std::vector<std::string>>(10001, {"GET", "w:a"})};
+  auto refused = explainRequest(*snap, many, true);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(has(refused.error().message, "more than 10000 commands")) << refused.error().message;
+  const ExplainRequest most{"writer", "", conf::CaseRoute::Pipeline,
+                            std::vector<std::vector<std::string>>(10000, {"GET", "w:a"})};
+  EXPECT_TRUE(explainRequest(*snap, most, true));
+
+  std::string yaml =
+      "- name: grown\n  client: writer\n"
+      "  multi-exec: [[SETRANGE, w:a, \"6000000\", x], [SETRANGE, w:b, \"6000000\", x]]\n"
+      "  expect: allow\n"
+      "- name: long\n  client: writer\n  pipeline: [";
+  for (int i = 0; i < 10001; ++i) yaml += i ? ", [GET, w:a]" : "[GET, w:a]";
+  yaml += "]\n  expect: [";
+  for (int i = 0; i < 10001; ++i) yaml += i ? ", allow" : "allow";
+  yaml += "]\n";
+  TempFile cases(yaml);
+  std::ostringstream out, err;
+  EXPECT_EQ(runPolicyTests(*snap, {cases.path()}, out, err), 1) << err.str();
+  EXPECT_TRUE(has(out.str(), ":1: grown: expected allow, got deny:value_too_large")) << out.str();
+  EXPECT_TRUE(has(out.str(), ":5: long: keyward refuses a request of more than 10000 commands"))
+      << out.str();
+  EXPECT_TRUE(has(out.str(), "0 passed, 2 failed")) << out.str();
 }
 
 TEST(ExplainTest, BodyParsing) {
