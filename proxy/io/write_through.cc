@@ -53,23 +53,46 @@ size_t writePlain(evutil_socket_t fd, std::string_view bytes) {
   }
   return done;
 }
+
+// What the socket takes of `bytes` now, when nothing is queued ahead of them; *retry as
+// writeTls sets it.
+size_t writeNow(bufferevent* bev, std::string_view bytes, size_t* retry) {
+  if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return 0;  // they queue behind
+  if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr) {
+    return SSL_is_init_finished(ssl) != 0 ? writeTls(ssl, bytes, retry) : 0;
+  }
+  const evutil_socket_t fd = bufferevent_getfd(bev);
+  return fd >= 0 ? writePlain(fd, bytes) : 0;
+}
+
+void releaseShared(const void* /*data*/, size_t /*len*/, void* holder) {
+  delete static_cast<std::shared_ptr<const std::string>*>(holder);
+}
 }  // namespace
 
 void writeThrough(bufferevent* bev, std::string_view bytes) {
   if (bytes.empty()) return;
-  evbuffer* out = bufferevent_get_output(bev);
-  size_t done = 0;
   size_t retry = 0;
-  if (evbuffer_get_length(out) == 0) {  // else these bytes must queue behind the others
-    if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr) {
-      if (SSL_is_init_finished(ssl) != 0) done = writeTls(ssl, bytes, &retry);
-    } else if (const evutil_socket_t fd = bufferevent_getfd(bev); fd >= 0) {
-      done = writePlain(fd, bytes);
-    }
-  }
+  const size_t done = writeNow(bev, bytes, &retry);
   if (done == bytes.size()) return;
   bufferevent_write(bev, bytes.data() + done, bytes.size() - done);
   // The piece OpenSSL holds must come first and whole in the bufferevent's next SSL_write.
+  if (retry != 0) evbuffer_pullup(bufferevent_get_output(bev), static_cast<ev_ssize_t>(retry));
+}
+
+void writeThroughShared(bufferevent* bev, std::shared_ptr<const std::string> bytes) {
+  if (!bytes || bytes->empty()) return;
+  size_t retry = 0;
+  const size_t done = writeNow(bev, *bytes, &retry);
+  if (done == bytes->size()) return;
+  evbuffer* out = bufferevent_get_output(bev);
+  const char* rest = bytes->data() + done;
+  const size_t len = bytes->size() - done;
+  auto* holder = new std::shared_ptr<const std::string>(std::move(bytes));
+  if (evbuffer_add_reference(out, rest, len, releaseShared, holder) != 0) {
+    delete holder;
+    return;  // out of memory: the stream is cut short, as a failed bufferevent_write would
+  }
   if (retry != 0) evbuffer_pullup(out, static_cast<ev_ssize_t>(retry));
 }
 

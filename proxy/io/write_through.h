@@ -10,6 +10,8 @@
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
+#include <memory>
+#include <string>
 #include <string_view>
 
 namespace kw::proxy {
@@ -18,6 +20,11 @@ namespace kw::proxy {
 // bufferevent still handshaking just gets bufferevent_write()). A write error is left to the
 // bufferevent, which meets it again and reports it through its event callback.
 void writeThrough(bufferevent* bev, std::string_view bytes);
+
+// writeThrough for bytes many connections send (one pub/sub message fanned out to a client's
+// streams): what the socket does not take now is queued by reference (evbuffer_add_reference),
+// never copied, and `bytes` lives until the last connection has sent it.
+void writeThroughShared(bufferevent* bev, std::shared_ptr<const std::string> bytes);
 
 // The SSL_CTX modes writeThrough relies on: when SSL_write would block, the bufferevent retries
 // the same bytes from its own buffer (another address), which OpenSSL allows only with

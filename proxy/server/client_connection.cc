@@ -229,9 +229,28 @@ void ClientConnection::onOutputChange(evbuffer* /*buf*/, const evbuffer_cb_info*
   if (info->n_deleted != 0 || (info->orig_size == 0 && info->n_added != 0)) {
     self->output_progress_ = std::chrono::steady_clock::now();
   }
-  self->output_held_ += info->n_added;
-  self->output_held_ -= std::min(info->n_deleted, self->output_held_);
-  self->server_.noteOutput(info->n_added, info->n_deleted);
+  // Shared bytes (by reference) are added only inside streamWriteShared, and leave the front.
+  const size_t shared_added = self->adding_shared_ ? info->n_added : 0;
+  if (shared_added != 0) {
+    self->shared_ranges_.emplace_back(self->output_added_, self->output_added_ + shared_added);
+  }
+  self->output_added_ += info->n_added;
+  const uint64_t from = self->output_deleted_;
+  self->output_deleted_ += info->n_deleted;
+  size_t shared_deleted = 0;
+  auto& ranges = self->shared_ranges_;
+  while (!ranges.empty() && ranges.front().first < self->output_deleted_) {
+    const uint64_t lo = std::max(ranges.front().first, from);
+    const uint64_t hi = std::min(ranges.front().second, self->output_deleted_);
+    if (hi > lo) shared_deleted += static_cast<size_t>(hi - lo);
+    if (ranges.front().second > self->output_deleted_) break;
+    ranges.pop_front();
+  }
+  const size_t added = info->n_added - shared_added;
+  const size_t deleted = info->n_deleted - shared_deleted;
+  self->output_held_ += added;
+  self->output_held_ -= std::min(deleted, self->output_held_);
+  self->server_.noteOutput(added, deleted);
 }
 
 void ClientConnection::detachOutput() {
@@ -626,6 +645,14 @@ void ClientConnection::beginStream(HttpResponse head) {
 void ClientConnection::streamWrite(std::string_view bytes) {
   if (!bev_ || state_ != State::Streaming) return;
   writeThrough(bev_.get(), bytes);
+  noteOutput();
+}
+
+void ClientConnection::streamWriteShared(std::shared_ptr<const std::string> bytes) {
+  if (!bev_ || state_ != State::Streaming) return;
+  adding_shared_ = true;
+  writeThroughShared(bev_.get(), std::move(bytes));
+  adding_shared_ = false;
   noteOutput();
 }
 

@@ -45,6 +45,9 @@ class Exchange {
   virtual void beginStream(HttpResponse head) = 0;
   // Appends bytes to a started stream (backpressure is the connection's business).
   virtual void streamWrite(std::string_view bytes) = 0;
+  // The same for bytes that many streams send (one pub/sub message fanned out): a connection
+  // may keep a reference instead of a copy.
+  virtual void streamWriteShared(std::shared_ptr<const std::string> bytes) { streamWrite(*bytes); }
   // Ends a started stream: flush, then close.
   virtual void endStream() = 0;
   // A relayed response body (a REST reply, or a large one encoded in slices): the head with

@@ -8,16 +8,17 @@
 // worker. Redis mode only: on a REST upstream each stream is its own SSE request to the upstream.
 import fs from "node:fs";
 import https from "node:https";
+import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { certs } from "../e2e/harness.mjs";
 import { request } from "../e2e/http.mjs";
-import { metric, report, sleep, startModeStack } from "./lib.mjs";
+import { metric, report, rssKiB, rssSampler, sleep, startModeStack, startProbe } from "./lib.mjs";
 
 const STREAMS = 40;
 const MESSAGE_BYTES = 1 << 20;
 const CLIENTS = {
-  fan: { commands: ["+subscribe", "+publish"], channels: ["fan:*"], limits: { max_subscriptions: 100 } },
+  fan: { commands: ["+subscribe", "+publish"], channels: ["fan:*"], limits: { max_subscriptions: 300 } },
 };
 
 // A stream that counts the bytes it receives; resolves once its head arrived.
@@ -80,6 +81,63 @@ describe("pub/sub fan-out (redis mode)", () => {
     assert.ok(connections >= 1 && connections <= workers, `${connections} subscriber connections at Redis for ${STREAMS} streams`);
     // Every stream still got the whole message.
     for (const n of got) assert.ok(n >= MESSAGE_BYTES, `a stream got ${n} of ${MESSAGE_BYTES} bytes`);
+  });
+
+  // Attack round 24: every stream got its own copy of a message in its output buffer (encoded
+  // again for each), all in one pass of the loop. One 7 MB PUBLISH to 400 of a client's streams
+  // that did not read held 1.17 GB (peak 1.69 GB) and another tenant's GET waited 6.1-6.7 s; the
+  // shedding that followed closed streams that did read. Now the event is encoded once and every
+  // stream queues a reference to it.
+  test("a large message to many streams that do not read is one copy in keyward", async () => {
+    const STALLED = 120;
+    const BIG = 8 << 20;
+    const stalled = [];
+    let reader;
+    try {
+      await fanOutToStalled();
+    } finally {
+      for (const x of stalled) x.s.destroy();
+      reader?.close();
+    }
+    async function fanOutToStalled() {
+    for (let i = 0; i < STALLED; i++) {
+      const s = tls.connect({ host: "127.0.0.1", port: stack.port, ca: fs.readFileSync(certs().ca), servername: "localhost" });
+      await new Promise((resolve, reject) => { s.once("secureConnect", resolve); s.once("error", reject); });
+      s.on("error", () => {});
+      let head = "";
+      const started = new Promise((resolve) => s.on("data", (d) => {
+        head += d.toString("latin1");
+        if (head.includes("subscribe,fan:big,1")) { s.pause(); resolve(); }  // reads no more
+      }));
+      s.write(`POST /subscribe/fan:big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.keys.fan}\r\ncontent-length: 2\r\n\r\n[]`);
+      stalled.push({ s, started });
+    }
+    await Promise.all(stalled.map((x) => x.started));
+    reader = await stream(stack.port, stack.keys.fan, "fan:big");
+    while (!reader.text.includes("subscribe,fan:big,1")) await sleep(20);
+    const streamsBefore = await metric(stack.keyward, "keyward_upstream_subscriptions");
+    const before = rssKiB(stack.keyward.proc.pid);
+    const sampler = rssSampler(stack.keyward.proc.pid);
+    const probe = startProbe(stack.url, stack.keys.probe, { durationMs: 60000, concurrency: 1 });
+    await sleep(200);
+    const res = await request(stack.port, { path: "/publish/fan:big", key: stack.keys.fan, body: "b".repeat(BIG), timeoutMs: 30000 });
+    assert.equal(res.status, 200, res.text.slice(0, 200));
+    const until = Date.now() + 20000;
+    while (reader.bytes < BIG && Date.now() < until) await sleep(20);
+    await sleep(300);
+    const victim = await probe.stop();
+    const peak = sampler.stop();
+    const grewMiB = (peak - before) / 1024;
+    const subscriptions = await metric(stack.keyward, "keyward_upstream_subscriptions");
+    report("pubsub_fanout stalled", { streams: STALLED, messageMiB: BIG >> 20, grewMiB: Math.round(grewMiB),
+      victimMax: Math.round(victim.max), victimP99: Math.round(victim.p99), subscriptions });
+    assert.ok(reader.bytes >= BIG, `the reading stream got ${reader.bytes} bytes of an ${BIG}-byte message`);
+    // A copy per stream: about (8 MiB less what the kernel took) x 120, hundreds of MiB.
+    assert.ok(grewMiB < 200, `keyward grew ${Math.round(grewMiB)} MiB fanning one ${BIG >> 20} MiB message out to ${STALLED} streams`);
+    assert.equal(subscriptions, streamsBefore, "streams were closed (shed) for output they share");
+    assert.equal(victim.failed, 0, JSON.stringify(victim.statuses));
+    assert.ok(victim.max < 1000, `another tenant's GET waited ${Math.round(victim.max)} ms`);
+    }
   });
 
   test("closing the streams unsubscribes and closes the shared connection", async () => {

@@ -81,6 +81,9 @@ class HeldReplyShare {
 struct UpstreamReply {
   codec::RespValue value;
   std::string_view raw;
+  // A pub/sub message's SSE event, encoded once for every stream of a client that gets it
+  // (SubscriptionHub); null elsewhere.
+  std::shared_ptr<const std::string> sse;
 };
 
 // The replies to one execute()/executeTransaction()/ping(), in command order. Owns the bytes

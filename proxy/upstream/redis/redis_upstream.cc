@@ -400,6 +400,7 @@ void RedisUpstream::dispatch(const RequestPlan& plan, const RouteContext& base, 
               ex.record().upstream_ms = msSince(ctx.started);
               ex.beginStream(streamHead(ctx));
             }
+            if (reply.sse) return ex.streamWriteShared(reply.sse);  // a reference, not a copy
             std::string out;
             if (codec::appendSseEvent(out, reply.value)) ex.streamWrite(out);
           },

@@ -39,9 +39,11 @@ struct HubSetup {
 // Messages waiting for streams whose clients stopped reading (beyond their 1 MiB of unsent
 // output), each counted as its bytes plus kWaitingOverhead: at most kPausedBytes for one stream
 // (Redis's own soft limit for a subscriber) and kHubPausedBytes for all of a client's streams in
-// a worker (its hard limit); past either, the stream being handed a message ends. What waits is
-// outside listen.max_output_bytes (attack round 22: with only a per-stream bound, 20 stalled
-// streams held 160 MiB).
+// a worker (its hard limit), where a message several streams keep is one copy, counted once;
+// past either, the stream being handed a message ends. What waits is outside
+// listen.max_output_bytes (attack round 22: with only a per-stream bound, 20 stalled streams
+// held 160 MiB). A message is encoded once (UpstreamReply::sse) and streams queue references to
+// it in their output (Exchange::streamWriteShared).
 constexpr uint64_t kPausedBytes = uint64_t{8} << 20;
 constexpr uint64_t kHubPausedBytes = uint64_t{32} << 20;
 constexpr uint64_t kWaitingOverhead = 64;  // a queue slot and its share of the kept copy
@@ -50,6 +52,9 @@ constexpr uint64_t kWaitingOverhead = 64;  // a queue slot and its share of the 
 // straight to Redis must not hold the worker (attack round 22). While it waits, Redis buffers
 // for this client's connection alone, and drops it past its pub/sub output limit.
 constexpr size_t kDeliveriesPerTurn = 4096;
+// ... or after this many bytes of messages handed to streams (each stream that reads gets its
+// own TLS encryption of them; attack round 24: 64 KiB messages to 1,000 streams).
+constexpr uint64_t kDeliveryBytesPerTurn = uint64_t{16} << 20;
 
 class SubscriptionHub final : public RedisConnection::Handler,
                               public std::enable_shared_from_this<SubscriptionHub> {
@@ -106,8 +111,9 @@ class SubscriptionHub final : public RedisConnection::Handler,
   std::string outbox_;                           // written once the connection is ready
   std::shared_ptr<uint64_t> waiting_ = std::make_shared<uint64_t>(0);  // its streams' queues
   Timer confirm_timer_;
-  Timer yield_timer_;      // reading again after a pause for kDeliveriesPerTurn
-  size_t deliveries_ = 0;  // since the last pause
+  Timer yield_timer_;             // reading again after a pause for kDeliveriesPerTurn
+  size_t deliveries_ = 0;         // since the last pause
+  uint64_t delivered_bytes_ = 0;  // since the last pause
   uint64_t removals_ = 0;  // streams or channels removed: a callback loop re-checks after one
   uint32_t silent_timeouts_ = 0;
   bool dead_ = false;
