@@ -83,7 +83,10 @@ void writeThrough(bufferevent* bev, std::string_view bytes) {
 void writeThroughShared(bufferevent* bev, std::shared_ptr<const std::string> bytes) {
   if (!bytes || bytes->empty()) return;
   size_t retry = 0;
-  const size_t done = writeNow(bev, *bytes, &retry);
+  // At most one piece now: one message goes to many streams in one loop pass, and what each
+  // socket would take at once (MiBs on a fresh connection) encrypted for every stream held the
+  // loop (attack round 24). The rest goes as the sockets drain, a piece per write event.
+  const size_t done = writeNow(bev, std::string_view(*bytes).substr(0, kPiece), &retry);
   if (done == bytes->size()) return;
   evbuffer* out = bufferevent_get_output(bev);
   const char* rest = bytes->data() + done;

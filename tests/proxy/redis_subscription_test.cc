@@ -356,6 +356,58 @@ TEST_F(RedisSubscriptionTest, AMessageKeptByManyStreamsIsOneCopy) {
       [&] { return std::all_of(events.begin(), events.end(), [](size_t n) { return n == 3; }); }));
 }
 
+// The messages a client's streams are still sending are bounded however they are shared
+// (kHubSendingBytes): streams on channels of their own, each sent a message it has not sent
+// yet, take the next one into their queue past 64 MiB in all, and send it once older ones are
+// out. Here an event a callback keeps stands for one still in a stream's output.
+TEST_F(RedisSubscriptionTest, MessagesStillBeingSentAreBoundedPerClient) {
+  constexpr size_t kStreams = 12;
+  std::vector<StreamSourcePtr> streams;
+  std::vector<std::shared_ptr<const std::string>> held;
+  uint64_t most_held = 0;
+  size_t started = 0;
+  size_t closed = 0;
+  auto heldBytes = [&] {
+    uint64_t n = 0;
+    for (const auto& e : held) n += e->size();
+    return n;
+  };
+  for (size_t i = 0; i < kStreams; ++i) {
+    streams.push_back(up_->subscribe(
+        false, "own" + std::to_string(i),
+        [&](const UpstreamReply& r) {
+          if (!r.sse) {
+            ++started;
+            return;
+          }
+          held.push_back(r.sse);
+          most_held = std::max(most_held, heldBytes());
+        },
+        [&](const UpstreamError& e) {
+          ++closed;
+          ADD_FAILURE() << e.message;
+        },
+        "u"));
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return started == kStreams; }));
+  const std::string payload(6 << 20, 'q');
+  // One at a time, each read before the next: Redis drops a subscriber connection that falls
+  // 32 MB behind (its own limit), which a burst of 72 MiB under ASan can do.
+  for (size_t c = 0; c < kStreams; ++c) {
+    EXPECT_EQ(cmd({"PUBLISH", "own" + std::to_string(c), payload}), ":1\r\n");
+    if (c + 1 < kStreams) {
+      EXPECT_TRUE(loop_.runUntil([&] { return held.size() == std::min<size_t>(c + 1, 11); }));
+    }
+  }
+  loop_.runFor(500ms);
+  EXPECT_EQ(held.size(), 11u) << "72 MiB of messages went out at once";
+  EXPECT_LE(most_held, kHubSendingBytes + (7u << 20));
+  held.clear();  // sent: the last message goes now
+  ASSERT_TRUE(loop_.runUntil([&] { return held.size() == 1; }))
+      << "closed " << closed << ", subscriptions " << up_->stats().subscriptions;
+  EXPECT_EQ(closed, 0u);
+}
+
 // Redis slow to confirm a new channel (busy past the timeout) fails the stream waiting for it,
 // not the client's streams already running on the shared connection.
 TEST_F(RedisSubscriptionTest, ALateConfirmationFailsOnlyTheStreamWaitingForIt) {

@@ -49,11 +49,13 @@ class SubscriptionHub::Member final : public StreamSource {
  public:
   Member(std::weak_ptr<SubscriptionHub> hub, Key key, event_base* base,
          std::shared_ptr<uint32_t> live_count, std::shared_ptr<uint64_t> hub_waiting,
-         SubscriptionEventCallback on_event, SubscriptionCloseCallback on_close)
+         std::shared_ptr<uint64_t> hub_sending, SubscriptionEventCallback on_event,
+         SubscriptionCloseCallback on_close)
       : hub_(std::move(hub)),
         key_(std::move(key)),
         live_count_(std::move(live_count)),
         hub_waiting_(std::move(hub_waiting)),
+        hub_sending_(std::move(hub_sending)),
         callbacks_(
             std::make_shared<Callbacks>(Callbacks{std::move(on_event), std::move(on_close)})),
         later_(base, [this] { runLater(); }) {
@@ -103,7 +105,7 @@ class SubscriptionHub::Member final : public StreamSource {
   void message(const codec::RespValue& push, std::string_view raw,
                const std::shared_ptr<const std::string>& sse, std::shared_ptr<OwnedPush>& owned) {
     if (!started_ || closed_) return;
-    if (!paused_ && waiting_.empty()) {
+    if (!paused_ && waiting_.empty() && roomFor(sse)) {
       emit(push, raw, sse);
       return;
     }
@@ -136,6 +138,12 @@ class SubscriptionHub::Member final : public StreamSource {
   // The hub is gone: no leave() to tell it.
   void orphan() { hub_.reset(); }
 
+  // Some of the hub's messages were sent by every stream that had them: what waited here for
+  // room may go.
+  void wake() {
+    if (!closed_ && !paused_ && !waiting_.empty()) later_.arm(Milliseconds(0));
+  }
+
  private:
   struct Callbacks {
     SubscriptionEventCallback on_event;
@@ -146,6 +154,12 @@ class SubscriptionHub::Member final : public StreamSource {
             const std::shared_ptr<const std::string>& sse) {
     const std::shared_ptr<Callbacks> cbs = callbacks_;  // survives close()/delete in the callback
     if (cbs->on_event) cbs->on_event(UpstreamReply{value, raw, sse});
+  }
+
+  // Whether a message may go to this stream's output now: the client's other messages still
+  // being sent by its streams leave room for it (kHubSendingBytes).
+  bool roomFor(const std::shared_ptr<const std::string>& sse) const {
+    return !sse || *hub_sending_ - sse->size() <= kHubSendingBytes;
   }
 
   // The front of the queue leaves it (sent, or the stream closed).
@@ -170,7 +184,7 @@ class SubscriptionHub::Member final : public StreamSource {
       return;
     }
     // Resumed: what waited goes out until the client is slow again.
-    while (!closed_ && !paused_ && !waiting_.empty()) {
+    while (!closed_ && !paused_ && !waiting_.empty() && roomFor(waiting_.front()->sse)) {
       const std::shared_ptr<const OwnedPush> p = unkeep();
       const std::shared_ptr<Callbacks> cbs = callbacks_;
       if (cbs->on_event) cbs->on_event(UpstreamReply{p->value, p->raw, p->sse});
@@ -181,6 +195,7 @@ class SubscriptionHub::Member final : public StreamSource {
   Key key_;
   std::shared_ptr<uint32_t> live_count_;
   std::shared_ptr<uint64_t> hub_waiting_;  // what all of its hub's streams have waiting
+  std::shared_ptr<uint64_t> hub_sending_;  // the hub's messages alive (kHubSendingBytes)
   std::shared_ptr<Callbacks> callbacks_;
   Timer later_;
   std::optional<UpstreamError> pending_error_;
@@ -194,6 +209,12 @@ class SubscriptionHub::Member final : public StreamSource {
 SubscriptionHub::SubscriptionHub(HubSetup setup)
     : setup_(std::move(setup)),
       confirm_timer_(setup_.base, [this] { onConfirmTimeout(); }),
+      wake_timer_(setup_.base,
+                  [this] {
+                    for (auto& [key, ch] : channels_) {
+                      for (Member* m : ch.members) m->wake();
+                    }
+                  }),
       yield_timer_(setup_.base, [this] {
         deliveries_ = 0;
         delivered_bytes_ = 0;
@@ -238,9 +259,9 @@ SubscriptionHub::~SubscriptionHub() {
 
 StreamSourcePtr SubscriptionHub::refuse(event_base* base, std::shared_ptr<uint32_t> live_count,
                                         SubscriptionCloseCallback on_close, UpstreamError error) {
-  auto m =
-      std::make_unique<Member>(std::weak_ptr<SubscriptionHub>(), Key{}, base, std::move(live_count),
-                               std::make_shared<uint64_t>(0), nullptr, std::move(on_close));
+  auto m = std::make_unique<Member>(std::weak_ptr<SubscriptionHub>(), Key{}, base,
+                                    std::move(live_count), std::make_shared<uint64_t>(0),
+                                    std::make_shared<uint64_t>(0), nullptr, std::move(on_close));
   m->failLater(std::move(error));
   return m;
 }
@@ -250,7 +271,7 @@ StreamSourcePtr SubscriptionHub::join(bool pattern, std::string_view channel,
                                       SubscriptionCloseCallback on_close) {
   Key key{pattern, std::string(channel)};
   auto m = std::make_unique<Member>(weak_from_this(), key, setup_.base, setup_.live_count, waiting_,
-                                    std::move(on_event), std::move(on_close));
+                                    sending_, std::move(on_event), std::move(on_close));
   Channel& ch = channels_[key];
   ch.members.push_back(m.get());
   if (!ch.subscribed) {
@@ -418,9 +439,22 @@ void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std:
   // Encoded once, and handed to every stream as one shared buffer: streams queue it by
   // reference, never by copy (attack round 24: a 7 MB message copied into 400 streams held
   // 1.2 GB, and each copy was encoded again).
-  auto encoded = std::make_shared<std::string>();
+  // It counts in sending_ until the last stream has sent it (or let go of it), so that a
+  // client's messages still in its streams' outputs are bounded (kHubSendingBytes), shared or
+  // not (attack round 24 review: 2,048 streams each sent a different message).
   std::shared_ptr<const std::string> sse;
-  if (codec::appendSseEvent(*encoded, push)) sse = std::move(encoded);
+  auto encoded = std::make_unique<std::string>();
+  if (codec::appendSseEvent(*encoded, push)) {
+    const uint64_t size = encoded->size();
+    *sending_ += size;
+    sse = std::shared_ptr<const std::string>(
+        encoded.release(),
+        [sending = sending_, hub = weak_from_this(), size](const std::string* p) {
+          *sending -= size;
+          delete p;
+          if (auto h = hub.lock()) h->wakeSoon();
+        });
+  }
   deliveries_ += members.size();
   delivered_bytes_ += members.size() * raw.size();
   if ((deliveries_ >= kDeliveriesPerTurn || delivered_bytes_ >= kDeliveryBytesPerTurn) &&
@@ -432,6 +466,11 @@ void SubscriptionHub::deliver(const Key& key, const codec::RespValue& push, std:
   for (Member* m : members) {
     if (stillIn(key, m, seen)) m->message(push, raw, sse, owned);
   }
+}
+
+void SubscriptionHub::wakeSoon() {
+  // Only a stream with a queue can be waiting for room.
+  if (!dead_ && *waiting_ != 0 && !wake_timer_.armed()) wake_timer_.arm(Milliseconds(0));
 }
 
 void SubscriptionHub::onClosed(RedisConnection& /*conn*/, const UpstreamError& error) {

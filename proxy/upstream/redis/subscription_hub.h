@@ -47,6 +47,10 @@ struct HubSetup {
 constexpr uint64_t kPausedBytes = uint64_t{8} << 20;
 constexpr uint64_t kHubPausedBytes = uint64_t{32} << 20;
 constexpr uint64_t kWaitingOverhead = 64;  // a queue slot and its share of the kept copy
+// A client's messages in a worker that its streams are still sending, each counted once (its
+// streams' outputs refer to one copy, outside listen.max_output_bytes): past this a stream
+// takes a new message into its queue instead, and sends it once older ones are out.
+constexpr uint64_t kHubSendingBytes = uint64_t{64} << 20;
 // Messages handed to streams (one per stream a message reaches) after which the hub stops
 // reading for a loop turn: fan-out is loop time no quota counts, and a flood published
 // straight to Redis must not hold the worker (attack round 22). While it waits, Redis buffers
@@ -75,6 +79,9 @@ class SubscriptionHub final : public RedisConnection::Handler,
 
   class Member;
   using Key = std::pair<bool, std::string>;  // pattern?, channel or pattern
+
+  // One of the hub's messages has been sent by all of its streams: queues may move (deferred).
+  void wakeSoon();
 
   // RedisConnection::Handler
   void onReady(RedisConnection& conn) override;
@@ -110,7 +117,9 @@ class SubscriptionHub final : public RedisConnection::Handler,
   std::deque<std::pair<Key, bool>> unanswered_;  // (key, subscribe?) in the order sent
   std::string outbox_;                           // written once the connection is ready
   std::shared_ptr<uint64_t> waiting_ = std::make_shared<uint64_t>(0);  // its streams' queues
+  std::shared_ptr<uint64_t> sending_ = std::make_shared<uint64_t>(0);  // its messages alive
   Timer confirm_timer_;
+  Timer wake_timer_;              // wakeSoon()
   Timer yield_timer_;             // reading again after a pause for kDeliveriesPerTurn
   size_t deliveries_ = 0;         // since the last pause
   uint64_t delivered_bytes_ = 0;  // since the last pause
