@@ -120,7 +120,19 @@ bool isDataSized(std::span<const std::string_view> argv) {
   };
   if ((cmd->traits & kLimitWalks) != 0) return has("limit");
   if ((cmd->traits & kTrimWalks) != 0) return has("maxlen") || has("minid");
-  if ((cmd->traits & kCountWalks) != 0) return argv.size() >= 3 && !argv[2].starts_with('-');
+  if ((cmd->traits & kCountWalks) != 0) {
+    if (argv.size() < 3) return false;
+    if (!argv[2].starts_with('-')) return true;
+    // A negative count: small ones are cheap; anything else (large, or not plain digits, which
+    // Redis refuses anyway) is paced.
+    const std::string_view digits = argv[2].substr(1);
+    uint64_t n = 0;
+    for (const char c : digits) {
+      if (c < '0' || c > '9' || n > kSmallRandomCount) return true;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return digits.empty() || n > kSmallRandomCount;
+  }
   return (cmd->traits & kDataSized) != 0;
 }
 

@@ -41,34 +41,38 @@ constexpr CategorySet categoryBit(Category c) { return CategorySet{1} << static_
 // Security traits keyward needs beyond Redis metadata (from the overlay; see policy/commands/).
 enum CommandTrait : uint32_t {
   kTraitNone = 0,
-  kKeyspaceWide = 1u << 0,     // touches the whole keyspace: needs keys: ["*"]
-  kScanLike = 1u << 1,         // SCAN: allowed to key-restricted clients only via MATCH rewrite
-  kDbSwitch = 1u << 2,         // SELECT / MOVE / SWAPDB / COPY ... DB: only database 0
-  kConnectionState = 1u << 3,  // changes connection state: never forwarded
-  kScript = 1u << 4,           // EVAL*, EVALSHA*, SCRIPT LOAD: SHA-1 must be in `scripts`
-  kFunction = 1u << 5,         // FCALL, FCALL_RO: name must be in `functions`
-  kReturnsData = 1u << 6,      // returns user data although its key spec lacks `access` (B12)
-  kChannels = 1u << 7,         // names pub/sub channels (see Extraction::channels)
-  kGroups = 1u << 8,           // names consumer groups (see Extraction::groups)
-  kUnsupported = 1u << 9,      // never allowed through keyward (replication, persistence, process
-                               // and user control)
-  kContainer = 1u << 10,       // has subcommands; the container alone is never executable
-  kSubscribe = 1u << 11,       // enters subscriber mode: only through the SSE routes
-  kBlocking = 1u << 12,        // blocks or runs long on the connection it runs on: never forwarded
-  kIntrospection = 1u << 13,   // its reply reveals state no grant covers (clients, the upstream
-                               // user, config, other tenants' commands): never forwarded
-  kDataSized = 1u << 14,       // Redis's work grows with stored data its reply does not carry
-                               // back (LCS, SINTER, BITOP, LREM, ...): the Redis pool runs one
-                               // at a time per tenant (docs/command-classes.md)
-  kBoundedCount = 1u << 15,    // HSCAN/SSCAN/ZSCAN/XAUTOCLAIM: COUNT is how much Redis walks,
-                               // whatever it returns: lowered to kMaxScanCount, as SCAN's
-  kLimitWalks = 1u << 16,      // ZRANGE*BY*: LIMIT's offset is walked element by element:
-                               // with LIMIT, data-sized
-  kCountWalks = 1u << 17,      // SRANDMEMBER/HRANDFIELD/ZRANDMEMBER: a positive count builds a
-                               // table of distinct elements, or copies the whole key when it
-                               // asks for over a third of it: with one, data-sized
-  kTrimWalks = 1u << 18,       // XADD: MAXLEN/MINID trims the stream as XTRIM does: with
-                               // either, data-sized
+  kKeyspaceWide = 1u << 0,      // touches the whole keyspace: needs keys: ["*"]
+  kScanLike = 1u << 1,          // SCAN: allowed to key-restricted clients only via MATCH rewrite
+  kDbSwitch = 1u << 2,          // SELECT / MOVE / SWAPDB / COPY ... DB: only database 0
+  kConnectionState = 1u << 3,   // changes connection state: never forwarded
+  kScript = 1u << 4,            // EVAL*, EVALSHA*, SCRIPT LOAD: SHA-1 must be in `scripts`
+  kFunction = 1u << 5,          // FCALL, FCALL_RO: name must be in `functions`
+  kReturnsData = 1u << 6,       // returns user data although its key spec lacks `access` (B12)
+  kChannels = 1u << 7,          // names pub/sub channels (see Extraction::channels)
+  kGroups = 1u << 8,            // names consumer groups (see Extraction::groups)
+  kUnsupported = 1u << 9,       // never allowed through keyward (replication, persistence, process
+                                // and user control)
+  kContainer = 1u << 10,        // has subcommands; the container alone is never executable
+  kSubscribe = 1u << 11,        // enters subscriber mode: only through the SSE routes
+  kBlocking = 1u << 12,         // blocks or runs long on the connection it runs on: never forwarded
+  kIntrospection = 1u << 13,    // its reply reveals state no grant covers (clients, the upstream
+                                // user, config, other tenants' commands): never forwarded
+  kDataSized = 1u << 14,        // Redis's work grows with stored data its reply does not carry
+                                // back (LCS, SINTER, BITOP, LREM, ...): the Redis pool runs one
+                                // at a time per tenant (docs/command-classes.md)
+  kBoundedCount = 1u << 15,     // HSCAN/SSCAN/ZSCAN/XAUTOCLAIM: COUNT is how much Redis walks,
+                                // whatever it returns: lowered to kMaxScanCount, as SCAN's
+  kLimitWalks = 1u << 16,       // ZRANGE*BY*: LIMIT's offset is walked element by element:
+                                // with LIMIT, data-sized
+  kCountWalks = 1u << 17,       // SRANDMEMBER/HRANDFIELD/ZRANDMEMBER: a positive count builds a
+                                // table of distinct elements, or copies the whole key when it
+                                // asks for over a third of it: with one, data-sized
+  kTrimWalks = 1u << 18,        // XADD: MAXLEN/MINID trims the stream as XTRIM does: with
+                                // either, data-sized
+  kCollectionReply = 1u << 19,  // HGETALL, SMEMBERS, LRANGE, ...: its reply (and Redis's work)
+                                // can be a whole collection; the reply bounds a pipeline's, but
+                                // a transaction's replies are all built before keyward reads
+                                // one: it counts toward kMaxDataSizedInTransaction
 };
 
 struct CommandInfo {
@@ -89,13 +93,20 @@ const CommandInfo* findCommand(std::string_view name);
 const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub);
 
 // Redis's work for this command grows with stored data its reply does not carry (kDataSized; a
-// kLimitWalks command with LIMIT, a kCountWalks one with a positive count, a kTrimWalks one with
-// MAXLEN or MINID): the Redis pool runs one at a time per tenant. False for an unknown command
+// kLimitWalks command with LIMIT, a kCountWalks one with a positive count or a negative one past
+// kSmallRandomCount, a kTrimWalks one with MAXLEN or MINID): the Redis pool runs one at a time
+// per tenant. False for an unknown command
 // (the policy refuses those).
 bool isDataSized(std::span<const std::string_view> argv);
 
+// A negative SRANDMEMBER/HRANDFIELD/ZRANDMEMBER count picks with repetition, as much work as it
+// returns; past this many, that is still up to upstream.max_reply_elements picks (attack round
+// 25: -1,000,000 on a 1-member set took Redis 216 ms, 64 in a pipeline held it 6.8 s).
+constexpr uint64_t kSmallRandomCount = 1000;
+
 // Redis runs a transaction whole at EXEC, with no other tenant's command in between, so pacing
-// cannot split it: a transaction may hold at most this many data-sized commands.
+// cannot split it: a transaction may hold at most this many data-sized, scanning
+// (kBoundedCount, kScanLike) and whole-collection (kCollectionReply) commands together.
 constexpr size_t kMaxDataSizedInTransaction = 4;
 
 // Parses "read", "@read", "READ" -> Category. false when unknown.

@@ -67,6 +67,8 @@ class ClientConnection final : public Exchange {
   void beginStream(HttpResponse head) override;
   void streamWrite(std::string_view bytes) override;
   void streamWriteShared(std::shared_ptr<const std::string> bytes) override;
+  // Shared messages at least this large are queued by reference; smaller ones are copied.
+  static constexpr size_t kSharedWriteBytes = 16384;
   void endStream() override;
   void relayBegin(HttpResponse head, std::optional<uint64_t> length) override;
   void relayWrite(std::string_view bytes) override;

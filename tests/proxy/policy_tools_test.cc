@@ -223,7 +223,7 @@ TEST(ExplainTest, ATransactionHoldsAtMostFourDataSizedCommands) {
       {"web", "42", conf::CaseRoute::MultiExec, {sunion, sunion, sunion, sunion, sunion}});
   EXPECT_TRUE(has(five, R"("route":"multi-exec","allowed":false,"cost":0)")) << five;
   EXPECT_TRUE(has(five, R"("reason":"transaction_data_sized")")) << five;
-  EXPECT_TRUE(has(five, "at most 4 data-sized or scanning commands ('sunion' is one more)"))
+  EXPECT_TRUE(has(five, "at most 4 data-sized, scanning or whole-collection commands ('sunion' is one more)"))
       << five;
   const std::string four =
       explainJson({"web", "42", conf::CaseRoute::MultiExec, {sunion, sunion, sunion, sunion}});
