@@ -88,7 +88,9 @@ bool JsonStreamCheck::structural(char c) {
         if (error_key_) return false;  // "error" holds a string
         if (c == '{' || c == '[') {
           member_ = Member::AfterValue;  // once the value's brackets close
-          return open(c == '{');
+          if (!open(c == '{')) return false;
+          next_[depth_] = Next::First;
+          return true;
         }
         member_ = Member::Scalar;
         return b >= 0x20 && b < 0x80 && c != ',' && c != '}' && c != ']' && c != ':';
@@ -125,17 +127,59 @@ bool JsonStreamCheck::structural(char c) {
     phase_ = Phase::After;
     return true;
   }
-  // Inside an envelope's value: only the frame is read.
-  if (c == '"') {
-    in_string_ = true;
-  } else if (c == '{' || c == '[') {
-    return open(c == '{');
-  } else if (c == '}' || c == ']') {
-    return close(c == '}');
-  } else if (b >= 0x80 || (b < 0x20 && !ws)) {
-    return false;  // outside strings JSON is ASCII
+  return nestedByte(c);
+}
+
+bool JsonStreamCheck::nestedByte(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  const bool ws = isWs(c);
+  const bool object = ((objects_[(depth_ - 1) / 64] >> ((depth_ - 1) % 64)) & 1) != 0;
+  Next& next = next_[depth_];
+  if (in_scalar_) {
+    if (!ws && c != ',' && c != ']' && c != '}') {
+      // A number's or literal's bytes (not read further; the client's parser is the judge).
+      return b > 0x20 && b < 0x80 && c != '"' && c != '{' && c != '[' && c != ':';
+    }
+    in_scalar_ = false;
   }
-  return true;
+  if (ws) return true;
+  switch (next) {
+    case Next::First:
+      if (c == (object ? '}' : ']')) return close(object);
+      if (object) {
+        if (c != '"') return false;
+        in_string_ = nested_key_ = true;
+        return true;
+      }
+      [[fallthrough]];
+    case Next::Value:
+      next = Next::After;
+      if (c == '"') {
+        in_string_ = true;
+        return true;
+      }
+      if (c == '{' || c == '[') {
+        if (!open(c == '{')) return false;
+        next_[depth_] = Next::First;
+        return true;
+      }
+      in_scalar_ = true;
+      return b > 0x20 && b < 0x80 && c != ',' && c != ']' && c != '}' && c != ':';
+    case Next::Key:
+      if (c != '"') return false;
+      in_string_ = nested_key_ = true;
+      return true;
+    case Next::Colon:
+      next = Next::Value;
+      return c == ':';
+    case Next::After:
+      if (c == ',') {
+        next = object ? Next::Key : Next::Value;
+        return true;
+      }
+      return c == (object ? '}' : ']') && close(object);
+  }
+  return false;
 }
 
 bool JsonStreamCheck::feed(std::string_view in) {
@@ -217,6 +261,10 @@ bool JsonStreamCheck::feed(std::string_view in) {
         escape_ = 1;
       } else if (c == '"') {
         in_string_ = false;
+        if (nested_key_) {
+          nested_key_ = false;
+          next_[depth_] = Next::Colon;
+        }
       } else if (b < 0x20) {
         phase_ = Phase::Failed;
         return false;

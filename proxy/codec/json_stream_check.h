@@ -7,8 +7,8 @@
 // or both members reached clients). The relay stops at the first byte that cannot belong to such
 // a body and keeps the last byte back until the end proves it whole, so a truncated, padded or
 // garbled reply never reaches a client complete (attack round 16). Scalars are not read (a
-// number's digits, literals): only the frame is. An envelope's key must be written plainly
-// (Upstash never escapes it).
+// number's digits, literals): only the frame is, commas and colons included. An envelope's key
+// must be written plainly (Upstash never escapes it).
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,11 @@ class JsonStreamCheck {
   bool open(bool object);
   bool close(bool object);
   bool structural(char c);  // a byte outside strings
+  bool nestedByte(char c);  // ... inside an envelope's value
   bool endKey();
+  // Inside an envelope's value, per open bracket: what may come next (commas and colons are
+  // checked there too: attack round 25 had `["x",]` and `{"a" "x"}` pass past 256 KiB).
+  enum class Next : uint8_t { First, Value, Key, Colon, After };
   Phase phase_ = Phase::Before;
   uint32_t depth_ = 0;
   uint32_t max_depth_;
@@ -49,6 +53,9 @@ class JsonStreamCheck {
   Member member_ = Member::Key;
   Slot slot_ = Slot::First;
   bool in_key_ = false;
+  bool in_scalar_ = false;   // a number or literal inside a value is running
+  bool nested_key_ = false;  // the open string is an object key inside a value
+  Next next_[kMaxDepth + 1] = {};
   bool error_key_ = false;  // the envelope's member is "error": its value must be a string
   uint8_t key_len_ = 0;
   char key_[6] = {};

@@ -55,6 +55,27 @@ TEST(JsonStreamCheck, AnEnvelopeHoldsExactlyOneResultOrAStringError) {
   }
 }
 
+// Attack round 25: commas and colons inside a value were not read, so `["x",]` and
+// `{"a" "x"}` passed past 256 KiB where a held reply was refused.
+TEST(JsonStreamCheck, SeparatorsInsideValuesAreChecked) {
+  for (const char* ok :
+       {R"({"result":[]})", R"({"result":{}})", R"({"result":[1,"a",[2,{"b":null}],true]})",
+        R"({"result":{"a":1,"b":[ 1 , 2 ],"c":{"d":"e"}}})", "{\"result\":[ 1 ,\n 2 ]}",
+        R"({"result":[-1.5e3,0]})"}) {
+    EXPECT_TRUE(whole(ok)) << ok;
+  }
+  for (const char* bad :
+       {R"({"result":["x",]})", R"({"result":[,"x"]})", R"({"result":["x",,1]})",
+        R"({"result":["x" 1]})", R"({"result":{"a" "x"}})", R"({"result":{"a":"x",}})",
+        R"({"result":{"a"}})", R"({"result":{"a":}})", R"({"result":{:1}})", R"({"result":{1:2}})",
+        R"({"result":[1:2]})", R"({"result":{"a"::1}})", R"({"result":["a"]]})",
+        R"({"result":{"a":1]})", R"({"result":[1 2]})", R"({"result":[{}{}]})",
+        R"({"result":["a""b"]})"}) {
+    EXPECT_FALSE(whole(bad)) << bad;
+  }
+  EXPECT_FALSE(wholeArray(R"([{"result":[1,]}])"));
+}
+
 TEST(JsonStreamCheck, AnArrayHoldsEnvelopesOnly) {
   for (const char* ok : {"[]", "[ ]", R"([{"result":1}])", R"([{"result":1},{"error":"e"}])",
                          " [ {\"result\":[\"a\"]} ,\n{\"result\":null} ] "}) {

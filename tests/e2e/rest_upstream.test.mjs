@@ -748,6 +748,18 @@ describe("upstream faults: documented status, keyward stays up, next request wor
       try { whole = !got.err && got.status === status && JSON.parse(got.text) !== undefined; } catch { /* cut */ }
       assert.ok(!whole, `a streamed reply of the wrong shape passed whole: ${body.slice(-40)}`);
     }
+    // Attack round 25: separators inside a value (a held reply with them is refused). Not JSON,
+    // so "passed whole" is every byte delivered with a clean end.
+    for (const [body, path] of [
+      [`{"result":["${v}","${v}",]}`, "/"],
+      [`{"result":{"a" "${v}${v}"}}`, "/"],
+      [`[{"result":["${v}" 1]},{"result":"${v}"},{"result":1}]`, "/pipeline"],
+    ]) {
+      up.reply(() => ({ status: 200, body: Buffer.from(body) }));
+      const got = await post(path === "/" ? single : three, { path }).then((res) => res, (err) => ({ err }));
+      assert.ok(got.err || got.status !== 200 || got.text !== body,
+                `a streamed reply with a bad separator passed whole: ${body.slice(-30)}`);
+    }
     // ... and the right shape streams whole: nested values, an error slot, whitespace.
     const good = `[ {"result":"${v}"} , {"error":"ERR x"},\n{"result":[1,{"a":"${v}"},null]} ]`;
     up.reply(() => ({ status: 200, body: Buffer.from(good) }));
