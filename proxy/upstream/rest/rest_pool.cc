@@ -66,7 +66,7 @@ bool hasInput(const RestConn* c) {
 // An idle connection may carry the next request: nothing arrived on it since its last response
 // (read or not yet read) and the upstream has not closed it.
 bool stillClean(const RestConn* c) {
-  return c->bev && !hasInput(c) && socketQuiet(bufferevent_getfd(c->bev.get()));
+  return c->bev && !hasInput(c) && connectionQuiet(c->bev.get());
 }
 }  // namespace
 
