@@ -10,6 +10,7 @@
 #include "policy/command_rules.h"
 #include "policy/digests.h"
 #include "policy/glob.h"
+#include "policy/info_sections.h"
 #include "policy/notification_channels.h"
 #include "policy/scan_rewrite.h"
 #include "policy/value_growth.h"
@@ -298,6 +299,9 @@ Decision ClientPolicy::Impl::decide(Argv argv, const Identity& id, EvalScratch& 
     const uint8_t have = keys.allAccess();
     if (have == 0 || (have & need) != need) {
       return Decision::deny(Reason::KeyspaceWideDenied, 0, cmd);
+    }
+    if (cmd->name == "info") {
+      if (const Decision d = checkInfoSections(argv, *cmd, ev.rewritten); !d.allowed()) return d;
     }
   }
 

@@ -105,12 +105,48 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
   return c && c->parent == container.id && c->id != container.id ? c : nullptr;
 }
 
-bool isDataSized(std::span<const std::string_view> argv) {
-  if (argv.empty()) return false;
+namespace {
+// The command or subcommand argv runs; nullptr when unknown.
+const CommandInfo* commandOf(std::span<const std::string_view> argv) {
+  if (argv.empty()) return nullptr;
   const CommandInfo* cmd = findCommand(argv[0]);
   if (cmd != nullptr && (cmd->traits & kContainer) != 0 && argv.size() >= 2) {
     cmd = findSubcommand(*cmd, argv[1]);
   }
+  return cmd;
+}
+
+// XREADGROUP names an ID other than ">" (reads the pending history). Options are walked as
+// Redis walks them (BLOCK n, COUNT n, GROUP g c, NOACK, then STREAMS: keys, then as many IDs),
+// so a group or key named STREAMS is read where Redis reads it; anything Redis would refuse
+// counts as history (it is paced needlessly, never the other way round).
+bool readsHistory(std::span<const std::string_view> argv) {
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const size_t more = argv.size() - i - 1;
+    const std::string_view o = argv[i];
+    if ((ascii::equalsIgnoreCase(o, "block") || ascii::equalsIgnoreCase(o, "count")) && more >= 1) {
+      ++i;
+    } else if (ascii::equalsIgnoreCase(o, "streams") && more >= 1) {
+      if (more % 2 != 0) return true;
+      return std::any_of(argv.begin() + static_cast<std::ptrdiff_t>(i + 1 + more / 2), argv.end(),
+                         [](std::string_view id) { return id != ">"; });
+    } else if (ascii::equalsIgnoreCase(o, "group") && more >= 2) {
+      i += 2;
+    } else if (!ascii::equalsIgnoreCase(o, "noack")) {
+      return true;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+bool isCollectionRead(std::span<const std::string_view> argv) {
+  const CommandInfo* cmd = commandOf(argv);
+  return cmd != nullptr && (cmd->traits & kCollectionReply) != 0;
+}
+
+bool isDataSized(std::span<const std::string_view> argv) {
+  const CommandInfo* cmd = commandOf(argv);
   if (cmd == nullptr) return false;
   // A word may also be a value (a member named "limit"): then the command is paced needlessly,
   // never the other way round.
@@ -120,6 +156,7 @@ bool isDataSized(std::span<const std::string_view> argv) {
   };
   if ((cmd->traits & kLimitWalks) != 0) return has("limit");
   if ((cmd->traits & kTrimWalks) != 0) return has("maxlen") || has("minid");
+  if ((cmd->traits & kHistoryWalks) != 0) return readsHistory(argv);
   if ((cmd->traits & kCountWalks) != 0) {
     if (argv.size() < 3) return false;
     if (!argv[2].starts_with('-')) return true;

@@ -73,6 +73,10 @@ enum CommandTrait : uint32_t {
                                 // can be a whole collection; the reply bounds a pipeline's, but
                                 // a transaction's replies are all built before keyward reads
                                 // one: it counts toward kMaxDataSizedInTransaction
+  kHistoryWalks = 1u << 20,     // XREADGROUP: an ID other than ">" reads the pending history,
+                                // one stream lookup per entry: then data-sized
+  kFieldReads = 1u << 21,       // HMGET: the arguments after the key are fields whose values
+                                // the reply copies: each may be named once
 };
 
 struct CommandInfo {
@@ -94,10 +98,14 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
 
 // Redis's work for this command grows with stored data its reply does not carry (kDataSized; a
 // kLimitWalks command with LIMIT, a kCountWalks one with a positive count or a negative one past
-// kSmallRandomCount, a kTrimWalks one with MAXLEN or MINID): the Redis pool runs one at a time
-// per tenant. False for an unknown command
+// kSmallRandomCount, a kTrimWalks one with MAXLEN or MINID, a kHistoryWalks one reading the
+// pending history): the Redis pool runs one at a time per tenant. False for an unknown command
 // (the policy refuses those).
 bool isDataSized(std::span<const std::string_view> argv);
+
+// A whole-collection read (kCollectionReply: HGETALL, SMEMBERS, LRANGE, ...). Its Redis time
+// is its reply's size; the Redis pool paces a tenant's once they come back large.
+bool isCollectionRead(std::span<const std::string_view> argv);
 
 // A negative SRANDMEMBER/HRANDFIELD/ZRANDMEMBER count picks with repetition, as much work as it
 // returns; past this many, that is still up to upstream.max_reply_elements picks (attack round

@@ -2,6 +2,7 @@
 #include "policy/decision.h"
 
 #include "policy/command_table.h"
+#include "policy/info_sections.h"
 
 namespace kw::policy {
 
@@ -59,6 +60,10 @@ std::string_view reasonName(Reason r) {
       return "reply_too_large";
     case Reason::RepeatedKey:
       return "repeated_key";
+    case Reason::RepeatedField:
+      return "repeated_field";
+    case Reason::InfoSection:
+      return "info_section";
     case Reason::TransactionDataSized:
       return "transaction_data_sized";
   }
@@ -146,6 +151,11 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' asks for more elements than upstream.max_reply_elements" + at(d);
     case Reason::RepeatedKey:
       return "NOPERM '" + cmd + "' names a key it reads more than once" + at(d);
+    case Reason::RepeatedField:
+      return "NOPERM '" + cmd + "' names a field it reads more than once" + at(d);
+    case Reason::InfoSection:
+      return "NOPERM 'info' passes only the sections " + std::string(kInfoSectionsText) +
+             "; the others reveal server state outside this user's grants" + at(d);
     case Reason::TransactionDataSized:
       return "NOPERM a transaction may hold at most " + std::to_string(kMaxDataSizedInTransaction) +
              " data-sized, scanning or whole-collection commands ('" + cmd + "' is one more)";
@@ -182,6 +192,8 @@ int denialStatus(Reason r) {
     case Reason::ValueTooLarge:
     case Reason::ReplyTooLarge:
     case Reason::RepeatedKey:
+    case Reason::RepeatedField:
+    case Reason::InfoSection:
     case Reason::TransactionDataSized:
       return 403;
   }

@@ -41,6 +41,8 @@ enum class Reason : uint8_t {
   ValueTooLarge,         // an offset would grow a value past listen.max_body_bytes (value_growth.h)
   ReplyTooLarge,         // a negative RAND* count asks for more than upstream.max_reply_elements
   RepeatedKey,           // a key the command only reads is named twice (value_growth.h)
+  RepeatedField,         // an HMGET field is named twice (value_growth.h)
+  InfoSection,           // an INFO section that reveals server state (info_sections.h)
   TransactionDataSized,  // a transaction holds more than kMaxDataSizedInTransaction
                          // data-sized commands (command_table.h)
 };

@@ -125,28 +125,53 @@ Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elemen
   return Decision::allow(&cmd);
 }
 
+namespace {
+// An open-addressing set of argv indexes, at most half full: one hash per argument, in argv
+// order, so the first one found already there is the earliest second naming. (A sort of a
+// million keys took a quarter of a second of the loop; this takes under 40 ms.)
+class NamedOnce {
+ public:
+  NamedOnce(Argv argv, size_t count, std::vector<uint32_t>& slots) : argv_(argv), slots_(slots) {
+    size_t size = 4;
+    while (size < 2 * count) size *= 2;
+    slots_.assign(size, kEmpty);
+    mask_ = size - 1;
+  }
+  // False when an argument equal to argv[arg] was added before; else adds it.
+  bool add(uint32_t arg) {
+    const std::string_view a = argv_[arg];
+    for (size_t at = std::hash<std::string_view>{}(a)&mask_;; at = (at + 1) & mask_) {
+      if (slots_[at] == kEmpty) {
+        slots_[at] = arg;
+        return true;
+      }
+      if (argv_[slots_[at]] == a) return false;
+    }
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  Argv argv_;
+  std::vector<uint32_t>& slots_;
+  size_t mask_ = 0;
+};
+}  // namespace
+
 Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
                             std::vector<uint32_t>& slots) {
+  if ((cmd.traits & kFieldReads) != 0 && argv.size() > 3) {
+    NamedOnce fields(argv, argv.size() - 2, slots);
+    for (uint32_t i = 2; i < argv.size(); ++i) {
+      if (!fields.add(i)) return Decision::deny(Reason::RepeatedField, static_cast<int>(i), &cmd);
+    }
+  }
   size_t reads = 0;
   for (const KeyRef& k : ex.keys) reads += k.access == kAccessRead ? 1 : 0;
   if (reads < 2) return Decision::allow(&cmd);
-  // An open-addressing set of argv indexes, at most half full: one hash per key, in argv order,
-  // so the first key found already there is the earliest second naming. (A sort of a million
-  // keys took a quarter of a second of the loop; this takes under 40 ms.)
-  constexpr uint32_t kEmpty = UINT32_MAX;
-  size_t size = 4;
-  while (size < 2 * reads) size *= 2;
-  slots.assign(size, kEmpty);
-  const size_t mask = size - 1;
+  NamedOnce keys(argv, reads, slots);
   for (const KeyRef& k : ex.keys) {
-    if (k.access != kAccessRead) continue;
-    const std::string_view key = argv[k.arg];
-    for (size_t at = std::hash<std::string_view>{}(key)&mask;; at = (at + 1) & mask) {
-      if (slots[at] == kEmpty) {
-        slots[at] = k.arg;
-        break;
-      }
-      if (argv[slots[at]] == key) return Decision::deny(Reason::RepeatedKey, k.arg, &cmd);
+    if (k.access == kAccessRead && !keys.add(k.arg)) {
+      return Decision::deny(Reason::RepeatedKey, k.arg, &cmd);
     }
   }
   return Decision::allow(&cmd);

@@ -36,7 +36,8 @@ TRAITS = {"keyspace_wide": "kKeyspaceWide", "scan": "kScanLike", "db_switch": "k
           "blocking": "kBlocking", "introspection": "kIntrospection",
           "data_sized": "kDataSized", "bounded_count": "kBoundedCount",
           "limit_walks": "kLimitWalks", "count_walks": "kCountWalks", "trim_walks": "kTrimWalks",
-          "collection_reply": "kCollectionReply"}
+          "collection_reply": "kCollectionReply", "history_walks": "kHistoryWalks",
+          "field_reads": "kFieldReads"}
 PARSERS = ["specs", "sort", "sort_ro", "georadius", "xread", "xreadgroup", "migrate", "set",
            "bitfield", "zadd", "xclaim", "xautoclaim", "eval", "evalsha", "fcall", "script_load",
            "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "pubsub_numsub",

@@ -265,6 +265,9 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
   HttpResponse r;
   r.status = 204;
   r.content_type.clear();
+  // Whatever the answer, it depends on the Origin: a cache keeping the no-CORS answer for one
+  // Origin must not serve it to another (attack round 26: only the allowed answer said so).
+  r.headers.emplace_back("Vary", "Origin");
   auto origin = parser.header("origin");
   if (!origin || !listedOrigin(snapshot_->config(), *origin)) return r;
   r.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
@@ -285,7 +288,6 @@ HttpResponse RequestRouter::preflight(const codec::HttpRequestParser& parser) co
   r.headers.emplace_back("Access-Control-Allow-Headers", std::move(allow_headers));
   r.headers.emplace_back("Access-Control-Expose-Headers", std::string(kExposeHeaders));
   r.headers.emplace_back("Access-Control-Max-Age", "600");
-  r.headers.emplace_back("Vary", "Origin");
   return r;
 }
 

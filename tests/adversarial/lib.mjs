@@ -2,7 +2,7 @@
 // probe client that keeps asking while an attack runs and reports what a victim tenant saw.
 import fs from "node:fs";
 import https from "node:https";
-import net from "node:net";
+import { Worker } from "node:worker_threads";
 import { certs, sleep, startStack } from "../e2e/harness.mjs";
 
 // Both upstream modes: "redis" (keyward -> redis-server) and "rest" (keyward -> Upstash REST
@@ -114,30 +114,25 @@ export function startProbe(url, key, { durationMs = 3000, concurrency = 2, timeo
 // until stop(). Resolves to the windows [start, end] (ms) of the PINGs slower than `slowMs`:
 // the times redis-server itself did not answer (a command that costs it hundreds of ms stalls
 // every client of that server, keyward or not).
-export function startRedisProbe(stack, { slowMs = 20 } = {}) {
-  const stalls = [];
-  let stopped = false;
-  const done = new Promise((resolve) => {
-    const sock = net.connect(stack.redisPort, "127.0.0.1");
-    let waiting = null;
-    sock.on("data", () => { const w = waiting; waiting = null; w?.(); });
-    sock.on("error", () => resolve(stalls));
-    sock.once("connect", async () => {
-      const pw = stack.redisPassword;
-      const ask = (cmd) => new Promise((r) => { waiting = r; sock.write(cmd); });
-      await ask(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(pw)}\r\n${pw}\r\n`);
-      while (!stopped) {
-        const t0 = Number(process.hrtime.bigint()) / 1e6;
-        await ask("*1\r\n$4\r\nPING\r\n");
-        const t1 = Number(process.hrtime.bigint()) / 1e6;
-        if (t1 - t0 > slowMs) stalls.push([t0, t1]);
-        await sleep(5);
-      }
-      sock.destroy();
-      resolve(stalls);
-    });
-  });
-  return { stop() { stopped = true; return done; } };
+// A PING loop on a connection of its own straight to redis-server, recording each answer slower
+// than slowMs as [start, end] (ms, process.hrtime). It runs on a worker thread: on the test's own
+// loop, parsing a large reply there (tens of MB of JSON) showed up as a Redis stall. Resolves
+// once the loop is asking (a worker takes tens of ms to start: an attack sent before would be
+// over unseen).
+export async function startRedisProbe(stack, { slowMs = 20 } = {}) {
+  const worker = new Worker(new URL("./redis_probe_worker.mjs", import.meta.url),
+                            { workerData: { port: stack.redisPort, password: stack.redisPassword, slowMs } });
+  const messages = [];
+  let wake = null;
+  worker.on("message", (m) => { messages.push(m); wake?.(); });
+  const failed = new Promise((_, reject) => worker.once("error", reject));
+  const next = () => Promise.race([failed, new Promise((resolve) => {
+    wake = () => { wake = null; resolve(messages.shift()); };
+    if (messages.length) wake();
+  })]);
+  const ready = await next();
+  if (ready !== "ready") throw new Error(`redis probe: ${ready}`);
+  return { stop() { worker.postMessage("stop"); return next(); } };
 }
 
 // The probe's p99 over the requests that did not overlap a stall of redis-server itself: what
@@ -161,7 +156,7 @@ export async function underAttack(stack, attack, { durationMs = 3000, probeKey }
   const pid = stack.keyward.proc.pid;
   const baseRssKiB = rssKiB(pid);
   const sampler = rssSampler(pid);
-  const redisProbe = startRedisProbe(stack);
+  const redisProbe = await startRedisProbe(stack);
   const probe = startProbe(stack.url, probeKey ?? stack.keys.probe, { durationMs });
   const attackResult = await attack();
   const probeResult = await probe.done;

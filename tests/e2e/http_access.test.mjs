@@ -68,8 +68,11 @@ describe("403 source IP and Origin", () => {
     }
     assert.match(ok.headers["access-control-allow-methods"] ?? "", /POST/i);
     assert.match(ok.headers["access-control-expose-headers"] ?? "", /upstash-sync-token/i);
+    assert.equal(ok.headers.vary, "Origin");
     const bad = await pre("https://evil.example");
     for (const h of Object.keys(bad.headers)) assert.ok(!h.startsWith("access-control-"), `CORS header ${h} for evil`);
+    // Attack round 26: the refused preflight said nothing of depending on the Origin.
+    assert.equal(bad.headers.vary, "Origin");
   });
   // Attack round 21: a 401 (expired or revoked token), a 413 and a refusal before the credential
   // was read went without CORS headers, so a browser saw a network error instead (and

@@ -274,6 +274,8 @@ TEST(CommandTable, DataSizedCommands) {
     EXPECT_TRUE(cmd(n).traits & kCountWalks) << n;
   }
   EXPECT_TRUE(cmd("xadd").traits & kTrimWalks);
+  EXPECT_TRUE(cmd("xreadgroup").traits & kHistoryWalks);
+  EXPECT_TRUE(cmd("hmget").traits & kFieldReads);
   using Args = std::vector<std::string_view>;
   EXPECT_TRUE(isDataSized(Args{"LCS", "a", "b"}));
   EXPECT_TRUE(isDataSized(Args{"dump", "k"}));
@@ -299,12 +301,33 @@ TEST(CommandTable, DataSizedCommands) {
   EXPECT_TRUE(isDataSized(Args{"ZRANDMEMBER", "z", "-99999999999999999999999"}));
   EXPECT_TRUE(isDataSized(Args{"SRANDMEMBER", "s", "-"}));
   EXPECT_TRUE(isDataSized(Args{"SRANDMEMBER", "s", "-1x"}));
-  // Whole-collection reads count toward a transaction's 4, and are not paced in a pipeline.
+  // Whole-collection reads count toward a transaction's 4; the pool paces them by reply size.
   for (const char* n : {"hgetall", "hkeys", "hvals", "smembers", "lrange", "zrange", "xrange",
                         "xrevrange", "lmpop", "zmpop"}) {
     EXPECT_TRUE(cmd(n).traits & kCollectionReply) << n;
   }
   EXPECT_FALSE(isDataSized(Args{"HGETALL", "h"}));
+  EXPECT_TRUE(isCollectionRead(Args{"hgetall", "h"}));
+  EXPECT_TRUE(isCollectionRead(Args{"ZRANGE", "z", "0", "-1"}));
+  EXPECT_FALSE(isCollectionRead(Args{"HGET", "h", "f"}));
+  EXPECT_FALSE(isCollectionRead(Args{"NOSUCHCOMMAND"}));
+  EXPECT_FALSE(isCollectionRead(Args{}));
+  // Attack round 26: XREAD of a whole stream is a whole-collection read; XREADGROUP's pending
+  // history (an ID other than ">") costs a stream lookup per entry (764 ms for a 6 MB reply).
+  EXPECT_TRUE(isCollectionRead(Args{"XREAD", "STREAMS", "s", "0"}));
+  EXPECT_TRUE(isCollectionRead(Args{"xreadgroup", "GROUP", "g", "c", "STREAMS", "s", ">"}));
+  EXPECT_FALSE(isDataSized(Args{"XREAD", "STREAMS", "s", "0"}));
+  EXPECT_FALSE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}));
+  EXPECT_FALSE(isDataSized(
+      Args{"XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "NOACK", "streams", "a", "b", ">", ">"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", ">", "0-1"}));
+  // A group, consumer or COUNT named STREAMS is read where Redis reads it.
+  EXPECT_FALSE(isDataSized(Args{"XREADGROUP", "GROUP", "STREAMS", "c", "STREAMS", "s", ">"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "STREAMS", "STREAMS", "s", "0"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">", "x"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "BOGUS", "STREAMS", "s", ">"}));
+  EXPECT_TRUE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c"}));
   // XADD trims as XTRIM does only with MAXLEN or MINID (either case).
   EXPECT_TRUE(isDataSized(Args{"XADD", "s", "MAXLEN", "=", "0", "*", "f", "v"}));
   EXPECT_TRUE(isDataSized(Args{"xadd", "s", "minid", "~", "5-0", "*", "f", "v"}));

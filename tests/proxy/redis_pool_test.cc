@@ -983,9 +983,12 @@ TEST_F(RedisPoolTest, ATenantsDataSizedCommandsRunOneAtATime) {
   const ProbedPipeline p = probePipeline(loop_, *up, pipeline, 20ms);
   const auto& long_one = p.result;
   EXPECT_TRUE(p.overlapped) << "the probes did not overlap the pipeline";
-  EXPECT_LT(p.worst, 200ms)
+  // Back to back, the probe waits for all 12; one at a time, for one or two (a loaded machine
+  // slows every LCS, so the bound is a share of the pipeline's time, not a fixed one).
+  EXPECT_LT(p.worst, p.took / 4)
       << "another tenant waited behind several LCS: "
-      << std::chrono::duration_cast<std::chrono::milliseconds>(p.worst).count() << " ms";
+      << std::chrono::duration_cast<std::chrono::milliseconds>(p.worst).count() << " ms of "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(p.took).count() << " ms";
   ASSERT_TRUE(long_one.has_value());
   EXPECT_GE(p.took, 300ms) << "the LCS did not run";
   ASSERT_TRUE(long_one->has_value()) << rawOf(*long_one);

@@ -35,6 +35,9 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   // Reply indices of its data-sized commands (policy::kDataSized), ascending; a transaction's
   // are all run at EXEC, so it lists EXEC's once. Impl::sized_out holds one per tenant at a time.
   std::vector<uint32_t> sized;
+  // Reply indices of its whole-collection reads (policy::isCollectionRead), the same way:
+  // Impl::reads_out holds a few per tenant, one once its reads came back large.
+  std::vector<uint32_t> reads;
   uint32_t written = 0;              // commands written so far
   std::string tenant;                // whose request: the wait queue serves tenants in turn
   std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
@@ -70,8 +73,11 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
     return static_cast<uint32_t>(std::lower_bound(sized.begin(), sized.end(), to) -
                                  std::lower_bound(sized.begin(), sized.end(), from));
   }
-  // Its next write starts with a data-sized command.
-  bool sizedNext() const { return ends.empty() ? !sized.empty() : sizedAt(written); }
+  bool readAt(uint32_t i) const { return std::binary_search(reads.begin(), reads.end(), i); }
+  uint32_t readsIn(uint32_t from, uint32_t to) const {
+    return static_cast<uint32_t>(std::lower_bound(reads.begin(), reads.end(), to) -
+                                 std::lower_bound(reads.begin(), reads.end(), from));
+  }
 };
 
 namespace {
@@ -177,6 +183,15 @@ constexpr uint64_t heldCost(uint64_t bytes, uint64_t values) {
 }
 // A reply past this size marks its connection heavy (see PooledConn::heavy).
 constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
+// Whole-collection reads (HGETALL, LRANGE, SMEMBERS, ...) cost Redis time as large as their
+// replies, all of it before keyward reads a byte: a window of 32 HGETALL of a 200,000-field hash
+// held Redis 3.8 s. A tenant has at most kReadsAtOnce of them at the server per pool, and one
+// for kLargeReadsForMs after one of its reads came back past kLargeReadBytes or
+// kLargeReadValues (about 5 ms of Redis time here).
+constexpr uint32_t kReadsAtOnce = 4;
+constexpr uint64_t kLargeReadBytes = uint64_t{1} << 20;
+constexpr uint64_t kLargeReadValues = 16384;
+constexpr auto kLargeReadsFor = std::chrono::seconds(10);
 
 namespace {
 
@@ -242,6 +257,9 @@ struct RedisPool::Impl {
     // A large reply is streaming in (held or skipped): nothing new is pipelined behind it,
     // where it would wait for every byte of it.
     bool heavy = false;
+    // The reply arriving now is past kLargeReadBytes or kLargeReadValues, or was refused as
+    // too large (see Impl::large_reads).
+    bool large = false;
     // A request on it timed out: its client has had its answer, but Redis may still be running
     // it, so the connection takes nothing new until its replies are back (read and dropped), and
     // what it carries keeps its tenant's window and data-sized slot. Closed if Redis has not
@@ -281,6 +299,10 @@ struct RedisPool::Impl {
   // up to 478 ms). Alone, a tenant may use its half of the pool in full.
   std::unordered_map<std::string, uint32_t> outstanding;
   std::unordered_map<std::string, uint32_t> sized_out;  // data-sized commands at the server
+  std::unordered_map<std::string, uint32_t> reads_out;  // whole-collection reads at the server
+  // Tenants one of whose whole-collection reads came back large, until when they get one at a
+  // time (kLargeReadsFor after the last); one entry per configured client at most.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> large_reads;
   // Who submitted lately, on every worker (options.activity, or this pool's own).
   std::shared_ptr<TenantActivity> activity;
   static constexpr int64_t kActiveForMs = 1000;
@@ -317,10 +339,12 @@ struct RedisPool::Impl {
                        std::optional<UpstreamError> error, std::string_view tenant = {},
                        std::string_view identity = {}, bool transaction = false, bool slots = false,
                        std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {},
-                       std::vector<size_t> ends = {}, std::vector<uint32_t> sized = {}) {
+                       std::vector<size_t> ends = {}, std::vector<uint32_t> sized = {},
+                       std::vector<uint32_t> reads = {}) {
     auto req = std::make_shared<PendingRequest>();
     req->ends = std::move(ends);
     req->sized = std::move(sized);
+    req->reads = std::move(reads);
     req->hold = std::move(hold);
     req->refund = std::move(refund);
     req->transaction = transaction;
@@ -553,34 +577,58 @@ struct RedisPool::Impl {
     }
   }
 
+  // Per-tenant counts (sized_out, reads_out) hold only tenants with some.
+  static uint32_t countOf(const std::unordered_map<std::string, uint32_t>& m,
+                          const std::string& tenant) {
+    const auto it = m.find(tenant);
+    return it == m.end() ? 0 : it->second;
+  }
+  static void addCount(std::unordered_map<std::string, uint32_t>& m, const std::string& tenant,
+                       uint32_t n) {
+    if (n != 0) m[tenant] += n;
+  }
+  static void takeCount(std::unordered_map<std::string, uint32_t>& m, const std::string& tenant,
+                        uint32_t n) {
+    if (n == 0) return;
+    auto it = m.find(tenant);
+    if (it == m.end()) return;
+    it->second -= std::min(n, it->second);
+    if (it->second == 0) m.erase(it);
+  }
   // Data-sized commands (policy::kDataSized: LCS, SINTER, BITOP, LREM, ...) cost Redis time
   // that grows with the tenant's own data, not with the request or its reply: one LCS of two
   // 11,000-byte strings holds Redis about a second, and a window of 32 of them in one pipeline
   // (attack round 17: 8 held it 9.3 s) made every other tenant wait for all of them. A tenant
   // has at most one at the server per pool, alone or not; the rest of its pipeline waits behind
   // it, and its next request that starts with one waits in the queue.
-  uint32_t sizedOut(const std::string& tenant) const {
-    const auto it = sized_out.find(tenant);
-    return it == sized_out.end() ? 0 : it->second;
+  // Whole-collection reads `tenant` may have at the server at once (see kReadsAtOnce).
+  uint32_t readsAtOnce(const std::string& tenant) {
+    auto it = large_reads.find(tenant);
+    if (it == large_reads.end()) return kReadsAtOnce;
+    if (std::chrono::steady_clock::now() < it->second) return 1;
+    large_reads.erase(it);
+    return kReadsAtOnce;
   }
-  void addSized(const std::string& tenant, uint32_t n) {
-    if (n != 0) sized_out[tenant] += n;
-  }
-  void takeSized(const std::string& tenant, uint32_t n) {
-    if (n == 0) return;
-    auto it = sized_out.find(tenant);
-    if (it == sized_out.end()) return;
-    it->second -= std::min(n, it->second);
-    if (it->second == 0) sized_out.erase(it);
-  }
-  // How many of the next `n` commands of pipeline `req` may be written now: up to (not
-  // including) a data-sized one while the tenant has one at the server, else up to a second.
-  uint32_t sizedFits(const PendingRequest& req, uint32_t n) const {
-    auto it = std::lower_bound(req.sized.begin(), req.sized.end(), req.written);
-    if (it == req.sized.end() || *it >= req.written + n) return n;
-    if (sizedOut(req.tenant) != 0) return *it - req.written;
-    ++it;
-    return it == req.sized.end() || *it >= req.written + n ? n : *it - req.written;
+  // How many of the next `n` commands of `req` may be written now: up to (not including) a
+  // data-sized command past the tenant's one at the server, or a whole-collection read past its
+  // readsAtOnce(). A single command or a transaction is one unit at its first write.
+  uint32_t costlyFits(const PendingRequest& req, uint32_t n) {
+    const uint32_t from = req.written;
+    const uint32_t to = req.ends.empty() ? req.expected : from + n;
+    if (req.sizedIn(from, to) == 0 && req.readsIn(from, to) == 0) return n;
+    uint32_t sized_room = countOf(sized_out, req.tenant) == 0 ? 1 : 0;
+    const uint32_t limit = readsAtOnce(req.tenant);
+    uint32_t read_room = limit - std::min(limit, countOf(reads_out, req.tenant));
+    for (uint32_t i = from; i < to; ++i) {
+      const bool sized = req.sizedAt(i);
+      const bool read = req.readAt(i);
+      if ((sized && sized_room == 0) || (read && read_room == 0)) {
+        return req.ends.empty() ? 0 : i - from;
+      }
+      sized_room -= sized ? 1 : 0;
+      read_room -= read ? 1 : 0;
+    }
+    return n;
   }
 
   std::vector<std::pair<bool, bool>> place_mix;  // place()'s per-connection scratch, reused
@@ -600,8 +648,8 @@ struct RedisPool::Impl {
     // A tenant holding its half of max_reply_bytes_total (replies its clients have not taken
     // yet), or whose last reply was refused for it, sends nothing more until some goes.
     if (shareUsedUp(tenant)) return nullptr;
-    if (tenantRoom(tenant) == 0) return nullptr;     // its commands at the server are enough
-    if (req.sizedNext() && sizedOut(tenant) != 0) {  // one data-sized at a time
+    if (tenantRoom(tenant) == 0) return nullptr;  // its commands at the server are enough
+    if (costlyFits(req, 1) == 0) {  // its data-sized or whole-collection commands wait
       lane_only = true;
       return nullptr;
     }
@@ -698,7 +746,7 @@ struct RedisPool::Impl {
       const uint32_t room = std::min(
           options.max_pipeline_depth - std::min(options.max_pipeline_depth, pc->outstanding),
           tenantRoom(req.tenant));
-      n = sizedFits(req, std::min(n, room));
+      n = costlyFits(req, std::min(n, room));
       setHeldBack(pc, n == 0);
       if (n == 0) {  // resumeWriters goes on when the tenant's replies come back
         pc->writing = &req;
@@ -710,7 +758,8 @@ struct RedisPool::Impl {
     pc->conn->write(std::string_view(req.wire).substr(from, to - from));
     pc->outstanding += n;
     addOutstanding(req.tenant, n);
-    addSized(req.tenant, req.sizedIn(req.written, req.written + n));
+    addCount(sized_out, req.tenant, req.sizedIn(req.written, req.written + n));
+    addCount(reads_out, req.tenant, req.readsIn(req.written, req.written + n));
     req.written += n;
     if (req.written == req.expected) {
       setHeldBack(pc, false);
@@ -734,6 +783,7 @@ struct RedisPool::Impl {
     }
     PendingRequest& req = *pc->inflight.front();
     pc->heavy = pc->heavy || bytes > kHeavyReplyBytes;
+    pc->large = pc->large || bytes > kLargeReadBytes || values > kLargeReadValues;
     if (!req.callback || req.reply_error || req.slot_error != nullptr) {
       setPartial(pc, 0);  // cancelled, or already over a limit: read and drop
       pc->heavy = true;   // a skip lasts as long as the upstream sends
@@ -775,6 +825,7 @@ struct RedisPool::Impl {
     if (over != nullptr) {
       setPartial(pc, 0);
       pc->heavy = true;
+      pc->large = true;
       if (req.slots) {
         req.slot_error = over;  // the slots before and after it keep their replies
         return false;
@@ -884,7 +935,12 @@ struct RedisPool::Impl {
   void completeOne(PooledConn* pc, std::shared_ptr<PendingRequest> req) {
     if (pc->outstanding != 0) --pc->outstanding;
     takeOutstanding(req->tenant, 1);
-    if (req->sizedAt(req->received)) takeSized(req->tenant, 1);
+    if (req->sizedAt(req->received)) takeCount(sized_out, req->tenant, 1);
+    if (req->readAt(req->received)) {
+      takeCount(reads_out, req->tenant, 1);
+      if (pc->large) large_reads[req->tenant] = std::chrono::steady_clock::now() + kLargeReadsFor;
+    }
+    pc->large = false;
     if (pc->writing != nullptr && pc->outstanding < options.max_pipeline_depth) {
       writeSome(pc, *pc->writing);  // the next of its window
     }
@@ -929,7 +985,8 @@ struct RedisPool::Impl {
     std::deque<std::shared_ptr<PendingRequest>> failed = std::move(pc->inflight);
     for (const auto& r : failed) {
       takeOutstanding(r->tenant, r->written - r->received);
-      takeSized(r->tenant, r->sizedIn(r->received, r->written));
+      takeCount(sized_out, r->tenant, r->sizedIn(r->received, r->written));
+      takeCount(reads_out, r->tenant, r->readsIn(r->received, r->written));
     }
     setHeldBack(pc, false);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
@@ -1086,6 +1143,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
   std::string wire;
   std::vector<size_t> ends;
   std::vector<uint32_t> sized;
+  std::vector<uint32_t> reads;
   uint32_t index = 0;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -1097,6 +1155,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
       break;
     }
     if (policy::isDataSized(argv)) sized.push_back(index);
+    if (policy::isCollectionRead(argv)) reads.push_back(index);
     ++index;
     codec::appendCommand(wire, argv);
     if (commands.size() > 1) ends.push_back(wire.size());
@@ -1106,7 +1165,7 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
                        std::move(error), tenant, identity, false, slots, std::move(hold),
-                       std::move(refund), std::move(ends), std::move(sized));
+                       std::move(refund), std::move(ends), std::move(sized), std::move(reads));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
@@ -1117,6 +1176,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
   std::string wire = "*1\r\n$5\r\nMULTI\r\n";
   std::optional<UpstreamError> error;
   bool any_sized = false;
+  bool any_read = false;
   for (const policy::Argv argv : commands) {
     if (argv.empty() || unsafeOnPool(argv)) {
       error = UpstreamError{UpstreamErrorKind::Rejected,
@@ -1126,15 +1186,18 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
       break;
     }
     any_sized = any_sized || policy::isDataSized(argv);
+    any_read = any_read || policy::isCollectionRead(argv);
     codec::appendCommand(wire, argv);
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   const auto expected = static_cast<uint32_t>(commands.size() + 2);
   std::vector<uint32_t> sized;
   if (any_sized) sized.push_back(expected - 1);  // all of them run at EXEC
+  std::vector<uint32_t> reads;
+  if (any_read) reads.push_back(expected - 1);
   return impl_->submit(std::move(wire), expected, std::move(callback), std::move(error), tenant,
                        identity, true, /*slots=*/false, std::move(hold), std::move(refund), {},
-                       std::move(sized));
+                       std::move(sized), std::move(reads));
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {
