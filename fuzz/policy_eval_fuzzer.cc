@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -215,6 +216,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (uint32_t g : ex.groups) check(anyMatch(c.spec.consumer_groups, argv[g], sub));
+  if (ex.command->name == "info") {
+    // Only the count sections pass (policy/info_sections.h); INFO alone asks for them.
+    auto countSection = [](std::string_view s) {
+      for (std::string_view ok :
+           {"clients", "memory", "persistence", "stats", "cpu", "cluster", "keyspace", "modules"}) {
+        bool same = s.size() == ok.size();
+        for (size_t i = 0; same && i < s.size(); ++i) same = (s[i] | 0x20) == ok[i];
+        if (same) return true;
+      }
+      return false;
+    };
+    const std::span<const std::string_view> sent(ev.rewritten.empty() ? argv : ev.rewritten);
+    check(ev.rewritten.empty() || (argv.size() == 1 && sent.size() > 1 && sent[0] == argv[0]));
+    for (size_t i = 1; i < sent.size(); ++i) check(countSection(sent[i]));
+    return 0;
+  }
   if (!ev.rewritten.empty()) {
     // Only SCAN is rewritten: the result carries exactly one MATCH, whose value is the client's
     // last MATCH or, when it sent none, one of the readable patterns with {sub} bound.

@@ -53,9 +53,10 @@ struct EvalScratch {
   void trim();
 };
 
-// Result of evaluate(): the decision plus, for SCAN by key-restricted clients, the argv to
-// forward instead of the original (MATCH added so nothing outside the patterns comes back, or
-// duplicate MATCH options collapsed to the one Redis would use). `rewritten` is empty when argv
+// Result of evaluate(): the decision plus the argv to forward instead of the original, for SCAN
+// by key-restricted clients (MATCH added so nothing outside the patterns comes back, or
+// duplicate MATCH options collapsed to the one Redis would use), for a COUNT over 1000 (lowered)
+// and for INFO alone (its count sections named, info_sections.h). `rewritten` is empty when argv
 // goes as is; otherwise its elements view the caller's argv, static text and
 // scratch.rewritten, so it is valid while both argv and scratch are untouched.
 struct Evaluation {

@@ -105,8 +105,6 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
   return c && c->parent == container.id && c->id != container.id ? c : nullptr;
 }
 
-namespace {
-// The command or subcommand argv runs; nullptr when unknown.
 const CommandInfo* commandOf(std::span<const std::string_view> argv) {
   if (argv.empty()) return nullptr;
   const CommandInfo* cmd = findCommand(argv[0]);
@@ -115,6 +113,8 @@ const CommandInfo* commandOf(std::span<const std::string_view> argv) {
   }
   return cmd;
 }
+
+namespace {
 
 // XREADGROUP names an ID other than ">" (reads the pending history). Options are walked as
 // Redis walks them (BLOCK n, COUNT n, GROUP g c, NOACK, then STREAMS: keys, then as many IDs),
@@ -145,9 +145,23 @@ bool isCollectionRead(std::span<const std::string_view> argv) {
   return cmd != nullptr && (cmd->traits & kCollectionReply) != 0;
 }
 
+PoolCost poolCost(std::span<const std::string_view> argv) {
+  PoolCost cost;
+  const CommandInfo* cmd = commandOf(argv);
+  if (cmd == nullptr) return cost;
+  cost.data_sized = dataSized(*cmd, argv);
+  cost.collection_read = (cmd->traits & kCollectionReply) != 0;
+  cost.value_read = !cost.collection_read && (cmd->categories & categoryBit(Category::Read)) != 0;
+  return cost;
+}
+
 bool isDataSized(std::span<const std::string_view> argv) {
   const CommandInfo* cmd = commandOf(argv);
-  if (cmd == nullptr) return false;
+  return cmd != nullptr && dataSized(*cmd, argv);
+}
+
+bool dataSized(const CommandInfo& command, std::span<const std::string_view> argv) {
+  const CommandInfo* cmd = &command;
   // A word may also be a value (a member named "limit"): then the command is paced needlessly,
   // never the other way round.
   auto has = [argv](std::string_view word) {

@@ -89,6 +89,10 @@ struct CommandInfo {
   uint16_t parent;  // id of the container for subcommands, else == id
 };
 
+// The command or subcommand `argv` runs (a container's subcommand from argv[1]); nullptr when
+// unknown.
+const CommandInfo* commandOf(std::span<const std::string_view> argv);
+
 // Every executable unit (plain commands and subcommands; containers too, flagged kContainer).
 std::span<const CommandInfo> allCommands();
 
@@ -102,6 +106,18 @@ const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view
 // pending history): the Redis pool runs one at a time per tenant. False for an unknown command
 // (the policy refuses those).
 bool isDataSized(std::span<const std::string_view> argv);
+// The same for the command argv runs, already looked up.
+bool dataSized(const CommandInfo& command, std::span<const std::string_view> argv);
+
+// What the Redis pool paces a command by, from one lookup: data-sized (one at a time per
+// tenant); a whole-collection read (a few at a time, one once the tenant's replies are large);
+// another read returning stored data (one at a time once the tenant's replies are large).
+struct PoolCost {
+  bool data_sized = false;
+  bool collection_read = false;
+  bool value_read = false;
+};
+PoolCost poolCost(std::span<const std::string_view> argv);
 
 // A whole-collection read (kCollectionReply: HGETALL, SMEMBERS, LRANGE, ...). Its Redis time
 // is its reply's size; the Redis pool paces a tenant's once they come back large.

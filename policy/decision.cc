@@ -158,7 +158,8 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
              "; the others reveal server state outside this user's grants" + at(d);
     case Reason::TransactionDataSized:
       return "NOPERM a transaction may hold at most " + std::to_string(kMaxDataSizedInTransaction) +
-             " data-sized, scanning or whole-collection commands ('" + cmd + "' is one more)";
+             " data-sized, scanning or whole-collection commands or repeated reads ('" + cmd +
+             "' is one more)";
   }
   return "NOPERM denied";
 }
@@ -198,24 +199,6 @@ int denialStatus(Reason r) {
       return 403;
   }
   return 403;
-}
-
-Decision countInTransaction(size_t& data_sized, std::span<const std::string_view> forwarded,
-                            const CommandInfo* command) {
-  // Redis runs the whole transaction before any other tenant's command: pacing, which
-  // interleaves them, cannot split it (attack round 21: 100 XPENDING IDLE held Redis 11 s).
-  // Scanning commands (SCAN, HSCAN, SSCAN, ZSCAN) walk up to their COUNT, capped at 1000, however
-  // little they return. Windows bound a pipeline of them; a transaction runs them back to back
-  // (attack round 23: 10,000 HSCAN in one /multi-exec held Redis 3.7 s), so they count here.
-  // So do whole-collection reads (HGETALL, SMEMBERS, LRANGE, ...): a pipeline's replies are
-  // read as they come, but Redis builds all of a transaction's before keyward reads one (attack
-  // round 25: 80 HGETALL of a 200,000-field hash in one /multi-exec held Redis 10.8 s).
-  const bool walks =
-      command != nullptr && (command->traits & (kBoundedCount | kScanLike | kCollectionReply)) != 0;
-  if ((walks || isDataSized(forwarded)) && ++data_sized > kMaxDataSizedInTransaction) {
-    return Decision::deny(Reason::TransactionDataSized, -1, command);
-  }
-  return Decision::allow(command);
 }
 
 std::string streamOnlyMessage(const Decision& allowed) {

@@ -43,8 +43,8 @@ enum class Reason : uint8_t {
   RepeatedKey,           // a key the command only reads is named twice (value_growth.h)
   RepeatedField,         // an HMGET field is named twice (value_growth.h)
   InfoSection,           // an INFO section that reveals server state (info_sections.h)
-  TransactionDataSized,  // a transaction holds more than kMaxDataSizedInTransaction
-                         // data-sized commands (command_table.h)
+  TransactionDataSized,  // a transaction holds more than kMaxDataSizedInTransaction costly
+                         // commands (transaction_cost.h)
 };
 
 struct [[nodiscard]] Decision {
@@ -72,13 +72,6 @@ std::string denialMessage(const Decision& d, std::string_view command_name);
 // The HTTP status of a denial: a malformed command is the client's error (400, "ERR ..."), every
 // other denial a permission (403, "NOPERM ...").
 [[nodiscard]] int denialStatus(Reason r);
-
-// The transaction rule on data-sized commands (command_table.h): `forwarded` is an allowed
-// command of a /multi-exec as it will be sent; `data_sized` counts them over the transaction.
-// Allow, or the denial of the one past kMaxDataSizedInTransaction.
-[[nodiscard]] Decision countInTransaction(size_t& data_sized,
-                                          std::span<const std::string_view> forwarded,
-                                          const CommandInfo* command);
 
 // An allowed command a request body cannot carry: SUBSCRIBE and PSUBSCRIBE enter subscriber
 // mode, which only the streaming routes (/subscribe, /psubscribe) serve. Returns the client's

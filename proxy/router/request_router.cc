@@ -12,6 +12,7 @@
 #include "policy/command_table.h"
 #include "policy/decision.h"
 #include "policy/jwt.h"
+#include "policy/transaction_cost.h"
 #include "policy/value_growth.h"
 #include "proxy/codec/reply_json.h"
 #include "proxy/codec/rest_request.h"
@@ -349,12 +350,12 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
     }
     case codec::RestRoute::MultiExec: {
       // All or nothing: one denied command rejects the transaction before anything is sent.
-      size_t data_sized = 0;
+      policy::TransactionCost cost;
       for (size_t i = 0; i < n; ++i) {
         policy::Argv f;
         Checked c = check(*ctx.snapshot, entry, identity, req.command(i), scratch, plan, f);
         if (const policy::Decision d =
-                policy::countInTransaction(data_sized, f, policy::findCommand(c.table_name));
+                policy::countInTransaction(cost, f, policy::findCommand(c.table_name));
             c.allowed && !d.allowed()) {
           c.allowed = false;
           c.reason = d.reason;

@@ -3,6 +3,7 @@
 #include "proxy/tools/request_decisions.h"
 
 #include "policy/command_meta.h"
+#include "policy/transaction_cost.h"
 #include "policy/value_growth.h"
 #include "proxy/codec/rest_request.h"
 
@@ -25,8 +26,8 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
   std::vector<CommandDecision> out;
   policy::EvalScratch scratch;
   const policy::Identity id{sub};
-  size_t data_sized = 0;  // a transaction's (policy::countInTransaction)
-  uint64_t grown = 0;     // the request's (policy::countGrowth)
+  policy::TransactionCost cost;  // a transaction's (policy::countInTransaction)
+  uint64_t grown = 0;            // the request's (policy::countGrowth)
   for (const auto& command : commands) {
     std::vector<std::string_view> argv(command.begin(), command.end());
     CommandDecision& cd = out.emplace_back();
@@ -62,8 +63,7 @@ std::vector<CommandDecision> decideRequest(const conf::ClientEntry& entry, conf:
     if (cd.decision.allowed() && route == conf::CaseRoute::MultiExec) {
       const std::span<const std::string_view> sent_argv =
           ev.rewritten.empty() ? std::span<const std::string_view>(argv) : ev.rewritten;
-      if (policy::Decision d =
-              policy::countInTransaction(data_sized, sent_argv, ev.decision.command);
+      if (policy::Decision d = policy::countInTransaction(cost, sent_argv, ev.decision.command);
           !d.allowed()) {
         cd.decision = d;
         cd.message = policy::denialMessage(d, cd.name);

@@ -28,8 +28,8 @@ enum class UpstreamErrorKind : uint8_t {
 // A request's quota charge, handed to the upstream with it (README, Quotas). An upstream that
 // drops a request it never wrote (its client left while it waited, a queue timeout, an upstream
 // that could not be reached, a full queue or share) calls refund(); a written request keeps its
-// charge, since it may have run. Destroying it does nothing: a path that does not say gives
-// nothing back.
+// charge, since it may have run, unless a REST upstream answers 429 or 413 (nothing ran).
+// Destroying it does nothing: a path that does not say gives nothing back.
 class UnsentRefund {
  public:
   virtual ~UnsentRefund() = default;

@@ -157,6 +157,31 @@ for (const mode of MODES) {
       assert.equal(delta(before, after, "xread"), 1);
     });
 
+    // Attack round 26: INFO replication named the replicas' addresses (what ROLE is refused
+    // for), INFO server the executable, config file and port. Only the count sections pass.
+    test("INFO passes the count sections only; INFO alone asks for those", async () => {
+      for (const section of ["replication", "server", "commandstats", "errorstats", "latencystats",
+                             "all", "everything", "default", "Replication"]) {
+        const res = await post("root", ["INFO", section]);
+        assert.equal(res.status, 403, `${section}: ${res.text}`);
+        assert.match(res.json.error, /^NOPERM 'info' passes only the sections clients, memory, persistence, stats, cpu, cluster, keyspace and modules; the others reveal server state outside this user's grants \(argument 1\)$/);
+      }
+      const mixed = await post("root", ["INFO", "keyspace", "replication"]);
+      assert.equal(mixed.status, 403, mixed.text);
+      assert.match(mixed.json.error, /\(argument 2\)$/);
+      const all = await post("root", ["INFO"]);
+      assert.equal(all.status, 200, all.text);
+      for (const shown of ["# Clients", "# Memory", "# Stats", "# Keyspace"]) {
+        assert.ok(all.json.result.includes(shown), `INFO lacks ${shown}`);
+      }
+      for (const hidden of ["# Server", "# Replication", "executable:", "run_id:", "tcp_port:", "connected_slaves"]) {
+        assert.ok(!all.json.result.includes(hidden), `INFO shows ${hidden}`);
+      }
+      const memory = await post("root", ["INFO", "MEMORY"]);
+      assert.equal(memory.status, 200, memory.text);
+      assert.match(memory.json.result, /^# Memory/);
+    });
+
     test("a pipeline with a refused command: inline error slot, the rest runs", async () => {
       await rt.call("DEL", "app:sel", "app:sel2");
       const body = [["SET", "app:sel", "1"], ["SELECT", "0"], ["SCRIPT", "DEBUG", "YES"], ["WAIT", "1", "0"],

@@ -274,8 +274,9 @@ export function chainMode() {
   return process.env.KW_E2E_CHAIN === "1";
 }
 
+// (+info: Upstash answers INFO; the outer keyward decides which sections pass.)
 const INNER_CLIENT = {
-  commands: ["+@all"], keys: ["*"], channels: ["*"], consumer_groups: ["*"], scripts: ["*"],
+  commands: ["+@all", "+info"], keys: ["*"], channels: ["*"], consumer_groups: ["*"], scripts: ["*"],
   functions: ["*"],
 };
 

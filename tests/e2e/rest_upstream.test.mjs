@@ -29,6 +29,8 @@ const CLIENTS = {
   chat: { commands: ["+subscribe", "+psubscribe", "+publish"], channels: ["chat:*"] },
   // One billed command a day: a request refused before it is sent must not spend it.
   once: { commands: ["+set"], keys: ["app:*"], limits: { per_day: 1 } },
+  // Two a day: the upstream's own 429 and 413 (nothing ran) must not spend them.
+  twice: { commands: ["+incr"], keys: ["app:*"], limits: { per_day: 2 } },
 };
 
 before(async () => {
@@ -787,6 +789,23 @@ describe("upstream faults: documented status, keyward stays up, next request wor
     assert.equal(res.headers["retry-after"], "7");
     assert.equal(res.headers["ratelimit-policy"], '"upstream";q=0;w=7');
     assert.equal(res.headers["ratelimit"], '"upstream";r=0;t=7');
+    // Nothing ran, so nothing is charged (attack round 27: each 429 spent one of the client's
+    // day): five 429s and two 413s later, its two commands a day are all there.
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await post(["INCR", "app:twice"], { key: keys.twice })).status, 429);
+    }
+    up.mode = "413";
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await post(["INCR", "app:twice"], { key: keys.twice })).status, 413);
+    }
+    up.mode = "ok";
+    for (let i = 0; i < 2; i++) {
+      const ok = await post(["INCR", "app:twice"], { key: keys.twice });
+      assert.equal(ok.status, 200, ok.text);
+    }
+    const spent = await post(["INCR", "app:twice"], { key: keys.twice });
+    assert.equal(spent.status, 429, spent.text);
+    assert.match(spent.json.error, /per_day/);
     await recovers();
   });
 

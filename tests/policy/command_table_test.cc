@@ -242,6 +242,9 @@ TEST(CommandTable, DataSizedCommands) {
                                              "xautoclaim",
                                              "xgroup|delconsumer",
                                              "xgroup|destroy",
+                                             "xinfo|consumers",
+                                             "xinfo|groups",
+                                             "xinfo|stream",
                                              "xpending",
                                              "xtrim",
                                              "zdiff",
@@ -315,6 +318,18 @@ TEST(CommandTable, DataSizedCommands) {
   // Attack round 26: XREAD of a whole stream is a whole-collection read; XREADGROUP's pending
   // history (an ID other than ">") costs a stream lookup per entry (764 ms for a 6 MB reply).
   EXPECT_TRUE(isCollectionRead(Args{"XREAD", "STREAMS", "s", "0"}));
+  // Attack round 27: COMMAND DOCS is 165 KB of reply; the pool paces other reads once a
+  // tenant's replies come back large.
+  EXPECT_TRUE(isCollectionRead(Args{"COMMAND", "DOCS"}));
+  EXPECT_TRUE(isCollectionRead(Args{"command", "info"}));
+  EXPECT_TRUE(isDataSized(Args{"XINFO", "CONSUMERS", "s", "g"}));
+  EXPECT_TRUE(poolCost(Args{"GET", "k"}).value_read);
+  EXPECT_TRUE(poolCost(Args{"HMGET", "h", "f"}).value_read);
+  EXPECT_FALSE(poolCost(Args{"HGETALL", "h"}).value_read);
+  EXPECT_TRUE(poolCost(Args{"HGETALL", "h"}).collection_read);
+  EXPECT_FALSE(poolCost(Args{"SET", "k", "v"}).value_read);
+  EXPECT_TRUE(poolCost(Args{"LCS", "a", "b"}).data_sized);
+  EXPECT_FALSE(poolCost(Args{"NOSUCH"}).value_read);
   EXPECT_TRUE(isCollectionRead(Args{"xreadgroup", "GROUP", "g", "c", "STREAMS", "s", ">"}));
   EXPECT_FALSE(isDataSized(Args{"XREAD", "STREAMS", "s", "0"}));
   EXPECT_FALSE(isDataSized(Args{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}));

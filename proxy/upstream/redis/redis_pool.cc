@@ -23,6 +23,36 @@ namespace kw::proxy {
 
 namespace detail {
 
+// Ascending reply indices of a request's commands of one kind. One is kept inline: most requests
+// are one command, and a GET's (value_read) must not cost an allocation.
+class ReplyIndices {
+ public:
+  void add(uint32_t i) {  // ascending
+    if (n_ == 0) {
+      one_ = i;
+    } else {
+      if (n_ == 1) many_.push_back(one_);
+      many_.push_back(i);
+    }
+    ++n_;
+  }
+  bool empty() const { return n_ == 0; }
+  bool has(uint32_t i) const {
+    return n_ == 1 ? one_ == i : std::binary_search(many_.begin(), many_.end(), i);
+  }
+  // How many lie in [from, to).
+  uint32_t countIn(uint32_t from, uint32_t to) const {
+    if (n_ <= 1) return n_ == 1 && one_ >= from && one_ < to ? 1 : 0;
+    return static_cast<uint32_t>(std::lower_bound(many_.begin(), many_.end(), to) -
+                                 std::lower_bound(many_.begin(), many_.end(), from));
+  }
+
+ private:
+  uint32_t n_ = 0;
+  uint32_t one_ = 0;
+  std::vector<uint32_t> many_;  // all of them once there are two or more
+};
+
 struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   enum class Stage : uint8_t { Queued, InFlight, Done };
   RedisPool::Impl* owner = nullptr;  // null once the upstream is gone
@@ -34,10 +64,16 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   std::vector<size_t> ends;
   // Reply indices of its data-sized commands (policy::kDataSized), ascending; a transaction's
   // are all run at EXEC, so it lists EXEC's once. Impl::sized_out holds one per tenant at a time.
-  std::vector<uint32_t> sized;
-  // Reply indices of its whole-collection reads (policy::isCollectionRead), the same way:
-  // Impl::reads_out holds a few per tenant, one once its reads came back large.
-  std::vector<uint32_t> reads;
+  ReplyIndices sized;
+  // Reply indices of its whole-collection reads (policy::PoolCost::collection_read), the same
+  // way: Impl::reads_out holds a few per tenant, one once its replies came back large.
+  ReplyIndices reads;
+  // And of its other reads of stored data (value_read: GET, HGET, ...): free until the tenant's
+  // replies come back large, then one at a time; `values_out` of them are counted in
+  // Impl::values_out (only those written while the tenant's replies were large: the hot path of
+  // small GETs touches no per-tenant count).
+  ReplyIndices values;
+  uint32_t values_out = 0;
   uint32_t written = 0;              // commands written so far
   std::string tenant;                // whose request: the wait queue serves tenants in turn
   std::string identity;              // HeldReplyBytes::by_identity key ("tenant\nsub"), or empty
@@ -67,17 +103,12 @@ struct PendingRequest : std::enable_shared_from_this<PendingRequest> {
   codec::ReplyNodes nodes;  // each reply's values, recorded while framing: no bytes are re-read
   void* conn = nullptr;     // the PooledConn carrying it while InFlight
 
-  bool sizedAt(uint32_t i) const { return std::binary_search(sized.begin(), sized.end(), i); }
-  // Data-sized commands among replies [from, to).
-  uint32_t sizedIn(uint32_t from, uint32_t to) const {
-    return static_cast<uint32_t>(std::lower_bound(sized.begin(), sized.end(), to) -
-                                 std::lower_bound(sized.begin(), sized.end(), from));
-  }
-  bool readAt(uint32_t i) const { return std::binary_search(reads.begin(), reads.end(), i); }
-  uint32_t readsIn(uint32_t from, uint32_t to) const {
-    return static_cast<uint32_t>(std::lower_bound(reads.begin(), reads.end(), to) -
-                                 std::lower_bound(reads.begin(), reads.end(), from));
-  }
+  bool sizedAt(uint32_t i) const { return sized.has(i); }
+  uint32_t sizedIn(uint32_t from, uint32_t to) const { return sized.countIn(from, to); }
+  bool readAt(uint32_t i) const { return reads.has(i); }
+  uint32_t readsIn(uint32_t from, uint32_t to) const { return reads.countIn(from, to); }
+  bool valueAt(uint32_t i) const { return values.has(i); }
+  uint32_t valuesIn(uint32_t from, uint32_t to) const { return values.countIn(from, to); }
 };
 
 namespace {
@@ -185,9 +216,10 @@ constexpr uint64_t heldCost(uint64_t bytes, uint64_t values) {
 constexpr uint64_t kHeavyReplyBytes = uint64_t{1} << 20;
 // Whole-collection reads (HGETALL, LRANGE, SMEMBERS, ...) cost Redis time as large as their
 // replies, all of it before keyward reads a byte: a window of 32 HGETALL of a 200,000-field hash
-// held Redis 3.8 s. A tenant has at most kReadsAtOnce of them at the server per pool, and one
-// for kLargeReadsForMs after one of its reads came back past kLargeReadBytes or
-// kLargeReadValues (about 5 ms of Redis time here).
+// held Redis 3.8 s. A tenant has at most kReadsAtOnce of them at the server per pool. For
+// kLargeReadsFor after one of its replies came back past kLargeReadBytes or kLargeReadValues
+// (about 5 ms of Redis time here), it has one read at a time, of any kind (a window of 32 GETs
+// of one 9 MiB value: 288 MB for Redis to copy, attack round 27).
 constexpr uint32_t kReadsAtOnce = 4;
 constexpr uint64_t kLargeReadBytes = uint64_t{1} << 20;
 constexpr uint64_t kLargeReadValues = 16384;
@@ -298,10 +330,11 @@ struct RedisPool::Impl {
   // requests kept redis-server from answering another client for 184 ms, the probe tenant for
   // up to 478 ms). Alone, a tenant may use its half of the pool in full.
   std::unordered_map<std::string, uint32_t> outstanding;
-  std::unordered_map<std::string, uint32_t> sized_out;  // data-sized commands at the server
-  std::unordered_map<std::string, uint32_t> reads_out;  // whole-collection reads at the server
-  // Tenants one of whose whole-collection reads came back large, until when they get one at a
-  // time (kLargeReadsFor after the last); one entry per configured client at most.
+  std::unordered_map<std::string, uint32_t> sized_out;   // data-sized commands at the server
+  std::unordered_map<std::string, uint32_t> reads_out;   // whole-collection reads at the server
+  std::unordered_map<std::string, uint32_t> values_out;  // other reads, while large_reads
+  // Tenants one of whose replies came back large, until when they get one read at a time
+  // (kLargeReadsFor after the last); one entry per configured client at most.
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> large_reads;
   // Who submitted lately, on every worker (options.activity, or this pool's own).
   std::shared_ptr<TenantActivity> activity;
@@ -339,12 +372,13 @@ struct RedisPool::Impl {
                        std::optional<UpstreamError> error, std::string_view tenant = {},
                        std::string_view identity = {}, bool transaction = false, bool slots = false,
                        std::shared_ptr<const void> hold = {}, UnsentRefundPtr refund = {},
-                       std::vector<size_t> ends = {}, std::vector<uint32_t> sized = {},
-                       std::vector<uint32_t> reads = {}) {
+                       std::vector<size_t> ends = {}, detail::ReplyIndices sized = {},
+                       detail::ReplyIndices reads = {}, detail::ReplyIndices values = {}) {
     auto req = std::make_shared<PendingRequest>();
     req->ends = std::move(ends);
     req->sized = std::move(sized);
     req->reads = std::move(reads);
+    req->values = std::move(values);
     req->hold = std::move(hold);
     req->refund = std::move(refund);
     req->transaction = transaction;
@@ -601,27 +635,33 @@ struct RedisPool::Impl {
   // (attack round 17: 8 held it 9.3 s) made every other tenant wait for all of them. A tenant
   // has at most one at the server per pool, alone or not; the rest of its pipeline waits behind
   // it, and its next request that starts with one waits in the queue.
-  // Whole-collection reads `tenant` may have at the server at once (see kReadsAtOnce).
-  uint32_t readsAtOnce(const std::string& tenant) {
+  // Its replies came back large lately (see kReadsAtOnce).
+  bool largeReads(const std::string& tenant) {
     auto it = large_reads.find(tenant);
-    if (it == large_reads.end()) return kReadsAtOnce;
-    if (std::chrono::steady_clock::now() < it->second) return 1;
+    if (it == large_reads.end()) return false;
+    if (std::chrono::steady_clock::now() < it->second) return true;
     large_reads.erase(it);
-    return kReadsAtOnce;
+    return false;
   }
   // How many of the next `n` commands of `req` may be written now: up to (not including) a
-  // data-sized command past the tenant's one at the server, or a whole-collection read past its
-  // readsAtOnce(). A single command or a transaction is one unit at its first write.
+  // data-sized command past the tenant's one at the server, or a read past its room: at most
+  // kReadsAtOnce whole-collection reads, other reads free; with largeReads(), one read of any
+  // kind. A single command or a transaction is one unit at its first write.
   uint32_t costlyFits(const PendingRequest& req, uint32_t n) {
     const uint32_t from = req.written;
     const uint32_t to = req.ends.empty() ? req.expected : from + n;
-    if (req.sizedIn(from, to) == 0 && req.readsIn(from, to) == 0) return n;
+    const bool large = largeReads(req.tenant);
+    if (req.sizedIn(from, to) == 0 && req.readsIn(from, to) == 0 &&
+        (!large || req.valuesIn(from, to) == 0)) {
+      return n;
+    }
     uint32_t sized_room = countOf(sized_out, req.tenant) == 0 ? 1 : 0;
-    const uint32_t limit = readsAtOnce(req.tenant);
-    uint32_t read_room = limit - std::min(limit, countOf(reads_out, req.tenant));
+    const uint32_t limit = large ? 1 : kReadsAtOnce;
+    const uint32_t out = countOf(reads_out, req.tenant) + countOf(values_out, req.tenant);
+    uint32_t read_room = limit - std::min(limit, large ? out : countOf(reads_out, req.tenant));
     for (uint32_t i = from; i < to; ++i) {
       const bool sized = req.sizedAt(i);
-      const bool read = req.readAt(i);
+      const bool read = req.readAt(i) || (large && req.valueAt(i));
       if ((sized && sized_room == 0) || (read && read_room == 0)) {
         return req.ends.empty() ? 0 : i - from;
       }
@@ -760,6 +800,11 @@ struct RedisPool::Impl {
     addOutstanding(req.tenant, n);
     addCount(sized_out, req.tenant, req.sizedIn(req.written, req.written + n));
     addCount(reads_out, req.tenant, req.readsIn(req.written, req.written + n));
+    if (largeReads(req.tenant)) {
+      const uint32_t v = req.valuesIn(req.written, req.written + n);
+      addCount(values_out, req.tenant, v);
+      req.values_out += v;
+    }
     req.written += n;
     if (req.written == req.expected) {
       setHeldBack(pc, false);
@@ -936,9 +981,13 @@ struct RedisPool::Impl {
     if (pc->outstanding != 0) --pc->outstanding;
     takeOutstanding(req->tenant, 1);
     if (req->sizedAt(req->received)) takeCount(sized_out, req->tenant, 1);
-    if (req->readAt(req->received)) {
-      takeCount(reads_out, req->tenant, 1);
-      if (pc->large) large_reads[req->tenant] = std::chrono::steady_clock::now() + kLargeReadsFor;
+    if (req->readAt(req->received)) takeCount(reads_out, req->tenant, 1);
+    if (req->values_out != 0 && req->valueAt(req->received)) {
+      takeCount(values_out, req->tenant, 1);
+      --req->values_out;
+    }
+    if (pc->large && !req->tenant.empty()) {
+      large_reads[req->tenant] = std::chrono::steady_clock::now() + kLargeReadsFor;
     }
     pc->large = false;
     if (pc->writing != nullptr && pc->outstanding < options.max_pipeline_depth) {
@@ -987,6 +1036,7 @@ struct RedisPool::Impl {
       takeOutstanding(r->tenant, r->written - r->received);
       takeCount(sized_out, r->tenant, r->sizedIn(r->received, r->written));
       takeCount(reads_out, r->tenant, r->readsIn(r->received, r->written));
+      takeCount(values_out, r->tenant, r->values_out);
     }
     setHeldBack(pc, false);
     auto it = std::find_if(conns.begin(), conns.end(), [pc](auto& c) { return c.get() == pc; });
@@ -1142,8 +1192,9 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                               std::shared_ptr<const void> hold, UnsentRefundPtr refund) {
   std::string wire;
   std::vector<size_t> ends;
-  std::vector<uint32_t> sized;
-  std::vector<uint32_t> reads;
+  detail::ReplyIndices sized;
+  detail::ReplyIndices reads;
+  detail::ReplyIndices values;
   uint32_t index = 0;
   std::optional<UpstreamError> error;
   for (const policy::Argv argv : commands) {
@@ -1154,8 +1205,10 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
-    if (policy::isDataSized(argv)) sized.push_back(index);
-    if (policy::isCollectionRead(argv)) reads.push_back(index);
+    const policy::PoolCost cost = policy::poolCost(argv);
+    if (cost.data_sized) sized.add(index);
+    if (cost.collection_read) reads.add(index);
+    if (cost.value_read) values.add(index);
     ++index;
     codec::appendCommand(wire, argv);
     if (commands.size() > 1) ends.push_back(wire.size());
@@ -1165,7 +1218,8 @@ RequestHandle RedisPool::send(std::span<const policy::Argv> commands, ReplyCallb
   }
   return impl_->submit(std::move(wire), static_cast<uint32_t>(commands.size()), std::move(callback),
                        std::move(error), tenant, identity, false, slots, std::move(hold),
-                       std::move(refund), std::move(ends), std::move(sized), std::move(reads));
+                       std::move(refund), std::move(ends), std::move(sized), std::move(reads),
+                       std::move(values));
 }
 
 RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> commands,
@@ -1177,6 +1231,7 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
   std::optional<UpstreamError> error;
   bool any_sized = false;
   bool any_read = false;
+  bool any_value = false;
   for (const policy::Argv argv : commands) {
     if (argv.empty() || unsafeOnPool(argv)) {
       error = UpstreamError{UpstreamErrorKind::Rejected,
@@ -1185,19 +1240,23 @@ RequestHandle RedisPool::executeTransaction(std::span<const policy::Argv> comman
                                                std::string(argv[0].substr(0, 64))};
       break;
     }
-    any_sized = any_sized || policy::isDataSized(argv);
-    any_read = any_read || policy::isCollectionRead(argv);
+    const policy::PoolCost cost = policy::poolCost(argv);
+    any_sized = any_sized || cost.data_sized;
+    any_read = any_read || cost.collection_read;
+    any_value = any_value || cost.value_read;
     codec::appendCommand(wire, argv);
   }
   wire += "*1\r\n$4\r\nEXEC\r\n";
   const auto expected = static_cast<uint32_t>(commands.size() + 2);
-  std::vector<uint32_t> sized;
-  if (any_sized) sized.push_back(expected - 1);  // all of them run at EXEC
-  std::vector<uint32_t> reads;
-  if (any_read) reads.push_back(expected - 1);
+  detail::ReplyIndices sized;  // all of them run at EXEC
+  if (any_sized) sized.add(expected - 1);
+  detail::ReplyIndices reads;
+  if (any_read) reads.add(expected - 1);
+  detail::ReplyIndices values;
+  if (any_value) values.add(expected - 1);
   return impl_->submit(std::move(wire), expected, std::move(callback), std::move(error), tenant,
                        identity, true, /*slots=*/false, std::move(hold), std::move(refund), {},
-                       std::move(sized), std::move(reads));
+                       std::move(sized), std::move(reads), std::move(values));
 }
 
 RequestHandle RedisPool::ping(ReplyCallback callback) {

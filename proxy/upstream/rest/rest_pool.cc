@@ -38,6 +38,10 @@ struct RestPending {
   bool head_seen = false;
   bool paused = false;
   bool in_callback = false;  // on_head / on_body running: cancel() must not destroy them
+  // Its quota charge once written: kept until the response head says whether it ran. The
+  // upstream's 429 (its rate or plan limit) and 413 say nothing ran: the charge goes back
+  // (attack round 27: ten 429s spent ten of the client's day). Anything else keeps it.
+  UnsentRefundPtr written_refund;
 };
 }  // namespace detail
 
@@ -353,7 +357,7 @@ void RestPool::Impl::assign(RestConn* c, const std::shared_ptr<RestPending>& p) 
   c->body.clear();
   p->conn = c;
   p->written = std::chrono::steady_clock::now();
-  p->spec.refund.reset();  // written: it may run, so its charge stays
+  p->written_refund = std::move(p->spec.refund);  // written: it may run (see written_refund)
   writeThrough(c->bev.get(), p->spec.bytes);
   // Written: the bytes (with keyward's upstream token) are wiped, not just released.
   OPENSSL_cleanse(p->spec.bytes.data(), p->spec.bytes.size());
@@ -534,6 +538,12 @@ void RestPool::Impl::processInput(RestConn* c) {
     }
     if (!p->head_seen && c->parser.headComplete()) {
       p->head_seen = true;
+      const int status = c->parser.status();
+      if (status == 429 || status == 413) {
+        refundUnsent(p->written_refund);  // before the client hears, so its retry finds it
+      } else {
+        p->written_refund.reset();
+      }
       if (p->spec.stream && p->timer) p->timer->cancel();
       if (p->cb.on_head) {
         p->in_callback = true;
