@@ -659,12 +659,15 @@ struct RedisPool::Impl {
     const uint32_t limit = large ? 1 : kReadsAtOnce;
     const uint32_t out = countOf(reads_out, req.tenant) + countOf(values_out, req.tenant);
     uint32_t read_room = limit - std::min(limit, large ? out : countOf(reads_out, req.tenant));
-    for (uint32_t i = from; i < to; ++i) {
+    if (req.ends.empty()) {  // one unit: no walk over a transaction's commands
+      const bool sized = !req.sized.empty();
+      const bool read = !req.reads.empty() || (large && !req.values.empty());
+      return (sized && sized_room == 0) || (read && read_room == 0) ? 0 : n;
+    }
+    for (uint32_t i = from; i < to; ++i) {  // at most a window of a pipeline
       const bool sized = req.sizedAt(i);
       const bool read = req.readAt(i) || (large && req.valueAt(i));
-      if ((sized && sized_room == 0) || (read && read_room == 0)) {
-        return req.ends.empty() ? 0 : i - from;
-      }
+      if ((sized && sized_room == 0) || (read && read_room == 0)) return i - from;
       sized_room -= sized ? 1 : 0;
       read_room -= read ? 1 : 0;
     }
