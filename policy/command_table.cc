@@ -142,7 +142,23 @@ bool readsHistory(std::span<const std::string_view> argv) {
 
 bool isCollectionRead(std::span<const std::string_view> argv) {
   const CommandInfo* cmd = commandOf(argv);
-  return cmd != nullptr && (cmd->traits & kCollectionReply) != 0;
+  return cmd != nullptr && collectionRead(*cmd, argv);
+}
+
+bool collectionRead(const CommandInfo& command, std::span<const std::string_view> argv) {
+  if ((command.traits & kCollectionReply) != 0) return true;
+  if ((command.traits & kPopCount) != 0) return argv.size() > 2;
+  // A negative count (checkRandomCount refuses one past kMaxRandomRepeats) returns repeats.
+  return (command.traits & kCountWalks) != 0 && argv.size() > 2 && argv[2].starts_with('-');
+}
+
+bool valueRead(const CommandInfo& command, std::span<const std::string_view> argv) {
+  if ((command.categories & categoryBit(Category::Read)) != 0) return true;
+  if ((command.traits & kValueReply) == 0) return false;
+  if (command.name != "set") return true;
+  // SET returns the old value only with GET (a value spelled "get" counts too: a superset).
+  return std::any_of(argv.begin() + std::min<size_t>(argv.size(), 3), argv.end(),
+                     [](std::string_view a) { return ascii::equalsIgnoreCase(a, "get"); });
 }
 
 PoolCost poolCost(std::span<const std::string_view> argv) {
@@ -150,8 +166,8 @@ PoolCost poolCost(std::span<const std::string_view> argv) {
   const CommandInfo* cmd = commandOf(argv);
   if (cmd == nullptr) return cost;
   cost.data_sized = dataSized(*cmd, argv);
-  cost.collection_read = (cmd->traits & kCollectionReply) != 0;
-  cost.value_read = !cost.collection_read && (cmd->categories & categoryBit(Category::Read)) != 0;
+  cost.collection_read = collectionRead(*cmd, argv);
+  cost.value_read = !cost.collection_read && valueRead(*cmd, argv);
   return cost;
 }
 
@@ -171,19 +187,8 @@ bool dataSized(const CommandInfo& command, std::span<const std::string_view> arg
   if ((cmd->traits & kLimitWalks) != 0) return has("limit");
   if ((cmd->traits & kTrimWalks) != 0) return has("maxlen") || has("minid");
   if ((cmd->traits & kHistoryWalks) != 0) return readsHistory(argv);
-  if ((cmd->traits & kCountWalks) != 0) {
-    if (argv.size() < 3) return false;
-    if (!argv[2].starts_with('-')) return true;
-    // A negative count: small ones are cheap; anything else (large, or not plain digits, which
-    // Redis refuses anyway) is paced.
-    const std::string_view digits = argv[2].substr(1);
-    uint64_t n = 0;
-    for (const char c : digits) {
-      if (c < '0' || c > '9' || n > kSmallRandomCount) return true;
-      n = n * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return digits.empty() || n > kSmallRandomCount;
-  }
+  // A negative count is a whole-collection read instead (collectionRead).
+  if ((cmd->traits & kCountWalks) != 0) return argv.size() > 2 && !argv[2].starts_with('-');
   return (cmd->traits & kDataSized) != 0;
 }
 

@@ -77,6 +77,13 @@ enum CommandTrait : uint32_t {
                                 // one stream lookup per entry: then data-sized
   kFieldReads = 1u << 21,       // HMGET: the arguments after the key are fields whose values
                                 // the reply copies: each may be named once
+  kValueReply = 1u << 22,       // GETEX, GETDEL, LMOVE, the pops, SET ... GET: returns a stored
+                                // value although Redis files it under @write: a read for the
+                                // transaction rule and the pool's pacing (SET only with GET)
+  kPopCount = 1u << 23,         // LPOP/RPOP/SPOP/ZPOPMIN/ZPOPMAX: with a count, a whole-collection
+                                // read
+  kEntryReads = 1u << 24,       // XCLAIM: its IDs are entries the reply copies: each may be
+                                // named once
 };
 
 struct CommandInfo {
@@ -101,9 +108,9 @@ const CommandInfo* findCommand(std::string_view name);
 const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub);
 
 // Redis's work for this command grows with stored data its reply does not carry (kDataSized; a
-// kLimitWalks command with LIMIT, a kCountWalks one with a positive count or a negative one past
-// kSmallRandomCount, a kTrimWalks one with MAXLEN or MINID, a kHistoryWalks one reading the
-// pending history): the Redis pool runs one at a time per tenant. False for an unknown command
+// kLimitWalks command with LIMIT, a kCountWalks one with a positive count, a kTrimWalks one with
+// MAXLEN or MINID, a kHistoryWalks one reading the pending history): the Redis pool runs one at a
+// time per tenant. False for an unknown command
 // (the policy refuses those).
 bool isDataSized(std::span<const std::string_view> argv);
 // The same for the command argv runs, already looked up.
@@ -119,14 +126,21 @@ struct PoolCost {
 };
 PoolCost poolCost(std::span<const std::string_view> argv);
 
-// A whole-collection read (kCollectionReply: HGETALL, SMEMBERS, LRANGE, ...). Its Redis time
-// is its reply's size; the Redis pool paces a tenant's once they come back large.
+// A whole-collection read: kCollectionReply (HGETALL, SMEMBERS, LRANGE, MGET, XCLAIM, ...), a
+// kPopCount pop with a count, a kCountWalks command with a negative count (picks with
+// repetition). Its Redis time is its reply's size; the Redis pool paces a tenant's once they
+// come back large.
 bool isCollectionRead(std::span<const std::string_view> argv);
+bool collectionRead(const CommandInfo& command, std::span<const std::string_view> argv);
 
-// A negative SRANDMEMBER/HRANDFIELD/ZRANDMEMBER count picks with repetition, as much work as it
-// returns; past this many, that is still up to upstream.max_reply_elements picks (attack round
-// 25: -1,000,000 on a 1-member set took Redis 216 ms, 64 in a pipeline held it 6.8 s).
-constexpr uint64_t kSmallRandomCount = 1000;
+// A command whose reply carries stored values: @read, or kValueReply (SET only with GET).
+bool valueRead(const CommandInfo& command, std::span<const std::string_view> argv);
+
+// A negative SRANDMEMBER/HRANDFIELD/ZRANDMEMBER count picks with repetition: one element may
+// come back that many times (attack round 29a: HRANDFIELD -1000 WITHVALUES of one 90 KB value,
+// 5 in each of 4 transactions, held Redis 1.06 s and took it 1.72 GB up). Counts below
+// -kMaxRandomRepeats are refused (policy/value_growth.h, checkRandomCount).
+constexpr uint64_t kMaxRandomRepeats = 16;
 
 // Redis runs a transaction whole at EXEC, with no other tenant's command in between, so pacing
 // cannot split it: a transaction may hold at most this many data-sized, scanning

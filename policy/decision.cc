@@ -62,6 +62,10 @@ std::string_view reasonName(Reason r) {
       return "repeated_key";
     case Reason::RepeatedField:
       return "repeated_field";
+    case Reason::RepeatedEntry:
+      return "repeated_entry";
+    case Reason::RepeatedPicks:
+      return "repeated_picks";
     case Reason::InfoSection:
       return "info_section";
     case Reason::TransactionDataSized:
@@ -72,13 +76,13 @@ std::string_view reasonName(Reason r) {
 
 namespace {
 
-// Only printable ASCII of bounded length goes into a message: the name may come from the network.
-std::string safeName(std::string_view name) {
-  std::string out;
-  for (char c : name.substr(0, 64)) {
-    out.push_back(c >= 0x21 && c <= 0x7e && c != '\'' && c != '"' && c != '\\' ? c : '?');
-  }
-  return out;
+// A name the command table does not hold is not repeated back: the "command" may be a secret
+// sent in the wrong place (attack round 29b: a token pasted as the first word came back in the
+// NOPERM text). A known name is shown in the table's spelling.
+std::string shownName(const Decision& d, std::string_view sent) {
+  if (d.command) return std::string(d.command->name);
+  const CommandInfo* known = sent.size() <= 64 ? findCommand(sent) : nullptr;
+  return known ? std::string(known->name) : std::string();
 }
 
 std::string at(const Decision& d) {
@@ -88,7 +92,18 @@ std::string at(const Decision& d) {
 }  // namespace
 
 std::string denialMessage(const Decision& d, std::string_view command_name) {
-  const std::string cmd = d.command ? std::string(d.command->name) : safeName(command_name);
+  const std::string shown = shownName(d, command_name);
+  if (shown.empty()) {
+    switch (d.reason) {
+      case Reason::UnknownCommand:
+        return "ERR unknown command";
+      case Reason::CommandDenied:
+        return "NOPERM this user has no permissions to run this command";
+      default:
+        break;
+    }
+  }
+  const std::string cmd = shown.empty() ? std::string("?") : shown;
   switch (d.reason) {
     case Reason::Ok:
       return "OK";
@@ -153,6 +168,11 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' names a key it reads more than once" + at(d);
     case Reason::RepeatedField:
       return "NOPERM '" + cmd + "' names a field it reads more than once" + at(d);
+    case Reason::RepeatedEntry:
+      return "NOPERM '" + cmd + "' names a stream entry it returns more than once" + at(d);
+    case Reason::RepeatedPicks:
+      return "NOPERM '" + cmd + "' with a negative count may return one element that many times; " +
+             "keyward allows at most " + std::to_string(kMaxRandomRepeats) + at(d);
     case Reason::InfoSection:
       return "NOPERM 'info' passes only the sections " + std::string(kInfoSectionsText) +
              "; the others reveal server state outside this user's grants" + at(d);
@@ -194,6 +214,8 @@ int denialStatus(Reason r) {
     case Reason::ReplyTooLarge:
     case Reason::RepeatedKey:
     case Reason::RepeatedField:
+    case Reason::RepeatedEntry:
+    case Reason::RepeatedPicks:
     case Reason::InfoSection:
     case Reason::TransactionDataSized:
       return 403;

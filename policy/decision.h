@@ -42,6 +42,8 @@ enum class Reason : uint8_t {
   ReplyTooLarge,         // a negative RAND* count asks for more than upstream.max_reply_elements
   RepeatedKey,           // a key the command only reads is named twice (value_growth.h)
   RepeatedField,         // an HMGET field is named twice (value_growth.h)
+  RepeatedEntry,         // an XCLAIM entry ID is named twice (value_growth.h)
+  RepeatedPicks,         // a negative RAND* count past kMaxRandomRepeats (value_growth.h)
   InfoSection,           // an INFO section that reveals server state (info_sections.h)
   TransactionDataSized,  // a transaction holds more than kMaxDataSizedInTransaction costly
                          // commands (transaction_cost.h)

@@ -15,10 +15,12 @@ Decision countInTransaction(TransactionCost& cost, std::span<const std::string_v
   // hash held Redis 10.8 s).
   // The subcommand's traits (COMMAND DOCS, XINFO CONSUMERS), not its container's.
   if (const CommandInfo* run = commandOf(forwarded); run != nullptr) command = run;
-  bool costly =
-      command != nullptr && (command->traits & (kBoundedCount | kScanLike | kCollectionReply)) != 0;
-  costly = costly || (command != nullptr && dataSized(*command, forwarded));
-  if (!costly && command != nullptr && (command->categories & categoryBit(Category::Read)) != 0 &&
+  bool costly = command != nullptr && (command->traits & (kBoundedCount | kScanLike)) != 0;
+  costly = costly || (command != nullptr &&
+                      (collectionRead(*command, forwarded) || dataSized(*command, forwarded)));
+  // A read is also a write that returns the stored value (GETEX, LMOVE k k, XCLAIM; attack
+  // round 29a: 300 GETEX of one 10 MB key held Redis 2.7 s).
+  if (!costly && command != nullptr && valueRead(*command, forwarded) &&
       extract(forwarded, cost.extraction).allowed()) {
     for (const KeyRef& k : cost.extraction.keys) {
       if ((k.access & kAccessRead) == 0 || k.arg >= forwarded.size()) continue;

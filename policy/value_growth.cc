@@ -1,9 +1,12 @@
 // Bounds on what one command can make Redis do that its arguments show; see value_growth.h.
 #include "policy/value_growth.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "policy/ascii.h"
 #include "policy/command_table.h"
@@ -122,6 +125,7 @@ Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elemen
   if (negative && (pairs ? 2 * *n : *n) + 1 > max_elements) {
     return Decision::deny(Reason::ReplyTooLarge, 2, &cmd);
   }
+  if (negative && *n > kMaxRandomRepeats) return Decision::deny(Reason::RepeatedPicks, 2, &cmd);
   return Decision::allow(&cmd);
 }
 
@@ -157,8 +161,58 @@ class NamedOnce {
 };
 }  // namespace
 
+namespace {
+// A decimal in canonical form (no sign, space or leading zero) up to UINT64_MAX.
+std::optional<uint64_t> canonicalU64(std::string_view s) {
+  if (s.empty() || s.size() > 20 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+  uint64_t v = 0;
+  for (const char c : s) {
+    const auto d = static_cast<uint64_t>(c - '0');
+    if (c < '0' || c > '9' || v > (UINT64_MAX - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+// XCLAIM key group consumer min-idle-time ID [ID ...] [options]: Redis reads IDs until the
+// first argument that is not one, then options. An ID is taken in canonical form only ("ms" or
+// "ms-seq"): Redis also reads "01-1", "+1-1" and " 1-1" as 1-1, which would let one entry be
+// named twice under different spellings. Deny SyntaxError at a non-canonical ID, RepeatedEntry
+// at the second naming of an entry.
+Decision checkClaimedIds(Argv argv, const CommandInfo& cmd) {
+  static constexpr std::string_view kOptions[] = {"idle",  "time",   "retrycount",
+                                                  "force", "justid", "lastid"};
+  std::vector<std::pair<uint64_t, uint64_t>> ids;
+  for (size_t i = 5; i < argv.size(); ++i) {
+    if (std::any_of(std::begin(kOptions), std::end(kOptions),
+                    [&](std::string_view o) { return ascii::equalsIgnoreCase(argv[i], o); })) {
+      break;
+    }
+    const std::string_view id = argv[i];
+    const size_t dash = id.find('-');
+    const auto ms = canonicalU64(id.substr(0, dash));
+    const auto seq = dash == std::string_view::npos ? std::optional<uint64_t>(0)
+                                                    : canonicalU64(id.substr(dash + 1));
+    if (!ms || !seq) return Decision::deny(Reason::SyntaxError, static_cast<int>(i), &cmd);
+    ids.emplace_back(*ms, *seq);
+  }
+  if (ids.size() < 2) return Decision::allow(&cmd);
+  std::vector<std::pair<uint64_t, uint64_t>> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup == sorted.end()) return Decision::allow(&cmd);
+  // The second naming, in argv order.
+  const auto first = std::find(ids.begin(), ids.end(), *dup);
+  const auto second = std::find(first + 1, ids.end(), *dup);
+  return Decision::deny(Reason::RepeatedEntry, static_cast<int>(5 + (second - ids.begin())), &cmd);
+}
+}  // namespace
+
 Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
                             std::vector<uint32_t>& slots) {
+  if ((cmd.traits & kEntryReads) != 0) {
+    if (const Decision d = checkClaimedIds(argv, cmd); !d.allowed()) return d;
+  }
   if ((cmd.traits & kFieldReads) != 0 && argv.size() > 3) {
     NamedOnce fields(argv, argv.size() - 2, slots);
     for (uint32_t i = 2; i < argv.size(); ++i) {

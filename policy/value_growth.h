@@ -37,7 +37,9 @@ Decision countGrowth(uint64_t& grown, Argv argv, const CommandInfo& cmd, uint64_
 // (repeats allowed) whatever the key holds: -10,000,000 on a 3-member set made Redis build
 // 210 MB for 1.5 s before upstream.max_reply_elements dropped the reply (attack round 16). Deny
 // ReplyTooLarge at the count when the reply would hold more than `max_elements` values (twice
-// the count WITHVALUES / WITHSCORES), SyntaxError when the count is not plain decimal.
+// the count WITHVALUES / WITHSCORES), SyntaxError when the count is not plain decimal, and
+// RepeatedPicks below -kMaxRandomRepeats: a negative count may return one large element that
+// many times (attack round 29a).
 Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elements);
 
 // A key that a command only reads (MGET, BITOP's sources, SUNION/SINTER/SDIFF and their STORE
@@ -49,7 +51,10 @@ Decision checkRandomCount(Argv argv, const CommandInfo& cmd, uint64_t max_elemen
 // second naming. Keys also written (LMOVE k k, SMOVE, RENAME) are not counted. The same for
 // the fields of a kFieldReads command (HMGET k f f ...: each naming copies the value into the
 // reply; attack round 26: an 8 MiB value named 300 times held Redis 16.5 s and 2.36 GB): Deny
-// RepeatedField. `slots` is scratch (EvalScratch::trim lets go of a large one).
+// RepeatedField. And the entry IDs of a kEntryReads command (XCLAIM: each naming claims and
+// copies the entry again; attack round 29a: one 100 KB entry named 10,000 times took Redis
+// 955 MB up): RepeatedEntry, or SyntaxError at an ID not in canonical form. `slots` is scratch
+// (EvalScratch::trim lets go of a large one).
 Decision checkRepeatedReads(Argv argv, const Extraction& ex, const CommandInfo& cmd,
                             std::vector<uint32_t>& slots);
 

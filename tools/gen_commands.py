@@ -37,7 +37,8 @@ TRAITS = {"keyspace_wide": "kKeyspaceWide", "scan": "kScanLike", "db_switch": "k
           "data_sized": "kDataSized", "bounded_count": "kBoundedCount",
           "limit_walks": "kLimitWalks", "count_walks": "kCountWalks", "trim_walks": "kTrimWalks",
           "collection_reply": "kCollectionReply", "history_walks": "kHistoryWalks",
-          "field_reads": "kFieldReads"}
+          "field_reads": "kFieldReads", "value_reply": "kValueReply",
+          "pop_count": "kPopCount", "entry_reads": "kEntryReads"}
 PARSERS = ["specs", "sort", "sort_ro", "georadius", "xread", "xreadgroup", "migrate", "set",
            "bitfield", "zadd", "xclaim", "xautoclaim", "eval", "evalsha", "fcall", "script_load",
            "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "pubsub_numsub",

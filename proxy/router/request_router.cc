@@ -215,6 +215,7 @@ void RequestRouter::route(const codec::HttpRequestParser& parser, Admission admi
   if (refusal) return refuse(*refusal, ctx, ex);
   if (ctx.stream) watchStream(ctx.stream);
   const conf::ClientConfig& client = *entry.config;
+  if (auto r = admitGrowth(plan, client)) return refuse(*r, ctx, ex);
   if (auto r = admitShare(plan, client, ctx)) return refuse(*r, ctx, ex);
   if (!plan.sendsNothing()) {
     if (auto r = upstream_.prepare(plan, ctx)) return refuse(*r, ctx, ex);
@@ -419,6 +420,12 @@ std::optional<Refusal> RequestRouter::planRequest(const codec::RestRequest& req,
     }
   }
   return std::nullopt;
+}
+
+std::string RequestRouter::nextSyncToken(std::string_view client) {
+  if (client.empty()) return "0";
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
 }
 
 }  // namespace kw::proxy

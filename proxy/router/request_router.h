@@ -99,11 +99,13 @@ class RequestRouter {
   // Key names an audit record holds at most (audit.log_keys).
   static constexpr size_t kMaxAuditKeys = 4096;
 
-  // A fresh upstash-sync-token value for a response to `client` (empty when unauthenticated),
-  // in both upstream modes. Each client has its own counter from a random start, so the value
-  // shows nothing of other clients' traffic nor of the upstream's; unauthenticated responses
-  // get "0". (Read-your-writes against a REST upstream: RestUpstream::noteSyncToken.)
-  std::string nextSyncToken(std::string_view client) { return shared_.nextSyncToken(client); }
+  // The upstash-sync-token value for a response to `client`: the time of the response in
+  // microseconds since the epoch ("0" when unauthenticated), in both upstream modes. It moves on
+  // every response as the SDK expects and says nothing of other clients' traffic nor of the
+  // upstream's (a per-client counter showed one JWT user how many requests the client's other
+  // users made: attack round 29b). Clients only echo it; read-your-writes against a REST
+  // upstream is kept by keyward (RestUpstream::noteSyncToken).
+  static std::string nextSyncToken(std::string_view client);
 
   // Counters for /metrics (updated by noteResponse once per answered request or stream).
   struct Stats {
@@ -183,6 +185,8 @@ class RequestRouter {
   // (router_shares.cc).
   std::optional<Refusal> admitShare(const RequestPlan& plan, const conf::ClientConfig& client,
                                     RouteContext& ctx);
+  // 429 when the plan's growth of values by offsets passes the client's rate (GrowthLedger).
+  std::optional<Refusal> admitGrowth(const RequestPlan& plan, const conf::ClientConfig& client);
   // Quota for the plan's billed commands (router_quota.cc), then dispatch(); may answer later
   // when a store lease is needed.
   void chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,

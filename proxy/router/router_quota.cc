@@ -1,5 +1,6 @@
 // RequestRouter's quota step between the policy plan and the upstream: one charge of the plan's
 // billed commands (README, Quotas), a 429 naming the limit, or a wait for a store lease.
+#include <chrono>
 #include <memory>
 
 #include "proxy/codec/reply_json.h"
@@ -53,6 +54,25 @@ std::shared_ptr<RequestPlan> detach(const RequestPlan& plan) {
 }
 
 }  // namespace
+
+std::optional<Refusal> RequestRouter::admitGrowth(const RequestPlan& plan,
+                                                  const conf::ClientConfig& client) {
+  if (plan.grown_bytes == 0) return std::nullopt;
+  const uint64_t per_second = snapshot_->config().listen.max_body_bytes;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const auto wait = shared_.growth().take(client.spec.name, plan.grown_bytes, per_second, now_ms);
+  if (!wait) return std::nullopt;
+  Refusal out{429,
+              "ERR this client grows values by offsets (SETRANGE, SETBIT, BITFIELD) faster than "
+              "listen.max_body_bytes a second; retry later",
+              "growth_rate",
+              true,
+              {}};
+  out.headers.emplace_back("Retry-After", std::to_string(*wait));
+  return out;
+}
 
 void RequestRouter::chargeAndDispatch(const RequestPlan& plan, const conf::ClientConfig& client,
                                       std::string identity, const RouteContext& ctx, Exchange& ex) {

@@ -1,8 +1,6 @@
 // The state all workers' routers share; see router_shared.h.
 #include "proxy/router/router_shared.h"
 
-#include <openssl/rand.h>
-
 #include <filesystem>
 
 #include "conf/loader.h"
@@ -67,24 +65,6 @@ void RouterShared::loadRevocationsLocked() {
   }
   // Published last: a router that sees the new generation reads all of the above.
   generation_.fetch_add(1, std::memory_order_release);
-}
-
-std::string RouterShared::nextSyncToken(std::string_view client) {
-  if (client.empty()) return "0";
-  std::lock_guard<std::mutex> lock(sync_mu_);
-  // Bounded: names come from configs; past the bound every counter restarts from a new random
-  // start.
-  if (sync_counters_.size() >= 2 * conf::kMaxClients &&
-      sync_counters_.find(std::string(client)) == sync_counters_.end()) {
-    sync_counters_.clear();
-  }
-  auto [it, inserted] = sync_counters_.try_emplace(std::string(client));
-  if (inserted) {
-    uint32_t start = 0;
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&start), sizeof start) != 1) start = 0;
-    it->second = start;
-  }
-  return std::to_string(++it->second);
 }
 
 }  // namespace kw::proxy

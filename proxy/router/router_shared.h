@@ -1,8 +1,7 @@
 // RouterShared: what every worker's RequestRouter shares (README, Workers). The config snapshot
 // and the JWT revocation list are replaced for all workers at once (a router compares one atomic
 // generation before each admission); the quota ledger and the client shares are single objects,
-// so limits stay exact however connections spread over workers; sync-token counters are per
-// client, not per worker.
+// so limits stay exact however connections spread over workers.
 #pragma once
 
 #include <atomic>
@@ -11,13 +10,13 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "conf/snapshot.h"
 #include "proxy/io/file_stamp.h"
 #include "proxy/quota/quota_ledger.h"
 #include "proxy/router/client_shares.h"
+#include "proxy/router/growth_ledger.h"
 
 namespace kw::proxy {
 
@@ -62,9 +61,7 @@ class RouterShared {
   QuotaLedger& quota() { return quota_; }
   const QuotaLedger& quota() const { return quota_; }
   ShareLedger& shares() { return shares_; }
-
-  // A fresh upstash-sync-token value for a response to `client` (RequestRouter::nextSyncToken).
-  std::string nextSyncToken(std::string_view client);
+  GrowthLedger& growth() { return growth_; }
 
  private:
   void loadRevocationsLocked();
@@ -78,9 +75,7 @@ class RouterShared {
   std::atomic<uint64_t> generation_{0};
   QuotaLedger quota_;
   ShareLedger shares_;
-  std::mutex sync_mu_;
-  // Per client name: the last value given; bounded at 2 * conf::kMaxClients.
-  std::unordered_map<std::string, uint64_t> sync_counters_;
+  GrowthLedger growth_;
 };
 
 }  // namespace kw::proxy

@@ -4,8 +4,9 @@
 // reload by name and the old config keeps serving (so the new token never reaches the old
 // upstream, nor the old token a new one); settings a reload can apply whole (TLS cert/key,
 // signing keys, the revocation file) take effect for every request and stream at once. Also:
-// jti values outside the revocable set are refused, and upstash-sync-token counters are per
-// client. Both upstream modes; the probe tenant keeps answering while reloads churn.
+// jti values outside the revocable set are refused, and upstash-sync-token is the response time,
+// not a count other clients move. Both upstream modes; the probe tenant keeps answering while
+// reloads churn.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -169,15 +170,15 @@ for (const mode of MODES) {
       assert.deepEqual((await reload()).json, { reloaded: true });
     });
 
-    test("upstash-sync-token: each client has its own counter", async () => {
+    test("upstash-sync-token: the response time, whatever other clients do", async () => {
       const tok = async (key) => (await request(stack.port, { body: ["GET", "app:x"], key }))
         .headers["upstash-sync-token"];
+      const start = BigInt(Date.now()) * 1000n;
       const a1 = BigInt(await tok(stack.keys.reader));
       for (let i = 0; i < 20; i++) await tok(stack.keys.admin);
       const a2 = BigInt(await tok(stack.keys.reader));
-      assert.equal(a2 - a1, 1n, "another client's 20 requests moved this client's token");
-      const b = BigInt(await tok(stack.keys.admin));
-      assert.notEqual(b - a2, 1n, "two clients share one counter");
+      const end = (BigInt(Date.now()) + 1n) * 1000n;
+      assert.ok(a1 >= start && a2 > a1 && a2 <= end, `tokens ${a1}, ${a2} not in ${start}..${end}`);
       const anon = (await request(stack.port, { body: ["GET", "app:x"] })).headers["upstash-sync-token"];
       assert.equal(anon, "0");
     });

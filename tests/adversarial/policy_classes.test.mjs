@@ -207,6 +207,31 @@ for (const mode of MODES) {
       assert.equal(delta(before, after, "set"), 2);
     });
 
+    // Attack round 29b: an unknown command's name came back in the NOPERM text, so a token
+    // pasted as the first word (or a path like /get%2Fk%3Fapikey%3D...) was echoed to the
+    // client's error trackers. A name the command table does not hold is never repeated.
+    test("an unknown command's name is not echoed; a known one is, in the table's spelling", async () => {
+      const secret = "sk_live_" + "9f8e7d6c5b4a".repeat(3);
+      const tries = [
+        await post("tenant", [`password=${secret}`, "app:1"]),
+        await request(stack.port, { method: "GET", path: `/get%2Fapp:x%3Fapikey%3D${secret}`, key: stack.keys.tenant }),
+      ];
+      const piped = await post("tenant", [[secret, "app:1"], ["GET", "app:1"]], "/pipeline");
+      const multi = await post("tenant", [[secret], ["GET", "app:1"]], "/multi-exec");
+      for (const res of [...tries, multi]) {
+        assert.equal(res.status, 403, res.text);
+        assert.ok(!res.text.includes("9f8e7d6c5b4a"), res.text);
+        assert.ok(!res.text.includes("apikey"), res.text);
+      }
+      assert.equal(tries[0].json.error, "NOPERM this user has no permissions to run this command");
+      assert.equal(piped.status, 200, piped.text);
+      assert.ok(!piped.text.includes("9f8e7d6c5b4a"), piped.text);
+      assert.equal(piped.json[0].error, "NOPERM this user has no permissions to run this command");
+      const known = await post("tenant", ["FlushAll"]);
+      assert.equal(known.status, 403, known.text);
+      assert.match(known.json.error, /'flushall'/);
+    });
+
     test("/multi-exec stays all or nothing", async () => {
       await rt.call("DEL", "app:tx");
       const before = await rt.commandStats();

@@ -199,7 +199,7 @@ for (const mode of MODES) {
       for (const cmd of [claim, ["HSCAN", "h:hash", "0", "COUNT", "1000"], ["SSCAN", "h:set", "0"],
                          ["ZSCAN", "h:zset", "0"], ["SCAN", "0", "MATCH", "h:*"], ["HGETALL", "h:hash"],
                          ["LRANGE", "h:list", "0", "-1"], ["SMEMBERS", "h:set"],
-                         ["SRANDMEMBER", "h:set", "-5000"],
+                         ["SRANDMEMBER", "h:set", "-16"],
                          // Attack round 26: 60 XREAD of a whole stream in one transaction held Redis
                          // 6 s, 30 XREADGROUP of the pending history 19.6 s.
                          ["XREAD", "COUNT", "1", "STREAMS", "h:pel", "0"],
@@ -209,7 +209,11 @@ for (const mode of MODES) {
                          ["COMMAND", "DOCS"], ["XINFO", "CONSUMERS", "h:pel", "g"],
                          // Attack round 28: 32 MGETs of 60 distinct 1 MiB keys in a pipeline held
                          // Redis 8.4 s; APPEND to a 400 MB string reallocates it (1.28 s).
-                         ["MGET", "h:s1", "h:s2"], ["APPEND", "h:app", "x"]]) {
+                         ["MGET", "h:s1", "h:s2"], ["APPEND", "h:app", "x"],
+                         // Attack round 29a: a pop with a count is a whole-collection read, and so
+                         // is XCLAIM (one 100 KB entry claimed 10,000 times in a transaction:
+                         // +1.9 GB, Redis held 1.16 s).
+                         ["LPOP", "h:nolist", "10"], ["XCLAIM", "h:pel", "g", "c1", "0", "1-1"]]) {
         const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: tx(cmd, 5) });
         assert.equal(five.status, 403, `${cmd[0]}: ${five.text.slice(0, 300)}`);
         const name = ["COMMAND", "XINFO"].includes(cmd[0]) ? `${cmd[0]}|${cmd[1]}`.toLowerCase() : cmd[0].toLowerCase();
@@ -226,7 +230,24 @@ for (const mode of MODES) {
       const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog,
         body: [["GET", "h:s1"], ["INCR", "h:tx"], ...tx(get, 4).slice(1)] });
       assert.equal(five.status, 200, five.text.slice(0, 300));
-      assert.equal(await stack.redis.call("GET", "h:tx"), "16", "part of a refused transaction ran");
+      assert.equal(await stack.redis.call("GET", "h:tx"), "18", "part of a refused transaction ran");
+      // Attack round 29a: writes that return the stored value are reads too (300 GETEX of one
+      // 10 MB key held Redis 2.7 s; 1,000 LMOVE of a list onto itself with one 1 MB element 654 ms).
+      await stack.redis.call("RPUSH", "h:rot", "a");
+      for (const again of [["GETEX", "h:s1", "PERSIST"], ["LMOVE", "h:rot", "h:rot", "LEFT", "RIGHT"],
+                           ["SET", "h:s3", "v", "GET"]]) {
+        const refused = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: tx(again, 6) });
+        assert.equal(refused.status, 403, refused.text);
+        assert.match(refused.json.error, new RegExp(`or repeated reads \\('${again[0].toLowerCase()}' is one more\\)`));
+      }
+      assert.equal(await stack.redis.call("GET", "h:tx"), "18", "part of a refused transaction ran");
+      // One command repeating one element: a negative count past -16, an entry claimed twice.
+      const picks = await request(stack.port, { key: stack.keys.hog, body: ["HRANDFIELD", "h:hash", "-1000", "WITHVALUES"] });
+      assert.equal(picks.status, 403, picks.text);
+      assert.match(picks.json.error, /^NOPERM 'hrandfield' with a negative count may return one element that many times; keyward allows at most 16 \(argument 2\)/);
+      const claims = await request(stack.port, { key: stack.keys.hog, body: ["XCLAIM", "h:pel", "g", "c1", "0", "1-1", "2-0", "1-1"] });
+      assert.equal(claims.status, 403, claims.text);
+      assert.match(claims.json.error, /^NOPERM 'xclaim' names a stream entry it returns more than once \(argument 7\)/);
 
       // XREADGROUP of the pending history looks each entry up in the stream (attack round 26:
       // 764 ms of Redis for a 6 MB reply; 8 in a pipeline went out back to back, 6.1 s).
@@ -275,17 +296,42 @@ for (const mode of MODES) {
       assert.equal(first.json.result, 4 << 20);
       const large = await request(stack.port, { key: stack.keys.hog, body: ["GET", "h:blob"] });
       assert.equal(large.status, 200, large.text.slice(0, 300));
-      // What 5 of them back to back hold Redis for (a transaction may read a key 5 times) ...
-      const five = await requestWatched(stack, "/multi-exec", Array.from({ length: 5 }, () => ["GET", "h:blob"]), "get");
-      assert.equal(five.res.status, 200, five.res.text.slice(0, 300));
+      // What 12 of them back to back hold Redis for (a transaction reading 12 such values; 5
+      // reads of one key were under the probe's 5 ms resolution on a quiet machine) ...
+      const keys = Array.from({ length: 12 }, (_, i) => `h:blob${i}`);
+      for (const k of keys) await stack.redis.call("COPY", "h:blob", k);
+      const twelve = await requestWatched(stack, "/multi-exec", keys.map((k) => ["GET", k]), "get");
+      assert.equal(twelve.res.status, 200, twelve.res.text.slice(0, 300));
+      await stack.redis.call("DEL", ...keys);
       // ... against 12 in a pipeline: back to back (one window), Redis would be silent longer.
       const body = Array.from({ length: 12 }, () => ["GET", "h:blob"]);
       const { res, stalls, worstStall } = await pipelineWatched(stack, body, "get");
       assert.equal(res.status, 200, res.text.slice(0, 300));
       assert.ok(res.json.every((r) => r.result?.length === 4 << 20), "a reply is missing or short");
-      report(`redis_time large gets ${mode}`, { fiveInTransaction: Math.round(five.worstStall), worstStall: Math.round(worstStall), stalls: stalls.length });
-      assert.ok(five.worstStall >= 10, `5 GETs of 4 MiB held Redis ${five.worstStall} ms: too little to show pacing`);
-      assert.ok(worstStall < five.worstStall, `redis-server did not answer another client for ${worstStall} ms; 5 of the GETs in a transaction held it ${five.worstStall} ms`);
+      // Attack round 29a: GETEX returns the value as GET does (4 pipelines of 200 GETEX of a
+      // 10 MB value: Redis held 378 ms and grew 650 MB; with GET 31 ms). Two pipelines of 12 at
+      // once would hold Redis about twice as long as the 12 GETs of the transaction.
+      const getex = Array.from({ length: 12 }, () => ["GETEX", "h:blob", "PERSIST"]);
+      const probe = await startRedisProbe(stack, { slowMs: 5 });
+      const both = await Promise.all([0, 1].map(() =>
+        request(stack.port, { path: "/pipeline", key: stack.keys.hog, body: getex, timeoutMs: 30000 })));
+      const exStalls = await probe.stop();
+      const ex = { worstStall: Math.max(0, ...exStalls.map(([a, b]) => b - a)) };
+      // Each ran (INFO commandstats below); a reply past the client's share of reply bytes in
+      // flight is dropped into its slot (the client holds 2 x 48 MiB at once here).
+      let full = 0;
+      for (const r of both) {
+        assert.equal(r.status, 200, r.text.slice(0, 300));
+        for (const x of r.json) {
+          if (x.result?.length === 4 << 20) ++full;
+          else assert.match(x.error ?? "", /^ERR replies in flight of this client exceed its share/, JSON.stringify(x).slice(0, 200));
+        }
+      }
+      assert.ok(full >= 6, `only ${full} GETEX replies came back whole`);
+      report(`redis_time large gets ${mode}`, { twelveInTransaction: Math.round(twelve.worstStall), worstStall: Math.round(worstStall), getexStall: Math.round(ex.worstStall), stalls: stalls.length });
+      assert.ok(twelve.worstStall >= 10, `12 GETs of 4 MiB held Redis ${twelve.worstStall} ms: too little to show pacing`);
+      assert.ok(worstStall < twelve.worstStall, `redis-server did not answer another client for ${worstStall} ms; 12 of the GETs in a transaction held it ${twelve.worstStall} ms`);
+      assert.ok(ex.worstStall < twelve.worstStall, `redis-server did not answer another client for ${ex.worstStall} ms in 2 x 12 GETEX; 12 GETs in a transaction held it ${twelve.worstStall} ms`);
       await stack.redis.call("DEL", "h:blob");
     });
 

@@ -3,14 +3,17 @@
 // 512 MiB and SETBIT with one near 2^32, each a request of under 60 bytes, took redis-server from
 // 15 MB to 1.26 GB. An offset may now grow a value only as far as a value sent whole could be
 // (listen.max_body_bytes): past it the command is refused (403 NOPERM, or its pipeline slot) and
-// Redis allocates nothing.
+// Redis allocates nothing; and a client grows values that way at most max_body_bytes a second.
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
 import { request } from "../e2e/http.mjs";
-import { MODES, report, startModeStack } from "./lib.mjs";
+import { MODES, report, sleep, startModeStack } from "./lib.mjs";
 
 const MAX_BODY = 1024 * 1024;
-const GROWER = { grower: { commands: ["+@all"], keys: ["g:*"] } };
+const GROWER = {
+  grower: { commands: ["+@all"], keys: ["g:*"] },
+  other: { commands: ["+@all"], keys: ["o:*"] },
+};
 
 async function usedMemory(stack) {
   const info = await stack.redis.call("INFO", "memory");
@@ -143,6 +146,51 @@ for (const mode of MODES) {
       await stack.redis.call("DEL", "g:h");
     });
 
+    // Attack round 29a: the bound held per request, so 60 SETRANGEs at a 10 MB offset (2,390
+    // bytes of requests) took Redis from 52 MB to 652 MB. A client grows values by offsets at
+    // most listen.max_body_bytes a second (a one-second burst), across workers.
+    test("growth by offsets is paced per client: max_body_bytes a second", async () => {
+      await sleep(1100);  // the earlier tests' growth has refilled
+      const key = stack.keys.grower;
+      const before0 = await usedMemory(stack);
+      const grow = (k, who = key) =>
+        request(stack.port, { body: ["SETRANGE", k, String(MAX_BODY - 1), "x"], key: who });
+      const first = await grow("g:r0");
+      assert.equal(first.status, 200, first.text);
+      const started = Date.now();
+      let refused = 0;
+      for (let i = 1; i <= 20; i++) {
+        const res = await grow(`g:r${i}`);
+        if (res.status === 200) continue;
+        ++refused;
+        assert.equal(res.status, 429, res.text);
+        assert.equal(res.json.error, "ERR this client grows values by offsets (SETRANGE, SETBIT, BITFIELD) " +
+          "faster than listen.max_body_bytes a second; retry later");
+        assert.match(String(res.headers["retry-after"]), /^[12]$/);
+        assert.equal(Number(await stack.redis.call("EXISTS", `g:r${i}`)), 0, "a refused SETRANGE ran");
+      }
+      const seconds = (Date.now() - started) / 1000;
+      const grown = (await usedMemory(stack)) - before0;
+      report(`value_growth rate ${mode}`, { refused, seconds, grown });
+      // At most the burst plus what a second refills while the 20 went out.
+      assert.ok(refused >= 20 - Math.ceil(seconds + 1), `${refused} of 20 refused in ${seconds} s`);
+      assert.ok(grown < (3 + seconds) * MAX_BODY + 8 * 1024 * 1024, `redis grew by ${grown} bytes`);
+      // Another client's growth, and this client's other writes, are not held back.
+      const other = await grow("o:r", stack.keys.other);
+      assert.equal(other.status, 200, other.text);
+      const set = await request(stack.port, { body: ["SET", "g:plain", "v"], key });
+      assert.equal(set.status, 200, set.text);
+      // In a pipeline, the whole request waits (its offsets are one charge).
+      const p = await request(stack.port, { path: "/pipeline", key,
+        body: [["SET", "g:p", "1"], ["SETBIT", "g:pb", String(8 * MAX_BODY - 1), "1"]] });
+      assert.equal(p.status, 429, p.text);
+      assert.equal(Number(await stack.redis.call("EXISTS", "g:p")), 0, "part of a refused pipeline ran");
+      await sleep(1100);
+      const later = await grow("g:later");
+      assert.equal(later.status, 200, later.text);
+      await stack.redis.call("DEL", ...Array.from({ length: 21 }, (_, i) => `g:r${i}`), "g:later", "o:r");
+    });
+
     test("up to the bound the same commands run as before", async () => {
       const key = stack.keys.grower;
       const ok = [
@@ -151,6 +199,7 @@ for (const mode of MODES) {
         [["BITFIELD", "g:ok3", "SET", "u8", "#10", "255"], [0]],
       ];
       for (const [cmd, want] of ok) {
+        await sleep(1100);  // one max_body_bytes of growth a second
         const res = await request(stack.port, { body: cmd, key });
         assert.equal(res.status, 200, `${cmd[0]}: ${res.text}`);
         assert.deepEqual(res.json.result, want);

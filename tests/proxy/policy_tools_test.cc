@@ -26,7 +26,7 @@ upstream:
   url: redis://127.0.0.1:6379
 clients:
   - name: web
-    commands: ["+@read", "+set", "+scan", "+publish", "+xreadgroup", "+evalsha", "-@dangerous"]
+    commands: ["+@read", "+set", "+scan", "+publish", "+xreadgroup", "+evalsha", "-@dangerous", "+getex", "+lmove", "+lpop", "+hincrby"]
     keys: ["user:{sub}:*"]
     read_keys: ["public:*"]
     channels: ["chat:*"]
@@ -258,6 +258,33 @@ TEST(ExplainTest, ATransactionHoldsAtMostFourDataSizedCommands) {
   const std::string piped = explainJson(
       {"web", "42", conf::CaseRoute::Pipeline, {get, get, get, get, get, get, get, get}});
   EXPECT_TRUE(has(piped, R"("allowed":true)")) << piped;
+  // Attack round 29a: writes that return the stored value are reads too. 300 GETEX of one
+  // 10 MB key held Redis 2.7 s; 1,000 LMOVE of a list onto itself (one 1 MB element) 654 ms.
+  const std::vector<std::string> getex = {"GETEX", "user:42:a", "EX", "60"};
+  const std::string getexes = explainJson(
+      {"web", "42", conf::CaseRoute::MultiExec, {getex, getex, getex, getex, getex, getex}});
+  EXPECT_TRUE(has(getexes, "('getex' is one more)")) << getexes;
+  const std::vector<std::string> rotate = {"LMOVE", "user:42:l", "user:42:l", "LEFT", "RIGHT"};
+  const std::string rotations = explainJson(
+      {"web", "42", conf::CaseRoute::MultiExec, {rotate, rotate, rotate, rotate, rotate, rotate}});
+  EXPECT_TRUE(has(rotations, "('lmove' is one more)")) << rotations;
+  const std::vector<std::string> pop = {"LPOP", "user:42:l", "1000"};
+  const std::string pops =
+      explainJson({"web", "42", conf::CaseRoute::MultiExec, {pop, get, pop, other, pop, pop, pop}});
+  EXPECT_TRUE(has(pops, "('lpop' is one more)")) << pops;
+  // Writes that return a number or OK do not count, however often they name a key.
+  const std::vector<std::string> incr = {"HINCRBY", "user:42:h", "f", "1"};
+  const std::vector<std::string> set = {"SET", "user:42:a", "v"};
+  const std::string counters = explainJson(
+      {"web", "42", conf::CaseRoute::MultiExec, {incr, incr, incr, incr, incr, set, set, set}});
+  EXPECT_TRUE(has(counters, R"("allowed":true)")) << counters;
+  const std::vector<std::string> set_get = {"SET", "user:42:a", "v", "GET"};
+  const std::string set_gets =
+      explainJson({"web",
+                   "42",
+                   conf::CaseRoute::MultiExec,
+                   {set_get, set_get, set_get, set_get, set_get, set_get}});
+  EXPECT_TRUE(has(set_gets, "('set' is one more)")) << set_gets;
 }
 
 // Attack round 24: the tools decided each command alone, and said "allowed" for requests the

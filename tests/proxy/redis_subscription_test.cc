@@ -416,21 +416,25 @@ TEST_F(RedisSubscriptionTest, ALateConfirmationFailsOnlyTheStreamWaitingForIt) {
       false, "running", [&](const UpstreamReply& r) { running.emplace_back(r.raw); },
       [](const UpstreamError&) { FAIL() << "the running stream was closed"; }, "t");
   ASSERT_TRUE(loop_.runUntil([&] { return running.size() == 1; }));
-  // Redis busy for 3 s (longer than the 2 s timeout) in a script.
+  // The command connection is up first, so the script below is written at once and Redis runs
+  // it before the SUBSCRIBE arrives (under CI load a connection still opening let the SUBSCRIBE
+  // in first: confirmed at once, no timeout).
+  EXPECT_EQ(cmd({"PING"}), "+PONG\r\n");
+  // Redis busy for 4 s (twice the 2 s timeout) in a script.
   const Cmd spin = {"EVAL",
                     "local t = redis.call('TIME') local s = tonumber(t[1]) "
-                    "while tonumber(redis.call('TIME')[1]) < s + 3 do end return 1",
+                    "while tonumber(redis.call('TIME')[1]) < s + 4 do end return 1",
                     "0"};
   const policy::Argv argv(spin);
   RequestHandle busy = up_->execute({&argv, 1}, [](UpstreamResult&&) {});
-  loop_.runFor(100ms);  // the script runs
+  loop_.runFor(200ms);  // the script runs
   std::optional<UpstreamError> late;
   StreamSourcePtr b = up_->subscribe(
       false, "late", [](const UpstreamReply&) {}, [&](const UpstreamError& e) { late = e; }, "t");
-  ASSERT_TRUE(loop_.runUntil([&] { return late.has_value(); }, 5000ms));
+  ASSERT_TRUE(loop_.runUntil([&] { return late.has_value(); }, 6000ms));
   EXPECT_EQ(late->kind, UpstreamErrorKind::Timeout);
   b.reset();
-  loop_.runFor(2000ms);  // the script ends; Redis answers the SUBSCRIBE and the UNSUBSCRIBE
+  loop_.runFor(3000ms);  // the script ends; Redis answers the SUBSCRIBE and the UNSUBSCRIBE
   EXPECT_EQ(cmd({"PUBLISH", "running", "still"}), ":1\r\n");
   ASSERT_TRUE(loop_.runUntil([&] { return running.size() == 2; }));
   EXPECT_EQ(running[1], "*3\r\n" + bulk("message") + bulk("running") + bulk("still"));
