@@ -4,6 +4,7 @@
 // adds only a readable pattern; evaluation is deterministic with a reused scratch.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -216,6 +217,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (uint32_t g : ex.groups) check(anyMatch(c.spec.consumer_groups, argv[g], sub));
+  // Attack round 29a: an allowed XCLAIM names each entry once, as Redis reads its IDs (strtoull:
+  // spaces, a sign, leading zeros; "ms" alone is ms-0), and an allowed negative RAND* count
+  // repeats at most 16 times.
+  if (ex.command->name == "xclaim") {
+    auto redisU64 = [](std::string_view t, uint64_t& v) {
+      const std::string z(t);
+      if (z.empty()) return false;
+      char* end = nullptr;
+      errno = 0;
+      v = std::strtoull(z.c_str(), &end, 10);
+      return errno == 0 && end == z.c_str() + z.size();
+    };
+    std::vector<std::pair<uint64_t, uint64_t>> ids;
+    for (size_t i = 5; i < argv.size(); ++i) {
+      const std::string_view claimed = argv[i];
+      const size_t dash = claimed.find('-', 0);
+      uint64_t ms = 0;
+      uint64_t seq = 0;
+      if (!redisU64(claimed.substr(0, dash), ms)) break;
+      if (dash != std::string_view::npos && !redisU64(claimed.substr(dash + 1), seq)) break;
+      ids.emplace_back(ms, seq);
+    }
+    std::sort(ids.begin(), ids.end());
+    check(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+  }
+  if ((ex.command->name == "srandmember" || ex.command->name == "hrandfield" ||
+       ex.command->name == "zrandmember") &&
+      argv.size() > 2 && argv[2].starts_with('-')) {
+    uint64_t n = 0;
+    check(argv[2].size() <= 3);
+    for (const char digit : argv[2].substr(1)) n = n * 10 + static_cast<uint64_t>(digit - '0');
+    check(n <= 16);
+  }
   if (ex.command->name == "info") {
     // Only the count sections pass (policy/info_sections.h); INFO alone asks for them.
     auto countSection = [](std::string_view s) {

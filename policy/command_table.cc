@@ -189,6 +189,13 @@ bool dataSized(const CommandInfo& command, std::span<const std::string_view> arg
   if ((cmd->traits & kHistoryWalks) != 0) return readsHistory(argv);
   // A negative count is a whole-collection read instead (collectionRead).
   if ((cmd->traits & kCountWalks) != 0) return argv.size() > 2 && !argv[2].starts_with('-');
+  if ((cmd->traits & kIndexWalks) != 0) {
+    if (argv.size() < 3) return false;  // Redis refuses it: nothing walked
+    const bool from_tail = argv[2].starts_with('-');
+    uint64_t n = 0;
+    if (!ascii::plainDecimal(from_tail ? argv[2].substr(1) : argv[2], n)) return true;
+    return from_tail ? (n == 0 || n > kNearListEnd) : n >= kNearListEnd;
+  }
   return (cmd->traits & kDataSized) != 0;
 }
 

@@ -38,7 +38,7 @@ TRAITS = {"keyspace_wide": "kKeyspaceWide", "scan": "kScanLike", "db_switch": "k
           "limit_walks": "kLimitWalks", "count_walks": "kCountWalks", "trim_walks": "kTrimWalks",
           "collection_reply": "kCollectionReply", "history_walks": "kHistoryWalks",
           "field_reads": "kFieldReads", "value_reply": "kValueReply",
-          "pop_count": "kPopCount", "entry_reads": "kEntryReads"}
+          "pop_count": "kPopCount", "entry_reads": "kEntryReads", "index_walks": "kIndexWalks"}
 PARSERS = ["specs", "sort", "sort_ro", "georadius", "xread", "xreadgroup", "migrate", "set",
            "bitfield", "zadd", "xclaim", "xautoclaim", "eval", "evalsha", "fcall", "script_load",
            "publish", "subscribe", "psubscribe", "copy", "select", "move", "swapdb", "pubsub_numsub",

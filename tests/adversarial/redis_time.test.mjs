@@ -262,6 +262,33 @@ for (const mode of MODES) {
       await stack.redis.call("DEL", "h:pel");
     });
 
+    // Attack round 30a: LINDEX and LSET walk a list node by node to their index from the nearer
+    // end. A list whose every node holds one element (an 8,200-byte element needs a node of its
+    // own, so the one pushed after it opens another; LSET then shrinks it) makes an index in the
+    // middle a walk over all of them: 1,000 LSET in one /multi-exec held Redis 12.5 s, a pipeline
+    // of 100 LINDEX 784 ms. They are data-sized now, unless the index is within 1,024 of an end.
+    test("LINDEX and LSET in the middle of a long list run one at a time; near an end they do not count", async () => {
+      await stack.redis.call("DEL", "h:nodes");
+      await stack.redis.call("EVAL", "local big = string.rep('b', 8200) for i = 1, 500000 do " +
+        "redis.call('RPUSH', KEYS[1], big, 'a') redis.call('LSET', KEYS[1], -2, 'z') end return 1", "1", "h:nodes");
+      const mid = String(Number(await stack.redis.call("LLEN", "h:nodes")) / 2);
+      const { res, busy, worstStall } =
+        await pipelineWatched(stack, Array.from({ length: 100 }, () => ["LINDEX", "h:nodes", mid]), "lindex");
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.ok(res.json.every((r) => r.result === "z" || r.result === "a"), "a reply is missing or wrong");
+      report(`redis_time lindex ${mode}`, { busy: Math.round(busy), worstStall: Math.round(worstStall) });
+      assert.ok(busy >= 50, `100 LINDEX cost Redis ${busy} ms: too little to show pacing`);
+      assert.ok(worstStall < busy / 3, `redis-server did not answer another client for ${worstStall} ms of the ${busy} ms the 100 LINDEX took it`);
+      const tx = (index, n) => Array.from({ length: n }, () => ["LSET", "h:nodes", index, "y"]);
+      const five = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog, body: tx(mid, 5) });
+      assert.equal(five.status, 403, five.text);
+      assert.match(five.json.error, /\('lset' is one more\)/);
+      const ends = await request(stack.port, { path: "/multi-exec", key: stack.keys.hog,
+        body: [...tx("0", 20), ...tx("-1", 20), ["LINDEX", "h:nodes", "1023"], ["LINDEX", "h:nodes", "-1024"]] });
+      assert.equal(ends.status, 200, ends.text.slice(0, 300));
+      await stack.redis.call("DEL", "h:nodes");
+    });
+
     // Whole-collection reads cost Redis time as large as their replies, all of it before keyward
     // reads a byte: a window of 32 HGETALL of a 200,000-field hash held Redis 3.8 s (seen in
     // round 25). At most 4 of a tenant's are at the server, and one at a time once they come

@@ -325,6 +325,17 @@ TEST(CommandTable, DataSizedCommands) {
     EXPECT_TRUE(poolCost(Args{pop, "k", "100000"}).collection_read) << pop;
     EXPECT_FALSE(poolCost(Args{pop, "k"}).collection_read) << pop;
   }
+  // Attack round 30a: LINDEX and LSET walk a list node by node to the index from the nearer
+  // end (1,000 LSET at the middle of a list of 2,000,000 one-element nodes held Redis 12.5 s).
+  for (const char* near : {"0", "1", "1023", "-1", "-1024"}) {
+    EXPECT_FALSE(isDataSized(Args{"LINDEX", "l", near})) << near;
+    EXPECT_FALSE(isDataSized(Args{"LSET", "l", near, "v"})) << near;
+  }
+  for (const char* far : {"1024", "-1025", "1000000", "-0", "+5", "05", "x", ""}) {
+    EXPECT_TRUE(isDataSized(Args{"LINDEX", "l", far})) << far;
+    EXPECT_TRUE(isDataSized(Args{"lset", "l", far, "v"})) << far;
+  }
+  EXPECT_FALSE(isDataSized(Args{"LINDEX", "l"}));
   EXPECT_TRUE(cmd("xclaim").traits & kEntryReads);
   EXPECT_TRUE(isCollectionRead(Args{"XCLAIM", "s", "g", "c", "0", "1-1"}));
   // Whole-collection reads count toward a transaction's 4; the pool paces them by reply size.
