@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,8 +56,11 @@ struct AccessRecord {
 std::string formatAccessRecord(const AccessRecord& r);
 
 // The audit record (README, Audit log) as one JSON object, without its "prev" (the audit
-// writer chains it). Never a token, a value or an argument other than key names.
+// writer chains it). Never a token, a value or an argument other than key names. Every allowed
+// command is listed; of those denied or skipped, the first kListedRefusals, and the rest as
+// counts per decision and reason ("commands_omitted").
 std::string formatAuditRecord(const AccessRecord& r);
+inline constexpr size_t kListedRefusals = 32;
 
 // Writes the record as a line on stdout, buffered: flushLogs() (main calls it every 100 ms)
 // or the next operational event writes it out. A crash may lose the last 100 ms of records.

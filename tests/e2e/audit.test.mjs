@@ -416,6 +416,43 @@ test("on_failure refuse: 503 while the file cannot be written, then recovery; no
   await kw2.stop();
 });
 
+// Attack round 30b: a /pipeline of 10,000 denied commands (60 KB, billed nothing) made a 580 KB
+// record: 8 connections wrote 1,097 MiB in 10 s, and with a slow disk the full buffer answered
+// every tenant 503. Commands that did not run are listed up to 32, then counted.
+test("refused commands past the 32nd are counted, not listed: a record stays small", async () => {
+  const dir = fs.mkdtempSync(path.join(stack.dir, "audit-"));
+  const file = path.join(dir, "audit.jsonl");
+  const kw = await auditedKeyward(dir, { file, log_keys: true, on_failure: "refuse" });
+  const body = [["SET", "inbox:ok", "1"], ...Array.from({ length: 9999 }, () => ["x"])];
+  const denied = await request(kw.port, { path: "/pipeline", body, key: stack.keys.writer });
+  assert.equal(denied.status, 200, denied.text.slice(0, 200));
+  assert.deepEqual(denied.json[0], { result: "OK" });
+  // Rate limited (1/s, burst 2): every command allowed but skipped.
+  const many = Array.from({ length: 500 }, () => ["GET", "app:1"]);
+  let limited;
+  for (let i = 0; i < 5 && limited?.status !== 429; i++) {
+    limited = await request(kw.port, { path: "/pipeline", body: many, key: stack.keys.limited });
+  }
+  assert.equal(limited.status, 429, limited.text);
+  const records = await waitForRecords(file, 2);
+  const big = records.find((r) => r.request_id === denied.headers["x-request-id"]);
+  assert.ok(big, "no record for the denied pipeline");
+  const line = fs.readFileSync(file, "utf8").split("\n").find((l) => l.includes(big.request_id));
+  assert.ok(line.length < 8192, `the record is ${line.length} bytes`);
+  assert.deepEqual(big.commands[0], { name: "set", decision: "allow", reason: null, keys: ["inbox:ok"] });
+  assert.equal(big.commands.length, 33);
+  assert.ok(big.commands.slice(1).every((c) => c.name === "?" && c.decision === "deny"), JSON.stringify(big.commands[1]));
+  assert.deepEqual(big.commands_omitted, [{ decision: "deny", reason: big.commands[1].reason, count: 9999 - 32 }]);
+  const skipped = records.find((r) => r.request_id === limited.headers["x-request-id"]);
+  assert.ok(skipped, "no record for the 429");
+  assert.equal(skipped.commands.length, 32);
+  assert.equal(skipped.commands_omitted.length, 1);
+  assert.equal(skipped.commands_omitted[0].decision, "skipped");
+  assert.equal(skipped.commands_omitted[0].count, 500 - 32);
+  assert.equal(verify(file).status, 0);
+  await kw.stop();
+});
+
 test("on_failure continue: requests go on while the file cannot be written; records follow", async () => {
   const dir = fs.mkdtempSync(path.join(stack.dir, "audit-"));
   const missing = path.join(dir, "later");

@@ -144,6 +144,42 @@ TEST(AuditRecordTest, OneLineWithEveryFieldAndNoArgument) {
       << bin;
 }
 
+// Attack round 30b: a /pipeline of 10,000 denied commands (60 KB, billed nothing) made a 580 KB
+// audit record. Refused commands are listed up to kListedRefusals, then counted.
+TEST(AccessLogTest, AuditRecordListsAtMost32RefusedCommands) {
+  AccessRecord r;
+  r.request_id = "id";
+  r.source_ip = "127.0.0.1";
+  r.outcomes.push_back({"set", "allow", "", 0, 0, 0});
+  for (int i = 0; i < 10000; ++i) {
+    r.outcomes.push_back({"?", "deny", "command_denied", 0, 0, 0});
+    if (i % 1000 == 0) r.outcomes.push_back({"flushall", "deny", "keyspace_wide_denied", 0, 0, 0});
+  }
+  r.outcomes.push_back({"get", "allow", "", 0, 0, 0});
+  const std::string line = formatAuditRecord(r);
+  EXPECT_LT(line.size(), 4096u);
+  size_t listed = 0;
+  for (size_t at = line.find("\"decision\":\"deny\""); at != std::string::npos;
+       at = line.find("\"decision\":\"deny\"", at + 1)) {
+    ++listed;
+  }
+  EXPECT_EQ(listed, 32u + 2u);  // the listed ones and the two omitted groups
+  EXPECT_NE(line.find(R"({"name":"set","decision":"allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"({"name":"get","decision":"allow","reason":null}],"commands_omitted":[)"),
+            std::string::npos)
+      << line;
+  // 10,010 refused: 31 "?" and 1 flushall listed (the first 32), the rest counted.
+  EXPECT_NE(line.find(R"({"decision":"deny","reason":"command_denied","count":9969})"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"({"decision":"deny","reason":"keyspace_wide_denied","count":9})"),
+            std::string::npos)
+      << line;
+  // Under the bound nothing is omitted.
+  r.outcomes.resize(33);
+  EXPECT_EQ(formatAuditRecord(r).find("commands_omitted"), std::string::npos);
+}
+
 TEST(CliTest, Errors) {
   EXPECT_FALSE(parse({}));
   EXPECT_FALSE(parse({"serve"}));               // no --config
