@@ -120,8 +120,8 @@ describe("request shape", () => {
       "upstash-sync-token": "client-sync-3" } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json, { result: resultOf(["SET", "app:k", "v a l"]) });
-    // The client gets keyward's own per-client counter; the upstream's token stays in keyward.
-    assert.match(res.headers["upstash-sync-token"], /^[0-9]+$/, "not keyward's counter");
+    // The client gets keyward's own token (the response time); the upstream's stays in keyward.
+    assert.match(res.headers["upstash-sync-token"], /^[0-9]+$/, "not keyward's token");
     assert.equal(up.requests.length, 1);
     const rec = up.requests[0];
     assertClean(rec, [keys.admin, COOKIE]);
@@ -141,7 +141,7 @@ describe("request shape", () => {
     const token = (res) => {
       assert.equal(res.status, 200, res.text);
       const t = res.headers["upstash-sync-token"];
-      assert.match(t, /^[0-9]+$/, `client token ${t} is not keyward's counter`);
+      assert.match(t, /^[0-9]+$/, `client token ${t} is not keyward's own`);
       return BigInt(t);
     };
     const sentUp = () => up.requests.at(-1).headers["upstash-sync-token"];
@@ -150,7 +150,7 @@ describe("request shape", () => {
     up.syncToken = "up-sync-21";
     const t2 = token(await post(["GET", "app:s"], { headers: { "upstash-sync-token": String(t) } }));
     assert.equal(sentUp(), "up-sync-20", "the client's newest upstream token was not sent");
-    assert.equal(t2, t + 1n, "the client's counter did not advance by one");
+    assert.ok(t2 > t, "the client's token did not move on");
     // Whatever the client sends (a stale or made-up value), its own newest upstream token goes up.
     token(await post(["GET", "app:s"], { headers: { "upstash-sync-token": "forged-up-sync-1" } }));
     assert.equal(sentUp(), "up-sync-21");
@@ -167,8 +167,8 @@ describe("request shape", () => {
     up.syncToken = null;
     const r = token(await post(["GET", "app:s"], { key: keys.reader, headers: { "upstash-sync-token": "" } }));
     assert.equal(sentUp(), undefined, "another client's upstream token sent for reader");
-    assert.notEqual(r, t2 + 1n);
-    // Upstream errors and answers keyward makes itself carry the counter too (both modes alike).
+    assert.ok(r > t2, "reader's token is not the response time");
+    // Upstream errors and answers keyward makes itself carry the token too (both modes alike).
     const denied = await post(["SET", "app:s", "1"], { key: keys.reader });
     assert.equal(denied.status, 403);
     assert.match(denied.headers["upstash-sync-token"], /^[0-9]+$/);
