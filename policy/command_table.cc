@@ -171,6 +171,29 @@ PoolCost poolCost(std::span<const std::string_view> argv) {
   return cost;
 }
 
+size_t matchTail(std::string_view pattern) {
+  while (!pattern.empty() && pattern.back() == '*') pattern.remove_suffix(1);
+  const size_t star = pattern.find('*');
+  return star == std::string_view::npos ? 0 : pattern.size() - star;
+}
+
+bool lastMatch(std::span<const std::string_view> argv, size_t first, std::string_view& out) {
+  bool found = false;
+  for (size_t i = first; i < argv.size();) {
+    if (ascii::equalsIgnoreCase(argv[i], "novalues")) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= argv.size()) break;
+    if (ascii::equalsIgnoreCase(argv[i], "match")) {
+      out = argv[i + 1];
+      found = true;
+    }
+    i += 2;
+  }
+  return found;
+}
+
 bool isDataSized(std::span<const std::string_view> argv) {
   const CommandInfo* cmd = commandOf(argv);
   return cmd != nullptr && dataSized(*cmd, argv);
@@ -189,6 +212,10 @@ bool dataSized(const CommandInfo& command, std::span<const std::string_view> arg
   if ((cmd->traits & kHistoryWalks) != 0) return readsHistory(argv);
   // A negative count is a whole-collection read instead (collectionRead).
   if ((cmd->traits & kCountWalks) != 0) return argv.size() > 2 && !argv[2].starts_with('-');
+  if ((cmd->traits & (kScanLike | kBoundedCount)) != 0 && cmd->name != "xautoclaim") {
+    std::string_view match;
+    if (lastMatch(argv, cmd->name == "scan" ? 2 : 3, match) && matchTail(match) > 0) return true;
+  }
   if ((cmd->traits & kIndexWalks) != 0) {
     if (argv.size() < 3) return false;  // Redis refuses it: nothing walked
     const bool from_tail = argv[2].starts_with('-');

@@ -139,6 +139,20 @@ bool collectionRead(const CommandInfo& command, std::span<const std::string_view
 // A command whose reply carries stored values: @read, or kValueReply (SET only with GET).
 bool valueRead(const CommandInfo& command, std::span<const std::string_view> argv);
 
+// A MATCH pattern costs Redis, for every name it walks, about the name's length times the bytes
+// from the pattern's first '*' that is not in its final run of '*'s (Redis tries the rest at
+// every position of the name; attack round 31a: one 158-byte SSCAN COUNT 1000 MATCH *[b...b]
+// with 100 b's over 8 KB members held Redis 830 ms, 8 in a pipeline 7.1 s). matchTail is those
+// bytes: 0 for a pattern whose only '*'s end it ("user:*"), whose cost is its own length. Past
+// kMaxMatchTail the scan is refused (ScanPattern); with any, it is data-sized and its COUNT is
+// lowered to kMaxTailMatchCount (policy/scan_rewrite.h).
+size_t matchTail(std::string_view pattern);
+constexpr size_t kMaxMatchTail = 32;
+constexpr uint64_t kMaxTailMatchCount = 100;
+// The MATCH Redis uses for a SCAN (options from argv[2]) or HSCAN/SSCAN/ZSCAN (from argv[3],
+// HSCAN's NOVALUES flag skipped): the last; empty view and false when there is none.
+bool lastMatch(std::span<const std::string_view> argv, size_t first, std::string_view& out);
+
 // LINDEX/LSET indexes this close to an end (0..1023, -1024..-1) walk at most that many list
 // nodes; any other, or one not in plain decimal, may walk to the middle of the list (attack
 // round 30a: a list of 2,000,000 one-element nodes, built with 45 bytes of requests a node; one

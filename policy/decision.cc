@@ -38,6 +38,8 @@ std::string_view reasonName(Reason r) {
       return "keyspace_wide_denied";
     case Reason::ScanDenied:
       return "scan_denied";
+    case Reason::ScanPattern:
+      return "scan_pattern";
     case Reason::OtherDatabase:
       return "other_database";
     case Reason::ConnectionState:
@@ -141,6 +143,11 @@ std::string denialMessage(const Decision& d, std::string_view command_name) {
       return "NOPERM '" + cmd + "' touches the whole keyspace and needs keys: [\"*\"]";
     case Reason::ScanDenied:
       return "NOPERM SCAN MATCH pattern lies outside this user's key patterns" + at(d);
+    case Reason::ScanPattern:
+      return "NOPERM '" + cmd + "' MATCH may hold at most " + std::to_string(kMaxMatchTail) +
+             " bytes after its first '*' that is not at its end (Redis tries the rest at every "
+             "position of every name it walks)" +
+             at(d);
     case Reason::OtherDatabase:
       return "NOPERM only database 0 is reachable ('" + cmd + "')";
     case Reason::ConnectionState:
@@ -202,6 +209,7 @@ int denialStatus(Reason r) {
     case Reason::FunctionDenied:
     case Reason::KeyspaceWideDenied:
     case Reason::ScanDenied:
+    case Reason::ScanPattern:
     case Reason::OtherDatabase:
     case Reason::ConnectionState:
     case Reason::SortPatternDenied:

@@ -30,6 +30,7 @@ enum class Reason : uint8_t {
   FunctionDenied,        // function name not in `functions`
   KeyspaceWideDenied,    // KEYS, RANDOMKEY, DBSIZE, FLUSH*, ... without keys: ["*"]
   ScanDenied,            // SCAN MATCH outside the client's patterns
+  ScanPattern,           // a MATCH with more than kMaxMatchTail bytes after its first '*'
   OtherDatabase,         // SELECT != 0, MOVE, SWAPDB, COPY ... DB
   ConnectionState,       // AUTH, HELLO, RESET, QUIT, CLIENT REPLY, MULTI/EXEC as single commands...
   SortPatternDenied,     // SORT BY pattern / GET without unrestricted read

@@ -1,6 +1,8 @@
 // Checks or adds SCAN's MATCH so a key-restricted client sees only keys inside its patterns.
 #include "policy/scan_rewrite.h"
 
+#include <algorithm>
+
 #include "policy/ascii.h"
 
 namespace kw::policy {
@@ -10,15 +12,28 @@ namespace {
 constexpr std::string_view kMatch = "MATCH";
 constexpr std::string_view kMaxCountText = "1000";
 static_assert(kMaxScanCount == 1000, "kMaxCountText");
+constexpr std::string_view kMaxTailCountText = "100";
+static_assert(kMaxTailMatchCount == 100, "kMaxTailCountText");
+
+// The COUNT a scan may walk per call under `match` (policy/command_table.h, matchTail).
+struct CountCap {
+  uint64_t n;
+  std::string_view text;
+};
+CountCap capFor(std::string_view match) {
+  return matchTail(match) > 0 ? CountCap{kMaxTailMatchCount, kMaxTailCountText}
+                              : CountCap{kMaxScanCount, kMaxCountText};
+}
 
 // COUNT as Redis reads it: a positive decimal; false otherwise.
 bool parseCount(std::string_view s, uint64_t& out) {
   return ascii::plainDecimal(s, out) && out > 0;
 }
 
-// argv with every COUNT over kMaxScanCount lowered to it and, when `keep_match` >= 0, only that
-// MATCH option kept.
-void rewriteOptions(Argv argv, int32_t keep_match, std::vector<std::string_view>& out) {
+// argv with every COUNT over the cap lowered to it and, when `keep_match` >= 0, only that MATCH
+// option kept.
+void rewriteOptions(Argv argv, int32_t keep_match, CountCap cap,
+                    std::vector<std::string_view>& out) {
   out.assign(argv.begin(), argv.begin() + 2);
   for (size_t i = 2; i + 1 < argv.size(); i += 2) {
     if (keep_match >= 0 && ascii::equalsIgnoreCase(argv[i], "match") &&
@@ -26,10 +41,10 @@ void rewriteOptions(Argv argv, int32_t keep_match, std::vector<std::string_view>
       continue;
     }
     uint64_t n = 0;
-    const bool lowered = ascii::equalsIgnoreCase(argv[i], "count") && parseCount(argv[i + 1], n) &&
-                         n > kMaxScanCount;
+    const bool lowered =
+        ascii::equalsIgnoreCase(argv[i], "count") && parseCount(argv[i + 1], n) && n > cap.n;
     out.push_back(argv[i]);
-    out.push_back(lowered ? kMaxCountText : argv[i + 1]);
+    out.push_back(lowered ? cap.text : argv[i + 1]);
   }
 }
 
@@ -40,6 +55,22 @@ Decision boundCount(Argv argv, std::string_view command, std::vector<std::string
   const bool autoclaim = command == "xautoclaim";
   const size_t first = autoclaim ? 6 : 3;
   const std::string_view flag = autoclaim ? "justid" : command == "hscan" ? "novalues" : "";
+  // Redis takes the last MATCH: its tail bounds every COUNT (attack round 31a).
+  std::string_view match;
+  int32_t match_at = -1;
+  for (size_t i = first; i + 1 < argv.size() && !autoclaim;) {
+    if (!flag.empty() && ascii::equalsIgnoreCase(argv[i], flag)) {
+      ++i;
+      continue;
+    }
+    if (ascii::equalsIgnoreCase(argv[i], "match")) {
+      match = argv[i + 1];
+      match_at = static_cast<int32_t>(i + 1);
+    }
+    i += 2;
+  }
+  if (matchTail(match) > kMaxMatchTail) return Decision::deny(Reason::ScanPattern, match_at);
+  const CountCap cap = capFor(match);
   for (size_t i = first; i < argv.size();) {
     if (!flag.empty() && ascii::equalsIgnoreCase(argv[i], flag)) {
       ++i;
@@ -51,9 +82,9 @@ Decision boundCount(Argv argv, std::string_view command, std::vector<std::string
       if (!parseCount(argv[i + 1], n)) {
         return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 1));
       }
-      if (n > kMaxScanCount) {
+      if (n > cap.n) {
         if (rewritten.empty()) rewritten.assign(argv.begin(), argv.end());
-        rewritten[i + 1] = kMaxCountText;
+        rewritten[i + 1] = cap.text;
       }
     } else if (autoclaim || !ascii::equalsIgnoreCase(argv[i], "match")) {
       return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
@@ -68,7 +99,7 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
   rewritten.clear();
   int32_t match_idx = -1;
   size_t match_count = 0;
-  bool count_over = false;
+  uint64_t most = 0;  // the largest COUNT
   for (size_t i = 2; i < argv.size(); i += 2) {
     if (i + 1 >= argv.size()) return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     const std::string_view opt = argv[i];
@@ -80,13 +111,19 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
       if (!parseCount(argv[i + 1], n)) {
         return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i + 1));
       }
-      count_over = count_over || n > kMaxScanCount;
+      most = std::max(most, n);
     } else if (!ascii::equalsIgnoreCase(opt, "type")) {
       return Decision::deny(Reason::SyntaxError, static_cast<int32_t>(i));
     }
   }
+  const std::string_view sent_match =
+      match_idx >= 0 ? argv[static_cast<size_t>(match_idx)] : std::string_view();
+  const bool long_tail = matchTail(sent_match) > kMaxMatchTail;
+  const CountCap cap = capFor(sent_match);
+  const bool count_over = most > cap.n;
   if (keys.allAccess() & kAccessRead) {
-    if (count_over) rewriteOptions(argv, -1, rewritten);
+    if (long_tail) return Decision::deny(Reason::ScanPattern, match_idx);
+    if (count_over) rewriteOptions(argv, -1, cap, rewritten);
     return Decision::allow(nullptr);
   }
 
@@ -108,7 +145,8 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
     }
     if (!ok)
       return Decision::deny(unbound ? Reason::TemplateUnbound : Reason::ScanDenied, match_idx);
-    if (match_count > 1 || count_over) rewriteOptions(argv, match_idx, rewritten);
+    if (long_tail) return Decision::deny(Reason::ScanPattern, match_idx);
+    if (match_count > 1 || count_over) rewriteOptions(argv, match_idx, cap, rewritten);
     return Decision::allow(nullptr);
   }
 
@@ -124,7 +162,8 @@ Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub, E
   if (only->isTemplate() && !sub_ok) return Decision::deny(Reason::TemplateUnbound, -1);
   scratch.rewritten.resize(1);
   only->expand(sub, scratch.rewritten[0]);
-  rewriteOptions(argv, -1, rewritten);
+  // The operator's pattern: never refused, but one with a '*' inside walks less per call.
+  rewriteOptions(argv, -1, capFor(scratch.rewritten[0]), rewritten);
   rewritten.push_back(kMatch);
   rewritten.push_back(scratch.rewritten[0]);
   return Decision::allow(nullptr);

@@ -26,6 +26,10 @@ namespace kw::policy {
 //   walks that many buckets whatever MATCH filters, other tenants' keys included (attack round
 //   17: SCAN 0 COUNT 1000000000 over 2,000,000 keys held Redis for 1.4 s; four in a pipeline
 //   gave another tenant a 504). Fewer keys per call, the same keys over the whole iteration.
+// - a MATCH with a '*' that does not end it (matchTail, policy/command_table.h): past
+//   kMaxMatchTail bytes from that '*', ScanPattern (after the check above, for a key-restricted
+//   client); within it, COUNT is lowered to kMaxTailMatchCount instead, and the same for a
+//   pattern keyward adds.
 // TYPE passes unchanged. `rewritten` stays empty when argv goes as is.
 inline constexpr uint64_t kMaxScanCount = 1000;
 [[nodiscard]] Decision checkScan(Argv argv, const KeyPatternSet& keys, std::string_view sub,
@@ -38,7 +42,8 @@ inline constexpr uint64_t kMaxScanCount = 1000;
 // 2,000,000 members, XAUTOCLAIM 3.06 s over a 1,000,000-entry pending list; three in a pipeline
 // gave another tenant a 504): over kMaxScanCount it is lowered to it. Options are read as Redis
 // reads them: pairs, or the one flag alone; a COUNT that is not a positive decimal, a dangling
-// or an unknown option is a SyntaxError. `rewritten` stays empty when argv goes as is.
+// or an unknown option is a SyntaxError. The last MATCH's tail bounds COUNT as SCAN's does (the
+// ScanPattern refusal, kMaxTailMatchCount). `rewritten` stays empty when argv goes as is.
 [[nodiscard]] Decision boundCount(Argv argv, std::string_view command,
                                   std::vector<std::string_view>& rewritten);
 

@@ -8,6 +8,7 @@
 // worker. Redis mode only: on a REST upstream each stream is its own SSE request to the upstream.
 import fs from "node:fs";
 import https from "node:https";
+import net from "node:net";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { assert } from "../e2e/counted_assert.mjs";
@@ -19,6 +20,7 @@ const STREAMS = 40;
 const MESSAGE_BYTES = 1 << 20;
 const CLIENTS = {
   fan: { commands: ["+subscribe", "+publish"], channels: ["fan:*"], limits: { max_subscriptions: 300 } },
+  flood: { commands: ["+subscribe"], channels: ["flood:*"], limits: { max_subscriptions: 20 } },
 };
 
 // A stream that counts the bytes it receives; resolves once its head arrived.
@@ -139,6 +141,70 @@ describe("pub/sub fan-out (redis mode)", () => {
     // A loose bound: at 120 streams the victim's worst wait was 1.2-1.5 s before and 0.2-1.0 s
     // after (the RSS and the shedding above are what tell the two apart).
     assert.ok(victim.max < 3000, `another tenant's GET waited ${Math.round(victim.max)} ms`);
+    }
+  });
+
+  // Attack round 31b: 20 streams that stopped reading and a flood of 1-byte messages published
+  // straight to Redis grew keyward by about 60 MB a second (past 700 MB in 15 s): its subscriber
+  // connection read the socket again each time its handler had paused after a few thousand
+  // deliveries, faster than they went out. And the streams whose subscription Redis then dropped
+  // kept their client's slots while their connections lingered. Now the socket is read again
+  // only once what was buffered went out (Redis buffers the rest and drops the connection past
+  // its own limit), and an ended stream lets go of its slot at once.
+  test("a flood of small messages to streams that do not read: keyward stays bounded, slots come back", async () => {
+    const STALLED = 20;
+    const stalled = [];
+    let publisher;
+    let flooding = true;
+    try {
+      for (let i = 0; i < STALLED; i++) {
+        const s = tls.connect({ host: "127.0.0.1", port: stack.port, ca: fs.readFileSync(certs().ca), servername: "localhost" });
+        await new Promise((resolve, reject) => { s.once("secureConnect", resolve); s.once("error", reject); });
+        s.on("error", () => {});
+        let head = "";
+        const started = new Promise((resolve) => s.on("data", (d) => {
+          head += d.toString("latin1");
+          if (head.includes("subscribe,flood:x,1")) { s.pause(); resolve(); }  // reads no more
+        }));
+        s.write(`POST /subscribe/flood:x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.keys.flood}\r\ncontent-length: 2\r\n\r\n[]`);
+        stalled.push({ s, started });
+      }
+      await Promise.all(stalled.map((x) => x.started));
+      const full = await stream(stack.port, stack.keys.flood, "flood:y");
+      assert.equal(full.status, 429, "the client's 21st stream was not refused");
+      full.close?.();
+      publisher = net.connect(stack.redisPort, "127.0.0.1");
+      await new Promise((resolve, reject) => { publisher.once("connect", resolve); publisher.once("error", reject); });
+      publisher.on("data", () => {});
+      publisher.on("error", () => {});
+      if (stack.redisPassword) publisher.write(`AUTH ${stack.redisPassword}\r\n`);
+      const burst = "*3\r\n$7\r\nPUBLISH\r\n$7\r\nflood:x\r\n$1\r\nx\r\n".repeat(1600);
+      const before = rssKiB(stack.keyward.proc.pid);
+      const sampler = rssSampler(stack.keyward.proc.pid);
+      const pump = (async () => {
+        while (flooding) if (!publisher.write(burst)) await new Promise((r) => publisher.once("drain", r));
+      })();
+      await sleep(6000);
+      flooding = false;
+      await pump;
+      const grewMiB = (sampler.stop() - before) / 1024;
+      // The streams ended (Redis dropped the client's subscriber connection, or their bound was
+      // reached) and their slots are free, though their connections linger unread.
+      let again;
+      for (let i = 0; i < 100; i++) {
+        again = await stream(stack.port, stack.keys.flood, "flood:z");
+        if (again.status === 200) break;
+        again.close?.();
+        await sleep(50);
+      }
+      report("pubsub_fanout small flood", { streams: STALLED, grewMiB: Math.round(grewMiB), reopened: again.status });
+      assert.ok(grewMiB < 200, `keyward grew ${Math.round(grewMiB)} MiB in 6 s of 1-byte messages to ${STALLED} stalled streams`);
+      assert.equal(again.status, 200, "the ended streams still hold their client's slots");
+      again.close?.();
+    } finally {
+      flooding = false;
+      publisher?.destroy();
+      for (const x of stalled) x.s.destroy();
     }
   });
 

@@ -336,6 +336,19 @@ TEST(CommandTable, DataSizedCommands) {
     EXPECT_TRUE(isDataSized(Args{"lset", "l", far, "v"})) << far;
   }
   EXPECT_FALSE(isDataSized(Args{"LINDEX", "l"}));
+  // Attack round 31a: a MATCH with a '*' inside costs its tail at every position of every name
+  // walked (one SSCAN MATCH *[b...] over 8 KB members held Redis 830 ms): data-sized.
+  EXPECT_TRUE(isDataSized(Args{"SSCAN", "s", "0", "MATCH", "*[bbb]"}));
+  EXPECT_TRUE(isDataSized(Args{"hscan", "h", "0", "NOVALUES", "match", "user:*:x"}));
+  EXPECT_TRUE(isDataSized(Args{"SCAN", "0", "MATCH", "app:*:x", "COUNT", "10"}));
+  EXPECT_TRUE(isDataSized(Args{"ZSCAN", "z", "0", "MATCH", "x*", "MATCH", "*y"}));
+  EXPECT_FALSE(isDataSized(Args{"ZSCAN", "z", "0", "MATCH", "*y", "MATCH", "x*"}));
+  EXPECT_FALSE(isDataSized(Args{"SSCAN", "s", "0", "MATCH", "user:**"}));
+  EXPECT_FALSE(isDataSized(Args{"SCAN", "0", "MATCH", "app:*"}));
+  EXPECT_FALSE(isDataSized(Args{"HSCAN", "h", "0"}));
+  EXPECT_EQ(matchTail("a*b*"), 2u);
+  EXPECT_EQ(matchTail("*"), 0u);
+  EXPECT_EQ(matchTail("*[bb]"), 5u);
   EXPECT_TRUE(cmd("xclaim").traits & kEntryReads);
   EXPECT_TRUE(isCollectionRead(Args{"XCLAIM", "s", "g", "c", "0", "1-1"}));
   // Whole-collection reads count toward a transaction's 4; the pool paces them by reply size.

@@ -408,6 +408,29 @@ TEST_F(RedisSubscriptionTest, MessagesStillBeingSentAreBoundedPerClient) {
   EXPECT_EQ(closed, 0u);
 }
 
+// A stream that ended (Redis dropped its connection, or it was closed) lets go of what its
+// callbacks hold, the client's subscription share among it, while its connection may linger
+// (attack round 31b: 19 stalled streams whose subscriptions Redis dropped kept their slots).
+TEST_F(RedisSubscriptionTest, AnEndedStreamLetsGoOfItsCallbacksAtOnce) {
+  auto share = std::make_shared<int>(0);
+  std::vector<std::string> events;
+  std::optional<UpstreamError> closed;
+  StreamSourcePtr sub = up_->subscribe(
+      false, "dropped", [&, share](const UpstreamReply& r) { events.emplace_back(r.raw); },
+      [&, share](const UpstreamError& e) { closed = e; }, "t");
+  ASSERT_TRUE(loop_.runUntil([&] { return events.size() == 1; }));
+  EXPECT_EQ(share.use_count(), 3);
+  EXPECT_EQ(cmd({"CLIENT", "KILL", "TYPE", "pubsub"}), ":1\r\n");
+  ASSERT_TRUE(loop_.runUntil([&] { return closed.has_value(); }));
+  EXPECT_EQ(share.use_count(), 1) << "the ended stream still holds its callbacks";
+  auto other = std::make_shared<int>(0);
+  StreamSourcePtr b = up_->subscribe(
+      false, "closed", [other](const UpstreamReply&) {}, [other](const UpstreamError&) {}, "u");
+  EXPECT_EQ(other.use_count(), 3);
+  b->close();
+  EXPECT_EQ(other.use_count(), 1);
+}
+
 // Redis slow to confirm a new channel (busy past the timeout) fails the stream waiting for it,
 // not the client's streams already running on the shared connection.
 TEST_F(RedisSubscriptionTest, ALateConfirmationFailsOnlyTheStreamWaitingForIt) {

@@ -87,6 +87,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   static void onReadCb(bufferevent* bev, void* arg) noexcept;
   // Plaintext: the socket is read straight into in_ (see direct_read_).
   static void onSocketReadable(int fd, short what, void* arg) noexcept;
+  // resumeReading's second half, from the loop: what is buffered first, then the socket again.
+  void resumeAfterBuffered();
   static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
   static void onFlush(int fd, short what, void* arg) noexcept;
   void flushCorked();

@@ -70,6 +70,10 @@ class SubscriptionHub::Member final : public StreamSource {
     later_.cancel();
     while (!waiting_.empty()) unkeep();
     --*live_count_;
+    // What the callbacks hold (the client's subscription share among it) goes with the stream,
+    // not with its connection: a stalled reader's connection lingers up to idle_timeout and
+    // held the slot all along (attack round 31b). fail() and emit() keep their own reference.
+    callbacks_.reset();
     if (auto hub = hub_.lock()) hub->leave(this);
   }
 
@@ -132,7 +136,7 @@ class SubscriptionHub::Member final : public StreamSource {
     if (closed_) return;
     const std::shared_ptr<Callbacks> cbs = callbacks_;
     close();
-    if (cbs->on_close) cbs->on_close(error);  // may destroy *this
+    if (cbs && cbs->on_close) cbs->on_close(error);  // may destroy *this
   }
 
   // The hub is gone: no leave() to tell it.
@@ -153,7 +157,7 @@ class SubscriptionHub::Member final : public StreamSource {
   void emit(const codec::RespValue& value, std::string_view raw,
             const std::shared_ptr<const std::string>& sse) {
     const std::shared_ptr<Callbacks> cbs = callbacks_;  // survives close()/delete in the callback
-    if (cbs->on_event) cbs->on_event(UpstreamReply{value, raw, sse});
+    if (cbs && cbs->on_event) cbs->on_event(UpstreamReply{value, raw, sse});
   }
 
   // Whether a message may go to this stream's output now: the client's other messages still
@@ -187,7 +191,7 @@ class SubscriptionHub::Member final : public StreamSource {
     while (!closed_ && !paused_ && !waiting_.empty() && roomFor(waiting_.front()->sse)) {
       const std::shared_ptr<const OwnedPush> p = unkeep();
       const std::shared_ptr<Callbacks> cbs = callbacks_;
-      if (cbs->on_event) cbs->on_event(UpstreamReply{p->value, p->raw, p->sse});
+      if (cbs && cbs->on_event) cbs->on_event(UpstreamReply{p->value, p->raw, p->sse});
     }
   }
 
