@@ -44,6 +44,20 @@ function stream(port, key, channel) {
   });
 }
 
+// A raw TLS stream that stops reading once its subscription is confirmed: `started` resolves then.
+async function stalledStream(port, key, channel) {
+  const s = tls.connect({ host: "127.0.0.1", port, ca: fs.readFileSync(certs().ca), servername: "localhost" });
+  await new Promise((resolve, reject) => { s.once("secureConnect", resolve); s.once("error", reject); });
+  s.on("error", () => {});
+  let head = "";
+  const started = new Promise((resolve) => s.on("data", (d) => {
+    head += d.toString("latin1");
+    if (head.includes(`subscribe,${channel},1`)) { s.pause(); resolve(); }  // reads no more
+  }));
+  s.write(`POST /subscribe/${channel} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\ncontent-length: 2\r\n\r\n[]`);
+  return { s, started };
+}
+
 describe("pub/sub fan-out (redis mode)", () => {
   let stack;
   const open = [];
@@ -102,18 +116,7 @@ describe("pub/sub fan-out (redis mode)", () => {
       reader?.close();
     }
     async function fanOutToStalled() {
-    for (let i = 0; i < STALLED; i++) {
-      const s = tls.connect({ host: "127.0.0.1", port: stack.port, ca: fs.readFileSync(certs().ca), servername: "localhost" });
-      await new Promise((resolve, reject) => { s.once("secureConnect", resolve); s.once("error", reject); });
-      s.on("error", () => {});
-      let head = "";
-      const started = new Promise((resolve) => s.on("data", (d) => {
-        head += d.toString("latin1");
-        if (head.includes("subscribe,fan:big,1")) { s.pause(); resolve(); }  // reads no more
-      }));
-      s.write(`POST /subscribe/fan:big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.keys.fan}\r\ncontent-length: 2\r\n\r\n[]`);
-      stalled.push({ s, started });
-    }
+    for (let i = 0; i < STALLED; i++) stalled.push(await stalledStream(stack.port, stack.keys.fan, "fan:big"));
     await Promise.all(stalled.map((x) => x.started));
     reader = await stream(stack.port, stack.keys.fan, "fan:big");
     while (!reader.text.includes("subscribe,fan:big,1")) await sleep(20);
@@ -157,18 +160,7 @@ describe("pub/sub fan-out (redis mode)", () => {
     let publisher;
     let flooding = true;
     try {
-      for (let i = 0; i < STALLED; i++) {
-        const s = tls.connect({ host: "127.0.0.1", port: stack.port, ca: fs.readFileSync(certs().ca), servername: "localhost" });
-        await new Promise((resolve, reject) => { s.once("secureConnect", resolve); s.once("error", reject); });
-        s.on("error", () => {});
-        let head = "";
-        const started = new Promise((resolve) => s.on("data", (d) => {
-          head += d.toString("latin1");
-          if (head.includes("subscribe,flood:x,1")) { s.pause(); resolve(); }  // reads no more
-        }));
-        s.write(`POST /subscribe/flood:x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${stack.keys.flood}\r\ncontent-length: 2\r\n\r\n[]`);
-        stalled.push({ s, started });
-      }
+      for (let i = 0; i < STALLED; i++) stalled.push(await stalledStream(stack.port, stack.keys.flood, "flood:x"));
       await Promise.all(stalled.map((x) => x.started));
       const full = await stream(stack.port, stack.keys.flood, "flood:y");
       assert.equal(full.status, 429, "the client's 21st stream was not refused");
