@@ -834,6 +834,30 @@ ProbedPipeline probePipeline(LoopRunner& loop, RedisPool& up,
   return p;
 }
 
+// Attack round 32b: a reply nested deeper than 64 levels failed its whole request (502 "outcome
+// unknown") although every command of the pipeline or transaction had run: it is its own slot's
+// error now, the other replies are delivered, the connection stays in step.
+TEST_F(RedisPoolTest, AReplyNestedTooDeeplyIsItsOwnSlotsError) {
+  RedisServer redis;
+  auto up = makeUpstream(loop_.base(), redis.url(), RedisPoolOptions{});
+  const std::string deep = "local t = {} for i = 1, 65 do t = {t} end return t";
+  const std::string shallow = "local t = {} for i = 1, 63 do t = {t} end return t";
+  auto r = run(loop_, *up, {{"EVAL", deep, "0"}, {"INCR", "n"}, {"EVAL", shallow, "0"}});
+  ASSERT_TRUE(r && r->has_value()) << (r ? r->error().message : "no result");
+  ASSERT_EQ(r->value().size(), 3u);
+  EXPECT_TRUE(r->value().value(0).isError());
+  EXPECT_EQ(rawOf(*r, 0),
+            "-ERR reply nested deeper than 64 levels (the command ran; its reply was dropped)\r\n");
+  EXPECT_EQ(rawOf(*r, 1), ":1\r\n");
+  EXPECT_FALSE(r->value().value(2).isError());
+  auto t = run(loop_, *up, {{"INCR", "n"}, {"EVAL", deep, "0"}}, true);
+  ASSERT_TRUE(t && t->has_value()) << (t ? t->error().message : "no result");
+  EXPECT_TRUE(t->value().values().back().isError());
+  auto n = run(loop_, *up, {{"GET", "n"}});
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(rawOf(*n), "$1\r\n2\r\n") << "the transaction did not run whole";
+}
+
 // Attack round 13: a tenant alone filled every connection's pipeline (every in-flight slot of
 // the pool) with slow commands, and the next tenant's requests could only queue behind them (1.4
 // s; 504s with a 5 s timeout). A tenant never holds more than half the connections, alone or

@@ -160,13 +160,19 @@ HeldReplyShare::~HeldReplyShare() {
 }
 
 struct ResponseBuilder {
-  // Arrays nested deeper fail their request only (framing allows more, staying in step).
+  // A reply with arrays nested deeper becomes keyward's error in its own slot (framing allows
+  // more, staying in step): failing the whole request told a /pipeline whose every command had
+  // run that the outcome was unknown (attack round 32b: a script returning a 65-level table).
   static constexpr uint32_t kMaxDepth = 64;
+  static constexpr std::string_view kTooDeep =
+      "ERR reply nested deeper than 64 levels (the command ran; its reply was dropped)";
+  static constexpr std::string_view kTooDeepRaw =
+      "-ERR reply nested deeper than 64 levels (the command ran; its reply was dropped)\r\n";
 
-  // Builds each reply's tree from its recorded nodes; false (and `error`) when one is refused.
-  // The request's held bytes move into the response's share.
-  static bool build(PendingRequest& req, const std::shared_ptr<HeldReplyBytes>& held,
-                    UpstreamResponse& out, std::string& error) {
+  // Builds each reply's tree from its recorded nodes. The request's held bytes move into the
+  // response's share.
+  static void build(PendingRequest& req, const std::shared_ptr<HeldReplyBytes>& held,
+                    UpstreamResponse& out) {
     if (req.held != 0) {
       out.held_ = std::make_unique<HeldReplyShare>(held, req.tenant, req.identity, req.held);
       req.held = 0;
@@ -181,14 +187,14 @@ struct ResponseBuilder {
                                                    span.node_count);
       auto value = codec::buildReply(raw, nodes, kMaxDepth);
       if (!value) {
-        error = value.error().message;
-        return false;
+        out.raws_.push_back(kTooDeepRaw);
+        out.values_.push_back(codec::RespValue::error(kTooDeep));
+        continue;
       }
       out.raws_.push_back(raw);
       out.values_.push_back(std::move(*value));
     }
     codec::ReplyNodes().swap(req.nodes);
-    return true;
   }
 };
 
@@ -1014,13 +1020,8 @@ struct RedisPool::Impl {
       finish(req, std::move(e));
     } else {
       UpstreamResponse response;
-      std::string error;
-      if (detail::ResponseBuilder::build(*req, held, response, error)) {
-        finish(req, std::move(response));
-      } else {
-        finish(req,
-               UpstreamError{UpstreamErrorKind::Protocol, "bad upstream reply: " + error, true});
-      }
+      detail::ResponseBuilder::build(*req, held, response);
+      finish(req, std::move(response));
     }
     dispatch();
   }
