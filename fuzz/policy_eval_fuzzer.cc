@@ -242,6 +242,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::sort(ids.begin(), ids.end());
     check(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
   }
+  // Attack round 31a: an allowed scan's effective (last) MATCH has at most 32 bytes from its
+  // first '*' that does not end it, and with such a '*' no COUNT above 100 is sent.
+  if (ex.command->name == "scan" || ex.command->name == "hscan" || ex.command->name == "sscan" ||
+      ex.command->name == "zscan") {
+    const std::span<const std::string_view> sent(ev.rewritten.empty() ? argv : ev.rewritten);
+    auto is = [](std::string_view a, std::string_view lower) {
+      if (a.size() != lower.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if ((a[i] | 0x20) != lower[i]) return false;
+      }
+      return true;
+    };
+    std::string_view match;
+    std::vector<std::string_view> counts;
+    for (size_t i = ex.command->name == "scan" ? 2 : 3; i < sent.size();) {
+      if (is(sent[i], "novalues")) {
+        ++i;
+        continue;
+      }
+      if (i + 1 >= sent.size()) break;
+      if (is(sent[i], "match")) match = sent[i + 1];
+      if (is(sent[i], "count")) counts.push_back(sent[i + 1]);
+      i += 2;
+    }
+    while (!match.empty() && match.back() == '*') match.remove_suffix(1);
+    if (const size_t star = match.find('*'); star != std::string_view::npos) {
+      check(match.size() - star <= 32);
+      for (std::string_view n : counts) check(n.size() < 3 || n == "100");
+    }
+  }
   if ((ex.command->name == "srandmember" || ex.command->name == "hrandfield" ||
        ex.command->name == "zrandmember") &&
       argv.size() > 2 && argv[2].starts_with('-')) {
