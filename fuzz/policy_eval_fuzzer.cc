@@ -296,9 +296,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 1; i < sent.size(); ++i) check(countSection(sent[i]));
     return 0;
   }
+  if (!ev.rewritten.empty() && ex.command->name != "scan") {
+    // HSCAN/SSCAN/ZSCAN/XAUTOCLAIM: only a COUNT value is lowered, to 1000 or 100.
+    check(ev.rewritten.size() == argv.size());
+    for (size_t i = 0; i < argv.size(); ++i) {
+      if (ev.rewritten[i] == argv[i]) continue;
+      check(i > 0 && argv[i - 1].size() == 5 && (argv[i - 1][0] | 0x20) == 'c' &&
+            (ev.rewritten[i] == "1000" || ev.rewritten[i] == "100"));
+    }
+    return 0;
+  }
   if (!ev.rewritten.empty()) {
-    // Only SCAN is rewritten: the result carries exactly one MATCH, whose value is the client's
-    // last MATCH or, when it sent none, one of the readable patterns with {sub} bound.
+    // SCAN: the result carries exactly one MATCH, whose value is the client's last MATCH or,
+    // when it sent none, one of the readable patterns with {sub} bound.
     check(ev.rewritten.size() >= 4 && ev.rewritten[0] == argv[0]);
     auto isMatch = [](std::string_view o) {
       return o.size() == 5 && (o[0] | 0x20) == 'm' && (o[1] | 0x20) == 'a' &&
