@@ -177,18 +177,15 @@ size_t matchTail(std::string_view pattern) {
   return star == std::string_view::npos ? 0 : pattern.size() - star;
 }
 
-bool lastMatch(std::span<const std::string_view> argv, size_t first, std::string_view& out) {
-  bool found = false;
+int32_t lastMatchArg(std::span<const std::string_view> argv, size_t first) {
+  int32_t found = -1;
   for (size_t i = first; i < argv.size();) {
     if (ascii::equalsIgnoreCase(argv[i], "novalues")) {
       ++i;
       continue;
     }
     if (i + 1 >= argv.size()) break;
-    if (ascii::equalsIgnoreCase(argv[i], "match")) {
-      out = argv[i + 1];
-      found = true;
-    }
+    if (ascii::equalsIgnoreCase(argv[i], "match")) found = static_cast<int32_t>(i + 1);
     i += 2;
   }
   return found;
@@ -213,8 +210,8 @@ bool dataSized(const CommandInfo& command, std::span<const std::string_view> arg
   // A negative count is a whole-collection read instead (collectionRead).
   if ((cmd->traits & kCountWalks) != 0) return argv.size() > 2 && !argv[2].starts_with('-');
   if ((cmd->traits & (kScanLike | kBoundedCount)) != 0 && cmd->name != "xautoclaim") {
-    std::string_view match;
-    if (lastMatch(argv, cmd->name == "scan" ? 2 : 3, match) && matchTail(match) > 0) return true;
+    const int32_t match = lastMatchArg(argv, cmd->name == "scan" ? 2 : 3);
+    if (match >= 0 && matchTail(argv[static_cast<size_t>(match)]) > 0) return true;
   }
   if ((cmd->traits & kIndexWalks) != 0) {
     if (argv.size() < 3) return false;  // Redis refuses it: nothing walked

@@ -149,9 +149,9 @@ bool valueRead(const CommandInfo& command, std::span<const std::string_view> arg
 size_t matchTail(std::string_view pattern);
 constexpr size_t kMaxMatchTail = 32;
 constexpr uint64_t kMaxTailMatchCount = 100;
-// The MATCH Redis uses for a SCAN (options from argv[2]) or HSCAN/SSCAN/ZSCAN (from argv[3],
-// HSCAN's NOVALUES flag skipped): the last; empty view and false when there is none.
-bool lastMatch(std::span<const std::string_view> argv, size_t first, std::string_view& out);
+// The argument index of the MATCH pattern Redis uses for a SCAN (options from argv[2]) or
+// HSCAN/SSCAN/ZSCAN (from argv[3], HSCAN's NOVALUES flag skipped): the last; -1 when none.
+int32_t lastMatchArg(std::span<const std::string_view> argv, size_t first);
 
 // LINDEX/LSET indexes this close to an end (0..1023, -1024..-1) walk at most that many list
 // nodes; any other, or one not in plain decimal, may walk to the middle of the list (attack

@@ -56,19 +56,9 @@ Decision boundCount(Argv argv, std::string_view command, std::vector<std::string
   const size_t first = autoclaim ? 6 : 3;
   const std::string_view flag = autoclaim ? "justid" : command == "hscan" ? "novalues" : "";
   // Redis takes the last MATCH: its tail bounds every COUNT (attack round 31a).
-  std::string_view match;
-  int32_t match_at = -1;
-  for (size_t i = first; i + 1 < argv.size() && !autoclaim;) {
-    if (!flag.empty() && ascii::equalsIgnoreCase(argv[i], flag)) {
-      ++i;
-      continue;
-    }
-    if (ascii::equalsIgnoreCase(argv[i], "match")) {
-      match = argv[i + 1];
-      match_at = static_cast<int32_t>(i + 1);
-    }
-    i += 2;
-  }
+  const int32_t match_at = autoclaim ? -1 : lastMatchArg(argv, first);
+  const std::string_view match =
+      match_at >= 0 ? argv[static_cast<size_t>(match_at)] : std::string_view();
   if (matchTail(match) > kMaxMatchTail) return Decision::deny(Reason::ScanPattern, match_at);
   const CountCap cap = capFor(match);
   for (size_t i = first; i < argv.size();) {

@@ -168,6 +168,8 @@ struct ResponseBuilder {
       "ERR reply nested deeper than 64 levels (the command ran; its reply was dropped)";
   static constexpr std::string_view kTooDeepRaw =
       "-ERR reply nested deeper than 64 levels (the command ran; its reply was dropped)\r\n";
+  static_assert(kMaxDepth == 64 && kTooDeepRaw.substr(1, kTooDeep.size()) == kTooDeep &&
+                kTooDeepRaw.size() == kTooDeep.size() + 3);
 
   // Builds each reply's tree from its recorded nodes. The request's held bytes move into the
   // response's share.
